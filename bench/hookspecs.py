@@ -1,0 +1,101 @@
+"""Hook specifications: the whole plugin API of ECG Bench.
+
+A plugin is a module (or object) with functions decorated by :data:`bench.hookimpl`
+whose names match the stubs below. Built-in plugins (``plugins/``, ``tasks/``,
+``leaderboard/``) use exactly these hooks; a third-party package exposes its module in
+the ``bench`` entry-point group::
+
+    [project.entry-points.bench]
+    my_model = "my_package.bench_plugin"
+
+Register hooks receive a ``register`` callable and call it once per object they add,
+so callers never merge lists. The docstring of each stub is its documentation and is
+rendered into ``docs/plugins.md`` (a test keeps the two in sync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from bench.records import ResultRecord
+    from bench.specs import MetricSpec, ModelSpec, TaskSpec, TokenizerSpec
+
+PROJECT_NAME = "bench"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Add models to the model registry.
+
+    Called once when the plugin manager is first used. Call ``register(spec)`` with a
+    :class:`bench.specs.ModelSpec` for every model the plugin provides. A name that is
+    already registered is an error naming both plugins.
+    """
+
+
+@hookspec
+def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Add tasks (label definitions over cohorts) to the task registry.
+
+    Call ``register(spec)`` with a :class:`bench.specs.TaskSpec` per task.
+    """
+
+
+@hookspec
+def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
+    """Add metrics to the metric registry.
+
+    Call ``register(spec)`` with a :class:`bench.specs.MetricSpec` per metric. Metrics
+    marked ``default=True`` are computed for every cell of ``bench run``.
+    """
+
+
+@hookspec
+def bench_register_tokenizers(register: Callable[[TokenizerSpec], None]) -> None:
+    """Add visual tokenizers for masked-image-modelling pretraining.
+
+    Call ``register(spec)`` with a :class:`bench.specs.TokenizerSpec`; ``bench pretrain
+    --tokenizer NAME`` then finds it.
+    """
+
+
+@hookspec
+def bench_register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``bench`` command line.
+
+    Called while the CLI is built, with the root :class:`click.Group`; use
+    ``cli.add_command(command)`` or the ``@cli.command()`` decorator.
+    """
+
+
+@hookspec
+def bench_run_started(run_id: str, config: dict[str, Any]) -> None:
+    """Called once when ``bench run`` starts, with the run id and resolved config.
+
+    Loggers (MLflow, Weights & Biases, …) open their run here.
+    """
+
+
+@hookspec
+def bench_result(record: ResultRecord) -> None:
+    """Called for every result record, right after it is durably written to disk.
+
+    Loggers forward it; exceptions raised here are reported and do not stop the run.
+    """
+
+
+@hookspec
+def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, Any]) -> None:
+    """Called once when ``bench run`` ends (also after failures and interrupts).
+
+    ``summary`` holds counts of finished, skipped and failed cells.
+    """

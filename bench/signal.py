@@ -1,0 +1,56 @@
+"""The one in-memory ECG signal type every reader returns and every stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STANDARD_LEADS: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)  # fmt: skip
+
+
+class ECGFormatError(ValueError):
+    """A record could not be read or does not meet expectations.
+
+    The message always names the file (or record) and the problem, e.g.
+    ``"data/12.dat: expected 12 leads, found 3"``.
+    """
+
+
+@dataclass(frozen=True)
+class ECGSignal:
+    """A multi-lead ECG: ``data`` is ``(leads, samples)`` float32 in ``units`` (mV).
+
+    ``leads`` names the rows of ``data`` in order (standard names as in
+    :data:`STANDARD_LEADS`); ``fs`` is the sampling rate in Hz.
+    """
+
+    data: np.ndarray
+    fs: float
+    leads: tuple[str, ...]
+    units: str = "mV"
+    flags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2:
+            raise ECGFormatError(f"signal must be 2-D (leads x samples), got shape {self.data.shape}")
+        if self.data.shape[0] != len(self.leads):
+            raise ECGFormatError(
+                f"signal has {self.data.shape[0]} rows but {len(self.leads)} lead names"
+            )
+        if not self.fs > 0:
+            raise ECGFormatError(f"sampling rate must be positive, got {self.fs}")
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples per lead."""
+        return int(self.data.shape[1])
+
+    def lead(self, name: str) -> np.ndarray:
+        """Return one lead by name; raises :class:`ECGFormatError` if absent."""
+        try:
+            return self.data[self.leads.index(name)]
+        except ValueError:
+            raise ECGFormatError(f"lead {name!r} not in {list(self.leads)}") from None

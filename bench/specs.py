@@ -1,0 +1,159 @@
+"""Metadata objects that plugins register: the single source of truth for CLI, runner and
+leaderboard (in the spirit of MTEB's ``TaskMetadata``/``ModelMeta`` and timm's registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bench.cohort import Cohort
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+InputKind = Literal["image", "signal"]
+
+
+@dataclass
+class BuiltModel:
+    """A freshly built classifier and an honest statement of how it was initialised.
+
+    ``init`` is what goes into every result record: ``"random"``, ``"imagenet"``,
+    ``"mim"`` (HeartBEiT pretraining) or ``"file"``; ``weights`` names the file or
+    checkpoint used, if any.
+    """
+
+    module: nn.Module
+    init: str
+    weights: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelBuilder(Protocol):
+    """Signature of :attr:`ModelSpec.build`."""
+
+    def __call__(
+        self, *, num_classes: int, profile: str, input_size: int, weights: str | None
+    ) -> BuiltModel: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the harness can fine-tune and evaluate.
+
+    ``input_kind`` is ``"image"`` (3 x H x W rendered ECG, normalised with ``mean``/``std``)
+    or ``"signal"`` (leads x samples float32 in mV, for ECG-FM-style models).
+    ``build(num_classes=, profile=, input_size=, weights=)`` returns a :class:`BuiltModel`;
+    ``weights`` is a user-supplied path or ``None`` for the model's default.
+    ``saliency_layers(module)`` returns the layers Grad-CAM should target and
+    ``saliency_reshape`` turns transformer tokens into a spatial grid (``None`` for CNNs).
+    ``pretrained_on`` lists the datasets behind the default weights so the leaderboard
+    can flag contamination.
+    """
+
+    name: str
+    build: ModelBuilder
+    description: str = ""
+    family: str = ""
+    input_kind: InputKind = "image"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    optimizer: Literal["adam", "adamw"] = "adam"
+    paper_params_m: float | None = None
+    pretrained_on: tuple[str, ...] = ()
+    saliency_layers: Callable[[nn.Module], list[nn.Module]] | None = None
+    saliency_reshape: Callable[..., Any] | None = None
+    channels_last: bool = False
+    plugin: str = ""
+
+
+CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A binary classification task defined over one or more data sources.
+
+    ``loaders`` maps a source name (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, ``"muse"``,
+    ``"manifest"``, …) to a function ``loader(options) -> Cohort``; ``options`` holds
+    paths and sizes from flags, YAML or environment. ``definition`` states the label in
+    words and ``version`` changes whenever the definition does. ``region`` names the
+    clinically relevant ECG segment (``"st"``, ``"qrs"``) used by saliency localisation.
+    """
+
+    name: str
+    loaders: Mapping[str, CohortLoader]
+    definition: str
+    version: str
+    positive_class: str
+    description: str = ""
+    default_source: str = "synthetic"
+    region: str = "qrs"
+    external_site: str | None = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreData:
+    """What score metrics consume: labels, scores and patient groups of one test set.
+
+    ``replicate_indices`` (replicates x n) are the shared bootstrap resamples, created
+    once per test set so that every model is compared on the same resamples (paired).
+    """
+
+    y_true: np.ndarray
+    y_score: np.ndarray
+    groups: np.ndarray
+    replicate_indices: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric result: a point estimate with an optional confidence interval."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric. ``kind`` says what it consumes:
+
+    - ``"scores"``: ``compute(ScoreData) -> MetricValue`` on one test set's predictions;
+    - ``"images"``: image sets (Wasserstein), run by its own command;
+    - ``"saliency"``: a trained model plus images (Grad-CAM), run by its own command.
+
+    ``default=True`` metrics are computed for every cell of ``bench run``.
+    """
+
+    name: str
+    kind: Literal["scores", "images", "saliency"]
+    compute: Callable[..., Any]
+    description: str = ""
+    higher_is_better: bool = True
+    default: bool = False
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A visual tokenizer for BEiT masked-image-modelling pretraining.
+
+    ``build(options) -> tokenizer`` where the tokenizer exposes ``vocab_size`` and
+    ``tokens(images) -> LongTensor[batch, patches]``.
+    """
+
+    name: str
+    build: Callable[[Mapping[str, Any]], Any]
+    description: str = ""
+    trainable: bool = False
+    plugin: str = ""
