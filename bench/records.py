@@ -68,8 +68,15 @@ class ResultRecord:
     @property
     def cell(self) -> tuple[str, str, str, float, int, str, str]:
         """The cell this record belongs to (without the metric)."""
-        return (self.model, self.task, self.source, self.fraction, self.seed, self.split,
-                self.protocol)  # fmt: skip
+        return (
+            self.model,
+            self.task,
+            self.source,
+            self.fraction,
+            self.seed,
+            self.split,
+            self.protocol,
+        )
 
 
 _FIELD_NAMES = {f.name for f in fields(ResultRecord)}

@@ -7,8 +7,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STANDARD_LEADS: tuple[str, ...] = (
-    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
-)  # fmt: skip
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
+)
 
 
 class ECGFormatError(ValueError):
@@ -35,7 +46,9 @@ class ECGSignal:
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2:
-            raise ECGFormatError(f"signal must be 2-D (leads x samples), got shape {self.data.shape}")
+            raise ECGFormatError(
+                f"signal must be 2-D (leads x samples), got shape {self.data.shape}"
+            )
         if self.data.shape[0] != len(self.leads):
             raise ECGFormatError(
                 f"signal has {self.data.shape[0]} rows but {len(self.leads)} lead names"

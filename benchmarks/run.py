@@ -77,8 +77,16 @@ def markdown(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
             "| "
             + " | ".join(
                 _fmt(r.get(k))
-                for k in ("name", "value", "unit", "baseline_name", "baseline", "ratio",
-                          "target", "notes")  # fmt: skip
+                for k in (
+                    "name",
+                    "value",
+                    "unit",
+                    "baseline_name",
+                    "baseline",
+                    "ratio",
+                    "target",
+                    "notes",
+                )
             )
             + " |"
         )

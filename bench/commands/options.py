@@ -1,0 +1,50 @@
+"""Parsing of options shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+def parse_key_values(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_weights(values: tuple[str, ...], models: tuple[str, ...]) -> dict[str, str]:
+    """``--weights PATH`` (single model) or ``--weights MODEL=PATH`` (repeatable)."""
+    plain = [v for v in values if "=" not in v]
+    if plain and len(models) != 1:
+        raise click.BadParameter(
+            "with several models use --weights MODEL=PATH", param_hint="--weights"
+        )
+    out = parse_key_values(tuple(v for v in values if "=" in v), "--weights")
+    if plain:
+        out[models[0]] = plain[-1]
+    return out
+
+
+def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--source-option SOURCE.KEY=VALUE`` → {source: {key: value}} (numbers parsed)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in parse_key_values(values, "--source-option").items():
+        if "." not in key:
+            raise click.BadParameter(
+                f"expected SOURCE.KEY=VALUE, got {key!r}", param_hint="--source-option"
+            )
+        source, name = key.split(".", 1)
+        parsed: Any = value
+        for cast in (int, float):
+            try:
+                parsed = cast(value)
+                break
+            except ValueError:
+                continue
+        out.setdefault(source, {})[name] = parsed
+    return out

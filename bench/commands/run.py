@@ -1,0 +1,157 @@
+"""``bench run``: fine-tune and evaluate a model × task × fraction × seed grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bench.commands.options import parse_source_options, parse_weights
+from bench.config import PROFILES, build_config
+from bench.plugin_manager import PluginHost
+from bench.splits import DEFAULT_FRACTIONS
+
+err_console = Console(stderr=True)
+
+
+@click.command("run")
+@click.option(
+    "--model", "-m", "models", multiple=True, help="Model name (repeatable). Default: heartbeit."
+)
+@click.option(
+    "--task", "-t", "tasks", multiple=True, help="Task name (repeatable). Default: stemi."
+)
+@click.option(
+    "--fraction",
+    "-f",
+    "fractions",
+    multiple=True,
+    type=float,
+    help=f"Training fraction (repeatable). Default: {' '.join(map(str, DEFAULT_FRACTIONS))}.",
+)
+@click.option(
+    "--seed", "-s", "seeds", multiple=True, type=int, help="Seed (repeatable). Default: 0."
+)
+@click.option(
+    "--profile",
+    "-p",
+    type=click.Choice(sorted(PROFILES)),
+    default=None,
+    help="Size profile: quick (CPU, default), paper (full protocol, GPU), tiny (smoke tests).",
+)
+@click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps.")
+@click.option("--output", "-o", default=None, help="Directory for runs (default: runs).")
+@click.option(
+    "--run-name",
+    default=None,
+    help="Run directory name (default: <profile>-<grid hash>; the same grid resumes).",
+)
+@click.option(
+    "--config",
+    "-c",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML file with the whole grid; flags override its keys.",
+)
+@click.option(
+    "--source",
+    default=None,
+    help="Data source for every task: synthetic (default), ptbxl, ludb, muse, manifest.",
+)
+@click.option(
+    "--source-option",
+    "source_options",
+    multiple=True,
+    metavar="SOURCE.KEY=VALUE",
+    help="Option for a data source, e.g. ludb.path=/data/ludb or synthetic.n_patients=2000.",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(["finetune", "linear-probe"]),
+    default=None,
+    help="Full fine-tuning (default) or a linear probe on frozen features.",
+)
+@click.option(
+    "--selection",
+    type=click.Choice(["validation", "test", "last"]),
+    default=None,
+    help="Epoch selection: validation AUROC (default); 'test' is the paper's optimistic choice and is flagged.",
+)
+@click.option(
+    "--weights",
+    "weights",
+    multiple=True,
+    metavar="[MODEL=]PATH",
+    help="Initial weights file (or 'random'); MODEL=PATH with several models.",
+)
+@click.option("--epochs", type=int, default=None, help="Override the profile's epochs.")
+@click.option(
+    "--max-steps",
+    type=int,
+    default=None,
+    help="Override the profile's optimiser-step cap per cell.",
+)
+@click.option("--batch-size", type=int, default=None, help="Override the profile's batch size.")
+@click.option("--replicates", type=int, default=None, help="Bootstrap replicates (default 500).")
+@click.option("--no-external", is_flag=True, help="Do not hold out an external-validation site.")
+@click.option("--strict", is_flag=True, help="Fail on the first bad record or failed cell.")
+@click.option(
+    "--cache-dir", default=None, help="Image cache directory (default ~/.cache/ecg-bench)."
+)
+@click.pass_context
+def run_command(ctx: click.Context, **options: Any) -> None:
+    """Fine-tune and evaluate every cell of a model × task × fraction × seed grid.
+
+    Results go to OUTPUT/RUN_NAME/results.jsonl (one record per metric per cell), with
+    per-record predictions beside them. Re-running the same command resumes: finished
+    cells are skipped, an interrupted cell restarts from its last checkpoint.
+
+    \b
+    Examples:
+      bench run --model heartbeit --task stemi
+      bench run -m heartbeit -m resnet152 -t lvef -f 0.01 -f 0.1 --seed 0 --seed 1
+      bench run --config configs/paper.yaml --device cuda
+    """
+    from bench.runner import Runner
+
+    host: PluginHost = ctx.find_root().obj
+    models = options["models"]
+    train = {k: options[k] for k in ("epochs", "max_steps", "batch_size") if options[k] is not None}
+    overrides = {
+        "models": models,
+        "tasks": options["tasks"],
+        "fractions": options["fractions"],
+        "seeds": options["seeds"],
+        "profile": options["profile"],
+        "device": options["device"],
+        "output": options["output"],
+        "run_name": options["run_name"],
+        "source": options["source"],
+        "source_options": parse_source_options(options["source_options"]),
+        "protocol": options["protocol"],
+        "selection": options["selection"],
+        "weights": parse_weights(options["weights"], models or ("heartbeit",)),
+        "train": train,
+        "bootstrap_replicates": options["replicates"],
+        "external": False if options["no_external"] else None,
+        "strict": True if options["strict"] else None,
+        "cache_dir": options["cache_dir"],
+    }
+    config = build_config(options["config_file"], overrides)
+    runner = Runner(config, host, console=err_console)
+    err_console.print(
+        f"[bold]bench run[/] {len(runner.models)} model(s) × {len(runner.tasks)} task(s) × "
+        f"{len(config.fractions)} fraction(s) × {len(config.seeds)} seed(s), profile "
+        f"[bold]{config.profile}[/] on {runner.device} → {runner.run_dir}"
+    )
+    summary = runner.run()
+    err_console.print(
+        f"finished {summary.finished} cell(s), resumed {summary.resumed}, skipped "
+        f"{len(summary.skipped)}, failed {len(summary.failed)}; results: "
+        f"{runner.run_dir / 'results.jsonl'}"
+    )
+    if summary.failed:
+        ctx.exit(1)

@@ -1,0 +1,174 @@
+"""Run configuration: profiles, the YAML grid file, and how flags override it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.provenance import stable_hash
+from bench.splits import DEFAULT_FRACTIONS
+
+
+class ConfigError(ValueError):
+    """A configuration file or option is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named bundle of sizes: what fits a 2-core CPU (``quick``) or the paper (``paper``).
+
+    ``model_profile`` is passed to ``ModelSpec.build`` (``quick`` = small model configs,
+    ``paper`` = the paper's architectures); ``train`` overrides fields of
+    :class:`bench.engine.TrainConfig`; ``synthetic_patients`` sizes the synthetic cohort.
+    """
+
+    name: str
+    description: str
+    image_size: int
+    model_profile: str
+    train: Mapping[str, Any]
+    synthetic_patients: int
+    bootstrap_replicates: int = 500
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="paper",
+            description="The HeartBEiT protocol: paper-size models at 224 px, 30 epochs, "
+            "batch 32, OneCycle 3e-4 → 1e-3. For GPUs.",
+            image_size=224,
+            model_profile="paper",
+            train={"epochs": 30, "batch_size": 32},
+            synthetic_patients=20_000,
+        ),
+        Profile(
+            name="quick",
+            description="CPU scale: small model configs at 112 px, ≤ 30 epochs capped at 200 "
+            "optimiser steps per cell, 5 validations; ~30k synthetic ECGs.",
+            image_size=112,
+            model_profile="quick",
+            train={"epochs": 30, "batch_size": 32, "max_steps": 200, "evaluations": 5},
+            synthetic_patients=15_000,
+        ),
+        Profile(
+            name="tiny",
+            description="Smoke-test scale for tests and CI: 64 px, a few steps, ~600 ECGs. "
+            "Its numbers say nothing about models.",
+            image_size=64,
+            model_profile="quick",
+            train={"epochs": 2, "batch_size": 16, "max_steps": 12, "evaluations": 2},
+            synthetic_patients=300,
+            bootstrap_replicates=100,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a ``bench run`` grid (model × task × fraction × seed)."""
+
+    models: tuple[str, ...] = ("heartbeit",)
+    tasks: tuple[str, ...] = ("stemi",)
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    seeds: tuple[int, ...] = (0,)
+    profile: str = "quick"
+    device: str = "auto"
+    output: str = "runs"
+    run_name: str | None = None
+    source: str | None = None  # one source for all tasks; None → each task's default
+    sources: Mapping[str, str] = field(default_factory=dict)  # per task
+    source_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    protocol: str = "finetune"
+    selection: str = "validation"
+    weights: Mapping[str, str] = field(default_factory=dict)
+    train: Mapping[str, Any] = field(default_factory=dict)
+    bootstrap_replicates: int | None = None
+    bootstrap_unit: str = "patient"
+    bootstrap_seed: int = 0
+    metrics: tuple[str, ...] = ()
+    external: bool = True
+    strict: bool = False
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile {self.profile!r} unknown; choose from {sorted(PROFILES)}")
+        if self.protocol not in ("finetune", "linear-probe"):
+            raise ConfigError(
+                f"protocol must be 'finetune' or 'linear-probe', not {self.protocol!r}"
+            )
+        if self.selection not in ("validation", "test", "last"):
+            raise ConfigError(
+                f"selection must be 'validation', 'test' or 'last', not {self.selection!r}"
+            )
+        if self.bootstrap_unit not in ("patient", "record"):
+            raise ConfigError(
+                f"bootstrap_unit must be 'patient' or 'record', not {self.bootstrap_unit!r}"
+            )
+        for f in self.fractions:
+            if not 0 < f <= 1:
+                raise ConfigError(f"fractions must be in (0, 1], got {f}")
+
+    @property
+    def profile_spec(self) -> Profile:
+        """The :class:`Profile` named by ``profile``."""
+        return PROFILES[self.profile]
+
+    def source_for(self, task: str, default: str) -> str:
+        """The data source of ``task``: per-task setting, then ``source``, then default."""
+        return self.sources.get(task) or self.source or default
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+    def grid_hash(self) -> str:
+        """Hash of what determines results (not output paths or device)."""
+        data = self.to_dict()
+        for key in ("output", "run_name", "device", "cache_dir", "models", "fractions", "seeds"):
+            data.pop(key)
+        return stable_hash(data)
+
+    def default_run_name(self) -> str:
+        """``<profile>-<hash>``: re-running the same grid reuses (resumes) the same run."""
+        return f"{self.profile}-{self.grid_hash()}"
+
+
+_LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics"}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML grid file into RunConfig keyword arguments, checking every key."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    for key in _LIST_KEYS & set(data):
+        value = data[key]
+        data[key] = tuple(value) if isinstance(value, list) else (value,)
+    return data
+
+
+def build_config(file: Path | None, overrides: Mapping[str, Any]) -> RunConfig:
+    """Config from an optional YAML file, then flags (non-empty overrides win)."""
+    base = load_config_file(file) if file else {}
+    merged = {**base, **{k: v for k, v in overrides.items() if v not in (None, (), {})}}
+    try:
+        return replace(RunConfig(), **merged)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,195 @@
+"""Patient-grouped splits, nested training fractions and the leakage guard.
+
+Every split is by patient: no patient's ECGs appear in two of train / validation /
+test / external. The same seed gives the same patients in each set for every model and
+every run. Training fractions are nested prefixes of one fixed patient order, so the
+1 % patients are inside the 10 % set, and so on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.1, 0.25, 0.5, 1.0)
+SPLIT_SEED = 20230606  # constant: the same patients in every run and for every model
+SET_NAMES: tuple[str, ...] = ("train", "validation", "test", "external")
+
+
+class LeakageError(AssertionError):
+    """A patient appears in more than one of train / validation / test / external."""
+
+
+class SplitError(ValueError):
+    """A split cannot be made as configured (e.g. too few patients, unknown site)."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How to split a cohort.
+
+    ``policy="grouped"``: stratified patient-grouped shuffle split with ``test_size`` of
+    patients for test and ``validation_size`` of the remaining patients for validation.
+    ``policy="ptbxl_folds"``: PTB-XL's ``strat_fold`` column (1–8 train, 9 validation,
+    10 test). ``external_site`` holds one site out entirely as external validation.
+    """
+
+    policy: Literal["grouped", "ptbxl_folds"] = "grouped"
+    test_size: float = 0.2
+    validation_size: float = 0.1
+    external_site: str | None = None
+    stratify: bool = True
+    min_positives: int = 2
+    seed: int = SPLIT_SEED
+
+    def __post_init__(self) -> None:
+        for name in ("test_size", "validation_size"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise SplitError(f"split {name} must be in (0, 1), got {value}")
+        if self.min_positives < 1:
+            raise SplitError(f"split min_positives must be >= 1, got {self.min_positives}")
+
+
+@dataclass
+class Split:
+    """Record ids per set, the nested fraction order, and skipped fractions with reasons."""
+
+    sets: dict[str, list[str]]
+    fraction_order: list[str]  # training patients in the fixed order fractions take prefixes of
+    config: SplitConfig
+    patients_of: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def fraction_records(self, manifest: pd.DataFrame, fraction: float) -> list[str]:
+        """Training record ids for ``fraction`` of training patients (nested by design)."""
+        return _records_for_patients(manifest, fraction_patients(self.fraction_order, fraction))
+
+    def to_json(self, path: Path, fractions: Iterable[float], manifest: pd.DataFrame) -> None:
+        """Save membership (record ids per set and per fraction) so results are traceable."""
+        data = {
+            "config": asdict(self.config),
+            "sets": self.sets,
+            "fractions": {
+                str(f): self.fraction_records(manifest, f) for f in sorted(set(fractions))
+            },
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        tmp.replace(path)
+
+
+def fraction_patients(order: Sequence[str], fraction: float) -> list[str]:
+    """The first ``ceil(fraction * n)`` patients of ``order`` (at least one)."""
+    if not 0 < fraction <= 1:
+        raise SplitError(f"training fraction must be in (0, 1], got {fraction}")
+    n = max(1, math.ceil(round(fraction * len(order), 9)))
+    return list(order[:n])
+
+
+def _records_for_patients(manifest: pd.DataFrame, patients: Iterable[str]) -> list[str]:
+    wanted = set(patients)
+    return manifest.loc[manifest["patient_id"].isin(wanted), "record_id"].tolist()
+
+
+def _patient_labels(manifest: pd.DataFrame) -> pd.Series:
+    """Patient-level label: positive if any of the patient's records is positive."""
+    return manifest.groupby("patient_id", sort=True)["label"].max()
+
+
+def _stratified_order(labels: pd.Series, rng: np.random.Generator, stratify: bool) -> list[str]:
+    """A random patient order; stratified orders interleave classes so every prefix keeps
+    (up to rounding) the overall class balance."""
+    patients = labels.index.to_numpy()
+    if not stratify:
+        return list(patients[rng.permutation(len(patients))])
+    keys = np.empty(len(patients))
+    for value in (0, 1):
+        members = np.flatnonzero(labels.to_numpy() == value)
+        if len(members):
+            # evenly spaced ranks in (0, 1), then shuffled within the class
+            keys[members[rng.permutation(len(members))]] = (np.arange(len(members)) + 0.5) / len(
+                members
+            )
+    tiebreak = rng.random(len(patients))
+    return list(patients[np.lexsort((tiebreak, keys))])
+
+
+def _take(order: list[str], labels: pd.Series, share: float, stratify: bool) -> set[str]:
+    """Patients for a held-out set of ``share`` of ``order``, per class when stratified."""
+    if not stratify:
+        return set(order[: max(1, round(share * len(order)))])
+    taken: set[str] = set()
+    for value in (0, 1):
+        members = [p for p in order if labels[p] == value]
+        taken.update(members[: round(share * len(members))])
+    return taken
+
+
+def make_split(manifest: pd.DataFrame, config: SplitConfig) -> Split:
+    """Split ``manifest`` (record_id, patient_id, site, label) by patient."""
+    rng = np.random.default_rng(config.seed)
+    sets: dict[str, list[str]] = {name: [] for name in SET_NAMES}
+    pool = manifest
+    if config.external_site is not None:
+        sites = sorted(manifest["site"].unique())
+        if config.external_site not in sites:
+            raise SplitError(f"external site {config.external_site!r} not in cohort sites {sites}")
+        external_patients = set(
+            manifest.loc[manifest["site"] == config.external_site, "patient_id"]
+        )
+        sets["external"] = _records_for_patients(manifest, external_patients)
+        pool = manifest[~manifest["patient_id"].isin(external_patients)]
+
+    labels = _patient_labels(pool)
+    if len(labels) < 3:
+        raise SplitError(f"need at least 3 patients to split, cohort has {len(labels)}")
+    if config.policy == "ptbxl_folds":
+        if "strat_fold" not in pool.columns:
+            raise SplitError("policy 'ptbxl_folds' needs a strat_fold column (PTB-XL)")
+        fold = pool.groupby("patient_id", sort=True)["strat_fold"].max()
+        test_p = set(fold.index[fold == 10])
+        val_p = set(fold.index[fold == 9])
+    else:
+        order = _stratified_order(labels, rng, config.stratify)
+        test_p = _take(order, labels, config.test_size, config.stratify)
+        rest = [p for p in order if p not in test_p]
+        val_p = _take(rest, labels, config.validation_size, config.stratify)
+    train_labels = labels[~labels.index.isin(test_p | val_p)]
+    fraction_order = _stratified_order(train_labels, rng, config.stratify)
+    sets["test"] = _records_for_patients(pool, test_p)
+    sets["validation"] = _records_for_patients(pool, val_p)
+    sets["train"] = _records_for_patients(pool, fraction_order)
+    patients_of = dict(zip(manifest["record_id"], manifest["patient_id"], strict=True))
+    split = Split(sets=sets, fraction_order=fraction_order, config=config, patients_of=patients_of)
+    assert_no_leakage(split)
+    return split
+
+
+def assert_no_leakage(split: Split) -> None:
+    """Raise :class:`LeakageError` if any patient is in two sets (the runner's guard)."""
+    seen: dict[str, str] = {}
+    for name in SET_NAMES:
+        for patient in {split.patients_of[r] for r in split.sets[name]}:
+            if patient in seen and seen[patient] != name:
+                raise LeakageError(
+                    f"patient {patient!r} appears in both {seen[patient]!r} and {name!r}"
+                )
+            seen[patient] = name
+
+
+def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
+    """Why a training fraction cannot be trained (too few positives/negatives), or None."""
+    positives = int(np.sum(labels == 1))
+    negatives = int(np.sum(labels == 0))
+    if positives < min_positives:
+        return f"only {positives} positive ECG(s) (minimum {min_positives})"
+    if negatives < 1:
+        return "no negative ECGs"
+    return None

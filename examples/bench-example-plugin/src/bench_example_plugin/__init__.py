@@ -1,0 +1,1 @@
+"""Example ECG Bench plugin package."""

@@ -1,0 +1,50 @@
+"""Task ``ludb-lvh``: left ventricular hypertrophy on the real LUDB ECGs.
+
+Positive when LUDB's "Hypertrophies" diagnosis mentions left ventricular hypertrophy
+(108 of 200 subjects), negative otherwise. LVH is an ECG/anatomical finding with many
+causes (hypertension, aortic stenosis, athletes); it is **not** HCM, which is one
+specific genetic cardiomyopathy — this task exists so that at least one benchmark number
+comes from real ECGs shipped with the project, not as a stand-in for ``hcm``.
+
+Data: Lobachevsky University Electrocardiography Database 1.0.1 (Kalyakulina et al.,
+IEEE Access 8, 2020; PhysioNet), ODC-By 1.0. Location: ``--source-option ludb.path=`` or
+``BENCH_LUDB_DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from bench import hookimpl
+from bench.cohort import CohortError
+from bench.specs import TaskSpec
+from tasks.sources import ludb_loader
+
+VERSION = "ludb-lvh-v1"
+
+
+def lvh_rule(table: pd.DataFrame) -> pd.Series:
+    """1 when the Hypertrophies column mentions left ventricular hypertrophy."""
+    if "Hypertrophies" not in table.columns:
+        raise CohortError(f"LUDB table lacks the 'Hypertrophies' column; got {list(table.columns)}")
+    text = table["Hypertrophies"].fillna("").astype(str).str.lower()
+    return text.str.contains("left ventricular hypertrophy", regex=False).astype(int)
+
+
+@hookimpl
+def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Register ``ludb-lvh``."""
+    register(
+        TaskSpec(
+            name="ludb-lvh",
+            loaders={"ludb": ludb_loader("ludb-lvh", lvh_rule, VERSION)},
+            definition=__doc__ or "",
+            version=VERSION,
+            positive_class="left ventricular hypertrophy (not HCM)",
+            description="LVH on 200 real LUDB ECGs",
+            default_source="ludb",
+            region="qrs",
+        )
+    )

@@ -1,0 +1,111 @@
+"""Task ``stemi``: ST-elevation myocardial infarction (HeartBEiT's PTB-XL task).
+
+Definition ``stemi-v1`` on PTB-XL (pre-registered here, since the HeartBEiT code does
+not publish its own):
+
+- positive: an acute myocardial infarction — an MI-class SCP statement (diagnostic_class
+  ``MI`` in ``scp_statements.csv``) with ``infarction_stadium1`` "Stadium I" or
+  "Stadium I-II" — or a current-of-injury statement (INJAS, INJAL, INJIN, INJLA, INJIL);
+- negative: no MI-class statement at all;
+- excluded: every other record with an MI-class statement (older infarcts).
+
+Alternatives for sensitivity analyses, chosen with ``--source-option ptbxl.definition=``:
+``injury-only`` (positive = current-of-injury codes only) and ``any-mi`` (positive =
+any MI-class statement, negative = none). On LUDB, a diagnosis containing "Stemi:" is
+positive (8 of 200). On the synthetic cohort the generator's label is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import hookimpl
+from bench.cohort import Cohort, CohortError
+from bench.specs import TaskSpec
+from tasks.sources import ludb_loader, ptbxl_loader, synthetic_loader
+
+VERSION = "stemi-v1"
+INJURY_CODES = frozenset({"INJAS", "INJAL", "INJIN", "INJLA", "INJIL"})
+ACUTE_STADIA = frozenset({"Stadium I", "Stadium I-II"})
+
+
+def _mi_codes(table: pd.DataFrame) -> set[str]:
+    statements = table.attrs.get("scp_statements")
+    if statements is None or "diagnostic_class" not in statements.columns:
+        raise CohortError("PTB-XL scp_statements.csv with a diagnostic_class column is required")
+    return set(statements.index[statements["diagnostic_class"] == "MI"].astype(str))
+
+
+def _row_label(codes: dict[str, float], stadium: object, mi: set[str], definition: str) -> float:
+    has_injury = bool(INJURY_CODES & set(codes))
+    has_mi = bool(mi & set(codes))
+    if definition == "injury-only":
+        return 1.0 if has_injury else (0.0 if not has_mi else np.nan)
+    if definition == "any-mi":
+        return 1.0 if has_mi or has_injury else 0.0
+    if has_injury or (has_mi and str(stadium) in ACUTE_STADIA):
+        return 1.0
+    return 0.0 if not has_mi else np.nan
+
+
+DEFINITIONS = ("stemi-v1", "injury-only", "any-mi")
+
+
+def ptbxl_rule(definition: str = "stemi-v1") -> Callable[[pd.DataFrame], pd.Series]:
+    """Label rule for PTB-XL under one of :data:`DEFINITIONS`."""
+    if definition not in DEFINITIONS:
+        raise CohortError(f"unknown STEMI definition {definition!r}; choose from {DEFINITIONS}")
+
+    def rule(table: pd.DataFrame) -> pd.Series:
+        mi = _mi_codes(table)
+        return pd.Series(
+            [
+                _row_label(codes, stadium, mi, definition)
+                for codes, stadium in zip(
+                    table["scp_codes"], table["infarction_stadium1"], strict=True
+                )
+            ],
+            index=table.index,
+        )
+
+    return rule
+
+
+def ludb_rule(table: pd.DataFrame) -> pd.Series:
+    """LUDB: positive when any diagnosis text contains "Stemi:"."""
+    text = table.drop(columns=["record_id", "patient_id", "site"], errors="ignore").astype(str)
+    return (
+        text.apply(lambda col: col.str.contains("Stemi:", case=False, regex=False))
+        .any(axis=1)
+        .astype(int)
+    )
+
+
+def _ptbxl(options: Mapping[str, Any]) -> Cohort:
+    definition = str(options.get("definition", "stemi-v1"))
+    return ptbxl_loader("stemi", ptbxl_rule(definition), f"{VERSION}:{definition}")(options)
+
+
+@hookimpl
+def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """Register ``stemi``."""
+    register(
+        TaskSpec(
+            name="stemi",
+            loaders={
+                "synthetic": synthetic_loader("stemi"),
+                "ptbxl": _ptbxl,
+                "ludb": ludb_loader("stemi", ludb_rule, VERSION),
+            },
+            definition=__doc__ or "",
+            version=VERSION,
+            positive_class="ST-elevation myocardial infarction",
+            description="STEMI vs no infarction (PTB-XL definition stemi-v1)",
+            region="st",
+            external_site="D",
+        )
+    )

@@ -1,0 +1,47 @@
+"""YAML grid files, flag overrides and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.config import ConfigError, RunConfig, build_config
+
+
+def test_yaml_grid_and_flag_override(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("models: [heartbeit, resnet152]\ntasks: stemi\nfractions: [0.01, 0.1]\n"
+                    "seeds: [0, 1]\nprofile: tiny\n")
+    config = build_config(path, {"tasks": ("lvef",), "seeds": ()})
+    assert config.models == ("heartbeit", "resnet152")
+    assert config.tasks == ("lvef",)  # flag wins
+    assert config.seeds == (0, 1)  # empty flag keeps the file's value
+    assert config.profile == "tiny"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("modles: [x]\n", "unknown key"),
+        ("profile: huge\n", "profile 'huge' unknown"),
+        ("fractions: [2]\n", "fractions must be in"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("models: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        build_config(path, {})
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        build_config("/nonexistent/grid.yaml", {})
+
+
+def test_run_name_is_stable_and_ignores_output_paths():
+    a = RunConfig(output="x")
+    b = RunConfig(output="y", device="cpu")
+    assert a.default_run_name() == b.default_run_name()
+    assert RunConfig(profile="tiny").default_run_name() != a.default_run_name()

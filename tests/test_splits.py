@@ -1,0 +1,121 @@
+"""Patient-grouped splits, nested fractions and the leakage guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.splits import (
+    LeakageError,
+    SplitConfig,
+    SplitError,
+    assert_no_leakage,
+    fraction_problem,
+    make_split,
+)
+
+
+def cohort(n_patients: int, seed: int, prevalence: float = 0.2, sites: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        label = int(rng.random() < prevalence)
+        site = f"S{rng.integers(sites)}"
+        for e in range(int(rng.integers(1, 4))):
+            rows.append({"record_id": f"p{p}-e{e}", "patient_id": f"p{p}", "site": site,
+                         "label": label})
+    return pd.DataFrame(rows)
+
+
+def patients(manifest: pd.DataFrame, ids: list[str]) -> set[str]:
+    return set(manifest.set_index("record_id").loc[ids, "patient_id"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(10, 300), seed=st.integers(0, 10_000), prevalence=st.floats(0.05, 0.6),
+       external=st.booleans(), stratify=st.booleans())
+def test_sets_are_patient_disjoint_and_cover_the_cohort(n, seed, prevalence, external, stratify):
+    m = cohort(n, seed, prevalence)
+    site = m["site"].iloc[0] if external else None
+    if site is not None and m["site"].nunique() < 2:
+        site = None
+    try:
+        split = make_split(m, SplitConfig(external_site=site, stratify=stratify))
+    except SplitError:
+        return  # too few patients outside the external site
+    groups = [patients(m, split.sets[k]) for k in ("train", "validation", "test", "external")]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not groups[i] & groups[j]
+    all_ids = sum((split.sets[k] for k in split.sets), [])
+    assert sorted(all_ids) == sorted(m["record_id"])
+    if site is not None:
+        assert set(m.set_index("record_id").loc[split.sets["external"], "site"]) == {site}
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(20, 400), seed=st.integers(0, 10_000))
+def test_fractions_are_nested_and_grow(n, seed):
+    m = cohort(n, seed)
+    split = make_split(m, SplitConfig())
+    previous: set[str] = set()
+    for f in (0.01, 0.1, 0.25, 0.5, 1.0):
+        ids = set(split.fraction_records(m, f))
+        assert previous <= ids
+        assert ids <= set(split.sets["train"])
+        previous = ids
+    assert previous == set(split.sets["train"])
+
+
+def test_same_seed_same_patients_different_seed_differs():
+    m = cohort(200, 1)
+    a, b = make_split(m, SplitConfig()), make_split(m, SplitConfig())
+    assert a.sets == b.sets and a.fraction_order == b.fraction_order
+    c = make_split(m, SplitConfig(seed=7))
+    assert c.sets["test"] != a.sets["test"]
+
+
+def test_stratified_fraction_keeps_prevalence():
+    m = cohort(3000, 2, prevalence=0.2)
+    split = make_split(m, SplitConfig())
+    train = m.set_index("record_id").loc[split.sets["train"]]
+    ten = m.set_index("record_id").loc[split.fraction_records(m, 0.1)]
+    p_train = train.groupby("patient_id")["label"].max().mean()
+    p_ten = ten.groupby("patient_id")["label"].max().mean()
+    assert abs(p_ten - p_train) < 0.01
+
+
+def test_ptbxl_folds_policy_uses_strat_fold():
+    m = cohort(100, 3)
+    m["strat_fold"] = m["patient_id"].str[1:].astype(int) % 10 + 1
+    split = make_split(m, SplitConfig(policy="ptbxl_folds"))
+    folds = m.set_index("record_id")["strat_fold"]
+    assert set(folds.loc[split.sets["test"]]) == {10}
+    assert set(folds.loc[split.sets["validation"]]) == {9}
+    assert set(folds.loc[split.sets["train"]]) <= set(range(1, 9))
+    with pytest.raises(SplitError, match="strat_fold"):
+        make_split(m.drop(columns="strat_fold"), SplitConfig(policy="ptbxl_folds"))
+
+
+def test_leakage_guard_catches_a_shared_patient():
+    m = cohort(50, 4)
+    split = make_split(m, SplitConfig())
+    split.sets["test"].append(split.sets["train"][0])
+    with pytest.raises(LeakageError, match="appears in both"):
+        assert_no_leakage(split)
+
+
+def test_bad_configs_are_named():
+    with pytest.raises(SplitError, match="test_size"):
+        SplitConfig(test_size=1.5)
+    with pytest.raises(SplitError, match="external site 'nowhere'"):
+        make_split(cohort(30, 5), SplitConfig(external_site="nowhere"))
+
+
+def test_fraction_problem_reports_too_few_positives():
+    assert fraction_problem(np.array([0, 0, 1]), 2) == "only 1 positive ECG(s) (minimum 2)"
+    assert fraction_problem(np.array([1, 1]), 2) == "no negative ECGs"
+    assert fraction_problem(np.array([0, 1, 1]), 2) is None
