@@ -1,0 +1,201 @@
+"""Memory-mapped per-record cache of rendered images (or preprocessed signals).
+
+Layout under ``root``: one folder per (kind, cohort.cache_key, preprocess hash, render
+hash) holding ``data.bin`` — a raw C-order array ``(capacity, *item_shape)`` opened with
+:class:`numpy.memmap` — and ``index.json`` (record id → row, failed records with their
+error message, the number of rows in use). Building appends only records that are not yet
+in the index; rows are flushed to disk *before* the index that marks them done is
+atomically replaced, so an interrupted build never leaves a half-written row marked done.
+One cache folder must not be built by two processes at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+from bench.cohort import Cohort
+from bench.data.preprocess import PreprocessConfig, finish, prepare
+from bench.data.render import RenderConfig, render_batch
+from bench.signal import ECGFormatError
+
+#: Records loaded, preprocessed and rendered together before rows are written.
+CHUNK = 256
+_INDEX_VERSION = 1
+
+
+@dataclass
+class CachedImages:
+    """Cached arrays of a set of records: ``array[row(record_id)]`` is one record.
+
+    ``array`` is a read-only memmap ``(n_rows, *item_shape)``; ``failed`` maps each record
+    that could not be loaded or preprocessed to its error message.
+    """
+
+    array: np.ndarray
+    index: dict[str, int]
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def row(self, record_id: str) -> int:
+        """Row of ``record_id``; :class:`KeyError` says whether it failed or is absent."""
+        try:
+            return self.index[record_id]
+        except KeyError:
+            if record_id in self.failed:
+                raise KeyError(f"record {record_id!r} failed: {self.failed[record_id]}") from None
+            raise KeyError(f"record {record_id!r} is not in the cache") from None
+
+    def rows(self, record_ids: Sequence[str]) -> np.ndarray:
+        """Rows of several records, in order, as an int64 array."""
+        return np.array([self.row(r) for r in record_ids], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What one cache folder holds and how to produce a batch of items."""
+
+    key: str
+    item_shape: tuple[int, ...]
+    dtype: np.dtype
+    produce: Callable[[list[np.ndarray]], np.ndarray]
+
+
+class ImageCache:
+    """Per-record cache of model inputs under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def images(
+        self,
+        cohort: Cohort,
+        record_ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        render: RenderConfig,
+        progress: bool = True,
+    ) -> CachedImages:
+        """Rendered ``(size, size, 3)`` uint8 images of ``record_ids``, building missing ones."""
+        layout = _Layout(
+            key=f"images-{cohort.cache_key}-{preprocess.hash()}-{render.hash()}",
+            item_shape=(render.size, render.size, 3),
+            dtype=np.dtype(np.uint8),
+            produce=lambda prepared: render_batch(finish(prepared, preprocess), render),
+        )
+        return self._build(layout, cohort, record_ids, preprocess, progress)
+
+    def signals(
+        self,
+        cohort: Cohort,
+        record_ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        progress: bool = True,
+    ) -> CachedImages:
+        """Preprocessed ``(leads, n_samples)`` float32 mV signals (for signal models)."""
+        layout = _Layout(
+            key=f"signals-{cohort.cache_key}-{preprocess.hash()}",
+            item_shape=(len(preprocess.plot_leads), preprocess.n_samples),
+            dtype=np.dtype(np.float32),
+            produce=lambda prepared: finish(prepared, preprocess),
+        )
+        return self._build(layout, cohort, record_ids, preprocess, progress)
+
+    def _folder(self, key: str) -> Path:
+        readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:80]
+        return self.root / f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+    def _build(
+        self,
+        layout: _Layout,
+        cohort: Cohort,
+        record_ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        progress: bool,
+    ) -> CachedImages:
+        folder = self._folder(layout.key)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = _read_index(folder / "index.json", layout)
+        todo = list(dict.fromkeys(
+            str(r) for r in record_ids if str(r) not in state["rows"] and str(r) not in state["failed"]
+        ))  # fmt: skip
+        if todo:
+            with Progress(disable=not progress) as bar:
+                task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
+                for start in range(0, len(todo), CHUNK):
+                    chunk = todo[start : start + CHUNK]
+                    self._append(folder, layout, state, cohort, chunk, preprocess)
+                    bar.advance(task, len(chunk))
+        n_rows = state["n_rows"]
+        array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
+                          shape=(n_rows, *layout.item_shape)) if n_rows else np.empty(
+                              (0, *layout.item_shape), dtype=layout.dtype)  # fmt: skip
+        wanted = {str(r) for r in record_ids}
+        return CachedImages(
+            array=array,
+            index={r: i for r, i in state["rows"].items() if r in wanted},
+            failed={r: m for r, m in state["failed"].items() if r in wanted},
+        )
+
+    def _append(
+        self,
+        folder: Path,
+        layout: _Layout,
+        state: dict[str, Any],
+        cohort: Cohort,
+        chunk: list[str],
+        preprocess: PreprocessConfig,
+    ) -> None:
+        """Produce one chunk of records, write their rows, then commit the index."""
+        prepared, good = [], []
+        for record_id in chunk:
+            try:
+                prepared.append(prepare(cohort.load_signal(record_id), preprocess))
+                good.append(record_id)
+            except (ECGFormatError, ValueError) as err:
+                state["failed"][record_id] = f"{type(err).__name__}: {err}"
+        if good:
+            items = layout.produce(prepared)
+            first = state["n_rows"]
+            data = _open_for_rows(folder / "data.bin", layout, first + len(good))
+            data[first : first + len(good)] = items
+            data.flush()
+            del data
+            state["rows"].update({r: first + i for i, r in enumerate(good)})
+            state["n_rows"] = first + len(good)
+        _write_index(folder / "index.json", state)
+
+
+def _open_for_rows(path: Path, layout: _Layout, n_rows: int) -> np.memmap:
+    """Writable memmap of ``path`` with room for ``n_rows`` items (grows the file)."""
+    item_bytes = int(np.prod(layout.item_shape)) * layout.dtype.itemsize
+    with open(path, "ab") as handle:
+        if handle.tell() < n_rows * item_bytes:
+            handle.truncate(n_rows * item_bytes)
+    return np.memmap(path, dtype=layout.dtype, mode="r+", shape=(n_rows, *layout.item_shape))
+
+
+def _read_index(path: Path, layout: _Layout) -> dict[str, Any]:
+    if not path.exists():
+        return {"version": _INDEX_VERSION, "key": layout.key, "item_shape": list(layout.item_shape),
+                "dtype": layout.dtype.str, "n_rows": 0, "rows": {}, "failed": {}}  # fmt: skip
+    state: dict[str, Any] = json.loads(path.read_text())
+    if state.get("key") != layout.key or state.get("item_shape") != list(layout.item_shape):
+        raise ECGFormatError(
+            f"{path}: cache index is for {state.get('key')!r} {state.get('item_shape')}, "
+            f"expected {layout.key!r} {list(layout.item_shape)}"
+        )
+    return state
+
+
+def _write_index(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Tests of the ECG data layer (readers, preprocessing, rendering, caches)."""

@@ -1,0 +1,117 @@
+"""Memory-mapped image/signal cache: built once, extended incrementally, bad records listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cohort import Cohort
+from bench.data.image_cache import CachedImages, ImageCache
+from bench.data.preprocess import DEFAULT_PREPROCESS, preprocess
+from bench.data.render import RenderConfig, render
+from bench.signal import ECGSignal
+
+from .fixtures import synthetic_ecg
+
+RENDER = RenderConfig(size=64)
+
+
+class CountingCohort:
+    """A cohort whose loader counts calls; record "bad" has NaNs, "short" lacks V1."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.calls: list[str] = []
+        manifest = pd.DataFrame(
+            {"record_id": ids, "patient_id": ids, "site": "a", "label": [0] * len(ids)}
+        )
+        self.cohort = Cohort("toy", "synthetic", "1", manifest, self._load, cache_key="toy-v1")
+
+    def _load(self, record_id: str) -> ECGSignal:
+        self.calls.append(record_id)
+        sig = synthetic_ecg(int(record_id) if record_id.isdigit() else 0)
+        if record_id == "bad":
+            return ECGSignal(np.full_like(sig.data, np.nan), sig.fs, sig.leads)
+        if record_id == "short":
+            keep = [k for k, n in enumerate(sig.leads) if n != "V1"]
+            return ECGSignal(sig.data[keep], sig.fs, tuple(sig.leads[k] for k in keep))
+        return sig
+
+
+def _images(cache: ImageCache, source: CountingCohort, ids: list[str]) -> CachedImages:
+    return cache.images(source.cohort, ids, DEFAULT_PREPROCESS, RENDER, progress=False)
+
+
+def test_images_are_cached_once_and_match_render(tmp_path: Path) -> None:
+    ids = ["1", "2", "3"]
+    source = CountingCohort(ids)
+    first = _images(ImageCache(tmp_path), source, ids)
+    assert sorted(source.calls) == ids
+    assert isinstance(first.array, np.memmap) and first.array.shape == (3, 64, 64, 3)
+    assert not first.array.flags.writeable
+    expected = render(preprocess(synthetic_ecg(2)), RENDER)
+    np.testing.assert_array_equal(first.array[first.row("2")], expected)
+    second = _images(ImageCache(tmp_path), source, ids)
+    assert len(source.calls) == 3  # nothing re-rendered
+    np.testing.assert_array_equal(second.array[second.rows(ids)], first.array[first.rows(ids)])
+
+
+def test_bad_records_are_listed_and_others_kept(tmp_path: Path) -> None:
+    ids = ["1", "bad", "short", "4"]
+    cached = _images(ImageCache(tmp_path), CountingCohort(ids), ids)
+    assert set(cached.failed) == {"bad", "short"}
+    assert "non-finite" in cached.failed["bad"] and "'V1'" in cached.failed["short"]
+    assert len(cached.rows(["1", "4"])) == 2
+    with pytest.raises(KeyError, match="'bad' failed"):
+        cached.row("bad")
+    with pytest.raises(KeyError, match="not in the cache"):
+        cached.row("99")
+
+
+def test_more_ids_extend_the_cache(tmp_path: Path) -> None:
+    source = CountingCohort(["1", "2", "3", "4"])
+    first = _images(ImageCache(tmp_path), source, ["1", "2"])
+    kept = np.array(first.array[first.rows(["1", "2"])])
+    second = _images(ImageCache(tmp_path), source, ["1", "2", "3", "4"])
+    assert source.calls == ["1", "2", "3", "4"]
+    assert second.array.shape[0] == 4
+    np.testing.assert_array_equal(second.array[second.rows(["1", "2"])], kept)
+
+
+def test_signals_share_the_mechanism(tmp_path: Path) -> None:
+    source = CountingCohort(["1", "2"])
+    cached = ImageCache(tmp_path).signals(source.cohort, ["1", "2"], DEFAULT_PREPROCESS,
+                                          progress=False)  # fmt: skip
+    assert cached.array.dtype == np.float32 and cached.array.shape == (2, 8, 2500)
+    np.testing.assert_allclose(cached.array[cached.row("1")], preprocess(synthetic_ecg(1)))
+
+
+def test_different_render_configs_use_different_caches(tmp_path: Path) -> None:
+    source = CountingCohort(["1"])
+    cache = ImageCache(tmp_path)
+    small = _images(cache, source, ["1"])
+    big = cache.images(source.cohort, ["1"], DEFAULT_PREPROCESS, RenderConfig(size=96),
+                       progress=False)  # fmt: skip
+    assert small.array.shape[1] == 64 and big.array.shape[1] == 96
+    assert len(source.calls) == 2
+
+
+def test_interrupted_build_keeps_finished_rows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench.data.image_cache.CHUNK", 1)
+    source = CountingCohort(["1", "2", "3"])
+    crash = source.cohort
+    crash.load_signal = lambda rid: (
+        (_ for _ in ()).throw(RuntimeError("killed")) if rid == "3" else source._load(rid)
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        _images(ImageCache(tmp_path), source, ["1", "2", "3"])
+    source.calls.clear()
+    crash.load_signal = source._load
+    cached = _images(ImageCache(tmp_path), source, ["1", "2", "3"])
+    assert source.calls == ["3"]  # 1 and 2 were committed before the crash
+    expected = render(preprocess(synthetic_ecg(3)), RENDER)
+    np.testing.assert_array_equal(cached.array[cached.row("3")], expected)
