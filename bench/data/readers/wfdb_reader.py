@@ -1,0 +1,130 @@
+"""Read WFDB records (``.hea`` + ``.dat``) into :class:`ECGSignal` in millivolts.
+
+Also home of :func:`resolve_dataset_dir`, which the WFDB-based datasets (LUDB, PTB-XL) use to
+find their folder from a command-line flag, an environment variable or a default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from bench.data.readers.lead_names import normalize_lead_names
+from bench.signal import ECGFormatError, ECGSignal
+
+#: Factor that converts a physical unit named in a WFDB header to millivolts.
+UNIT_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
+
+#: Bytes per sample of the WFDB storage formats (for the truncation check).
+_BYTES_PER_SAMPLE: dict[str, float] = {
+    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5,
+    "310": 4 / 3, "311": 4 / 3,
+}  # fmt: skip
+
+
+def _diagnose(record_path: Path, hea: Path) -> None:
+    """Raise the specific :class:`ECGFormatError` for a record wfdb could not read."""
+    try:
+        header = wfdb.rdheader(str(record_path))
+    except Exception as exc:  # wfdb raises many types on malformed headers
+        raise ECGFormatError(f"{hea}: unreadable WFDB header ({exc})") from exc
+    _check_data_files(header, record_path.parent, hea)
+
+
+def _check_data_files(header: wfdb.Record, directory: Path, hea: Path) -> None:
+    """Missing or short ``.dat`` files raise :class:`ECGFormatError` naming the file."""
+    expected: dict[str, float] = {}
+    offsets: dict[str, int] = {}
+    for name, fmt, offset in zip(
+        header.file_name or [], header.fmt or [], header.byte_offset or [], strict=False
+    ):
+        if fmt not in _BYTES_PER_SAMPLE:
+            raise ECGFormatError(f"{hea}: unsupported WFDB storage format {fmt!r} for {name}")
+        expected[name] = expected.get(name, 0.0) + _BYTES_PER_SAMPLE[fmt]
+        offsets[name] = int(offset or 0)
+    for name, bytes_per_frame in expected.items():
+        path = directory / name
+        if not path.is_file():
+            raise ECGFormatError(f"{path}: signal file named in {hea.name} is missing")
+        if header.sig_len:
+            need = offsets[name] + int(np.ceil(bytes_per_frame * header.sig_len))
+            have = path.stat().st_size
+            if have < need:
+                raise ECGFormatError(
+                    f"{path}: truncated signal file, expected {need} bytes for "
+                    f"{header.sig_len} samples, found {have}"
+                )
+
+
+def read_wfdb(record_path: Path) -> ECGSignal:
+    """Read the WFDB record at ``record_path`` (no extension) as ``(leads, samples)`` mV.
+
+    Physical values are converted to mV from the header's units (mV, uV, V); lead names are
+    normalised to :data:`bench.signal.STANDARD_LEADS`. Samples stored as the format's
+    invalid value come back as NaN and add the flag ``"missing_samples"``. Raises
+    :class:`ECGFormatError` naming the file for a missing header or signal file, a truncated
+    signal file, unknown units, non-standard leads or an unreadable header.
+    """
+    record_path = Path(record_path)
+    if record_path.suffix in (".hea", ".dat"):
+        record_path = record_path.with_suffix("")
+    hea = record_path.with_name(record_path.name + ".hea")
+    if not hea.is_file():
+        raise ECGFormatError(f"{hea}: WFDB header file not found")
+    try:
+        record = wfdb.rdrecord(str(record_path), physical=True, return_res=32)
+    except Exception as exc:  # wfdb raises many types on malformed files: say which problem
+        _diagnose(record_path, hea)
+        raise ECGFormatError(f"{record_path}: unreadable WFDB record ({exc})") from exc
+    if not record.n_sig or record.p_signal is None or not record.fs:
+        raise ECGFormatError(f"{hea}: record has no signals or no sampling rate")
+    if record.sig_len and record.p_signal.shape[0] != record.sig_len:
+        raise ECGFormatError(
+            f"{record_path}: truncated signal file, header says {record.sig_len} samples, "
+            f"found {record.p_signal.shape[0]}"
+        )
+    factors = []
+    for name, unit in zip(record.sig_name, record.units or ["mV"] * record.n_sig, strict=True):
+        try:
+            factors.append(UNIT_TO_MV[str(unit).strip().lower()])
+        except KeyError:
+            raise ECGFormatError(
+                f"{hea}: lead {name!r} has unknown units {unit!r}; expected mV, uV or V"
+            ) from None
+    leads = normalize_lead_names(record.sig_name, str(hea))
+    data = np.ascontiguousarray(record.p_signal.T, dtype=np.float32)
+    data *= np.asarray(factors, dtype=np.float32)[:, None]
+    flags = ("missing_samples",) if np.isnan(data).any() else ()
+    return ECGSignal(data=data, fs=float(record.fs), leads=leads, flags=flags)
+
+
+def resolve_dataset_dir(
+    path: str | os.PathLike[str] | None,
+    *,
+    env_var: str,
+    marker: str,
+    default: Path | None,
+    how_to_get: str,
+) -> Path:
+    """Find a dataset folder: ``path`` (a flag) → ``$env_var`` → ``default``.
+
+    The folder must contain ``marker`` (a file such as ``ludb.csv``). When none of the
+    candidates does, raises :class:`FileNotFoundError` listing what was tried followed by
+    ``how_to_get`` (what to download and where to put it).
+    """
+    env = os.environ.get(env_var)
+    if path is not None:
+        candidates = [(Path(path), "the command-line flag")]
+    elif env:
+        candidates = [(Path(env), f"${env_var}")]
+    else:
+        candidates = [(default, "the default location")] if default is not None else []
+    for candidate, _ in candidates:
+        if (candidate / marker).is_file():
+            return candidate
+    tried = "; ".join(f"{c} (from {src}) has no {marker}" for c, src in candidates)
+    tried = tried or f"no folder given and ${env_var} is not set"
+    raise FileNotFoundError(f"{tried}. {how_to_get}")

@@ -1,0 +1,117 @@
+"""LUDB: locating the folder, the table, signals and fiducials (real data where present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from bench.data.readers import (
+    ludb_diagnosis_contains,
+    ludb_table,
+    read_ludb_fiducials,
+    read_ludb_signal,
+    resolve_ludb_dir,
+)
+from bench.data.readers.ludb import DIAGNOSIS_COLUMNS
+from bench.signal import STANDARD_LEADS, ECGFormatError
+
+
+def test_resolve_prefers_flag_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flag, env = tmp_path / "flag", tmp_path / "env"
+    for folder in (flag, env):
+        folder.mkdir()
+        (folder / "ludb.csv").write_text("ID\n")
+    monkeypatch.setenv("BENCH_LUDB_DIR", str(env))
+    assert resolve_ludb_dir(str(flag)) == flag
+    assert resolve_ludb_dir(None) == env
+
+
+def test_resolve_missing_says_what_to_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_LUDB_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError) as info:
+        resolve_ludb_dir(None)
+    message = str(info.value)
+    for needle in ("nowhere", "LUDB 1.0.1", "https://physionet.org/content/ludb/1.0.1/",
+                   "BENCH_LUDB_DIR", "--ludb-dir"):  # fmt: skip
+        assert needle in message
+
+
+def test_fiducials_from_a_written_annotation_file(tmp_path: Path) -> None:
+    """A beat without a T wave gets NaN; a QRS without an onset is dropped."""
+    (tmp_path / "data").mkdir()
+    symbols = ["(", "N", ")", "(", "t", ")", "(", "N", ")", "N", ")", "(", "N", ")", "(", "t", ")"]
+    samples = [100, 120, 150, 250, 300, 350, 500, 520, 545, 900, 930, 1300, 1320, 1350, 1450,
+               1500, 1560]  # fmt: skip
+    wfdb.wrann("7", "ii", np.array(samples), symbol=symbols, fs=500,
+               write_dir=str(tmp_path / "data"))  # fmt: skip
+    fid = read_ludb_fiducials(tmp_path, "7", lead="II")
+    assert fid.fs == 500
+    np.testing.assert_array_equal(fid.qrs_onset, [100, 500, 1300])
+    np.testing.assert_array_equal(fid.qrs_offset, [150, 545, 1350])
+    np.testing.assert_array_equal(fid.t_onset, [250, np.nan, 1450])
+    np.testing.assert_array_equal(fid.t_offset, [350, np.nan, 1560])
+    assert len(fid.windows("st")) == 2
+    with pytest.raises(ECGFormatError, match=r"7\.v1: LUDB annotation file not found"):
+        read_ludb_fiducials(tmp_path, "7", lead="v1")
+    with pytest.raises(ValueError, match="unknown LUDB lead 'x'"):
+        read_ludb_fiducials(tmp_path, "7", lead="x")
+
+
+def test_missing_column_is_named(tmp_path: Path) -> None:
+    (tmp_path / "ludb.csv").write_text("ID,Sex,Age\n1,F,50\n")
+    with pytest.raises(ECGFormatError, match=r"ludb\.csv: missing column\(s\) \['Rhythms'"):
+        ludb_table(tmp_path)
+
+
+@pytest.mark.ludb
+def test_table_has_200_subjects_with_diagnoses(ludb_dir: Path) -> None:
+    table = ludb_table(ludb_dir)
+    assert len(table) == 200
+    assert table["record_id"].is_unique
+    assert (table["patient_id"] == table["record_id"]).all()
+    assert set(table["site"]) == {"ludb"}
+    assert set(table["sex"]) == {"F", "M"}
+    assert (table["sex"] == "M").sum() == 115  # README: 85 women, 115 men
+    lvh = ludb_diagnosis_contains(table, "Hypertrophies", "Left ventricular hypertrophy")
+    assert lvh.sum() == 108  # README: 108 subjects
+    assert ludb_diagnosis_contains(table, "all", "Stemi:").sum() == 8
+    assert ludb_diagnosis_contains(table, "all", "stemi:", case=False).sum() >= 8
+    assert ludb_diagnosis_contains(table, "Rhythms", "Atrial fibrillation").sum() == 15
+    with pytest.raises(KeyError, match="unknown LUDB diagnosis column 'Nope'"):
+        ludb_diagnosis_contains(table, "Nope", "x")
+    assert all(table[c].map(type).eq(str).all() for c in DIAGNOSIS_COLUMNS)
+
+
+@pytest.mark.ludb
+def test_every_record_is_12_leads_5000_samples_at_500hz(ludb_dir: Path) -> None:
+    for record_id in ludb_table(ludb_dir)["record_id"]:
+        signal = read_ludb_signal(ludb_dir, record_id)
+        assert signal.leads == STANDARD_LEADS
+        assert signal.fs == 500.0
+        assert signal.data.shape == (12, 5000)
+        assert np.isfinite(signal.data).all()
+        # millivolts, not microvolts or volts: a QRS of a few tenths to a few mV
+        assert 0.2 < np.ptp(signal.lead("II")) < 20
+
+
+@pytest.mark.ludb
+def test_fiducials_are_plausible(ludb_dir: Path) -> None:
+    medians, n_without_beats = [], 0
+    for record_id in ludb_table(ludb_dir)["record_id"]:
+        fid = read_ludb_fiducials(ludb_dir, record_id)
+        if fid.n_beats == 0:
+            n_without_beats += 1
+            continue
+        qrs_ms = (fid.qrs_offset - fid.qrs_onset) / fid.fs * 1000
+        medians.append(np.median(qrs_ms))
+        assert np.all(np.diff(fid.qrs_onset) > 0)
+        has_t = ~np.isnan(fid.t_onset)
+        assert np.all(fid.t_onset[has_t] > fid.qrs_offset[has_t])
+        assert np.all(fid.t_offset[has_t] > fid.t_onset[has_t])
+    assert n_without_beats <= 2  # a paced record has QRS peaks without annotated onsets
+    assert min(medians) >= 60 and max(medians) <= 200

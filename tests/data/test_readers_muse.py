@@ -1,0 +1,151 @@
+"""GE MUSE XML: round trip through write_muse_xml, derived leads, and malformed files."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.data.readers import read_ludb_signal, read_muse_xml, write_muse_xml
+from bench.data.readers.muse import STORED_LEADS, derive_limb_leads
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+
+from .fixtures import make_muse_xml, synthetic_ecg
+
+STEP_MV = 4.88e-3  # one quantisation step at 4.88 uV per bit
+
+
+def _stored(signal: ECGSignal) -> np.ndarray:
+    return np.stack([signal.lead(name) for name in STORED_LEADS])
+
+
+def _check_round_trip(original: ECGSignal, path: Path) -> None:
+    got = read_muse_xml(write_muse_xml(original, path))
+    assert got.leads == STANDARD_LEADS
+    assert got.fs == original.fs
+    np.testing.assert_allclose(_stored(got), _stored(original), atol=STEP_MV / 2 + 1e-6)
+    derived = derive_limb_leads(got.lead("I"), got.lead("II"))
+    for name, values in derived.items():
+        np.testing.assert_allclose(got.lead(name), values, atol=1e-6)
+
+
+@pytest.mark.ludb
+@pytest.mark.parametrize("record_id", ["1", "57", "200"])
+def test_round_trip_on_real_ludb_signals(ludb_dir: Path, tmp_path: Path, record_id: str) -> None:
+    _check_round_trip(read_ludb_signal(ludb_dir, record_id), tmp_path / "ecg.xml")
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 10_000), fs=st.sampled_from([250.0, 500.0]))
+def test_round_trip_within_half_a_step(tmp_path: Path, seed: int, fs: float) -> None:
+    _check_round_trip(synthetic_ecg(seed, fs=fs, seconds=2), tmp_path / "ecg.xml")
+
+
+def test_median_waveform(tmp_path: Path) -> None:
+    path = make_muse_xml(tmp_path / "ecg.xml", seed=4)
+    assert read_muse_xml(path).n_samples == 5000
+    median = read_muse_xml(path, waveform="median")
+    assert median.n_samples == 500
+    np.testing.assert_allclose(median.lead("V2"), synthetic_ecg(4).lead("V2")[:500], atol=STEP_MV)
+    only_rhythm = write_muse_xml(synthetic_ecg(4, seconds=1), tmp_path / "r.xml")
+    with pytest.raises(ECGFormatError, match=r"r\.xml: no <Waveform> with <WaveformType> 'median'"):
+        read_muse_xml(only_rhythm, waveform="median")
+
+
+@pytest.fixture
+def xml_text(tmp_path: Path) -> str:
+    path = write_muse_xml(synthetic_ecg(5, seconds=1), tmp_path / "base.xml")
+    return path.read_text()
+
+
+def _lead_block(text: str, lead: str) -> re.Match[str]:
+    match = re.search(rf"<LeadData>(?:(?!</LeadData>).)*<LeadID>{lead}</LeadID>.*?</LeadData>",
+                      text, flags=re.S)  # fmt: skip
+    assert match is not None
+    return match
+
+
+def _mutate_v3(text: str, old: str, new: str) -> str:
+    block = _lead_block(text, "V3")
+    edited = re.sub(old, new, block.group(0), count=1, flags=re.S)
+    return text[: block.start()] + edited + text[block.end() :]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(("<WaveFormData>.*</WaveFormData>", "<WaveFormData>@@not base64!!</WaveFormData>"),
+      r"<LeadData> V3: <WaveFormData> is not valid base64"),
+     (("<LeadSampleCountTotal>500<", "<LeadSampleCountTotal>499<"),
+      r"<LeadData> V3: <LeadSampleCountTotal> says 499 samples, <WaveFormData> holds 500"),
+     (("MICROVOLTS", "FURLONGS"), r"<LeadData> V3: <LeadAmplitudeUnits> 'FURLONGS' unknown"),
+     (("<LeadAmplitudeUnitsPerBit>4.88<", "<LeadAmplitudeUnitsPerBit>x<"),
+      r"<LeadData> V3: <LeadAmplitudeUnitsPerBit> is not a number"),
+     (("<LeadID>V3</LeadID>", "<LeadID>V7</LeadID>"), r"unknown lead name 'V7'"),
+     (("<WaveFormData>.*</WaveFormData>",
+       "<WaveFormData>" + base64.b64encode(b"abc").decode() + "</WaveFormData>"),
+      r"odd byte count")],
+)  # fmt: skip
+def test_malformed_lead_is_named(
+    tmp_path: Path, xml_text: str, edit: tuple[str, str], message: str
+) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text(_mutate_v3(xml_text, *edit))
+    with pytest.raises(ECGFormatError, match=rf"bad\.xml.*{message}"):
+        read_muse_xml(path)
+
+
+def test_missing_lead_and_not_xml(tmp_path: Path, xml_text: str) -> None:
+    block = _lead_block(xml_text, "V5")
+    path = tmp_path / "bad.xml"
+    path.write_text(xml_text[: block.start()] + xml_text[block.end() :])
+    with pytest.raises(ECGFormatError, match=r"bad\.xml: <Waveform> 'rhythm': missing <LeadData> for lead\(s\) \['V5'\]"):  # fmt: skip
+        read_muse_xml(path)
+    path.write_bytes(b"\x00\x01 not xml")
+    with pytest.raises(ECGFormatError, match=r"bad\.xml: not a readable MUSE XML file"):
+        read_muse_xml(path)
+    with pytest.raises(ECGFormatError, match=r"absent\.xml: not a readable"):
+        read_muse_xml(tmp_path / "absent.xml")
+
+
+FUZZ = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes_raise_format_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "fuzz.xml"
+    path.write_bytes(data)
+    with pytest.raises(ECGFormatError):
+        read_muse_xml(path)
+
+
+@FUZZ
+@given(start=st.integers(0, 50_000), length=st.integers(1, 40), junk=st.binary(max_size=20))
+def test_mutated_xml_is_read_or_rejected_cleanly(
+    tmp_path: Path, xml_text: str, start: int, length: int, junk: bytes
+) -> None:
+    raw = xml_text.encode()
+    at = start % len(raw)
+    path = tmp_path / "fuzz.xml"
+    path.write_bytes(raw[:at] + junk + raw[at + length :])
+    try:
+        signal = read_muse_xml(path)
+    except ECGFormatError:
+        return
+    assert signal.leads == STANDARD_LEADS
+
+
+def test_writer_refuses_what_int16_cannot_hold(tmp_path: Path) -> None:
+    loud = synthetic_ecg(6, seconds=1)
+    loud.data[0, 10] = 200.0  # 200 mV is beyond 32767 * 4.88 uV
+    with pytest.raises(ECGFormatError, match="lead I: amplitude exceeds int16 range"):
+        write_muse_xml(loud, tmp_path / "x.xml")
