@@ -1,0 +1,1 @@
+"""Leaderboard: tables, figures and a static page generated from result records."""

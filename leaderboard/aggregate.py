@@ -1,0 +1,216 @@
+"""From result records to leaderboard cells: latest record per cell, seeds summarised.
+
+A *table* is one (task, source, split, metric); its *rows* are (model, init, selection)
+and its *columns* training fractions. Records that would be compared within one table
+must share the task version, the data-source version, the render config and the
+protocol; :func:`check_consistent` refuses anything else unless asked.
+
+Several seeds of one cell are summarised as the mean value with its standard deviation
+and min–max; the per-seed 95 % bootstrap CIs are summarised by the mean of their lower
+bounds and the mean of their upper bounds (the CI of a typical seed, not a CI of the
+mean over seeds — with a handful of seeds that would need a distributional assumption).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.records import ResultRecord, read_jsonl
+
+#: Fields that must agree within one table (``source`` is part of the table key).
+CONSISTENCY_FIELDS: tuple[str, ...] = ("task_version", "source_version", "render_hash", "protocol")
+
+
+class MixedRecordsError(ValueError):
+    """Records that should not share a table (different versions, renders or protocols)."""
+
+
+@dataclass(frozen=True)
+class SourcedRecord:
+    """A record with the directory of the ``results.jsonl`` it came from (or None)."""
+
+    record: ResultRecord
+    base: Path | None = None
+
+    @property
+    def predictions(self) -> Path | None:
+        """Path of this cell's predictions CSV, if the record names one."""
+        name = self.record.details.get("predictions")
+        if not name:
+            return None
+        path = Path(name)
+        return path if path.is_absolute() or self.base is None else self.base / path
+
+
+TableKey = tuple[str, str, str, str]  # task, source, split, metric
+RowKey = tuple[str, str, str]  # model, init, selection
+
+
+def table_key(record: ResultRecord) -> TableKey:
+    """The table a record belongs to."""
+    return (record.task, record.source, record.split, record.metric)
+
+
+def row_key(record: ResultRecord) -> RowKey:
+    """The row a record belongs to within its table."""
+    return (record.model, record.init, record.selection)
+
+
+def load_store(paths: Iterable[Path | str]) -> list[SourcedRecord]:
+    """Records of every ``results.jsonl`` below the given directories (or the files)."""
+    out: list[SourcedRecord] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"results path {path} does not exist")
+        files = sorted(path.rglob("results.jsonl")) if path.is_dir() else [path]
+        for file in files:
+            out.extend(SourcedRecord(r, file.parent) for r in read_jsonl(file))
+    return out
+
+
+def latest_per_cell(records: Iterable[SourcedRecord]) -> list[SourcedRecord]:
+    """Keep the most recent record (by ``created``) of every cell × metric.
+
+    A cell is (model, init, selection, task, source, fraction, seed, split, protocol);
+    ties keep the record read last. Output order is the input order of the survivors.
+    """
+    best: dict[tuple[object, ...], tuple[int, SourcedRecord]] = {}
+    for index, item in enumerate(records):
+        r = item.record
+        key = (*r.cell, r.metric, r.init, r.selection)
+        current = best.get(key)
+        if current is None or r.created >= current[1].record.created:
+            best[key] = (index, item)
+    return [item for _, item in sorted(best.values(), key=lambda pair: pair[0])]
+
+
+def check_consistent(records: Sequence[SourcedRecord]) -> None:
+    """Raise :class:`MixedRecordsError` if any table mixes :data:`CONSISTENCY_FIELDS`.
+
+    Empty values mean "not applicable" (e.g. no render hash for a signal model) and are
+    not compared. The message names the table, the field, and which models carry which
+    value.
+    """
+    by_table: dict[TableKey, list[ResultRecord]] = defaultdict(list)
+    for item in records:
+        by_table[table_key(item.record)].append(item.record)
+    problems = []
+    for key, recs in sorted(by_table.items()):
+        for name in CONSISTENCY_FIELDS:
+            models_by_value: dict[str, set[str]] = defaultdict(set)
+            for r in recs:
+                value = getattr(r, name)
+                if value != "":
+                    models_by_value[value].add(r.model)
+            if len(models_by_value) > 1:
+                listed = "; ".join(
+                    f"{value!r} ({', '.join(sorted(models))})"
+                    for value, models in sorted(models_by_value.items())
+                )
+                problems.append(f"table {'/'.join(key)}: {name} differs: {listed}")
+    if problems:
+        raise MixedRecordsError(
+            "refusing to put incomparable records in one table:\n  "
+            + "\n  ".join(problems)
+            + "\n(re-run the stale cells, filter with --task/--split, or pass --allow-mixed)"
+        )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: a metric of one row at one training fraction, over seeds."""
+
+    task: str
+    source: str
+    split: str
+    metric: str
+    model: str
+    init: str
+    selection: str
+    fraction: float
+    mean: float
+    std: float
+    min: float
+    max: float
+    ci_low: float | None
+    ci_high: float | None
+    seeds: tuple[int, ...]
+    n: int
+    n_positive: int
+    contamination: bool
+    records: tuple[SourcedRecord, ...]
+
+    @property
+    def table(self) -> TableKey:
+        """Key of the table this cell belongs to."""
+        return (self.task, self.source, self.split, self.metric)
+
+    @property
+    def row(self) -> RowKey:
+        """Key of the row this cell belongs to."""
+        return (self.model, self.init, self.selection)
+
+
+def _mean_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.fmean(present) if len(present) == len(values) and present else None
+
+
+def summarise(items: Sequence[SourcedRecord]) -> Cell:
+    """Summarise the seeds of one cell (all items share table, row and fraction)."""
+    items = sorted(items, key=lambda item: item.record.seed)
+    recs = [item.record for item in items]
+    first = recs[0]
+    values = [r.value for r in recs]
+    return Cell(
+        task=first.task,
+        source=first.source,
+        split=first.split,
+        metric=first.metric,
+        model=first.model,
+        init=first.init,
+        selection=first.selection,
+        fraction=first.fraction,
+        mean=statistics.fmean(values),
+        std=statistics.stdev(values) if len(values) > 1 else 0.0,
+        min=min(values),
+        max=max(values),
+        ci_low=_mean_or_none([r.ci_low for r in recs]),
+        ci_high=_mean_or_none([r.ci_high for r in recs]),
+        seeds=tuple(r.seed for r in recs),
+        n=first.n,
+        n_positive=first.n_positive,
+        contamination=any(r.contamination for r in recs),
+        records=tuple(items),
+    )
+
+
+def aggregate(records: Iterable[SourcedRecord]) -> list[Cell]:
+    """Cells of all tables, sorted by table, row and fraction (call after filtering)."""
+    groups: dict[tuple[TableKey, RowKey, float], list[SourcedRecord]] = defaultdict(list)
+    for item in records:
+        r = item.record
+        groups[(table_key(r), row_key(r), r.fraction)].append(item)
+    return [summarise(groups[key]) for key in sorted(groups)]
+
+
+def select(
+    records: Iterable[SourcedRecord],
+    *,
+    tasks: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+    splits: Sequence[str] = (),
+) -> list[SourcedRecord]:
+    """Records matching the filters (an empty filter keeps everything)."""
+    return [
+        item
+        for item in records
+        if (not tasks or item.record.task in tasks)
+        and (not metrics or item.record.metric in metrics)
+        and (not splits or item.record.split in splits)
+    ]

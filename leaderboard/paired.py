@@ -1,0 +1,167 @@
+"""Difference of every row to a reference model, with a paired bootstrap test.
+
+The value reported is the paper's relative difference, ``(ref − other) / other`` in %,
+of the seed means. Whether it is "real" is decided by a paired, patient-level bootstrap
+on the saved predictions of both models on the same test records (same seed, same
+resamples for both): the difference is marked significant when its 95 % CI excludes
+zero — for several seeds, on every seed and on the same side. When predictions are
+missing or do not cover the same records, the difference is reported without a test
+and the note says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from leaderboard.aggregate import Cell, RowKey, SourcedRecord, TableKey
+
+PREDICTION_COLUMNS = ("record_id", "patient_id", "label", "score", "split")
+
+
+def _testable_metrics() -> set[str]:
+    """Metrics the paired bootstrap knows (imported lazily: the metrics plugin is heavy)."""
+    from plugins.metrics.bootstrap import METRICS
+
+    return set(METRICS)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Relative difference of the reference row to ``row`` at one fraction of one table."""
+
+    table: TableKey
+    row: RowKey
+    reference: RowKey
+    fraction: float
+    rel_diff_pct: float
+    significant: bool | None  # None: not tested (see ``note``)
+    p_value: float | None
+    seeds_tested: tuple[int, ...]
+    note: str = ""
+
+
+def find_reference(rows: Sequence[RowKey], reference: str) -> RowKey | None:
+    """The row of ``reference`` (``model`` or ``model:init``) among ``rows``.
+
+    When a model has several rows, a non-random init is preferred (the pretrained model
+    is the one the paper compares), then the first in sorted order.
+    """
+    model, _, init = reference.partition(":")
+    matches = sorted(r for r in rows if r[0] == model and (not init or r[1] == init))
+    if not matches:
+        return None
+    return next((r for r in matches if r[1] != "random"), matches[0])
+
+
+@cache
+def _read_predictions(path: Path, mtime_ns: int) -> pd.DataFrame:
+    """The predictions CSV at ``path`` (cached per modification time)."""
+    frame = pd.read_csv(path, dtype={"record_id": str, "patient_id": str})
+    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: predictions lack columns {missing}")
+    return frame
+
+
+def _predictions(item: SourcedRecord) -> pd.DataFrame | str:
+    """Predictions of one record's split, or a note saying why there are none."""
+    path = item.predictions
+    who = f"{item.record.model} seed {item.record.seed}"
+    if path is None:
+        return f"no predictions recorded for {who}"
+    if not path.is_file():
+        return f"predictions file of {who} not found ({path})"
+    frame = _read_predictions(path.resolve(), path.stat().st_mtime_ns)
+    frame = frame[frame["split"] == item.record.split]
+    if frame.empty:
+        return f"no {item.record.split!r} rows in predictions of {who}"
+    return frame.set_index("record_id").sort_index()
+
+
+def _paired_test(
+    metric: str, ref: SourcedRecord, other: SourcedRecord, replicates: int, seed: int
+) -> dict[str, float] | str:
+    """Paired bootstrap of ref − other on one seed, or a note why it cannot run."""
+    from plugins.metrics.bootstrap import bootstrap_indices
+    from plugins.metrics.paired import paired_difference
+
+    a, b = _predictions(ref), _predictions(other)
+    if isinstance(a, str) or isinstance(b, str):
+        return a if isinstance(a, str) else str(b)
+    if not a.index.equals(b.index) or not (a["label"].to_numpy() == b["label"].to_numpy()).all():
+        return (
+            f"predictions of {ref.record.model} and {other.record.model} (seed "
+            f"{ref.record.seed}) do not cover the same test records"
+        )
+    resamples = bootstrap_indices(
+        a["patient_id"].to_numpy(), replicates=replicates, seed=seed, unit="patient"
+    )
+    result = paired_difference(
+        metric,
+        a["label"].to_numpy(),
+        a["score"].to_numpy(dtype=float),
+        b["score"].to_numpy(dtype=float),
+        resamples,
+    )
+    low, high = result["diff_ci"]
+    return {"ci_low": float(low), "ci_high": float(high), "p_value": float(result["p_value"])}
+
+
+def _test_cell(
+    ref: Cell, other: Cell, replicates: int, seed: int
+) -> tuple[bool | None, float | None, tuple[int, ...], str]:
+    """(significant, max p-value, seeds tested, note) for one pair of cells."""
+    if ref.metric not in _testable_metrics():
+        return None, None, (), f"no paired test for metric {ref.metric!r}"
+    ref_by_seed = {item.record.seed: item for item in ref.records}
+    other_by_seed = {item.record.seed: item for item in other.records}
+    seeds = tuple(sorted(set(ref_by_seed) & set(other_by_seed)))
+    if not seeds:
+        return None, None, (), "no seed in common with the reference"
+    results = []
+    for s in seeds:
+        outcome = _paired_test(ref.metric, ref_by_seed[s], other_by_seed[s], replicates, seed)
+        if isinstance(outcome, str):
+            return None, None, (), outcome
+        results.append(outcome)
+    above = all(r["ci_low"] > 0 for r in results)
+    below = all(r["ci_high"] < 0 for r in results)
+    return above or below, max(r["p_value"] for r in results), seeds, ""
+
+
+def differences(
+    cells: Sequence[Cell], reference: str, *, replicates: int = 500, seed: int = 0
+) -> list[Difference]:
+    """Differences of the reference to every other row, per table and fraction."""
+    by_table: dict[TableKey, dict[tuple[RowKey, float], Cell]] = {}
+    for cell in cells:
+        by_table.setdefault(cell.table, {})[(cell.row, cell.fraction)] = cell
+    out = []
+    for table, grid in by_table.items():
+        ref_row = find_reference(sorted({row for row, _ in grid}), reference)
+        if ref_row is None:
+            continue
+        for (row, fraction), other in sorted(grid.items()):
+            ref = grid.get((ref_row, fraction))
+            if row == ref_row or ref is None or other.mean == 0:
+                continue
+            significant, p_value, seeds, note = _test_cell(ref, other, replicates, seed)
+            out.append(
+                Difference(
+                    table=table,
+                    row=row,
+                    reference=ref_row,
+                    fraction=fraction,
+                    rel_diff_pct=100.0 * (ref.mean - other.mean) / other.mean,
+                    significant=significant,
+                    p_value=p_value,
+                    seeds_tested=seeds,
+                    note=note,
+                )
+            )
+    return out
