@@ -1,0 +1,323 @@
+"""Saliency of one trained cell: pick test records, render, explain, score, record.
+
+The pieces ``bench saliency`` chains together; each is usable on its own (the
+localisation ground truth, for instance, works on any cohort that has fiducials).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench import __version__
+from bench.cohort import Cohort
+from bench.config import PROFILES, Profile
+from bench.data.preprocess import PreprocessConfig, preprocess
+from bench.data.render import RenderConfig, render_batch
+from bench.records import ResultRecord
+from bench.signal import ECGFormatError
+from bench.specs import ModelSpec, TaskSpec
+from plugins.metrics.saliency.cam import compute_cams, saliency_target
+from plugins.metrics.saliency.faithfulness import faithfulness
+from plugins.metrics.saliency.metrics import SaliencyData, saliency_metric_specs
+from plugins.metrics.saliency.regions import region_masks
+
+CHECKPOINT = Path("checkpoint") / "best.safetensors"
+
+
+class SaliencyError(ValueError):
+    """A saliency run cannot start: no checkpoint, no fiducials, no usable records."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Which trained cell the checkpoint belongs to (for the result records)."""
+
+    checkpoint: Path
+    run_id: str = ""
+    fraction: float = 1.0
+    seed: int = 0
+    protocol: str = "finetune"
+    config: Mapping[str, Any] | None = None  # the run's resolved config (run.json)
+
+
+def find_cell(
+    run_dir: Path, model: str, task: str, source: str, fraction: float | None, seed: int | None
+) -> Cell:
+    """The finished cell of ``model``/``task``/``source`` in ``run_dir`` with a best
+    checkpoint; ``fraction``/``seed`` narrow the choice (default: largest fraction, then
+    lowest seed)."""
+    from bench.records import read_jsonl
+
+    run_dir = Path(run_dir)
+    candidates = []
+    for records_file in sorted((run_dir / "cells").glob("*/records.jsonl")):
+        first = next(read_jsonl(records_file), None)
+        if first is None or (first.model, first.task, first.source) != (model, task, source):
+            continue
+        if fraction is not None and first.fraction != fraction:
+            continue
+        if seed is not None and first.seed != seed:
+            continue
+        if (records_file.parent / CHECKPOINT).is_file():
+            candidates.append(first)
+    if not candidates:
+        raise SaliencyError(
+            f"{run_dir}: no finished cell for model {model!r}, task {task!r}, source "
+            f"{source!r} (fraction {fraction}, seed {seed}) with a {CHECKPOINT} checkpoint"
+        )
+    best = min(candidates, key=lambda r: (-r.fraction, r.seed))
+    from bench.store import cell_id
+
+    cell = cell_id(best.model, best.task, best.source, best.fraction, best.seed, best.protocol)
+    run_json = run_dir / "run.json"
+    config = json.loads(run_json.read_text()).get("config") if run_json.is_file() else None
+    return Cell(
+        run_dir / "cells" / cell / CHECKPOINT,
+        run_dir.name,
+        best.fraction,
+        best.seed,
+        best.protocol,
+        config,
+    )
+
+
+def load_model(spec: ModelSpec, checkpoint: Path, profile: Profile) -> torch.nn.Module:
+    """``spec``'s architecture for ``profile`` with every weight (head included) from
+    ``checkpoint``."""
+    from bench.checkpoints import load_into, load_state_dict_file
+
+    built = spec.build(
+        num_classes=2,
+        profile=profile.model_profile,
+        input_size=profile.image_size,
+        weights="random",
+    )
+    load_into(built.module, load_state_dict_file(checkpoint), ignore=())
+    return built.module.eval()
+
+
+def source_options(
+    task: TaskSpec, source: str, profile: Profile, run_config: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Cohort-loader options as ``bench run`` builds them (profile size, then the run's
+    ``source_options``), so the same cohort and split are recreated."""
+    options: dict[str, Any] = {"task": task.name}
+    if source == "synthetic":
+        options["n_patients"] = profile.synthetic_patients
+    options.update(((run_config or {}).get("source_options") or {}).get(source, {}))
+    return options
+
+
+def candidate_records(task: TaskSpec, cohort: Cohort, n: int, external: bool = True) -> list[str]:
+    """Up to ``n`` internal-test record ids (the task's own split), positives first, each
+    with fiducials for the task's region inside the rendered window."""
+    from bench.splits import split_cohort
+
+    if cohort.fiducials is None:
+        raise SaliencyError(
+            f"cohort {cohort.name!r} ({cohort.source}) has no fiducials: saliency "
+            f"localisation needs wave boundaries (synthetic and LUDB sources have them)"
+        )
+    test = cohort.subset(split_cohort(task, cohort, external).sets["test"])
+    ordered = test.sort_values("label", ascending=False, kind="stable")["record_id"]
+    return list(ordered[: max(4 * n, n + 16)])
+
+
+@dataclass
+class SaliencySet:
+    """Rendered test images of one cell with their maps, masks and per-image scores."""
+
+    record_ids: list[str]
+    labels: np.ndarray
+    images: np.ndarray
+    data: SaliencyData
+
+
+def _usable(
+    cohort: Cohort,
+    ids: list[str],
+    n: int,
+    task: TaskSpec,
+    prep: PreprocessConfig,
+    render: RenderConfig,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The first ``n`` ids whose signal preprocesses and whose region mask is non-empty."""
+    assert cohort.fiducials is not None
+    kept, signals, masks = [], [], []
+    for rid in ids:
+        try:
+            signal = preprocess(cohort.load_signal(rid), prep)
+        except ECGFormatError:
+            continue
+        mask = region_masks([cohort.fiducials(rid)], task.region, prep, render)[0]
+        if mask.any():
+            kept.append(rid)
+            signals.append(signal)
+            masks.append(mask)
+        if len(kept) == n:
+            break
+    if not kept:
+        raise SaliencyError(
+            f"no usable test record with a {task.region!r} region in {cohort.name!r}"
+        )
+    return kept, np.stack(signals), np.stack(masks)
+
+
+def explain(
+    spec: ModelSpec,
+    module: torch.nn.Module,
+    task: TaskSpec,
+    cohort: Cohort,
+    ids: list[str],
+    n: int,
+    render: RenderConfig,
+    method: str,
+    with_faithfulness: bool = True,
+) -> SaliencySet:
+    """Render up to ``n`` of ``ids``, compute ``method`` CAMs for the positive class, the
+    region masks and (optionally) ROAD faithfulness."""
+    prep = PreprocessConfig()
+    kept, signals, masks = _usable(cohort, ids, n, task, prep, render)
+    images = render_batch(signals, render)
+    cams = compute_cams(
+        module, saliency_target(spec, module), images, spec.mean, spec.std, method=method
+    )
+    faith = faithfulness(module, images, cams, spec.mean, spec.std) if with_faithfulness else None
+    labels = cohort.subset(kept)["label"].to_numpy()
+    return SaliencySet(kept, labels, images, SaliencyData(cams, masks, faith))
+
+
+def result_records(
+    result: SaliencySet,
+    spec: ModelSpec,
+    task: TaskSpec,
+    cohort: Cohort,
+    cell: Cell,
+    profile: Profile,
+    render: RenderConfig,
+    method: str,
+) -> list[ResultRecord]:
+    """One :class:`ResultRecord` per saliency metric (value = mean over images)."""
+    from bench.provenance import git_sha, package_versions, stable_hash
+
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    settings = {
+        "method": method,
+        "region": task.region,
+        "target_class": 1,
+        "faithfulness": "road-morf",
+        "checkpoint": str(cell.checkpoint),
+    }
+    sha, packages = git_sha(), package_versions()
+    records = []
+    for metric in saliency_metric_specs():
+        if metric.name == "saliency_faithfulness" and result.data.faithfulness is None:
+            continue
+        value = metric.compute(result.data)
+        records.append(
+            ResultRecord(
+                run_id=cell.run_id,
+                model=spec.name,
+                task=task.name,
+                source=cohort.source,
+                fraction=cell.fraction,
+                seed=cell.seed,
+                split="internal",
+                metric=metric.name,
+                value=value.value,
+                ci_low=value.ci_low,
+                ci_high=value.ci_high,
+                n=len(result.record_ids),
+                n_positive=int(result.labels.sum()),
+                higher_is_better=metric.higher_is_better,
+                harness_version=__version__,
+                source_version=cohort.source_version,
+                task_version=task.version,
+                profile=profile.name,
+                protocol=cell.protocol,
+                init="file",
+                weights=str(cell.checkpoint),
+                bootstrap=value.details["bootstrap"],
+                config_hash=stable_hash(settings),
+                cohort_hash=cohort.content_hash(),
+                render_hash=render.hash(),
+                details={
+                    **settings,
+                    "n_scored": value.details["n_scored"],
+                    "record_ids": result.record_ids,
+                },
+                git_sha=sha,
+                packages=packages,
+                created=created,
+            )
+        )
+    return records
+
+
+def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
+    """``bench saliency`` end to end with the CLI's options; returns the stored records and
+    the overlay PNG. ``host`` is the :class:`~bench.plugin_manager.PluginHost`."""
+    from bench.records import dumps
+    from plugins.metrics.saliency.overlay import save_overlay_grid
+
+    spec: ModelSpec = host.registries.models.get(options["model"])
+    task: TaskSpec = host.registries.tasks.get(options["task"])
+    source = options["source"] or task.default_source
+    if options["run_dir"] is not None:
+        cell = find_cell(
+            options["run_dir"], spec.name, task.name, source, options["fraction"], options["seed"]
+        )
+    else:
+        cell = Cell(
+            options["checkpoint"], fraction=options["fraction"] or 1.0, seed=options["seed"] or 0
+        )
+    run_config = cell.config or {}
+    profile = PROFILES[options["profile"] or run_config.get("profile", "quick")]
+    if source not in task.loaders:
+        raise SaliencyError(
+            f"task {task.name!r} has no data source {source!r}; "
+            f"available: {', '.join(sorted(task.loaders))}"
+        )
+    cohort = task.loaders[source](source_options(task, source, profile, run_config))
+    render = RenderConfig(size=profile.image_size)
+    module = load_model(spec, Path(cell.checkpoint), profile)
+    ids = candidate_records(task, cohort, options["n_images"], run_config.get("external", True))
+    result = explain(
+        spec,
+        module,
+        task,
+        cohort,
+        ids,
+        options["n_images"],
+        render,
+        options["method"],
+        not options["no_faithfulness"],
+    )
+    records = result_records(result, spec, task, cohort, cell, profile, render, options["method"])
+    out = Path(options["output"]) / "saliency"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "a") as handle:
+        handle.write(dumps(records))
+    titles = [
+        f"{rid} (label {label})"
+        for rid, label in zip(result.record_ids, result.labels, strict=True)
+    ]
+    stem = f"{spec.name}__{task.name}__{source}__{options['method']}"
+    grid = save_overlay_grid(
+        out / f"{stem}.png",
+        result.images,
+        result.data.maps,
+        PreprocessConfig().plot_leads,
+        render,
+        titles,
+        result.data.masks,
+    )
+    return records, grid
