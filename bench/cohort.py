@@ -86,7 +86,7 @@ class Cohort:
         """Hash of the labelled manifest (ids, patients, sites, labels) and signal key."""
         cols = self.manifest[list(REQUIRED_COLUMNS)].sort_values("record_id")
         h = hashlib.sha256(self.cache_key.encode())
-        h.update(pd.util.hash_pandas_object(cols, index=False).values.tobytes())
+        h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())
         return h.hexdigest()[:16]
 
     def subset(self, record_ids: pd.Index | list[str]) -> pd.DataFrame:

@@ -85,3 +85,16 @@ def leaderboard_command(
 def bench_register_commands(cli: click.Group) -> None:
     """Add ``bench leaderboard``."""
     cli.add_command(leaderboard_command)
+
+
+@hookimpl
+def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, object]) -> None:
+    """Print the run's results as a rich table at the end of ``bench run``."""
+    from rich.console import Console
+
+    from bench.store import RunStore
+    from leaderboard.terminal import results_table
+
+    records = RunStore(Path(output_dir)).records()
+    if records:
+        Console().print(results_table(records, title=f"Results of {run_id}"))
