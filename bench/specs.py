@@ -104,14 +104,15 @@ class TaskSpec:
 class ScoreData:
     """What score metrics consume: labels, scores and patient groups of one test set.
 
-    ``replicate_indices`` (replicates x n) are the shared bootstrap resamples, created
-    once per test set so that every model is compared on the same resamples (paired).
+    ``replicate_indices`` is the shared bootstrap resample matrix of
+    :func:`bench.resampling.bootstrap_indices` — ``(replicates, n)`` multiplicities,
+    created once per test set so that every model is compared on the same resamples.
     """
 
     y_true: np.ndarray
     y_score: np.ndarray
     groups: np.ndarray
-    replicate_indices: np.ndarray | None = None
+    replicate_indices: np.ndarray | None = None  # (replicates, n) multiplicities
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,174 @@
+"""Built-in metrics plugin: bootstrap AUROC/AUPRC, calibration, Wasserstein image distances.
+
+Registers the score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``, ``brier``,
+``ece``), the image metric ``wasserstein_w1`` and the ``bench wasserstein`` command.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from bench import hookimpl
+from bench.specs import MetricSpec, MetricValue, ScoreData
+from plugins.metrics.bootstrap import (
+    DEFAULT_REPLICATES,
+    Unit,
+    bootstrap_indices,
+    bootstrap_metric,
+)
+from plugins.metrics.natural_images import load_image_set
+from plugins.metrics.saliency import add_saliency_command, register_saliency
+from plugins.metrics.wasserstein import emd2d_summary, w1_summary
+
+SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
+    # name: (description, higher_is_better, default)
+    "auroc": ("area under the ROC curve, 95 % bootstrap CI", True, True),
+    "auprc": ("average precision (step-wise PR area), 95 % bootstrap CI", True, True),
+    "auprc_trapezoid": ("trapezoidal PR area (HeartBEiT code), 95 % bootstrap CI", True, False),
+    "brier": ("Brier score of probabilities, 95 % bootstrap CI", False, False),
+    "ece": ("expected calibration error, 15 equal-width bins, 95 % bootstrap CI", False, False),
+}
+
+
+def compute_score_metric(
+    name: str,
+    data: ScoreData,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    unit: Unit = "patient",
+) -> MetricValue:
+    """Bootstrap metric ``name`` on one test set.
+
+    Uses ``data.replicate_indices`` (the shared multiplicity matrix from
+    :func:`plugins.metrics.bootstrap.bootstrap_indices`) when present — the caller must then
+    pass the ``seed``/``unit`` it was built with, since they go into the record — otherwise
+    builds one from ``data.groups``.
+    """
+    resamples = data.replicate_indices
+    if resamples is None:
+        resamples = bootstrap_indices(data.groups, replicates=replicates, seed=seed, unit=unit)
+    result = bootstrap_metric(name, data.y_true, data.y_score, resamples)
+    return MetricValue(
+        value=result.point,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        details={
+            "valid_replicates": result.valid_replicates,
+            "replicates": result.replicates,
+            "unit": unit,
+            "seed": seed,
+        },
+    )
+
+
+def _w1_metric(set_a: np.ndarray, set_b: np.ndarray) -> dict[str, dict[str, float]]:
+    """The ``wasserstein_w1`` image metric: :func:`plugins.metrics.wasserstein.w1_summary`."""
+    return w1_summary(set_a, set_b)
+
+
+@hookimpl
+def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
+    """Score metrics with bootstrap CIs and the pixel-intensity Wasserstein image metric."""
+    for name, (description, higher, default) in SCORE_METRICS.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=partial(compute_score_metric, name),
+                description=description,
+                higher_is_better=higher,
+                default=default,
+            )
+        )
+    register(
+        MetricSpec(
+            name="wasserstein_w1",
+            kind="images",
+            compute=_w1_metric,
+            description="pixel-intensity W1 within/across two image sets (bench wasserstein)",
+            higher_is_better=False,
+        )
+    )
+    register_saliency(register)
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Wasserstein ({result['distance']})", title_justify="left")
+    for column in ("pair", "mean ± std", "pairs"):
+        table.add_column(column)
+    labels = {"within_a": "A–A", "within_b": "B–B", "across": "A–B"}
+    for key, label in labels.items():
+        s = result["summary"][key]
+        table.add_row(label, f"{s['mean']:.2f} ± {s['std']:.2f}", f"{s['n_pairs']:,}")
+    console = Console()
+    console.print(table)
+    console.print(f"A: {result['a']['description']}\nB: {result['b']['description']}")
+
+
+@click.command("wasserstein")
+@click.option("--a", "set_a", required=True, help="Image set: natural, a folder, or task:source.")
+@click.option("--b", "set_b", required=True, help="Image set: natural, a folder, or task:source.")
+@click.option("--n", default=1000, show_default=True, help="Images per set.")
+@click.option("--size", default=224, show_default=True, help="Image side in pixels.")
+@click.option("--seed", default=0, show_default=True, help="Seed of A (B uses seed + 1).")
+@click.option("--distance", type=click.Choice(["w1", "emd2d"]), default="w1", show_default=True,
+              help="w1: pixel-intensity W1 over all pairs; emd2d: spatial EMD on sampled pairs.")  # fmt: skip
+@click.option("--pairs", default=200, show_default=True, help="Sampled pairs per group (emd2d).")
+@click.option("--emd-size", default=16, show_default=True, help="Downsampled side (emd2d).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write JSON here.")
+def wasserstein_command(
+    set_a: str,
+    set_b: str,
+    n: int,
+    size: int,
+    seed: int,
+    distance: str,
+    pairs: int,
+    emd_size: int,
+    output: Path | None,
+) -> None:
+    """Wasserstein distances within and across two image sets (the paper's three numbers).
+
+    \b
+    A set is `natural` (random crops of packaged photographs), a folder of PNG/JPG
+    images, or `task:source` (ECGs rendered through the image pipeline), e.g.
+      bench wasserstein --a stemi:synthetic --b natural
+    """
+    try:
+        images_a, desc_a = load_image_set(set_a, n=n, size=size, seed=seed)
+        images_b, desc_b = load_image_set(set_b, n=n, size=size, seed=seed + 1)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if distance == "w1":
+        summary = w1_summary(images_a, images_b)
+    else:
+        summary = emd2d_summary(images_a, images_b, size=emd_size, pairs=pairs, seed=seed)
+    result = {
+        "distance": distance,
+        "a": {"set": set_a, "n": len(images_a), "description": desc_a},
+        "b": {"set": set_b, "n": len(images_b), "description": desc_b},
+        "size": size,
+        "seed": seed,
+        "summary": summary,
+    }
+    _print_table(result)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2) + "\n")
+
+
+@hookimpl
+def bench_register_commands(cli: click.Group) -> None:
+    """Add ``bench wasserstein`` and ``bench saliency``."""
+    cli.add_command(wasserstein_command)
+    add_saliency_command(cli)

@@ -1,0 +1,123 @@
+"""Bootstrap resamples shared by every model on a test set, and percentile CIs.
+
+Representation: a resample is a row of **multiplicities** — ``counts[r, i]`` is how many
+times record ``i`` appears in replicate ``r`` — so ``bootstrap_indices`` returns an int
+``(replicates, n)`` matrix. This keeps one fixed shape for both units (a patient-level
+cluster bootstrap gives replicates of different lengths), makes every metric a weighted
+computation over the same sorted scores, and materialises losslessly:
+``np.repeat(np.arange(n), counts[r])`` is replicate ``r`` as an index array. Create it once
+per test set and reuse it for every model so that comparisons are paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.resampling import bootstrap_indices
+from plugins.metrics.calibration import brier_replicates, ece_replicates
+from plugins.metrics.ranking import RANKING_KERNELS, ranking_replicates
+
+DEFAULT_REPLICATES = 500
+DEFAULT_LEVEL = 0.95
+
+#: Calibration metrics: kernel(y_true, y_prob, weights (R, n)) -> (R,) values.
+CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "brier": brier_replicates,
+    "ece": ece_replicates,
+}
+#: Every metric name the bootstrap understands.
+METRICS: tuple[str, ...] = (*RANKING_KERNELS, *CALIBRATION_KERNELS)
+
+__all__ = [
+    "METRICS",
+    "BootstrapResult",
+    "bootstrap_indices",
+    "bootstrap_metric",
+    "bootstrap_metrics",
+]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Point estimate on the full set with a percentile CI over bootstrap replicates.
+
+    ``values`` has one entry per replicate (NaN where a replicate lacked a class), in the
+    order of the resample matrix, so two models' values pair up replicate by replicate.
+    """
+
+    point: float
+    ci_low: float
+    ci_high: float
+    values: np.ndarray
+    valid_replicates: int
+    replicates: int
+
+
+def percentile_ci(values: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
+    """Percentile interval of the finite ``values`` (NaN, NaN when there are none)."""
+    if not 0 < level < 1:
+        raise ValueError(f"confidence level must be in (0, 1), got {level}")
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(finite, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def replicate_values(
+    metrics: tuple[str, ...], y_true: np.ndarray, y_score: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Values of each metric on every row of ``weights`` (ranking metrics share one pass)."""
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown bootstrap metrics {unknown}; choose from {list(METRICS)}")
+    ranking = tuple(m for m in metrics if m in RANKING_KERNELS)
+    values = ranking_replicates(y_true, y_score, weights, ranking) if ranking else {}
+    for name in metrics:
+        if name in CALIBRATION_KERNELS:
+            values[name] = CALIBRATION_KERNELS[name](y_true, y_score, weights)
+    return values
+
+
+def bootstrap_metrics(
+    metrics: tuple[str, ...],
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    resamples: np.ndarray,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, BootstrapResult]:
+    """Several metrics (names in :data:`METRICS`) with bootstrap percentile CIs.
+
+    ``resamples`` is the matrix from :func:`bootstrap_indices` for this test set.
+    """
+    ones = np.ones((1, len(np.asarray(y_true))), dtype=np.int32)
+    points = replicate_values(metrics, y_true, y_score, ones)
+    replicated = replicate_values(metrics, y_true, y_score, resamples)
+    results = {}
+    for name in metrics:
+        values = replicated[name]
+        low, high = percentile_ci(values, level)
+        results[name] = BootstrapResult(
+            point=float(points[name][0]),
+            ci_low=low,
+            ci_high=high,
+            values=values,
+            valid_replicates=int(np.isfinite(values).sum()),
+            replicates=len(values),
+        )
+    return results
+
+
+def bootstrap_metric(
+    name: str,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    resamples: np.ndarray,
+    level: float = DEFAULT_LEVEL,
+) -> BootstrapResult:
+    """One metric ``name`` (see :data:`METRICS`) with its bootstrap percentile CI."""
+    return bootstrap_metrics((name,), y_true, y_score, resamples, level)[name]

@@ -1,0 +1,144 @@
+"""Bootstrap resamples and exact vectorised AUROC / average precision / calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import (
+    auc,
+    average_precision_score,
+    brier_score_loss,
+    precision_recall_curve,
+    roc_auc_score,
+)
+
+from plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric, bootstrap_metrics
+from plugins.metrics.calibration import brier_replicates, ece_replicates, expected_calibration_error
+from plugins.metrics.ranking import ranking_replicates
+
+
+def _sklearn(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    precision, recall, _ = precision_recall_curve(y, s)
+    return {
+        "auroc": roc_auc_score(y, s),
+        "auprc": average_precision_score(y, s),
+        "auprc_trapezoid": auc(recall, precision),
+    }
+
+
+@st.composite
+def score_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = draw(st.integers(2, 80))
+    seed = draw(st.integers(0, 2**31))
+    levels = draw(st.sampled_from([2, 3, 5, 1000]))  # few levels = heavy ties
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < draw(st.floats(0.05, 0.95))).astype(int)
+    s = rng.integers(0, levels, n) / levels + (0.1 * y if draw(st.booleans()) else 0)
+    groups = rng.integers(0, max(1, n // draw(st.integers(1, 4))), n)
+    return y, s, groups
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=score_sets(), unit=st.sampled_from(["record", "patient"]), seed=st.integers(0, 99))
+def test_every_replicate_equals_sklearn(data, unit, seed):
+    y, s, groups = data
+    resamples = bootstrap_indices(groups, replicates=12, seed=seed, unit=unit)
+    values = ranking_replicates(y, s, resamples)
+    for r, counts in enumerate(resamples):
+        idx = np.repeat(np.arange(len(y)), counts)
+        if len(np.unique(y[idx])) < 2:
+            assert all(np.isnan(v[r]) for v in values.values())
+            continue
+        for name, expected in _sklearn(y[idx], s[idx]).items():
+            assert abs(values[name][r] - expected) <= 1e-12, (name, r)
+
+
+def test_record_unit_resamples_n_records_per_replicate():
+    counts = bootstrap_indices(np.arange(50), replicates=40, seed=3, unit="record")
+    assert counts.shape == (40, 50)
+    assert (counts.sum(axis=1) == 50).all()
+    assert (counts >= 0).all()
+
+
+def test_patient_unit_takes_all_records_of_a_drawn_patient():
+    groups = np.array(["p1", "p1", "p1", "p2", "p3", "p3", "p4"])
+    counts = bootstrap_indices(groups, replicates=200, seed=1, unit="patient")
+    for patient in np.unique(groups):
+        cols = counts[:, groups == patient]
+        assert (cols == cols[:, :1]).all()  # a patient's records move together
+    patient_draws = counts[:, [0, 3, 4, 6]]  # one record per patient
+    assert (patient_draws.sum(axis=1) == 4).all()  # 4 patients drawn per replicate
+    assert len(np.unique(counts.sum(axis=1))) > 1  # replicate sizes differ
+
+
+def test_resamples_are_deterministic_in_seed():
+    groups = np.repeat(np.arange(30), 2)
+    a = bootstrap_indices(groups, replicates=10, seed=7)
+    assert np.array_equal(a, bootstrap_indices(groups, replicates=10, seed=7))
+    assert not np.array_equal(a, bootstrap_indices(groups, replicates=10, seed=8))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"unit": "visit"}, "unit must be"), ({"replicates": 0}, "replicates must be")],
+)
+def test_bad_bootstrap_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bootstrap_indices(np.arange(5), **kwargs)
+
+
+def test_bootstrap_metric_point_ci_and_valid_replicates():
+    rng = np.random.default_rng(0)
+    y = np.zeros(40, dtype=int)
+    y[:2] = 1  # two positives: some replicates draw none
+    s = rng.random(40) + y
+    resamples = bootstrap_indices(np.arange(40), replicates=300, seed=0, unit="record")
+    result = bootstrap_metric("auroc", y, s, resamples)
+    assert result.point == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    has_positive = (resamples[:, :2].sum(axis=1) > 0).sum()
+    assert result.valid_replicates == has_positive < 300
+    assert result.replicates == 300
+    finite = result.values[np.isfinite(result.values)]
+    assert result.ci_low == pytest.approx(np.quantile(finite, 0.025))
+    assert result.ci_high == pytest.approx(np.quantile(finite, 0.975))
+
+
+def test_unknown_metric_and_bad_labels_are_named():
+    resamples = np.ones((2, 3), dtype=int)
+    with pytest.raises(ValueError, match="unknown bootstrap metrics"):
+        bootstrap_metrics(("auroc", "f1"), [0, 1, 1], [0.1, 0.2, 0.3], resamples)
+    with pytest.raises(ValueError, match="binary labels"):
+        bootstrap_metric("auroc", [0, 2, 1], [0.1, 0.2, 0.3], resamples)
+    with pytest.raises(ValueError, match="multiplicity matrix"):
+        bootstrap_metric("auroc", [0, 1, 1], [0.1, 0.2, 0.3], np.ones((2, 4), dtype=int))
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=score_sets(), bins=st.integers(1, 20))
+def test_calibration_replicates_equal_materialised_resamples(data, bins):
+    y, s, groups = data
+    p = np.clip(s, 0, 1)
+    resamples = bootstrap_indices(groups, replicates=10, seed=0)
+    brier = brier_replicates(y, p, resamples)
+    ece = ece_replicates(y, p, resamples, bins=bins)
+    for r, counts in enumerate(resamples):
+        idx = np.repeat(np.arange(len(y)), counts)
+        yy, pp = y[idx], p[idx]
+        assert brier[r] == pytest.approx(brier_score_loss(yy, pp), abs=1e-12)
+        bin_of = np.minimum((pp * bins).astype(int), bins - 1)
+        expected = sum(
+            abs(yy[bin_of == k].mean() - pp[bin_of == k].mean()) * (bin_of == k).mean()
+            for k in range(bins)
+            if (bin_of == k).any()
+        )
+        assert ece[r] == pytest.approx(expected, abs=1e-12)
+
+
+def test_perfectly_calibrated_bins_have_zero_ece_and_probabilities_are_checked():
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    p = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 0.5, 0.5, 0.5])  # the 0.5 bin holds 2 of 3 ones
+    assert expected_calibration_error(y, p, bins=10) == pytest.approx(abs(2 / 3 - 0.5) * 3 / 8)
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        expected_calibration_error(y, p * 3)
