@@ -1,0 +1,55 @@
+"""Device selection and the per-device training settings (autocast, memory format, loaders)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+
+class DeviceError(ValueError):
+    """A requested device does not exist on this machine."""
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` (CUDA, then Apple MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+
+    Raises :class:`DeviceError` when the device is unknown or not present.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(f"device {name!r}: unknown; expected one of {DEVICE_CHOICES}") from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise DeviceError(f"device {name!r}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= count:
+            raise DeviceError(f"device {name!r}: only {count} CUDA device(s) present")
+    elif device.type == "mps" and not _mps_available():
+        raise DeviceError(f"device {name!r}: Apple MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device {name!r}: unsupported; expected one of {DEVICE_CHOICES}")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
+    """bf16 autocast on CUDA when ``enabled``; a no-op elsewhere (CPU/MPS train in fp32)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def uses_pinned_memory(device: torch.device) -> bool:
+    """Pinned host memory speeds host-to-GPU copies; only useful for CUDA."""
+    return device.type == "cuda"

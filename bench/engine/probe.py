@@ -1,0 +1,116 @@
+"""Linear probe: logistic regression on frozen, pooled backbone features."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from rich.progress import Progress as RichProgress
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from bench.datasets import ArrayDataset
+from bench.devices import resolve_device
+from bench.engine.config import TrainConfig, TrainResult
+from bench.engine.runtime import (
+    DeviceBatches,
+    predict,
+    seed_everything,
+    sequential_batches,
+    worker_count,
+)
+from bench.engine.selection import INTERNAL, VALIDATION, auroc, check_policy
+from bench.specs import BuiltModel, ModelSpec
+
+#: Inverse regularisation strengths tried; the best on the selection set wins.
+C_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+def pooled_features(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """timm-style pooled features: ``forward_head(forward_features(x), pre_logits=True)``."""
+    if not (hasattr(module, "forward_features") and hasattr(module, "forward_head")):
+        raise TypeError(
+            f"linear probe needs forward_features/forward_head (timm API) on "
+            f"{type(module).__name__}"
+        )
+    head: Callable[..., torch.Tensor] = getattr(module, "forward_head")  # noqa: B009
+    features: Callable[..., torch.Tensor] = getattr(module, "forward_features")  # noqa: B009
+    return head(features(x), pre_logits=True)
+
+
+def linear_probe(
+    built: BuiltModel,
+    spec: ModelSpec,
+    train: ArrayDataset,
+    validation: ArrayDataset,
+    evals: Mapping[str, ArrayDataset],
+    config: TrainConfig,
+    progress: RichProgress | None = None,
+) -> TrainResult:
+    """Freeze the backbone, fit logistic regression on standardised pooled features.
+
+    ``C`` is chosen from :data:`C_GRID` by validation AUROC (by internal-test AUROC with
+    ``selection="test"``; ``"last"`` has no meaning here and selects on validation).
+    Returns P(positive) for ``validation`` and every set in ``evals``.
+    """
+    check_policy(config.selection, evals)
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    module = built.module.to(device).eval()
+    if spec.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    workers = worker_count(device, config.num_workers)
+    sets = {"train": train, VALIDATION: validation, **evals}
+    task = progress.add_task(f"probe {spec.name}", total=len(sets)) if progress else None
+    start = time.perf_counter()
+    features: dict[str, np.ndarray] = {}
+    for name, dataset in sets.items():
+        batches = DeviceBatches(
+            dataset,
+            sequential_batches(len(dataset), 2 * config.batch_size),
+            device,
+            workers,
+            spec.channels_last,
+        )
+        features[name] = predict(
+            lambda x: pooled_features(module, x), module, batches, device, config.amp
+        )[0]
+        if progress is not None and task is not None:
+            progress.advance(task)
+    extract_s = time.perf_counter() - start
+    scaler = StandardScaler().fit(features["train"])
+    scaled = {name: scaler.transform(f) for name, f in features.items()}
+    select_on = INTERNAL if config.selection == "test" else VALIDATION
+    history, best, best_value = [], None, -np.inf
+    for c in C_GRID:
+        clf = LogisticRegression(C=c, max_iter=2000).fit(scaled["train"], train.labels)
+        entry = {"C": c}
+        for name in (VALIDATION, INTERNAL) if config.selection == "test" else (VALIDATION,):
+            entry[f"{name}_auroc"] = auroc(sets[name].labels, clf.predict_proba(scaled[name])[:, 1])
+        history.append(entry)
+        value = entry[f"{select_on}_auroc"]
+        if best is None or value > best_value:
+            best, best_value = clf, value
+    assert best is not None
+    scores = {name: best.predict_proba(scaled[name])[:, 1] for name in (VALIDATION, *evals)}
+    n_images = sum(len(d) for d in sets.values())
+    return TrainResult(
+        scores=scores,
+        selected_epoch=0,
+        history=history,
+        timings={
+            "extract_s": extract_s,
+            "fit_s": time.perf_counter() - start - extract_s,
+            "images_per_s": n_images / extract_s if extract_s else float("nan"),
+        },
+        device=str(device),
+        selection="test" if config.selection == "test" else "validation",
+        details={
+            "protocol": "linear-probe",
+            "C": float(best.C),
+            "features": scaled["train"].shape[1],
+        },
+    )

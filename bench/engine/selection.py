@@ -1,0 +1,46 @@
+"""Which evaluation point's weights are reported: the epoch-selection policies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+INTERNAL = "internal"
+VALIDATION = "validation"
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve, NaN when only one class is present."""
+    if len(np.unique(labels)) < 2:
+        return math.nan
+    return float(roc_auc_score(labels, scores))
+
+
+def check_policy(selection: str, eval_names: Mapping[str, Any]) -> None:
+    """Fail early when a policy cannot be applied to the given evaluation sets."""
+    if VALIDATION in eval_names:
+        raise ValueError(f"evals: the name {VALIDATION!r} is reserved for the validation set")
+    if selection == "test" and INTERNAL not in eval_names:
+        raise ValueError(
+            f"selection='test' picks the epoch on evals[{INTERNAL!r}], which is missing "
+            f"(got {sorted(eval_names)})"
+        )
+
+
+def selection_score(selection: str, entry: Mapping[str, float]) -> float:
+    """The number a policy maximises for one history entry.
+
+    ``validation``: validation AUROC (minus validation loss when the validation set holds
+    one class); ``test``: internal-test AUROC; ``last``: the step, so the latest wins.
+    """
+    if selection == "last":
+        return float(entry["step"])
+    if selection == "test":
+        value = entry[f"{INTERNAL}_auroc"]
+        return -math.inf if math.isnan(value) else value
+    value = entry[f"{VALIDATION}_auroc"]
+    return -entry[f"{VALIDATION}_loss"] if math.isnan(value) else value
