@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -90,7 +90,7 @@ class RunConfig:
     weights: Mapping[str, str] = field(default_factory=dict)
     train: Mapping[str, Any] = field(default_factory=dict)
     bootstrap_replicates: int | None = None
-    bootstrap_unit: str = "patient"
+    bootstrap_unit: Literal["patient", "record"] = "patient"
     bootstrap_seed: int = 0
     metrics: tuple[str, ...] = ()
     external: bool = True

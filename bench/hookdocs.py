@@ -44,9 +44,7 @@ others keep working. A complete installable example lives in
 def hook_names() -> list[str]:
     """Names of all hook specifications, in definition order."""
     return [
-        name
-        for name, obj in vars(hookspecs).items()
-        if name.startswith("bench_") and callable(obj)
+        name for name, obj in vars(hookspecs).items() if name.startswith("bench_") and callable(obj)
     ]
 
 

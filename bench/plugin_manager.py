@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -62,6 +63,11 @@ def _allowed_plugins() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
+def _register_as(registry: Registry[S], owner: str, spec: S) -> None:
+    """The ``register`` callback handed to a plugin: records which plugin added ``spec``."""
+    registry.register(spec.name, replace(spec, plugin=owner), owner=owner)
+
+
 class PluginHost:
     """Owns the pluggy manager, the load errors and the registries built from hooks."""
 
@@ -80,7 +86,7 @@ class PluginHost:
 
         for module_name in DEFAULT_PLUGINS:
             if allowed is None or module_name in allowed:
-                self._load(module_name, lambda m=module_name: importlib.import_module(m))
+                self._load(module_name, functools.partial(importlib.import_module, module_name))
                 self.versions[module_name] = f"{__version__} (built-in)"
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if allowed is not None and ep.name not in allowed:
@@ -132,11 +138,9 @@ class PluginHost:
 
     def _collect(self, hook_name: str, registry: Registry[S]) -> None:
         hook = getattr(self.pm.hook, hook_name)
+        impl: pluggy.HookImpl
         for impl in hook.get_hookimpls():
-
-            def register(spec: S, _owner: str = impl.plugin_name) -> None:
-                registry.register(spec.name, replace(spec, plugin=_owner), owner=_owner)
-
+            register = functools.partial(_register_as, registry, impl.plugin_name)
             try:
                 impl.function(*[register for _ in impl.argnames])
             except Exception as exc:

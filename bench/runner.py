@@ -28,7 +28,7 @@ from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
 from bench.resampling import bootstrap_indices
 from bench.specs import MetricSpec, ModelSpec, ScoreData, TaskSpec
-from bench.splits import Split, SplitConfig, assert_no_leakage, fraction_problem, make_split
+from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
 from bench.store import RunStore, cell_id
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ecg-bench"
@@ -75,17 +75,6 @@ class PreparedTask:
     eval_sets: dict[str, list[str]]
     resamples: dict[str, np.ndarray]
     arrays: dict[str, Any] = field(default_factory=dict)  # input kind → cached array
-
-
-def split_cohort(task: TaskSpec, cohort: Cohort, external: bool = True) -> Split:
-    """The task's patient-grouped split of ``cohort`` (PTB-XL: its official folds), with the
-    task's external site held out when the cohort has it; leakage-checked."""
-    sites = set(cohort.manifest["site"])
-    site = task.external_site if external and task.external_site in sites else None
-    policy = "ptbxl_folds" if cohort.source == "ptbxl" else "grouped"
-    split = make_split(cohort.manifest, SplitConfig(external_site=site, policy=policy))
-    assert_no_leakage(split)
-    return split
 
 
 class Runner:
@@ -284,7 +273,7 @@ class Runner:
         by_id = prepared.manifest.set_index("record_id")
         task, cohort = prepared.task, prepared.cohort
         selection = "test (optimistic)" if result.selection == "test" else result.selection
-        common = {
+        common: dict[str, Any] = {
             "run_id": self.run_dir.name,
             "model": spec.name,
             "task": task.name,
@@ -379,13 +368,12 @@ class Runner:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
             console=self.console,
             transient=False,
         )
         try:
             with progress:
-                grid = progress.add_task("cells", total=n_cells, info="")
+                grid = progress.add_task("cells", total=n_cells)
                 for task in self.tasks:
                     self._run_task(task, summary, progress, grid)
         except KeyboardInterrupt:
@@ -439,7 +427,7 @@ class Runner:
                 self.console.print(f"[yellow]skipped {cell}: {problem}[/]")
                 progress.advance(grid)
                 continue
-            progress.update(grid, info=cell)
+            progress.update(grid, description=f"cells ({cell})")
             try:
                 records = self.run_cell(prepared, spec, fraction, seed, train_ids, cell, progress)
             except KeyboardInterrupt:

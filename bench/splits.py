@@ -13,10 +13,14 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from bench.cohort import Cohort
+    from bench.specs import TaskSpec
 
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.1, 0.25, 0.5, 1.0)
 SPLIT_SEED = 20230606  # constant: the same patients in every run and for every model
@@ -193,3 +197,16 @@ def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
     if negatives < 1:
         return "no negative ECGs"
     return None
+
+
+def split_cohort(task: TaskSpec, cohort: Cohort, external: bool = True) -> Split:
+    """The task's patient-grouped split of ``cohort`` (PTB-XL: its official folds), with the
+    task's external site held out when the cohort has it; leakage-checked."""
+    sites = set(cohort.manifest["site"])
+    site = task.external_site if external and task.external_site in sites else None
+    policy: Literal["grouped", "ptbxl_folds"] = (
+        "ptbxl_folds" if cohort.source == "ptbxl" else "grouped"
+    )
+    split = make_split(cohort.manifest, SplitConfig(external_site=site, policy=policy))
+    assert_no_leakage(split)
+    return split

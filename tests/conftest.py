@@ -42,7 +42,10 @@ class TinyModels:
         from bench.specs import BuiltModel
 
         module = nn.Sequential(
-            nn.Conv2d(3, 8, 5, stride=4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(3, 8, 5, stride=4),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
             nn.Linear(8, num_classes),
         )
         return BuiltModel(module, init="random")
@@ -84,5 +87,15 @@ def cli(host):
 @pytest.fixture
 def run_args(tmp_path):
     """Options for a fast `bench run` into a temporary directory."""
-    return ["--profile", "tiny", "--output", str(tmp_path / "runs"), "--cache-dir",
-            str(tmp_path / "cache"), "--fraction", "0.5", "--fraction", "1.0"]
+    return [
+        "--profile",
+        "tiny",
+        "--output",
+        str(tmp_path / "runs"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--fraction",
+        "0.5",
+        "--fraction",
+        "1.0",
+    ]

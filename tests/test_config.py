@@ -9,8 +9,10 @@ from bench.config import ConfigError, RunConfig, build_config
 
 def test_yaml_grid_and_flag_override(tmp_path):
     path = tmp_path / "grid.yaml"
-    path.write_text("models: [heartbeit, resnet152]\ntasks: stemi\nfractions: [0.01, 0.1]\n"
-                    "seeds: [0, 1]\nprofile: tiny\n")
+    path.write_text(
+        "models: [heartbeit, resnet152]\ntasks: stemi\nfractions: [0.01, 0.1]\n"
+        "seeds: [0, 1]\nprofile: tiny\n"
+    )
     config = build_config(path, {"tasks": ("lvef",), "seeds": ()})
     assert config.models == ("heartbeit", "resnet152")
     assert config.tasks == ("lvef",)  # flag wins

@@ -12,16 +12,38 @@ from bench.store import RunStore, cell_id
 
 
 def record(**kw) -> ResultRecord:
-    base = dict(run_id="r", model="m", task="stemi", source="synthetic", fraction=0.1, seed=0,
-                split="internal", metric="auroc", value=0.8, ci_low=0.7, ci_high=0.9)
+    base = dict(
+        run_id="r",
+        model="m",
+        task="stemi",
+        source="synthetic",
+        fraction=0.1,
+        seed=0,
+        split="internal",
+        metric="auroc",
+        value=0.8,
+        ci_low=0.7,
+        ci_high=0.9,
+    )
     return ResultRecord(**{**base, **kw})
 
 
 def test_old_minimal_v1_record_still_loads(tmp_path):
     # the smallest record a v1 writer could have produced, plus a field from a newer tool
     path = tmp_path / "results.jsonl"
-    path.write_text(json.dumps({"schema_version": 1, "model": "resnet152", "task": "lvef",
-                                "metric": "auroc", "value": 0.84, "future_field": 3}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "model": "resnet152",
+                "task": "lvef",
+                "metric": "auroc",
+                "value": 0.84,
+                "future_field": 3,
+            }
+        )
+        + "\n"
+    )
     (r,) = list(read_jsonl(path))
     assert (r.model, r.task, r.value, r.split) == ("resnet152", "lvef", 0.84, "internal")
     assert r.details["unknown_fields"] == {"future_field": 3}
@@ -29,8 +51,18 @@ def test_old_minimal_v1_record_still_loads(tmp_path):
 
 def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
     path = tmp_path / "results.jsonl"
-    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1, "model": "m", "task": "t",
-                                "metric": "auroc", "value": 1}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION + 1,
+                "model": "m",
+                "task": "t",
+                "metric": "auroc",
+                "value": 1,
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(RecordError, match="newer than this harness"):
         list(read_jsonl(path))
 
@@ -49,15 +81,23 @@ def test_store_round_trip_and_done_marker(tmp_path):
     store = RunStore(tmp_path / "run")
     cell = cell_id("heartbeit", "stemi", "synthetic", 0.01, 0, "finetune")
     assert not store.is_done(cell)
-    preds = pd.DataFrame({"record_id": ["a"], "patient_id": ["p"], "label": [1], "score": [0.3],
-                          "split": ["internal"]})
+    preds = pd.DataFrame(
+        {
+            "record_id": ["a"],
+            "patient_id": ["p"],
+            "label": [1],
+            "score": [0.3],
+            "split": ["internal"],
+        }
+    )
     store.write_cell(cell, [record(), record(metric="auprc")], preds)
     assert store.is_done(cell)
     assert [r.metric for r in load_records([tmp_path])] == ["auroc", "auprc"]
     assert pd.read_csv(store.root / store.predictions_path(cell)).shape == (1, 5)
     # a second cell appends to the regenerated results file, never duplicating the first
-    store.write_cell(cell_id("m2", "stemi", "synthetic", 0.01, 0, "finetune"), [record(model="m2")],
-                     preds)
+    store.write_cell(
+        cell_id("m2", "stemi", "synthetic", 0.01, 0, "finetune"), [record(model="m2")], preds
+    )
     assert len(load_records([tmp_path])) == 3
     assert not list(store.root.rglob("*.tmp-*"))
 

@@ -25,8 +25,9 @@ def cohort(n_patients: int, seed: int, prevalence: float = 0.2, sites: int = 3) 
         label = int(rng.random() < prevalence)
         site = f"S{rng.integers(sites)}"
         for e in range(int(rng.integers(1, 4))):
-            rows.append({"record_id": f"p{p}-e{e}", "patient_id": f"p{p}", "site": site,
-                         "label": label})
+            rows.append(
+                {"record_id": f"p{p}-e{e}", "patient_id": f"p{p}", "site": site, "label": label}
+            )
     return pd.DataFrame(rows)
 
 
@@ -35,8 +36,13 @@ def patients(manifest: pd.DataFrame, ids: list[str]) -> set[str]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(10, 300), seed=st.integers(0, 10_000), prevalence=st.floats(0.05, 0.6),
-       external=st.booleans(), stratify=st.booleans())
+@given(
+    n=st.integers(10, 300),
+    seed=st.integers(0, 10_000),
+    prevalence=st.floats(0.05, 0.6),
+    external=st.booleans(),
+    stratify=st.booleans(),
+)
 def test_sets_are_patient_disjoint_and_cover_the_cohort(n, seed, prevalence, external, stratify):
     m = cohort(n, seed, prevalence)
     site = m["site"].iloc[0] if external else None
@@ -50,7 +56,7 @@ def test_sets_are_patient_disjoint_and_cover_the_cohort(n, seed, prevalence, ext
     for i in range(4):
         for j in range(i + 1, 4):
             assert not groups[i] & groups[j]
-    all_ids = sum((split.sets[k] for k in split.sets), [])
+    all_ids = [r for k in split.sets for r in split.sets[k]]
     assert sorted(all_ids) == sorted(m["record_id"])
     if site is not None:
         assert set(m.set_index("record_id").loc[split.sets["external"], "site"]) == {site}

@@ -84,7 +84,7 @@ def describe_command(
 ) -> None:
     """Counts of ECGs and patients per split and training fraction, prevalence and sites
     (the paper's Table 1) — without training anything."""
-    from bench.runner import split_cohort
+    from bench.splits import split_cohort
 
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.tasks.get(task)

@@ -16,10 +16,10 @@ import click
 import numpy as np
 
 from bench import hookimpl
+from bench.resampling import Unit
 from bench.specs import MetricSpec, MetricValue, ScoreData
 from plugins.metrics.bootstrap import (
     DEFAULT_REPLICATES,
-    Unit,
     bootstrap_indices,
     bootstrap_metric,
 )

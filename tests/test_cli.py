@@ -1,0 +1,198 @@
+"""The command line: list, plugins, unknown names, run, resume, kill -9, third-party plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.records import load_records
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def invoke(cli, args):
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_help_lists_commands(cli):
+    result = invoke(cli, ["--help"])
+    for command in ("run", "list", "plugins", "data", "leaderboard", "pretrain", "wasserstein"):
+        assert command in result.output
+
+
+def test_every_command_has_help(cli):
+    for command in ("run", "list", "plugins", "data", "leaderboard"):
+        result = invoke(cli, [command, "--help"])
+        assert result.exit_code == 0 and len(result.output) > 200
+
+
+def test_list_json(cli):
+    data = json.loads(invoke(cli, ["list", "--json"]).stdout)
+    models = {m["name"] for m in data["models"]}
+    assert {"heartbeit", "vit-b16", "resnet152", "efficientnet-b4", "tiny-cnn"} <= models
+    assert {"stemi", "lvef", "hcm", "ludb-lvh"} <= {t["name"] for t in data["tasks"]}
+    assert {"auroc", "auprc"} <= {m["name"] for m in data["metrics"]}
+
+
+def test_plugins_lists_name_version_hooks(cli):
+    data = json.loads(invoke(cli, ["plugins", "--json"]).stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert "bench_register_tasks" in by_name["tasks.stemi"]["hooks"]
+    assert by_name["tasks.stemi"]["version"].endswith("(built-in)")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "suggestion"),
+    [
+        ("--model", "heartbiet", "heartbeit"),
+        ("--task", "stemmi", "stemi"),
+    ],
+)
+def test_unknown_names_exit_2_with_suggestion(cli, run_args, option, value, suggestion):
+    result = invoke(cli, ["run", option, value, *run_args])
+    assert result.exit_code == 2
+    assert f"did you mean: {suggestion}" in result.output
+
+
+def test_run_writes_records_predictions_and_resumes(cli, run_args, tmp_path):
+    args = ["run", "--model", "tiny-cnn", "--task", "stemi", *run_args, "--run-name", "r"]
+    result = invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "r"
+    records = load_records([run_dir])
+    cells = {(r.fraction, r.split) for r in records}
+    assert cells == {(0.5, "internal"), (1.0, "internal"), (0.5, "external"), (1.0, "external")}
+    for r in records:
+        assert r.init == "random" and r.selection == "validation" and r.profile == "tiny"
+        assert r.ci_low <= r.value <= r.ci_high and r.n > r.n_positive > 0
+        assert r.packages["torch"] and r.config_hash and r.cohort_hash and r.render_hash
+        predictions = run_dir / r.details["predictions"]
+        assert predictions.is_file()
+    split = json.loads(next((run_dir / "splits").glob("stemi__synthetic.json")).read_text())
+    assert set(split["sets"]) == {"train", "validation", "test", "external"}
+    # re-running the same grid resumes: nothing is trained again, nothing duplicated
+    again = invoke(cli, args)
+    assert "resumed 2" in again.output
+    assert len(load_records([run_dir])) == len(records)
+
+
+def test_bad_config_exits_2(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modles: [heartbeit]\n")
+    result = invoke(cli, ["run", "--config", str(bad)])
+    assert result.exit_code == 2 and "unknown key" in result.output
+
+
+def test_data_describe(cli):
+    result = invoke(cli, ["data", "describe", "--task", "stemi", "--profile", "tiny", "--json"])
+    rows = {r["set"]: r for r in json.loads(result.stdout)["rows"]}
+    assert rows["train 100%"]["ecgs"] == rows["train"]["ecgs"]
+    assert rows["train 1%"]["patients"] <= rows["train 10%"]["patients"]
+    assert rows["external"]["sites"] == "D"
+
+
+def _bench(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", *args], env={**os.environ, **(env or {})}, cwd=REPO, **kw
+    )
+
+
+def test_kill_9_mid_run_then_resume_leaves_no_partial_or_duplicate_records(tmp_path):
+    args = [
+        "run",
+        "--model",
+        "heartbeit",
+        "--task",
+        "stemi",
+        "--profile",
+        "tiny",
+        "--weights",
+        "random",
+        "--fraction",
+        "0.5",
+        "--fraction",
+        "1.0",
+        "--seed",
+        "0",
+        "--seed",
+        "1",
+        "--output",
+        str(tmp_path / "runs"),
+        "--run-name",
+        "k",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    proc = _bench(*args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells = tmp_path / "runs" / "k" / "cells"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(cells.glob("*/records.jsonl")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.parent.name for p in cells.glob("*/records.jsonl")}
+    assert 1 <= len(done_before) < 4, "kill should land after the first cell, before the last"
+    finished = _bench(*args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = finished.communicate(timeout=600)
+    assert finished.returncode == 0, output
+    records = load_records([tmp_path / "runs" / "k"])
+    keys = [(r.fraction, r.seed, r.split, r.metric) for r in records]
+    assert len(keys) == len(set(keys)) == 4 * 2 * 2  # 4 cells × 2 splits × 2 metrics
+    assert f"resumed {len(done_before)}" in output
+
+
+def test_third_party_plugin_package_is_discovered_and_runs(tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(REPO / "examples" / "bench-example-plugin"),
+        ],
+        check=True,
+    )
+    env = {"PYTHONPATH": str(site)}
+    listing = _bench("plugins", "--json", env=env, stdout=subprocess.PIPE, text=True)
+    data = json.loads(listing.communicate(timeout=120)[0])
+    example = {p["name"]: p for p in data["plugins"]}["example"]
+    assert example["version"] == "0.2.0" and example["hooks"] == ["bench_register_models"]
+    run = _bench(
+        "run",
+        "--model",
+        "example-signal-cnn",
+        "--task",
+        "stemi",
+        "--profile",
+        "tiny",
+        "--fraction",
+        "1.0",
+        "--output",
+        str(tmp_path / "runs"),
+        "--run-name",
+        "x",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode == 0, output
+    records = load_records([tmp_path / "runs" / "x"])
+    assert {r.model for r in records} == {"example-signal-cnn"}

@@ -1,0 +1,254 @@
+"""The plugin system: loading, errors, BENCH_LOAD_PLUGINS, and one test per hook.
+
+Meta-tests (datasette style): every hookspec has a ``test_hook_<name>`` here and is
+documented in docs/plugins.md (rendered from the hookspec docstrings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from bench import hookimpl
+from bench.hookdocs import hook_names, render
+from bench.plugin_manager import DEFAULT_PLUGINS, PluginHost
+from bench.registry import DuplicateNameError, Registry, UnknownNameError
+from bench.specs import MetricSpec, MetricValue, TaskSpec, TokenizerSpec
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+
+
+def test_every_hook_has_a_test():
+    tests = {name for name in globals() if name.startswith("test_hook_")}
+    missing = [h for h in hook_names() if f"test_hook_{h}" not in tests]
+    assert not missing, f"hooks without a test_hook_<name>: {missing}"
+
+
+def test_every_hook_is_documented():
+    assert DOCS.read_text() == render(), "docs/plugins.md is stale: python -m bench.hookdocs"
+    for name in hook_names():
+        assert f"### `{name}`" in DOCS.read_text()
+
+
+def test_builtins_load_without_errors(host):
+    assert host.errors == []
+    loaded = {p["name"] for p in host.plugin_info()}
+    assert set(DEFAULT_PLUGINS) <= loaded
+
+
+def test_load_plugins_env_restricts(monkeypatch):
+    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "plugins.metrics")
+    h = PluginHost()
+    h.load_default_plugins()
+    assert [p["name"] for p in h.plugin_info()] == ["plugins.metrics"]
+    assert h.registries.models.names() == []
+    assert "auroc" in h.registries.metrics
+
+
+def test_broken_plugin_is_reported_and_others_still_work(host):
+    class Broken:
+        @hookimpl
+        def bench_register_models(self, register):
+            raise RuntimeError("boom")
+
+    host.register(Broken(), "broken")
+    try:
+        assert "heartbeit" in host.registries.models  # the others still register
+        (error,) = host.errors
+        assert (error.plugin, error.stage) == ("broken", "bench_register_models")
+        assert "boom" in error.message
+    finally:
+        host.unregister("broken")
+
+
+def test_misspelled_hook_is_an_error_not_silence(host):
+    class Typo:
+        @hookimpl
+        def bench_register_modles(self, register):  # misspelled on purpose
+            pass
+
+    assert host.register(Typo(), "typo") is False
+    assert host.errors[-1].plugin == "typo" and "bench_register_modles" in host.errors[-1].message
+    assert not host.pm.has_plugin("typo")
+
+
+def test_import_error_is_reported(monkeypatch):
+    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("no_such_module_xyz",))
+    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "no_such_module_xyz")
+    h = PluginHost()
+    h.load_default_plugins()
+    assert h.errors[0].plugin == "no_such_module_xyz" and h.errors[0].stage == "import"
+
+
+def test_registry_suggests_close_names_and_refuses_duplicates():
+    r: Registry[int] = Registry("model")
+    r.register("heartbeit", 1, owner="a")
+    with pytest.raises(UnknownNameError, match="did you mean: heartbeit"):
+        r.get("heartbiet")
+    with pytest.raises(DuplicateNameError, match="registered twice: by 'a' and 'b'"):
+        r.register("heartbeit", 2, owner="b")
+
+
+# -- one test per hook -----------------------------------------------------------------
+
+
+def test_hook_bench_register_models(host):
+    spec = host.registries.models.get("tiny-cnn")
+    assert spec.plugin == "tiny-models"
+    built = spec.build(num_classes=2, profile="quick", input_size=32, weights=None)
+    assert built.init == "random"
+
+
+def test_hook_bench_register_tasks(host):
+    class P:
+        @hookimpl
+        def bench_register_tasks(self, register):
+            register(
+                TaskSpec(
+                    name="afib",
+                    loaders={},
+                    definition="AF",
+                    version="1",
+                    positive_class="atrial fibrillation",
+                )
+            )
+
+    host.register(P(), "p")
+    try:
+        assert host.registries.tasks.get("afib").plugin == "p"
+    finally:
+        host.unregister("p")
+
+
+def test_hook_bench_register_metrics(host):
+    class P:
+        @hookimpl
+        def bench_register_metrics(self, register):
+            register(
+                MetricSpec(
+                    name="prevalence",
+                    kind="scores",
+                    compute=lambda data: MetricValue(float(data.y_true.mean())),
+                )
+            )
+
+    host.register(P(), "p")
+    try:
+        assert host.registries.metrics.get("prevalence").kind == "scores"
+    finally:
+        host.unregister("p")
+
+
+def test_hook_bench_register_tokenizers(host):
+    class P:
+        @hookimpl
+        def bench_register_tokenizers(self, register):
+            register(TokenizerSpec(name="identity", build=lambda options: None))
+
+    host.register(P(), "p")
+    try:
+        assert "identity" in host.registries.tokenizers
+        assert "kmeans" in host.registries.tokenizers  # the built-in one is still there
+    finally:
+        host.unregister("p")
+
+
+def test_hook_bench_register_commands(host):
+    from bench.cli import make_cli
+
+    class P:
+        @hookimpl
+        def bench_register_commands(self, cli):
+            @cli.command("hello")
+            def hello() -> None:
+                click.echo("hello from a plugin")
+
+    host.register(P(), "p")
+    try:
+        result = CliRunner().invoke(make_cli(host), ["hello"])
+        assert result.exit_code == 0 and "hello from a plugin" in result.output
+    finally:
+        host.unregister("p")
+
+
+class Recorder:
+    """A logger plugin (the MLflow/W&B shape) that records lifecycle calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    @hookimpl
+    def bench_run_started(self, run_id, config):
+        self.calls.append(("started", config["models"]))
+
+    @hookimpl
+    def bench_result(self, record):
+        self.calls.append(("result", (record.metric, record.fraction)))
+
+    @hookimpl
+    def bench_run_finished(self, run_id, output_dir, summary):
+        self.calls.append(("finished", summary["finished"]))
+
+
+@pytest.fixture(scope="module")
+def lifecycle_calls(tmp_path_factory):
+    """One tiny run observed by the Recorder plugin (shared by the lifecycle hook tests)."""
+    from bench.cli import make_cli
+    from tests.conftest import TinyModels
+
+    tmp = tmp_path_factory.mktemp("lifecycle")
+    h = PluginHost()
+    h.load_default_plugins()
+    h.register(TinyModels(), "tiny-models")
+    recorder = Recorder()
+    h.register(recorder, "recorder")
+    result = CliRunner().invoke(
+        make_cli(h),
+        [
+            "run",
+            "--model",
+            "tiny-cnn",
+            "--task",
+            "stemi",
+            "--profile",
+            "tiny",
+            "--fraction",
+            "1.0",
+            "--output",
+            str(tmp / "runs"),
+            "--cache-dir",
+            str(tmp / "cache"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return recorder.calls
+
+
+def test_hook_bench_run_started(lifecycle_calls):
+    assert lifecycle_calls[0] == ("started", ("tiny-cnn",))
+
+
+def test_hook_bench_result(lifecycle_calls):
+    results = [c[1] for c in lifecycle_calls if c[0] == "result"]
+    assert ("auroc", 1.0) in results and ("auprc", 1.0) in results
+
+
+def test_hook_bench_run_finished(lifecycle_calls):
+    assert lifecycle_calls[-1] == ("finished", 1)
+
+
+def test_logger_exception_does_not_stop_the_run(host, tmp_path, capsys):
+    class Failing:
+        @hookimpl
+        def bench_result(self, record):
+            raise RuntimeError("logger down")
+
+    host.register(Failing(), "failing")
+    try:
+        host.call_safely("bench_result", record=None)
+    finally:
+        host.unregister("failing")
+    assert "failing" in capsys.readouterr().err
