@@ -24,6 +24,7 @@ my_plugin = "my_package.bench_plugin"
 from bench import hookimpl
 from bench.specs import BuiltModel, ModelSpec
 
+
 @hookimpl
 def bench_register_models(register):
     register(ModelSpec(name="my-model", build=build_my_model, input_kind="image"))

@@ -1,0 +1,99 @@
+"""HeartBEiT plugin: the BEiT model, its MIM pretraining, visual tokenizers and the
+``bench pretrain`` / ``bench pretrain-tokenizer`` commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from bench import hookimpl
+from bench.specs import ModelSpec, TokenizerSpec
+from plugins.heartbeit.builder import build_heartbeit
+from plugins.heartbeit.model import saliency_layers, saliency_reshape
+
+if TYPE_CHECKING:
+    import click
+
+#: The corpus behind the default weights (the built-in synthetic ECG generator).
+PRETRAINED_ON = ("synthetic-ecg",)
+
+
+def _require_path(name: str, options: Mapping[str, Any]) -> str:
+    path = options.get("path")
+    if not path:
+        raise ValueError(
+            f"tokenizer {name!r} needs a weights file: pass --tokenizer-path PATH"
+            + (
+                " (create one with: bench pretrain-tokenizer --tokenizer kmeans)"
+                if name == "kmeans"
+                else ""
+            )
+        )
+    return str(path)
+
+
+def _build_kmeans(options: Mapping[str, Any]) -> Any:
+    from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
+
+    tokenizer = KMeansTokenizer.load(_require_path("kmeans", options))
+    patch = options.get("patch_size")
+    if patch is not None and tokenizer.patch_size != patch:
+        raise ValueError(
+            f"{options['path']}: kmeans codebook has patch size {tokenizer.patch_size}, "
+            f"the model uses {patch}"
+        )
+    return tokenizer
+
+
+def _build_dalle(options: Mapping[str, Any]) -> Any:
+    from plugins.heartbeit.tokenizers.dalle import DalleTokenizer
+
+    return DalleTokenizer.from_file(_require_path("dalle", options))
+
+
+@hookimpl
+def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """HeartBEiT (BEiT, MIM-pretrained on ECG images)."""
+    register(
+        ModelSpec(
+            name="heartbeit",
+            build=build_heartbeit,
+            description="BEiT vision transformer pretrained by masked image modelling on ECGs",
+            family="beit",
+            optimizer="adamw",
+            paper_params_m=86.0,
+            pretrained_on=PRETRAINED_ON,
+            saliency_layers=saliency_layers,
+            saliency_reshape=saliency_reshape,
+        )
+    )
+
+
+@hookimpl
+def bench_register_tokenizers(register: Callable[[TokenizerSpec], None]) -> None:
+    """The k-means patch tokenizer (trainable here) and the DALL·E dVAE encoder."""
+    register(
+        TokenizerSpec(
+            name="kmeans",
+            build=_build_kmeans,
+            description="k-means codes of grey-level patches, fitted on ECG images",
+            trainable=True,
+        )
+    )
+    register(
+        TokenizerSpec(
+            name="dalle",
+            build=_build_dalle,
+            description="DALL·E dVAE encoder (weights supplied by the user), as in BEiT",
+        )
+    )
+
+
+@hookimpl
+def bench_register_commands(cli: click.Group) -> None:
+    """``bench pretrain`` and ``bench pretrain-tokenizer``."""
+    from plugins.heartbeit.commands import pretrain_command, pretrain_tokenizer_command
+
+    cli.add_command(pretrain_command)
+    cli.add_command(pretrain_tokenizer_command)

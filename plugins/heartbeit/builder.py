@@ -1,0 +1,58 @@
+"""``ModelSpec.build`` of HeartBEiT: a Beit classifier initialised from MIM pretraining.
+
+``weights=None`` uses the cached default checkpoint (created when missing),
+``weights="random"`` random init (recorded as such), any other value is a checkpoint
+file whose backbone is loaded (``init="mim"`` when its metadata says ``kind=mim``, else
+``"file"``); the classification head is always freshly initialised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.specs import BuiltModel
+from plugins.heartbeit.mim import MIM_PREFIX
+from plugins.heartbeit.model import BeitConfig, build_beit, profile_config
+
+RANDOM = "random"
+
+
+def _check_architecture(path: Path, metadata: dict[str, str], beit: BeitConfig) -> None:
+    if "beit.embed_dim" not in metadata:
+        return  # a foreign file: key/shape checks in load_into report any mismatch
+    stored = BeitConfig.from_metadata(metadata)
+    if stored != beit:
+        raise ValueError(
+            f"{path}: checkpoint architecture {stored} does not match the requested "
+            f"{beit}; pick the matching --profile/input size"
+        )
+
+
+def build_heartbeit(
+    *, num_classes: int, profile: str, input_size: int, weights: str | None
+) -> BuiltModel:
+    """Build the HeartBEiT classifier for ``profile`` at ``input_size`` pixels."""
+    from bench.checkpoints import load_into, load_state_dict_file, read_metadata
+
+    beit = profile_config(profile, input_size)
+    module = build_beit(beit, num_classes=num_classes)
+    config = {"profile": profile, **beit.metadata()}
+    if weights == RANDOM:
+        return BuiltModel(module=module, init="random", weights=None, config=config)
+    if weights is None:
+        from plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
+
+        path = ensure_default_checkpoint(profile, input_size)
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"heartbeit weights file not found: {path}")
+    metadata = read_metadata(path) if path.suffix == ".safetensors" else {}
+    _check_architecture(path, metadata, beit)
+    state = load_state_dict_file(path)
+    load_into(module, state, ignore=("head.", MIM_PREFIX))
+    init = "mim" if metadata.get("kind") == "mim" else "file"
+    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "loss"):
+        if key in metadata:
+            config[f"pretrain.{key}"] = metadata[key]
+    return BuiltModel(module=module, init=init, weights=str(path), config=config)

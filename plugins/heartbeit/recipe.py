@@ -1,0 +1,129 @@
+"""End-to-end pretraining recipes shared by ``bench pretrain``, ``bench pretrain-tokenizer``
+and the default-checkpoint cache: corpus + tokenizer + model + loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from plugins.heartbeit import corpus
+from plugins.heartbeit.mim import BeitMIM
+from plugins.heartbeit.model import BeitConfig
+from plugins.heartbeit.pretrain import PretrainConfig, PretrainResult, pretrain
+from plugins.heartbeit.tokenizers import VisualTokenizer
+from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
+
+#: Images the k-means tokenizer is fitted on by default (49 patches each at 112 px).
+KMEANS_FIT_IMAGES = 2048
+
+
+def current_shard() -> corpus.Shard:
+    """This process's shard under an initialised process group, else the whole corpus."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return corpus.Shard(dist.get_rank(), dist.get_world_size())
+    return corpus.Shard()
+
+
+def _tensors(batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]:
+    return (corpus.to_tensor(b) for b in batches)
+
+
+def synthetic_pool(n: int, image_size: int, seed: int = 0) -> np.ndarray:
+    """``n`` rendered synthetic ECG images (the same on every rank)."""
+    batches = corpus.image_batches(
+        corpus.SYNTHETIC, image_size=image_size, batch_size=64, seed=seed
+    )
+    return corpus.take(batches, n)
+
+
+def fit_kmeans_tokenizer(
+    source: str | np.ndarray,
+    *,
+    image_size: int,
+    patch_size: int,
+    codes: int = 512,
+    images: int = KMEANS_FIT_IMAGES,
+    seed: int = 0,
+) -> KMeansTokenizer:
+    """Fit a k-means codebook on ``images`` images of ``source`` (a corpus name or an image
+    pool); every rank sees the same images, so every rank gets the same codebook.
+    """
+    batch = min(64, images)
+    if isinstance(source, np.ndarray):
+        batches = iter(np.array_split(source, max(1, len(source) // batch)))
+    else:
+        batches = corpus.image_batches(source, image_size=image_size, batch_size=batch, seed=seed)
+    return fit_kmeans(
+        _tensors(batches),
+        patch_size=patch_size,
+        codes=codes,
+        seed=seed,
+        max_patches=images * (image_size // patch_size) ** 2,
+    )
+
+
+def tokenizer_options(path: str | None, beit: BeitConfig) -> dict[str, Any]:
+    """The options a :class:`bench.specs.TokenizerSpec` ``build`` receives."""
+    return {"path": path, "patch_size": beit.patch_size, "image_size": beit.img_size}
+
+
+def build_tokenizer(name: str, options: Mapping[str, Any]) -> VisualTokenizer:
+    """A registered tokenizer by name (``bench_register_tokenizers``)."""
+    from bench.plugin_manager import get_host
+
+    spec = get_host().registries.tokenizers.get(name)
+    tokenizer: VisualTokenizer = spec.build(options)
+    return tokenizer
+
+
+def run_pretraining(
+    *,
+    source: str,
+    beit: BeitConfig,
+    tokenizer: VisualTokenizer,
+    config: PretrainConfig,
+    output_dir: str | Path,
+    profile: str,
+    resume: bool = False,
+    progress: bool = True,
+    pool: np.ndarray | None = None,
+) -> PretrainResult:
+    """Pretrain a fresh :class:`BeitMIM` of ``beit`` on ``source`` with ``tokenizer``.
+
+    With ``pool`` (images pre-rendered from ``source``) training cycles over the pool
+    instead of streaming fresh images.
+    """
+    torch.manual_seed(config.seed)
+    model = BeitMIM(beit, tokenizer.vocab_size)
+    shard = current_shard()
+
+    def make_batches(start: int) -> Iterator[np.ndarray]:
+        seed = int(np.random.SeedSequence([config.seed, start]).generate_state(1)[0])
+        if pool is not None:
+            return corpus.pool_batches(pool, batch_size=config.batch_size, seed=seed, shard=shard)
+        return corpus.image_batches(
+            source, image_size=beit.img_size, batch_size=config.batch_size, seed=seed, shard=shard
+        )
+
+    metadata = {
+        "profile": profile,
+        "corpus": corpus.describe(source),
+        "render_hash": corpus.render_hash(source, beit.img_size),
+    }
+    return pretrain(
+        model,
+        tokenizer,
+        make_batches,
+        config,
+        output_dir,
+        metadata=metadata,
+        resume=resume,
+        progress=progress,
+    )
