@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -11,6 +12,14 @@ import yaml
 
 from bench.provenance import stable_hash
 from bench.splits import DEFAULT_FRACTIONS
+
+CACHE_ENV = "BENCH_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """Where caches (rendered images, default checkpoints) live: ``$BENCH_CACHE_DIR`` or
+    ``~/.cache/ecg-bench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ecg-bench")
 
 
 class ConfigError(ValueError):

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import __version__
 from bench.cohort import Cohort
-from bench.config import RunConfig
+from bench.config import RunConfig, default_cache_dir
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
@@ -30,8 +30,6 @@ from bench.resampling import bootstrap_indices
 from bench.specs import MetricSpec, ModelSpec, ScoreData, TaskSpec
 from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
 from bench.store import RunStore, cell_id
-
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "ecg-bench"
 
 
 class RunError(RuntimeError):
@@ -94,7 +92,7 @@ class Runner:
         profile = config.profile_spec
         self.preprocess = PreprocessConfig()
         self.render = RenderConfig(size=profile.image_size)
-        self.cache = ImageCache(Path(config.cache_dir) if config.cache_dir else DEFAULT_CACHE_DIR)
+        self.cache = ImageCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
         self.run_dir = Path(config.output) / (config.run_name or config.default_run_name())
         self.store = RunStore(self.run_dir)
         self.device = str(resolve_device(config.device))

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,11 +129,13 @@ class ImageCache:
             str(r) for r in record_ids if str(r) not in state["rows"] and str(r) not in state["failed"]
         ))  # fmt: skip
         if todo:
+            chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
             with Progress(disable=not progress) as bar:
                 task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for start in range(0, len(todo), CHUNK):
-                    chunk = todo[start : start + CHUNK]
-                    self._append(folder, layout, state, cohort, chunk, preprocess)
+                for chunk, (items, good, failed) in zip(
+                    chunks, _produce_all(layout, cohort, preprocess, chunks), strict=True
+                ):
+                    _append(folder, layout, state, items, good, failed)
                     bar.advance(task, len(chunk))
         n_rows = state["n_rows"]
         array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
@@ -144,33 +148,69 @@ class ImageCache:
             failed={r: m for r, m in state["failed"].items() if r in wanted},
         )
 
-    def _append(
-        self,
-        folder: Path,
-        layout: _Layout,
-        state: dict[str, Any],
-        cohort: Cohort,
-        chunk: list[str],
-        preprocess: PreprocessConfig,
-    ) -> None:
-        """Produce one chunk of records, write their rows, then commit the index."""
-        prepared, good = [], []
-        for record_id in chunk:
-            try:
-                prepared.append(prepare(cohort.load_signal(record_id), preprocess))
-                good.append(record_id)
-            except (ECGFormatError, ValueError) as err:
-                state["failed"][record_id] = f"{type(err).__name__}: {err}"
-        if good:
-            items = layout.produce(prepared)
-            first = state["n_rows"]
-            data = _open_for_rows(folder / "data.bin", layout, first + len(good))
-            data[first : first + len(good)] = items
-            data.flush()
-            del data
-            state["rows"].update({r: first + i for i, r in enumerate(good)})
-            state["n_rows"] = first + len(good)
-        _write_index(folder / "index.json", state)
+
+_Produced = tuple[np.ndarray | None, list[str], dict[str, str]]
+#: What forked cache workers produce from (inherited, never pickled: cohorts may hold lambdas).
+_WORK: tuple[_Layout, Cohort, PreprocessConfig] | None = None
+
+
+def cache_workers() -> int:
+    """Worker processes for building caches: ``BENCH_CACHE_WORKERS`` or the CPU count (≤ 8)."""
+    value = os.environ.get("BENCH_CACHE_WORKERS")
+    return max(1, int(value)) if value else min(os.cpu_count() or 1, 8)
+
+
+def _produce(chunk: list[str]) -> _Produced:
+    """Load, preprocess and render one chunk; bad records are returned with their error."""
+    assert _WORK is not None
+    layout, cohort, preprocess = _WORK
+    prepared, good, failed = [], [], {}
+    for record_id in chunk:
+        try:
+            prepared.append(prepare(cohort.load_signal(record_id), preprocess))
+            good.append(record_id)
+        except (ECGFormatError, ValueError) as err:
+            failed[record_id] = f"{type(err).__name__}: {err}"
+    return (layout.produce(prepared) if good else None), good, failed
+
+
+def _produce_all(
+    layout: _Layout, cohort: Cohort, preprocess: PreprocessConfig, chunks: list[list[str]]
+) -> Iterator[_Produced]:
+    """Chunks in order, produced by forked worker processes when there is enough work."""
+    global _WORK
+    _WORK = (layout, cohort, preprocess)
+    workers = min(cache_workers(), len(chunks))
+    try:
+        if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            yield from map(_produce, chunks)
+            return
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield from pool.map(_produce, chunks)
+    finally:
+        _WORK = None
+
+
+def _append(
+    folder: Path,
+    layout: _Layout,
+    state: dict[str, Any],
+    items: np.ndarray | None,
+    good: list[str],
+    failed: dict[str, str],
+) -> None:
+    """Write one produced chunk's rows, flush them, then commit the index."""
+    state["failed"].update(failed)
+    if items is not None:
+        first = state["n_rows"]
+        data = _open_for_rows(folder / "data.bin", layout, first + len(good))
+        data[first : first + len(good)] = items
+        data.flush()
+        del data
+        state["rows"].update({r: first + i for i, r in enumerate(good)})
+        state["n_rows"] = first + len(good)
+    _write_index(folder / "index.json", state)
 
 
 def _open_for_rows(path: Path, layout: _Layout, n_rows: int) -> np.memmap:

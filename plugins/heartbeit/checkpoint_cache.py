@@ -16,10 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.config import CACHE_ENV, default_cache_dir
 from plugins.heartbeit.model import profile_config
 from plugins.heartbeit.pretrain import PretrainConfig
 
-CACHE_ENV = "BENCH_CACHE_DIR"
 STEPS_ENV = "BENCH_PRETRAIN_STEPS"
 #: ~3 minutes at the quick size on 2 CPU cores (batch 32, 112 px).
 DEFAULT_STEPS = 400
@@ -27,11 +27,6 @@ DEFAULT_BATCH = 32
 #: Synthetic images rendered once and cycled over (rendering is slower than training).
 DEFAULT_POOL = 2048
 CODES = 512
-
-
-def cache_dir() -> Path:
-    """``$BENCH_CACHE_DIR`` or ``~/.cache/ecg-bench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ecg-bench")
 
 
 def default_steps() -> int:
@@ -47,7 +42,7 @@ def default_steps() -> int:
 def default_checkpoint_path(profile: str, input_size: int) -> Path:
     """Where the default checkpoint of ``profile`` at ``input_size`` lives."""
     name = f"mim-{profile}-{input_size}px-kmeans{CODES}-s{default_steps()}.safetensors"
-    return cache_dir() / "heartbeit" / name
+    return default_cache_dir() / "heartbeit" / name
 
 
 def ensure_default_checkpoint(profile: str, input_size: int) -> Path:
