@@ -94,7 +94,7 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
-    except (ET.ParseError, ValueError, OSError) as exc:
+    except (ET.ParseError, ValueError, LookupError, OSError) as exc:  # LookupError: bad encoding
         raise ECGFormatError(f"{path}: not a readable MUSE XML file ({exc})") from exc
     wanted = waveform.lower()
     element = next(
