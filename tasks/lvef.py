@@ -35,13 +35,13 @@ def lvef_rule(threshold: float = DEFAULT_THRESHOLD) -> Callable[[pd.DataFrame], 
         if bad.any():
             row = table.loc[bad].iloc[0]
             raise CohortError(
-                f"lvef must be numeric; record {row['record_id']!r} has {row['lvef']!r}"
+                f"lvef must be numeric; record {row['record_id']!r} has {row['lvef']}"
             )
         out_of_range = (values < 0) | (values > 100)
         if out_of_range.any():
             row = table.loc[out_of_range].iloc[0]
             raise CohortError(
-                f"lvef must be a percentage in [0, 100]; record {row['record_id']!r} has {row['lvef']!r}"
+                f"lvef must be a percentage in [0, 100]; record {row['record_id']!r} has {row['lvef']}"
             )
         return (values <= threshold).astype(float).where(values.notna())
 

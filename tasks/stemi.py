@@ -76,13 +76,11 @@ def ptbxl_rule(definition: str = "stemi-v1") -> Callable[[pd.DataFrame], pd.Seri
 
 
 def ludb_rule(table: pd.DataFrame) -> pd.Series:
-    """LUDB: positive when any diagnosis text contains "Stemi:"."""
+    """LUDB: positive when a diagnosis line starts with "Stemi:" (8 of 200 subjects)."""
     text = table.drop(columns=["record_id", "patient_id", "site"], errors="ignore").astype(str)
-    return (
-        text.apply(lambda col: col.str.contains("Stemi:", case=False, regex=False))
-        .any(axis=1)
-        .astype(int)
-    )
+    # case-sensitive at the start of a diagnosis line: "supp.nstemi:" lines must not match
+    starts_stemi = text.apply(lambda col: col.str.contains(r"(?:^|\n)Stemi:", regex=True))
+    return starts_stemi.any(axis=1).astype(int)
 
 
 def _ptbxl(options: Mapping[str, Any]) -> Cohort:

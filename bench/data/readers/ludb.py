@@ -43,7 +43,7 @@ ANNOTATION_LEADS: tuple[str, ...] = (
 
 HOW_TO_GET = (
     "Download LUDB 1.0.1 from PhysioNet (https://physionet.org/content/ludb/1.0.1/), unpack it "
-    "so that the folder holds ludb.csv and data/, and pass it with --ludb-dir or set "
+    "so that the folder holds ludb.csv and data/, and pass it with --source-option ludb.path=DIR or set "
     f"{ENV_VAR} (default location: ../shared/data/ludb beside the repository)."
 )
 

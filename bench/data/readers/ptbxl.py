@@ -34,7 +34,7 @@ STATEMENT_COLUMNS: tuple[str, ...] = (
 
 HOW_TO_GET = (
     "Download PTB-XL 1.0.3 from PhysioNet (https://physionet.org/content/ptb-xl/1.0.3/) and "
-    f"point --ptbxl-dir or {ENV_VAR} at the folder containing {DATABASE_CSV}."
+    f"point --source-option ptbxl.path=DIR or {ENV_VAR} at the folder containing {DATABASE_CSV}."
 )
 
 
