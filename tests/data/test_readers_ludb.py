@@ -37,7 +37,7 @@ def test_resolve_missing_says_what_to_download(
         resolve_ludb_dir(None)
     message = str(info.value)
     for needle in ("nowhere", "LUDB 1.0.1", "https://physionet.org/content/ludb/1.0.1/",
-                   "BENCH_LUDB_DIR", "--ludb-dir"):  # fmt: skip
+                   "BENCH_LUDB_DIR", "--source-option ludb.path=DIR"):  # fmt: skip
         assert needle in message
 
 
