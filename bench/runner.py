@@ -85,10 +85,12 @@ class Runner:
         regs = host.registries
         self.models: list[ModelSpec] = [regs.models.get(n) for n in config.models]
         self.tasks: list[TaskSpec] = [regs.tasks.get(n) for n in config.tasks]
-        names = config.metrics or tuple(
-            m.name for m in regs.metrics if m.default and m.kind == "scores"
-        )
-        self.metrics: list[MetricSpec] = [regs.metrics.get(n) for n in names]
+        # score metrics run per cell; others (saliency) are computed by their plugins from
+        # the finished run (bench_run_finished). Without score metrics named, the defaults.
+        requested = [regs.metrics.get(n) for n in config.metrics]
+        self.metrics: list[MetricSpec] = [m for m in requested if m.kind == "scores"] or [
+            m for m in regs.metrics if m.default and m.kind == "scores"
+        ]
         profile = config.profile_spec
         self.preprocess = PreprocessConfig()
         self.render = RenderConfig(size=profile.image_size)

@@ -196,3 +196,15 @@ def test_third_party_plugin_package_is_discovered_and_runs(tmp_path):
     assert run.returncode == 0, output
     records = load_records([tmp_path / "runs" / "x"])
     assert {r.model for r in records} == {"example-signal-cnn"}
+
+
+def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
+    result = invoke(cli, ["run", "--model", "heartbeit", "--weights", "random", "--task", "stemi",
+                          "--metric", "saliency_localisation", *run_args[:-4], "--fraction", "1.0",
+                          "--run-name", "sal"])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "sal"
+    records = load_records([run_dir])
+    metrics = {r.metric for r in records}
+    assert {"auroc", "auprc", "saliency_localisation", "saliency_entropy"} <= metrics
+    assert (run_dir / "saliency" / "heartbeit__stemi__synthetic__gradcam.png").is_file()

@@ -95,6 +95,13 @@ err_console = Console(stderr=True)
     help="Override the profile's optimiser-step cap per cell.",
 )
 @click.option("--batch-size", type=int, default=None, help="Override the profile's batch size.")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="Metric (repeatable; default: auroc, auprc). saliency_* metrics add Grad-CAM scores "
+    "for each model × task at the end of the run.",
+)
 @click.option("--replicates", type=int, default=None, help="Bootstrap replicates (default 500).")
 @click.option("--no-external", is_flag=True, help="Do not hold out an external-validation site.")
 @click.option("--strict", is_flag=True, help="Fail on the first bad record or failed cell.")
@@ -136,6 +143,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "weights": parse_weights(options["weights"], models or ("heartbeit",)),
         "train": train,
         "bootstrap_replicates": options["replicates"],
+        "metrics": options["metrics"],
         "external": False if options["no_external"] else None,
         "strict": True if options["strict"] else None,
         "cache_dir": options["cache_dir"],

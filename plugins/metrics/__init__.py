@@ -24,7 +24,7 @@ from plugins.metrics.bootstrap import (
     bootstrap_metric,
 )
 from plugins.metrics.natural_images import load_image_set
-from plugins.metrics.saliency import add_saliency_command, register_saliency
+from plugins.metrics.saliency import add_saliency_command, explain_run, register_saliency
 from plugins.metrics.wasserstein import emd2d_summary, w1_summary
 
 SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
@@ -172,3 +172,11 @@ def bench_register_commands(cli: click.Group) -> None:
     """Add ``bench wasserstein`` and ``bench saliency``."""
     cli.add_command(wasserstein_command)
     add_saliency_command(cli)
+
+
+@hookimpl
+def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, Any]) -> None:
+    """With ``--metric saliency_…`` on ``bench run``: Grad-CAM scores for the run's cells."""
+    if summary.get("finished") or summary.get("resumed"):
+        for grid in explain_run(Path(output_dir)):
+            click.echo(f"saliency overlays: {grid}", err=True)
