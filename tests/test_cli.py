@@ -199,9 +199,25 @@ def test_third_party_plugin_package_is_discovered_and_runs(tmp_path):
 
 
 def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
-    result = invoke(cli, ["run", "--model", "heartbeit", "--weights", "random", "--task", "stemi",
-                          "--metric", "saliency_localisation", *run_args[:-4], "--fraction", "1.0",
-                          "--run-name", "sal"])
+    result = invoke(
+        cli,
+        [
+            "run",
+            "--model",
+            "heartbeit",
+            "--weights",
+            "random",
+            "--task",
+            "stemi",
+            "--metric",
+            "saliency_localisation",
+            *run_args[:-4],
+            "--fraction",
+            "1.0",
+            "--run-name",
+            "sal",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "runs" / "sal"
     records = load_records([run_dir])

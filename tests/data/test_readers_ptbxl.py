@@ -91,7 +91,12 @@ def test_resolve(ptbxl_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert resolve_ptbxl_dir(ptbxl_dir) == ptbxl_dir
     with pytest.raises(FileNotFoundError) as info:
         resolve_ptbxl_dir(None)
-    for needle in ("PTB-XL 1.0.3", "--source-option ptbxl.path=DIR", "BENCH_PTBXL_DIR", "ptbxl_database.csv"):
+    for needle in (
+        "PTB-XL 1.0.3",
+        "--source-option ptbxl.path=DIR",
+        "BENCH_PTBXL_DIR",
+        "ptbxl_database.csv",
+    ):
         assert needle in str(info.value)
     monkeypatch.setenv("BENCH_PTBXL_DIR", str(ptbxl_dir))
     assert resolve_ptbxl_dir(None) == ptbxl_dir
