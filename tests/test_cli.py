@@ -224,3 +224,12 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
     metrics = {r.metric for r in records}
     assert {"auroc", "auprc", "saliency_localisation", "saliency_entropy"} <= metrics
     assert (run_dir / "saliency" / "heartbeit__stemi__synthetic__gradcam.png").is_file()
+
+
+def test_every_command_is_documented_in_docs_cli():
+    from bench.clidocs import render
+
+    text = (REPO / "docs" / "cli.md").read_text()
+    assert text == render(), "docs/cli.md is stale: python -m bench.clidocs > docs/cli.md"
+    for command in ("run", "data describe", "leaderboard", "pretrain", "saliency", "wasserstein"):
+        assert f"## `bench {command}`" in text
