@@ -11,9 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import __version__
+from bench.cohort import CohortError
 from bench.config import ConfigError
+from bench.errors import RunError
 from bench.plugin_manager import PluginHost, get_host
 from bench.registry import UnknownNameError
+from bench.signal import ECGFormatError
+from bench.splits import SplitError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -74,6 +78,9 @@ class BenchGroup(click.Group):
         except ConfigError as exc:
             err_console.print(f"[red]config error:[/] {exc}")
             ctx.exit(2)
+        except (RunError, CohortError, SplitError, ECGFormatError, FileNotFoundError) as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            ctx.exit(1)
 
 
 def make_cli(host: PluginHost | None = None) -> click.Group:

@@ -23,6 +23,7 @@ from bench.data.render import RenderConfig
 from bench.datasets import ArrayDataset
 from bench.devices import resolve_device
 from bench.engine import TrainConfig, TrainResult, fine_tune, linear_probe
+from bench.errors import RunError
 from bench.plugin_manager import PluginHost
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
@@ -30,10 +31,6 @@ from bench.resampling import bootstrap_indices
 from bench.specs import MetricSpec, ModelSpec, ScoreData, TaskSpec
 from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
 from bench.store import RunStore, cell_id
-
-
-class RunError(RuntimeError):
-    """A run cannot start (bad task/source combination, missing data, …)."""
 
 
 @dataclass

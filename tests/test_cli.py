@@ -10,16 +10,17 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from bench.records import load_records
+from tests.data.fixtures import make_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def invoke(cli, args):
-    from click.testing import CliRunner
-
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
@@ -233,3 +234,53 @@ def test_every_command_is_documented_in_docs_cli():
     assert text == render(), "docs/cli.md is stale: python -m bench.clidocs > docs/cli.md"
     for command in ("run", "data describe", "leaderboard", "pretrain", "saliency", "wasserstein"):
         assert f"## `bench {command}`" in text
+
+
+def _manifest_with_a_bad_record(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        path = tmp_path / f"r{i}.npy"
+        label = i % 3 == 0
+        signal = rng.normal(0, 0.05, (12, 5000)).astype(np.float32)
+        signal[:, ::400] += 1.5 if label else 0.8  # a learnable difference in spike height
+        np.save(path, signal)
+        rows.append(
+            {
+                "record_id": f"r{i}",
+                "patient_id": f"p{i // 2}",
+                "path": path.name,
+                "fs": 500,
+                "site": "H1",
+                "hcm": int(label),
+            }
+        )
+    (tmp_path / "r7.npy").write_bytes(b"not a numpy file")
+    return make_manifest(tmp_path / "manifest.csv", rows)
+
+
+def test_a_bad_record_is_skipped_counted_and_reported_unless_strict(cli, run_args, tmp_path):
+    manifest = _manifest_with_a_bad_record(tmp_path)
+    args = [
+        "run",
+        "--model",
+        "tiny-cnn",
+        "--task",
+        "hcm",
+        "--source",
+        "manifest",
+        "--source-option",
+        f"manifest.path={manifest}",
+        "--fraction",
+        "1.0",
+        *run_args[:-4],
+    ]
+    result = invoke(cli, [*args, "--run-name", "lenient"])
+    assert result.exit_code == 0, result.output
+    assert "1 bad record(s)" in result.output
+    report = json.loads((tmp_path / "runs" / "lenient" / "report.json").read_text())
+    (message,) = report["bad_records"]["hcm"].values()
+    assert "r7.npy" in message
+    assert len(load_records([tmp_path / "runs" / "lenient"])) == 2  # auroc + auprc, internal
+    strict = invoke(cli, [*args, "--run-name", "strict", "--strict"])
+    assert strict.exit_code == 1 and "--strict: bad record r7" in strict.output
