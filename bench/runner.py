@@ -28,7 +28,7 @@ from bench.plugin_manager import PluginHost
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
 from bench.resampling import bootstrap_indices
-from bench.specs import MetricSpec, ModelSpec, ScoreData, TaskSpec
+from bench.specs import BuiltModel, MetricSpec, ModelSpec, ScoreData, TaskSpec
 from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
 from bench.store import RunStore, cell_id
 
@@ -222,8 +222,7 @@ class Runner:
         records = self._records(
             prepared,
             spec,
-            built.init,
-            built.weights,
+            built,
             fraction,
             seed,
             train_ids,
@@ -257,8 +256,7 @@ class Runner:
         self,
         prepared: PreparedTask,
         spec: ModelSpec,
-        init: str,
-        weights: str | None,
+        built: BuiltModel,
         fraction: float,
         seed: int,
         train_ids: list[str],
@@ -283,8 +281,8 @@ class Runner:
             "task_version": task.version,
             "profile": self.config.profile,
             "protocol": self.config.protocol,
-            "init": init,
-            "weights": weights,
+            "init": built.init,
+            "weights": built.weights,
             "selection": selection,
             "selected_epoch": result.selected_epoch,
             "config_hash": stable_hash(
@@ -301,6 +299,7 @@ class Runner:
         timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
         details = {
             "predictions": self.store.predictions_path(cell),
+            "model_config": built.config,
             "n_train": len(train_ids),
             "n_train_positive": int(train_labels.sum()),
             "n_train_patients": int(by_id.loc[train_ids, "patient_id"].nunique()),

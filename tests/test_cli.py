@@ -76,6 +76,7 @@ def test_run_writes_records_predictions_and_resumes(cli, run_args, tmp_path):
         assert r.init == "random" and r.selection == "validation" and r.profile == "tiny"
         assert r.ci_low <= r.value <= r.ci_high and r.n > r.n_positive > 0
         assert r.packages["torch"] and r.config_hash and r.cohort_hash and r.render_hash
+        assert r.details["model_config"] is not None
         predictions = run_dir / r.details["predictions"]
         assert predictions.is_file()
     split = json.loads(next((run_dir / "splits").glob("stemi__synthetic.json")).read_text())
