@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Python {platform.python_version()}, torch {torch.__version__}, "
         f"CUDA: {torch.cuda.is_available()}; harness commit {git_sha()}."
     )
+    note = os.environ.get("BENCH_LEADERBOARD_NOTE")
+    if note:
+        header += f" {note}"
     print(write_leaderboard(args.results_dirs, args.out_dir, header))
 
 
