@@ -28,7 +28,9 @@ class Cohort:
     preprocessing). ``fiducials(record_id)``, when available, returns ground-truth wave
     boundaries (see :mod:`bench.data.fiducials`) used by saliency localisation.
     ``cache_key`` identifies the signals for the image cache: two cohorts with the same key
-    must return the same signal for the same record id.
+    must return the same signal for the same record id. ``notes["task_version"]``, when a
+    loader sets it, names the label definition applied (it overrides ``TaskSpec.version``
+    in result records, e.g. for PTB-XL sensitivity definitions).
     """
 
     name: str

@@ -278,7 +278,7 @@ class Runner:
             "harness_version": __version__,
             "git_sha": git_sha(),
             "source_version": cohort.source_version,
-            "task_version": task.version,
+            "task_version": cohort.notes.get("task_version", task.version),
             "profile": self.config.profile,
             "protocol": self.config.protocol,
             "init": built.init,

@@ -39,7 +39,7 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="ludb-lvh",
-            loaders={"ludb": ludb_loader("ludb-lvh", lvh_rule, VERSION)},
+            loaders={"ludb": ludb_loader("ludb-lvh", lvh_rule)},
             definition=__doc__ or "",
             version=VERSION,
             positive_class="left ventricular hypertrophy (not HCM)",

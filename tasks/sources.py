@@ -40,7 +40,7 @@ def synthetic_loader(task: str) -> Callable[[Mapping[str, Any]], Cohort]:
     return load
 
 
-def ludb_loader(task: str, rule: LabelRule, version: str) -> Callable[[Mapping[str, Any]], Cohort]:
+def ludb_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Cohort]:
     """LUDB (200 real ECGs, one per subject) with labels from its diagnosis table."""
 
     def load(options: Mapping[str, Any]) -> Cohort:
@@ -59,15 +59,21 @@ def ludb_loader(task: str, rule: LabelRule, version: str) -> Callable[[Mapping[s
             source_version="ludb-1.0.1",
             manifest=table,
             load_signal=partial(read_ludb_signal, root),
-            cache_key=f"ludb-1.0.1-{version}",
+            cache_key="ludb-1.0.1",  # signals are shared by every LUDB task
             fiducials=partial(read_ludb_fiducials, root),
         )
 
     return load
 
 
-def ptbxl_loader(task: str, rule: LabelRule, version: str) -> Callable[[Mapping[str, Any]], Cohort]:
-    """PTB-XL as downloaded by the user (``ptbxl.path`` or ``BENCH_PTBXL_DIR``)."""
+def ptbxl_loader(
+    task: str, rule: LabelRule, label_version: str
+) -> Callable[[Mapping[str, Any]], Cohort]:
+    """PTB-XL as downloaded by the user (``ptbxl.path`` or ``BENCH_PTBXL_DIR``).
+
+    ``label_version`` names the label definition actually applied (e.g.
+    ``stemi-v1:any-mi``); it replaces the task's version in every result record.
+    """
 
     def load(options: Mapping[str, Any]) -> Cohort:
         from bench.data.readers.ptbxl import (
@@ -88,7 +94,7 @@ def ptbxl_loader(task: str, rule: LabelRule, version: str) -> Callable[[Mapping[
             manifest=labelled,
             load_signal=partial(read_ptbxl_signal, root),
             cache_key=f"ptbxl-{root.resolve()}",
-            notes={"definition_options": dict(options)},
+            notes={"task_version": label_version},
         )
 
     return load

@@ -97,7 +97,7 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             loaders={
                 "synthetic": synthetic_loader("stemi"),
                 "ptbxl": _ptbxl,
-                "ludb": ludb_loader("stemi", ludb_rule, VERSION),
+                "ludb": ludb_loader("stemi", ludb_rule),
             },
             definition=__doc__ or "",
             version=VERSION,

@@ -47,7 +47,9 @@ def test_ptbxl_stemi_definitions(tasks, tmp_path):
     load = tasks.get("stemi").loaders["ptbxl"]
     labels = load({"path": str(root)}).manifest.set_index("record_id")["label"].to_dict()
     assert labels == {"1": 0, "2": 1, "4": 1, "5": 0}
-    any_mi = load({"path": str(root), "definition": "any-mi"}).manifest["label"].tolist()
+    any_mi_cohort = load({"path": str(root), "definition": "any-mi"})
+    assert any_mi_cohort.notes["task_version"] == "stemi-v1:any-mi"
+    any_mi = any_mi_cohort.manifest["label"].tolist()
     assert any_mi == [0, 1, 1, 1, 0, 1]
     injury = load({"path": str(root), "definition": "injury-only"}).manifest
     assert injury.set_index("record_id")["label"].to_dict() == {"1": 0, "4": 1, "5": 0}
