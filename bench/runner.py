@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Sequence
@@ -70,6 +71,11 @@ class PreparedTask:
     eval_sets: dict[str, list[str]]
     resamples: dict[str, np.ndarray]
     arrays: dict[str, Any] = field(default_factory=dict)  # input kind → cached array
+
+    @functools.cached_property
+    def by_id(self) -> pd.DataFrame:
+        """The usable manifest indexed by record id (built once, used by every cell)."""
+        return self.manifest.set_index("record_id")
 
 
 class Runner:
@@ -149,8 +155,10 @@ class Runner:
             "external": [r for r in split.sets["external"] if r in usable],
         }
         eval_sets = {k: v for k, v in eval_sets.items() if v}
-        by_id = manifest.set_index("record_id")
-        resamples = {
+        validation = [r for r in split.sets["validation"] if r in usable]
+        prepared = PreparedTask(task, cohort, manifest, split, validation, eval_sets, {}, arrays)
+        by_id = prepared.by_id
+        prepared.resamples = {
             name: bootstrap_indices(
                 by_id.loc[ids, "patient_id"].to_numpy(),
                 replicates=self.replicates,
@@ -159,13 +167,12 @@ class Runner:
             )
             for name, ids in eval_sets.items()
         }
-        validation = [r for r in split.sets["validation"] if r in usable]
-        return PreparedTask(task, cohort, manifest, split, validation, eval_sets, resamples, arrays)
+        return prepared
 
     # -- cells -----------------------------------------------------------------------
     def _dataset(self, prepared: PreparedTask, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
         cached = prepared.arrays[spec.input_kind]
-        labels = prepared.manifest.set_index("record_id").loc[list(ids), "label"].to_numpy()
+        labels = prepared.by_id.loc[list(ids), "label"].to_numpy()
         return ArrayDataset(
             cached.array,
             cached.rows(ids),
@@ -235,7 +242,7 @@ class Runner:
         return records
 
     def _predictions(self, prepared: PreparedTask, result: TrainResult) -> pd.DataFrame:
-        by_id = prepared.manifest.set_index("record_id")
+        by_id = prepared.by_id
         frames = []
         for name, ids in prepared.eval_sets.items():
             rows = by_id.loc[ids]
@@ -265,7 +272,7 @@ class Runner:
         cell: str,
         started: float,
     ) -> list[ResultRecord]:
-        by_id = prepared.manifest.set_index("record_id")
+        by_id = prepared.by_id
         task, cohort = prepared.task, prepared.cohort
         selection = "test (optimistic)" if result.selection == "test" else result.selection
         common: dict[str, Any] = {
@@ -412,7 +419,7 @@ class Runner:
         if not pending:
             return
         prepared = self.prepare(task, summary)
-        labels = prepared.manifest.set_index("record_id")["label"]
+        labels = prepared.by_id["label"]
         for fraction, seed, spec, cell in pending:
             train_ids = prepared.split.fraction_records(prepared.manifest, fraction)
             problem = fraction_problem(
