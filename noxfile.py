@@ -86,7 +86,7 @@ def leaderboard(session: nox.Session) -> None:
     session.run(
         "python",
         "-m",
-        "leaderboard.publish",
+        "bench.leaderboard.publish",
         "runs/leaderboard",
         "runs/leaderboard-ludb",
         "--minutes",

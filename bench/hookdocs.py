@@ -30,7 +30,7 @@ def bench_register_models(register):
     register(ModelSpec(name="my-model", build=build_my_model, input_kind="image"))
 ```
 
-`bench plugins` lists what loaded; `BENCH_LOAD_PLUGINS=plugins.metrics,my_plugin`
+`bench plugins` lists what loaded; `BENCH_LOAD_PLUGINS=bench.plugins.metrics,my_plugin`
 restricts loading to the named plugins. A plugin that fails to import, implements a
 misspelled hook, or raises while registering is reported by name on every command and the
 others keep working. A complete installable example lives in

@@ -23,14 +23,14 @@ LOAD_PLUGINS_ENV = "BENCH_LOAD_PLUGINS"
 
 #: Built-in plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.heartbeit",
-    "plugins.baselines",
-    "plugins.metrics",
-    "tasks.stemi",
-    "tasks.lvef",
-    "tasks.hcm",
-    "tasks.ludb_lvh",
-    "leaderboard.plugin",
+    "bench.plugins.heartbeit",
+    "bench.plugins.baselines",
+    "bench.plugins.metrics",
+    "bench.tasks.stemi",
+    "bench.tasks.lvef",
+    "bench.tasks.hcm",
+    "bench.tasks.ludb_lvh",
+    "bench.leaderboard.plugin",
 )
 
 S = TypeVar("S", ModelSpec, TaskSpec, MetricSpec, TokenizerSpec)

@@ -19,11 +19,11 @@ SIZE, BATCH, STEPS = 112, 32, 8
 
 def _specs() -> dict[str, ModelSpec]:
     found: list[ModelSpec] = []
-    from plugins.baselines import bench_register_models
+    from bench.plugins.baselines import bench_register_models
 
     bench_register_models(found.append)
     try:
-        from plugins import heartbeit
+        from bench.plugins import heartbeit
 
         heartbeit.bench_register_models(found.append)
     except (ImportError, AttributeError):

@@ -14,7 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 def build_tables_from_store() -> dict[str, Any]:
     """Seconds to build every table of 3 models × 3 fractions × 2 seeds × 2 splits."""
-    from leaderboard.report import build_leaderboard
+    from bench.leaderboard.report import build_leaderboard
+
     from tests.leaderboard.conftest import write_store
 
     with tempfile.TemporaryDirectory() as scratch:

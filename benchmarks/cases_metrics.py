@@ -17,10 +17,9 @@ SCIPY_SAMPLE = 20  # scipy pairs actually timed, then extrapolated
 
 def bootstrap_auroc_auprc() -> dict[str, Any]:
     """500 replicates of AUROC + average precision at n = 20,000 (patient bootstrap)."""
+    from bench.plugins.metrics.bootstrap import bootstrap_indices
+    from bench.plugins.metrics.ranking import ranking_replicates
     from sklearn.metrics import average_precision_score, roc_auc_score
-
-    from plugins.metrics.bootstrap import bootstrap_indices
-    from plugins.metrics.ranking import ranking_replicates
 
     rng = np.random.default_rng(0)
     y = (rng.random(BOOTSTRAP_N) < 0.1).astype(int)
@@ -55,9 +54,8 @@ def bootstrap_auroc_auprc() -> dict[str, Any]:
 
 def wasserstein_paper_protocol() -> dict[str, Any]:
     """The paper's protocol: 1,000 + 1,000 images at 224 px, all pairs within and across."""
+    from bench.plugins.metrics.wasserstein import pairwise_w1, to_grey, w1_summary
     from scipy.stats import wasserstein_distance
-
-    from plugins.metrics.wasserstein import pairwise_w1, to_grey, w1_summary
 
     rng = np.random.default_rng(0)
     shape = (W1_IMAGES, W1_SIZE, W1_SIZE, 3)

@@ -26,12 +26,12 @@ def _timed(step: Any) -> float:
 
 def mim_images_per_s_quick_cpu() -> dict[str, Any]:
     """Full MIM step (tokenise, mask, forward, backward, AdamW) vs a plain classifier step."""
-    from plugins.heartbeit.corpus import to_tensor
-    from plugins.heartbeit.masking import BlockMasking
-    from plugins.heartbeit.mim import BeitMIM
-    from plugins.heartbeit.model import build_beit, profile_config
-    from plugins.heartbeit.pretrain import normalise
-    from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
+    from bench.plugins.heartbeit.corpus import to_tensor
+    from bench.plugins.heartbeit.masking import BlockMasking
+    from bench.plugins.heartbeit.mim import BeitMIM
+    from bench.plugins.heartbeit.model import build_beit, profile_config
+    from bench.plugins.heartbeit.pretrain import normalise
+    from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
 
     torch.manual_seed(0)
     beit = profile_config("quick", 112)

@@ -20,11 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from plugins.heartbeit.corpus import to_tensor
-from plugins.heartbeit.masking import BlockMasking
-from plugins.heartbeit.model import profile_config
-from plugins.heartbeit.pretrain import PretrainConfig, evaluate
-from plugins.heartbeit.recipe import (
+from bench.plugins.heartbeit.corpus import to_tensor
+from bench.plugins.heartbeit.masking import BlockMasking
+from bench.plugins.heartbeit.model import profile_config
+from bench.plugins.heartbeit.pretrain import PretrainConfig, evaluate
+from bench.plugins.heartbeit.recipe import (
     fit_kmeans_tokenizer,
     run_pretraining,
     synthetic_pool,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = tokenizer.tokens(held_out)[masks]
     majority = float(torch.bincount(targets, minlength=512).max()) / len(targets)
     config = PretrainConfig(steps=args.steps, batch_size=32, warmup_steps=20, device="cpu")
-    from plugins.heartbeit.mim import BeitMIM
+    from bench.plugins.heartbeit.mim import BeitMIM
 
     torch.manual_seed(0)
     before = evaluate(BeitMIM(beit, 512), tokenizer, held_out, masks)

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from bench.plugins.metrics.paired import delong_test, paired_difference
 
 from bench.resampling import bootstrap_indices
 from bench.store import cell_id
-from plugins.metrics.paired import delong_test, paired_difference
 
 
 def run(name: str, seeds: list[int], fraction: float, extra: list[str]) -> Path:

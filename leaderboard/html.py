@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from leaderboard.tables import HEADERS, Table, fraction_label
+from bench.leaderboard.tables import HEADERS, Table, fraction_label
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

@@ -17,15 +17,14 @@ from functools import cache
 from pathlib import Path
 
 import pandas as pd
-
-from leaderboard.aggregate import Cell, RowKey, SourcedRecord, TableKey
+from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, TableKey
 
 PREDICTION_COLUMNS = ("record_id", "patient_id", "label", "score", "split")
 
 
 def _testable_metrics() -> set[str]:
     """Metrics the paired bootstrap knows (imported lazily: the metrics plugin is heavy)."""
-    from plugins.metrics.bootstrap import METRICS
+    from bench.plugins.metrics.bootstrap import METRICS
 
     return set(METRICS)
 
@@ -87,8 +86,8 @@ def _paired_test(
     metric: str, ref: SourcedRecord, other: SourcedRecord, replicates: int, seed: int
 ) -> dict[str, float] | str:
     """Paired bootstrap of ref − other on one seed, or a note why it cannot run."""
-    from plugins.metrics.bootstrap import bootstrap_indices
-    from plugins.metrics.paired import paired_difference
+    from bench.plugins.metrics.bootstrap import bootstrap_indices
+    from bench.plugins.metrics.paired import paired_difference
 
     a, b = _predictions(ref), _predictions(other)
     if isinstance(a, str) or isinstance(b, str):

@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
+from bench.leaderboard.aggregate import Cell, RowKey
+from bench.leaderboard.paired import Difference
+from bench.leaderboard.tables import METRIC_NAMES, fraction_label
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-
-from leaderboard.aggregate import Cell, RowKey
-from leaderboard.paired import Difference
-from leaderboard.tables import METRIC_NAMES, fraction_label
 
 SALIENCY_PREFIX = "saliency_"
 PANEL_SIZE = (4.2, 3.2)

@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 
 import click
+from bench.leaderboard.aggregate import MixedRecordsError
+from bench.leaderboard.html import render_html
+from bench.leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
+from bench.leaderboard.tables import RENDERERS
 
 from bench import hookimpl
-from leaderboard.aggregate import MixedRecordsError
-from leaderboard.html import render_html
-from leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
-from leaderboard.tables import RENDERERS
 
 FORMATS = (*RENDERERS, "html")
 EXTENSIONS = {"md": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "html"}
@@ -90,10 +90,10 @@ def bench_register_commands(cli: click.Group) -> None:
 @hookimpl
 def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, object]) -> None:
     """Print the run's results as a rich table at the end of ``bench run``."""
+    from bench.leaderboard.terminal import results_table
     from rich.console import Console
 
     from bench.store import RunStore
-    from leaderboard.terminal import results_table
 
     records = RunStore(Path(output_dir)).records()
     if records:

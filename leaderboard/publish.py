@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from leaderboard.report import build_leaderboard
-from leaderboard.tables import to_markdown
+from bench.leaderboard.report import build_leaderboard
+from bench.leaderboard.tables import to_markdown
 
 
 def write_leaderboard(

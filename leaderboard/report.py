@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from leaderboard.aggregate import (
+from bench.leaderboard.aggregate import (
     Cell,
     aggregate,
     check_consistent,
@@ -14,9 +14,9 @@ from leaderboard.aggregate import (
     load_store,
     select,
 )
-from leaderboard.paired import Difference, differences
-from leaderboard.plots import SALIENCY_PREFIX, plot_all
-from leaderboard.tables import Table, build_tables
+from bench.leaderboard.paired import Difference, differences
+from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
+from bench.leaderboard.tables import Table, build_tables
 
 DEFAULT_METRICS: tuple[str, ...] = ("auroc", "auprc")
 DEFAULT_REFERENCE = "heartbeit"

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leaderboard.aggregate import Cell, RowKey, TableKey
-from leaderboard.paired import Difference
+from bench.leaderboard.aggregate import Cell, RowKey, TableKey
+from bench.leaderboard.paired import Difference
 
 MARKER = "†"
 OPTIMISTIC = "test (optimistic)"

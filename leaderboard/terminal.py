@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bench.leaderboard.aggregate import SourcedRecord, aggregate, latest_per_cell
+from bench.leaderboard.tables import METRIC_NAMES, format_cell, fraction_label
 from rich.table import Table
 
 from bench.records import ResultRecord
-from leaderboard.aggregate import SourcedRecord, aggregate, latest_per_cell
-from leaderboard.tables import METRIC_NAMES, format_cell, fraction_label
 
 
 def results_table(records: Iterable[ResultRecord], title: str = "Results") -> Table:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench.tasks.sources import column_rule, manifest_loader, muse_loader, synthetic_loader
+
 from bench import hookimpl
 from bench.specs import TaskSpec
-from tasks.sources import column_rule, manifest_loader, muse_loader, synthetic_loader
 
 VERSION = "hcm-v1"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
+from bench.tasks.sources import ludb_loader
 
 from bench import hookimpl
 from bench.cohort import CohortError
 from bench.specs import TaskSpec
-from tasks.sources import ludb_loader
 
 VERSION = "ludb-lvh-v1"
 

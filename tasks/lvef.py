@@ -12,11 +12,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
+from bench.tasks.sources import manifest_loader, muse_loader, synthetic_loader
 
 from bench import hookimpl
 from bench.cohort import Cohort, CohortError
 from bench.specs import TaskSpec
-from tasks.sources import manifest_loader, muse_loader, synthetic_loader
 
 VERSION = "lvef-v1"
 DEFAULT_THRESHOLD = 40.0

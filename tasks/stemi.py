@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from bench.tasks.sources import ludb_loader, ptbxl_loader, synthetic_loader
 
 from bench import hookimpl
 from bench.cohort import Cohort, CohortError
 from bench.specs import TaskSpec
-from tasks.sources import ludb_loader, ptbxl_loader, synthetic_loader
 
 VERSION = "stemi-v1"
 INJURY_CODES = frozenset({"INJAS", "INJAL", "INJIN", "INJLA", "INJIL"})

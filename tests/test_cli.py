@@ -47,8 +47,8 @@ def test_list_json(cli):
 def test_plugins_lists_name_version_hooks(cli):
     data = json.loads(invoke(cli, ["plugins", "--json"]).stdout)
     by_name = {p["name"]: p for p in data["plugins"]}
-    assert "bench_register_tasks" in by_name["tasks.stemi"]["hooks"]
-    assert by_name["tasks.stemi"]["version"].endswith("(built-in)")
+    assert "bench_register_tasks" in by_name["bench.tasks.stemi"]["hooks"]
+    assert by_name["bench.tasks.stemi"]["version"].endswith("(built-in)")
 
 
 @pytest.mark.parametrize(

@@ -40,10 +40,10 @@ def test_builtins_load_without_errors(host):
 
 
 def test_load_plugins_env_restricts(monkeypatch):
-    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "plugins.metrics")
+    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "bench.plugins.metrics")
     h = PluginHost()
     h.load_default_plugins()
-    assert [p["name"] for p in h.plugin_info()] == ["plugins.metrics"]
+    assert [p["name"] for p in h.plugin_info()] == ["bench.plugins.metrics"]
     assert h.registries.models.names() == []
     assert "auroc" in h.registries.metrics
 

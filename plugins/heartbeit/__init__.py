@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bench.plugins.heartbeit.builder import build_heartbeit
+from bench.plugins.heartbeit.model import saliency_layers, saliency_reshape
+
 from bench import hookimpl
 from bench.specs import ModelSpec, TokenizerSpec
-from plugins.heartbeit.builder import build_heartbeit
-from plugins.heartbeit.model import saliency_layers, saliency_reshape
 
 if TYPE_CHECKING:
     import click
@@ -34,7 +35,7 @@ def _require_path(name: str, options: Mapping[str, Any]) -> str:
 
 
 def _build_kmeans(options: Mapping[str, Any]) -> Any:
-    from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
+    from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
 
     tokenizer = KMeansTokenizer.load(_require_path("kmeans", options))
     patch = options.get("patch_size")
@@ -47,7 +48,7 @@ def _build_kmeans(options: Mapping[str, Any]) -> Any:
 
 
 def _build_dalle(options: Mapping[str, Any]) -> Any:
-    from plugins.heartbeit.tokenizers.dalle import DalleTokenizer
+    from bench.plugins.heartbeit.tokenizers.dalle import DalleTokenizer
 
     return DalleTokenizer.from_file(_require_path("dalle", options))
 
@@ -93,7 +94,7 @@ def bench_register_tokenizers(register: Callable[[TokenizerSpec], None]) -> None
 @hookimpl
 def bench_register_commands(cli: click.Group) -> None:
     """``bench pretrain`` and ``bench pretrain-tokenizer``."""
-    from plugins.heartbeit.commands import pretrain_command, pretrain_tokenizer_command
+    from bench.plugins.heartbeit.commands import pretrain_command, pretrain_tokenizer_command
 
     cli.add_command(pretrain_command)
     cli.add_command(pretrain_tokenizer_command)

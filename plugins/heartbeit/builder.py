@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.plugins.heartbeit.mim import MIM_PREFIX
+from bench.plugins.heartbeit.model import BeitConfig, build_beit, profile_config
+
 from bench.specs import BuiltModel
-from plugins.heartbeit.mim import MIM_PREFIX
-from plugins.heartbeit.model import BeitConfig, build_beit, profile_config
 
 RANDOM = "random"
 
@@ -40,7 +41,7 @@ def build_heartbeit(
     if weights == RANDOM:
         return BuiltModel(module=module, init="random", weights=None, config=config)
     if weights is None:
-        from plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
+        from bench.plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
 
         path = ensure_default_checkpoint(profile, input_size)
     else:

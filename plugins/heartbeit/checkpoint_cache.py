@@ -16,9 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.plugins.heartbeit.model import profile_config
+from bench.plugins.heartbeit.pretrain import PretrainConfig
+
 from bench.config import CACHE_ENV, default_cache_dir
-from plugins.heartbeit.model import profile_config
-from plugins.heartbeit.pretrain import PretrainConfig
 
 STEPS_ENV = "BENCH_PRETRAIN_STEPS"
 #: ~3 minutes at the quick size on 2 CPU cores (batch 32, 112 px).
@@ -59,7 +60,7 @@ def ensure_default_checkpoint(profile: str, input_size: int) -> Path:
 
 
 def _create(path: Path, profile: str, input_size: int) -> None:
-    from plugins.heartbeit.recipe import fit_kmeans_tokenizer, run_pretraining, synthetic_pool
+    from bench.plugins.heartbeit.recipe import fit_kmeans_tokenizer, run_pretraining, synthetic_pool
 
     steps = default_steps()
     beit = profile_config(profile, input_size)

@@ -12,10 +12,9 @@ import os
 from pathlib import Path
 
 import click
-
-from plugins.heartbeit.model import PROFILES, profile_config
-from plugins.heartbeit.pretrain import PretrainConfig
-from plugins.heartbeit.tokenizers import VisualTokenizer
+from bench.plugins.heartbeit.model import PROFILES, profile_config
+from bench.plugins.heartbeit.pretrain import PretrainConfig
+from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 
 TOKENIZER_FILE = "tokenizer-kmeans.safetensors"
 
@@ -33,7 +32,7 @@ def _init_distributed(device: str) -> bool:
 
 
 def _steps(steps: int | None, epochs: int | None, data: str, batch_size: int) -> int:
-    from plugins.heartbeit.corpus import SYNTHETIC, list_images
+    from bench.plugins.heartbeit.corpus import SYNTHETIC, list_images
 
     if epochs is None:
         return steps or PretrainConfig.steps
@@ -78,8 +77,7 @@ def pretrain_command(
 ) -> None:  # fmt: skip
     """Masked-image-modelling pretraining of HeartBEiT on unlabelled ECG images."""
     import torch.distributed as dist
-
-    from plugins.heartbeit.recipe import (
+    from bench.plugins.heartbeit.recipe import (
         build_tokenizer,
         fit_kmeans_tokenizer,
         run_pretraining,
@@ -147,7 +145,7 @@ def pretrain_tokenizer_command(
     images: int, seed: int,
 ) -> None:  # fmt: skip
     """Fit a visual tokenizer on ECG images (for users without the DALL·E weights)."""
-    from plugins.heartbeit.recipe import fit_kmeans_tokenizer
+    from bench.plugins.heartbeit.recipe import fit_kmeans_tokenizer
 
     if tokenizer != "kmeans":
         raise click.BadParameter(

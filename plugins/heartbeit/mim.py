@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from bench.plugins.heartbeit.model import BeitConfig, build_beit
 from torch import nn
-
-from plugins.heartbeit.model import BeitConfig, build_beit
 
 #: State-dict prefix of the parameters only pretraining uses (mask token, token head).
 MIM_PREFIX = "mim."

@@ -23,12 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from bench.plugins.heartbeit.corpus import to_tensor
+from bench.plugins.heartbeit.masking import BlockMasking
+from bench.plugins.heartbeit.mim import BeitMIM, MIMOutput
+from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 from torch import nn
-
-from plugins.heartbeit.corpus import to_tensor
-from plugins.heartbeit.masking import BlockMasking
-from plugins.heartbeit.mim import BeitMIM, MIMOutput
-from plugins.heartbeit.tokenizers import VisualTokenizer
 
 FINAL_CHECKPOINT = "heartbeit-mim.safetensors"
 TRAIN_STATE = "train-state.pt"

@@ -10,13 +10,12 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from plugins.heartbeit import corpus
-from plugins.heartbeit.mim import BeitMIM
-from plugins.heartbeit.model import BeitConfig
-from plugins.heartbeit.pretrain import PretrainConfig, PretrainResult, pretrain
-from plugins.heartbeit.tokenizers import VisualTokenizer
-from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
+from bench.plugins.heartbeit import corpus
+from bench.plugins.heartbeit.mim import BeitMIM
+from bench.plugins.heartbeit.model import BeitConfig
+from bench.plugins.heartbeit.pretrain import PretrainConfig, PretrainResult, pretrain
+from bench.plugins.heartbeit.tokenizers import VisualTokenizer
+from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 
 #: Images the k-means tokenizer is fitted on by default (49 patches each at 112 px).
 KMEANS_FIT_IMAGES = 2048

@@ -14,18 +14,18 @@ from typing import Any
 
 import click
 import numpy as np
-
-from bench import hookimpl
-from bench.resampling import Unit
-from bench.specs import MetricSpec, MetricValue, ScoreData
-from plugins.metrics.bootstrap import (
+from bench.plugins.metrics.bootstrap import (
     DEFAULT_REPLICATES,
     bootstrap_indices,
     bootstrap_metric,
 )
-from plugins.metrics.natural_images import load_image_set
-from plugins.metrics.saliency import add_saliency_command, explain_run, register_saliency
-from plugins.metrics.wasserstein import emd2d_summary, w1_summary
+from bench.plugins.metrics.natural_images import load_image_set
+from bench.plugins.metrics.saliency import add_saliency_command, explain_run, register_saliency
+from bench.plugins.metrics.wasserstein import emd2d_summary, w1_summary
+
+from bench import hookimpl
+from bench.resampling import Unit
+from bench.specs import MetricSpec, MetricValue, ScoreData
 
 SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
     # name: (description, higher_is_better, default)

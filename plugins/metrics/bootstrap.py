@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
+from bench.plugins.metrics.ranking import RANKING_KERNELS, ranking_replicates
 
 from bench.resampling import bootstrap_indices
-from plugins.metrics.calibration import brier_replicates, ece_replicates
-from plugins.metrics.ranking import RANKING_KERNELS, ranking_replicates
 
 DEFAULT_REPLICATES = 500
 DEFAULT_LEVEL = 0.95

@@ -11,8 +11,7 @@ estimate on the full set.
 from __future__ import annotations
 
 import numpy as np
-
-from plugins.metrics.ranking import check_binary_inputs
+from bench.plugins.metrics.ranking import check_binary_inputs
 
 DEFAULT_BINS = 15
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from bench.plugins.metrics.bootstrap import DEFAULT_LEVEL, bootstrap_metric, percentile_ci
+from bench.plugins.metrics.ranking import check_binary_inputs
 from scipy.stats import norm, rankdata
-
-from plugins.metrics.bootstrap import DEFAULT_LEVEL, bootstrap_metric, percentile_ci
-from plugins.metrics.ranking import check_binary_inputs
 
 
 def paired_difference(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench.plugins.baselines import bench_register_models, build_baseline
 
 from bench.checkpoints import CheckpointError, save_state_dict_file
 from bench.specs import ModelSpec
-from plugins.baselines import bench_register_models, build_baseline
 
 NAMES = ("vit-b16", "resnet152", "efficientnet-b4")
 

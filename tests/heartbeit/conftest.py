@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from plugins.heartbeit.model import BeitConfig
+from bench.plugins.heartbeit.model import BeitConfig
 
 TINY = BeitConfig(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -34,6 +33,6 @@ def striped_images(n: int, size: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def images32() -> torch.Tensor:
     """(8, 3, 32, 32) float images in [0, 1]."""
-    from plugins.heartbeit.corpus import to_tensor
+    from bench.plugins.heartbeit.corpus import to_tensor
 
     return to_tensor(striped_images(8, 32))

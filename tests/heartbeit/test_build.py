@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench.plugins.heartbeit.builder import build_heartbeit
+from bench.plugins.heartbeit.mim import BeitMIM
+from bench.plugins.heartbeit.model import profile_config, saliency_layers, saliency_reshape
+from bench.plugins.heartbeit.pretrain import save_mim_checkpoint
 
 from bench.checkpoints import CheckpointError, read_metadata, save_state_dict_file
-from plugins.heartbeit.builder import build_heartbeit
-from plugins.heartbeit.mim import BeitMIM
-from plugins.heartbeit.model import profile_config, saliency_layers, saliency_reshape
-from plugins.heartbeit.pretrain import save_mim_checkpoint
 
 
 def test_random_init_is_recorded() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bench.plugins.heartbeit as heartbeit
 import click
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import plugins.heartbeit as heartbeit
 from bench.checkpoints import read_metadata
 from tests.heartbeit.conftest import striped_images
 

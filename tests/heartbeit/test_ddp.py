@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-from plugins.heartbeit.model import BeitConfig
+from bench.plugins.heartbeit.model import BeitConfig
 
 TINY = BeitConfig(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -18,11 +17,12 @@ def _worker(rank: int, world: int, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        from plugins.heartbeit.corpus import pool_batches
-        from plugins.heartbeit.mim import BeitMIM
-        from plugins.heartbeit.pretrain import PretrainConfig, pretrain
-        from plugins.heartbeit.recipe import current_shard
-        from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
+        from bench.plugins.heartbeit.corpus import pool_batches
+        from bench.plugins.heartbeit.mim import BeitMIM
+        from bench.plugins.heartbeit.pretrain import PretrainConfig, pretrain
+        from bench.plugins.heartbeit.recipe import current_shard
+        from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
+
         from tests.heartbeit.conftest import striped_images
 
         pool = striped_images(32, 32)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.plugins.heartbeit.masking import BlockMasking, scaled_min_block
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from plugins.heartbeit.masking import BlockMasking, scaled_min_block
 
 
 @settings(max_examples=60, deadline=None)

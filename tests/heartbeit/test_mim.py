@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import torch
-
-from plugins.heartbeit.mim import BeitMIM
-from plugins.heartbeit.model import BeitConfig, build_beit
+from bench.plugins.heartbeit.mim import BeitMIM
+from bench.plugins.heartbeit.model import BeitConfig, build_beit
 
 
 def _mask_and_targets(config: BeitConfig, vocab: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,20 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bench.plugins.heartbeit.corpus import pool_batches
+from bench.plugins.heartbeit.mim import BeitMIM
+from bench.plugins.heartbeit.model import BeitConfig
+from bench.plugins.heartbeit.pretrain import (
+    FINAL_CHECKPOINT,
+    PretrainConfig,
+    pretrain,
+    warmup_cosine,
+)
+from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 
 from bench.checkpoints import read_metadata
-from plugins.heartbeit.corpus import pool_batches
-from plugins.heartbeit.mim import BeitMIM
-from plugins.heartbeit.model import BeitConfig
-from plugins.heartbeit.pretrain import FINAL_CHECKPOINT, PretrainConfig, pretrain, warmup_cosine
-from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 from tests.heartbeit.conftest import striped_images
 
 POOL = striped_images(32, 32)
 
 
 def _tokenizer(codes: int = 8) -> KMeansTokenizer:
-    from plugins.heartbeit.corpus import to_tensor
+    from bench.plugins.heartbeit.corpus import to_tensor
 
     return fit_kmeans([to_tensor(POOL)], patch_size=8, codes=codes, iterations=5, minibatch=128)
 

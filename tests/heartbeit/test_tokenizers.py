@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from plugins.heartbeit.tokenizers.dalle import (
+from bench.plugins.heartbeit.tokenizers.dalle import (
     DalleConfig,
     DalleEncoder,
     DalleTokenizer,
     config_from_state,
 )
-from plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
+from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 
 
 def test_kmeans_tokens_follow_the_patch_grid(images32: torch.Tensor) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from bench.plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric
 
 from bench.records import ResultRecord, dumps
-from plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric
 
 #: model -> (init, signal strength of its scores)
 MODELS = {"heartbeit": ("mim", 1.6), "resnet152": ("imagenet", 1.1), "vit_b16": ("imagenet", 0.5)}

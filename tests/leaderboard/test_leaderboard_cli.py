@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 import pytest
+from bench.leaderboard.plugin import bench_register_commands
+from bench.leaderboard.publish import write_leaderboard
+from bench.leaderboard.report import build_leaderboard
+from bench.leaderboard.terminal import results_table
 from click.testing import CliRunner
 from rich.console import Console
 
 from bench.records import read_jsonl
-from leaderboard.plugin import bench_register_commands
-from leaderboard.publish import write_leaderboard
-from leaderboard.report import build_leaderboard
-from leaderboard.terminal import results_table
 from tests.leaderboard.conftest import MODELS, write_store
 
 CHROMIUM = Path("/usr/bin/chromium")

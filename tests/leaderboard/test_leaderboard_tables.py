@@ -8,11 +8,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from bench.records import ResultRecord, read_jsonl
-from leaderboard.aggregate import (
+from bench.leaderboard.aggregate import (
     MixedRecordsError,
     SourcedRecord,
     aggregate,
@@ -20,8 +16,12 @@ from leaderboard.aggregate import (
     load_store,
     summarise,
 )
-from leaderboard.report import build_leaderboard
-from leaderboard.tables import RENDERERS
+from bench.leaderboard.report import build_leaderboard
+from bench.leaderboard.tables import RENDERERS
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.records import ResultRecord, read_jsonl
 from tests.leaderboard.conftest import MODELS, write_store
 
 GOLDEN = Path(__file__).parent / "golden"

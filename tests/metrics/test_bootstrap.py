@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric, bootstrap_metrics
+from bench.plugins.metrics.calibration import (
+    brier_replicates,
+    ece_replicates,
+    expected_calibration_error,
+)
+from bench.plugins.metrics.ranking import ranking_replicates
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import (
@@ -13,10 +20,6 @@ from sklearn.metrics import (
     precision_recall_curve,
     roc_auc_score,
 )
-
-from plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric, bootstrap_metrics
-from plugins.metrics.calibration import brier_replicates, ece_replicates, expected_calibration_error
-from plugins.metrics.ranking import ranking_replicates
 
 
 def _sklearn(y: np.ndarray, s: np.ndarray) -> dict[str, float]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.plugins.metrics.natural_images import load_image_set, natural_image_set
 from PIL import Image
-
-from plugins.metrics.natural_images import load_image_set, natural_image_set
 
 
 def _write_pngs(folder, count: int, seed: int = 0) -> None:
@@ -51,7 +50,7 @@ def test_bad_sets_are_named(tmp_path):
 def test_task_source_set_renders_ecgs(monkeypatch):
     from bench import plugin_manager
 
-    monkeypatch.setenv(plugin_manager.LOAD_PLUGINS_ENV, "tasks.stemi")
+    monkeypatch.setenv(plugin_manager.LOAD_PLUGINS_ENV, "bench.tasks.stemi")
     plugin_manager.reset_host()
     try:
         images, description = load_image_set("stemi:synthetic", n=6, size=64, seed=1)

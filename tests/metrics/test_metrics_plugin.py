@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from bench.plugins.metrics.bootstrap import bootstrap_indices
 from click.testing import CliRunner
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from bench.specs import MetricValue, ScoreData
-from plugins.metrics.bootstrap import bootstrap_indices
 
 
 def _score_data(shared: bool) -> ScoreData:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.plugins.metrics.bootstrap import bootstrap_indices
+from bench.plugins.metrics.paired import delong_covariance, delong_test, paired_difference
 from sklearn.metrics import roc_auc_score
-
-from plugins.metrics.bootstrap import bootstrap_indices
-from plugins.metrics.paired import delong_covariance, delong_test, paired_difference
 
 
 def _two_models(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

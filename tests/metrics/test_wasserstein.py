@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import ot
 import pytest
-from scipy.stats import wasserstein_distance
-
-from plugins.metrics.wasserstein import (
+from bench.plugins.metrics.wasserstein import (
     grey_cdfs,
     pairwise_w1,
     sliced_wasserstein,
@@ -15,6 +13,7 @@ from plugins.metrics.wasserstein import (
     to_grey,
     w1_summary,
 )
+from scipy.stats import wasserstein_distance
 
 
 def _images(rng: np.random.Generator, n: int, size: int, power: float) -> np.ndarray:

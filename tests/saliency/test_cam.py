@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from bench.plugins.metrics.saliency.cam import SaliencyTarget, compute_cams
+from bench.plugins.metrics.saliency.faithfulness import faithfulness
+from bench.plugins.metrics.saliency.scores import localisation, pointing_game
 from torch import nn
-
-from plugins.metrics.saliency.cam import SaliencyTarget, compute_cams
-from plugins.metrics.saliency.faithfulness import faithfulness
-from plugins.metrics.saliency.scores import localisation, pointing_game
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 SIZE = 32
@@ -37,7 +36,7 @@ def _cnn() -> nn.Sequential:
 @pytest.fixture(scope="module")
 def trained() -> tuple[nn.Sequential, np.ndarray, np.ndarray]:
     """A small CNN trained for a few dozen steps to find the blob."""
-    from plugins.metrics.saliency.cam import to_tensor
+    from bench.plugins.metrics.saliency.cam import to_tensor
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -95,8 +94,7 @@ def test_other_methods_give_normalised_maps(trained, method) -> None:
 
 def test_transformer_tokens_are_reshaped_to_a_grid() -> None:
     import timm
-
-    from plugins.heartbeit.model import saliency_reshape
+    from bench.plugins.heartbeit.model import saliency_reshape
 
     torch.manual_seed(0)
     vit = timm.create_model("vit_tiny_patch16_224", img_size=64, num_classes=2, depth=2)

@@ -7,12 +7,12 @@ import json
 import click
 import pytest
 import torch
+from bench.plugins.metrics.saliency import add_saliency_command, register_saliency
 from click.testing import CliRunner
 from torch import nn
 
 from bench import hookimpl
 from bench.specs import BuiltModel, ModelSpec
-from plugins.metrics.saliency import add_saliency_command, register_saliency
 
 
 def _build(*, num_classes: int, profile: str, input_size: int, weights: str | None) -> BuiltModel:

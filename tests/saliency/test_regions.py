@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from bench.plugins.metrics.saliency.regions import region_masks, region_windows
 
 from bench.data.fiducials import Fiducials
 from bench.data.preprocess import PreprocessConfig, preprocess
 from bench.data.render import RenderConfig, render
-from plugins.metrics.saliency.regions import region_masks, region_windows
 
 PREP = PreprocessConfig()
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.plugins.metrics.saliency.metrics import (
+    SaliencyData,
+    compute_saliency_metric,
+    mean_with_ci,
+)
+from bench.plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from plugins.metrics.saliency.metrics import SaliencyData, compute_saliency_metric, mean_with_ci
-from plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
 
 @st.composite

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def register_saliency(register: Callable[[MetricSpec], None]) -> None:
     """Register the saliency metrics (kind ``"saliency"``) with ``register``."""
-    from plugins.metrics.saliency.metrics import saliency_metric_specs
+    from bench.plugins.metrics.saliency.metrics import saliency_metric_specs
 
     for spec in saliency_metric_specs():
         register(spec)
@@ -27,7 +27,7 @@ def register_saliency(register: Callable[[MetricSpec], None]) -> None:
 
 def add_saliency_command(cli: click.Group) -> None:
     """Attach ``bench saliency`` to ``cli``."""
-    from plugins.metrics.saliency.command import saliency_command
+    from bench.plugins.metrics.saliency.command import saliency_command
 
     cli.add_command(saliency_command)
 
@@ -41,8 +41,9 @@ def explain_run(run_dir: Path) -> list[Path]:
     """
     import json
 
+    from bench.plugins.metrics.saliency.pipeline import run_saliency
+
     from bench.plugin_manager import get_host
-    from plugins.metrics.saliency.pipeline import run_saliency
 
     config = json.loads((run_dir / "run.json").read_text())["config"]
     if not any(name.startswith("saliency_") for name in config.get("metrics", ())):

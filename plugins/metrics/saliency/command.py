@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from bench.plugins.metrics.saliency.cam import CAM_METHODS
 from rich.console import Console
 from rich.table import Table
 
 from bench.config import PROFILES
-from plugins.metrics.saliency.cam import CAM_METHODS
 
 console = Console()
 
@@ -77,7 +77,7 @@ def saliency_command(ctx: click.Context, **options: Any) -> None:
       bench saliency --model heartbeit --task stemi --run runs/quick-1a2b3c
       bench saliency -m resnet152 -t lvef --checkpoint best.safetensors --method gradcam++
     """
-    from plugins.metrics.saliency.pipeline import SaliencyError, run_saliency
+    from bench.plugins.metrics.saliency.pipeline import SaliencyError, run_saliency
 
     if (options["checkpoint"] is None) == (options["run_dir"] is None):
         raise click.UsageError("give exactly one of --checkpoint PATH or --run RUN_DIR")

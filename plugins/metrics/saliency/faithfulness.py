@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-
-from plugins.metrics.saliency.cam import to_tensor
+from bench.plugins.metrics.saliency.cam import to_tensor
 
 if TYPE_CHECKING:
     from torch import nn

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+from bench.plugins.metrics.bootstrap import percentile_ci
+from bench.plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
 from bench.specs import MetricSpec, MetricValue
-from plugins.metrics.bootstrap import percentile_ci
-from plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
 DEFAULT_REPLICATES = 1000
 

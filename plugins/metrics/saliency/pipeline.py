@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench.plugins.metrics.saliency.cam import compute_cams, saliency_target
+from bench.plugins.metrics.saliency.faithfulness import faithfulness
+from bench.plugins.metrics.saliency.metrics import SaliencyData, saliency_metric_specs
+from bench.plugins.metrics.saliency.regions import region_masks
 
 from bench import __version__
 from bench.cohort import Cohort
@@ -24,10 +28,6 @@ from bench.data.render import RenderConfig, render_batch
 from bench.records import ResultRecord
 from bench.signal import ECGFormatError
 from bench.specs import ModelSpec, TaskSpec
-from plugins.metrics.saliency.cam import compute_cams, saliency_target
-from plugins.metrics.saliency.faithfulness import faithfulness
-from plugins.metrics.saliency.metrics import SaliencyData, saliency_metric_specs
-from plugins.metrics.saliency.regions import region_masks
 
 CHECKPOINT = Path("checkpoint") / "best.safetensors"
 
@@ -265,8 +265,9 @@ def result_records(
 def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
     """``bench saliency`` end to end with the CLI's options; returns the stored records and
     the overlay PNG. ``host`` is the :class:`~bench.plugin_manager.PluginHost`."""
+    from bench.plugins.metrics.saliency.overlay import save_overlay_grid
+
     from bench.records import dumps
-    from plugins.metrics.saliency.overlay import save_overlay_grid
 
     spec: ModelSpec = host.registries.models.get(options["model"])
     task: TaskSpec = host.registries.tasks.get(options["task"])
