@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas loads when a cohort is built, not when a task plugin is imported
+    import pandas as pd
 
-from bench.signal import ECGSignal
+    from bench.signal import ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "site", "label")
 
@@ -43,6 +44,8 @@ class Cohort:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        import pandas as pd
+
         missing = [c for c in REQUIRED_COLUMNS if c not in self.manifest.columns]
         if missing:
             raise CohortError(
@@ -86,6 +89,8 @@ class Cohort:
 
     def content_hash(self) -> str:
         """Hash of the labelled manifest (ids, patients, sites, labels) and signal key."""
+        import pandas as pd
+
         cols = self.manifest[list(REQUIRED_COLUMNS)].sort_values("record_id")
         h = hashlib.sha256(self.cache_key.encode())
         h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # the type is numpy's, but defining it needs no numpy import
+    import numpy as np
 
 STANDARD_LEADS: tuple[str, ...] = (
     "I",

@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
     from bench.cohort import Cohort
+    from bench.data.signal_recipe import SignalRecipe
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -56,6 +56,9 @@ class ModelSpec:
     ``saliency_reshape`` turns transformer tokens into a spatial grid (``None`` for CNNs).
     ``pretrained_on`` lists the datasets behind the default weights so the leaderboard
     can flag contamination.
+    ``signal_recipe`` (signal models) declares the model's own preprocessing
+    (:class:`bench.data.signal_recipe.SignalRecipe`); ``None`` feeds the image recipe's
+    filtered 8-lead signals.
     """
 
     name: str
@@ -71,7 +74,15 @@ class ModelSpec:
     saliency_layers: Callable[[nn.Module], list[nn.Module]] | None = None
     saliency_reshape: Callable[..., Any] | None = None
     channels_last: bool = False
+    signal_recipe: SignalRecipe | None = None
     plugin: str = ""
+
+
+def representation_key(spec: ModelSpec) -> str:
+    """The cached array that feeds ``spec``: ``image``, ``signal`` or ``signal-<recipe hash>``."""
+    if spec.input_kind == "signal" and spec.signal_recipe is not None:
+        return f"signal-{spec.signal_recipe.hash()}"
+    return spec.input_kind
 
 
 CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.tasks.sources import column_rule, manifest_loader, muse_loader, synthetic_loader
-
 from bench import hookimpl
+from bench.data.sources import column_rule, manifest_loader, muse_loader, synthetic_loader
 from bench.specs import TaskSpec
 
 VERSION = "hcm-v1"

@@ -14,13 +14,15 @@ IEEE Access 8, 2020; PhysioNet), ODC-By 1.0. Location: ``--source-option ludb.pa
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import pandas as pd
-from bench.tasks.sources import ludb_loader
+from typing import TYPE_CHECKING
 
 from bench import hookimpl
 from bench.cohort import CohortError
+from bench.data.sources import ludb_loader
 from bench.specs import TaskSpec
+
+if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
+    import pandas as pd
 
 VERSION = "ludb-lvh-v1"
 

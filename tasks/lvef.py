@@ -9,14 +9,15 @@ cohort the generator's label is used. The Mount Sinai data of the paper are priv
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import pandas as pd
-from bench.tasks.sources import manifest_loader, muse_loader, synthetic_loader
+from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
 from bench.cohort import Cohort, CohortError
+from bench.data.sources import manifest_loader, muse_loader, synthetic_loader
 from bench.specs import TaskSpec
+
+if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
+    import pandas as pd
 
 VERSION = "lvef-v1"
 DEFAULT_THRESHOLD = 40.0
@@ -26,6 +27,8 @@ def lvef_rule(threshold: float = DEFAULT_THRESHOLD) -> Callable[[pd.DataFrame], 
     """1 when ``lvef`` ≤ threshold, 0 above it, NaN (excluded) when missing."""
 
     def rule(table: pd.DataFrame) -> pd.Series:
+        import pandas as pd
+
         if "lvef" not in table.columns:
             raise CohortError(
                 f"an 'lvef' column (echo LVEF, %) is required; got {list(table.columns)}"

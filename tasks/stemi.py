@@ -17,16 +17,17 @@ positive (8 of 200). On the synthetic cohort the generator's label is used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
-import pandas as pd
-from bench.tasks.sources import ludb_loader, ptbxl_loader, synthetic_loader
+from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
 from bench.cohort import Cohort, CohortError
+from bench.data.sources import ludb_loader, ptbxl_loader, synthetic_loader
 from bench.specs import TaskSpec
+
+if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
+    import pandas as pd
 
 VERSION = "stemi-v1"
 INJURY_CODES = frozenset({"INJAS", "INJAL", "INJIN", "INJLA", "INJIL"})
@@ -44,12 +45,12 @@ def _row_label(codes: dict[str, float], stadium: object, mi: set[str], definitio
     has_injury = bool(INJURY_CODES & set(codes))
     has_mi = bool(mi & set(codes))
     if definition == "injury-only":
-        return 1.0 if has_injury else (0.0 if not has_mi else np.nan)
+        return 1.0 if has_injury else (0.0 if not has_mi else math.nan)
     if definition == "any-mi":
         return 1.0 if has_mi or has_injury else 0.0
     if has_injury or (has_mi and str(stadium) in ACUTE_STADIA):
         return 1.0
-    return 0.0 if not has_mi else np.nan
+    return 0.0 if not has_mi else math.nan
 
 
 DEFINITIONS = ("stemi-v1", "injury-only", "any-mi")
@@ -61,6 +62,8 @@ def ptbxl_rule(definition: str = "stemi-v1") -> Callable[[pd.DataFrame], pd.Seri
         raise CohortError(f"unknown STEMI definition {definition!r}; choose from {DEFINITIONS}")
 
     def rule(table: pd.DataFrame) -> pd.Series:
+        import pandas as pd
+
         mi = _mi_codes(table)
         return pd.Series(
             [

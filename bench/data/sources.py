@@ -1,6 +1,10 @@
-"""Cohort loaders shared by the built-in tasks: each turns a data source plus a label rule
-into a :class:`bench.cohort.Cohort`. Options come from ``--source-option SOURCE.KEY=VALUE``,
-the YAML ``source_options`` mapping or environment variables.
+"""Cohort loaders for every built-in data source, public for third-party tasks.
+
+Each ``*_loader(task, rule)`` turns a data source (synthetic, LUDB, PTB-XL, a manifest CSV,
+a folder of GE MUSE XML files) plus a label rule into a ``loader(options) -> Cohort`` for
+:attr:`bench.specs.TaskSpec.loaders`. Options come from ``--source-option
+SOURCE.KEY=VALUE``, the YAML ``source_options`` mapping or environment variables. Nothing
+heavy is imported until a loader runs, so task plugins built on these stay cheap to load.
 """
 
 from __future__ import annotations
@@ -9,17 +13,20 @@ import os
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bench.cohort import Cohort, CohortError
 
-LabelRule = Callable[[pd.DataFrame], pd.Series]
+if TYPE_CHECKING:
+    import pandas as pd
+
+LabelRule = Callable[["pd.DataFrame"], "pd.Series"]
 """Maps a source's metadata table to labels: 1, 0, or NaN (record excluded)."""
 
 
 def _labelled(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
+    import pandas as pd
+
     labels = pd.to_numeric(rule(table), errors="coerce")
     out = table.assign(label=labels)
     out = out[out["label"].notna()].copy()
@@ -147,6 +154,8 @@ def muse_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Coh
                 f"{labels_path}: MUSE source needs a label table (record_id = XML file stem, "
                 "patient_id, label columns such as lvef or hcm)"
             )
+        import pandas as pd
+
         table = pd.read_csv(labels_path, dtype={"record_id": str, "patient_id": str})
         for column in ("record_id", "patient_id"):
             if column not in table.columns:
@@ -170,6 +179,8 @@ def column_rule(column: str) -> LabelRule:
     """Label from a 0/1 column; a missing column is an error naming it."""
 
     def rule(table: pd.DataFrame) -> pd.Series:
+        import pandas as pd
+
         if column not in table.columns:
             raise CohortError(
                 f"label column {column!r} not found; columns are {list(table.columns)}"
