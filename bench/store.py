@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-
-
-def cell_id(model: str, task: str, source: str, fraction: float, seed: int, protocol: str) -> str:
-    """A filesystem-safe, human-readable identifier of one grid cell."""
-    raw = f"{model}__{task}__{source}__f{fraction:g}__s{seed}__{protocol}"
-    return re.sub(r"[^A-Za-z0-9_.=-]", "-", raw)
 
 
 class RunStore:

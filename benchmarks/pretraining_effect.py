@@ -20,7 +20,7 @@ import pandas as pd
 from bench.plugins.metrics.paired import delong_test, paired_difference
 
 from bench.resampling import bootstrap_indices
-from bench.store import cell_id
+from bench.cells import cell_id
 
 
 def run(name: str, seeds: list[int], fraction: float, extra: list[str]) -> Path:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from bench.records import SCHEMA_VERSION, RecordError, ResultRecord, load_records, read_jsonl
-from bench.store import RunStore, cell_id
+from bench.cells import cell_id
+from bench.store import RunStore
 
 
 def record(**kw) -> ResultRecord:

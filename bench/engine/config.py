@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from bench.provenance import stable_hash
 
 SELECTIONS = ("validation", "test", "last")
 OPTIMIZERS = ("adam", "adamw")
@@ -65,11 +65,6 @@ class TrainConfig:
         """A short stable hash of :meth:`to_dict`."""
         return stable_hash(self.to_dict())
 
-
-def stable_hash(value: dict[str, Any]) -> str:
-    """12 hex digits of SHA-256 over the sorted JSON of ``value``."""
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclass

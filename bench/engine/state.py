@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from bench.checkpoints import CheckpointError, load_state_dict_file, save_state_dict_file
-from bench.engine.config import TrainConfig, stable_hash
+from bench.engine.config import TrainConfig
+from bench.provenance import stable_hash
 
 STATE_FILE = "state.pt"
 BEST_FILE = "best.safetensors"

@@ -74,7 +74,7 @@ def find_cell(
             f"{source!r} (fraction {fraction}, seed {seed}) with a {CHECKPOINT} checkpoint"
         )
     best = min(candidates, key=lambda r: (-r.fraction, r.seed))
-    from bench.store import cell_id
+    from bench.cells import cell_id
 
     cell = cell_id(best.model, best.task, best.source, best.fraction, best.seed, best.protocol)
     run_json = run_dir / "run.json"
