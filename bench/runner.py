@@ -29,7 +29,14 @@ from bench.plugin_manager import PluginHost
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
 from bench.resampling import bootstrap_indices
-from bench.specs import BuiltModel, MetricSpec, ModelSpec, ScoreData, TaskSpec
+from bench.specs import (
+    BuiltModel,
+    MetricSpec,
+    ModelSpec,
+    ScoreData,
+    TaskSpec,
+    representation_key,
+)
 from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
 from bench.store import RunStore, cell_id
 
@@ -70,7 +77,7 @@ class PreparedTask:
     validation: list[str]
     eval_sets: dict[str, list[str]]
     resamples: dict[str, np.ndarray]
-    arrays: dict[str, Any] = field(default_factory=dict)  # input kind → cached array
+    arrays: dict[str, Any] = field(default_factory=dict)  # representation_key → cached array
 
     @functools.cached_property
     def by_id(self) -> pd.DataFrame:
@@ -131,13 +138,20 @@ class Runner:
         ]
         arrays: dict[str, Any] = {}
         failed: dict[str, str] = {}
-        for kind in sorted({m.input_kind for m in self.models}):
-            self.console.print(f"[bold]{task.name}[/]: preparing {kind}s of {len(all_ids):,} ECGs")
-            if kind == "image":
+        for key, spec in {representation_key(m): m for m in self.models}.items():
+            self.console.print(f"[bold]{task.name}[/]: preparing {key} of {len(all_ids):,} ECGs")
+            if spec.input_kind == "image":
                 cached = self.cache.images(cohort, all_ids, self.preprocess, self.render)
+            elif spec.signal_recipe is not None:
+                cached = self.cache.recipe_signals(cohort, all_ids, spec.signal_recipe)
+                if cached.missing_leads:
+                    self.console.print(
+                        f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
+                        f"{spec.name} recipe needs; zero-filled[/]"
+                    )
             else:
                 cached = self.cache.signals(cohort, all_ids, self.preprocess)
-            arrays[kind] = cached
+            arrays[key] = cached
             failed.update(cached.failed)
         if failed:
             summary.bad_records[task.name] = failed
@@ -171,7 +185,7 @@ class Runner:
 
     # -- cells -----------------------------------------------------------------------
     def _dataset(self, prepared: PreparedTask, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
-        cached = prepared.arrays[spec.input_kind]
+        cached = prepared.arrays[representation_key(spec)]
         labels = prepared.by_id.loc[list(ids), "label"].to_numpy()
         return ArrayDataset(
             cached.array,

@@ -28,7 +28,8 @@ from rich.progress import Progress
 from bench.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
-from bench.signal import ECGFormatError
+from bench.data.signal_recipe import SignalRecipe, apply_recipe, missing_leads
+from bench.signal import ECGFormatError, ECGSignal
 
 #: Records loaded, preprocessed and rendered together before rows are written.
 CHUNK = 256
@@ -46,6 +47,8 @@ class CachedImages:
     array: np.ndarray
     index: dict[str, int]
     failed: dict[str, str] = field(default_factory=dict)
+    #: record id → leads the record lacked (zero-filled by a signal recipe)
+    missing_leads: dict[str, list[str]] = field(default_factory=dict)
 
     def row(self, record_id: str) -> int:
         """Row of ``record_id``; :class:`KeyError` says whether it failed or is absent."""
@@ -63,12 +66,16 @@ class CachedImages:
 
 @dataclass(frozen=True)
 class _Layout:
-    """What one cache folder holds and how to produce a batch of items."""
+    """What one cache folder holds: ``prepare`` turns one record into an intermediate
+    array, ``produce`` a list of those into a batch of items; ``missing`` names the leads a
+    record lacks (recorded in the index) when the recipe zero-fills them."""
 
     key: str
     item_shape: tuple[int, ...]
     dtype: np.dtype
+    prepare: Callable[[ECGSignal], np.ndarray]
     produce: Callable[[list[np.ndarray]], np.ndarray]
+    missing: Callable[[ECGSignal], list[str]] | None = None
 
 
 class ImageCache:
@@ -90,9 +97,10 @@ class ImageCache:
             key=f"images-{cohort.cache_key}-{preprocess.hash()}-{render.hash()}",
             item_shape=(render.size, render.size, 3),
             dtype=np.dtype(np.uint8),
+            prepare=lambda sig: prepare(sig, preprocess),
             produce=lambda prepared: render_batch(finish(prepared, preprocess), render),
         )
-        return self._build(layout, cohort, record_ids, preprocess, progress)
+        return self._build(layout, cohort, record_ids, progress)
 
     def signals(
         self,
@@ -106,9 +114,31 @@ class ImageCache:
             key=f"signals-{cohort.cache_key}-{preprocess.hash()}",
             item_shape=(len(preprocess.plot_leads), preprocess.n_samples),
             dtype=np.dtype(np.float32),
+            prepare=lambda sig: prepare(sig, preprocess),
             produce=lambda prepared: finish(prepared, preprocess),
         )
-        return self._build(layout, cohort, record_ids, preprocess, progress)
+        return self._build(layout, cohort, record_ids, progress)
+
+    def recipe_signals(
+        self,
+        cohort: Cohort,
+        record_ids: Sequence[str],
+        recipe: SignalRecipe,
+        progress: bool = True,
+    ) -> CachedImages:
+        """``(leads, n_samples)`` float32 signals through a model's own :class:`SignalRecipe`.
+
+        Leads a record lacks are zero-filled and listed in ``missing_leads``.
+        """
+        layout = _Layout(
+            key=f"recipe-signals-{cohort.cache_key}-{recipe.hash()}",
+            item_shape=(len(recipe.leads), recipe.n_samples),
+            dtype=np.dtype(np.float32),
+            prepare=lambda sig: apply_recipe(sig, recipe),
+            produce=np.stack,
+            missing=lambda sig: missing_leads(sig, recipe),
+        )
+        return self._build(layout, cohort, record_ids, progress)
 
     def _folder(self, key: str) -> Path:
         readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:80]
@@ -119,7 +149,6 @@ class ImageCache:
         layout: _Layout,
         cohort: Cohort,
         record_ids: Sequence[str],
-        preprocess: PreprocessConfig,
         progress: bool,
     ) -> CachedImages:
         folder = self._folder(layout.key)
@@ -132,10 +161,10 @@ class ImageCache:
             chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
             with Progress(disable=not progress) as bar:
                 task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for chunk, (items, good, failed) in zip(
-                    chunks, _produce_all(layout, cohort, preprocess, chunks), strict=True
+                for chunk, (items, good, failed, missing) in zip(
+                    chunks, _produce_all(layout, cohort, chunks), strict=True
                 ):
-                    _append(folder, layout, state, items, good, failed)
+                    _append(folder, state, layout, items, good, failed, missing)
                     bar.advance(task, len(chunk))
         n_rows = state["n_rows"]
         array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
@@ -146,12 +175,13 @@ class ImageCache:
             array=array,
             index={r: i for r, i in state["rows"].items() if r in wanted},
             failed={r: m for r, m in state["failed"].items() if r in wanted},
+            missing_leads={r: m for r, m in state.get("missing", {}).items() if r in wanted},
         )
 
 
-_Produced = tuple[np.ndarray | None, list[str], dict[str, str]]
+_Produced = tuple[np.ndarray | None, list[str], dict[str, str], dict[str, list[str]]]
 #: What forked cache workers produce from (inherited, never pickled: cohorts may hold lambdas).
-_WORK: tuple[_Layout, Cohort, PreprocessConfig] | None = None
+_WORK: tuple[_Layout, Cohort] | None = None
 
 
 def cache_workers() -> int:
@@ -163,23 +193,26 @@ def cache_workers() -> int:
 def _produce(chunk: list[str]) -> _Produced:
     """Load, preprocess and render one chunk; bad records are returned with their error."""
     assert _WORK is not None
-    layout, cohort, preprocess = _WORK
-    prepared, good, failed = [], [], {}
+    layout, cohort = _WORK
+    prepared, good, failed, missing = [], [], {}, {}
     for record_id in chunk:
         try:
-            prepared.append(prepare(cohort.load_signal(record_id), preprocess))
+            sig = cohort.load_signal(record_id)
+            prepared.append(layout.prepare(sig))
             good.append(record_id)
         except (ECGFormatError, ValueError) as err:
             failed[record_id] = f"{type(err).__name__}: {err}"
-    return (layout.produce(prepared) if good else None), good, failed
+            continue
+        absent = layout.missing(sig) if layout.missing else []
+        if absent:
+            missing[record_id] = absent
+    return (layout.produce(prepared) if good else None), good, failed, missing
 
 
-def _produce_all(
-    layout: _Layout, cohort: Cohort, preprocess: PreprocessConfig, chunks: list[list[str]]
-) -> Iterator[_Produced]:
+def _produce_all(layout: _Layout, cohort: Cohort, chunks: list[list[str]]) -> Iterator[_Produced]:
     """Chunks in order, produced by forked worker processes when there is enough work."""
     global _WORK
-    _WORK = (layout, cohort, preprocess)
+    _WORK = (layout, cohort)
     workers = min(cache_workers(), len(chunks))
     try:
         if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
@@ -194,14 +227,17 @@ def _produce_all(
 
 def _append(
     folder: Path,
-    layout: _Layout,
     state: dict[str, Any],
+    layout: _Layout,
     items: np.ndarray | None,
     good: list[str],
     failed: dict[str, str],
+    missing: dict[str, list[str]],
 ) -> None:
     """Write one produced chunk's rows, flush them, then commit the index."""
     state["failed"].update(failed)
+    if missing:
+        state.setdefault("missing", {}).update(missing)
     if items is not None:
         first = state["n_rows"]
         data = _open_for_rows(folder / "data.bin", layout, first + len(good))

@@ -1,0 +1,82 @@
+"""Model-declared signal recipe: linear resampling, per-lead z-score, zero-filled leads,
+whole segments, and its own cache array keyed by the recipe hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.cohort import Cohort
+from bench.data.image_cache import ImageCache
+from bench.data.signal_recipe import SignalRecipe, apply_recipe, resample_linear, zscore_leads
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+
+RECIPE = SignalRecipe(segment_samples=500, n_segments=3)
+
+
+def _sig(n: int, fs: float = 500.0, leads: tuple[str, ...] = STANDARD_LEADS) -> ECGSignal:
+    rng = np.random.default_rng(n)
+    return ECGSignal(rng.normal(size=(len(leads), n)).astype(np.float32), fs, leads)
+
+
+def test_zscore_per_lead_over_the_whole_record_and_constant_lead_to_zero() -> None:
+    data = np.stack([np.arange(10.0), np.full(10, 3.0)])
+    out = zscore_leads(data)
+    np.testing.assert_allclose(out[0].mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(out[0].std(), 1, atol=1e-12)
+    assert (out[1] == 0).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(fs=st.sampled_from([100.0, 250.0, 360.0, 1000.0]), n=st.integers(50, 400))
+def test_linear_resampling_is_exact_on_a_ramp(fs: float, n: int) -> None:
+    ramp = (np.arange(n) / fs)[None, :] * 2.0
+    out = resample_linear(ramp, fs, 500.0)
+    assert out.shape[1] == int(np.floor(n * 500.0 / fs + 1e-9))
+    t = np.arange(out.shape[1]) / 500.0
+    inside = t <= (n - 1) / fs
+    np.testing.assert_allclose(out[0, inside], 2.0 * t[inside], atol=1e-9)
+
+
+def test_missing_leads_are_zero_filled_in_recipe_order() -> None:
+    leads = tuple(name for name in STANDARD_LEADS if name not in ("aVR", "V3"))
+    out = apply_recipe(_sig(1500, leads=leads), RECIPE)
+    assert out.shape == (12, 1500)
+    for k, name in enumerate(STANDARD_LEADS):
+        assert (out[k] == 0).all() == (name in ("aVR", "V3"))
+
+
+def test_whole_segments_only_and_unfilled_slots_stay_zero() -> None:
+    out = apply_recipe(_sig(1250), RECIPE)  # 2 whole segments, remainder 250 dropped
+    assert np.abs(out[:, :1000]).sum() > 0 and (out[:, 1000:] == 0).all()
+    # the z-score uses the whole record (remainder included) before cutting
+    np.testing.assert_allclose(out[0, :1000], zscore_leads(_sig(1250).data.astype(float))[0, :1000],
+                               rtol=1e-5)  # fmt: skip
+
+
+def test_record_shorter_than_one_segment_is_rejected() -> None:
+    with pytest.raises(ECGFormatError, match=r"at least one 1\.00 s segment"):
+        apply_recipe(_sig(400), RECIPE)
+
+
+def test_recipe_cache_is_keyed_by_recipe_and_counts_missing_leads(tmp_path: Path) -> None:
+    records = {"a": _sig(1500), "b": _sig(1500, leads=STANDARD_LEADS[:6]), "c": _sig(10)}
+    manifest = pd.DataFrame(
+        {"record_id": list(records), "patient_id": list(records), "site": "x", "label": 0}
+    )
+    cohort = Cohort("toy", "synthetic", "1", manifest, records.__getitem__, cache_key="toy")
+    cache = ImageCache(tmp_path)
+    cached = cache.recipe_signals(cohort, list(records), RECIPE, progress=False)
+    assert cached.array.shape == (2, 12, 1500)
+    assert set(cached.failed) == {"c"}
+    assert cached.missing_leads == {"b": list(STANDARD_LEADS[6:])}
+    np.testing.assert_array_equal(cached.array[cached.row("a")], apply_recipe(records["a"], RECIPE))
+    other = cache.recipe_signals(cohort, ["a"], SignalRecipe(segment_samples=750, n_segments=2),
+                                 progress=False)  # fmt: skip
+    assert other.array.shape == (1, 12, 1500) and SignalRecipe().hash() != RECIPE.hash()
+    assert len(list(tmp_path.iterdir())) == 2
