@@ -70,6 +70,9 @@ class Split:
     fraction_order: list[str]  # training patients in the fixed order fractions take prefixes of
     config: SplitConfig
     patients_of: dict[str, str] = field(default_factory=dict, repr=False)
+    #: messages for the user about how the split was made (e.g. a default external site
+    #: that the cohort lacks); commands print them before training
+    notes: list[str] = field(default_factory=list)
 
     def fraction_records(self, manifest: pd.DataFrame, fraction: float) -> list[str]:
         """Training record ids for ``fraction`` of training patients (nested by design)."""
@@ -199,14 +202,61 @@ def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
     return None
 
 
-def split_cohort(task: TaskSpec, cohort: Cohort, external: bool = True) -> Split:
-    """The task's patient-grouped split of ``cohort`` (PTB-XL: its official folds), with the
-    task's external site held out when the cohort has it; leakage-checked."""
-    sites = set(cohort.manifest["site"])
-    site = task.external_site if external and task.external_site in sites else None
+#: Source option naming the external-validation site (``--source-option SOURCE.external_site=``).
+EXTERNAL_SITE_OPTION = "external_site"
+#: Value of that option that holds no site out.
+NO_EXTERNAL_SITE = "none"
+
+
+def external_site_for(
+    task: TaskSpec, cohort: Cohort, external: bool = True
+) -> tuple[str | None, str]:
+    """The site to hold out for external validation, and a note for the user ("" if none).
+
+    The site comes from ``cohort.notes["external_site"]`` (set from the source option
+    ``SOURCE.external_site=NAME``; ``none`` holds no site out), else the task's built-in
+    default (:attr:`TaskSpec.external_site`: ``"D"`` for stemi, lvef and hcm, the last of the
+    synthetic cohort's four sites). A site requested explicitly but absent from the cohort
+    raises :class:`SplitError` listing the cohort's sites; an absent *default* site gives no
+    external set and a note saying so (unless the cohort has a single site).
+    """
+    requested = cohort.notes.get(EXTERNAL_SITE_OPTION)
+    if not external or (requested is not None and str(requested).lower() == NO_EXTERNAL_SITE):
+        return None, ""
+    sites = sorted(set(cohort.manifest["site"].astype(str)))
+    option = f"--source-option {cohort.source}.{EXTERNAL_SITE_OPTION}"
+    if requested is not None:
+        if str(requested) not in sites:
+            raise SplitError(
+                f"external site {str(requested)!r} ({option}) is not in the {cohort.source} "
+                f"cohort of {task.name!r}; its sites are {sites}"
+            )
+        return str(requested), ""
+    default = task.external_site
+    if default is None or default in sites or len(sites) < 2:
+        return (default if default in sites else None), ""
+    return None, (
+        f"no external set: {task.name!r}'s default external site {default!r} is not among the "
+        f"cohort's sites {sites}; choose one with {option}=NAME (or =none to silence this)"
+    )
+
+
+def split_cohort(
+    task: TaskSpec, cohort: Cohort, external: bool = True, manifest: pd.DataFrame | None = None
+) -> Split:
+    """The task's patient-grouped split (PTB-XL: its official folds) with the external site
+    of :func:`external_site_for` held out; leakage-checked.
+
+    ``manifest`` (default: the whole cohort's) holds the records to split, e.g. the usable
+    records of :func:`bench.preparation.usable_records`.
+    """
+    site, note = external_site_for(task, cohort, external)
     policy: Literal["grouped", "ptbxl_folds"] = (
         "ptbxl_folds" if cohort.source == "ptbxl" else "grouped"
     )
-    split = make_split(cohort.manifest, SplitConfig(external_site=site, policy=policy))
+    rows = cohort.manifest if manifest is None else manifest
+    split = make_split(rows, SplitConfig(external_site=site, policy=policy))
+    if note:
+        split.notes.append(note)
     assert_no_leakage(split)
     return split

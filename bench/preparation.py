@@ -1,0 +1,187 @@
+"""Task → cohort → usable records → split: the one path from a data source to the record
+sets a run trains and evaluates on.
+
+``bench run``, ``bench data describe --check`` and saliency call these functions in this
+order, so the counts ``describe --check`` prints are, by construction, the counts a run
+trains on::
+
+    cohort = load_cohort(task, source, options)           # labelled manifest + signal loader
+    usable = usable_records(cohort, check)                # records every input can be made of
+    split = split_for(task, cohort, usable.manifest)      # patient-grouped, external site out
+
+``check`` decides which records are usable: it receives record ids and returns a
+:class:`RecordCheck` (failures with their reasons, dropped extra channels). A run's check
+builds its cached model inputs; :func:`signal_check` loads and preprocesses each record with
+the same readers and :func:`bench.data.preprocess.prepare` as the image cache, without
+rendering or writing anything. Without a check nothing is opened (the counts are then
+unchecked, and say so).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bench.errors import RunError
+from bench.splits import EXTERNAL_SITE_OPTION, Split, split_cohort
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.cohort import Cohort
+    from bench.data.preprocess import PreprocessConfig
+    from bench.specs import TaskSpec
+
+
+def load_cohort(
+    task: TaskSpec,
+    source: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    *,
+    synthetic_patients: int | None = None,
+) -> Cohort:
+    """The labelled cohort of ``task`` on ``source`` (default: the task's default source).
+
+    ``options`` are that source's options (the ``KEY=VALUE`` of ``--source-option
+    SOURCE.KEY=VALUE``); ``synthetic_patients`` sizes the synthetic cohort (a profile's
+    size) unless the options set ``n_patients``. The ``external_site`` option, which every
+    source accepts, is not passed to the loader but kept in ``cohort.notes`` for
+    :func:`split_for`. Raises
+    :class:`~bench.errors.RunError` for a source the task does not have.
+    """
+    source = source or task.default_source
+    if source not in task.loaders:
+        raise RunError(
+            f"task {task.name!r} has no data source {source!r}; "
+            f"available: {', '.join(sorted(task.loaders))}"
+        )
+    merged: dict[str, Any] = {"task": task.name}
+    if source == "synthetic" and synthetic_patients is not None:
+        merged["n_patients"] = synthetic_patients
+    merged.update(options or {})
+    external_site = merged.pop(EXTERNAL_SITE_OPTION, None)  # a split option, not the loader's
+    cohort = task.loaders[source](merged)
+    if external_site is not None:
+        cohort.notes[EXTERNAL_SITE_OPTION] = str(external_site)
+    return cohort
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """What a check found: ``failed`` maps each unusable record id to its reason;
+    ``dropped`` maps record ids to the extra channels their reader left out."""
+
+    failed: Mapping[str, str] = field(default_factory=dict)
+    dropped: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+Check = Callable[[Sequence[str]], RecordCheck]
+"""Decides which of the given record ids are usable (see :class:`RecordCheck`)."""
+
+
+def failure_reason(error: Exception) -> str:
+    """How a record's failure is reported: ``"ECGFormatError: <message>"``."""
+    return f"{type(error).__name__}: {error}"
+
+
+def signal_check(cohort: Cohort, preprocess: PreprocessConfig | None = None) -> Check:
+    """A check that reads each record with the cohort's reader and runs the image
+    preprocessing (:func:`bench.data.preprocess.prepare`) on it, as the image cache does,
+    without rendering or caching. Failures are the errors the cache would record."""
+    from bench.data.preprocess import DEFAULT_PREPROCESS, prepare
+    from bench.signal import ECGFormatError
+
+    config = preprocess or DEFAULT_PREPROCESS
+
+    def check(record_ids: Sequence[str]) -> RecordCheck:
+        failed: dict[str, str] = {}
+        dropped: dict[str, tuple[str, ...]] = {}
+        for record_id in record_ids:
+            try:
+                signal = cohort.load_signal(record_id)
+                prepare(signal, config)
+            except (ECGFormatError, ValueError) as err:  # the errors the image cache skips
+                failed[record_id] = failure_reason(err)
+                continue
+            if signal.dropped:
+                dropped[record_id] = signal.dropped
+        return RecordCheck(failed, dropped)
+
+    return check
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?[^\s'\"(),;]*[/\\][^\s'\"(),;]*")
+_NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def reason_group(reason: str) -> str:
+    """The kind of a failure, for grouping: its message without the exception name, file
+    paths and numbers (``"<file>: truncated signal file, expected N bytes ..."``)."""
+    text = reason.split(": ", 1)[1] if re.match(r"^\w+: ", reason) else reason
+    text = _NUMBER.sub("N", _PATH.sub("<file>", text))
+    return text.removeprefix("<file>: ").strip()
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Unusable records that failed for the same kind of reason."""
+
+    reason: str
+    count: int
+    examples: tuple[tuple[str, str], ...]  # (record id, full reason) of the first few
+
+
+@dataclass
+class Usable:
+    """The usable part of a cohort: ``manifest`` (usable rows, cohort order), ``failed``
+    (record id → reason), ``dropped`` (record id → extra channels left out) and whether
+    the records were opened at all (``checked``)."""
+
+    manifest: pd.DataFrame
+    failed: dict[str, str]
+    dropped: dict[str, tuple[str, ...]]
+    checked: bool
+
+    def failure_groups(self, examples: int = 3) -> list[FailureGroup]:
+        """Failures grouped by :func:`reason_group`, largest group first."""
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for record_id, reason in self.failed.items():
+            groups.setdefault(reason_group(reason), []).append((record_id, reason))
+        ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+        return [FailureGroup(k, len(v), tuple(v[:examples])) for k, v in ordered]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a run's report.json: usable and unusable records, and how many
+        records had extra channels dropped (with the channel names)."""
+        return {
+            "checked": self.checked,
+            "usable": len(self.manifest),
+            "unusable": len(self.failed),
+            "records_with_dropped_channels": len(self.dropped),
+            "dropped_channels": sorted({c for names in self.dropped.values() for c in names}),
+        }
+
+
+def usable_records(cohort: Cohort, check: Check | None) -> Usable:
+    """Run ``check`` on every record of ``cohort`` and keep the usable ones; with
+    ``check=None`` every record counts as usable, unchecked (``Usable.checked`` is false)."""
+    ids = cohort.manifest["record_id"].tolist()
+    result = check(ids) if check is not None else RecordCheck()
+    failed = {r: result.failed[r] for r in ids if r in result.failed}
+    dropped = {
+        r: tuple(result.dropped[r]) for r in ids if result.dropped.get(r) and r not in failed
+    }
+    manifest = cohort.manifest[~cohort.manifest["record_id"].isin(failed)].reset_index(drop=True)
+    return Usable(manifest, failed, dropped, checked=check is not None)
+
+
+def split_for(
+    task: TaskSpec, cohort: Cohort, manifest: pd.DataFrame | None = None, external: bool = True
+) -> Split:
+    """The split of ``manifest`` (default: the whole cohort; pass ``usable.manifest``) by
+    :func:`bench.splits.split_cohort`: patient-grouped, PTB-XL's folds for PTB-XL, the
+    external site (option ``external_site`` or the task's default) held out unless
+    ``external`` is false. ``split.notes`` says when a default external site is absent."""
+    return split_cohort(task, cohort, external, manifest)
