@@ -37,7 +37,9 @@ class ECGSignal:
     """A multi-lead ECG: ``data`` is ``(leads, samples)`` float32 in ``units`` (mV).
 
     ``leads`` names the rows of ``data`` in order (standard names as in
-    :data:`STANDARD_LEADS`); ``fs`` is the sampling rate in Hz.
+    :data:`STANDARD_LEADS`); ``fs`` is the sampling rate in Hz. ``dropped`` names, as the
+    file spells them, the channels a reader left out because they are not one of the 12
+    standard leads (e.g. PTB Diagnostic's Frank leads ``vx``, ``vy``, ``vz``).
     """
 
     data: np.ndarray
@@ -45,6 +47,7 @@ class ECGSignal:
     leads: tuple[str, ...]
     units: str = "mV"
     flags: tuple[str, ...] = field(default=())
+    dropped: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2:

@@ -3,9 +3,12 @@
 Recipe (HeartBEiT Methods, see DESIGN.md "The ECG → image recipe"), in this order:
 
 1. select the plotted leads (deriving missing limb leads from I and II);
-2. reject non-finite samples; flag flat or saturated leads (reject or keep, per config);
-3. resample to ``target_fs`` (polyphase, :func:`scipy.signal.resample_poly`);
-4. keep the first ``n_samples`` samples (5 s at 500 Hz);
+2. keep the window that becomes the first ``n_samples`` output samples (5 s at 500 Hz):
+   the first ``ceil(n_samples * fs / target_fs)`` samples at the record's own rate;
+3. reject non-finite samples in that window; flag flat or saturated leads in it (reject or
+   keep, per config) — what lies after the window is never used, so it is never judged;
+4. resample the window to ``target_fs`` (polyphase, :func:`scipy.signal.resample_poly`)
+   and keep its first ``n_samples`` samples;
 5. Butterworth band-pass (0.5–40 Hz, zero-phase ``sosfiltfilt``), then a median filter;
 6. pad records shorter than ``n_samples`` according to ``pad`` (after filtering, so the
    filter never sees the artificial padding).
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -68,7 +72,7 @@ class PreprocessConfig:
     flat_mv: float = 0.01
     saturation_mv: float = 10.0
     on_bad_lead: BadLeadPolicy = "reject"
-    version: str = "1"
+    version: str = "2"  # 2: quality judged on the 5 s window, resampling after the crop
 
     def __post_init__(self) -> None:
         low, high = self.bandpass_hz
@@ -186,16 +190,27 @@ def check_quality(sig: ECGSignal, config: PreprocessConfig = DEFAULT_PREPROCESS)
     return flags
 
 
-def prepare(sig: ECGSignal, config: PreprocessConfig = DEFAULT_PREPROCESS) -> np.ndarray:
-    """Validate, select, resample and truncate one record: ``(len(plot_leads), m)`` float64.
+def used_window(sig: ECGSignal, config: PreprocessConfig = DEFAULT_PREPROCESS) -> ECGSignal:
+    """The part of ``sig`` (at its own rate) that becomes the first ``n_samples`` samples at
+    ``target_fs``: its first ``ceil(n_samples * fs / target_fs)`` samples."""
+    n = math.ceil(round(config.n_samples * sig.fs / config.target_fs, 9))
+    return ECGSignal(
+        data=sig.data[:, :n], fs=sig.fs, leads=sig.leads, units=sig.units, flags=sig.flags
+    )
 
-    ``m <= n_samples``; :func:`finish` filters and pads a batch of these. Raises
-    :class:`ECGFormatError` for a missing lead, non-finite samples, a record shorter than
-    ``n_samples`` under ``pad="reject"``, or a bad lead under ``on_bad_lead="reject"``.
+
+def prepare(sig: ECGSignal, config: PreprocessConfig = DEFAULT_PREPROCESS) -> np.ndarray:
+    """Validate, select, crop and resample one record: ``(len(plot_leads), m)`` float64.
+
+    ``m <= n_samples``; :func:`finish` filters and pads a batch of these. The quality check
+    judges only the window that is used (:func:`used_window`). Raises
+    :class:`ECGFormatError` for a missing lead, non-finite samples in the window, a record
+    shorter than ``n_samples`` under ``pad="reject"``, or a bad lead in the window under
+    ``on_bad_lead="reject"``.
     """
     if sig.units != "mV":
         raise ECGFormatError(f"signal units must be mV, got {sig.units!r}")
-    selected = _select(sig, config.plot_leads)
+    selected = used_window(_select(sig, config.plot_leads), config)
     flags = check_quality(selected, config)
     nonfinite = [f for f in flags if "non-finite" in f]
     if nonfinite:

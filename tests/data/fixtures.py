@@ -152,3 +152,49 @@ def make_manifest(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(list(rows)).to_csv(path, index=False)
     return path
+
+
+#: The lead names of PhysioNet/CinC 2020-2021 headers.
+CINC_SIG_NAMES: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)  # fmt: skip
+#: The 15 channels of a PTB Diagnostic (ptbdb) record: 12 leads plus Frank leads vx, vy, vz.
+PTBDB_SIG_NAMES: tuple[str, ...] = (
+    "i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6", "vx", "vy", "vz",
+)  # fmt: skip
+
+
+def write_cinc_record(
+    record_path: Path,
+    signal: ECGSignal,
+    dx: Sequence[str] = (),
+    sig_names: Sequence[str] = CINC_SIG_NAMES,
+    comments: Sequence[str] = ("Age: 74", "Sex: Male"),
+) -> Path:
+    """Write ``signal`` in the PhysioNet/CinC 2020-2021 layout: ``NAME.hea`` naming
+    ``NAME.mat`` (a MATLAB v4 file whose int16 matrix ``val`` is format 16 after a 24-byte
+    header, gain 1000/mV), with ``#Dx: code,code`` among the header comments. Returns the
+    record path (no extension)."""
+    from scipy.io import savemat
+
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    counts = np.round(signal.data.astype(np.float64) * 1000).astype(np.int16)
+    savemat(record_path.with_suffix(".mat"), {"val": counts}, format="4")
+    name = record_path.name
+    lines = [f"{name} {len(sig_names)} {signal.fs:g} {counts.shape[1]} 05-Feb-2020 11:39:16"]
+    for row, lead in zip(counts, sig_names, strict=True):
+        checksum = int(row.astype(np.int64).sum()) % 65536
+        checksum = checksum - 65536 if checksum >= 32768 else checksum
+        lines.append(f"{name}.mat 16+24 1000/mV 16 0 {row[0]} {checksum} 0 {lead}")
+    lines += [f"#{c}" for c in comments]
+    lines.append(f"#Dx: {','.join(dx)}" if dx else "#Dx: ")
+    lines += ["#Rx: Unknown", "#Hx: Unknown", "#Sx: Unknown"]
+    record_path.with_suffix(".hea").write_text("\n".join(lines) + "\n")
+    return record_path
+
+
+def frank_ptbdb_ecg(seed: int, seconds: float = 10.0) -> ECGSignal:
+    """A 15-channel PTB Diagnostic-like signal: :func:`synthetic_ecg` plus vx/vy/vz."""
+    base = synthetic_ecg(seed, fs=1000.0, seconds=seconds)
+    frank = base.data[[0, 5, 7]] * np.float32(0.8)  # stand-ins for the Frank leads
+    return ECGSignal(data=np.concatenate([base.data, frank]), fs=base.fs, leads=PTBDB_SIG_NAMES)

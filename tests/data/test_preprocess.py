@@ -77,6 +77,32 @@ def test_bad_lead_rejected_or_flagged(value: float, match: str) -> None:
     assert kept.shape == (8, 2500)
 
 
+FAULTS = {
+    "NaN": (np.nan, "non-finite"),
+    "flat": (0.0, "flat"),
+    "saturated": (12.0, "saturated"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("fs", [500.0, 250.0, 1000.0])
+def test_quality_is_judged_on_the_window_that_is_used(fault: str, fs: float) -> None:
+    """A fault after the first 5 s is never used, so it must not reject the record; the same
+    fault inside the window must. At other rates the window is 5 s at the record's rate."""
+    value, message = FAULTS[fault]
+    sig = synthetic_ecg(3, fs=fs, seconds=10.0)
+    window = int(5 * fs)
+    late = sig.data.copy()
+    late[sig.leads.index("V1"), window + 1 :] = value  # from just after the window to the end
+    out = preprocess(ECGSignal(late, fs, sig.leads))
+    assert out.shape == (8, 2500) and np.isfinite(out).all()
+    np.testing.assert_array_equal(out, preprocess(sig))  # what lies beyond is never read
+    early = sig.data.copy()
+    early[sig.leads.index("V1"), :window] = value  # the whole window, the rest is clean
+    with pytest.raises(ECGFormatError, match=f"lead V1: .*{message}"):
+        preprocess(ECGSignal(early, fs, sig.leads))
+
+
 def test_clean_signal_has_no_flags() -> None:
     assert check_quality(synthetic_ecg(4)) == []
 
@@ -160,7 +186,7 @@ def test_config_hash_tracks_every_field() -> None:
     base = PreprocessConfig()
     assert base.hash() == PreprocessConfig().hash()
     assert base.hash() != dataclasses.replace(base, median_kernel=5).hash()
-    assert base.hash() != dataclasses.replace(base, version="2").hash()
+    assert base.hash() != dataclasses.replace(base, version=base.version + "-changed").hash()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.data.readers import normalize_lead_name, normalize_lead_names
+from bench.data.readers.lead_names import (
+    LEAD_ALIASES,
+    lead_key,
+    standard_channels,
+    standard_lead_name,
+)
 from bench.signal import STANDARD_LEADS, ECGFormatError
 
 
@@ -30,11 +36,35 @@ def test_case_and_whitespace_do_not_matter(lead: str, flips: list[bool], pad: st
     assert normalize_lead_name(pad + mangled + pad) == lead
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("DI", "I"), ("DII", "II"), ("DIII", "III"), ("D2", "II"), ("MLII", "II"), ("ML II", "II"),
+     ("MLIII", "III"), ("Lead I", "I"), ("LEAD V1", "V1"), ("C1", "V1"), ("c6", "V6"),
+     ("Lead_aVR", "aVR")],
+)  # fmt: skip
+def test_aliases_map_to_standard_names(raw: str, expected: str) -> None:
+    assert normalize_lead_name(raw) == expected
+    assert LEAD_ALIASES.get(lead_key(raw), expected) == expected
+
+
 def test_unknown_lead_names_the_source_and_the_lead() -> None:
-    with pytest.raises(ECGFormatError, match=r"rec\.hea: unknown lead name 'MLII'"):
-        normalize_lead_name("MLII", "rec.hea")
+    with pytest.raises(ECGFormatError, match=r"rec\.hea: unknown lead name 'vx'"):
+        normalize_lead_name("vx", "rec.hea")
     with pytest.raises(ECGFormatError, match="unknown lead name None"):
         normalize_lead_name(None)  # type: ignore[arg-type]  # a header with a blank name
+    assert standard_lead_name("V7") is None
+
+
+def test_standard_channels_keep_the_twelve_leads_and_list_the_rest() -> None:
+    names = ["i", "ii", "vx", "MLIII", "v1", "vy", "vz"]
+    rows, leads, dropped = standard_channels(names, "s0010_re.hea")
+    assert rows == [0, 1, 3, 4]
+    assert leads == ("I", "II", "III", "V1")
+    assert dropped == ("vx", "vy", "vz")
+    with pytest.raises(ECGFormatError, match=r"x\.hea: no standard lead among .*'vx'"):
+        standard_channels(["vx", "vy"], "x.hea")
+    with pytest.raises(ECGFormatError, match=r"x\.hea: lead 'II' appears twice \(as 'MLII'\)"):
+        standard_channels(["II", "MLII"], "x.hea")
 
 
 def test_duplicate_leads_after_normalising_are_an_error() -> None:

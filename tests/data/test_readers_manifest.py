@@ -10,7 +10,14 @@ import pytest
 from bench.data.readers import load_manifest_signal, read_manifest
 from bench.signal import STANDARD_LEADS, ECGFormatError
 
-from .fixtures import PTBXL_SIG_NAMES, make_manifest, make_muse_xml, synthetic_ecg, write_wfdb
+from .fixtures import (
+    PTBXL_SIG_NAMES,
+    make_manifest,
+    make_muse_xml,
+    synthetic_ecg,
+    write_cinc_record,
+    write_wfdb,
+)
 
 
 @pytest.fixture
@@ -78,6 +85,29 @@ def test_text_columns_are_opt_in(tmp_path: Path) -> None:
         read_manifest(make_manifest(tmp_path / "m.csv", rows))
     table = read_manifest(tmp_path / "m.csv", text_columns=["note"])
     assert table["note"][0] == "looks fine"
+
+
+def test_only_the_named_numeric_columns_must_be_numbers(tmp_path: Path) -> None:
+    rows = [dict(ROWS[0], diagnosis="sinus rhythm", mi=1), dict(ROWS[1], diagnosis="", mi="")]
+    path = make_manifest(tmp_path / "m.csv", rows)
+    table = read_manifest(path, numeric_columns=["mi"])
+    assert list(table["diagnosis"]) == ["sinus rhythm", ""]
+    assert table["mi"][0] == 1.0 and np.isnan(table["mi"][1])
+    assert table["lvef"][0] == "35"  # not named: kept as text
+    bad = make_manifest(tmp_path / "bad.csv", [dict(ROWS[0], mi="yes")])
+    with pytest.raises(ECGFormatError, match=r"row 1 \(line 2\), column 'mi': expected a number"):
+        read_manifest(bad, numeric_columns=["mi"])
+
+
+@pytest.mark.parametrize("suffix", [".mat", ".hea", ""])
+def test_cinc_mat_records_load_by_any_name(tmp_path: Path, suffix: str) -> None:
+    signal = synthetic_ecg(11, seconds=2)
+    write_cinc_record(tmp_path / "cinc" / "E00001", signal, dx=["164865005"])
+    rows = [{"record_id": "E00001", "patient_id": "1", "path": f"cinc/E00001{suffix}"}]
+    table = read_manifest(make_manifest(tmp_path / "m.csv", rows))
+    got = load_manifest_signal(table.iloc[0])
+    assert got.leads == STANDARD_LEADS
+    np.testing.assert_allclose(got.data, signal.data, atol=6e-4)
 
 
 def test_bad_signal_entries(files: Path) -> None:

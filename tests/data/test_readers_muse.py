@@ -87,7 +87,7 @@ def _mutate_v3(text: str, old: str, new: str) -> str:
      (("MICROVOLTS", "FURLONGS"), r"<LeadData> V3: <LeadAmplitudeUnits> 'FURLONGS' unknown"),
      (("<LeadAmplitudeUnitsPerBit>4.88<", "<LeadAmplitudeUnitsPerBit>x<"),
       r"<LeadData> V3: <LeadAmplitudeUnitsPerBit> is not a number"),
-     (("<LeadID>V3</LeadID>", "<LeadID>V7</LeadID>"), r"unknown lead name 'V7'"),
+     (("<LeadID>V3</LeadID>", "<LeadID>V7</LeadID>"), r"missing <LeadData> for lead\(s\) \['V3'\]"),
      (("<WaveFormData>.*</WaveFormData>",
        "<WaveFormData>" + base64.b64encode(b"abc").decode() + "</WaveFormData>"),
       r"odd byte count")],
@@ -99,6 +99,40 @@ def test_malformed_lead_is_named(
     path.write_text(_mutate_v3(xml_text, *edit))
     with pytest.raises(ECGFormatError, match=rf"bad\.xml.*{message}"):
         read_muse_xml(path)
+
+
+@pytest.mark.parametrize(("exponent", "fs"), [(0, 500.0), (1, 500.0), (2, 500.0), (1, 250.0)])
+def test_sample_exponent_scales_the_sampling_rate_not_the_amplitude(
+    tmp_path: Path, exponent: int, fs: float
+) -> None:
+    """MUSE writes the rate as SampleBase x 10^SampleExponent (500 Hz = 50 x 10^1)."""
+    original = synthetic_ecg(9, fs=fs, seconds=2)
+    path = write_muse_xml(original, tmp_path / "ecg.xml", sample_exponent=exponent)
+    text = path.read_text()
+    assert f"<SampleBase>{fs / 10**exponent:g}</SampleBase>" in text
+    assert f"<SampleExponent>{exponent}</SampleExponent>" in text
+    got = read_muse_xml(path)
+    assert got.fs == fs
+    np.testing.assert_allclose(_stored(got), _stored(original), atol=STEP_MV / 2 + 1e-6)
+
+
+def test_bad_sample_exponent_is_named(tmp_path: Path, xml_text: str) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text(xml_text.replace("<SampleExponent>0<", "<SampleExponent>0.5<"))
+    with pytest.raises(ECGFormatError, match=r"bad\.xml: .*<SampleExponent> must be a whole"):
+        read_muse_xml(path)
+    path.write_text(xml_text.replace("<SampleExponent>0</SampleExponent>", ""))
+    assert read_muse_xml(path).fs == 500.0  # absent: 10^0
+
+
+def test_extra_leads_are_dropped_and_listed(tmp_path: Path, xml_text: str) -> None:
+    block = _lead_block(xml_text, "V3").group(0)
+    extra = block.replace("<LeadID>V3</LeadID>", "<LeadID>V4R</LeadID>")
+    path = tmp_path / "extra.xml"
+    path.write_text(xml_text.replace(block, block + extra))
+    got = read_muse_xml(path)
+    assert got.leads == STANDARD_LEADS
+    assert got.dropped == ("V4R",)
 
 
 def test_missing_lead_and_not_xml(tmp_path: Path, xml_text: str) -> None:

@@ -10,9 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.data.readers import read_wfdb
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.readers.wfdb_reader import read_wfdb_comments
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
-from .fixtures import PTBXL_SIG_NAMES, synthetic_ecg, write_wfdb
+from .fixtures import (
+    PTBDB_SIG_NAMES,
+    PTBXL_SIG_NAMES,
+    frank_ptbdb_ecg,
+    synthetic_ecg,
+    write_cinc_record,
+    write_wfdb,
+)
 
 LOWER_NAMES = [name.lower() for name in STANDARD_LEADS]
 
@@ -63,11 +71,54 @@ def test_unknown_units(tmp_path: Path) -> None:
         read_wfdb(record)
 
 
-def test_non_standard_lead_is_named(tmp_path: Path) -> None:
-    names = [*PTBXL_SIG_NAMES[:-1], "MLII"]
-    record = write_wfdb(tmp_path / "rec", synthetic_ecg(3, seconds=1), names)
-    with pytest.raises(ECGFormatError, match="unknown lead name 'MLII'"):
-        read_wfdb(record)
+def test_a_record_without_standard_leads_or_with_a_lead_twice_is_refused(tmp_path: Path) -> None:
+    signal = synthetic_ecg(3, seconds=1)
+    twice = write_wfdb(tmp_path / "twice", signal, [*PTBXL_SIG_NAMES[:-1], "MLII"])
+    with pytest.raises(ECGFormatError, match=r"twice\.hea: lead 'II' appears twice"):
+        read_wfdb(twice)
+    only_frank = ECGSignal(data=signal.data[:3], fs=signal.fs, leads=("vx", "vy", "vz"))
+    frank = write_wfdb(tmp_path / "frank", only_frank, ["vx", "vy", "vz"])
+    with pytest.raises(ECGFormatError, match=r"frank\.hea: no standard lead among"):
+        read_wfdb(frank)
+
+
+def test_extra_channels_are_dropped_and_listed(tmp_path: Path) -> None:
+    """A PTB Diagnostic record: 12 leads plus the Frank leads vx, vy, vz (15 channels)."""
+    signal = frank_ptbdb_ecg(5, seconds=2)
+    record = write_wfdb(tmp_path / "patient001" / "s0010_re", signal, PTBDB_SIG_NAMES)
+    got = read_wfdb(record)
+    assert got.leads == STANDARD_LEADS
+    assert got.dropped == ("vx", "vy", "vz")
+    assert got.fs == 1000.0
+    np.testing.assert_allclose(got.data, signal.data[:12], atol=6e-4)
+
+
+def test_aliased_leads_are_read_under_standard_names(tmp_path: Path) -> None:
+    names = ["DI", "DII", "DIII", "aVR", "aVL", "aVF", "C1", "C2", "C3", "C4", "C5", "C6"]
+    record = write_wfdb(tmp_path / "code", synthetic_ecg(6, seconds=1), names)
+    assert read_wfdb(record).leads == STANDARD_LEADS
+
+
+def test_cinc_mat_records_read_by_any_of_their_names(tmp_path: Path) -> None:
+    signal = synthetic_ecg(7, seconds=3)
+    record = write_cinc_record(tmp_path / "A0001", signal, dx=["164865005", "426783006"])
+    assert not (tmp_path / "A0001.dat").exists()
+    reads = [read_wfdb(record), read_wfdb(tmp_path / "A0001.mat"), read_wfdb(f"{record}.hea")]
+    for got in reads:
+        assert got.leads == STANDARD_LEADS
+        assert got.fs == 500.0 and got.n_samples == 1500
+        np.testing.assert_allclose(got.data, signal.data, atol=6e-4)  # 1 µV steps
+    comments = read_wfdb_comments(tmp_path / "A0001.mat")
+    assert comments["dx"] == "164865005,426783006"
+    assert comments["age"] == "74"
+
+
+def test_truncated_mat_file_is_named(tmp_path: Path) -> None:
+    record = write_cinc_record(tmp_path / "A0002", synthetic_ecg(8, seconds=2), dx=["59118001"])
+    mat = tmp_path / "A0002.mat"
+    mat.write_bytes(mat.read_bytes()[:5000])
+    with pytest.raises(ECGFormatError, match=r"A0002\.mat: truncated signal file"):
+        read_wfdb(record.with_suffix(".mat"))
 
 
 FUZZ = settings(

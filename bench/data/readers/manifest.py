@@ -4,7 +4,9 @@ Required columns: ``record_id``, ``patient_id``, ``path`` (relative paths are re
 against the CSV's folder). Optional: ``site`` (default ``"unknown"``), ``fs`` (needed for
 ``.npy`` files), ``leads`` (lead names of a ``.npy`` array, comma-separated) and any label
 columns (``lvef``, ``hcm``, ...), which must be numeric (empty cells are NaN) unless listed
-in ``text_columns``. Signals load by extension: ``.hea``/``.dat``/none → WFDB,
+in ``text_columns`` — or, when the caller names its ``numeric_columns``, only those are
+numeric and every other column is kept as text. Signals load by extension:
+``.hea``/``.dat``/``.mat``/none → WFDB (``.mat``: PhysioNet/CinC challenge files),
 ``.xml`` → GE MUSE, ``.npy`` → a ``(leads, samples)`` array.
 """
 
@@ -19,7 +21,7 @@ import pandas as pd
 
 from bench.data.readers.lead_names import normalize_lead_names
 from bench.data.readers.muse import read_muse_xml
-from bench.data.readers.wfdb_reader import read_wfdb
+from bench.data.readers.wfdb_reader import RECORD_SUFFIXES, read_wfdb
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "path")
@@ -32,8 +34,13 @@ def _where(csv: Path, row: int, column: str) -> str:
     return f"{csv}: row {row + 1} (line {row + 2}), column {column!r}"
 
 
-def read_manifest(path: Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
+def read_manifest(
+    path: Path, text_columns: Iterable[str] = (), numeric_columns: Iterable[str] | None = None
+) -> pd.DataFrame:
     """Read and validate a manifest CSV; see the module docstring for the columns.
+
+    ``numeric_columns`` (e.g. the one label column a task uses), when given, are the only
+    columns besides ``fs`` that must be numeric; the others stay text.
 
     Returns ids and ``site`` as str, ``path`` as an absolute path string, ``fs`` and label
     columns as float. Raises :class:`ECGFormatError` naming the file, row and column for a
@@ -69,7 +76,10 @@ def read_manifest(path: Path, text_columns: Iterable[str] = ()) -> pd.DataFrame:
     folder = csv.resolve().parent
     table["path"] = [str(folder / p) for p in table["path"]]
     text = set(TEXT_COLUMNS) | set(text_columns)
-    for column in [c for c in table.columns if c not in text]:
+    numeric = [c for c in table.columns if c not in text]
+    if numeric_columns is not None:
+        numeric = [c for c in numeric if c in {"fs", *numeric_columns}]
+    for column in numeric:
         values = pd.to_numeric(table[column].replace("", np.nan), errors="coerce")
         bad = (values.isna() & (table[column] != "")).to_numpy().nonzero()[0]
         if len(bad):
@@ -107,10 +117,12 @@ def load_manifest_signal(row: Mapping[str, Any]) -> ECGSignal:
     """Load the signal of one manifest row (a ``pd.Series`` or dict with ``path``)."""
     path = Path(str(row["path"]))
     suffix = path.suffix.lower()
-    if suffix in (".hea", ".dat", ""):
-        return read_wfdb(path.with_suffix("") if suffix else path)
+    if suffix in (*RECORD_SUFFIXES, ""):
+        return read_wfdb(path)
     if suffix == ".xml":
         return read_muse_xml(path)
     if suffix == ".npy":
         return _read_npy(path, row)
-    raise ECGFormatError(f"{path}: unsupported signal file type {suffix!r}; use WFDB, .xml or .npy")
+    raise ECGFormatError(
+        f"{path}: unsupported signal file type {suffix!r}; use WFDB (.hea/.dat/.mat), .xml or .npy"
+    )

@@ -1,11 +1,16 @@
 """GE MUSE resting-ECG XML: read the Rhythm (or Median) waveform, and write MUSE-shaped files.
 
 A MUSE export holds ``RestingECG/Waveform`` elements (``WaveformType`` ``Rhythm`` or
-``Median``, ``SampleBase`` = sampling rate), each with one ``LeadData`` per stored lead:
+``Median``; sampling rate = ``SampleBase`` x 10^``SampleExponent`` Hz, the same base/exponent
+pair as ``ECGSampleBase``/``ECGSampleExponent`` in ``RestingECGMeasurements``, so 500 Hz may
+be written 500/0 or 5/2), each with one ``LeadData`` per stored lead:
 ``LeadID``, ``LeadSampleCountTotal``, ``LeadAmplitudeUnitsPerBit`` (e.g. 4.88),
 ``LeadAmplitudeUnits`` (``MICROVOLTS``) and ``WaveFormData`` (base64 of little-endian int16).
 MUSE stores 8 leads (I, II, V1-V6); III, aVR, aVL and aVF are derived here (Einthoven and
-Goldberger: III = II - I, aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2).
+Goldberger: III = II - I, aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2). Amplitude is
+``sample x LeadAmplitudeUnitsPerBit`` in ``LeadAmplitudeUnits``; ``SampleExponent`` does not
+scale amplitudes. ``LeadData`` whose ``LeadID`` is not a standard lead is left out and listed
+in :attr:`ECGSignal.dropped`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from bench.data.readers.lead_names import normalize_lead_name
+from bench.data.readers.lead_names import standard_lead_name
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 #: The leads a MUSE file stores; the other four standard leads are derived from I and II.
@@ -55,6 +60,25 @@ def _number(parent: ET.Element, tag: str, where: str) -> float:
     if not np.isfinite(value):
         raise ECGFormatError(f"{where}: <{tag}> is not finite: {text[:40]!r}")
     return value
+
+
+def _sample_rate(element: ET.Element, where: str) -> float:
+    """``SampleBase`` x 10^``SampleExponent`` (an absent or empty exponent is 0)."""
+    base = _number(element, "SampleBase", where)
+    exponent = 0.0
+    if (element.findtext("SampleExponent") or "").strip():
+        exponent = _number(element, "SampleExponent", where)
+    if exponent != round(exponent) or abs(exponent) > 6:
+        raise ECGFormatError(
+            f"{where}: <SampleExponent> must be a whole power of ten between -6 and 6, "
+            f"got {exponent:g}"
+        )
+    fs = base * 10.0 ** round(exponent)
+    if not fs > 0:
+        raise ECGFormatError(
+            f"{where}: sampling rate <SampleBase> x 10^<SampleExponent> = {fs:g} Hz is not positive"
+        )
+    return fs
 
 
 def _decode_lead(lead: ET.Element, where: str) -> np.ndarray:
@@ -105,10 +129,15 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
     where = f"{path}: <Waveform> {waveform!r}"
     if element is None:
         raise ECGFormatError(f"{path}: no <Waveform> with <WaveformType> {waveform!r}")
-    fs = _number(element, "SampleBase", where)
+    fs = _sample_rate(element, where)
     leads: dict[str, np.ndarray] = {}
+    dropped: list[str] = []
     for lead in element.iter("LeadData"):
-        name = normalize_lead_name(_text(lead, "LeadID", f"{where} <LeadData>"), str(path))
+        lead_id = _text(lead, "LeadID", f"{where} <LeadData>")
+        name = standard_lead_name(lead_id)
+        if name is None:
+            dropped.append(lead_id)
+            continue
         if name in leads:
             raise ECGFormatError(f"{where}: two <LeadData> elements for lead {name}")
         leads[name] = _decode_lead(lead, f"{where} <LeadData> {name}")
@@ -121,14 +150,17 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
     for name, values in derive_limb_leads(leads["I"], leads["II"]).items():
         leads.setdefault(name, values)
     data = np.stack([leads[name] for name in STANDARD_LEADS]).astype(np.float32)
-    return ECGSignal(data=data, fs=fs, leads=STANDARD_LEADS)
+    return ECGSignal(data=data, fs=fs, leads=STANDARD_LEADS, dropped=tuple(dropped))
 
 
-def _waveform_element(signal: ECGSignal, kind: str, units_per_bit: float) -> ET.Element:
+def _waveform_element(
+    signal: ECGSignal, kind: str, units_per_bit: float, sample_exponent: int
+) -> ET.Element:
     element = ET.Element("Waveform")
+    base = signal.fs / 10.0**sample_exponent
     fields = {"WaveformType": kind, "WaveformStartTime": "0",
               "NumberofLeads": str(len(STORED_LEADS)), "SampleType": "CONTINUOUS_SAMPLES",
-              "SampleBase": f"{signal.fs:g}", "SampleExponent": "0"}  # fmt: skip
+              "SampleBase": f"{base:.12g}", "SampleExponent": str(sample_exponent)}  # fmt: skip
     for tag, text in fields.items():
         ET.SubElement(element, tag).text = text
     for name in STORED_LEADS:
@@ -159,19 +191,21 @@ def write_muse_xml(
     *,
     median: ECGSignal | None = None,
     units_per_bit: float = 4.88,
+    sample_exponent: int = 0,
 ) -> Path:
     """Write ``signal`` as a MUSE-shaped XML file (Rhythm waveform, plus Median if given).
 
     Only the 8 stored leads (I, II, V1-V6) are written, quantised to int16 at
-    ``units_per_bit`` µV. Reading the file back with :func:`read_muse_xml` returns those leads
-    within half a quantisation step. Returns ``path``.
+    ``units_per_bit`` µV; the sampling rate is written as ``SampleBase`` x
+    10^``sample_exponent``. Reading the file back with :func:`read_muse_xml` returns those
+    leads within half a quantisation step. Returns ``path``.
     """
     if units_per_bit <= 0:
         raise ValueError(f"units_per_bit must be positive, got {units_per_bit}")
     root = ET.Element("RestingECG")
-    root.append(_waveform_element(signal, "Rhythm", units_per_bit))
+    root.append(_waveform_element(signal, "Rhythm", units_per_bit, sample_exponent))
     if median is not None:
-        root.append(_waveform_element(median, "Median", units_per_bit))
+        root.append(_waveform_element(median, "Median", units_per_bit, sample_exponent))
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     path = Path(path)

@@ -1,4 +1,8 @@
-"""Read WFDB records (``.hea`` + ``.dat``) into :class:`ECGSignal` in millivolts.
+"""Read WFDB records into :class:`ECGSignal` in millivolts.
+
+A record is a header ``NAME.hea`` plus the signal files it names: ``.dat`` files, or the
+MATLAB v4 ``.mat`` files of the PhysioNet/CinC 2020-2021 challenges (format 16 after a
+24-byte MATLAB header, written ``NAME.mat 16+24`` in the header).
 
 Also home of :func:`resolve_dataset_dir`, which the WFDB-based datasets (LUDB, PTB-XL) use to
 find their folder from a command-line flag, an environment variable or a default.
@@ -12,11 +16,14 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from bench.data.readers.lead_names import normalize_lead_names
+from bench.data.readers.lead_names import standard_channels
 from bench.signal import ECGFormatError, ECGSignal
 
 #: Factor that converts a physical unit named in a WFDB header to millivolts.
 UNIT_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
+
+#: Extensions that name a WFDB record's header or signal file rather than the record.
+RECORD_SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat")
 
 #: Bytes per sample of the WFDB storage formats (for the truncation check).
 _BYTES_PER_SAMPLE: dict[str, float] = {
@@ -59,18 +66,25 @@ def _check_data_files(header: wfdb.Record, directory: Path, hea: Path) -> None:
                 )
 
 
-def read_wfdb(record_path: Path) -> ECGSignal:
-    """Read the WFDB record at ``record_path`` (no extension) as ``(leads, samples)`` mV.
+def record_name(path: str | os.PathLike[str]) -> Path:
+    """The WFDB record a path names: ``x``, ``x.hea``, ``x.dat`` and ``x.mat`` all give ``x``."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in RECORD_SUFFIXES else path
 
+
+def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
+    """Read the WFDB record at ``record_path`` as ``(leads, samples)`` mV.
+
+    ``record_path`` may end in ``.hea``, ``.dat`` or ``.mat`` (see :func:`record_name`).
     Physical values are converted to mV from the header's units (mV, uV, V); lead names are
-    normalised to :data:`bench.signal.STANDARD_LEADS`. Samples stored as the format's
-    invalid value come back as NaN and add the flag ``"missing_samples"``. Raises
+    normalised to :data:`bench.signal.STANDARD_LEADS` (aliases included, see
+    :mod:`bench.data.readers.lead_names`) and channels that are not standard leads are left
+    out and listed in :attr:`ECGSignal.dropped`. Samples stored as the format's invalid
+    value come back as NaN and add the flag ``"missing_samples"``. Raises
     :class:`ECGFormatError` naming the file for a missing header or signal file, a truncated
-    signal file, unknown units, non-standard leads or an unreadable header.
+    signal file, unknown units, no standard lead at all or an unreadable header.
     """
-    record_path = Path(record_path)
-    if record_path.suffix in (".hea", ".dat"):
-        record_path = record_path.with_suffix("")
+    record_path = record_name(record_path)
     hea = record_path.with_name(record_path.name + ".hea")
     if not hea.is_file():
         raise ECGFormatError(f"{hea}: WFDB header file not found")
@@ -86,19 +100,47 @@ def read_wfdb(record_path: Path) -> ECGSignal:
             f"{record_path}: truncated signal file, header says {record.sig_len} samples, "
             f"found {record.p_signal.shape[0]}"
         )
+    rows, leads, dropped = standard_channels(record.sig_name, str(hea))
+    units = record.units or ["mV"] * record.n_sig
     factors = []
-    for name, unit in zip(record.sig_name, record.units or ["mV"] * record.n_sig, strict=True):
+    for row in rows:
+        name, unit = record.sig_name[row], units[row]
         try:
             factors.append(UNIT_TO_MV[str(unit).strip().lower()])
         except KeyError:
             raise ECGFormatError(
                 f"{hea}: lead {name!r} has unknown units {unit!r}; expected mV, uV or V"
             ) from None
-    leads = normalize_lead_names(record.sig_name, str(hea))
-    data = np.ascontiguousarray(record.p_signal.T, dtype=np.float32)
+    data = np.ascontiguousarray(record.p_signal.T[rows], dtype=np.float32)
     data *= np.asarray(factors, dtype=np.float32)[:, None]
     flags = ("missing_samples",) if np.isnan(data).any() else ()
-    return ECGSignal(data=data, fs=float(record.fs), leads=leads, flags=flags)
+    return ECGSignal(data=data, fs=float(record.fs), leads=leads, flags=flags, dropped=dropped)
+
+
+def read_wfdb_comments(record_path: str | os.PathLike[str]) -> dict[str, str]:
+    """``Key: value`` lines of a WFDB header's comments (``#Dx: 164865005,426783006``,
+    ``#Age: 74``) as a dict keyed by the lower-cased key; other comment lines are ignored.
+
+    Reads only the header text (fast for whole collections). Raises :class:`ECGFormatError`
+    naming the file when the header is missing or not text.
+    """
+    hea = record_name(record_path)
+    hea = hea.with_name(hea.name + ".hea")
+    try:
+        text = hea.read_text(encoding="utf-8", errors="strict")
+    except FileNotFoundError:
+        raise ECGFormatError(f"{hea}: WFDB header file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ECGFormatError(f"{hea}: unreadable WFDB header ({exc})") from exc
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        comment = line.strip()
+        if not comment.startswith("#"):
+            continue
+        key, sep, value = comment.lstrip("#").partition(":")
+        if sep and key.strip():
+            fields.setdefault(key.strip().lower(), value.strip())
+    return fields
 
 
 def resolve_dataset_dir(
