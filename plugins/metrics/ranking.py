@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -84,42 +85,55 @@ class _Layout:
         )
 
 
-@dataclass(frozen=True)
 class GroupCounts:
     """Per-replicate counts at the positive tie groups (ascending score), all ``(chunk, G)``.
 
-    ``pos``: positives in the group; ``tp_ge``/``fp_ge``: positives/negatives scoring at
-    least the group's score; ``fp_gt``: negatives scoring strictly more. ``total_pos`` and
-    ``total_neg`` are ``(chunk, 1)``.
+    ``pos``: positives in the group; ``below``/``at_most``: negatives scoring lower than /
+    at most the group's score; ``tp_ge``/``fp_ge``: positives/negatives scoring at least
+    the group's score; ``fp_gt``: negatives scoring strictly more. ``total_pos`` and
+    ``total_neg`` are ``(chunk, 1)``. Counts are float64 holding integers (exact below
+    2**53); each is computed on first use, so a kernel pays only for what it reads.
     """
 
-    pos: np.ndarray
-    tp_ge: np.ndarray
-    fp_ge: np.ndarray
-    fp_gt: np.ndarray
-    total_pos: np.ndarray
-    total_neg: np.ndarray
-
-    @classmethod
-    def of(cls, layout: _Layout, w: np.ndarray) -> GroupCounts:
-        binned = np.empty((w.shape[0], layout.n_bins), dtype=np.int64)
-        for row, weights in zip(binned, w, strict=True):  # float sums of counts are exact
+    def __init__(self, layout: _Layout, w: np.ndarray) -> None:
+        binned = np.empty((w.shape[0], layout.n_bins), dtype=np.float64)
+        for row, weights in zip(binned, w, strict=True):
             row[:] = np.bincount(layout.bins, weights=weights, minlength=layout.n_bins)
-        pos = binned[:, : layout.n_groups]
+        self.pos = binned[:, : layout.n_groups]
         # Negatives are only needed cumulated at the positive groups' boundaries.
-        cum_neg = np.zeros((w.shape[0], binned.shape[1] - layout.n_groups + 1), dtype=np.int64)
+        cum_neg = np.zeros((w.shape[0], layout.n_bins - layout.n_groups + 1))
         np.cumsum(binned[:, layout.n_groups :], axis=1, out=cum_neg[:, 1:])
-        total_pos = pos.sum(axis=1, keepdims=True)
-        total_neg = cum_neg[:, -1:]
-        tp_ge = total_pos - np.cumsum(pos, axis=1) + pos
-        return cls(
-            pos=pos,
-            tp_ge=tp_ge,
-            fp_ge=total_neg - np.take(cum_neg, layout.below_at, axis=1),
-            fp_gt=total_neg - np.take(cum_neg, layout.at_most_at, axis=1),
-            total_pos=total_pos,
-            total_neg=total_neg,
-        )
+        self._cum_neg = cum_neg
+        self._layout = layout
+        self.total_pos = self.pos.sum(axis=1, keepdims=True)
+        self.total_neg = cum_neg[:, -1:]
+
+    @cached_property
+    def below(self) -> np.ndarray:
+        return np.take(self._cum_neg, self._layout.below_at, axis=1)
+
+    @cached_property
+    def at_most(self) -> np.ndarray:
+        return np.take(self._cum_neg, self._layout.at_most_at, axis=1)
+
+    @cached_property
+    def tp_ge(self) -> np.ndarray:
+        tp_ge = self.total_pos - np.cumsum(self.pos, axis=1)
+        tp_ge += self.pos
+        return tp_ge
+
+    @property
+    def fp_ge(self) -> np.ndarray:
+        return self.total_neg - self.below
+
+    @property
+    def fp_gt(self) -> np.ndarray:
+        return self.total_neg - self.at_most
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot product of two ``(chunk, G)`` arrays."""
+    return np.einsum("ij,ij->i", a, b)
 
 
 def _precision(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -130,13 +144,21 @@ def _precision(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 def _auroc(c: GroupCounts) -> np.ndarray:
     """P(score_pos > score_neg) + ½ P(tie), from integer counts with one division."""
-    below_twice = (c.total_neg - c.fp_ge) + (c.total_neg - c.fp_gt)  # 2·below + ties
-    return (c.pos * below_twice).sum(axis=1) / (2 * c.total_pos[:, 0] * c.total_neg[:, 0])
+    below_twice = c.below + c.at_most  # 2·below + ties
+    return _rowdot(c.pos, below_twice) / (2 * c.total_pos[:, 0] * c.total_neg[:, 0])
 
 
 def _average_precision(c: GroupCounts) -> np.ndarray:
-    """Σ_k (R_k − R_{k−1}) P_k over descending thresholds (scikit-learn's definition)."""
-    return (c.pos / c.total_pos * _precision(c.tp_ge, c.fp_ge)).sum(axis=1)
+    """Σ_k (R_k − R_{k−1}) P_k over descending thresholds (scikit-learn's definition).
+
+    A group with positives always selects something, so precision needs no special case
+    where ``pos > 0``; elsewhere its weight is 0.
+    """
+    selected = c.tp_ge - c.below
+    selected += c.total_neg
+    np.maximum(selected, 1, out=selected)
+    np.divide(c.tp_ge, selected, out=selected)
+    return _rowdot(c.pos, selected) / c.total_pos[:, 0]
 
 
 def _pr_trapezoid(c: GroupCounts) -> np.ndarray:
@@ -147,7 +169,7 @@ def _pr_trapezoid(c: GroupCounts) -> np.ndarray:
     """
     at = _precision(c.tp_ge, c.fp_ge)
     above = _precision(c.tp_ge - c.pos, c.fp_gt)
-    return (c.pos / c.total_pos * (at + above) / 2).sum(axis=1)
+    return _rowdot(c.pos, at + above) / (2 * c.total_pos[:, 0])
 
 
 #: Ranking metrics computed from the shared per-group counts.
@@ -187,7 +209,7 @@ def ranking_replicates(
     chunk = max(1, CHUNK_ELEMENTS // max(len(y), 1))
     out = {name: np.empty(w.shape[0], dtype=np.float64) for name in metrics}
     for start in range(0, w.shape[0], chunk):
-        counts = GroupCounts.of(layout, w[start : start + chunk])
+        counts = GroupCounts(layout, w[start : start + chunk])
         valid = (counts.total_pos[:, 0] > 0) & (counts.total_neg[:, 0] > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             for name in metrics:

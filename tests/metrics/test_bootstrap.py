@@ -145,3 +145,60 @@ def test_perfectly_calibrated_bins_have_zero_ece_and_probabilities_are_checked()
     assert expected_calibration_error(y, p, bins=10) == pytest.approx(abs(2 / 3 - 0.5) * 3 / 8)
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
         expected_calibration_error(y, p * 3)
+
+
+def _reference_multiplicities(groups: np.ndarray, replicates: int, seed: int, unit: str):
+    """The documented definition: one int32 draw matrix from default_rng(seed), counted."""
+    _, unit_of = np.unique(groups, return_inverse=True)
+    units = len(groups) if unit == "record" else int(unit_of.max()) + 1
+    draws = np.random.default_rng(seed).integers(0, units, (replicates, units), dtype=np.int32)
+    counts = np.stack([np.bincount(row, minlength=units) for row in draws])
+    return counts if unit == "record" else counts[:, unit_of]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    patients=st.integers(1, 300),
+    replicates=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    unit=st.sampled_from(["record", "patient"]),
+)
+def test_matrix_is_the_documented_draw_and_identical_for_a_seed(
+    n, patients, replicates, seed, unit
+):
+    groups = np.random.default_rng(seed).integers(0, patients, n)
+    counts = bootstrap_indices(groups, replicates=replicates, seed=seed, unit=unit)
+    assert counts.dtype == np.uint8  # multiplicities this small always fit
+    assert np.array_equal(counts, _reference_multiplicities(groups, replicates, seed, unit))
+    # Every model of a test set gets this same matrix (paired comparisons).
+    assert np.array_equal(
+        counts, bootstrap_indices(groups, replicates=replicates, seed=seed, unit=unit)
+    )
+
+
+def test_large_matrix_built_in_two_blocks_equals_one_draw(monkeypatch):
+    from bench import resampling
+
+    monkeypatch.setattr(resampling, "THREADED_DRAWS", 1)  # force the two-block path
+    groups = np.random.default_rng(0).integers(0, 700, 1000)
+    for unit in ("record", "patient"):
+        counts = bootstrap_indices(groups, replicates=25, seed=3, unit=unit)
+        assert np.array_equal(counts, _reference_multiplicities(groups, 25, 3, unit))
+
+
+def test_multiplicities_above_255_widen_the_matrix(monkeypatch):
+    from bench import resampling
+
+    # A generator whose every draw is unit 0: one unit gets all the multiplicity.
+    class Zeros:
+        def integers(self, low, high, size, dtype):
+            return np.zeros(size, dtype=dtype)
+
+    monkeypatch.setattr(resampling.np.random, "default_rng", lambda seed: Zeros())
+    counts = bootstrap_indices(np.arange(300), replicates=3, unit="record")
+    assert counts.dtype == np.int32
+    assert (counts[:, 0] == 300).all() and (counts[:, 1:] == 0).all()
+    patients = bootstrap_indices(np.repeat(np.arange(300), 2), replicates=3)
+    assert patients.dtype == np.int32
+    assert (patients[:, :2] == 300).all() and (patients[:, 2:] == 0).all()
