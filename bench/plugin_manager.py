@@ -1,13 +1,23 @@
-"""Plugin loading (built-ins, entry points) and the registries built from the hooks."""
+"""Plugin loading (built-ins, entry points) and the registries built from the hooks.
+
+Hooks are called through pluggy's own hook callers, so ``tryfirst``/``trylast``,
+``wrapper=True``/``hookwrapper=True`` and ``firstresult`` behave as pluggy documents. Each
+implementation is still isolated: at registration its function is replaced by a guard that
+records an exception as a :class:`PluginError` (plugin name, hook, traceback) and lets the
+other implementations run.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import functools
 import importlib
 import importlib.metadata
 import os
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, TypeVar
@@ -20,6 +30,8 @@ from bench.specs import MetricSpec, ModelSpec, TaskSpec, TokenizerSpec
 
 ENTRY_POINT_GROUP = "bench"
 LOAD_PLUGINS_ENV = "BENCH_LOAD_PLUGINS"
+#: Set to 1 (CI does) to make any plugin error fail the command with exit code 2.
+STRICT_PLUGINS_ENV = "BENCH_STRICT_PLUGINS"
 
 #: Built-in plugins, registered exactly like third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -33,16 +45,54 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.leaderboard.plugin",
 )
 
+#: Register hooks and the registry each fills (the order registries are built in).
+REGISTER_HOOKS: dict[str, str] = {
+    "bench_register_models": "models",
+    "bench_register_tasks": "tasks",
+    "bench_register_metrics": "metrics",
+    "bench_register_tokenizers": "tokenizers",
+}
+#: Stages of a :class:`PluginError` that mean the plugin registered nothing at all.
+LOAD_STAGES = ("import", "validate")
+
 S = TypeVar("S", ModelSpec, TaskSpec, MetricSpec, TokenizerSpec)
+
+#: Name of the plugin whose hook implementation is running (read by ``register``).
+_CURRENT_PLUGIN: contextvars.ContextVar[str] = contextvars.ContextVar("bench_plugin")
 
 
 @dataclass
 class PluginError:
-    """A plugin that failed to import, validate or register; reported, never fatal."""
+    """A plugin that failed to import, validate, register or run a hook; reported, never fatal.
+
+    ``stage`` is ``"import"``, ``"validate"`` or the hook's name; ``location`` is the
+    ``file:line`` where the exception was raised and ``traceback`` the full text
+    (shown by ``bench --verbose``).
+    """
 
     plugin: str
     stage: str
     message: str
+    location: str = ""
+    traceback: str = ""
+
+    def one_line(self) -> str:
+        """``plugin 'x' failed in <stage>: <message> (<file:line>)``."""
+        where = f" ({self.location})" if self.location else ""
+        return f"plugin {self.plugin!r} failed in {self.stage}: {self.message}{where}"
+
+
+def _error_from(plugin: str, stage: str, exc: BaseException) -> PluginError:
+    """A :class:`PluginError` naming where ``exc`` was raised (file and line)."""
+    location = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        location = f"{exc.filename}:{exc.lineno}"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            location = f"{frames[-1].filename}:{frames[-1].lineno}"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return PluginError(plugin, stage, f"{type(exc).__name__}: {exc}", location, text)
 
 
 @dataclass
@@ -63,19 +113,27 @@ def _allowed_plugins() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def _register_as(registry: Registry[S], owner: str, spec: S) -> None:
-    """The ``register`` callback handed to a plugin: records which plugin added ``spec``."""
+def strict_from_env() -> bool:
+    """Whether ``$BENCH_STRICT_PLUGINS`` asks for strict plugin loading."""
+    return os.environ.get(STRICT_PLUGINS_ENV, "").lower() in ("1", "true", "yes")
+
+
+def _register_as(registry: Registry[S], spec: S) -> None:
+    """The ``register`` callback handed to plugins: records which plugin added ``spec``."""
+    owner = _CURRENT_PLUGIN.get("")
     registry.register(spec.name, replace(spec, plugin=owner), owner=owner)
 
 
 class PluginHost:
-    """Owns the pluggy manager, the load errors and the registries built from hooks."""
+    """Owns the pluggy manager, the plugin errors and the registries built from hooks."""
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.errors: list[PluginError] = []
         self.versions: dict[str, str] = {}
+        #: Called with every error raised by a hook implementation (the CLI prints it).
+        self.on_hook_error: Callable[[PluginError], None] | None = None
         self._registries: Registries | None = None
 
     # -- loading -------------------------------------------------------------------
@@ -93,28 +151,48 @@ class PluginHost:
                 continue
             if self.pm.has_plugin(ep.name):
                 continue
-            self._load(ep.name, ep.load)
             dist = ep.dist
             self.versions[ep.name] = dist.version if dist is not None else "unknown"
+            self._load(ep.name, ep.load)
 
     def _load(self, name: str, loader: Callable[[], Any]) -> None:
         try:
             plugin = loader()
         except Exception as exc:  # a broken plugin must not take the others down
-            self.errors.append(PluginError(name, "import", f"{type(exc).__name__}: {exc}"))
+            self._record(_error_from(name, "import", exc))
             return
         self.register(plugin, name)
 
+    def _unknown_hooks(self, plugin: object) -> list[str]:
+        """``unknown hook 'x'; did you mean 'y'?`` for every marked function without a spec."""
+        specs = [name for name in dir(hookspecs) if name.startswith("bench_")]
+        problems = []
+        for attr in dir(plugin):
+            if attr.startswith("_") or self.pm.parse_hookimpl_opts(plugin, attr) is None:
+                continue
+            if attr not in specs:
+                close = difflib.get_close_matches(attr, specs, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"known hooks: {specs}"
+                problems.append(f"unknown hook {attr!r}; {hint}")
+        return problems
+
     def register(self, plugin: ModuleType | object, name: str) -> bool:
         """Register one plugin object; validation errors are recorded, not raised."""
+        problems = self._unknown_hooks(plugin)
+        if problems:
+            self._record(PluginError(name, "validate", "; ".join(problems)))
+            return False
         try:
             self.pm.register(plugin, name=name)
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
+        except (pluggy.PluginValidationError, ValueError) as exc:
             if self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
-            self.errors.append(PluginError(name, "validate", str(exc)))
+            self._record(PluginError(name, "validate", str(exc)))
             return False
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    impl.function = self._guard(impl, caller.name)
         self._registries = None
         return True
 
@@ -123,51 +201,131 @@ class PluginHost:
         self.pm.unregister(name=name)
         self._registries = None
 
+    # -- isolation -----------------------------------------------------------------
+    def _record(self, error: PluginError) -> None:
+        self.errors.append(error)
+
+    def _hook_failed(self, plugin: str, hook: str, exc: BaseException) -> None:
+        error = _error_from(plugin, hook, exc)
+        self._record(error)
+        if self.on_hook_error is not None and hook not in REGISTER_HOOKS:
+            self.on_hook_error(error)
+
+    def _guard(self, impl: pluggy.HookImpl, hook: str) -> Callable[..., Any]:
+        """``impl.function`` wrapped so that its exceptions are recorded, not propagated."""
+        function, plugin = impl.function, impl.plugin_name
+        if impl.wrapper or impl.hookwrapper:
+
+            def guarded_wrapper(*args: Any) -> Generator[None, Any, Any]:
+                token = _CURRENT_PLUGIN.set(plugin)
+                generator: Generator[Any, Any, Any] | None
+                try:
+                    generator = function(*args)
+                    next(generator)
+                except Exception as exc:
+                    self._hook_failed(plugin, hook, exc)
+                    generator = None
+                finally:
+                    _CURRENT_PLUGIN.reset(token)
+                if generator is None:
+                    return (yield)  # a wrapper that failed to set up becomes transparent
+                return (yield from self._finish_wrapper(generator, plugin, hook))
+
+            return guarded_wrapper
+
+        def guarded(*args: Any) -> Any:
+            token = _CURRENT_PLUGIN.set(plugin)
+            try:
+                return function(*args)
+            except Exception as exc:
+                self._hook_failed(plugin, hook, exc)
+                return None  # pluggy ignores None results; firstresult moves on
+            finally:
+                _CURRENT_PLUGIN.reset(token)
+
+        return guarded
+
+    def _finish_wrapper(
+        self, generator: Generator[Any, Any, Any], plugin: str, hook: str
+    ) -> Generator[None, Any, Any]:
+        """Hand the inner result (or exception) to a wrapper's teardown; record its failure."""
+        try:
+            outcome = yield
+        except BaseException as inner:  # new-style wrappers see the inner exception thrown in
+            try:
+                generator.throw(inner)
+            except StopIteration as stop:
+                return stop.value
+            except Exception as exc:
+                if exc is not inner:
+                    self._hook_failed(plugin, hook, exc)
+                raise inner from None
+            raise RuntimeError(f"plugin {plugin!r}: wrapper of {hook} yielded twice") from None
+        try:
+            generator.send(outcome)
+        except StopIteration as stop:
+            return stop.value
+        except Exception as exc:
+            self._hook_failed(plugin, hook, exc)
+            return outcome
+        raise RuntimeError(f"plugin {plugin!r}: wrapper of {hook} yielded twice")
+
     # -- registries ----------------------------------------------------------------
     @property
     def registries(self) -> Registries:
         """Registries built by calling every ``bench_register_*`` hook (cached)."""
         if self._registries is None:
             regs = Registries()
-            self._collect("bench_register_models", regs.models)
-            self._collect("bench_register_tasks", regs.tasks)
-            self._collect("bench_register_metrics", regs.metrics)
-            self._collect("bench_register_tokenizers", regs.tokenizers)
+            for hook_name, kind in REGISTER_HOOKS.items():
+                registry: Registry[Any] = getattr(regs, kind)
+                getattr(self.pm.hook, hook_name)(register=functools.partial(_register_as, registry))
+                registry.missing_hint = functools.partial(self._missing_hint, hook_name)
             self._registries = regs
         return self._registries
 
-    def _collect(self, hook_name: str, registry: Registry[S]) -> None:
-        hook = getattr(self.pm.hook, hook_name)
-        impl: pluggy.HookImpl
-        for impl in hook.get_hookimpls():
-            register = functools.partial(_register_as, registry, impl.plugin_name)
-            try:
-                impl.function(*[register for _ in impl.argnames])
-            except Exception as exc:
-                self.errors.append(
-                    PluginError(impl.plugin_name, hook_name, f"{type(exc).__name__}: {exc}")
-                )
+    def _missing_hint(self, hook_name: str) -> str:
+        """Names the plugins that failed before registering (for unknown-name errors)."""
+        broken = sorted(
+            {e.plugin for e in self.errors if e.stage in LOAD_STAGES or e.stage == hook_name}
+        )
+        if not broken:
+            return ""
+        return (
+            f"; plugin(s) {', '.join(map(repr, broken))} failed to load and may provide it "
+            "(see `bench plugins`)"
+        )
 
     # -- introspection -------------------------------------------------------------
     def plugin_info(self) -> list[dict[str, Any]]:
-        """Name, version and implemented hooks of every loaded plugin."""
-        info = []
-        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
+        """Name, version, implemented hooks and errors of every plugin, loaded or failed."""
+        info: dict[str, dict[str, Any]] = {}
+        for name, plugin in self.pm.list_name_plugin():
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-            info.append({"name": name, "version": self.versions.get(name, ""), "hooks": hooks})
-        return info
+            info[name] = {"name": name, "version": self.versions.get(name, ""), "hooks": hooks}
+        for error in self.errors:
+            entry = info.setdefault(
+                error.plugin,
+                {"name": error.plugin, "version": self.versions.get(error.plugin, ""), "hooks": []},
+            )
+            entry.setdefault("errors", []).append(error.one_line())
+        for entry in info.values():
+            entry.setdefault("errors", [])
+            entry["status"] = "error" if entry["errors"] else "ok"
+        return [info[name] for name in sorted(info)]
 
-    def call_safely(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook on every plugin; report (not raise) plugin exceptions."""
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except Exception as exc:
-                print(
-                    f"warning: plugin {impl.plugin_name!r} failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}",
-                    file=sys.stderr,
-                )
+    def call_safely(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook through pluggy; plugin exceptions are reported (stderr), not raised."""
+        previous = self.on_hook_error
+        self.on_hook_error = previous or _print_warning
+        try:
+            result: list[Any] = getattr(self.pm.hook, hook_name)(**kwargs)
+        finally:
+            self.on_hook_error = previous
+        return result
+
+
+def _print_warning(error: PluginError) -> None:
+    print(f"warning: {error.one_line()}", file=sys.stderr)
 
 
 _HOST: PluginHost | None = None

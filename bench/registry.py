@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -12,11 +12,11 @@ T = TypeVar("T")
 class UnknownNameError(KeyError):
     """Raised for a name that is not registered; the message suggests close matches."""
 
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+    def __init__(self, kind: str, name: str, known: list[str], note: str = "") -> None:
         self.kind, self.name, self.known = kind, name, known
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"did you mean: {', '.join(close)}?" if close else f"known: {', '.join(known)}"
-        super().__init__(f"unknown {kind} {name!r}; {hint}")
+        super().__init__(f"unknown {kind} {name!r}; {hint}{note}")
 
     def __str__(self) -> str:
         return str(self.args[0])
@@ -33,6 +33,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._owners: dict[str, str] = {}
+        #: Returns a note for unknown-name errors (e.g. which plugins failed to load).
+        self.missing_hint: Callable[[], str] | None = None
 
     def register(self, name: str, item: T, owner: str = "") -> None:
         """Add ``item`` under ``name``; a second registration of a name is an error."""
@@ -48,7 +50,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, sorted(self._items)) from None
+            note = self.missing_hint() if self.missing_hint is not None else ""
+            raise UnknownNameError(self.kind, name, sorted(self._items), note) from None
 
     def owner(self, name: str) -> str:
         """Name of the plugin that registered ``name``."""

@@ -1,14 +1,22 @@
-"""Core ``bench`` sub-commands (plugins add theirs through ``bench_register_commands``)."""
+"""Core ``bench`` sub-commands (plugins add theirs through ``bench_register_commands``).
+
+They are registered lazily: their modules (configuration, splits, numpy, pandas) are
+imported only when the command runs or shows its own ``--help``.
+"""
 
 from __future__ import annotations
 
 import click
 
-from bench.commands.data import data_group
-from bench.commands.run import run_command
+from bench.lazy import add_lazy_command
 
 
 def add_core_commands(cli: click.Group) -> None:
     """Attach the core commands to the root group."""
-    cli.add_command(run_command)
-    cli.add_command(data_group)
+    add_lazy_command(
+        cli,
+        "run",
+        "bench.commands.run:run_command",
+        "Fine-tune and evaluate every cell of a model × task × fraction × seed grid.",
+    )
+    add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")

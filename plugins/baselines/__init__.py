@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
 from bench.specs import BuiltModel, ModelSpec
-from bench.weights import create_timm_model
+
+if TYPE_CHECKING:  # torch and timm load when a model is built, not when plugins load
+    import torch
+    from torch import nn
 
 PROFILES = ("paper", "quick")
 
@@ -71,6 +71,8 @@ def build_baseline(
     name: str, *, num_classes: int, profile: str, input_size: int, weights: str | None
 ) -> BuiltModel:
     """Build baseline ``name`` for ``profile`` (see :data:`CONFIGS`) and initialise it."""
+    from bench.weights import create_timm_model
+
     if profile not in PROFILES:
         raise ValueError(f"model {name}: unknown profile {profile!r}; expected {PROFILES}")
     cfg = CONFIGS[name][profile]

@@ -7,17 +7,40 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench.plugins.heartbeit.builder import build_heartbeit
-from bench.plugins.heartbeit.model import saliency_layers, saliency_reshape
-
 from bench import hookimpl
-from bench.specs import ModelSpec, TokenizerSpec
+from bench.lazy import add_lazy_command
+from bench.specs import BuiltModel, ModelSpec, TokenizerSpec
 
 if TYPE_CHECKING:
     import click
+    import torch
+    from torch import nn
 
 #: The corpus behind the default weights (the built-in synthetic ECG generator).
 PRETRAINED_ON = ("synthetic-ecg",)
+
+
+def build_heartbeit(
+    *, num_classes: int, profile: str, input_size: int, weights: str | None
+) -> BuiltModel:
+    """:func:`bench.plugins.heartbeit.builder.build_heartbeit`, imported when first used."""
+    from bench.plugins.heartbeit.builder import build_heartbeit as build
+
+    return build(num_classes=num_classes, profile=profile, input_size=input_size, weights=weights)
+
+
+def saliency_layers(module: nn.Module) -> list[nn.Module]:
+    """:func:`bench.plugins.heartbeit.model.saliency_layers`, imported when first used."""
+    from bench.plugins.heartbeit.model import saliency_layers as layers
+
+    return layers(module)
+
+
+def saliency_reshape(tokens: torch.Tensor) -> torch.Tensor:
+    """:func:`bench.plugins.heartbeit.model.saliency_reshape`, imported when first used."""
+    from bench.plugins.heartbeit.model import saliency_reshape as reshape
+
+    return reshape(tokens)
 
 
 def _require_path(name: str, options: Mapping[str, Any]) -> str:
@@ -93,8 +116,17 @@ def bench_register_tokenizers(register: Callable[[TokenizerSpec], None]) -> None
 
 @hookimpl
 def bench_register_commands(cli: click.Group) -> None:
-    """``bench pretrain`` and ``bench pretrain-tokenizer``."""
-    from bench.plugins.heartbeit.commands import pretrain_command, pretrain_tokenizer_command
-
-    cli.add_command(pretrain_command)
-    cli.add_command(pretrain_tokenizer_command)
+    """``bench pretrain`` and ``bench pretrain-tokenizer`` (imported when used)."""
+    commands = "bench.plugins.heartbeit.commands"
+    add_lazy_command(
+        cli,
+        "pretrain",
+        f"{commands}:pretrain_command",
+        "Masked-image-modelling pretraining of HeartBEiT on unlabelled ECG images.",
+    )
+    add_lazy_command(
+        cli,
+        "pretrain-tokenizer",
+        f"{commands}:pretrain_tokenizer_command",
+        "Fit a visual tokenizer on ECG images (for users without the DALL·E weights).",
+    )

@@ -10,22 +10,21 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-from bench.plugins.metrics.bootstrap import (
-    DEFAULT_REPLICATES,
-    bootstrap_indices,
-    bootstrap_metric,
-)
-from bench.plugins.metrics.natural_images import load_image_set
 from bench.plugins.metrics.saliency import add_saliency_command, explain_run, register_saliency
-from bench.plugins.metrics.wasserstein import emd2d_summary, w1_summary
 
 from bench import hookimpl
-from bench.resampling import Unit
 from bench.specs import MetricSpec, MetricValue, ScoreData
+
+if TYPE_CHECKING:  # numpy, scipy and POT load when a metric is computed
+    import numpy as np
+
+    from bench.resampling import Unit
+
+#: Bootstrap replicates when a caller passes no shared resamples (as in ``bootstrap.py``).
+DEFAULT_REPLICATES = 500
 
 SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
     # name: (description, higher_is_better, default)
@@ -51,6 +50,9 @@ def compute_score_metric(
     pass the ``seed``/``unit`` it was built with, since they go into the record — otherwise
     builds one from ``data.groups``.
     """
+    from bench.plugins.metrics.bootstrap import bootstrap_metric
+    from bench.resampling import bootstrap_indices
+
     resamples = data.replicate_indices
     if resamples is None:
         resamples = bootstrap_indices(data.groups, replicates=replicates, seed=seed, unit=unit)
@@ -70,6 +72,8 @@ def compute_score_metric(
 
 def _w1_metric(set_a: np.ndarray, set_b: np.ndarray) -> dict[str, dict[str, float]]:
     """The ``wasserstein_w1`` image metric: :func:`plugins.metrics.wasserstein.w1_summary`."""
+    from bench.plugins.metrics.wasserstein import w1_summary
+
     return w1_summary(set_a, set_b)
 
 
@@ -144,6 +148,9 @@ def wasserstein_command(
     images, or `task:source` (ECGs rendered through the image pipeline), e.g.
       bench wasserstein --a stemi:synthetic --b natural
     """
+    from bench.plugins.metrics.natural_images import load_image_set
+    from bench.plugins.metrics.wasserstein import emd2d_summary, w1_summary
+
     try:
         images_a, desc_a = load_image_set(set_a, n=n, size=size, seed=seed)
         images_b, desc_b = load_image_set(set_b, n=n, size=size, seed=seed + 1)

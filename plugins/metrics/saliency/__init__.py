@@ -8,28 +8,73 @@ The metrics plugin calls :func:`register_saliency` from ``bench_register_metrics
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from bench.lazy import add_lazy_command
+from bench.specs import MetricSpec, MetricValue
 
 if TYPE_CHECKING:
     import click
 
-    from bench.specs import MetricSpec
+#: name → (higher_is_better, description); the scorers live in :mod:`.metrics`.
+SALIENCY_METRICS: dict[str, tuple[bool, str]] = {
+    "saliency_localisation": (
+        True,
+        "saliency mass in the task's ECG region / the region's image share (1 = chance)",
+    ),
+    "saliency_pointing": (
+        True,
+        "pointing game: share of maps whose peak lies in the task's ECG region",
+    ),
+    "saliency_entropy": (
+        False,
+        "normalised entropy of the saliency map (1 = diffuse, 0 = one pixel)",
+    ),
+    "saliency_gini": (True, "Gini coefficient of the saliency map (0 = diffuse, ~1 = focused)"),
+    "saliency_faithfulness": (
+        True,
+        "ROAD: drop in target probability when the 20 % most salient pixels are imputed",
+    ),
+}
+
+
+def _compute(name: str, data: Any, **kwargs: Any) -> MetricValue:
+    """:func:`.metrics.compute_saliency_metric` (numpy is imported when a metric runs)."""
+    from bench.plugins.metrics.saliency.metrics import compute_saliency_metric
+
+    return compute_saliency_metric(name, data, **kwargs)
+
+
+def saliency_metric_specs() -> list[MetricSpec]:
+    """The saliency :class:`MetricSpec` list (``compute(data, replicates=, seed=)``)."""
+    return [
+        MetricSpec(
+            name=name,
+            kind="saliency",
+            compute=partial(_compute, name),
+            description=description,
+            higher_is_better=higher,
+        )
+        for name, (higher, description) in SALIENCY_METRICS.items()
+    ]
 
 
 def register_saliency(register: Callable[[MetricSpec], None]) -> None:
     """Register the saliency metrics (kind ``"saliency"``) with ``register``."""
-    from bench.plugins.metrics.saliency.metrics import saliency_metric_specs
-
     for spec in saliency_metric_specs():
         register(spec)
 
 
 def add_saliency_command(cli: click.Group) -> None:
-    """Attach ``bench saliency`` to ``cli``."""
-    from bench.plugins.metrics.saliency.command import saliency_command
-
-    cli.add_command(saliency_command)
+    """Attach ``bench saliency`` to ``cli`` (its module is imported when it runs)."""
+    add_lazy_command(
+        cli,
+        "saliency",
+        "bench.plugins.metrics.saliency.command:saliency_command",
+        "Grad-CAM saliency of a trained model on test ECGs, measured and drawn.",
+    )
 
 
 def explain_run(run_dir: Path) -> list[Path]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 from bench.plugins.metrics.bootstrap import percentile_ci
 from bench.plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
-from bench.specs import MetricSpec, MetricValue
+from bench.specs import MetricValue
 
 DEFAULT_REPLICATES = 1000
 
@@ -53,33 +52,14 @@ def _faithfulness(data: SaliencyData) -> np.ndarray:
     return data.faithfulness
 
 
-#: name → (per-image scorer, higher_is_better, description)
-PER_IMAGE: dict[str, tuple[Callable[[SaliencyData], np.ndarray], bool, str]] = {
-    "saliency_localisation": (
-        lambda d: localisation(d.maps, d.masks),
-        True,
-        "saliency mass in the task's ECG region / the region's image share (1 = chance)",
-    ),
-    "saliency_pointing": (
-        lambda d: pointing_game(d.maps, d.masks),
-        True,
-        "pointing game: share of maps whose peak lies in the task's ECG region",
-    ),
-    "saliency_entropy": (
-        lambda d: entropy(d.maps),
-        False,
-        "normalised entropy of the saliency map (1 = diffuse, 0 = one pixel)",
-    ),
-    "saliency_gini": (
-        lambda d: gini(d.maps),
-        True,
-        "Gini coefficient of the saliency map (0 = diffuse, ~1 = focused)",
-    ),
-    "saliency_faithfulness": (
-        _faithfulness,
-        True,
-        "ROAD: drop in target probability when the 20 % most salient pixels are imputed",
-    ),
+#: name → per-image scorer (names, directions and descriptions:
+#: :data:`bench.plugins.metrics.saliency.SALIENCY_METRICS`).
+PER_IMAGE: dict[str, Callable[[SaliencyData], np.ndarray]] = {
+    "saliency_localisation": lambda d: localisation(d.maps, d.masks),
+    "saliency_pointing": lambda d: pointing_game(d.maps, d.masks),
+    "saliency_entropy": lambda d: entropy(d.maps),
+    "saliency_gini": lambda d: gini(d.maps),
+    "saliency_faithfulness": _faithfulness,
 }
 
 
@@ -87,19 +67,5 @@ def compute_saliency_metric(
     name: str, data: SaliencyData, replicates: int = DEFAULT_REPLICATES, seed: int = 0
 ) -> MetricValue:
     """Mean of metric ``name`` over the images of ``data`` with its bootstrap CI."""
-    scorer = PER_IMAGE[name][0]
+    scorer = PER_IMAGE[name]
     return mean_with_ci(scorer(data), replicates=replicates, seed=seed)
-
-
-def saliency_metric_specs() -> list[MetricSpec]:
-    """The saliency :class:`MetricSpec` list (``compute(data, replicates=, seed=)``)."""
-    return [
-        MetricSpec(
-            name=name,
-            kind="saliency",
-            compute=partial(compute_saliency_metric, name),
-            description=description,
-            higher_is_better=higher,
-        )
-        for name, (_, higher, description) in PER_IMAGE.items()
-    ]

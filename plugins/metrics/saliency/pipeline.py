@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench.plugins.metrics.saliency import saliency_metric_specs
 from bench.plugins.metrics.saliency.cam import compute_cams, saliency_target
 from bench.plugins.metrics.saliency.faithfulness import faithfulness
-from bench.plugins.metrics.saliency.metrics import SaliencyData, saliency_metric_specs
+from bench.plugins.metrics.saliency.metrics import SaliencyData
 from bench.plugins.metrics.saliency.regions import region_masks
 
 from bench import __version__

@@ -1,0 +1,82 @@
+"""``bench leaderboard``: tables (and figures) generated from result records.
+
+Imported only when the command runs (see :mod:`bench.leaderboard.plugin`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+from bench.leaderboard.aggregate import MixedRecordsError
+from bench.leaderboard.html import render_html
+from bench.leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
+from bench.leaderboard.tables import RENDERERS
+
+FORMATS = (*RENDERERS, "html")
+EXTENSIONS = {"md": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "html"}
+
+
+def _target(output: Path, fmt: str) -> Path:
+    """``output`` itself, or ``output/leaderboard.<ext>`` (``index.html``) for a directory."""
+    if output.is_dir() or not output.suffix:
+        name = "index.html" if fmt == "html" else f"leaderboard.{EXTENSIONS[fmt]}"
+        return output / name
+    return output
+
+
+@click.command("leaderboard")
+@click.argument("results_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="md", show_default=True)
+@click.option("--task", "tasks", multiple=True, help="Only these tasks (repeatable).")
+@click.option(
+    "--metric", "metrics", multiple=True, default=DEFAULT_METRICS, show_default=True,
+    help="Metrics to tabulate (repeatable).",
+)  # fmt: skip
+@click.option("--split", "splits", multiple=True, type=click.Choice(["internal", "external"]))
+@click.option("--reference", default=DEFAULT_REFERENCE, show_default=True,
+              help="Reference model for the relative differences (MODEL or MODEL:INIT).")  # fmt: skip
+@click.option("--allow-mixed", is_flag=True, help="Tabulate records of differing versions.")
+@click.option("--replicates", default=500, show_default=True, help="Paired bootstrap replicates.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Write to FILE, or into DIR (html: DIR/index.html + DIR/plots).")  # fmt: skip
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
+              help="Also write the figures (PNG + SVG) into this directory.")  # fmt: skip
+def leaderboard_command(
+    results_dirs: tuple[Path, ...],
+    fmt: str,
+    tasks: tuple[str, ...],
+    metrics: tuple[str, ...],
+    splits: tuple[str, ...],
+    reference: str,
+    allow_mixed: bool,
+    replicates: int,
+    output: Path | None,
+    plots_dir: Path | None,
+) -> None:
+    """Tables (and figures) generated from the result records in RESULTS_DIRS (default: runs/).
+
+    Keeps the latest record per cell, summarises seeds, and refuses (exit 2) to mix
+    records of different task/source versions, render configs or protocols.
+    """
+    try:
+        board = build_leaderboard(
+            results_dirs or (Path("runs"),), tasks=tasks, metrics=metrics, splits=splits,
+            reference=reference, allow_mixed=allow_mixed, replicates=replicates,
+        )  # fmt: skip
+    except (MixedRecordsError, ValueError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    if fmt == "html" and output is not None and (output.is_dir() or not output.suffix):
+        plots_dir = plots_dir or output / "plots"
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = board.plot(plots_dir or Path(scratch)) if plots_dir or fmt == "html" else []
+        text = render_html(board.tables, figures) if fmt == "html" else RENDERERS[fmt](board.tables)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    target = _target(output, fmt)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}", err=True)
