@@ -46,23 +46,31 @@ def load_cohort(
 
     ``options`` are that source's options (the ``KEY=VALUE`` of ``--source-option
     SOURCE.KEY=VALUE``); ``synthetic_patients`` sizes the synthetic cohort (a profile's
-    size) unless the options set ``n_patients``. The ``external_site`` option, which every
+    size) unless the options set ``n_patients``. Every task has the user sources
+    ``manifest``, ``muse`` and ``wfdb`` (:data:`bench.data.sources.USER_SOURCES`): a task that
+    does not declare one gets it with labels from ``SOURCE.label_column`` (manifest, MUSE) or
+    ``wfdb.codes``. The ``external_site`` option, which every
     source accepts, is not passed to the loader but kept in ``cohort.notes`` for
     :func:`split_for`. Raises
     :class:`~bench.errors.RunError` for a source the task does not have.
     """
+    from bench.data.sources import USER_SOURCES, user_sources
+
     source = source or task.default_source
-    if source not in task.loaders:
+    loader = task.loaders.get(source)
+    if loader is None and source in USER_SOURCES:
+        loader = user_sources(task.name)[source]  # labels from the user's column or codes
+    if loader is None:
         raise RunError(
             f"task {task.name!r} has no data source {source!r}; "
-            f"available: {', '.join(sorted(task.loaders))}"
+            f"available: {', '.join(sorted({*task.loaders, *USER_SOURCES}))}"
         )
     merged: dict[str, Any] = {"task": task.name}
     if source == "synthetic" and synthetic_patients is not None:
         merged["n_patients"] = synthetic_patients
     merged.update(options or {})
     external_site = merged.pop(EXTERNAL_SITE_OPTION, None)  # a split option, not the loader's
-    cohort = task.loaders[source](merged)
+    cohort = loader(merged)
     if external_site is not None:
         cohort.notes[EXTERNAL_SITE_OPTION] = str(external_site)
     return cohort
@@ -112,15 +120,16 @@ def signal_check(cohort: Cohort, preprocess: PreprocessConfig | None = None) -> 
     return check
 
 
-_PATH = re.compile(r"(?:[A-Za-z]:)?[^\s'\"(),;]*[/\\][^\s'\"(),;]*")
-_NUMBER = re.compile(r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+_PATH = re.compile(r"(?:[A-Za-z]:)?[^\s'\"(),;:]*[/\\][^\s'\"(),;:]*")
+_FILE = re.compile(r"[^\s'\"(),;:/\\]+\.(?:hea|dat|mat|xml|npy|csv)\b")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w)")
 
 
 def reason_group(reason: str) -> str:
     """The kind of a failure, for grouping: its message without the exception name, file
     paths and numbers (``"<file>: truncated signal file, expected N bytes ..."``)."""
     text = reason.split(": ", 1)[1] if re.match(r"^\w+: ", reason) else reason
-    text = _NUMBER.sub("N", _PATH.sub("<file>", text))
+    text = _NUMBER.sub("N", _FILE.sub("<file>", _PATH.sub("<file>", text)))
     return text.removeprefix("<file>: ").strip()
 
 

@@ -236,8 +236,9 @@ def external_site_for(
     if default is None or default in sites or len(sites) < 2:
         return (default if default in sites else None), ""
     return None, (
-        f"no external set: {task.name!r}'s default external site {default!r} is not among the "
-        f"cohort's sites {sites}; choose one with {option}=NAME (or =none to silence this)"
+        f"no external set: the default external site {default!r} of task {task.name!r} is not "
+        f"among the cohort's sites {sites}; choose one with {option}=NAME (or =none to "
+        "silence this)"
     )
 
 

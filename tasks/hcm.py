@@ -1,8 +1,9 @@
 """Task ``hcm``: hypertrophic cardiomyopathy.
 
-The label comes from a 0/1 ``hcm`` column in a manifest CSV or a MUSE label table; on
-the synthetic cohort the generator's label is used. The paper's Mount Sinai cohort is
-private.
+The label comes from a 0/1 ``hcm`` column in a manifest CSV or a MUSE label table (or
+the column named by ``SOURCE.label_column``), or from the SNOMED CT codes of WFDB header
+``#Dx:`` lines (``wfdb.codes=``, e.g. 233873004 hypertrophic cardiomyopathy); on the
+synthetic cohort the generator's label is used. The paper's Mount Sinai cohort is private.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench import hookimpl
-from bench.data.sources import column_rule, manifest_loader, muse_loader, synthetic_loader
+from bench.data.sources import synthetic_loader, user_sources
 from bench.specs import TaskSpec
 
 VERSION = "hcm-v1"
@@ -24,8 +25,7 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
             name="hcm",
             loaders={
                 "synthetic": synthetic_loader("hcm"),
-                "manifest": manifest_loader("hcm", column_rule("hcm")),
-                "muse": muse_loader("hcm", column_rule("hcm")),
+                **user_sources("hcm", "hcm"),
             },
             definition=__doc__ or "",
             version=VERSION,

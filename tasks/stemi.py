@@ -12,7 +12,11 @@ not publish its own):
 Alternatives for sensitivity analyses, chosen with ``--source-option ptbxl.definition=``:
 ``injury-only`` (positive = current-of-injury codes only) and ``any-mi`` (positive =
 any MI-class statement, negative = none). On LUDB, a diagnosis containing "Stemi:" is
-positive (8 of 200). On the synthetic cohort the generator's label is used.
+positive (8 of 200). On the synthetic cohort the generator's label is used. A manifest CSV
+or MUSE label table gives it in a 0/1 ``stemi`` column (or the column named by
+``SOURCE.label_column``); WFDB folders by the SNOMED CT codes of their ``#Dx:`` header
+lines (``wfdb.codes=``). Labels from a user's column or codes are recorded as such in the
+label version (e.g. ``stemi:wfdb.codes=164865005``), not as ``stemi-v1``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
 from bench.cohort import Cohort, CohortError
-from bench.data.sources import ludb_loader, ptbxl_loader, synthetic_loader
+from bench.data.sources import ludb_loader, ptbxl_loader, synthetic_loader, user_sources
 from bench.specs import TaskSpec
 
 if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
@@ -101,6 +105,7 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
                 "synthetic": synthetic_loader("stemi"),
                 "ptbxl": _ptbxl,
                 "ludb": ludb_loader("stemi", ludb_rule),
+                **user_sources("stemi", "stemi"),
             },
             definition=__doc__ or "",
             version=VERSION,

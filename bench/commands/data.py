@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,10 +14,23 @@ from bench.config import PROFILES
 from bench.plugin_manager import PluginHost
 from bench.splits import DEFAULT_FRACTIONS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.preparation import Usable
+    from bench.splits import Split
+
 console = Console()
 
+UNCHECKED = (
+    "counts are UNCHECKED: no file was opened, so unreadable or unusable ECGs are still "
+    "counted; run with --check for the counts a run trains on"
+)
 
-def describe_rows(manifest: Any, split: Any, fractions: tuple[float, ...]) -> list[dict[str, Any]]:
+
+def describe_rows(
+    manifest: pd.DataFrame, split: Split, fractions: tuple[float, ...]
+) -> list[dict[str, Any]]:
     """ECGs, patients, positives, prevalence and sites per split set and training fraction."""
     by_id = manifest.set_index("record_id")
     groups: list[tuple[str, list[str]]] = [
@@ -40,6 +53,56 @@ def describe_rows(manifest: Any, split: Any, fractions: tuple[float, ...]) -> li
     return rows
 
 
+def unusable_rows(usable: Usable, examples: int = 3) -> list[dict[str, Any]]:
+    """Unusable records grouped by reason: count and a few (record id, message) examples."""
+    return [
+        {
+            "reason": group.reason,
+            "records": group.count,
+            "examples": [{"record_id": r, "error": e} for r, e in group.examples],
+        }
+        for group in usable.failure_groups(examples)
+    ]
+
+
+def _print_tables(
+    title: str, rows: list[dict[str, Any]], usable: Usable, notes: list[str], n_records: int
+) -> None:
+    if usable.checked:
+        console.print(
+            f"checked: opened all {n_records:,} ECGs with the run's readers and preprocessing; "
+            f"{len(usable.manifest):,} usable, {len(usable.failed):,} unusable"
+        )
+    else:
+        console.print(f"[bold yellow]{UNCHECKED}[/]")
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("set", "sites") else "right")
+    for row in rows:
+        table.add_row(
+            *(f"{v:.1%}" if k == "prevalence" and v is not None else str(v) for k, v in row.items())
+        )
+    console.print(table)
+    summary = usable.summary()
+    if summary["records_with_dropped_channels"]:
+        console.print(
+            f"{summary['records_with_dropped_channels']:,} usable ECG(s) carried extra channels, "
+            f"dropped (the 12 standard leads are kept): {', '.join(summary['dropped_channels'])}"
+        )
+    for note in notes:
+        console.print(f"[bold yellow]note:[/] {note}")
+
+
+def _print_unusable(usable: Usable) -> None:
+    table = Table(title=f"{len(usable.failed):,} unusable ECG(s), by reason")
+    for column in ("records", "reason", "examples"):
+        table.add_column(column, justify="right" if column == "records" else "left")
+    for row in unusable_rows(usable):
+        examples = "\n".join(f"{e['record_id']}: {e['error']}" for e in row["examples"])
+        table.add_row(str(row["records"]), row["reason"], examples)
+    console.print(table)
+
+
 @click.group("data")
 def data_group() -> None:
     """Inspect cohorts and splits."""
@@ -47,13 +110,25 @@ def data_group() -> None:
 
 @data_group.command("describe")
 @click.option("--task", "-t", required=True, help="Task name (see `bench list tasks`).")
-@click.option("--source", default=None, help="Data source (default: the task's default).")
+@click.option(
+    "--source",
+    default=None,
+    help="Data source (default: the task's default). Every task also takes manifest, muse "
+    "and wfdb sources (labels from SOURCE.label_column or wfdb.codes).",
+)
 @click.option(
     "--source-option",
     "source_options",
     multiple=True,
     metavar="SOURCE.KEY=VALUE",
-    help="Option for the data source, e.g. ludb.path=/data/ludb.",
+    help="Option for the data source, e.g. ludb.path=/data/ludb, manifest.label_column=mi, "
+    "wfdb.codes=164865005, manifest.external_site=Queens (or =none).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Open every ECG with the real readers and preprocessing: print the usable counts a "
+    "run trains on, and the unusable files grouped by reason; exit 1 when none is usable.",
 )
 @click.option(
     "--profile",
@@ -77,42 +152,64 @@ def describe_command(
     task: str,
     source: str | None,
     source_options: tuple[str, ...],
+    check: bool,
     profile: str,
     fractions: tuple[float, ...],
     no_external: bool,
     as_json: bool,
 ) -> None:
     """Counts of ECGs and patients per split and training fraction, prevalence and sites
-    (the paper's Table 1) — without training anything."""
-    from bench.splits import split_cohort
+    (the paper's Table 1) — without training anything.
+
+    Without --check the files are not opened and the counts say so; with --check every ECG
+    is read and preprocessed as `bench run` does, and the table shows exactly the records a
+    run would train and evaluate on (same task, source and options)."""
+    from bench.preparation import load_cohort, signal_check, split_for, usable_records
 
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.tasks.get(task)
     source = source or spec.default_source
-    if source not in spec.loaders:
-        raise click.BadParameter(
-            f"task {task!r} has no source {source!r}; available: {', '.join(sorted(spec.loaders))}",
-            param_hint="--source",
-        )
-    options: dict[str, Any] = {"task": task}
-    if source == "synthetic":
-        options["n_patients"] = PROFILES[profile].synthetic_patients
-    options.update(parse_source_options(source_options).get(source, {}))
-    cohort = spec.loaders[source](options)
-    split = split_cohort(spec, cohort, external=not no_external)
-    rows = describe_rows(cohort.manifest, split, fractions or DEFAULT_FRACTIONS)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"task": task, "source": source, "version": spec.version, "rows": rows}, indent=2
+    cohort = load_cohort(
+        spec,
+        source,
+        parse_source_options(source_options).get(source, {}),
+        synthetic_patients=PROFILES[profile].synthetic_patients,
+    )
+    usable = usable_records(cohort, signal_check(cohort) if check else None)
+    header: dict[str, Any] = {
+        "task": task,
+        "source": source,
+        "version": str(cohort.notes.get("task_version", spec.version)),
+        "checked": usable.checked,
+        "records": cohort.n_records,
+        **{k: v for k, v in usable.summary().items() if k != "checked"},
+    }
+    if usable.manifest.empty:
+        if as_json:
+            click.echo(
+                json.dumps({**header, "unusable_by_reason": unusable_rows(usable)}, indent=2)
             )
+        else:
+            _print_unusable(usable)
+        raise click.ClickException(
+            f"no usable ECG: all {cohort.n_records:,} ECGs of {task} on {source} are unusable"
         )
+    split = split_for(spec, cohort, usable.manifest, external=not no_external)
+    rows = describe_rows(usable.manifest, split, fractions or DEFAULT_FRACTIONS)
+    notes = list(split.notes)
+    if cohort.notes.get("unlabelled"):
+        notes.append(
+            f"{cohort.notes['unlabelled']:,} record(s) left out before these counts: no label "
+            "(no diagnosis code in the header, or an unreadable header)"
+        )
+    if as_json:
+        payload = {**header, "notes": notes, "rows": rows}
+        payload["unusable_by_reason"] = unusable_rows(usable)
+        if not usable.checked:
+            payload["warning"] = UNCHECKED
+        click.echo(json.dumps(payload, indent=2))
         return
-    table = Table(title=f"{task} on {source} ({spec.version}): {spec.positive_class}")
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("set", "sites") else "right")
-    for row in rows:
-        table.add_row(
-            *(f"{v:.1%}" if k == "prevalence" and v is not None else str(v) for k, v in row.items())
-        )
-    console.print(table)
+    title = f"{task} on {source} ({header['version']}): {spec.positive_class}"
+    _print_tables(title, rows, usable, notes, cohort.n_records)
+    if usable.failed:
+        _print_unusable(usable)

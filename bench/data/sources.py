@@ -10,7 +10,7 @@ heavy is imported until a loader runs, so task plugins built on these stay cheap
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 
 LabelRule = Callable[["pd.DataFrame"], "pd.Series"]
 """Maps a source's metadata table to labels: 1, 0, or NaN (record excluded)."""
+
+ColumnRule = Callable[[str], LabelRule]
+"""Builds a label rule that reads one named column (e.g. :func:`column_rule`)."""
+
+CohortLoader = Callable[[Mapping[str, Any]], Cohort]
+
+#: The sources through which users bring their own labelled ECGs; every task offers them
+#: (see :func:`user_sources`).
+USER_SOURCES: tuple[str, ...] = ("manifest", "muse", "wfdb")
 
 
 def _labelled(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
@@ -119,62 +128,6 @@ def _path_option(options: Mapping[str, Any], env: str, source: str, what: str) -
     return path
 
 
-def manifest_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Cohort]:
-    """A hospital's manifest CSV (record_id, patient_id, path, site, label columns)."""
-
-    def load(options: Mapping[str, Any]) -> Cohort:
-        from bench.data.readers.manifest import load_manifest_signal, read_manifest
-
-        path = _path_option(options, "BENCH_MANIFEST", "manifest", "a manifest CSV")
-        table = _labelled(read_manifest(path), rule, str(path))
-        rows = table.set_index("record_id")
-        return Cohort(
-            name=task,
-            source="manifest",
-            source_version=str(options.get("version", "local")),
-            manifest=table,
-            load_signal=lambda rid: load_manifest_signal(rows.loc[rid]),
-            cache_key=f"manifest-{path.resolve()}-{path.stat().st_mtime_ns}",
-        )
-
-    return load
-
-
-def muse_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Cohort]:
-    """A folder of GE MUSE XML files plus ``labels.csv`` (record_id = file stem,
-    patient_id, label columns, optional site)."""
-
-    def load(options: Mapping[str, Any]) -> Cohort:
-        from bench.data.readers.muse import read_muse_xml
-
-        folder = _path_option(options, "BENCH_MUSE_DIR", "muse", "a folder of MUSE XML files")
-        labels_path = Path(options.get("labels") or folder / "labels.csv")
-        if not labels_path.is_file():
-            raise FileNotFoundError(
-                f"{labels_path}: MUSE source needs a label table (record_id = XML file stem, "
-                "patient_id, label columns such as lvef or hcm)"
-            )
-        import pandas as pd
-
-        table = pd.read_csv(labels_path, dtype={"record_id": str, "patient_id": str})
-        for column in ("record_id", "patient_id"):
-            if column not in table.columns:
-                raise CohortError(f"{labels_path}: missing column {column!r}")
-        if "site" not in table.columns:
-            table["site"] = "unknown"
-        table = _labelled(table, rule, str(labels_path))
-        return Cohort(
-            name=task,
-            source="muse",
-            source_version=str(options.get("version", "local")),
-            manifest=table,
-            load_signal=lambda rid: read_muse_xml(folder / f"{rid}.xml"),
-            cache_key=f"muse-{folder.resolve()}",
-        )
-
-    return load
-
-
 def column_rule(column: str) -> LabelRule:
     """Label from a 0/1 column; a missing column is an error naming it."""
 
@@ -195,3 +148,213 @@ def column_rule(column: str) -> LabelRule:
         return values
 
     return rule
+
+
+def _label_rule(
+    task: str,
+    source: str,
+    options: Mapping[str, Any],
+    rule: LabelRule | None,
+    column: str | None,
+    rule_for_column: ColumnRule,
+) -> tuple[LabelRule, str | None, dict[str, Any]]:
+    """The rule a table-based source applies, the column it reads and cohort notes.
+
+    ``SOURCE.label_column=NAME`` replaces the task's own rule (over ``column``) by
+    ``rule_for_column(NAME)``; the label version then records the column, since the labels
+    are the user's definition, not the task's.
+    """
+    requested = options.get("label_column")
+    if requested is None or str(requested).strip() == column:
+        if rule is None:
+            raise CohortError(
+                f"task {task!r} has no label definition on source {source!r}: name the column "
+                f"that holds its 0/1 label with --source-option {source}.label_column=COLUMN"
+            )
+        return rule, column, {}
+    names = [c.strip() for c in str(requested).split(",") if c.strip()]
+    if len(names) != 1:
+        raise CohortError(
+            f"{source}.label_column must name one column of 0/1 labels, got {requested!r} "
+            "(tasks with several labels are not supported yet)"
+        )
+    return (
+        rule_for_column(names[0]),
+        names[0],
+        {"task_version": f"{task}:{source}.label_column={names[0]}"},
+    )
+
+
+def manifest_loader(
+    task: str,
+    rule: LabelRule | None = None,
+    *,
+    column: str | None = None,
+    rule_for_column: ColumnRule = column_rule,
+) -> CohortLoader:
+    """A hospital's manifest CSV (record_id, patient_id, path, site, label columns).
+
+    Labels come from ``rule`` (the task's definition; ``column`` names the column it reads)
+    or, with the option ``manifest.label_column=NAME``, from ``rule_for_column(NAME)``
+    (default: a 0/1 column). When a label column is known only it must be numeric; other
+    columns (diagnosis text, sex, ...) may hold anything.
+    """
+
+    def load(options: Mapping[str, Any]) -> Cohort:
+        from bench.data.readers.manifest import load_manifest_signal, read_manifest
+
+        path = _path_option(options, "BENCH_MANIFEST", "manifest", "a manifest CSV")
+        label, used, notes = _label_rule(task, "manifest", options, rule, column, rule_for_column)
+        raw = read_manifest(path, numeric_columns=None if used is None else [used])
+        table = _labelled(raw, label, str(path))
+        rows = table.set_index("record_id")
+        return Cohort(
+            name=task,
+            source="manifest",
+            source_version=str(options.get("version", "local")),
+            manifest=table,
+            load_signal=lambda rid: load_manifest_signal(rows.loc[rid]),
+            cache_key=f"manifest-{path.resolve()}-{path.stat().st_mtime_ns}",
+            notes=notes,
+        )
+
+    return load
+
+
+def muse_loader(
+    task: str,
+    rule: LabelRule | None = None,
+    *,
+    column: str | None = None,
+    rule_for_column: ColumnRule = column_rule,
+) -> CohortLoader:
+    """A folder of GE MUSE XML files plus ``labels.csv`` (record_id = file stem,
+    patient_id, label columns, optional site); labels as in :func:`manifest_loader`
+    (option ``muse.label_column=NAME``)."""
+
+    def load(options: Mapping[str, Any]) -> Cohort:
+        from bench.data.readers.muse import read_muse_xml
+
+        folder = _path_option(options, "BENCH_MUSE_DIR", "muse", "a folder of MUSE XML files")
+        labels_path = Path(options.get("labels") or folder / "labels.csv")
+        if not labels_path.is_file():
+            raise FileNotFoundError(
+                f"{labels_path}: MUSE source needs a label table (record_id = XML file stem, "
+                "patient_id, label columns such as lvef or hcm)"
+            )
+        import pandas as pd
+
+        table = pd.read_csv(labels_path, dtype={"record_id": str, "patient_id": str})
+        for column in ("record_id", "patient_id"):
+            if column not in table.columns:
+                raise CohortError(f"{labels_path}: missing column {column!r}")
+        if "site" not in table.columns:
+            table["site"] = "unknown"
+        label, _, notes = _label_rule(task, "muse", options, rule, column, rule_for_column)
+        table = _labelled(table, label, str(labels_path))
+        return Cohort(
+            name=task,
+            source="muse",
+            source_version=str(options.get("version", "local")),
+            manifest=table,
+            load_signal=lambda rid: read_muse_xml(folder / f"{rid}.xml"),
+            cache_key=f"muse-{folder.resolve()}",
+            notes=notes,
+        )
+
+    return load
+
+
+def dx_rule(codes: Iterable[str]) -> LabelRule:
+    """1 when a record's ``dx`` (comma-separated SNOMED CT codes of its ``#Dx:`` header line)
+    holds any of ``codes``, 0 when it holds none, NaN (excluded) when it has no code."""
+    wanted = {str(c).strip() for c in codes}
+
+    def rule(table: pd.DataFrame) -> pd.Series:
+        import pandas as pd
+
+        def label(text: str) -> float:
+            found = {c.strip() for c in str(text).split(",") if c.strip()}
+            return float("nan") if not found else float(bool(found & wanted))
+
+        return pd.Series([label(t) for t in table["dx"]], index=table.index, dtype=float)
+
+    return rule
+
+
+def _codes_option(options: Mapping[str, Any]) -> list[str]:
+    codes = [c.strip() for c in str(options.get("codes", "")).split(",") if c.strip()]
+    if not codes:
+        raise CohortError(
+            "source 'wfdb' labels records by the SNOMED CT codes of their '#Dx:' header lines: "
+            "name the positive codes with --source-option wfdb.codes=CODE[,CODE...] "
+            "(e.g. 164865005 for myocardial infarction)"
+        )
+    if not all(c.isdigit() for c in codes):
+        raise CohortError(f"wfdb.codes must be numeric SNOMED CT codes, got {codes}")
+    return codes
+
+
+def wfdb_loader(task: str) -> CohortLoader:
+    """A folder of WFDB records at any depth (``.dat`` or PhysioNet/CinC ``.mat`` signal
+    files) labelled by the SNOMED CT codes of their ``#Dx:`` header lines.
+
+    Options: ``path`` (or ``$BENCH_WFDB_DIR``); ``codes`` (required: a record is positive when
+    its Dx line holds any of them, negative otherwise; records without a Dx code are left
+    out); ``site`` (a site name for every record, or ``folder`` for the first folder under
+    ``path``, as in CinC 2021's per-source folders; default ``unknown``); ``patient``
+    (``record``, the default: one patient per record, since CinC headers carry no patient
+    id; ``folder``: the record's parent folder, as in PTB Diagnostic's ``patient001/``; a
+    ``#Patient:`` header line always wins). Records whose header cannot be read are left
+    out and counted in ``cohort.notes["unlabelled"]`` with those without a Dx code.
+    """
+
+    def load(options: Mapping[str, Any]) -> Cohort:
+        from bench.data.readers.wfdb_reader import read_wfdb, wfdb_folder_table
+
+        root = _path_option(options, "BENCH_WFDB_DIR", "wfdb", "a folder of WFDB records")
+        codes = _codes_option(options)
+        table = wfdb_folder_table(root)
+        if table.empty:
+            raise CohortError(f"{root}: no WFDB header (*.hea) found under this folder")
+        site = str(options.get("site", "unknown"))
+        table["site"] = table["folder"].replace("", "unknown") if site == "folder" else site
+        by = str(options.get("patient", "record"))
+        if by not in ("record", "folder"):
+            raise CohortError(f"wfdb.patient must be 'record' or 'folder', got {by!r}")
+        fallback = (
+            table["record_id"]
+            if by == "record"
+            else [p.rsplit("/", 1)[0] if "/" in p else p for p in table["record_id"]]
+        )
+        table["patient_id"] = table["patient"].where(table["patient"] != "", fallback)
+        labelled = _labelled(table, dx_rule(codes), f"WFDB records under {root}")
+        paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
+        return Cohort(
+            name=task,
+            source="wfdb",
+            source_version=str(options.get("version", "local")),
+            manifest=labelled,
+            load_signal=lambda rid: read_wfdb(paths[rid]),
+            cache_key=f"wfdb-{root.resolve()}",
+            notes={
+                "task_version": f"{task}:wfdb.codes={','.join(sorted(codes))}",
+                "unlabelled": len(table) - len(labelled),
+            },
+        )
+
+    return load
+
+
+def user_sources(
+    task: str, column: str | None = None, rule_for_column: ColumnRule = column_rule
+) -> dict[str, CohortLoader]:
+    """The :data:`USER_SOURCES` loaders of ``task``: ``manifest`` and ``muse`` label records
+    by ``rule_for_column(column)`` (the task's own label column; without one, users name
+    theirs with ``SOURCE.label_column``), ``wfdb`` by header diagnosis codes."""
+    rule = rule_for_column(column) if column is not None else None
+    return {
+        "manifest": manifest_loader(task, rule, column=column, rule_for_column=rule_for_column),
+        "muse": muse_loader(task, rule, column=column, rule_for_column=rule_for_column),
+        "wfdb": wfdb_loader(task),
+    }

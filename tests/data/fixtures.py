@@ -64,9 +64,14 @@ def synthetic_ecg(seed: int, fs: float = 500.0, seconds: float = 10.0) -> ECGSig
 
 
 def write_wfdb(
-    record_path: Path, signal: ECGSignal, sig_names: Sequence[str], units: str = "mV"
+    record_path: Path,
+    signal: ECGSignal,
+    sig_names: Sequence[str],
+    units: str = "mV",
+    comments: Sequence[str] = (),
 ) -> Path:
-    """Write ``signal`` as a format-16 WFDB record; ``units`` ``"uV"`` stores microvolts."""
+    """Write ``signal`` as a format-16 WFDB record; ``units`` ``"uV"`` stores microvolts;
+    ``comments`` become ``#`` header lines (e.g. ``"Dx: 164865005"``)."""
     scale = {"mV": 1.0, "uV": 1000.0}[units]
     record_path.parent.mkdir(parents=True, exist_ok=True)
     wfdb.wrsamp(
@@ -78,6 +83,7 @@ def write_wfdb(
         fmt=["16"] * len(sig_names),
         adc_gain=[1000.0 / scale] * len(sig_names),
         baseline=[0] * len(sig_names),
+        comments=list(comments),
         write_dir=str(record_path.parent),
     )
     return record_path
@@ -198,3 +204,48 @@ def frank_ptbdb_ecg(seed: int, seconds: float = 10.0) -> ECGSignal:
     base = synthetic_ecg(seed, fs=1000.0, seconds=seconds)
     frank = base.data[[0, 5, 7]] * np.float32(0.8)  # stand-ins for the Frank leads
     return ECGSignal(data=np.concatenate([base.data, frank]), fs=base.fs, leads=PTBDB_SIG_NAMES)
+
+
+#: SNOMED CT code of myocardial infarction (CinC 2020-2021 "MI") and of sinus rhythm.
+MI_CODE, SINUS_CODE = "164865005", "426783006"
+
+
+def make_cinc_collection(root: Path) -> dict[str, Any]:
+    """A WFDB collection as users bring it, with the faults real ones have.
+
+    ``root/georgia/`` and ``root/cpsc/``: CinC-layout ``.mat`` records (E00..E05 and
+    A00..A05 good, every third one with the MI code); ``root/ptbdb/patient001/s0010_re``: a
+    15-channel PTB Diagnostic ``.dat`` record (Frank leads dropped, labelled positive);
+    broken: ``georgia/E06`` (its .mat is missing), ``georgia/E07`` (truncated .mat),
+    ``cpsc/A06`` (lead V1 flat through the whole record), ``cpsc/A07`` (no Dx code: left
+    out unlabelled). Returns the expected counts and reasons.
+    """
+    good = [f"georgia/E{i:02d}" for i in range(6)] + [f"cpsc/A{i:02d}" for i in range(6)]
+    for n, record_id in enumerate(good):
+        dx = [MI_CODE, SINUS_CODE] if n % 3 == 0 else [SINUS_CODE]
+        write_cinc_record(root / record_id, synthetic_ecg(100 + n, seconds=6), dx=dx)
+    frank = frank_ptbdb_ecg(7, seconds=6)
+    write_wfdb(
+        root / "ptbdb/patient001/s0010_re", frank, PTBDB_SIG_NAMES, comments=[f"Dx: {MI_CODE}"]
+    )
+    write_cinc_record(root / "georgia/E06", synthetic_ecg(200, seconds=6), dx=[SINUS_CODE])
+    (root / "georgia/E06.mat").unlink()
+    write_cinc_record(root / "georgia/E07", synthetic_ecg(201, seconds=6), dx=[MI_CODE])
+    mat = root / "georgia/E07.mat"
+    mat.write_bytes(mat.read_bytes()[:4000])
+    flat = synthetic_ecg(202, seconds=6)
+    flat.data[flat.leads.index("V1")] = 0.0
+    write_cinc_record(root / "cpsc/A06", flat, dx=[SINUS_CODE])
+    write_cinc_record(root / "cpsc/A07", synthetic_ecg(203, seconds=6), dx=[])
+    return {
+        "records": 16,  # labelled (A07 has no code)
+        "usable": 13,
+        "positives": 5,  # 4 of the good .mat records + the PTB Diagnostic one
+        "unlabelled": 1,
+        "unusable": {
+            "georgia/E06": "is missing",
+            "georgia/E07": "truncated signal file",
+            "cpsc/A06": "lead V1: flat",
+        },
+        "dropped": {"ptbdb/patient001/s0010_re": ("vx", "vy", "vz")},
+    }

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import wfdb
 
 from bench.data.readers.lead_names import standard_channels
 from bench.signal import ECGFormatError, ECGSignal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Factor that converts a physical unit named in a WFDB header to millivolts.
 UNIT_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3}
@@ -170,3 +174,39 @@ def resolve_dataset_dir(
     tried = "; ".join(f"{c} (from {src}) has no {marker}" for c, src in candidates)
     tried = tried or f"no folder given and ${env_var} is not set"
     raise FileNotFoundError(f"{tried}. {how_to_get}")
+
+
+def wfdb_folder_table(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per WFDB header (``*.hea``, at any depth) under ``root``, sorted by path.
+
+    Columns: ``record_id`` (path relative to ``root`` without extension, ``/``-separated,
+    e.g. ``georgia/g1/E00001``), ``path`` (the record, no extension), ``folder`` (the first
+    folder under ``root``, ``""`` for records directly in it), ``dx`` (the ``#Dx:`` header
+    line, comma-separated SNOMED CT codes as in PhysioNet/CinC 2020-2021; ``""`` if absent),
+    ``age``, ``sex`` and ``patient`` (``#Patient:``, ``""`` if absent) and ``header_error``
+    (why the header text could not be read, ``""`` otherwise). Only header text is read.
+    """
+    import pandas as pd
+
+    base = Path(root)
+    rows = []
+    for hea in sorted(base.rglob("*.hea")):
+        relative = hea.relative_to(base).with_suffix("")
+        try:
+            fields, error = read_wfdb_comments(hea), ""
+        except ECGFormatError as exc:
+            fields, error = {}, str(exc)
+        rows.append(
+            {
+                "record_id": relative.as_posix(),
+                "path": str(hea.with_suffix("")),
+                "folder": relative.parts[0] if len(relative.parts) > 1 else "",
+                "dx": fields.get("dx", ""),
+                "age": fields.get("age", ""),
+                "sex": fields.get("sex", ""),
+                "patient": fields.get("patient", ""),
+                "header_error": error,
+            }
+        )
+    columns = ["record_id", "path", "folder", "dx", "age", "sex", "patient", "header_error"]
+    return pd.DataFrame(rows, columns=columns)
