@@ -37,6 +37,7 @@ STRICT_PLUGINS_ENV = "BENCH_STRICT_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.plugins.heartbeit",
     "bench.plugins.baselines",
+    "bench.plugins.ecgfm",
     "bench.plugins.metrics",
     "bench.tasks.stemi",
     "bench.tasks.lvef",
@@ -252,6 +253,7 @@ class PluginHost:
         try:
             outcome = yield
         except BaseException as inner:  # new-style wrappers see the inner exception thrown in
+            token = _CURRENT_PLUGIN.set(plugin)
             try:
                 generator.throw(inner)
             except StopIteration as stop:
@@ -260,7 +262,10 @@ class PluginHost:
                 if exc is not inner:
                     self._hook_failed(plugin, hook, exc)
                 raise inner from None
+            finally:
+                _CURRENT_PLUGIN.reset(token)
             raise RuntimeError(f"plugin {plugin!r}: wrapper of {hook} yielded twice") from None
+        token = _CURRENT_PLUGIN.set(plugin)
         try:
             generator.send(outcome)
         except StopIteration as stop:
@@ -268,6 +273,8 @@ class PluginHost:
         except Exception as exc:
             self._hook_failed(plugin, hook, exc)
             return outcome
+        finally:
+            _CURRENT_PLUGIN.reset(token)
         raise RuntimeError(f"plugin {plugin!r}: wrapper of {hook} yielded twice")
 
     # -- registries ----------------------------------------------------------------

@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from bench import hookimpl
 from bench.records import load_records
 from tests.data.fixtures import make_manifest
 
@@ -49,6 +51,157 @@ def test_plugins_lists_name_version_hooks(cli):
     by_name = {p["name"]: p for p in data["plugins"]}
     assert "bench_register_tasks" in by_name["bench.tasks.stemi"]["hooks"]
     assert by_name["bench.tasks.stemi"]["version"].endswith("(built-in)")
+
+
+HEAVY_MODULES = ("torch", "timm", "torchvision", "ot", "matplotlib", "pytorch_grad_cam")
+SYS_MODULES_PROBE = """
+import json, sys
+from bench.cli import main
+sys.argv = ["bench", *json.loads(sys.argv[1])]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["plugins"], ["run", "--help"]])
+def test_startup_commands_import_no_heavy_module(args):
+    """A fresh interpreter answers these without torch, timm, torchvision, POT, matplotlib."""
+    result = subprocess.run(
+        [sys.executable, "-c", SYS_MODULES_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "BENCH_LOAD_PLUGINS"},
+        check=True,
+    )
+    loaded = set(json.loads(result.stderr.strip().splitlines()[-1]))
+    assert len(result.stdout) > 100  # the command did answer
+    assert "bench.plugins.heartbeit" in loaded  # ... with the plugins loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES)
+    assert heavy == [], f"bench {' '.join(args)} imported {heavy[:5]}"
+
+
+def test_lazy_commands_list_the_help_they_show_when_loaded(cli):
+    ctx = click.Context(cli)
+    assert cli.lazy_commands, "the heavy commands should be registered lazily"
+    for name, (_, short_help) in cli.lazy_commands.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.help is not None
+        assert command.help.startswith(short_help.rstrip(".")), name
+
+
+class BrokenRegister:
+    """A plugin whose register hook raises (the shape of a missing optional dependency)."""
+
+    @hookimpl
+    def bench_register_metrics(self, register):
+        raise RuntimeError("metric needs scikit-survival")
+
+
+class BrokenCommands:
+    @hookimpl
+    def bench_register_commands(self, cli):
+        raise ImportError("no module named 'fancy_cli'")
+
+
+@pytest.fixture
+def broken_host(host, monkeypatch):
+    """The test host plus two broken plugins; strict mode off whatever the environment says."""
+    monkeypatch.delenv("BENCH_STRICT_PLUGINS", raising=False)
+    host.register(BrokenRegister(), "broken-register")
+    host.register(BrokenCommands(), "broken-commands")
+    try:
+        yield host
+    finally:
+        host.unregister("broken-register")
+        host.unregister("broken-commands")
+
+
+def test_plugin_errors_are_listed_warned_and_strict_exits_2(broken_host):
+    from bench.cli import make_cli
+
+    cli = make_cli(broken_host)  # a broken command plugin does not stop the CLI
+    data = json.loads(invoke(cli, ["plugins", "--json"]).stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name["broken-register"]["status"] == "error"
+    assert "RuntimeError: metric needs scikit-survival" in by_name["broken-register"]["errors"][0]
+    assert by_name["broken-commands"]["errors"][0].startswith(
+        "plugin 'broken-commands' failed in bench_register_commands: ImportError"
+    )
+    assert {e["stage"] for e in data["errors"]} == {
+        "bench_register_metrics",
+        "bench_register_commands",
+    }
+    table = invoke(cli, ["plugins"]).stdout
+    assert "broken-register" in table and "error: plugin 'broken-register'" in table
+
+    listing = invoke(cli, ["list", "metrics"])
+    assert listing.exit_code == 0 and "auroc" in listing.stdout
+    warnings = [line for line in listing.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and "test_cli.py:" in warnings[0]  # file:line of the raise
+    assert "Traceback" not in listing.stderr
+    assert "Traceback" in invoke(cli, ["--verbose", "list", "metrics"]).stderr
+
+    strict = invoke(cli, ["--strict-plugins", "list"])
+    assert strict.exit_code == 2 and "--strict-plugins" in strict.stderr
+
+
+def test_strict_plugins_from_the_environment(broken_host, monkeypatch):
+    from bench.cli import make_cli
+
+    monkeypatch.setenv("BENCH_STRICT_PLUGINS", "1")
+    assert invoke(make_cli(broken_host), ["list"]).exit_code == 2
+
+
+def test_strict_plugins_passes_when_no_plugin_fails(cli):
+    assert invoke(cli, ["--strict-plugins", "list", "--json"]).exit_code == 0
+
+
+def test_a_hook_error_during_a_command_fails_it_under_strict(host, monkeypatch):
+    from bench.cli import make_cli
+
+    class Command:
+        @hookimpl
+        def bench_register_commands(self, cli):
+            @cli.command("ping")
+            @click.pass_context
+            def ping(ctx):
+                ctx.find_root().obj.call_safely("bench_result", record="r")
+
+        @hookimpl
+        def bench_result(self, record):
+            raise RuntimeError("logger down")
+
+    monkeypatch.delenv("BENCH_STRICT_PLUGINS", raising=False)
+    host.register(Command(), "pinger")
+    try:
+        lenient = invoke(make_cli(host), ["ping"])
+        assert lenient.exit_code == 0 and "logger down" in lenient.stderr
+        assert invoke(make_cli(host), ["--strict-plugins", "ping"]).exit_code == 2
+    finally:
+        host.unregister("pinger")
+
+
+def test_misspelled_hook_says_did_you_mean(host, monkeypatch):
+    from bench.cli import make_cli
+
+    class Typo:
+        @hookimpl
+        def bench_register_model(self, register):
+            pass
+
+    monkeypatch.delenv("BENCH_STRICT_PLUGINS", raising=False)
+    host.register(Typo(), "typo")
+    result = invoke(make_cli(host), ["list", "models"])
+    assert result.exit_code == 0
+    assert (
+        "warning: plugin 'typo' failed in validate: unknown hook 'bench_register_model'; "
+        "did you mean 'bench_register_models'?" in result.stderr
+    )
+    assert invoke(make_cli(host), ["--strict-plugins", "list"]).exit_code == 2
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,10 @@ def test_misspelled_hook_is_an_error_not_silence(host):
             pass
 
     assert host.register(Typo(), "typo") is False
-    assert host.errors[-1].plugin == "typo" and "bench_register_modles" in host.errors[-1].message
+    error = host.errors[-1]
+    assert error.plugin == "typo" and error.stage == "validate"
+    assert "unknown hook 'bench_register_modles'" in error.message
+    assert "did you mean 'bench_register_models'?" in error.message
     assert not host.pm.has_plugin("typo")
 
 
@@ -81,6 +84,159 @@ def test_import_error_is_reported(monkeypatch):
     h = PluginHost()
     h.load_default_plugins()
     assert h.errors[0].plugin == "no_such_module_xyz" and h.errors[0].stage == "import"
+
+
+def test_import_error_names_file_and_line(monkeypatch, tmp_path):
+    module = tmp_path / "raising_plugin_xyz.py"
+    module.write_text("import os\n\nraise RuntimeError('broken at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("raising_plugin_xyz",))
+    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "raising_plugin_xyz")
+    h = PluginHost()
+    h.load_default_plugins()
+    (error,) = h.errors
+    assert error.location == f"{module}:3"
+    assert error.message == "RuntimeError: broken at import"
+    assert "Traceback" in error.traceback and "raise RuntimeError" in error.traceback
+
+
+def test_syntax_error_names_file_and_line(monkeypatch, tmp_path):
+    (tmp_path / "syntax_plugin_xyz.py").write_text("x = 1\ndef broken(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("syntax_plugin_xyz",))
+    monkeypatch.setenv("BENCH_LOAD_PLUGINS", "syntax_plugin_xyz")
+    h = PluginHost()
+    h.load_default_plugins()
+    assert h.errors[0].location == f"{tmp_path / 'syntax_plugin_xyz.py'}:2"
+
+
+# -- pluggy's own call semantics -----------------------------------------------------
+
+
+def _spec_registrar(name: str, calls: list[str], **marks: bool) -> object:
+    """A plugin whose ``bench_register_tokenizers`` logs ``name`` and registers one spec."""
+
+    class P:
+        @hookimpl(**marks)
+        def bench_register_tokenizers(self, register):
+            calls.append(name)
+            register(TokenizerSpec(name=f"tok-{name}", build=lambda options: None))
+
+    return P()
+
+
+def test_tryfirst_and_trylast_order_as_pluggy_documents():
+    host = PluginHost()
+    calls: list[str] = []
+    host.register(_spec_registrar("last", calls, trylast=True), "last")
+    host.register(_spec_registrar("plain", calls), "plain")
+    host.register(_spec_registrar("first", calls, tryfirst=True), "first")
+    host.registries  # noqa: B018 - calls the hooks
+    assert calls == ["first", "plain", "last"]
+    assert host.registries.tokenizers.get("tok-first").plugin == "first"
+
+
+@pytest.mark.parametrize("style", ["wrapper", "hookwrapper"])
+def test_wrappers_run_around_the_other_implementations(style):
+    host = PluginHost()
+    calls: list[str] = []
+
+    if style == "wrapper":
+
+        class Wrapper:
+            @hookimpl(wrapper=True)
+            def bench_register_tokenizers(self, register):
+                calls.append("before")
+                result = yield
+                calls.append("after")
+                register(TokenizerSpec(name="added-by-wrapper", build=lambda options: None))
+                return result
+
+    else:
+
+        class Wrapper:  # type: ignore[no-redef]
+            @hookimpl(hookwrapper=True)
+            def bench_register_tokenizers(self, register):
+                calls.append("before")
+                outcome = yield
+                outcome.get_result()
+                calls.append("after")
+
+    host.register(Wrapper(), "wrapper")
+    host.register(_spec_registrar("inner", calls), "inner")
+    host.registries  # noqa: B018
+    assert calls == ["before", "inner", "after"]
+    assert host.errors == []
+    if style == "wrapper":
+        assert host.registries.tokenizers.get("added-by-wrapper").plugin == "wrapper"
+
+
+@pytest.mark.parametrize("phase", ["setup", "teardown"])
+def test_a_failing_wrapper_is_reported_and_the_hook_still_runs(phase):
+    host = PluginHost()
+    calls: list[str] = []
+
+    class Failing:
+        @hookimpl(wrapper=True)
+        def bench_register_tokenizers(self, register):
+            if phase == "setup":
+                raise RuntimeError("setup broke")
+            result = yield
+            raise RuntimeError("teardown broke")
+            return result  # pragma: no cover
+
+    host.register(Failing(), "failing")
+    host.register(_spec_registrar("inner", calls), "inner")
+    assert "tok-inner" in host.registries.tokenizers and calls == ["inner"]
+    (error,) = host.errors
+    assert (error.plugin, error.stage) == ("failing", "bench_register_tokenizers")
+    assert f"{phase} broke" in error.message
+
+
+def test_one_failing_implementation_does_not_stop_the_others():
+    host = PluginHost()
+    calls: list[str] = []
+
+    class Broken:
+        @hookimpl(tryfirst=True)
+        def bench_register_tokenizers(self, register):
+            raise ValueError("bad spec")
+
+    host.register(Broken(), "broken")
+    host.register(_spec_registrar("good", calls), "good")
+    assert "tok-good" in host.registries.tokenizers
+    (error,) = host.errors
+    assert error.one_line().startswith(
+        "plugin 'broken' failed in bench_register_tokenizers: ValueError: bad spec ("
+    )
+    assert error.location.endswith(f"{Path(__file__).name}:{error.location.rsplit(':', 1)[1]}")
+
+
+def test_duplicate_name_is_reported_against_the_plugin_called_second():
+    host = PluginHost()
+    calls: list[str] = []
+    host.register(_spec_registrar("same", calls), "one")
+    host.register(_spec_registrar("same", calls), "two")  # pluggy calls the later one first
+    assert host.registries.tokenizers.get("tok-same").plugin == "two"
+    (error,) = host.errors
+    assert error.plugin == "one" and "registered twice: by 'two' and 'one'" in error.message
+
+
+def test_unknown_name_names_the_plugin_that_failed_to_register(host):
+    class Broken:
+        @hookimpl
+        def bench_register_models(self, register):
+            raise RuntimeError("needs a missing dependency")
+
+    host.register(Broken(), "ecgfm_plugin")
+    try:
+        with pytest.raises(UnknownNameError, match=r"plugin.*'ecgfm_plugin' failed to load"):
+            host.registries.models.get("ecg-fm")
+        with pytest.raises(UnknownNameError) as tasks_error:
+            host.registries.tasks.get("no-such-task")
+        assert "ecgfm_plugin" not in str(tasks_error.value)  # it failed on models only
+    finally:
+        host.unregister("ecgfm_plugin")
 
 
 def test_registry_suggests_close_names_and_refuses_duplicates():
@@ -241,14 +397,25 @@ def test_hook_bench_run_finished(lifecycle_calls):
 
 
 def test_logger_exception_does_not_stop_the_run(host, tmp_path, capsys):
+    calls: list[object] = []
+
     class Failing:
-        @hookimpl
+        @hookimpl(tryfirst=True)
         def bench_result(self, record):
             raise RuntimeError("logger down")
 
+    class Working:
+        @hookimpl
+        def bench_result(self, record):
+            calls.append(record)
+
     host.register(Failing(), "failing")
+    host.register(Working(), "working")
     try:
-        host.call_safely("bench_result", record=None)
+        host.call_safely("bench_result", record="r")
     finally:
         host.unregister("failing")
-    assert "failing" in capsys.readouterr().err
+        host.unregister("working")
+    assert calls == ["r"]
+    err = capsys.readouterr().err
+    assert "warning: plugin 'failing' failed in bench_result: RuntimeError: logger down" in err
