@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bench import hookimpl
 from bench.cohort import CohortError
-from bench.data.sources import ludb_loader
+from bench.data.sources import ludb_loader, user_sources
 from bench.specs import TaskSpec
 
 if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
@@ -41,7 +41,8 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="ludb-lvh",
-            loaders={"ludb": ludb_loader("ludb-lvh", lvh_rule)},
+            # user sources: LVH labels of the user's own ECGs (SOURCE.label_column / wfdb.codes)
+            loaders={"ludb": ludb_loader("ludb-lvh", lvh_rule), **user_sources("ludb-lvh")},
             definition=__doc__ or "",
             version=VERSION,
             positive_class="left ventricular hypertrophy (not HCM)",
