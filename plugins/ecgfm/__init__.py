@@ -1,0 +1,88 @@
+"""Signal models: ECG-FM (a pure-PyTorch port that loads the released fairseq-signals
+checkpoints, with its W2V+CMSC+RLM pretraining) and ``resnet1d`` (an xresnet1d baseline).
+
+Both read the model-declared ECG-FM recipe (:data:`ECGFM_RECIPE`): 12 leads, linear
+resampling to 500 Hz, per-lead z-score over the whole record, 2,500-sample segments; no
+band-pass or median filter. Heavy modules are imported inside the builders and commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from bench import hookimpl
+from bench.data.signal_recipe import SignalRecipe
+from bench.specs import BuiltModel, ModelSpec
+
+if TYPE_CHECKING:
+    import click
+    from torch import nn
+
+#: ECG-FM's input contract (research/ecg-fm.md 1.6): 10 s records as two 5 s segments.
+ECGFM_RECIPE = SignalRecipe(segment_samples=2500, n_segments=2)
+#: Released weights: MIMIC-IV-ECG v1.0 + PhysioNet 2021 v1.0.3 (wanglab/ecg-fm, MIT).
+RELEASED_CORPORA = ("mimic-iv-ecg", "physionet-2021")
+
+
+def _build_ecgfm(**kwargs: Any) -> BuiltModel:
+    from bench.plugins.ecgfm.builder import build_ecgfm
+
+    return build_ecgfm(**kwargs)
+
+
+def _build_resnet1d(**kwargs: Any) -> BuiltModel:
+    from bench.plugins.ecgfm.resnet1d import build_resnet1d
+
+    return build_resnet1d(**kwargs)
+
+
+def _ecgfm_layers(module: nn.Module) -> list[nn.Module]:
+    return [module.encoder.encoder.layers[-1]]  # type: ignore[union-attr,index]
+
+
+def _resnet1d_layers(module: nn.Module) -> list[nn.Module]:
+    from bench.plugins.ecgfm.resnet1d import saliency_layers
+
+    return saliency_layers(module)
+
+
+@hookimpl
+def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """``ecg-fm`` and ``resnet1d``."""
+    register(
+        ModelSpec(
+            name="ecg-fm",
+            build=partial(_build_ecgfm, rule="mean"),
+            description="ECG-FM (wav2vec2+CMSC transformer on raw 12-lead signals; loads the "
+            "released fairseq-signals weights); segment scores averaged per record",
+            family="ecg-fm",
+            input_kind="signal",
+            optimizer="adam",
+            paper_params_m=90.9,
+            saliency_layers=_ecgfm_layers,
+            signal_recipe=ECGFM_RECIPE,
+        )
+    )
+    register(
+        ModelSpec(
+            name="resnet1d",
+            build=_build_resnet1d,
+            description="xresnet1d 1-D ResNet on raw 12-lead signals, trained from scratch "
+            "(quick: 1 basic block per stage; paper: xresnet1d101)",
+            family="resnet1d",
+            input_kind="signal",
+            paper_params_m=None,
+            saliency_layers=_resnet1d_layers,
+            signal_recipe=ECGFM_RECIPE,
+        )
+    )
+
+
+@hookimpl
+def bench_register_commands(cli: click.Group) -> None:
+    """``bench convert-weights``."""
+    from bench.plugins.ecgfm.commands import convert_weights_command
+
+    cli.add_command(convert_weights_command)

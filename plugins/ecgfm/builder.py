@@ -1,0 +1,116 @@
+"""``ModelSpec.build`` of ECG-FM: the released architecture (``paper``) or a CPU-size one
+(``quick``), initialised from a file, the harness's own ECG-FM-style pretraining, or random.
+
+``weights``:
+
+- a path: a fairseq-signals ``.pt`` (pretrained or fine-tuned), a converted
+  ``.safetensors`` or a ``bench pretrain --model ecg-fm`` checkpoint. The architecture is
+  the file's; the head is always new; ``init`` is ``"file"`` (the runner records the
+  file's SHA-256);
+- ``None``: the harness's default checkpoint for the profile when it exists in the cache
+  (``bench pretrain --model ecg-fm --as-default`` writes it; ``init="wcr"``), else
+  ``$BENCH_WEIGHTS_DIR/ecg-fm.{safetensors,pt}`` (``ecg-fm-quick.*`` for the quick
+  profile), else random init with a loud warning;
+- ``"random"``: random init on purpose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, SegmentRule, count_parameters
+
+from bench.config import default_cache_dir
+from bench.specs import BuiltModel
+
+RANDOM = "random"
+#: Segment length (5 s at 500 Hz) of every ECG-FM input.
+SEGMENT_SAMPLES = 2500
+
+#: model profile → architecture. ``paper`` is the released ECG-FM.
+PROFILES: dict[str, EcgFmConfig] = {
+    "paper": EcgFmConfig(),
+    "quick": EcgFmConfig(
+        conv_layers=((64, 2, 2),) * 5,
+        embed_dim=96,
+        layers=3,
+        heads=4,
+        ffn_dim=192,
+        conv_pos=16,
+        conv_pos_groups=4,
+    ),
+}
+
+
+def profile_config(profile: str) -> EcgFmConfig:
+    """The architecture of ``profile``; unknown profiles are an error naming the choices."""
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(
+            f"ecg-fm: unknown profile {profile!r}; expected one of {sorted(PROFILES)}"
+        ) from None
+
+
+def default_checkpoint_path(profile: str) -> Path:
+    """Where the harness's own ECG-FM-style pretraining checkpoint of ``profile`` lives."""
+    return default_cache_dir() / "ecgfm" / f"wcr-{profile}.safetensors"
+
+
+def default_weights(profile: str, input_size: int) -> str | None:
+    """The cached default checkpoint of ``profile`` when it exists (else ``None``)."""
+    path = default_checkpoint_path(profile)
+    return str(path) if path.is_file() else None
+
+
+def build_ecgfm(
+    *,
+    num_classes: int,
+    profile: str,
+    input_size: int,
+    weights: str | None,
+    rule: SegmentRule = "mean",
+) -> BuiltModel:
+    """Build the ECG-FM segment classifier (see the module docstring)."""
+    from bench.plugins.ecgfm.loader import merge_training_fields, read_checkpoint
+
+    from bench.checkpoints import CheckpointError, load_into
+    from bench.weights import find_weights, warn_random_init
+
+    config = profile_config(profile)
+    init, path = RANDOM, None
+    if weights != RANDOM:
+        path = Path(weights) if weights else None
+        if path is None and default_weights(profile, input_size):
+            path = default_checkpoint_path(profile)
+        if path is None:  # $BENCH_WEIGHTS_DIR/ecg-fm[-quick].safetensors|.pt
+            path = find_weights("ecg-fm" if profile == "paper" else f"ecg-fm-{profile}", None)
+        if path is None:
+            warn_random_init(
+                "ecg-fm",
+                f"no ECG-FM checkpoint: pass --weights mimic_iv_ecg_physionet_pretrained.pt or "
+                f"pretrain one with `bench pretrain --model ecg-fm --profile {profile} "
+                "--as-default`",
+            )
+        elif not path.is_file():
+            raise FileNotFoundError(f"ecg-fm weights file not found: {path}")
+    info: dict[str, object] = {"profile": profile, "segment_rule": rule}
+    if path is None:
+        module = EcgFmClassifier(config, num_classes, SEGMENT_SAMPLES, rule)
+    else:
+        loaded = read_checkpoint(path)
+        config = merge_training_fields(loaded.config, config)
+        module = EcgFmClassifier(config, num_classes, SEGMENT_SAMPLES, rule)
+        try:
+            load_into(module.encoder, loaded.encoder, ignore=())
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        init = "wcr" if path == default_checkpoint_path(profile) else "file"
+        info.update(source_model=loaded.model_name, dropped_keys=len(loaded.dropped))
+    info.update(
+        architecture=asdict(config),
+        segment_samples=SEGMENT_SAMPLES,
+        params_m=round(count_parameters(module) / 1e6, 3),
+    )
+    return BuiltModel(module=module, init=init, weights=str(path) if path else None, config=info)

@@ -1,0 +1,56 @@
+"""ECG-FM and resnet1d through the CLI: bench run end to end, convert-weights, --weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc
+from click.testing import CliRunner
+
+from bench.records import load_records
+
+from .fixtures import write_checkpoint
+
+
+def _run(cli, run_args: list[str], model: str, *extra: str):
+    args = ["run", "--model", model, "--task", "stemi", *run_args[:-4], "--fraction", "1.0",
+            "--source-option", "synthetic.n_patients=150", *extra]  # fmt: skip
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("model", ["ecg-fm", "resnet1d"])
+def test_signal_models_run_end_to_end(cli, run_args, tmp_path: Path, model: str) -> None:
+    result = _run(cli, run_args, model, "--run-name", model)
+    assert result.exit_code == 0, result.output
+    records = load_records([tmp_path / "runs" / model])
+    assert {r.model for r in records} == {model} and {r.init for r in records} == {"random"}
+    config = records[0].details["model_config"]
+    assert config["profile"] == "quick"
+    if model == "ecg-fm":
+        assert config["segment_rule"] == "mean" and config["segment_samples"] == 2500
+        assert "RANDOM weights" in result.output
+    # both read the model-declared 12-lead recipe cache, not the image pipeline's signals
+    caches = [p.name for p in (tmp_path / "cache").iterdir()]
+    assert any(name.startswith("recipe-signals") for name in caches), caches
+
+
+def test_weights_file_gives_init_file(
+    cli, run_args, tmp_path: Path, tiny_model: Wav2Vec2Cmsc
+) -> None:
+    path = write_checkpoint(tmp_path / "pretrained.pt", tiny_model)
+    result = _run(cli, run_args, "ecg-fm", "--weights", f"ecg-fm={path}", "--run-name", "w")
+    assert result.exit_code == 0, result.output
+    records = load_records([tmp_path / "runs" / "w"])
+    assert {r.init for r in records} == {"file"} and records[0].weights == str(path)
+    assert records[0].details["model_config"]["architecture"]["embed_dim"] == 32
+
+
+def test_convert_weights_command(cli, tmp_path: Path, tiny_model: Wav2Vec2Cmsc) -> None:
+    src = write_checkpoint(tmp_path / "ft.pt", tiny_model, layout="finetuned")
+    dst = tmp_path / "enc.safetensors"
+    result = CliRunner().invoke(cli, ["convert-weights", "ecg-fm", str(src), str(dst)])
+    assert result.exit_code == 0, result.output
+    assert "ecg-fm encoder" in result.output and dst.stat().st_size < src.stat().st_size
+    bad = CliRunner().invoke(cli, ["convert-weights", "ecg-fm", str(src), str(tmp_path / "x.pt")])
+    assert bad.exit_code == 2 and "expected a .safetensors path" in bad.output
