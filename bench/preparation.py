@@ -99,7 +99,7 @@ def signal_check(cohort: Cohort, preprocess: PreprocessConfig | None = None) -> 
     preprocessing (:func:`bench.data.preprocess.prepare`) on it, as the image cache does,
     without rendering or caching. Failures are the errors the cache would record."""
     from bench.data.preprocess import DEFAULT_PREPROCESS, prepare
-    from bench.signal import ECGFormatError
+    from bench.signal import RECORD_ERRORS
 
     config = preprocess or DEFAULT_PREPROCESS
 
@@ -110,7 +110,7 @@ def signal_check(cohort: Cohort, preprocess: PreprocessConfig | None = None) -> 
             try:
                 signal = cohort.load_signal(record_id)
                 prepare(signal, config)
-            except (ECGFormatError, ValueError) as err:  # the errors the image cache skips
+            except RECORD_ERRORS as err:  # the errors the image cache skips
                 failed[record_id] = failure_reason(err)
                 continue
             if signal.dropped:

@@ -32,6 +32,11 @@ class ECGFormatError(ValueError):
     """
 
 
+#: Errors that make one record unusable (skipped, counted and reported) rather than stopping a
+#: run: a bad or unreadable file. Every consumer that decides usability catches exactly these.
+RECORD_ERRORS: tuple[type[Exception], ...] = (ECGFormatError, OSError)
+
+
 @dataclass(frozen=True)
 class ECGSignal:
     """A multi-lead ECG: ``data`` is ``(leads, samples)`` float32 in ``units`` (mV).

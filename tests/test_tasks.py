@@ -118,3 +118,38 @@ def test_manifest_source_without_a_path_says_how(tasks, monkeypatch):
     monkeypatch.delenv("BENCH_MANIFEST", raising=False)
     with pytest.raises(FileNotFoundError, match=r"--source-option manifest.path=PATH"):
         tasks.get("hcm").loaders["manifest"]({})
+
+
+def test_stemi_on_manifest_and_muse_sources(tasks, tmp_path):
+    path = _npy_manifest(tmp_path, [25.0, 40.0, 50.0, 60.0])
+    table = pd.read_csv(path).assign(stemi=[1, 0, 0, 1], note=["acute", "", "old MI?", "x"])
+    table.to_csv(path, index=False)
+    stemi = tasks.get("stemi").loaders
+    cohort = stemi["manifest"]({"path": str(path)})
+    assert cohort.manifest["label"].tolist() == [1, 0, 0, 1]
+    assert "task_version" not in cohort.notes  # the task's own column: its own definition
+    by_hcm = stemi["manifest"]({"path": str(path), "label_column": "hcm"})
+    assert by_hcm.manifest["label"].tolist() == [0, 1, 0, 1]
+    assert by_hcm.notes["task_version"] == "stemi:manifest.label_column=hcm"
+    folder = tmp_path / "muse"
+    folder.mkdir()
+    for i in range(3):
+        make_muse_xml(folder / f"ecg{i}.xml", seed=i)
+    labels = {"record_id": ["ecg0", "ecg1", "ecg2"], "patient_id": ["a", "b", "c"]}
+    pd.DataFrame({**labels, "stemi": [0, 1, 0], "mi": [1, 1, 0]}).to_csv(
+        folder / "labels.csv", index=False
+    )
+    assert stemi["muse"]({"path": str(folder)}).manifest["label"].tolist() == [0, 1, 0]
+    mi = stemi["muse"]({"path": str(folder), "label_column": "mi"})
+    assert mi.manifest["label"].tolist() == [1, 1, 0]
+    with pytest.raises(CohortError, match="label column 'nope' not found"):
+        stemi["muse"]({"path": str(folder), "label_column": "nope"})
+
+
+def test_lvef_label_column_takes_the_threshold(tasks, tmp_path):
+    path = _npy_manifest(tmp_path, [25.0, 40.0, 50.0, 60.0])
+    pd.read_csv(path).assign(ef_echo=[50, 30, 36, 70]).to_csv(path, index=False)
+    load = tasks.get("lvef").loaders["manifest"]
+    cohort = load({"path": str(path), "label_column": "ef_echo", "threshold": 35})
+    assert cohort.manifest["label"].tolist() == [0, 1, 0, 0]
+    assert cohort.notes["task_version"] == "lvef:manifest.label_column=ef_echo"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,3 +74,10 @@ def test_duplicate_leads_after_normalising_are_an_error() -> None:
     with pytest.raises(ECGFormatError, match="'aVR' appears twice"):
         normalize_lead_names(["I", "avr", "AVR"], "x.xml")
     assert normalize_lead_names(iter(["i", "ii"])) == ("I", "II")
+
+
+def test_the_alias_table_in_the_docs_is_the_one_the_readers_use() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "data.md").read_text()
+    section = docs.split("### Lead-name aliases", 1)[1].split("\n## ", 1)[0]
+    table = dict(re.findall(r"^\| `([^`]+)` \| (\w+) \|", section, flags=re.M))
+    assert {lead_key(alias): lead for alias, lead in table.items()} == LEAD_ALIASES
