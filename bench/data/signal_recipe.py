@@ -20,13 +20,14 @@ No band-pass or median filter is applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-
-from bench.data.preprocess import config_hash
+from bench.provenance import stable_hash
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made (model specs stay cheap)
+    import numpy as np
 
 Normalisation = Literal["zscore", "none"]
 
@@ -72,7 +73,7 @@ class SignalRecipe:
 
     def hash(self) -> str:
         """Short sha256 of every field (version included)."""
-        return config_hash(self)
+        return stable_hash(asdict(self), length=16)
 
 
 def resample_linear(data: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
@@ -81,6 +82,8 @@ def resample_linear(data: np.ndarray, fs: float, target_fs: float) -> np.ndarray
     Output sample ``k`` is at time ``k / target_fs``; there are ``floor(n * target_fs / fs)``
     of them (values past the last input sample hold it).
     """
+    import numpy as np
+
     if fs == target_fs:
         return np.asarray(data, dtype=np.float64)
     n = data.shape[1]
@@ -92,6 +95,8 @@ def resample_linear(data: np.ndarray, fs: float, target_fs: float) -> np.ndarray
 
 def zscore_leads(data: np.ndarray) -> np.ndarray:
     """Per-row z-score ``(x - mean) / std``; a constant row becomes all-zero."""
+    import numpy as np
+
     mean = data.mean(axis=1, keepdims=True)
     std = data.std(axis=1, keepdims=True)
     constant = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
@@ -111,6 +116,8 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     Raises :class:`ECGFormatError` for non-finite samples, a record without any of the
     recipe's leads, or a record shorter than one segment after resampling.
     """
+    import numpy as np
+
     present = [name for name in recipe.leads if name in sig.leads]
     if not present:
         raise ECGFormatError(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
 from bench.data.signal_recipe import SignalRecipe
+from bench.lazy import add_lazy_command
 from bench.specs import BuiltModel, ModelSpec
 
 if TYPE_CHECKING:
@@ -82,7 +83,10 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
 
 @hookimpl
 def bench_register_commands(cli: click.Group) -> None:
-    """``bench convert-weights``."""
-    from bench.plugins.ecgfm.commands import convert_weights_command
-
-    cli.add_command(convert_weights_command)
+    """``bench convert-weights`` (imported when used)."""
+    add_lazy_command(
+        cli,
+        "convert-weights",
+        "bench.plugins.ecgfm.commands:convert_weights_command",
+        "Convert a fairseq-signals ECG-FM checkpoint into an encoder-only safetensors file.",
+    )
