@@ -19,8 +19,10 @@ unchecked, and say so).
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,28 +96,64 @@ def failure_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def signal_check(cohort: Cohort, preprocess: PreprocessConfig | None = None) -> Check:
+#: Records checked together by one worker process.
+CHECK_CHUNK = 256
+#: What forked check workers read (inherited, never pickled: cohorts may hold lambdas).
+_CHECKING: tuple[Cohort, PreprocessConfig] | None = None
+
+
+def _check_chunk(record_ids: Sequence[str]) -> RecordCheck:
+    from bench.data.preprocess import prepare
+    from bench.signal import RECORD_ERRORS
+
+    assert _CHECKING is not None
+    cohort, config = _CHECKING
+    failed: dict[str, str] = {}
+    dropped: dict[str, tuple[str, ...]] = {}
+    for record_id in record_ids:
+        try:
+            signal = cohort.load_signal(record_id)
+            prepare(signal, config)
+        except RECORD_ERRORS as err:  # the errors the image cache skips
+            failed[record_id] = failure_reason(err)
+            continue
+        if signal.dropped:
+            dropped[record_id] = signal.dropped
+    return RecordCheck(failed, dropped)
+
+
+def signal_check(
+    cohort: Cohort, preprocess: PreprocessConfig | None = None, workers: int | None = None
+) -> Check:
     """A check that reads each record with the cohort's reader and runs the image
     preprocessing (:func:`bench.data.preprocess.prepare`) on it, as the image cache does,
-    without rendering or caching. Failures are the errors the cache would record."""
-    from bench.data.preprocess import DEFAULT_PREPROCESS, prepare
-    from bench.signal import RECORD_ERRORS
+    without rendering or caching. Failures are the errors the cache records
+    (:data:`bench.signal.RECORD_ERRORS`). Large collections are checked by ``workers``
+    forked processes (default: as many as the image cache uses, ``BENCH_CACHE_WORKERS``)."""
+    from bench.data.image_cache import cache_workers
+    from bench.data.preprocess import DEFAULT_PREPROCESS
 
     config = preprocess or DEFAULT_PREPROCESS
 
     def check(record_ids: Sequence[str]) -> RecordCheck:
-        failed: dict[str, str] = {}
-        dropped: dict[str, tuple[str, ...]] = {}
-        for record_id in record_ids:
-            try:
-                signal = cohort.load_signal(record_id)
-                prepare(signal, config)
-            except RECORD_ERRORS as err:  # the errors the image cache skips
-                failed[record_id] = failure_reason(err)
-                continue
-            if signal.dropped:
-                dropped[record_id] = signal.dropped
-        return RecordCheck(failed, dropped)
+        global _CHECKING
+        ids = list(record_ids)
+        chunks = [ids[start : start + CHECK_CHUNK] for start in range(0, len(ids), CHECK_CHUNK)]
+        n = min(workers or cache_workers(), len(chunks))
+        _CHECKING = (cohort, config)
+        try:
+            if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
+                results = [_check_chunk(chunk) for chunk in chunks]
+            else:
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+                    results = list(pool.map(_check_chunk, chunks))
+        finally:
+            _CHECKING = None
+        return RecordCheck(
+            {k: v for r in results for k, v in r.failed.items()},
+            {k: v for r in results for k, v in r.dropped.items()},
+        )
 
     return check
 

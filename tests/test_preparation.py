@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from bench import preparation
 from bench.cli import make_cli
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
@@ -84,6 +85,16 @@ def test_the_check_rejects_exactly_what_the_image_cache_rejects(host, collection
     assert {k: reason_group(v) for k, v in cached.failed.items()} == {
         k: reason_group(v) for k, v in checked.failed.items()
     }
+
+
+def test_forked_workers_find_what_one_process_finds(host, collection, monkeypatch):
+    root, expected = collection
+    cohort = load_cohort(host.registries.tasks.get("stemi"), "wfdb", _wfdb_options(root))
+    monkeypatch.setattr(preparation, "CHECK_CHUNK", 3)  # 16 records → 6 chunks
+    forked = usable_records(cohort, signal_check(cohort, workers=2))
+    one = usable_records(cohort, signal_check(cohort, workers=1))
+    assert forked.failed == one.failed and forked.dropped == one.dropped == expected["dropped"]
+    assert forked.manifest.equals(one.manifest)
 
 
 def test_reason_groups_ignore_paths_and_numbers():
