@@ -8,7 +8,6 @@ shard of the corpus, gradients are averaged by DistributedDataParallel and rank 
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import click
@@ -16,19 +15,9 @@ from bench.plugins.heartbeit.model import PROFILES, profile_config
 from bench.plugins.heartbeit.pretrain import PretrainConfig
 from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 
+from bench.pretraining import init_distributed
+
 TOKENIZER_FILE = "tokenizer-kmeans.safetensors"
-
-
-def _init_distributed(device: str) -> bool:
-    """Join the torchrun process group when launched with WORLD_SIZE > 1."""
-    import torch
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    use_cuda = device != "cpu" and torch.cuda.is_available()
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return True
 
 
 def _steps(steps: int | None, epochs: int | None, data: str, batch_size: int) -> int:
@@ -94,7 +83,7 @@ def pretrain_command(
         warmup_steps=warmup_steps, mask_ratio=mask_ratio, checkpoint_every=checkpoint_every,
         seed=seed, device=device, compile=compile_,
     )  # fmt: skip
-    started = _init_distributed(device)
+    started = init_distributed(device)
     try:
         rank = dist.get_rank() if dist.is_initialized() else 0
         out = Path(output)

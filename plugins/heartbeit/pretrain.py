@@ -12,7 +12,6 @@ Files written to the output directory (rank 0 only):
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +21,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from bench.plugins.heartbeit.corpus import to_tensor
 from bench.plugins.heartbeit.masking import BlockMasking
 from bench.plugins.heartbeit.mim import BeitMIM, MIMOutput
 from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 from torch import nn
+
+from bench.pretraining import (
+    rank_world,
+    resolve_device,
+    save_train_state,
+    training_autocast,
+    warmup_cosine,
+    wrap_for_training,
+)
 
 FINAL_CHECKPOINT = "heartbeit-mim.safetensors"
 TRAIN_STATE = "train-state.pt"
@@ -70,29 +77,6 @@ class PretrainResult:
     images_per_s: float = 0.0
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available (this rank's GPU under torchrun), else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    return torch.device(name)
-
-
-def warmup_cosine(config: PretrainConfig) -> Callable[[int], float]:
-    """LR multiplier: linear warm-up, then cosine decay to ``min_lr_ratio``."""
-
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        span = max(1, config.steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        cosine = 0.5 * (1 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
-
-    return factor
-
-
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """[0, 1] images → the ImageNet-normalised input the fine-tuning classifier sees too."""
     from bench.specs import IMAGENET_MEAN, IMAGENET_STD
@@ -100,12 +84,6 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std
-
-
-def _rank_world() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def mim_step(
@@ -141,12 +119,6 @@ def save_mim_checkpoint(model: BeitMIM, path: Path, metadata: dict[str, str]) ->
     tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in model.backbone_state().items()}
     save_state_dict_file(state, tmp, metadata)
-    os.replace(tmp, path)
-
-
-def _save_train_state(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
@@ -189,7 +161,7 @@ def pretrain(
             f"tokenizer {tokenizer.name!r} has {tokenizer.vocab_size} codes but the model "
             f"head predicts {model.vocab_size}"
         )
-    rank, world = _rank_world()
+    rank, world = rank_world()
     device = resolve_device(config.device)
     out = Path(output_dir)
     if rank == 0:
@@ -218,17 +190,8 @@ def pretrain(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start = int(state["step"])
-    train_model: nn.Module = model
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if config.compile:
-        train_model = torch.compile(train_model)  # type: ignore[assignment]
-    autocast: contextlib.AbstractContextManager[Any] = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    train_model = wrap_for_training(model, device, config.compile)
+    autocast = training_autocast(device)
     masking = BlockMasking(grid=model.config.grid, ratio=config.mask_ratio)
     rng = np.random.default_rng([config.seed, rank, start])
     base_meta = {
@@ -255,7 +218,7 @@ def pretrain(
             "step": result.steps,
             "tokenizer_hash": tokenizer_hash,
         }
-        _save_train_state(state_path, train_state)
+        save_train_state(state_path, train_state)
         return path
 
     batches = make_batches(start)
