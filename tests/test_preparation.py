@@ -18,6 +18,7 @@ from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.plugin_manager import PluginHost
 from bench.preparation import (
+    RecordCheck,
     load_cohort,
     reason_group,
     signal_check,
@@ -82,6 +83,8 @@ def test_the_check_rejects_exactly_what_the_image_cache_rejects(host, collection
     )
     checked = usable_records(cohort, signal_check(cohort))
     assert set(cached.failed) == set(checked.failed)
+    from_cache = usable_records(cohort, lambda _: RecordCheck(cached.failed, cached.dropped))
+    assert from_cache.summary() == checked.summary()  # what a run's report gets
     assert {k: reason_group(v) for k, v in cached.failed.items()} == {
         k: reason_group(v) for k, v in checked.failed.items()
     }

@@ -49,6 +49,8 @@ class CachedImages:
     failed: dict[str, str] = field(default_factory=dict)
     #: record id → leads the record lacked (zero-filled by a signal recipe)
     missing_leads: dict[str, list[str]] = field(default_factory=dict)
+    #: record id → extra channels its reader left out (:attr:`bench.signal.ECGSignal.dropped`)
+    dropped: dict[str, list[str]] = field(default_factory=dict)
 
     def row(self, record_id: str) -> int:
         """Row of ``record_id``; :class:`KeyError` says whether it failed or is absent."""
@@ -161,10 +163,10 @@ class ImageCache:
             chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
             with Progress(disable=not progress) as bar:
                 task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for chunk, (items, good, failed, missing) in zip(
+                for chunk, (items, good, failed, missing, dropped) in zip(
                     chunks, _produce_all(layout, cohort, chunks), strict=True
                 ):
-                    _append(folder, state, layout, items, good, failed, missing)
+                    _append(folder, state, layout, items, good, failed, missing, dropped)
                     bar.advance(task, len(chunk))
         n_rows = state["n_rows"]
         array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
@@ -176,10 +178,13 @@ class ImageCache:
             index={r: i for r, i in state["rows"].items() if r in wanted},
             failed={r: m for r, m in state["failed"].items() if r in wanted},
             missing_leads={r: m for r, m in state.get("missing", {}).items() if r in wanted},
+            dropped={r: m for r, m in state.get("dropped", {}).items() if r in wanted},
         )
 
 
-_Produced = tuple[np.ndarray | None, list[str], dict[str, str], dict[str, list[str]]]
+_Produced = tuple[
+    np.ndarray | None, list[str], dict[str, str], dict[str, list[str]], dict[str, list[str]]
+]
 #: What forked cache workers produce from (inherited, never pickled: cohorts may hold lambdas).
 _WORK: tuple[_Layout, Cohort] | None = None
 
@@ -194,7 +199,7 @@ def _produce(chunk: list[str]) -> _Produced:
     """Load, preprocess and render one chunk; bad records are returned with their error."""
     assert _WORK is not None
     layout, cohort = _WORK
-    prepared, good, failed, missing = [], [], {}, {}
+    prepared, good, failed, missing, dropped = [], [], {}, {}, {}
     for record_id in chunk:
         try:
             sig = cohort.load_signal(record_id)
@@ -206,7 +211,9 @@ def _produce(chunk: list[str]) -> _Produced:
         absent = layout.missing(sig) if layout.missing else []
         if absent:
             missing[record_id] = absent
-    return (layout.produce(prepared) if good else None), good, failed, missing
+        if sig.dropped:
+            dropped[record_id] = list(sig.dropped)
+    return (layout.produce(prepared) if good else None), good, failed, missing, dropped
 
 
 def _produce_all(layout: _Layout, cohort: Cohort, chunks: list[list[str]]) -> Iterator[_Produced]:
@@ -233,11 +240,14 @@ def _append(
     good: list[str],
     failed: dict[str, str],
     missing: dict[str, list[str]],
+    dropped: dict[str, list[str]],
 ) -> None:
     """Write one produced chunk's rows, flush them, then commit the index."""
     state["failed"].update(failed)
     if missing:
         state.setdefault("missing", {}).update(missing)
+    if dropped:
+        state.setdefault("dropped", {}).update(dropped)
     if items is not None:
         first = state["n_rows"]
         data = _open_for_rows(folder / "data.bin", layout, first + len(good))
