@@ -144,6 +144,11 @@ class MetricSpec:
     - ``"images"``: image sets (Wasserstein), run by its own command;
     - ``"saliency"``: a trained model plus images (Grad-CAM), run by its own command.
 
+    A ``"scores"`` metric may add ``replicates(y_true, y_score, weights) -> values``: its
+    value on every row of a bootstrap multiplicity matrix ``weights`` ``(R, n)`` at once
+    (the leaderboard's paired test uses it; without it, ``compute`` runs once per
+    replicate, see :func:`bench.statistics.metric_replicates`).
+
     ``default=True`` metrics are computed for every cell of ``bench run``.
     """
 
@@ -153,6 +158,7 @@ class MetricSpec:
     description: str = ""
     higher_is_better: bool = True
     default: bool = False
+    replicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
     plugin: str = ""
 
 

@@ -4,29 +4,37 @@ The value reported is the paper's relative difference, ``(ref − other) / other
 of the seed means. Whether it is "real" is decided by a paired, patient-level bootstrap
 on the saved predictions of both models on the same test records (same seed, same
 resamples for both): the difference is marked significant when its 95 % CI excludes
-zero — for several seeds, on every seed and on the same side. When predictions are
-missing or do not cover the same records, the difference is reported without a test
-and the note says why.
+zero — for several seeds, on every seed and on the same side. Every registered
+``"scores"`` metric is tested, a plugin's included (:func:`bench.statistics.metric_replicates`).
+When predictions are missing or do not cover the same records, the difference is
+reported without a test and the note says why. When the other row's value is 0 the
+relative difference is ±inf (shown as such), not a vanished row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, TableKey
+
+from bench.resampling import bootstrap_indices
+from bench.specs import MetricSpec
+from bench.statistics import metric_replicates, paired_bootstrap
 
 PREDICTION_COLUMNS = ("record_id", "patient_id", "label", "score", "split")
 
 
-def _testable_metrics() -> set[str]:
-    """Metrics the paired bootstrap knows (imported lazily: the metrics plugin is heavy)."""
-    from bench.plugins.metrics.bootstrap import METRICS
+def registered_metrics() -> dict[str, MetricSpec]:
+    """Every metric registered by the loaded plugins, by name."""
+    from bench.plugin_manager import get_host
 
-    return set(METRICS)
+    return {spec.name: spec for spec in get_host().registries.metrics}
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,9 @@ def _predictions(item: SourcedRecord) -> pd.DataFrame | str:
 
 
 def _paired_test(
-    metric: str, ref: SourcedRecord, other: SourcedRecord, replicates: int, seed: int
+    spec: MetricSpec, ref: SourcedRecord, other: SourcedRecord, replicates: int, seed: int
 ) -> dict[str, float] | str:
     """Paired bootstrap of ref − other on one seed, or a note why it cannot run."""
-    from bench.plugins.metrics.bootstrap import bootstrap_indices
-    from bench.plugins.metrics.paired import paired_difference
-
     a, b = _predictions(ref), _predictions(other)
     if isinstance(a, str) or isinstance(b, str):
         return a if isinstance(a, str) else str(b)
@@ -97,26 +102,26 @@ def _paired_test(
             f"predictions of {ref.record.model} and {other.record.model} (seed "
             f"{ref.record.seed}) do not cover the same test records"
         )
-    resamples = bootstrap_indices(
-        a["patient_id"].to_numpy(), replicates=replicates, seed=seed, unit="patient"
-    )
-    result = paired_difference(
-        metric,
-        a["label"].to_numpy(),
-        a["score"].to_numpy(dtype=float),
-        b["score"].to_numpy(dtype=float),
-        resamples,
-    )
+    y_true, groups = a["label"].to_numpy(), a["patient_id"].to_numpy()
+    resamples = bootstrap_indices(groups, replicates=replicates, seed=seed, unit="patient")
+    whole = np.ones((1, len(y_true)), dtype=np.int32)
+    values, points = [], []
+    for frame in (a, b):
+        scores = frame["score"].to_numpy(dtype=float)
+        values.append(metric_replicates(spec, y_true, scores, groups, resamples))
+        points.append(float(metric_replicates(spec, y_true, scores, groups, whole)[0]))
+    result = paired_bootstrap(values[0], values[1], points[0], points[1])
     low, high = result["diff_ci"]
     return {"ci_low": float(low), "ci_high": float(high), "p_value": float(result["p_value"])}
 
 
 def _test_cell(
-    ref: Cell, other: Cell, replicates: int, seed: int
+    ref: Cell, other: Cell, spec: MetricSpec | None, replicates: int, seed: int
 ) -> tuple[bool | None, float | None, tuple[int, ...], str]:
     """(significant, max p-value, seeds tested, note) for one pair of cells."""
-    if ref.metric not in _testable_metrics():
-        return None, None, (), f"no paired test for metric {ref.metric!r}"
+    if spec is None or spec.kind != "scores":
+        why = "not a registered score metric" if spec is None else f"a {spec.kind} metric"
+        return None, None, (), f"no paired test for metric {ref.metric!r} ({why})"
     ref_by_seed = {item.record.seed: item for item in ref.records}
     other_by_seed = {item.record.seed: item for item in other.records}
     seeds = tuple(sorted(set(ref_by_seed) & set(other_by_seed)))
@@ -124,7 +129,7 @@ def _test_cell(
         return None, None, (), "no seed in common with the reference"
     results = []
     for s in seeds:
-        outcome = _paired_test(ref.metric, ref_by_seed[s], other_by_seed[s], replicates, seed)
+        outcome = _paired_test(spec, ref_by_seed[s], other_by_seed[s], replicates, seed)
         if isinstance(outcome, str):
             return None, None, (), outcome
         results.append(outcome)
@@ -133,10 +138,27 @@ def _test_cell(
     return above or below, max(r["p_value"] for r in results), seeds, ""
 
 
+def relative_difference_pct(ref: float, other: float) -> float:
+    """``100 (ref − other) / other``; ±inf when only ``other`` is 0, 0 when both are."""
+    if other == 0:
+        return 0.0 if ref == 0 else math.copysign(math.inf, ref)
+    return 100.0 * (ref - other) / other
+
+
 def differences(
-    cells: Sequence[Cell], reference: str, *, replicates: int = 500, seed: int = 0
+    cells: Sequence[Cell],
+    reference: str,
+    *,
+    replicates: int = 500,
+    seed: int = 0,
+    metrics: Mapping[str, MetricSpec] | None = None,
 ) -> list[Difference]:
-    """Differences of the reference to every other row, per table and fraction."""
+    """Differences of the reference to every other row, per table and fraction.
+
+    ``metrics`` (default: the loaded plugins' registry) supplies the score metrics the
+    paired test evaluates on the shared resamples.
+    """
+    metrics = registered_metrics() if metrics is None else metrics
     by_table: dict[TableKey, dict[tuple[RowKey, float], Cell]] = {}
     for cell in cells:
         by_table.setdefault(cell.table, {})[(cell.row, cell.fraction)] = cell
@@ -147,16 +169,18 @@ def differences(
             continue
         for (row, fraction), other in sorted(grid.items()):
             ref = grid.get((ref_row, fraction))
-            if row == ref_row or ref is None or other.mean == 0:
+            if row == ref_row or ref is None:
                 continue
-            significant, p_value, seeds, note = _test_cell(ref, other, replicates, seed)
+            significant, p_value, seeds, note = _test_cell(
+                ref, other, metrics.get(ref.metric), replicates, seed
+            )
             out.append(
                 Difference(
                     table=table,
                     row=row,
                     reference=ref_row,
                     fraction=fraction,
-                    rel_diff_pct=100.0 * (ref.mean - other.mean) / other.mean,
+                    rel_diff_pct=relative_difference_pct(ref.mean, other.mean),
                     significant=significant,
                     p_value=p_value,
                     seeds_tested=seeds,

@@ -23,9 +23,6 @@ if TYPE_CHECKING:  # numpy, scipy and POT load when a metric is computed
 
     from bench.resampling import Unit
 
-#: Bootstrap replicates when a caller passes no shared resamples (as in ``bootstrap.py``).
-DEFAULT_REPLICATES = 500
-
 SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
     # name: (description, higher_is_better, default)
     "auroc": ("area under the ROC curve, 95 % bootstrap CI", True, True),
@@ -39,7 +36,7 @@ SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
 def compute_score_metric(
     name: str,
     data: ScoreData,
-    replicates: int = DEFAULT_REPLICATES,
+    replicates: int | None = None,
     seed: int = 0,
     unit: Unit = "patient",
 ) -> MetricValue:
@@ -51,11 +48,15 @@ def compute_score_metric(
     builds one from ``data.groups``.
     """
     from bench.plugins.metrics.bootstrap import bootstrap_metric
+
     from bench.resampling import bootstrap_indices
+    from bench.statistics import DEFAULT_REPLICATES
 
     resamples = data.replicate_indices
     if resamples is None:
-        resamples = bootstrap_indices(data.groups, replicates=replicates, seed=seed, unit=unit)
+        resamples = bootstrap_indices(
+            data.groups, replicates=replicates or DEFAULT_REPLICATES, seed=seed, unit=unit
+        )
     result = bootstrap_metric(name, data.y_true, data.y_score, resamples)
     return MetricValue(
         value=result.point,
@@ -68,6 +69,15 @@ def compute_score_metric(
             "seed": seed,
         },
     )
+
+
+def score_replicates(
+    name: str, y_true: np.ndarray, y_score: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Metric ``name`` on every row of the multiplicity matrix ``weights`` (one pass)."""
+    from bench.plugins.metrics.bootstrap import replicate_values
+
+    return replicate_values((name,), y_true, y_score, weights)[name]
 
 
 def _w1_metric(set_a: np.ndarray, set_b: np.ndarray) -> dict[str, dict[str, float]]:
@@ -89,6 +99,7 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 description=description,
                 higher_is_better=higher,
                 default=default,
+                replicates=partial(score_replicates, name),
             )
         )
     register(

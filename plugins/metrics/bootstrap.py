@@ -19,9 +19,7 @@ from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
 from bench.plugins.metrics.ranking import RANKING_KERNELS, ranking_replicates
 
 from bench.resampling import bootstrap_indices
-
-DEFAULT_REPLICATES = 500
-DEFAULT_LEVEL = 0.95
+from bench.statistics import DEFAULT_LEVEL, percentile_ci
 
 #: Calibration metrics: kernel(y_true, y_prob, weights (R, n)) -> (R,) values.
 CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
@@ -54,18 +52,6 @@ class BootstrapResult:
     values: np.ndarray
     valid_replicates: int
     replicates: int
-
-
-def percentile_ci(values: np.ndarray, level: float = DEFAULT_LEVEL) -> tuple[float, float]:
-    """Percentile interval of the finite ``values`` (NaN, NaN when there are none)."""
-    if not 0 < level < 1:
-        raise ValueError(f"confidence level must be in (0, 1), got {level}")
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    low, high = np.quantile(finite, [alpha, 1 - alpha])
-    return float(low), float(high)
 
 
 def replicate_values(

@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bench.plugins.metrics.bootstrap import DEFAULT_LEVEL, bootstrap_metric, percentile_ci
+from bench.plugins.metrics.bootstrap import bootstrap_metric
 from bench.plugins.metrics.ranking import check_binary_inputs
 from scipy.stats import norm, rankdata
+
+from bench.statistics import DEFAULT_LEVEL, paired_bootstrap
 
 
 def paired_difference(
@@ -35,29 +37,10 @@ def paired_difference(
     """
     result_a = bootstrap_metric(metric, y_true, score_a, resamples, level)
     result_b = bootstrap_metric(metric, y_true, score_b, resamples, level)
-    point_a, point_b = result_a.point, result_b.point
-    values_a, values_b = result_a.values, result_b.values
-    valid = np.isfinite(values_a) & np.isfinite(values_b)
-    diffs = values_a[valid] - values_b[valid]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = diffs / values_b[valid]
-        point_relative = (point_a - point_b) / point_b if point_b else float("nan")
-    n_valid = int(valid.sum())
-    tail = min(np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0))
-    p_value = min(1.0, 2 * (tail + 1) / (n_valid + 1))
-    return {
-        "metric": metric,
-        "metric_a": point_a,
-        "metric_b": point_b,
-        "diff": point_a - point_b,
-        "diff_ci": percentile_ci(diffs, level),
-        "relative_diff": point_relative,
-        "relative_diff_ci": percentile_ci(relative, level),
-        "p_value": p_value,
-        "valid_replicates": n_valid,
-        "replicates": len(values_a),
-        "level": level,
-    }
+    comparison = paired_bootstrap(
+        result_a.values, result_b.values, result_a.point, result_b.point, level
+    )
+    return {"metric": metric, **comparison}
 
 
 def delong_covariance(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

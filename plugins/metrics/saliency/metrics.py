@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from bench.plugins.metrics.bootstrap import percentile_ci
 from bench.plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
 from bench.specs import MetricValue
+from bench.statistics import percentile_ci
 
 DEFAULT_REPLICATES = 1000
 
