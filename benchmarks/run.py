@@ -1,11 +1,12 @@
 """Performance suite: ``python benchmarks/run.py`` (what ``nox -s benchmark`` runs).
 
-Every ``benchmarks/cases_*.py`` module exposes ``CASES``: a list of zero-argument
-functions, each returning one result dict with at least ``name``, ``value``, ``unit`` and,
-where there is an obvious alternative measured in the same run, ``baseline``,
-``baseline_name`` and ``ratio`` (ours / baseline, higher is better) and ``target``.
-Results go to ``benchmarks/results.json`` (machine-readable, with the environment) and
-``benchmarks/results.md`` (a table).
+A case module ``benchmarks/cases_<topic>.py`` exposes ``CASES`` (zero-argument functions,
+each returning one result dict) and is registered by one line in :data:`CASE_MODULES`.
+Cases build their rows with ``benchmarks/harness.py`` (repeats, median with min–max,
+paired ratios, competing-load check → met / missed / noisy); its docstring shows how.
+Results go to ``benchmarks/results.json`` (every repeat, the environment) and
+``benchmarks/results.md`` (the table). ``--quick`` runs fewer repeats on smaller inputs
+for iteration; the default meets the repeat counts the table promises.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import sys
 import time
@@ -21,6 +23,23 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # case modules import ``harness``
+
+import harness  # noqa: E402
+
+#: One line per case module (``benchmarks/<name>.py``); a missing file is reported as
+#: "not available" rather than failing the suite.
+CASE_MODULES: tuple[str, ...] = (
+    "cases_metrics",
+    "cases_render",
+    "cases_engine",
+    "cases_pretrain",
+    "cases_readers",
+    "cases_synthetic",
+    "cases_scaling",
+    "cases_startup",  # CLI start-up vs bare click (issue #12)
+    "cases_ecgfm",  # ECG-FM throughput (issue #14)
+)
 
 
 def environment() -> dict[str, Any]:
@@ -32,26 +51,41 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "numpy": numpy.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "repeats": harness.repeats(),
+        "quick": harness.QUICK,
+        "full": harness.FULL,
+        "noisy_cores": harness.NOISY_CORES,
     }
 
 
 def load_cases(selected: list[str]) -> list[tuple[str, Any]]:
-    """(module, case) pairs from ``cases_*.py``, filtered by module-name substrings."""
-    cases = []
-    for path in sorted(HERE.glob("cases_*.py")):
-        if selected and not any(s in path.stem for s in selected):
+    """(module, case) pairs of the registered modules, filtered by module-name substrings.
+
+    A registered module whose file is missing yields one case that reports it.
+    """
+    cases: list[tuple[str, Any]] = []
+    for name in dict.fromkeys(CASE_MODULES):
+        if selected and not any(s in name for s in selected):
             continue
-        spec = importlib.util.spec_from_file_location(path.stem, path)
+        path = HERE / f"{name}.py"
+        if not path.exists():
+
+            def missing(name: str = name) -> dict[str, Any]:
+                return harness.unavailable(name, f"benchmarks/{name}.py does not exist yet")
+
+            cases.append((name, missing))
+            continue
+        spec = importlib.util.spec_from_file_location(name, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        cases.extend((path.stem, case) for case in module.CASES)
+        cases.extend((name, case) for case in module.CASES)
     return cases
 
 
@@ -61,60 +95,103 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _range(r: dict[str, Any], low: str, high: str) -> str:
+    return f"{_fmt(r[low])}–{_fmt(r[high])}" if r.get(low) is not None else ""
+
+
+NOISY_RULE = (
+    f"**noisy** = CPU time used on this machine by other processes (all busy CPU time in "
+    f"/proc/stat, steal included, minus this process and its children), averaged over the "
+    f"case's wall time, above {harness.NOISY_CORES} cores; a noisy case shows its figures "
+    f"but no met/missed verdict. The 1-minute load average at start → end is shown beside "
+    f"it for reference only: it lags by about a minute, so after a busy case it still counts "
+    f"this suite's own work."
+)
+
+
 def markdown(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    """The results as a Markdown table."""
+    """The results as a Markdown table (one row per case)."""
+    quick = " with `--quick` (fewer repeats, smaller inputs)" if env["quick"] else ""
     lines = [
         "# Benchmark results",
         "",
-        f"Generated by `nox -s benchmark` on {env['date']}: {env['platform']}, "
-        f"{env['cpu_count']} CPUs, torch {env['torch']}, CUDA device: {env['cuda']}.",
+        f"Generated by `nox -s benchmark` (`python benchmarks/run.py`){quick} on {env['date']}: "
+        f"{env['platform']}, {env['cpu_count']} CPUs, torch {env['torch']} "
+        f"({env['torch_threads']} threads), CUDA device: {env['cuda']}. Every figure is the "
+        f"median of the stated number of repeats (n) with min–max; a ratio is ours ÷ baseline "
+        f"measured in the same repeat on the same inputs (speed-up, higher is better), and the "
+        f"ratio column is the median of those per-repeat ratios.",
         "",
-        "| case | value | unit | baseline | baseline value | ratio | target | notes |",
-        "|---|---|---|---|---|---|---|---|",
+        NOISY_RULE,
+        "",
+        "| case | median | min–max | unit | n | baseline | baseline median (min–max) "
+        "| baseline n | ratio median (min–max) | target | verdict | load avg start → end; "
+        "other cores | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(
-            "| "
-            + " | ".join(
-                _fmt(r.get(k))
-                for k in (
-                    "name",
-                    "value",
-                    "unit",
-                    "baseline_name",
-                    "baseline",
-                    "ratio",
-                    "target",
-                    "notes",
-                )
-            )
-            + " |"
-        )
+        baseline = ""
+        if r.get("baseline") is not None:
+            baseline = f"{_fmt(r['baseline'])} ({_range(r, 'baseline_min', 'baseline_max')})"
+        ratio = ""
+        if r.get("ratio") is not None:
+            ratio = f"{_fmt(r['ratio'])} ({_range(r, 'ratio_min', 'ratio_max')})"
+        cells = [
+            r.get("name"),
+            _fmt(r.get("value")),
+            _range(r, "min", "max"),
+            r.get("unit"),
+            r.get("repeats"),
+            r.get("baseline_name"),
+            baseline,
+            r.get("baseline_repeats"),
+            ratio,
+            r.get("target"),
+            f"**{r['verdict']}**" if r.get("verdict") else "",
+            r.get("load"),
+            r.get("notes"),
+        ]
+        lines.append("| " + " | ".join(_fmt(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the selected cases and write results.json / results.md."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("only", nargs="*", help="substrings of case modules to run")
-    parser.add_argument("--output", type=Path, default=HERE)
+    parser.add_argument("only", nargs="*", help="substrings of case module names to run")
+    parser.add_argument("--output", type=Path, default=HERE, help="folder for the results")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{harness.QUICK_REPEATS} repeats and smaller inputs (for iteration)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="scaling cases at the issue's full sizes (about an hour on 2 cores)",
+    )
     args = parser.parse_args(argv)
+    harness.QUICK, harness.FULL = args.quick, args.full
     env = environment()
     results: list[dict[str, Any]] = []
     failed = 0
+    started = time.perf_counter()
     for module, case in load_cases(args.only):
         print(f"[{module}] {case.__name__} …", flush=True)
+        case_start = time.perf_counter()
         try:
             result = case()
         except Exception:
             failed += 1
             traceback.print_exc()
-            result = {"name": f"{module}.{case.__name__}", "notes": "FAILED"}
-        print("   ", {k: _fmt(v) for k, v in result.items()}, flush=True)
+            result = {"name": f"{module}.{case.__name__}", "verdict": "FAILED"}
+        result["case_seconds"] = round(time.perf_counter() - case_start, 1)
+        print("   ", {k: _fmt(v) for k, v in result.items() if k != "seconds"}, flush=True)
         results.append(result)
+    env["suite_seconds"] = round(time.perf_counter() - started, 1)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(
-        json.dumps({"environment": env, "results": results}, indent=2) + "\n"
+        json.dumps({"environment": env, "results": results}, indent=2, default=str) + "\n"
     )
     (args.output / "results.md").write_text(markdown(results, env))
     print(f"wrote {args.output / 'results.json'} and {args.output / 'results.md'}")
