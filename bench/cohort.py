@@ -87,11 +87,15 @@ class Cohort:
         """Share of positive records."""
         return float(self.manifest["label"].mean()) if len(self.manifest) else float("nan")
 
-    def content_hash(self) -> str:
-        """Hash of the labelled manifest (ids, patients, sites, labels) and signal key."""
+    def content_hash(self, manifest: pd.DataFrame | None = None) -> str:
+        """Hash of the labelled manifest (ids, patients, sites, labels) and signal key.
+
+        ``manifest`` hashes a subset instead (the usable records of a run).
+        """
         import pandas as pd
 
-        cols = self.manifest[list(REQUIRED_COLUMNS)].sort_values("record_id")
+        rows = self.manifest if manifest is None else manifest
+        cols = rows[list(REQUIRED_COLUMNS)].sort_values("record_id")
         h = hashlib.sha256(self.cache_key.encode())
         h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())
         return h.hexdigest()[:16]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import yaml
 
 from bench.provenance import stable_hash
-from bench.splits import DEFAULT_FRACTIONS
+from bench.splits import DEFAULT_FRACTIONS, VALIDATION_RULES
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 
@@ -96,6 +96,7 @@ class RunConfig:
     source_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     protocol: str = "finetune"
     selection: str = "validation"
+    validation_rule: str = "full"
     weights: Mapping[str, str] = field(default_factory=dict)
     train: Mapping[str, Any] = field(default_factory=dict)
     bootstrap_replicates: int | None = None
@@ -116,6 +117,10 @@ class RunConfig:
         if self.selection not in ("validation", "test", "last"):
             raise ConfigError(
                 f"selection must be 'validation', 'test' or 'last', not {self.selection!r}"
+            )
+        if self.validation_rule not in VALIDATION_RULES:
+            raise ConfigError(
+                f"validation_rule must be one of {VALIDATION_RULES}, not {self.validation_rule!r}"
             )
         if self.bootstrap_unit not in ("patient", "record"):
             raise ConfigError(
@@ -139,9 +144,11 @@ class RunConfig:
         return asdict(self)
 
     def grid_hash(self) -> str:
-        """Hash of what determines results (not output paths or device)."""
+        """Hash of what determines trained results: not output paths, device, the grid's
+        extent (models, fractions, seeds) nor evaluation-only settings (metrics, bootstrap,
+        ``strict``), which are recomputed from saved predictions instead."""
         data = self.to_dict()
-        for key in ("output", "run_name", "device", "cache_dir", "models", "fractions", "seeds"):
+        for key in (*_RUNTIME_KEYS, *EVALUATION_KEYS):
             data.pop(key)
         return stable_hash(data)
 
@@ -151,6 +158,9 @@ class RunConfig:
 
 
 _LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics"}
+_RUNTIME_KEYS = ("output", "run_name", "device", "cache_dir", "models", "fractions", "seeds")
+#: Settings that change only how saved predictions are scored, never what is trained.
+EVALUATION_KEYS = ("metrics", "bootstrap_replicates", "bootstrap_unit", "bootstrap_seed", "strict")
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class RecordError(ValueError):
@@ -55,6 +55,15 @@ class ResultRecord:
     cohort_hash: str = ""
     render_hash: str = ""
     contamination: bool = False
+    # schema 2: what was trained, and the identity of the cell and of its experiment
+    arch: str = ""  # the architecture actually trained, e.g. "resnet18 (width 0.5)"
+    n_params: int | None = None
+    weights_hash: str | None = None  # sha256 (16 hex) of the initial weights file
+    pretraining: dict[str, Any] = field(default_factory=dict)  # checkpoint budget, corpus
+    identity: str = ""  # hash of the cell identity (bench.cells)
+    experiment: str = ""  # hash of what defines a leaderboard row (bench.cells)
+    split_hash: str = ""  # hash of the records trained, selected and evaluated on
+    validation_rule: str = ""  # "full" | "scaled" (bench.splits)
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
     packages: dict[str, str] = field(default_factory=dict)
@@ -84,13 +93,21 @@ _REQUIRED = ("model", "task", "metric", "value")
 
 
 def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older record to the current schema (no older versions exist yet: v1)."""
+    """Bring an older record to the current schema.
+
+    v1 → v2 added ``arch``, ``n_params``, ``weights_hash``, ``pretraining``, ``identity``,
+    ``experiment``, ``split_hash`` and ``validation_rule``; v1 records get their defaults
+    (unknown), and their ``arch`` is the model name they were filed under.
+    """
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise RecordError(
             f"schema_version {version!r} is newer than this harness supports "
             f"({SCHEMA_VERSION}); upgrade ecg-bench"
         )
+    if version < 2:
+        data.setdefault("arch", data.get("model", ""))
+        data["schema_version"] = 2
     return data
 
 

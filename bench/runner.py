@@ -1,44 +1,54 @@
-"""The grid runner: model × task × fraction × seed cells, resumable and leakage-guarded."""
+"""The grid runner: model × task × fraction × seed cells, identity-checked and resumable.
+
+For every task the runner prepares the data once (:mod:`bench.task_data`), then for every
+cell computes its identity (:mod:`bench.cells`) and compares it with what the run
+directory holds (:class:`bench.store.RunStore`):
+
+- ``done`` with the same identity: skipped; if the requested metrics or bootstrap recipe
+  differ from the stored ones, the records are recomputed from the saved predictions
+  (never retrained);
+- ``stale`` (stored under another identity): re-run, naming the fields that changed;
+- ``new`` or ``partial`` (interrupted): run, resuming from the cell's checkpoint.
+
+Training a cell is :func:`bench.execution.train_cell`; its records are built by
+:func:`cell_records` from the predictions (:mod:`bench.scoring`).
+"""
 
 from __future__ import annotations
 
-import functools
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import __version__
-from bench.cohort import Cohort
+from bench.cells import CellKey, cell_seed, identity_hash, ids_hash
 from bench.config import RunConfig, default_cache_dir
+from bench.contamination import Corpus, check
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
-from bench.datasets import ArrayDataset
 from bench.devices import resolve_device
-from bench.engine import TrainConfig, TrainResult, fine_tune, linear_probe
+from bench.engine import TrainConfig
 from bench.errors import RunError
+from bench.execution import CellOutcome, CellPlan, train_cell
+from bench.initial_weights import ResolvedWeights, resolve_weights
 from bench.plugin_manager import PluginHost
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
-from bench.resampling import bootstrap_indices
-from bench.specs import (
-    BuiltModel,
-    MetricSpec,
-    ModelSpec,
-    ScoreData,
-    TaskSpec,
-    representation_key,
-)
-from bench.splits import Split, SplitConfig, fraction_problem, split_cohort
-from bench.store import RunStore, cell_id
+from bench.scoring import BootstrapRecipe, Score, score_predictions
+from bench.specs import MetricSpec, ModelSpec, TaskSpec
+from bench.splits import SplitConfig, fraction_problem, split_cohort
+from bench.store import RunStore
+from bench.task_data import Inputs, PreparedTask, prepare_task
+
+#: Engine settings that do not change what a cell computes (kept out of identities).
+RUNTIME_TRAIN_FIELDS = ("seed", "device", "num_workers", "compile")
 
 
 @dataclass
@@ -48,6 +58,8 @@ class RunSummary:
     run_dir: Path
     finished: int = 0
     resumed: int = 0
+    rescored: int = 0
+    rerun_stale: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     bad_records: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -59,6 +71,8 @@ class RunSummary:
             "run_dir": str(self.run_dir),
             "finished": self.finished,
             "resumed": self.resumed,
+            "rescored": self.rescored,
+            "rerun_stale": self.rerun_stale,
             "skipped": self.skipped,
             "failed": self.failed,
             "bad_records": self.bad_records,
@@ -66,23 +80,26 @@ class RunSummary:
         }
 
 
-@dataclass
-class PreparedTask:
-    """A task's cohort, split and representations, shared by all its cells."""
+def select_metrics(host: PluginHost, requested: Sequence[str]) -> list[MetricSpec]:
+    """The score metrics of every cell: the defaults plus ``requested`` (registry names).
 
-    task: TaskSpec
-    cohort: Cohort
-    manifest: pd.DataFrame  # usable records only (bad records dropped)
-    split: Split
-    validation: list[str]
-    eval_sets: dict[str, list[str]]
-    resamples: dict[str, np.ndarray]
-    arrays: dict[str, Any] = field(default_factory=dict)  # representation_key → cached array
-
-    @functools.cached_property
-    def by_id(self) -> pd.DataFrame:
-        """The usable manifest indexed by record id (built once, used by every cell)."""
-        return self.manifest.set_index("record_id")
+    A requested metric that ``bench run`` cannot compute is an error, not a warning:
+    image-set metrics need their own command, and run-level metrics must provide ``run``.
+    """
+    regs = host.registries
+    chosen = [m for m in regs.metrics if m.default and m.kind == "scores"]
+    for name in requested:
+        metric = regs.metrics.get(name)
+        if metric.kind == "images":
+            raise RunError(
+                f"metric {name!r} compares image sets and cannot run per cell; "
+                f"use `bench wasserstein` (or the command its plugin provides)"
+            )
+        if metric.kind != "scores" and metric.run is None:
+            raise RunError(f"metric {name!r} ({metric.kind}) has no run-level implementation")
+        if metric not in chosen:
+            chosen.append(metric)
+    return chosen
 
 
 class Runner:
@@ -95,20 +112,21 @@ class Runner:
         regs = host.registries
         self.models: list[ModelSpec] = [regs.models.get(n) for n in config.models]
         self.tasks: list[TaskSpec] = [regs.tasks.get(n) for n in config.tasks]
-        # score metrics run per cell; others (saliency) are computed by their plugins from
-        # the finished run (bench_run_finished). Without score metrics named, the defaults.
-        requested = [regs.metrics.get(n) for n in config.metrics]
-        self.metrics: list[MetricSpec] = [m for m in requested if m.kind == "scores"] or [
-            m for m in regs.metrics if m.default and m.kind == "scores"
-        ]
+        metrics = select_metrics(host, config.metrics)
+        self.metrics = [m for m in metrics if m.kind == "scores"]
+        self.run_metrics = [m for m in metrics if m.kind != "scores"]
         profile = config.profile_spec
-        self.preprocess = PreprocessConfig()
-        self.render = RenderConfig(size=profile.image_size)
+        self.inputs = Inputs(PreprocessConfig(), RenderConfig(size=profile.image_size))
         self.cache = ImageCache(Path(config.cache_dir) if config.cache_dir else default_cache_dir())
         self.run_dir = Path(config.output) / (config.run_name or config.default_run_name())
         self.store = RunStore(self.run_dir)
         self.device = str(resolve_device(config.device))
-        self.replicates = config.bootstrap_replicates or profile.bootstrap_replicates
+        self.recipe = BootstrapRecipe(
+            replicates=config.bootstrap_replicates or profile.bootstrap_replicates,
+            seed=config.bootstrap_seed,
+            unit=config.bootstrap_unit,
+        )
+        self._weights: dict[str, ResolvedWeights] = {}
 
     # -- preparation ---------------------------------------------------------------
     def _source_options(self, task: TaskSpec, source: str) -> dict[str, Any]:
@@ -119,251 +137,274 @@ class Runner:
         return options
 
     def prepare(self, task: TaskSpec, summary: RunSummary) -> PreparedTask:
-        """Load the cohort, split it, and build the cached representations."""
-        source = self.config.source_for(task.name, task.default_source)
+        """Load the cohort, split it, build the cached inputs and save the membership."""
+        config = self.config
+        source = config.source_for(task.name, task.default_source)
         if source not in task.loaders:
             raise RunError(
                 f"task {task.name!r} has no data source {source!r}; "
                 f"available: {', '.join(sorted(task.loaders))}"
             )
         cohort = task.loaders[source](self._source_options(task, source))
-        split = split_cohort(task, cohort, self.config.external)
-        fractions = self.config.fractions
+        split = split_cohort(task, cohort, config.external)
+        prepared = prepare_task(
+            task, source, cohort, split, self.models, self.cache, self.inputs, self.recipe,
+            self.console,
+        )  # fmt: skip
+        if prepared.bad_records:
+            summary.bad_records[task.name] = prepared.bad_records
+            self.console.print(
+                f"[yellow]{len(prepared.bad_records)} bad record(s) in {task.name}/{source} "
+                f"skipped (listed in report.json)[/]"
+            )
+            if config.strict:
+                first = next(iter(prepared.bad_records.items()))
+                raise RunError(f"--strict: bad record {first[0]}: {first[1]}")
         (self.run_dir / "splits").mkdir(exist_ok=True)
         split.to_json(
-            self.run_dir / "splits" / f"{task.name}__{source}.json", fractions, cohort.manifest
+            self.run_dir / "splits" / f"{task.name}__{source}.json",
+            config.fractions,
+            prepared.manifest,
+            config.seeds,
+            config.validation_rule,
         )
-        all_ids = [
-            r for name in ("train", "validation", "test", "external") for r in split.sets[name]
-        ]
-        arrays: dict[str, Any] = {}
-        failed: dict[str, str] = {}
-        for key, spec in {representation_key(m): m for m in self.models}.items():
-            self.console.print(f"[bold]{task.name}[/]: preparing {key} of {len(all_ids):,} ECGs")
-            if spec.input_kind == "image":
-                cached = self.cache.images(cohort, all_ids, self.preprocess, self.render)
-            elif spec.signal_recipe is not None:
-                cached = self.cache.recipe_signals(cohort, all_ids, spec.signal_recipe)
-                if cached.missing_leads:
-                    self.console.print(
-                        f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
-                        f"{spec.name} recipe needs; zero-filled[/]"
-                    )
-            else:
-                cached = self.cache.signals(cohort, all_ids, self.preprocess)
-            arrays[key] = cached
-            failed.update(cached.failed)
-        if failed:
-            summary.bad_records[task.name] = failed
-            self.console.print(
-                f"[yellow]{len(failed)} bad record(s) in {task.name}/{source} skipped "
-                f"(listed in report.json)[/]"
-            )
-            if self.config.strict:
-                first = next(iter(failed.items()))
-                raise RunError(f"--strict: bad record {first[0]}: {first[1]}")
-        manifest = cohort.manifest[~cohort.manifest["record_id"].isin(failed)]
-        usable = set(manifest["record_id"])
-        eval_sets = {
-            "internal": [r for r in split.sets["test"] if r in usable],
-            "external": [r for r in split.sets["external"] if r in usable],
-        }
-        eval_sets = {k: v for k, v in eval_sets.items() if v}
-        validation = [r for r in split.sets["validation"] if r in usable]
-        prepared = PreparedTask(task, cohort, manifest, split, validation, eval_sets, {}, arrays)
-        by_id = prepared.by_id
-        prepared.resamples = {
-            name: bootstrap_indices(
-                by_id.loc[ids, "patient_id"].to_numpy(),
-                replicates=self.replicates,
-                seed=self.config.bootstrap_seed,
-                unit=self.config.bootstrap_unit,
-            )
-            for name, ids in eval_sets.items()
-        }
         return prepared
 
-    # -- cells -----------------------------------------------------------------------
-    def _dataset(self, prepared: PreparedTask, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
-        cached = prepared.arrays[representation_key(spec)]
-        labels = prepared.by_id.loc[list(ids), "label"].to_numpy()
-        return ArrayDataset(
-            cached.array,
-            cached.rows(ids),
-            labels,
-            kind=spec.input_kind,
-            mean=spec.mean,
-            std=spec.std,
-        )
+    def weights(self, spec: ModelSpec) -> ResolvedWeights:
+        """What ``spec`` starts from in this run (resolved once; may create a default)."""
+        if spec.name not in self._weights:
+            profile = self.config.profile_spec
+            self._weights[spec.name] = resolve_weights(
+                spec, self.config.weights.get(spec.name), profile.model_profile, profile.image_size
+            )
+        return self._weights[spec.name]
 
-    def train_config(self, seed: int) -> TrainConfig:
-        """The engine config of one cell: profile defaults, then the run's overrides."""
+    # -- cells -----------------------------------------------------------------------
+    def train_config(self) -> TrainConfig:
+        """The engine config of the run (each cell sets its own seed from its identity)."""
         options = {**self.config.profile_spec.train, **self.config.train}
-        return TrainConfig(
-            **options, seed=seed, device=self.config.device, selection=self.config.selection
+        return TrainConfig(**options, device=self.config.device, selection=self.config.selection)
+
+    def plan(
+        self, prepared: PreparedTask, spec: ModelSpec, key: CellKey, train_ids: list[str]
+    ) -> CellPlan:
+        """The identity of one cell and everything it runs with."""
+        config, profile = self.config, self.config.profile_spec
+        weights = self.weights(spec)
+        validation_ids = prepared.validation_ids(key.fraction, key.seed, config.validation_rule)
+        base = self.train_config()
+        train = {k: v for k, v in base.to_dict().items() if k not in RUNTIME_TRAIN_FIELDS}
+        experiment = {
+            "harness_version": __version__,
+            "model": {
+                "name": spec.name,
+                "plugin": spec.plugin,
+                "plugin_version": self.host.versions.get(spec.plugin, ""),
+                "input_kind": spec.input_kind,
+                "mean": list(spec.mean),
+                "std": list(spec.std),
+                "optimizer": spec.optimizer,
+                "representation": self.inputs.representation_hash(spec),
+            },
+            "profile": config.profile,
+            "model_profile": profile.model_profile,
+            "input_size": profile.image_size,
+            "weights": weights.identity,
+            "protocol": key.protocol,
+            "selection": config.selection,
+            "validation_rule": config.validation_rule,
+            "train": train,
+        }
+        eval_ids = {name: ids_hash(ids) for name, ids in prepared.eval_sets.items()}
+        membership = {
+            "train": ids_hash(train_ids),
+            "validation": ids_hash(validation_ids),
+            "eval": eval_ids,
+        }
+        identity = {
+            **experiment,
+            "task": key.task,
+            "task_version": prepared.task_version,
+            "source": key.source,
+            "source_version": prepared.cohort.source_version,
+            "cohort": prepared.usable_hash,
+            "membership": membership,
+            "fraction": key.fraction,
+            "seed": key.seed,
+        }
+        digest = identity_hash(identity)
+        return CellPlan(
+            key=key,
+            spec=spec,
+            identity=identity,
+            digest=digest,
+            experiment=stable_hash(experiment),
+            train_ids=train_ids,
+            validation_ids=validation_ids,
+            train_config=replace(base, seed=cell_seed(digest)),
+            weights=weights,
+            model_profile=profile.model_profile,
+            input_size=profile.image_size,
+            validation_rule=config.validation_rule,
+            split_hash=stable_hash(membership, length=16),
         )
 
     def run_cell(
-        self,
-        prepared: PreparedTask,
-        spec: ModelSpec,
-        fraction: float,
-        seed: int,
-        train_ids: list[str],
-        cell: str,
-        progress: Progress,
+        self, prepared: PreparedTask, plan: CellPlan, progress: Progress | None = None
     ) -> list[ResultRecord]:
         """Train and evaluate one cell; returns its records (already stored)."""
-        started = time.perf_counter()
-        built = spec.build(
-            num_classes=2,
-            profile=self.config.profile_spec.model_profile,
-            input_size=self.config.profile_spec.image_size,
-            weights=self.config.weights.get(spec.name),
-        )
-        train = self._dataset(prepared, spec, train_ids)
-        validation = self._dataset(prepared, spec, prepared.validation)
-        evals = {
-            name: self._dataset(prepared, spec, ids) for name, ids in prepared.eval_sets.items()
-        }
-        train_config = self.train_config(seed)
-        if self.config.protocol == "linear-probe":
-            result = linear_probe(built, spec, train, validation, evals, train_config, progress)
-        else:
-            result = fine_tune(
-                built,
-                spec,
-                train,
-                validation,
-                evals,
-                train_config,
-                checkpoint_dir=self.store.cell_dir(cell) / "checkpoint",
-                progress=progress,
-            )
-        records = self._records(
+        cell = plan.key.id
+        self.store.start_cell(cell, plan.identity)
+        outcome = train_cell(
             prepared,
-            spec,
-            built,
-            fraction,
-            seed,
-            train_ids,
-            train_config,
-            result,
-            cell,
-            started,
+            plan,
+            self.config.protocol,
+            checkpoint_dir=self.store.cell_dir(cell) / "checkpoint",
+            progress=progress,
         )
-        self.store.write_cell(cell, records, self._predictions(prepared, result))
+        scores = score_predictions(
+            outcome.predictions, self.metrics, prepared.resamples, self.recipe
+        )
+        records = self.cell_records(prepared, plan, outcome, scores)
+        self.store.write_cell(cell, records, outcome.predictions)
         return records
 
-    def _predictions(self, prepared: PreparedTask, result: TrainResult) -> pd.DataFrame:
-        by_id = prepared.by_id
-        frames = []
-        for name, ids in prepared.eval_sets.items():
-            rows = by_id.loc[ids]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "record_id": ids,
-                        "patient_id": rows["patient_id"].to_numpy(),
-                        "label": rows["label"].to_numpy(),
-                        "score": result.scores[name],
-                        "split": name,
-                    }
-                )
+    def rescore(self, prepared: PreparedTask, plan: CellPlan) -> bool:
+        """Recompute a done cell's records from its predictions when the requested metrics
+        or bootstrap recipe differ from the stored ones; True if it did."""
+        cell = plan.key.id
+        stored = self.store.cell_records(cell)
+        wanted = {(m.name, self.recipe.replicates, self.recipe.seed, self.recipe.unit)
+                  for m in self.metrics}  # fmt: skip
+        have = {(r.metric, r.bootstrap.get("replicates"), r.bootstrap.get("seed"),
+                 r.bootstrap.get("unit")) for r in stored}  # fmt: skip
+        if wanted == have or not stored:
+            return False
+        predictions = self.store.cell_predictions(cell)
+        scores = score_predictions(predictions, self.metrics, prepared.resamples, self.recipe)
+        template = stored[0]
+        records = [
+            replace(
+                template,
+                split=s.split,
+                metric=s.metric.name,
+                value=s.value.value,
+                ci_low=s.value.ci_low,
+                ci_high=s.value.ci_high,
+                n=s.n,
+                n_positive=s.n_positive,
+                higher_is_better=s.metric.higher_is_better,
+                bootstrap=s.bootstrap,
+                contamination=self._split_contamination(stored, s.split),
             )
-        return pd.concat(frames, ignore_index=True)
+            for s in scores
+        ]
+        self.store.write_cell(cell, records)
+        return True
 
-    def _records(
-        self,
-        prepared: PreparedTask,
-        spec: ModelSpec,
-        built: BuiltModel,
-        fraction: float,
-        seed: int,
-        train_ids: list[str],
-        train_config: TrainConfig,
-        result: TrainResult,
-        cell: str,
-        started: float,
+    @staticmethod
+    def _split_contamination(stored: list[ResultRecord], split: str) -> bool:
+        return any(r.contamination for r in stored if r.split == split)
+
+    def contamination(
+        self, prepared: PreparedTask, plan: CellPlan, outcome: CellOutcome
+    ) -> dict[str, str | None]:
+        """Per evaluation split, why it overlaps the model's pretraining corpus (or None)."""
+        built = outcome.built
+        declared = built.config.get("pretrain.corpus")
+        if declared:
+            corpora = [Corpus.from_metadata(str(declared))]
+        elif built.init != "random":
+            corpora = [Corpus.from_metadata(name) for name in plan.spec.pretrained_on]
+        else:
+            corpora = []
+        synthetic = prepared.cohort.notes.get("config")
+        n_patients = getattr(synthetic, "n_patients", None)
+        out: dict[str, str | None] = {}
+        for name, ids in prepared.eval_sets.items():
+            sites = set(prepared.by_id.loc[ids, "site"])
+            reasons = [check(c, prepared.cohort.source, sites, n_patients, name) for c in corpora]
+            out[name] = "; ".join(r for r in reasons if r) or None
+        return out
+
+    def cell_records(
+        self, prepared: PreparedTask, plan: CellPlan, outcome: CellOutcome, scores: list[Score]
     ) -> list[ResultRecord]:
+        """The result records of a trained cell, one per metric per evaluation split."""
         by_id = prepared.by_id
-        task, cohort = prepared.task, prepared.cohort
-        selection = "test (optimistic)" if result.selection == "test" else result.selection
+        built, result, key = outcome.built, outcome.result, plan.key
+        contamination = self.contamination(prepared, plan, outcome)
+        pretraining = {
+            k.removeprefix("pretrain."): v for k, v in built.config.items()
+            if k.startswith("pretrain.")
+        }  # fmt: skip
         common: dict[str, Any] = {
             "run_id": self.run_dir.name,
-            "model": spec.name,
-            "task": task.name,
-            "source": cohort.source,
-            "fraction": fraction,
-            "seed": seed,
+            "model": key.model,
+            "task": key.task,
+            "source": prepared.cohort.source,
+            "fraction": key.fraction,
+            "seed": key.seed,
             "harness_version": __version__,
             "git_sha": git_sha(),
-            "source_version": cohort.source_version,
-            "task_version": cohort.notes.get("task_version", task.version),
+            "source_version": prepared.cohort.source_version,
+            "task_version": prepared.task_version,
             "profile": self.config.profile,
-            "protocol": self.config.protocol,
+            "protocol": key.protocol,
             "init": built.init,
             "weights": built.weights,
-            "selection": selection,
+            "selection": "test (optimistic)" if result.selection == "test" else result.selection,
             "selected_epoch": result.selected_epoch,
-            "config_hash": stable_hash(
-                {"grid": self.config.grid_hash(), "train": train_config.to_dict()}
-            ),
-            "cohort_hash": cohort.content_hash(),
-            "render_hash": stable_hash([self.preprocess.hash(), self.render.hash()]),
-            "contamination": cohort.source in spec.pretrained_on,
+            "config_hash": stable_hash(plan.identity["train"]),
+            "cohort_hash": prepared.usable_hash,
+            "render_hash": plan.identity["model"]["representation"],
+            "arch": built.arch or key.model,
+            "n_params": outcome.n_params,
+            "weights_hash": plan.weights.sha256,
+            "pretraining": pretraining,
+            "identity": plan.digest,
+            "experiment": plan.experiment,
+            "split_hash": plan.split_hash,
+            "validation_rule": plan.validation_rule,
             "device": result.device,
             "packages": package_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        train_labels = by_id.loc[train_ids, "label"].to_numpy()
-        timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
+        train_labels = by_id.loc[plan.train_ids, "label"].to_numpy()
         details = {
-            "predictions": self.store.predictions_path(cell),
+            "predictions": self.store.predictions_path(key.id),
             "model_config": built.config,
-            "n_train": len(train_ids),
+            "n_train": len(plan.train_ids),
             "n_train_positive": int(train_labels.sum()),
-            "n_train_patients": int(by_id.loc[train_ids, "patient_id"].nunique()),
-            "train_config": train_config.to_dict(),
+            "n_train_patients": int(by_id.loc[plan.train_ids, "patient_id"].nunique()),
+            "n_validation": len(plan.validation_ids),
+            "train_config": plan.train_config.to_dict(),
+            "cell_seed": plan.train_config.seed,
+            "weights_identity": plan.weights.identity,
             "history": result.history,
         }
-        records = []
-        for split_name, ids in prepared.eval_sets.items():
-            rows = by_id.loc[ids]
-            data = ScoreData(
-                y_true=rows["label"].to_numpy(),
-                y_score=result.scores[split_name],
-                groups=rows["patient_id"].to_numpy(),
-                replicate_indices=prepared.resamples[split_name],
+        return [
+            ResultRecord(
+                **common,
+                split=s.split,
+                metric=s.metric.name,
+                value=s.value.value,
+                ci_low=s.value.ci_low,
+                ci_high=s.value.ci_high,
+                n=s.n,
+                n_positive=s.n_positive,
+                higher_is_better=s.metric.higher_is_better,
+                bootstrap=s.bootstrap,
+                contamination=contamination[s.split] is not None,
+                timings=outcome.timings,
+                details={**details, "contamination": contamination[s.split]},
             )
-            for metric in self.metrics:
-                value = metric.compute(data)
-                records.append(
-                    ResultRecord(
-                        **common,
-                        split=split_name,
-                        metric=metric.name,
-                        value=value.value,
-                        ci_low=value.ci_low,
-                        ci_high=value.ci_high,
-                        n=len(ids),
-                        n_positive=int(data.y_true.sum()),
-                        higher_is_better=metric.higher_is_better,
-                        bootstrap={
-                            "replicates": self.replicates,
-                            "seed": self.config.bootstrap_seed,
-                            "unit": self.config.bootstrap_unit,
-                            **value.details,
-                        },
-                        timings=timings,
-                        details=details,
-                    )
-                )
-        return records
+            for s in scores
+        ]
 
     # -- the grid --------------------------------------------------------------------
     def run(self) -> RunSummary:
-        """Run every unfinished cell; finished cells (from earlier runs) are skipped."""
+        """Run every cell that is not done under its current identity."""
         summary = RunSummary(self.run_dir)
         config = self.config
         self.store.write_json(
@@ -393,6 +434,7 @@ class Runner:
                 grid = progress.add_task("cells", total=n_cells)
                 for task in self.tasks:
                     self._run_task(task, summary, progress, grid)
+            self._run_level_metrics(summary)
         except KeyboardInterrupt:
             summary.interrupted = True
             self.console.print("[yellow]interrupted: finished cells are saved; re-run to resume[/]")
@@ -407,62 +449,74 @@ class Runner:
             )
         return summary
 
+    def _run_level_metrics(self, summary: RunSummary) -> None:
+        """Metrics computed from the finished run (e.g. saliency), through the registry."""
+        if not self.run_metrics or not (summary.finished or summary.resumed):
+            return
+        for run in dict.fromkeys(m.run for m in self.run_metrics):
+            assert run is not None
+            names = [m.name for m in self.run_metrics if m.run is run]
+            for path in run(self.run_dir, names):
+                self.console.print(f"{', '.join(names)}: {path}")
+
     def _run_task(self, task: TaskSpec, summary: RunSummary, progress: Progress, grid: Any) -> None:
         config = self.config
-        todo = [
-            (
-                fraction,
-                seed,
-                spec,
-                cell_id(
-                    spec.name,
-                    task.name,
-                    config.source_for(task.name, task.default_source),
-                    fraction,
-                    seed,
-                    config.protocol,
-                ),
-            )
-            for fraction in config.fractions
-            for seed in config.seeds
-            for spec in self.models
-        ]
-        pending = [item for item in todo if not self.store.is_done(item[3])]
-        summary.resumed += len(todo) - len(pending)
-        progress.advance(grid, len(todo) - len(pending))
-        if not pending:
-            return
+        source = config.source_for(task.name, task.default_source)
         prepared = self.prepare(task, summary)
         labels = prepared.by_id["label"]
-        for fraction, seed, spec, cell in pending:
-            train_ids = prepared.split.fraction_records(prepared.manifest, fraction)
-            problem = fraction_problem(
-                labels.loc[train_ids].to_numpy(), SplitConfig().min_positives
-            )
-            if problem:
-                summary.skipped.append({"cell": cell, "reason": problem})
-                self.console.print(f"[yellow]skipped {cell}: {problem}[/]")
-                progress.advance(grid)
-                continue
-            progress.update(grid, description=f"cells ({cell})")
-            try:
-                records = self.run_cell(prepared, spec, fraction, seed, train_ids, cell, progress)
-            except KeyboardInterrupt:
+        min_positives = SplitConfig().min_positives
+        for fraction in config.fractions:
+            for seed in config.seeds:
+                for spec in self.models:
+                    key = CellKey(spec.name, task.name, source, fraction, seed, config.protocol)
+                    train_ids = prepared.train_ids(fraction, seed)
+                    problem = fraction_problem(labels.loc[train_ids].to_numpy(), min_positives)
+                    if problem:
+                        summary.skipped.append({"cell": key.id, "reason": problem})
+                        self.console.print(f"[yellow]skipped {key.id}: {problem}[/]")
+                    else:
+                        self._visit(prepared, self.plan(prepared, spec, key, train_ids),
+                                    summary, progress, grid)  # fmt: skip
+                    progress.advance(grid)
+
+    def _visit(
+        self,
+        prepared: PreparedTask,
+        plan: CellPlan,
+        summary: RunSummary,
+        progress: Progress,
+        grid: Any,
+    ) -> None:
+        """Skip, re-score, re-run or run one cell according to its stored status."""
+        cell = plan.key.id
+        status = self.store.status(cell, plan.identity)
+        if status.state == "done":
+            summary.resumed += 1
+            if self.rescore(prepared, plan):
+                summary.rescored += 1
+                self.console.print(f"re-scored {cell} from its saved predictions")
+            return
+        if status.state == "stale":
+            changed = ", ".join(status.changed[:6]) + (" …" if len(status.changed) > 6 else "")
+            summary.rerun_stale.append({"cell": cell, "changed": status.changed})
+            self.console.print(f"[yellow]re-running {cell}: its identity changed ({changed})[/]")
+        progress.update(grid, description=f"cells ({cell})")
+        try:
+            records = self.run_cell(prepared, plan, progress)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            if self.config.strict:
                 raise
-            except Exception as exc:
-                if config.strict:
-                    raise
-                summary.failed.append(
-                    {
-                        "cell": cell,
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc(),
-                    }
-                )
-                self.console.print(f"[red]cell {cell} failed: {type(exc).__name__}: {exc}[/]")
-                progress.advance(grid)
-                continue
-            summary.finished += 1
-            for record in records:
-                self.host.call_safely("bench_result", record=record)
-            progress.advance(grid)
+            summary.failed.append(
+                {
+                    "cell": cell,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
+            self.console.print(f"[red]cell {cell} failed: {type(exc).__name__}: {exc}[/]")
+            return
+        summary.finished += 1
+        for record in records:
+            self.host.call_safely("bench_result", record=record)

@@ -4,8 +4,9 @@ leaderboard (in the spirit of MTEB's ``TaskMetadata``/``ModelMeta`` and timm's r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -27,13 +28,15 @@ class BuiltModel:
 
     ``init`` is what goes into every result record: ``"random"``, ``"imagenet"``,
     ``"mim"`` (HeartBEiT pretraining) or ``"file"``; ``weights`` names the file or
-    checkpoint used, if any.
+    checkpoint used, if any. ``arch`` names the architecture actually built, in words
+    (e.g. a quick profile's smaller member of the family); empty means the model's name.
     """
 
     module: nn.Module
     init: str
     weights: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    arch: str = ""
 
 
 class ModelBuilder(Protocol):
@@ -59,6 +62,9 @@ class ModelSpec:
     ``signal_recipe`` (signal models) declares the model's own preprocessing
     (:class:`bench.data.signal_recipe.SignalRecipe`); ``None`` feeds the image recipe's
     filtered 8-lead signals.
+    ``default_weights(profile, input_size)`` says what ``weights=None`` means: a local
+    file (content-hashed into the cell identity), a descriptor such as a pinned timm tag,
+    or ``None`` (random initialisation); see :mod:`bench.initial_weights`.
     """
 
     name: str
@@ -75,6 +81,7 @@ class ModelSpec:
     saliency_reshape: Callable[..., Any] | None = None
     channels_last: bool = False
     signal_recipe: SignalRecipe | None = None
+    default_weights: Callable[[str, int], str | None] | None = None
     plugin: str = ""
 
 
@@ -149,7 +156,11 @@ class MetricSpec:
     (the leaderboard's paired test uses it; without it, ``compute`` runs once per
     replicate, see :func:`bench.statistics.metric_replicates`).
 
-    ``default=True`` metrics are computed for every cell of ``bench run``.
+    ``default=True`` metrics are computed for every cell of ``bench run``. A non-score
+    metric that ``bench run --metric`` may request provides ``run(run_dir, names) ->
+    paths``: it computes the named metrics from the finished run directory (its saved
+    splits and checkpoints) and returns the files it wrote; without ``run`` such a request
+    is an error.
     """
 
     name: str
@@ -159,6 +170,7 @@ class MetricSpec:
     higher_is_better: bool = True
     default: bool = False
     replicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    run: Callable[[Path, Sequence[str]], list[Path]] | None = None
     plugin: str = ""
 
 

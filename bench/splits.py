@@ -1,9 +1,22 @@
 """Patient-grouped splits, nested training fractions and the leakage guard.
 
 Every split is by patient: no patient's ECGs appear in two of train / validation /
-test / external. The same seed gives the same patients in each set for every model and
-every run. Training fractions are nested prefixes of one fixed patient order, so the
-1 % patients are inside the 10 % set, and so on.
+test / external. The split seed is a constant, so every model and every run sees the same
+patients in each set.
+
+The labelled subset of a training fraction is a prefix of a patient order drawn from the
+grid's seed: each seed redraws which patients are labelled (the largest source of
+variance at 1 % of labels), and within one seed the subsets are nested (the 1 %
+patients are inside the 10 % set, and so on).
+
+Validation (epoch selection) follows a stated rule, recorded with every result:
+
+- ``full`` (default): the whole validation set at every fraction. This is what the
+  HeartBEiT paper's setting implies: it selected the epoch on a full-size held-out set
+  (its test set) whatever the training fraction, so selection never lacked labels;
+- ``scaled``: validation patients scaled to the training fraction (nested prefixes of a
+  seed-drawn order), with at least :data:`MIN_VALIDATION_POSITIVES` positive patients —
+  the honest low-label setting, where selection labels are as scarce as training labels.
 """
 
 from __future__ import annotations
@@ -25,6 +38,9 @@ if TYPE_CHECKING:
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.1, 0.25, 0.5, 1.0)
 SPLIT_SEED = 20230606  # constant: the same patients in every run and for every model
 SET_NAMES: tuple[str, ...] = ("train", "validation", "test", "external")
+VALIDATION_RULES: tuple[str, ...] = ("full", "scaled")
+#: Fewest positive validation patients the ``scaled`` rule keeps (when the set has them).
+MIN_VALIDATION_POSITIVES = 5
 
 
 class LeakageError(AssertionError):
@@ -67,24 +83,67 @@ class Split:
     """Record ids per set, the nested fraction order, and skipped fractions with reasons."""
 
     sets: dict[str, list[str]]
-    fraction_order: list[str]  # training patients in the fixed order fractions take prefixes of
     config: SplitConfig
+    patient_labels: dict[str, pd.Series] = field(default_factory=dict, repr=False)
     patients_of: dict[str, str] = field(default_factory=dict, repr=False)
     #: messages for the user about how the split was made (e.g. a default external site
     #: that the cohort lacks); commands print them before training
     notes: list[str] = field(default_factory=list)
 
-    def fraction_records(self, manifest: pd.DataFrame, fraction: float) -> list[str]:
-        """Training record ids for ``fraction`` of training patients (nested by design)."""
-        return _records_for_patients(manifest, fraction_patients(self.fraction_order, fraction))
+    def patient_order(self, name: str, seed: int) -> list[str]:
+        """Patients of set ``name`` (train/validation) in the order fractions take prefixes
+        of, drawn from the split seed and ``seed`` (stratified by patient label)."""
+        rng = np.random.default_rng([self.config.seed, SET_NAMES.index(name), seed])
+        return _stratified_order(self.patient_labels[name], rng, self.config.stratify)
 
-    def to_json(self, path: Path, fractions: Iterable[float], manifest: pd.DataFrame) -> None:
-        """Save membership (record ids per set and per fraction) so results are traceable."""
+    def fraction_records(self, manifest: pd.DataFrame, fraction: float, seed: int = 0) -> list[str]:
+        """Training record ids of ``fraction`` of training patients for ``seed`` (nested
+        across fractions within one seed)."""
+        order = self.patient_order("train", seed)
+        return _records_for_patients(manifest, fraction_patients(order, fraction))
+
+    def validation_records(
+        self, manifest: pd.DataFrame, fraction: float, seed: int = 0, rule: str = "full"
+    ) -> list[str]:
+        """Validation record ids under ``rule`` (see the module docstring)."""
+        if rule not in VALIDATION_RULES:
+            raise SplitError(f"validation rule must be one of {VALIDATION_RULES}, got {rule!r}")
+        if rule == "full" or fraction >= 1:
+            return [r for r in self.sets["validation"] if r in set(manifest["record_id"])]
+        order = self.patient_order("validation", seed)
+        labels = self.patient_labels["validation"]
+        n = max(1, math.ceil(round(fraction * len(order), 9)))
+        positives = np.cumsum([labels[p] for p in order])
+        wanted = min(MIN_VALIDATION_POSITIVES, int(positives[-1]) if len(order) else 0)
+        if wanted and positives[n - 1] < wanted:
+            n = int(np.searchsorted(positives, wanted)) + 1
+        return _records_for_patients(manifest, order[:n])
+
+    def to_json(
+        self,
+        path: Path,
+        fractions: Iterable[float],
+        manifest: pd.DataFrame,
+        seeds: Iterable[int] = (0,),
+        validation_rule: str = "full",
+    ) -> None:
+        """Save membership (record ids per set, and per seed and fraction the labelled and
+        validation records) so every result is traceable to the exact records used."""
+        fractions = sorted(set(fractions))
         data = {
             "config": asdict(self.config),
+            "validation_rule": validation_rule,
             "sets": self.sets,
-            "fractions": {
-                str(f): self.fraction_records(manifest, f) for f in sorted(set(fractions))
+            "labelled": {
+                str(seed): {str(f): self.fraction_records(manifest, f, seed) for f in fractions}
+                for seed in sorted(set(seeds))
+            },
+            "validation": {
+                str(seed): {
+                    str(f): self.validation_records(manifest, f, seed, validation_rule)
+                    for f in fractions
+                }
+                for seed in sorted(set(seeds))
             },
         }
         tmp = path.with_suffix(".tmp")
@@ -168,13 +227,15 @@ def make_split(manifest: pd.DataFrame, config: SplitConfig) -> Split:
         test_p = _take(order, labels, config.test_size, config.stratify)
         rest = [p for p in order if p not in test_p]
         val_p = _take(rest, labels, config.validation_size, config.stratify)
-    train_labels = labels[~labels.index.isin(test_p | val_p)]
-    fraction_order = _stratified_order(train_labels, rng, config.stratify)
+    patient_labels = {
+        "train": labels[~labels.index.isin(test_p | val_p)],
+        "validation": labels[labels.index.isin(val_p)],
+    }
     sets["test"] = _records_for_patients(pool, test_p)
     sets["validation"] = _records_for_patients(pool, val_p)
-    sets["train"] = _records_for_patients(pool, fraction_order)
+    sets["train"] = _records_for_patients(pool, patient_labels["train"].index)
     patients_of = dict(zip(manifest["record_id"], manifest["patient_id"], strict=True))
-    split = Split(sets=sets, fraction_order=fraction_order, config=config, patients_of=patients_of)
+    split = Split(sets=sets, config=config, patient_labels=patient_labels, patients_of=patients_of)
     assert_no_leakage(split)
     return split
 

@@ -6,29 +6,50 @@ Layout of ``<output>/<run_name>/``::
     results.jsonl                 every record of every finished cell (regenerated)
     report.json                   skipped cells, failed records, errors
     splits/<task>__<source>.json  split membership (record ids per set and fraction)
+    cells/<cell_id>/identity.json     the cell's identity (bench.cells), written first
     cells/<cell_id>/predictions.csv   record_id, patient_id, label, score, split
-    cells/<cell_id>/records.jsonl     the cell's records; its presence marks the cell done
+    cells/<cell_id>/records.jsonl     the cell's records; with a matching identity, done
     cells/<cell_id>/checkpoint/       best model and resumable training state
 
 Every file is written to a temporary name, flushed, fsync'd and renamed, so a process
 killed at any instant leaves either the old file or the new one, never a torn one. A
-cell's ``records.jsonl`` is written last: a cell without it is simply run again.
+cell's ``records.jsonl`` is written last: a cell without it is simply run again. A cell is
+done only when its stored identity equals the identity the current grid computes for it;
+otherwise (:meth:`RunStore.status`) it is stale and the fields that changed are named.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.cells import changed_fields
 from bench.records import ResultRecord, dumps, read_jsonl
 
 RECORDS_NAME = "records.jsonl"
 RESULTS_NAME = "results.jsonl"
+IDENTITY_NAME = "identity.json"
+PREDICTIONS_NAME = "predictions.csv"
+
+
+@dataclass(frozen=True)
+class CellStatus:
+    """Where a cell stands against the identity the grid wants.
+
+    ``state``: ``"new"`` (nothing stored), ``"partial"`` (same identity, interrupted:
+    resume), ``"done"`` (same identity, records written) or ``"stale"`` (stored under
+    another identity; ``changed`` names the fields that differ).
+    """
+
+    state: str
+    changed: list[str] = field(default_factory=list)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -55,22 +76,55 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def is_done(self, cell: str) -> bool:
-        """True when the cell's records were written completely."""
-        return (self.root / "cells" / cell / RECORDS_NAME).is_file()
+    def status(self, cell: str, identity: dict[str, Any]) -> CellStatus:
+        """Compare the stored cell with ``identity`` (see :class:`CellStatus`)."""
+        directory = self.root / "cells" / cell
+        if not directory.is_dir():
+            return CellStatus("new")
+        stored_path = directory / IDENTITY_NAME
+        if not stored_path.is_file():
+            return CellStatus("stale", ["identity (stored by a harness without identities)"])
+        stored = json.loads(stored_path.read_text())
+        if stored != identity:
+            return CellStatus("stale", changed_fields(stored, identity))
+        return CellStatus("done" if (directory / RECORDS_NAME).is_file() else "partial")
+
+    def start_cell(self, cell: str, identity: dict[str, Any]) -> None:
+        """Claim a cell for ``identity``: anything stored under another identity is removed."""
+        directory = self.root / "cells" / cell
+        if self.status(cell, identity).state == "stale":
+            shutil.rmtree(directory)
+        atomic_write_text(
+            self.cell_dir(cell) / IDENTITY_NAME, json.dumps(identity, sort_keys=True, indent=1)
+        )
 
     def write_cell(
-        self, cell: str, records: Iterable[ResultRecord], predictions: pd.DataFrame
+        self, cell: str, records: Iterable[ResultRecord], predictions: pd.DataFrame | None = None
     ) -> None:
-        """Persist a finished cell: predictions first, then its records (the done marker)."""
+        """Persist a finished cell: predictions first, then its records (the done marker).
+
+        Without ``predictions`` only the records are replaced (re-scoring a done cell).
+        """
         directory = self.cell_dir(cell)
-        atomic_write_text(directory / "predictions.csv", predictions.to_csv(index=False))
+        if predictions is not None:
+            atomic_write_text(directory / PREDICTIONS_NAME, predictions.to_csv(index=False))
         atomic_write_text(directory / RECORDS_NAME, dumps(records))
         self.rebuild_results()
 
+    def cell_records(self, cell: str) -> list[ResultRecord]:
+        """The stored records of a done cell."""
+        return list(read_jsonl(self.root / "cells" / cell / RECORDS_NAME))
+
+    def cell_predictions(self, cell: str) -> pd.DataFrame:
+        """The stored predictions of a done cell (ids read as strings)."""
+        return pd.read_csv(
+            self.root / self.predictions_path(cell),
+            dtype={"record_id": str, "patient_id": str, "split": str},
+        )
+
     def predictions_path(self, cell: str) -> str:
         """Path of a cell's predictions relative to the run directory (goes into records)."""
-        return f"cells/{cell}/predictions.csv"
+        return f"cells/{cell}/{PREDICTIONS_NAME}"
 
     def records(self) -> list[ResultRecord]:
         """Records of every finished cell, in cell order."""

@@ -7,8 +7,15 @@ import json
 import pandas as pd
 import pytest
 
-from bench.records import SCHEMA_VERSION, RecordError, ResultRecord, load_records, read_jsonl
 from bench.cells import cell_id
+from bench.records import (
+    SCHEMA_VERSION,
+    RecordError,
+    ResultRecord,
+    load_records,
+    read_jsonl,
+    record_from_dict,
+)
 from bench.store import RunStore
 
 
@@ -81,7 +88,10 @@ def test_torn_last_line_is_ignored_but_corruption_elsewhere_is_an_error(tmp_path
 def test_store_round_trip_and_done_marker(tmp_path):
     store = RunStore(tmp_path / "run")
     cell = cell_id("heartbeit", "stemi", "synthetic", 0.01, 0, "finetune")
-    assert not store.is_done(cell)
+    identity = {"model": "heartbeit", "fraction": 0.01, "train": {"lr_max": 1e-3}}
+    assert store.status(cell, identity).state == "new"
+    store.start_cell(cell, identity)
+    assert store.status(cell, identity).state == "partial"
     preds = pd.DataFrame(
         {
             "record_id": ["a"],
@@ -92,7 +102,11 @@ def test_store_round_trip_and_done_marker(tmp_path):
         }
     )
     store.write_cell(cell, [record(), record(metric="auprc")], preds)
-    assert store.is_done(cell)
+    assert store.status(cell, identity).state == "done"
+    changed = {**identity, "train": {"lr_max": 3e-3}}
+    status = store.status(cell, changed)
+    assert status.state == "stale" and status.changed == ["train.lr_max"]
+    assert store.cell_predictions(cell)["record_id"].tolist() == ["a"]
     assert [r.metric for r in load_records([tmp_path])] == ["auroc", "auprc"]
     assert pd.read_csv(store.root / store.predictions_path(cell)).shape == (1, 5)
     # a second cell appends to the regenerated results file, never duplicating the first
@@ -101,6 +115,21 @@ def test_store_round_trip_and_done_marker(tmp_path):
     )
     assert len(load_records([tmp_path])) == 3
     assert not list(store.root.rglob("*.tmp-*"))
+
+
+def test_start_cell_discards_what_another_identity_stored(tmp_path):
+    store = RunStore(tmp_path / "run")
+    store.start_cell("c", {"seed": 0})
+    (store.cell_dir("c") / "checkpoint").mkdir()
+    store.start_cell("c", {"seed": 1})
+    assert not (store.cell_dir("c") / "checkpoint").exists()
+    assert store.status("c", {"seed": 1}).state == "partial"
+
+
+def test_v1_records_load_with_schema_2_defaults():
+    old = record_from_dict({"model": "m", "task": "t", "metric": "auroc", "value": 0.7})
+    assert old.schema_version == SCHEMA_VERSION == 2
+    assert old.arch == "m" and old.experiment == "" and old.identity == ""
 
 
 def test_cell_ids_are_filesystem_safe():

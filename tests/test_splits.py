@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.splits import (
+    MIN_VALIDATION_POSITIVES,
     LeakageError,
     SplitConfig,
     SplitError,
@@ -79,7 +80,7 @@ def test_fractions_are_nested_and_grow(n, seed):
 def test_same_seed_same_patients_different_seed_differs():
     m = cohort(200, 1)
     a, b = make_split(m, SplitConfig()), make_split(m, SplitConfig())
-    assert a.sets == b.sets and a.fraction_order == b.fraction_order
+    assert a.sets == b.sets and a.patient_order("train", 0) == b.patient_order("train", 0)
     c = make_split(m, SplitConfig(seed=7))
     assert c.sets["test"] != a.sets["test"]
 
@@ -125,3 +126,32 @@ def test_fraction_problem_reports_too_few_positives():
     assert fraction_problem(np.array([0, 0, 1]), 2) == "only 1 positive ECG(s) (minimum 2)"
     assert fraction_problem(np.array([1, 1]), 2) == "no negative ECGs"
     assert fraction_problem(np.array([0, 1, 1]), 2) is None
+
+
+def test_each_seed_redraws_the_labelled_subset_nested_within_the_seed():
+    m = cohort(400, 1)
+    split = make_split(m, SplitConfig())
+    one = {seed: set(split.fraction_records(m, 0.1, seed)) for seed in (0, 1, 2)}
+    assert one[0] != one[1] and one[1] != one[2]
+    for seed in (0, 1, 2):
+        previous: set[str] = set()
+        for f in (0.01, 0.1, 0.5, 1.0):
+            ids = set(split.fraction_records(m, f, seed))
+            assert previous <= ids <= set(split.sets["train"])
+            previous = ids
+    assert split.fraction_records(m, 0.1, 1) == split.fraction_records(m, 0.1, 1)
+
+
+def test_validation_rules_full_and_scaled():
+    m = cohort(2000, 1, prevalence=0.1)
+    split = make_split(m, SplitConfig())
+    full = split.validation_records(m, 0.01, 0, "full")
+    assert full == split.sets["validation"]
+    scaled = split.validation_records(m, 0.01, 0, "scaled")
+    assert set(scaled) < set(full)
+    positives = m.set_index("record_id").loc[scaled].groupby("patient_id")["label"].max().sum()
+    assert positives >= MIN_VALIDATION_POSITIVES
+    assert set(split.validation_records(m, 0.1, 0, "scaled")) >= set(scaled)
+    assert split.validation_records(m, 1.0, 0, "scaled") == full
+    with pytest.raises(SplitError, match="validation rule"):
+        split.validation_records(m, 0.1, 0, "half")

@@ -81,6 +81,14 @@ err_console = Console(stderr=True)
     help="Epoch selection: validation AUROC (default); 'test' is the paper's optimistic choice and is flagged.",
 )
 @click.option(
+    "--validation-rule",
+    type=click.Choice(["full", "scaled"]),
+    default=None,
+    help="Validation set for epoch selection: full (default; the paper's setting: a "
+    "full-size held-out set at every fraction) or scaled to the training fraction "
+    "(at least 5 positive patients).",
+)
+@click.option(
     "--weights",
     "weights",
     multiple=True,
@@ -140,6 +148,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "source_options": parse_source_options(options["source_options"]),
         "protocol": options["protocol"],
         "selection": options["selection"],
+        "validation_rule": options["validation_rule"],
         "weights": parse_weights(options["weights"], models or ("heartbeit",)),
         "train": train,
         "bootstrap_replicates": options["replicates"],
@@ -157,8 +166,9 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     )
     summary = runner.run()
     err_console.print(
-        f"finished {summary.finished} cell(s), resumed {summary.resumed}, skipped "
-        f"{len(summary.skipped)}, failed {len(summary.failed)}; results: "
+        f"finished {summary.finished} cell(s) ({len(summary.rerun_stale)} re-run because "
+        f"their identity changed), resumed {summary.resumed} ({summary.rescored} re-scored), "
+        f"skipped {len(summary.skipped)}, failed {len(summary.failed)}; results: "
         f"{runner.run_dir / 'results.jsonl'}"
     )
     if summary.failed:

@@ -156,6 +156,7 @@ class ImageCache:
         folder = self._folder(layout.key)
         folder.mkdir(parents=True, exist_ok=True)
         state = _read_index(folder / "index.json", layout)
+        _forget_changed_files(state, record_fingerprints(cohort, record_ids))
         todo = list(dict.fromkeys(
             str(r) for r in record_ids if str(r) not in state["rows"] and str(r) not in state["failed"]
         ))  # fmt: skip
@@ -182,6 +183,40 @@ class ImageCache:
         )
 
 
+def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> dict[str, str]:
+    """Size and modification time of each record's file(s), from the manifest's ``path``
+    column (a WFDB record name stands for its ``.hea``/``.dat``/``.mat`` files); empty for
+    cohorts without files (synthetic). An edited file changes its fingerprint."""
+    manifest = cohort.manifest
+    if "path" not in manifest.columns:
+        return {}
+    paths = dict(zip(manifest["record_id"], manifest["path"], strict=True))
+    out = {}
+    for record_id in map(str, record_ids):
+        base = str(paths.get(record_id, ""))
+        parts = []
+        for candidate in (base, f"{base}.hea", f"{base}.dat", f"{base}.mat"):
+            try:
+                stat = os.stat(candidate)
+            except OSError:
+                continue
+            if not os.path.isdir(candidate):
+                parts.append(f"{candidate[len(base):] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
+        out[record_id] = "|".join(parts)
+    return out
+
+
+def _forget_changed_files(state: dict[str, Any], fingerprints: dict[str, str]) -> None:
+    """Drop cached rows and failures whose file changed since they were cached; record the
+    current fingerprints (committed with the next index write)."""
+    stored: dict[str, str] = state.setdefault("fingerprints", {})
+    for record_id, fingerprint in fingerprints.items():
+        if stored.get(record_id) != fingerprint:
+            state["rows"].pop(record_id, None)
+            state["failed"].pop(record_id, None)
+            stored[record_id] = fingerprint
+
+
 _Produced = tuple[
     np.ndarray | None, list[str], dict[str, str], dict[str, list[str]], dict[str, list[str]]
 ]
@@ -205,7 +240,7 @@ def _produce(chunk: list[str]) -> _Produced:
             sig = cohort.load_signal(record_id)
             prepared.append(layout.prepare(sig))
             good.append(record_id)
-        except (ECGFormatError, ValueError) as err:
+        except (ECGFormatError, OSError) as err:  # bad or unreadable input, never our bugs
             failed[record_id] = f"{type(err).__name__}: {err}"
             continue
         absent = layout.missing(sig) if layout.missing else []

@@ -252,6 +252,7 @@ def muse_loader(
             table["site"] = "unknown"
         label, _, notes = _label_rule(task, "muse", options, rule, column, rule_for_column)
         table = _labelled(table, label, str(labels_path))
+        table["path"] = [str(folder / f"{rid}.xml") for rid in table["record_id"]]
         return Cohort(
             name=task,
             source="muse",

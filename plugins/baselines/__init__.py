@@ -33,38 +33,65 @@ class TimmConfig:
     download: bool = True
     img_size_arg: bool = False
     note: str = ""
+    label: str = ""  # the architecture in words, as records and tables show it
 
 
 #: name -> profile -> timm configuration.
 CONFIGS: dict[str, dict[str, TimmConfig]] = {
     "vit-b16": {
-        "paper": TimmConfig("vit_base_patch16_224", img_size_arg=True),
+        "paper": TimmConfig("vit_base_patch16_224.augreg_in1k", img_size_arg=True, label="ViT-B/16"),
         "quick": TimmConfig(
             "vit_tiny_patch16_224",
             {"depth": 6},
             download=False,
             img_size_arg=True,
             note="quick: ViT width 192, depth 6, 3 heads, patch 16 (not ViT-B/16)",
+            label="ViT-Tiny/16 (depth 6)",
         ),
     },
     "resnet152": {
-        "paper": TimmConfig("resnet152"),
+        "paper": TimmConfig("resnet152.tv_in1k", label="ResNet-152"),
         "quick": TimmConfig(
             "resnet18",
             {"channels": (32, 64, 128, 256)},
             download=False,
             note="quick: ResNet-18 at half width (32-256 channels), not ResNet-152",
+            label="ResNet-18 (width 0.5)",
         ),
     },
     "efficientnet-b4": {
-        "paper": TimmConfig("efficientnet_b4"),
+        "paper": TimmConfig("efficientnet_b4.ra2_in1k", label="EfficientNet-B4"),
         "quick": TimmConfig(
             "test_efficientnet",
             download=False,
             note="quick: timm test_efficientnet (5 one-block MBConv stages, 16-64 channels)",
+            label="test_efficientnet (16-64 channels)",
         ),
     },
 }
+
+
+def _config(name: str, profile: str) -> TimmConfig:
+    if profile not in PROFILES:
+        raise ValueError(f"model {name}: unknown profile {profile!r}; expected {PROFILES}")
+    return CONFIGS[name][profile]
+
+
+def _file_name(name: str, profile: str) -> str:
+    """The weights file stem looked up in ``$BENCH_WEIGHTS_DIR``."""
+    return name if profile == "paper" else f"{name}-{profile}"
+
+
+def default_weights(name: str, profile: str, input_size: int) -> str | None:
+    """What ``weights=None`` means for baseline ``name``: a local file in the weights
+    directory, else the pinned timm tag (downloaded when online), else nothing (random)."""
+    from bench.weights import find_weights
+
+    cfg = _config(name, profile)
+    local = find_weights(_file_name(name, profile), None)
+    if local is not None:
+        return str(local)
+    return f"timm:{cfg.arch}" if cfg.download else None
 
 
 def build_baseline(
@@ -73,13 +100,11 @@ def build_baseline(
     """Build baseline ``name`` for ``profile`` (see :data:`CONFIGS`) and initialise it."""
     from bench.weights import create_timm_model
 
-    if profile not in PROFILES:
-        raise ValueError(f"model {name}: unknown profile {profile!r}; expected {PROFILES}")
-    cfg = CONFIGS[name][profile]
+    cfg = _config(name, profile)
     kwargs = dict(cfg.kwargs)
     if cfg.img_size_arg:
         kwargs["img_size"] = input_size
-    file_name = name if profile == "paper" else f"{name}-{profile}"
+    file_name = _file_name(name, profile)
     module, init, path = create_timm_model(
         file_name,
         cfg.arch,
@@ -93,7 +118,7 @@ def build_baseline(
     if cfg.note:
         config["note"] = cfg.note
     config["params_m"] = round(sum(p.numel() for p in module.parameters()) / 1e6, 3)
-    return BuiltModel(module=module, init=init, weights=path, config=config)
+    return BuiltModel(module=module, init=init, weights=path, config=config, arch=cfg.label)
 
 
 def vit_tokens_to_grid(
@@ -141,6 +166,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 build=partial(build_baseline, name),
                 description=f"timm {CONFIGS[name]['paper'].arch}, ImageNet-1k supervised "
                 f"({CONFIGS[name]['quick'].note})",
+                default_weights=partial(default_weights, name),
                 family=family,
                 paper_params_m=params_m,
                 pretrained_on=("imagenet-1k",),

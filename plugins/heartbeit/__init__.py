@@ -29,6 +29,14 @@ def build_heartbeit(
     return build(num_classes=num_classes, profile=profile, input_size=input_size, weights=weights)
 
 
+def default_weights(profile: str, input_size: int) -> str:
+    """The cached default MIM checkpoint of ``profile`` at ``input_size`` (created, by a
+    short seeded pretraining on the synthetic stream, the first time it is needed)."""
+    from bench.plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
+
+    return str(ensure_default_checkpoint(profile, input_size))
+
+
 def saliency_layers(module: nn.Module) -> list[nn.Module]:
     """:func:`bench.plugins.heartbeit.model.saliency_layers`, imported when first used."""
     from bench.plugins.heartbeit.model import saliency_layers as layers
@@ -90,6 +98,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             pretrained_on=PRETRAINED_ON,
             saliency_layers=saliency_layers,
             saliency_reshape=saliency_reshape,
+            default_weights=default_weights,
         )
     )
 

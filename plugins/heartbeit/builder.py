@@ -38,8 +38,12 @@ def build_heartbeit(
     beit = profile_config(profile, input_size)
     module = build_beit(beit, num_classes=num_classes)
     config = {"profile": profile, **beit.metadata()}
+    arch = (
+        f"BEiT (width {beit.embed_dim}, depth {beit.depth}, {beit.num_heads} heads, "
+        f"patch {beit.patch_size}, {beit.img_size} px)"
+    )
     if weights == RANDOM:
-        return BuiltModel(module=module, init="random", weights=None, config=config)
+        return BuiltModel(module=module, init="random", weights=None, config=config, arch=arch)
     if weights is None:
         from bench.plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
 
@@ -56,4 +60,4 @@ def build_heartbeit(
     for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "loss"):
         if key in metadata:
             config[f"pretrain.{key}"] = metadata[key]
-    return BuiltModel(module=module, init=init, weights=str(path), config=config)
+    return BuiltModel(module=module, init=init, weights=str(path), config=config, arch=arch)

@@ -35,8 +35,11 @@ class Shard:
 
 
 def describe(source: str) -> str:
-    """The corpus name recorded in checkpoints (``pretrained_on``)."""
-    return "synthetic-ecg" if source == SYNTHETIC else f"folder:{Path(source).name}"
+    """The corpus declaration recorded in checkpoints (:class:`bench.contamination.Corpus`)."""
+    from bench.contamination import SYNTHETIC_STREAM, Corpus
+
+    corpus = SYNTHETIC_STREAM if source == SYNTHETIC else Corpus(f"folder:{Path(source).name}")
+    return corpus.to_metadata()
 
 
 def render_hash(source: str, image_size: int) -> str:

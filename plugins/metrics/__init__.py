@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from bench.plugins.metrics.saliency import add_saliency_command, explain_run, register_saliency
+from bench.plugins.metrics.saliency import add_saliency_command, register_saliency
 
 from bench import hookimpl
 from bench.specs import MetricSpec, MetricValue, ScoreData
@@ -190,11 +190,3 @@ def bench_register_commands(cli: click.Group) -> None:
     """Add ``bench wasserstein`` and ``bench saliency``."""
     cli.add_command(wasserstein_command)
     add_saliency_command(cli)
-
-
-@hookimpl
-def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, Any]) -> None:
-    """With ``--metric saliency_…`` on ``bench run``: Grad-CAM scores for the run's cells."""
-    if summary.get("finished") or summary.get("resumed"):
-        for grid in explain_run(Path(output_dir)):
-            click.echo(f"saliency overlays: {grid}", err=True)

@@ -110,5 +110,5 @@ def test_paper_profile_offline_falls_back_to_random_and_says_so(
     built = build_baseline(
         "efficientnet-b4", num_classes=2, profile="paper", input_size=224, weights=None
     )
-    assert built.init == "random" and built.config["timm_arch"] == "efficientnet_b4"
+    assert built.init == "random" and built.config["timm_arch"] == "efficientnet_b4.ra2_in1k"
     assert "BENCH_OFFLINE" in capsys.readouterr().err

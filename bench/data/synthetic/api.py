@@ -26,6 +26,9 @@ from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 #: Patient indices of the unlabelled stream start here, beyond any labelled cohort.
 STREAM_PATIENT_OFFSET = 10**7
+#: Sites of the unlabelled pretraining stream: every built-in site but D, which every task
+#: holds out as its external site, so external validation stays unseen in pretraining.
+STREAM_SITES: tuple[str, ...] = ("A", "B", "C")
 
 
 def synthetic_manifest(config: SyntheticConfig) -> pd.DataFrame:
@@ -128,13 +131,17 @@ def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
     Each ECG picks one of the tasks' populations uniformly (STEMI, low LVEF, HCM, each
     with its default prevalence and confounders), so about 20 % show a pathology; patients
     are drawn from indices >= :data:`STREAM_PATIENT_OFFSET`, disjoint from every labelled
-    cohort of fewer patients.
+    cohort of fewer patients, and acquired at :data:`STREAM_SITES` only (never the
+    external site D).
     """
     if batch_size < 1:
         raise ValueError(f"stream_unlabelled: batch_size must be >= 1, got {batch_size}")
     tasks = sorted(DEFAULT_PREVALENCE)
     configs = [
-        SyntheticConfig(task=t, n_patients=2 * STREAM_PATIENT_OFFSET, seed=seed) for t in tasks
+        SyntheticConfig(
+            task=t, n_patients=2 * STREAM_PATIENT_OFFSET, seed=seed, sites=STREAM_SITES
+        )
+        for t in tasks
     ]
     rng = np.random.default_rng([seed, 0x5EED])
     while True:

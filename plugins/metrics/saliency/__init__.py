@@ -7,7 +7,7 @@ The metrics plugin calls :func:`register_saliency` from ``bench_register_metrics
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,7 @@ def saliency_metric_specs() -> list[MetricSpec]:
             compute=partial(_compute, name),
             description=description,
             higher_is_better=higher,
+            run=explain_run,
         )
         for name, (higher, description) in SALIENCY_METRICS.items()
     ]
@@ -77,12 +78,13 @@ def add_saliency_command(cli: click.Group) -> None:
     )
 
 
-def explain_run(run_dir: Path) -> list[Path]:
-    """Saliency for a finished ``bench run`` that asked for ``saliency_*`` metrics.
+def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
+    """The ``run`` of the saliency metrics: Grad-CAM scores for a finished ``bench run``.
 
     Explains the largest-fraction, lowest-seed cell of every model × task in the run's
-    config (``run.json``) with Grad-CAM and stores the records in
-    ``<run_dir>/saliency/results.jsonl`` beside the overlay PNGs; returns the PNG paths.
+    config (``run.json``) with Grad-CAM and stores the records (every saliency metric,
+    ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the overlay PNGs;
+    returns the PNG paths.
     """
     import json
 
@@ -91,8 +93,6 @@ def explain_run(run_dir: Path) -> list[Path]:
     from bench.plugin_manager import get_host
 
     config = json.loads((run_dir / "run.json").read_text())["config"]
-    if not any(name.startswith("saliency_") for name in config.get("metrics", ())):
-        return []
     grids = []
     for model in config["models"]:
         for task in config["tasks"]:

@@ -1,0 +1,95 @@
+"""One cell, from its plan to its predictions: seed, build, train or probe, predict.
+
+:class:`CellPlan` is everything the cell needs, decided before it runs (its identity, the
+records it trains, selects and evaluates on, its engine config, its resolved weights).
+:func:`train_cell` seeds every random draw from the identity *before* the model is built,
+so initial weights, heads and data order never depend on what ran earlier in the process.
+This is the unit of work an executor runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bench.cells import CellKey
+from bench.engine import TrainConfig, TrainResult, fine_tune, linear_probe
+from bench.engine.runtime import seed_everything
+from bench.initial_weights import ResolvedWeights
+from bench.specs import BuiltModel, ModelSpec
+from bench.task_data import PreparedTask
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """A cell ready to run: key, identity (and its hash), records and settings."""
+
+    key: CellKey
+    spec: ModelSpec
+    identity: dict[str, Any]
+    digest: str
+    experiment: str
+    train_ids: list[str]
+    validation_ids: list[str]
+    train_config: TrainConfig
+    weights: ResolvedWeights
+    model_profile: str
+    input_size: int
+    validation_rule: str
+    split_hash: str
+
+
+@dataclass
+class CellOutcome:
+    """A trained cell: the model as built, how training went, predictions, timings."""
+
+    built: BuiltModel
+    result: TrainResult
+    predictions: pd.DataFrame
+    n_params: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def train_cell(
+    prepared: PreparedTask,
+    plan: CellPlan,
+    protocol: str,
+    checkpoint_dir: Path,
+    progress: Progress | None = None,
+) -> CellOutcome:
+    """Seed from the identity, build the model, train (or probe) it and predict."""
+    started = time.perf_counter()
+    seed_everything(plan.train_config.seed)
+    spec = plan.spec
+    built = spec.build(
+        num_classes=2,
+        profile=plan.model_profile,
+        input_size=plan.input_size,
+        weights=plan.weights.argument,
+    )
+    train = prepared.dataset(spec, plan.train_ids)
+    validation = prepared.dataset(spec, plan.validation_ids)
+    evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
+    if protocol == "linear-probe":
+        result = linear_probe(built, spec, train, validation, evals, plan.train_config, progress)
+    else:
+        result = fine_tune(
+            built,
+            spec,
+            train,
+            validation,
+            evals,
+            plan.train_config,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+        )
+    n_params = sum(p.numel() for p in built.module.parameters())
+    timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
+    return CellOutcome(built, result, prepared.predictions(result.scores), n_params, timings)

@@ -1,0 +1,182 @@
+"""A task's data, prepared once for all its cells: cohort, usable records, split, cached
+model inputs and the shared bootstrap resamples of each test set.
+
+The usable cohort is the manifest less the records that failed to load (format errors,
+counted in the run's report); its hash, not the full manifest's, goes into every cell
+identity, so a record that starts or stops failing changes the identity of the cells it
+touches.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bench.cohort import Cohort
+from bench.data.image_cache import CachedImages, ImageCache
+from bench.data.preprocess import PreprocessConfig
+from bench.data.render import RenderConfig
+from bench.datasets import ArrayDataset
+from bench.provenance import stable_hash
+from bench.scoring import BootstrapRecipe
+from bench.specs import ModelSpec, TaskSpec, representation_key
+from bench.splits import Split
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Names of the evaluation splits and the split sets they come from.
+EVAL_SETS: dict[str, str] = {"internal": "test", "external": "external"}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """How image and default signal inputs are made (the paper's recipe at a size)."""
+
+    preprocess: PreprocessConfig
+    render: RenderConfig
+
+    def representation_hash(self, spec: ModelSpec) -> str:
+        """Hash of everything that turns a raw ECG into this model's input."""
+        if spec.input_kind == "image":
+            return stable_hash([self.preprocess.hash(), self.render.hash()])
+        if spec.signal_recipe is not None:
+            return spec.signal_recipe.hash()
+        return self.preprocess.hash()
+
+    def build(
+        self, cache: ImageCache, cohort: Cohort, ids: Sequence[str], spec: ModelSpec
+    ) -> CachedImages:
+        """Cached inputs of ``ids`` for ``spec`` (built where missing)."""
+        if spec.input_kind == "image":
+            return cache.images(cohort, ids, self.preprocess, self.render)
+        if spec.signal_recipe is not None:
+            return cache.recipe_signals(cohort, ids, spec.signal_recipe)
+        return cache.signals(cohort, ids, self.preprocess)
+
+
+@dataclass
+class PreparedTask:
+    """A task's cohort, split and representations, shared by all its cells."""
+
+    task: TaskSpec
+    source: str
+    cohort: Cohort
+    manifest: pd.DataFrame  # usable records only
+    split: Split
+    eval_sets: dict[str, list[str]]
+    arrays: dict[str, CachedImages]  # representation_key → cached inputs
+    recipe: BootstrapRecipe
+    bad_records: dict[str, str] = field(default_factory=dict)
+    resamples: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_id = self.by_id
+        self.resamples = {
+            name: self.recipe.resamples(by_id.loc[ids, "patient_id"].to_numpy())
+            for name, ids in self.eval_sets.items()
+        }
+
+    @functools.cached_property
+    def by_id(self) -> pd.DataFrame:
+        """The usable manifest indexed by record id (built once, used by every cell)."""
+        return self.manifest.set_index("record_id")
+
+    @functools.cached_property
+    def usable_hash(self) -> str:
+        """Hash of this task's usable records (see :meth:`Cohort.content_hash`)."""
+        return self.cohort.content_hash(self.manifest)
+
+    @property
+    def task_version(self) -> str:
+        """The label definition applied (a loader's note overrides the task's version)."""
+        return str(self.cohort.notes.get("task_version", self.task.version))
+
+    def train_ids(self, fraction: float, seed: int) -> list[str]:
+        """Usable labelled training records of ``fraction`` for ``seed``."""
+        return self.split.fraction_records(self.manifest, fraction, seed)
+
+    def validation_ids(self, fraction: float, seed: int, rule: str) -> list[str]:
+        """Usable validation records under the validation ``rule``."""
+        return self.split.validation_records(self.manifest, fraction, seed, rule)
+
+    def dataset(self, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
+        """The model inputs and labels of ``ids`` for ``spec``."""
+        cached = self.arrays[representation_key(spec)]
+        return ArrayDataset(
+            cached.array,
+            cached.rows(ids),
+            self.by_id.loc[list(ids), "label"].to_numpy(),
+            kind=spec.input_kind,
+            mean=spec.mean,
+            std=spec.std,
+        )
+
+    def predictions(self, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The predictions table of one cell (record, patient, label, score, split)."""
+        frames = []
+        for name, ids in self.eval_sets.items():
+            rows = self.by_id.loc[ids]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "record_id": ids,
+                        "patient_id": rows["patient_id"].to_numpy(),
+                        "label": rows["label"].to_numpy(),
+                        "score": scores[name],
+                        "split": name,
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+
+def prepare_task(
+    task: TaskSpec,
+    source: str,
+    cohort: Cohort,
+    split: Split,
+    models: Sequence[ModelSpec],
+    cache: ImageCache,
+    inputs: Inputs,
+    recipe: BootstrapRecipe,
+    console: Console | None = None,
+) -> PreparedTask:
+    """Build (or open) the cached inputs of every split record for every representation
+    the models need; records that fail to load are dropped from the usable manifest."""
+    all_ids = [r for name in ("train", "validation", "test", "external") for r in split.sets[name]]
+    arrays: dict[str, CachedImages] = {}
+    failed: dict[str, str] = {}
+    for key, spec in {representation_key(m): m for m in models}.items():
+        if console is not None:
+            console.print(f"[bold]{task.name}[/]: preparing {key} of {len(all_ids):,} ECGs")
+        cached = inputs.build(cache, cohort, all_ids, spec)
+        if cached.missing_leads and console is not None:
+            console.print(
+                f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
+                f"{spec.name} recipe needs; zero-filled[/]"
+            )
+        arrays[key] = cached
+        failed.update(cached.failed)
+    manifest = cohort.manifest[~cohort.manifest["record_id"].isin(failed)]
+    usable = set(manifest["record_id"])
+    eval_sets = {
+        name: [r for r in split.sets[set_name] if r in usable]
+        for name, set_name in EVAL_SETS.items()
+    }
+    return PreparedTask(
+        task=task,
+        source=source,
+        cohort=cohort,
+        manifest=manifest,
+        split=split,
+        eval_sets={k: v for k, v in eval_sets.items() if v},
+        arrays=arrays,
+        recipe=recipe,
+        bad_records=failed,
+    )

@@ -1,0 +1,130 @@
+"""A cell is a pure function of its identity: same predictions alone, inside a grid in
+another order, and after a resume; a changed identity re-runs, evaluation-only changes
+re-score from saved predictions, and a metric that cannot run is an error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from click.testing import CliRunner
+
+from bench.records import load_records
+
+CELL = "tiny-cnn__stemi__synthetic__f1__s0__finetune"
+
+
+def invoke(cli, args):
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    result.text = " ".join(result.output.split())  # rich wraps long lines
+    return result
+
+
+def common(tmp_path: Path, name: str) -> list[str]:
+    return [
+        "run",
+        "--task",
+        "stemi",
+        "--profile",
+        "tiny",
+        "--output",
+        str(tmp_path / "runs"),
+        "--run-name",
+        name,
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+
+
+def predictions(tmp_path: Path, name: str, cell: str = CELL) -> pd.DataFrame:
+    return pd.read_csv(tmp_path / "runs" / name / "cells" / cell / "predictions.csv")
+
+
+def test_cell_is_identical_alone_and_inside_a_grid_in_another_order(cli, tmp_path):
+    alone = invoke(cli, [*common(tmp_path, "alone"), "-m", "tiny-cnn", "-f", "1.0"])
+    assert alone.exit_code == 0, alone.output
+    # other cells (another model, another fraction and seed) run first in the same process
+    grid = invoke(
+        cli,
+        [*common(tmp_path, "grid"), "-m", "heartbeit", "-m", "tiny-cnn", "--weights",
+         "heartbeit=random", "-f", "0.5", "-f", "1.0", "-s", "1", "-s", "0"],
+    )  # fmt: skip
+    assert grid.exit_code == 0, grid.output
+    a, b = predictions(tmp_path, "alone"), predictions(tmp_path, "grid")
+    assert a["record_id"].tolist() == b["record_id"].tolist()
+    assert (a["score"].to_numpy() == b["score"].to_numpy()).all()
+    ra = {(r.split, r.metric): r for r in load_records([tmp_path / "runs" / "alone"])}
+    rb = {
+        (r.split, r.metric): r
+        for r in load_records([tmp_path / "runs" / "grid"])
+        if r.model == "tiny-cnn" and r.fraction == 1.0 and r.seed == 0
+    }
+    assert {k: (r.value, r.identity) for k, r in ra.items()} == {
+        k: (r.value, r.identity) for k, r in rb.items()
+    }
+
+
+def test_seeds_redraw_the_labelled_subset_and_records_carry_the_truth(cli, tmp_path):
+    result = invoke(cli, [*common(tmp_path, "s"), "-m", "tiny-cnn", "-f", "0.5", "-s", "0",
+                          "-s", "1", "--replicates", "50"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = load_records([tmp_path / "runs" / "s"])
+    by_seed = {r.seed: r for r in records if r.metric == "auroc" and r.split == "internal"}
+    assert by_seed[0].split_hash != by_seed[1].split_hash
+    assert by_seed[0].experiment == by_seed[1].experiment
+    assert by_seed[0].identity != by_seed[1].identity
+    for r in records:
+        assert r.bootstrap["replicates"] == 50 and r.bootstrap["unit"] == "patient"
+        assert r.validation_rule == "full" and r.arch == "tiny-cnn" and r.n_params
+        assert r.details["cell_seed"] != r.seed
+
+
+def test_changed_training_config_reruns_and_names_what_changed(cli, tmp_path):
+    args = [*common(tmp_path, "c"), "-m", "tiny-cnn", "-f", "1.0"]
+    assert invoke(cli, args).exit_code == 0
+    same = invoke(cli, args)
+    assert "resumed 1" in same.text and "finished 0" in same.text
+    changed = invoke(cli, [*args, "--max-steps", "5"])
+    assert changed.exit_code == 0, changed.output
+    assert "identity changed" in changed.text and "train.max_steps" in changed.text
+    assert "finished 1 cell(s) (1 re-run" in changed.text
+
+
+def test_changed_weights_file_reruns(cli, tmp_path):
+    from bench.initial_weights import file_sha256
+
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"one")
+    spec_args = [*common(tmp_path, "w"), "-m", "tiny-cnn", "-f", "1.0", "--weights", str(weights)]
+    assert invoke(cli, spec_args).exit_code == 0
+    first = file_sha256(weights)
+    weights.write_bytes(b"two!")
+    result = invoke(cli, spec_args)
+    assert "identity changed" in result.text and "weights.sha256" in result.text
+    (record,) = [
+        r for r in load_records([tmp_path / "runs" / "w"])
+        if r.metric == "auroc" and r.split == "internal"
+    ]  # fmt: skip
+    assert record.weights_hash == file_sha256(weights) != first
+
+
+def test_new_metric_or_replicates_rescore_from_predictions_without_training(cli, tmp_path):
+    args = [*common(tmp_path, "m"), "-m", "tiny-cnn", "-f", "1.0"]
+    assert invoke(cli, args).exit_code == 0
+    before = predictions(tmp_path, "m")
+    result = invoke(cli, [*args, "--metric", "brier", "--replicates", "60"])
+    assert result.exit_code == 0, result.output
+    assert "finished 0" in result.text and "1 re-scored" in result.text
+    records = load_records([tmp_path / "runs" / "m"])
+    assert {r.metric for r in records} == {"auroc", "auprc", "brier"}
+    assert {r.bootstrap["replicates"] for r in records} == {60}
+    pd.testing.assert_frame_equal(before, predictions(tmp_path, "m"))
+
+
+def test_a_requested_metric_that_cannot_run_is_an_error(cli, tmp_path):
+    result = CliRunner().invoke(
+        cli, [*common(tmp_path, "x"), "-m", "tiny-cnn", "--metric", "wasserstein_w1"]
+    )
+    assert result.exit_code != 0
+    text = " ".join(result.output.split())
+    assert "wasserstein_w1" in text and "image sets" in text
