@@ -40,7 +40,14 @@ class BuiltModel:
 
 
 class ModelBuilder(Protocol):
-    """Signature of :attr:`ModelSpec.build`."""
+    """Signature of :attr:`ModelSpec.build`.
+
+    ``profile`` is the *model-size* profile: ``"paper"`` (the published architecture) or
+    ``"quick"`` (a small member of the family, CPU scale); ``bench run --profile tiny``
+    builds ``"quick"`` models too (see :attr:`bench.config.Profile.model_profile`).
+    ``input_size`` is :meth:`ModelSpec.input_size` of the run's image size: the image side
+    in pixels for image models, the samples per segment for signal models.
+    """
 
     def __call__(
         self, *, num_classes: int, profile: str, input_size: int, weights: str | None
@@ -84,6 +91,25 @@ class ModelSpec:
     default_weights: Callable[[str, int], str | None] | None = None
     plugin: str = ""
 
+    def __post_init__(self) -> None:
+        if self.input_kind == "signal" and (self.mean, self.std) != (IMAGENET_MEAN, IMAGENET_STD):
+            raise ValueError(
+                f"model {self.name!r}: mean/std normalise images and are not applied to "
+                "signal models; declare the normalisation in signal_recipe instead"
+            )
+
+    def input_size(self, image_size: int) -> int:
+        """What ``build(input_size=…)`` receives in a run whose images are ``image_size`` px:
+        that side for image models; for signal models the samples of one input segment
+        (the recipe's ``segment_samples``, else the image recipe's signal length)."""
+        if self.input_kind == "image":
+            return image_size
+        if self.signal_recipe is not None:
+            return self.signal_recipe.segment_samples
+        from bench.data.preprocess import PreprocessConfig
+
+        return PreprocessConfig().n_samples
+
 
 def representation_key(spec: ModelSpec) -> str:
     """The cached array that feeds ``spec``: ``image``, ``signal`` or ``signal-<recipe hash>``."""
@@ -101,7 +127,10 @@ class TaskSpec:
 
     ``loaders`` maps a source name (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, ``"muse"``,
     ``"manifest"``, …) to a function ``loader(options) -> Cohort``; ``options`` holds
-    paths and sizes from flags, YAML or environment. ``definition`` states the label in
+    that source's ``--source-option SOURCE.KEY=VALUE`` flags and YAML ``source_options``
+    (plus ``n_patients`` from the profile for ``synthetic``). Environment variables are
+    not merged in: a loader may fall back to its own (the built-in loaders read
+    ``BENCH_LUDB_DIR``, ``BENCH_PTBXL_DIR``, ``BENCH_MANIFEST``, ``BENCH_MUSE_DIR``). ``definition`` states the label in
     words and ``version`` changes whenever the definition does. ``region`` names the
     clinically relevant ECG segment (``"st"``, ``"qrs"``) used by saliency localisation.
     """
