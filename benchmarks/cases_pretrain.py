@@ -6,22 +6,22 @@ here: no GPU was available when these cases were written and run.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
+from harness import Load, paired, pick, result
 
-WARMUP, STEPS, BATCH = 2, 6, 32
+STEPS, BATCH = pick(6, 3), 32
 
 
-def _timed(step: Any) -> float:
-    for _ in range(WARMUP):
-        step()
-    start = time.perf_counter()
-    for _ in range(STEPS):
-        step()
-    return STEPS * BATCH / (time.perf_counter() - start)
+def _steps(step: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(STEPS):
+            step()
+
+    return run
 
 
 def mim_images_per_s_quick_cpu() -> dict[str, Any]:
@@ -59,18 +59,20 @@ def mim_images_per_s_quick_cpu() -> dict[str, Any]:
         loss.backward()
         cls_opt.step()
 
-    ours, base = _timed(mim_step), _timed(classifier_step)
-    return {
-        "name": "pretrain.mim_images_per_s_quick_cpu",
-        "value": ours,
-        "unit": "images/s",
-        "baseline_name": "classifier fine-tune step, same backbone",
-        "baseline": base,
-        "ratio": ours / base,
-        "target": "≥ 0.8 of the classifier step",
-        "notes": f"width 192, depth 6, 112 px, batch {BATCH}, k-means 512 codes; "
-        "GPU (BEiT-base bf16 MFU) not measured: no GPU in this session",
-    }
+    with Load() as load:
+        timing = paired(_steps(mim_step), _steps(classifier_step))
+    return result(
+        "pretrain.mim_images_per_s_quick_cpu",
+        timing,
+        load,
+        unit="images/s",
+        per=STEPS * BATCH,
+        baseline_name="classifier fine-tune step, same backbone and images",
+        target=">= 0.8 of the classifier step",
+        ok=timing.ratio.median >= 0.8,
+        notes=f"width 192, depth 6, 112 px, batch {BATCH}, {STEPS} steps per repeat, k-means "
+        "512 codes; GPU (BEiT-base bf16 MFU) not measured: no GPU in this session",
+    )
 
 
 CASES = [mim_images_per_s_quick_cpu]

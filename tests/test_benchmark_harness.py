@@ -1,0 +1,92 @@
+"""The benchmark harness (benchmarks/harness.py) and runner (benchmarks/run.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import harness  # noqa: E402
+import run  # noqa: E402
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    k=st.floats(0.2, 3.0),
+    scale=st.floats(1e-4, 10.0),
+    sizes=st.lists(st.integers(10, 10**6), min_size=2, max_size=5, unique=True),
+)
+def test_fit_exponent_recovers_a_power_law(k, scale, sizes):
+    seconds = [scale * s**k for s in sizes]
+    assert harness.fit_exponent(sizes, seconds) == pytest.approx(k, abs=1e-9)
+
+
+def test_nlogn_exponent_is_a_bit_above_one():
+    assert 1.0 < harness.nlogn_exponent([100, 1_000, 10_000]) < 1.2
+
+
+def test_paired_ratio_is_per_repeat_and_rows_convert_to_rates():
+    timing = harness.Paired(
+        ours=harness.Stats((1.0, 2.0, 4.0)),
+        baseline=harness.Stats((10.0, 10.0, 10.0)),
+        ratio=harness.Stats((10.0, 5.0, 2.5)),
+    )
+    load = harness.Load(other_cores=0.0)
+    row = harness.result("x", timing, load, unit="items/s", per=8.0, target="t", ok=True)
+    assert row["value"] == 4.0 and (row["min"], row["max"]) == (2.0, 8.0)  # 8 / seconds
+    assert row["ratio"] == 5.0 and (row["ratio_min"], row["ratio_max"]) == (2.5, 10.0)
+    assert row["baseline"] == pytest.approx(0.8)  # ours' rate / ratio, per repeat
+    assert row["repeats"] == row["baseline_repeats"] == 3
+    assert row["verdict"] == "met"
+
+
+@pytest.mark.parametrize(
+    ("other", "ok", "verdict"),
+    [(0.0, True, "met"), (0.0, False, "missed"), (0.0, None, "info"), (1.2, True, "noisy"),
+     (None, False, "missed")],
+)  # fmt: skip
+def test_competing_load_overrides_the_verdict(other, ok, verdict):
+    assert harness.verdict(ok, harness.Load(other_cores=other)) == verdict
+
+
+def test_load_measures_competing_cpu_of_other_processes():
+    with harness.Load() as load:
+        sum(i * i for i in range(200_000))  # our own CPU time does not count
+    assert load.other_cores is not None and load.other_cores >= 0
+    assert "→" in load.describe()
+
+
+def test_paired_times_both_in_every_repeat():
+    calls: list[str] = []
+    timing = harness.paired(lambda: calls.append("a"), lambda: calls.append("b"), n=4)
+    assert calls == ["a", "b"] * 5  # warm-up, then alternating
+    assert timing.ours.n == timing.baseline.n == timing.ratio.n == 4
+
+
+def test_run_writes_the_table_and_reports_missing_modules(tmp_path, monkeypatch):
+    (tmp_path / "cases_fake.py").write_text(
+        "from harness import Load, measure, result\n"
+        "def fake():\n"
+        "    with Load() as load:\n"
+        "        timing = measure(lambda: None, n=5)\n"
+        "    return result('fake | case', timing, load, target='< 1 s', ok=timing.median < 1)\n"
+        "CASES = [fake]\n"
+    )
+    monkeypatch.setattr(run, "HERE", tmp_path)
+    monkeypatch.setattr(run, "CASE_MODULES", ("cases_fake", "cases_absent", "cases_fake"))
+    assert run.main(["--output", str(tmp_path / "out")]) == 0
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "fake \\| case" in table and "noisy" in table  # the rule is stated
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
+    assert [r["name"] for r in rows] == ["fake | case", "cases_absent"]  # registered once
+    assert rows[0]["repeats"] == 5 and rows[0]["verdict"] in ("met", "noisy")
+    assert rows[1]["verdict"] == "not available"
+    assert math.isfinite(rows[0]["value"])
