@@ -70,7 +70,11 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def benchmark(session: nox.Session) -> None:
-    """Performance suite → benchmarks/results.json and benchmarks/results.md."""
+    """Performance suite → benchmarks/results.json and benchmarks/results.md (~15 min, 2 cores).
+
+    ``nox -s benchmark -- --quick`` for fewer repeats on smaller inputs, ``-- --full`` for the
+    largest scaling sizes, ``-- metrics render`` for some case modules only.
+    """
     install_project(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
 
