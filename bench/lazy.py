@@ -35,6 +35,33 @@ def import_object(target: str) -> Any:
     return obj
 
 
+class LazyFunction:
+    """A callable standing for ``"package.module:function"``, imported on its first call.
+
+    Spec fields that hold implementations (``ModelSpec.build``, ``MetricSpec.compute``,
+    ``TaskSpec.loaders`` values, …) can take one, so that a plugin module stays metadata
+    only. It pickles as its target string.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._function: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._function is None:
+            function = import_object(self.target)
+            if not callable(function):
+                raise TypeError(f"lazy reference {self.target!r} is not callable")
+            self._function = function
+        return self._function(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[type[LazyFunction], tuple[str]]:
+        return LazyFunction, (self.target,)
+
+    def __repr__(self) -> str:
+        return f"LazyFunction({self.target!r})"
+
+
 class LazyGroup(click.Group):
     """A click group whose lazily registered commands are imported on first use."""
 

@@ -305,52 +305,47 @@ def test_kill_9_mid_run_then_resume_leaves_no_partial_or_duplicate_records(tmp_p
     assert f"resumed {len(done_before)}" in output
 
 
-def test_third_party_plugin_package_is_discovered_and_runs(tmp_path):
+def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path):
+    """examples/bench-example-plugin installed into a fresh target: discovered, run, ranked."""
     site = tmp_path / "site"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(REPO / "examples" / "bench-example-plugin"),
-        ],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+         str(REPO / "examples" / "bench-example-plugin")],
         check=True,
-    )
-    env = {"PYTHONPATH": str(site)}
+    )  # fmt: skip
+    env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1"}
     listing = _bench("plugins", "--json", env=env, stdout=subprocess.PIPE, text=True)
     data = json.loads(listing.communicate(timeout=120)[0])
     example = {p["name"]: p for p in data["plugins"]}["example"]
-    assert example["version"] == "0.2.0" and example["hooks"] == ["bench_register_models"]
+    assert example["version"] == "0.3.0" and example["status"] == "ok"
+    assert example["hooks"] == [
+        "bench_register_metrics", "bench_register_models", "bench_register_tasks"
+    ]  # fmt: skip
     run = _bench(
-        "run",
-        "--model",
-        "example-signal-cnn",
-        "--task",
-        "stemi",
-        "--profile",
-        "tiny",
-        "--fraction",
-        "1.0",
-        "--output",
-        str(tmp_path / "runs"),
-        "--run-name",
-        "x",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = run.communicate(timeout=300)[0]
+        "run", "--model", "example-signal-cnn", "--model", "example-signal-linear",
+        "--task", "example-lad", "--metric", "balanced_accuracy", "--profile", "tiny",
+        "--fraction", "1.0", "--output", str(tmp_path / "runs"), "--run-name", "x",
+        "--cache-dir", str(tmp_path / "cache"),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = run.communicate(timeout=600)[0]
     assert run.returncode == 0, output
     records = load_records([tmp_path / "runs" / "x"])
-    assert {r.model for r in records} == {"example-signal-cnn"}
+    assert {r.model for r in records} == {"example-signal-cnn", "example-signal-linear"}
+    assert {r.metric for r in records} == {"auroc", "auprc", "balanced_accuracy"}  # added
+    assert {r.source for r in records} == {"ludb"}
+    board = _bench(
+        "leaderboard", str(tmp_path / "runs"), "--format", "json", "--metric",
+        "balanced_accuracy", "--reference", "example-signal-cnn", "--replicates", "50",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = board.communicate(timeout=300)
+    assert board.returncode == 0, err
+    (table,) = json.loads(out)["tables"]
+    assert (table["task"], table["metric"]) == ("example-lad", "balanced_accuracy")
+    (diff,) = table["differences"]
+    assert diff["model"] == "example-signal-linear" and diff["note"] == ""
+    assert diff["significant"] is not None and diff["p_value"] is not None  # paired test ran
 
 
 def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):

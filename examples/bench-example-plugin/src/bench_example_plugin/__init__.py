@@ -1,1 +1,1 @@
-"""Example ECG Bench plugin package."""
+"""Example ECG Bench plugin package: models, a task and a metric (see ``plugin.py``)."""

@@ -1,55 +1,70 @@
-"""Registers ``example-signal-cnn``: a 1-D CNN on (leads × samples) ECG signals."""
+"""The module registered in the ``bench`` entry-point group: metadata only.
+
+Implementations are named by ``"module:function"`` strings (:class:`bench.api.LazyFunction`)
+and imported when first called, so loading this plugin costs no torch or numpy import and
+``bench --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
+from bench.api import (
+    LazyFunction,
+    MetricSpec,
+    ModelSpec,
+    TaskSpec,
+    hookimpl,
+    ludb_loader,
+)
 
-from bench import hookimpl
-from bench.specs import BuiltModel, ModelSpec
-
-
-class SignalCNN(nn.Module):
-    """Three strided 1-D convolutions, global average pooling and a linear head."""
-
-    def __init__(self, leads: int = 8, width: int = 32, num_classes: int = 2) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = leads
-        for _ in range(3):
-            layers += [
-                nn.Conv1d(channels, width, 7, stride=4, padding=3),
-                nn.BatchNorm1d(width),
-                nn.ReLU(),
-            ]
-            channels = width
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(width, num_classes)
-
-    def forward(self, x):  # type: ignore[no-untyped-def]
-        return self.head(self.features(x).mean(dim=-1))
-
-
-def build(*, num_classes: int, profile: str, input_size: int, weights: str | None) -> BuiltModel:
-    """A randomly initialised SignalCNN (this example has no pretrained weights)."""
-    width = 64 if profile == "paper" else 32
-    return BuiltModel(
-        SignalCNN(width=width, num_classes=num_classes), init="random", config={"width": width}
-    )
+PACKAGE = "bench_example_plugin"
 
 
 @hookimpl
 def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
-    """Register the example model."""
+    """Two signal models: a small 1-D CNN and a pooled linear baseline."""
+    for name, function, description in (
+        ("example-signal-cnn", "build_cnn", "1-D CNN on (8 leads x 2,500 samples), random init"),
+        ("example-signal-linear", "build_linear", "linear head on 16 pooled values per lead"),
+    ):
+        register(
+            ModelSpec(
+                name=name,
+                build=LazyFunction(f"{PACKAGE}.model:{function}"),
+                input_kind="signal",
+                family="example",
+                description=description,
+            )
+        )
+
+
+@hookimpl
+def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
+    """``example-lad``: left axis deviation on the real LUDB ECGs."""
     register(
-        ModelSpec(
-            name="example-signal-cnn",
-            build=build,
-            input_kind="signal",
-            family="cnn-1d",
-            description="Example signal-based 1-D CNN",
-            mean=(0.0,),
-            std=(1.0,),
+        TaskSpec(
+            name="example-lad",
+            loaders={"ludb": ludb_loader("example-lad", LazyFunction(f"{PACKAGE}.task:lad_rule"))},
+            definition="positive: LUDB's 'Electric axis of the heart' says left axis deviation",
+            version="example-lad-v1",
+            positive_class="left axis deviation",
+            description="Left axis deviation on 200 LUDB ECGs (example third-party task)",
+            default_source="ludb",
+            region="qrs",
+        )
+    )
+
+
+@hookimpl
+def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
+    """``balanced_accuracy`` at a 0.5 threshold, with its bootstrap CI."""
+    register(
+        MetricSpec(
+            name="balanced_accuracy",
+            kind="scores",
+            compute=LazyFunction(f"{PACKAGE}.metric:compute"),
+            replicates=LazyFunction(f"{PACKAGE}.metric:replicates"),
+            description="mean of sensitivity and specificity at score 0.5, 95 % bootstrap CI",
         )
     )

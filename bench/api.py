@@ -1,0 +1,124 @@
+"""The public API for plugin authors: everything a model, task or metric plugin needs.
+
+``from bench.api import hookimpl, ModelSpec, Cohort, read_wfdb, percentile_ci, ...``
+
+Names whose modules are heavy (the readers, resampling and statistics need numpy, pandas,
+wfdb) are imported on first access, so a plugin module that imports this one at the top
+keeps ``bench --help`` and ``bench list`` fast. The specs, ``Cohort``, ``ECGSignal`` and
+the cohort loaders are light and load at once. Documented in ``docs/plugins.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from bench.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.sources import (
+    LabelRule,
+    column_rule,
+    ludb_loader,
+    manifest_loader,
+    muse_loader,
+    ptbxl_loader,
+    synthetic_loader,
+)
+from bench.hookspecs import hookimpl
+from bench.lazy import LazyFunction, add_lazy_command, import_object
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.specs import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BuiltModel,
+    MetricSpec,
+    MetricValue,
+    ModelSpec,
+    ScoreData,
+    TaskSpec,
+    TokenizerSpec,
+)
+
+if TYPE_CHECKING:
+    pass
+
+#: Unit of every :attr:`ECGSignal.data` a reader returns and a signal model receives.
+SIGNAL_UNITS: str = next(f.default for f in fields(ECGSignal) if f.name == "units")  # type: ignore[assignment]
+
+#: Heavy names → the module that defines them (imported on first access).
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "load_manifest_signal",
+            "ludb_table",
+            "ptbxl_table",
+            "read_ludb_fiducials",
+            "read_ludb_signal",
+            "read_manifest",
+            "read_muse_xml",
+            "read_ptbxl_signal",
+            "read_wfdb",
+            "resolve_ludb_dir",
+            "resolve_ptbxl_dir",
+            "write_muse_xml",
+        ),
+        "bench.data.readers",
+    ),
+    "Unit": "bench.resampling",
+    "bootstrap_indices": "bench.resampling",
+    **dict.fromkeys(
+        (
+            "DEFAULT_LEVEL",
+            "DEFAULT_REPLICATES",
+            "metric_replicates",
+            "paired_bootstrap",
+            "percentile_ci",
+        ),
+        "bench.statistics",
+    ),
+}
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "REQUIRED_COLUMNS",
+    "SIGNAL_UNITS",
+    "STANDARD_LEADS",
+    "BuiltModel",
+    "Cohort",
+    "CohortError",
+    "ECGFormatError",
+    "ECGSignal",
+    "LabelRule",
+    "LazyFunction",
+    "MetricSpec",
+    "MetricValue",
+    "ModelSpec",
+    "ScoreData",
+    "TaskSpec",
+    "TokenizerSpec",
+    "add_lazy_command",
+    "column_rule",
+    "hookimpl",
+    "import_object",
+    "ludb_loader",
+    "manifest_loader",
+    "muse_loader",
+    "ptbxl_loader",
+    "synthetic_loader",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a heavy public name on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bench.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
