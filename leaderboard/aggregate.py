@@ -1,9 +1,15 @@
 """From result records to leaderboard cells: latest record per cell, seeds summarised.
 
-A *table* is one (task, source, split, metric); its *rows* are (model, init, selection)
-and its *columns* training fractions. Records that would be compared within one table
-must share the task version, the data-source version, the render config and the
-protocol; :func:`check_consistent` refuses anything else unless asked.
+A *table* is one (task, source, split, metric); its *rows* are experiments and its
+*columns* training fractions. A row is keyed by the whole experiment — model name, the
+architecture actually trained, init, selection, and the experiment hash (model config,
+weights content, profile, protocol, validation rule, training config; see
+:mod:`bench.cells`) — so two experiments filed under one model name are two rows (labelled
+apart, with a note naming their runs), never merged, and seeds are aggregated only
+within one experiment. Records that would be compared within one table must share the
+harness version, task version, data-source version, usable-cohort hash, render config and
+protocol, and at each fraction and seed every row must have used the same records (split
+hash); :func:`check_consistent` refuses anything else unless asked.
 
 Several seeds of one cell are summarised as the mean value with its standard deviation
 and min–max; the per-seed 95 % bootstrap CIs are summarised by the mean of their lower
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +29,14 @@ from pathlib import Path
 from bench.records import ResultRecord, read_jsonl
 
 #: Fields that must agree within one table (``source`` is part of the table key).
-CONSISTENCY_FIELDS: tuple[str, ...] = ("task_version", "source_version", "render_hash", "protocol")
+CONSISTENCY_FIELDS: tuple[str, ...] = (
+    "harness_version",
+    "task_version",
+    "source_version",
+    "cohort_hash",
+    "render_hash",
+    "protocol",
+)
 
 
 class MixedRecordsError(ValueError):
@@ -48,7 +61,7 @@ class SourcedRecord:
 
 
 TableKey = tuple[str, str, str, str]  # task, source, split, metric
-RowKey = tuple[str, str, str]  # model, init, selection
+RowKey = tuple[str, str, str, str, str]  # model, init, selection, arch, experiment
 
 
 def table_key(record: ResultRecord) -> TableKey:
@@ -57,8 +70,26 @@ def table_key(record: ResultRecord) -> TableKey:
 
 
 def row_key(record: ResultRecord) -> RowKey:
-    """The row a record belongs to within its table."""
-    return (record.model, record.init, record.selection)
+    """The row (experiment) a record belongs to within its table."""
+    return (record.model, record.init, record.selection, record.arch, record.experiment)
+
+
+def row_labels(rows: Iterable[RowKey]) -> dict[RowKey, str]:
+    """Display names of rows: the model name, then the init where one model has several
+    inits, then the experiment hash where that is still ambiguous."""
+    rows = sorted(set(rows))
+    by_model: dict[str, list[RowKey]] = defaultdict(list)
+    for row in rows:
+        by_model[row[0]].append(row)
+    labels = {}
+    for model, group in by_model.items():
+        inits = Counter(r[1] for r in group)
+        for row in group:
+            label = model if len(inits) == 1 else f"{model} ({row[1]})"
+            if inits[row[1]] > 1:
+                label += f" [exp {row[4][:6] or '?'}]"
+            labels[row] = label
+    return labels
 
 
 def load_store(paths: Iterable[Path | str]) -> list[SourcedRecord]:
@@ -76,13 +107,13 @@ def load_store(paths: Iterable[Path | str]) -> list[SourcedRecord]:
 def latest_per_cell(records: Iterable[SourcedRecord]) -> list[SourcedRecord]:
     """Keep the most recent record (by ``created``) of every cell × metric.
 
-    A cell is (model, init, selection, task, source, fraction, seed, split, protocol);
+    A cell is (experiment row, task, source, fraction, seed, split, protocol);
     ties keep the record read last. Output order is the input order of the survivors.
     """
     best: dict[tuple[object, ...], tuple[int, SourcedRecord]] = {}
     for index, item in enumerate(records):
         r = item.record
-        key = (*r.cell, r.metric, r.init, r.selection)
+        key = (*r.cell, r.metric, *row_key(r))
         current = best.get(key)
         if current is None or r.created >= current[1].record.created:
             best[key] = (index, item)
@@ -113,12 +144,28 @@ def check_consistent(records: Sequence[SourcedRecord]) -> None:
                     for value, models in sorted(models_by_value.items())
                 )
                 problems.append(f"table {'/'.join(key)}: {name} differs: {listed}")
+        problems.extend(_membership_problems(key, recs))
     if problems:
         raise MixedRecordsError(
             "refusing to put incomparable records in one table:\n  "
             + "\n  ".join(problems)
             + "\n(re-run the stale cells, filter with --task/--split, or pass --allow-mixed)"
         )
+
+
+def _membership_problems(key: TableKey, recs: list[ResultRecord]) -> list[str]:
+    """Rows that, at one fraction and seed, trained or evaluated on different records."""
+    by_point: dict[tuple[float, int], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for r in recs:
+        if r.split_hash:
+            by_point[(r.fraction, r.seed)][r.split_hash].add(r.model)
+    return [
+        f"table {'/'.join(key)}: fraction {fraction:g} seed {seed}: rows used different "
+        f"records (split hash): "
+        + "; ".join(f"{h[:8]} ({', '.join(sorted(m))})" for h, m in sorted(hashes.items()))
+        for (fraction, seed), hashes in sorted(by_point.items())
+        if len(hashes) > 1
+    ]
 
 
 @dataclass(frozen=True)
@@ -132,6 +179,8 @@ class Cell:
     model: str
     init: str
     selection: str
+    arch: str
+    experiment: str
     fraction: float
     mean: float
     std: float
@@ -152,8 +201,13 @@ class Cell:
 
     @property
     def row(self) -> RowKey:
-        """Key of the row this cell belongs to."""
-        return (self.model, self.init, self.selection)
+        """Key of the row (experiment) this cell belongs to."""
+        return (self.model, self.init, self.selection, self.arch, self.experiment)
+
+    @property
+    def runs(self) -> tuple[str, ...]:
+        """The runs this cell's records came from."""
+        return tuple(sorted({item.record.run_id for item in self.records}))
 
 
 def _mean_or_none(values: list[float | None]) -> float | None:
@@ -175,8 +229,11 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
         model=first.model,
         init=first.init,
         selection=first.selection,
+        arch=first.arch,
+        experiment=first.experiment,
         fraction=first.fraction,
-        mean=statistics.fmean(values),
+        # clamped: a float mean of equal values can exceed them by one ulp
+        mean=min(max(statistics.fmean(values), min(values)), max(values)),
         std=statistics.stdev(values) if len(values) > 1 else 0.0,
         min=min(values),
         max=max(values),

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.leaderboard.aggregate import Cell, RowKey, TableKey
+from bench.leaderboard.aggregate import Cell, RowKey, TableKey, row_labels
 from bench.leaderboard.paired import Difference
 
 MARKER = "†"
 OPTIMISTIC = "test (optimistic)"
-HEADERS = ("model", "init", "selection", "contamination", "seeds")
+HEADERS = ("model", "arch", "init", "selection", "contamination", "seeds")
 METRIC_NAMES = {"auroc": "AUROC", "auprc": "AUPRC"}
 
 
@@ -31,6 +31,7 @@ class Row:
 
     label: str
     kind: str  # "value" | "difference"
+    arch: str = ""
     init: str = ""
     selection: str = ""
     contamination: str = ""
@@ -40,7 +41,7 @@ class Row:
 
     def identity(self) -> list[str]:
         """The non-fraction columns, in :data:`HEADERS` order."""
-        return [self.label, self.init, self.selection, self.contamination, self.seeds]
+        return [self.label, self.arch, self.init, self.selection, self.contamination, self.seeds]
 
 
 @dataclass
@@ -98,11 +99,18 @@ def _fill(table: Table) -> None:
     table.fractions = sorted({c.fraction for c in table.cells})
     rows: dict[RowKey, Row] = {}
     seeds: dict[RowKey, set[int]] = {}
+    labels = row_labels(c.row for c in table.cells)
     for cell in table.cells:
-        model, init, selection = cell.row
+        selection = cell.selection
         row = rows.setdefault(
             cell.row,
-            Row(model, "value", init, "⚠ " + selection if selection == OPTIMISTIC else selection),
+            Row(
+                labels[cell.row],
+                "value",
+                cell.arch,
+                cell.init,
+                "⚠ " + selection if selection == OPTIMISTIC else selection,
+            ),
         )
         row.cells[cell.fraction] = format_cell(cell)
         row.values[cell.fraction] = cell.mean
@@ -115,9 +123,7 @@ def _fill(table: Table) -> None:
     notes: list[str] = []
     for diff in table.differences:
         ref, other = diff.reference, diff.row
-        label = f"Δ {ref[0]} vs {other[0]}"
-        if other[0] == ref[0]:
-            label = f"Δ {ref[0]} ({ref[1]}) vs {other[0]} ({other[1]})"
+        label = f"Δ {labels.get(ref, ref[0])} vs {labels.get(other, other[0])}"
         row = diff_rows.setdefault(other, Row(label, "difference"))
         row.cells[diff.fraction] = format_difference(diff)
         row.values[diff.fraction] = diff.rel_diff_pct
@@ -130,8 +136,28 @@ def _fill(table: Table) -> None:
             f"{MARKER}: paired patient-level bootstrap 95 % CI of the difference excludes zero."
         )
     table.notes.extend(f"not tested: {note}" for note in notes)
+    table.notes.extend(_experiment_notes(table.cells, labels))
     if any(c.selection == OPTIMISTIC for c in table.cells):
         table.notes.append("⚠ test (optimistic): epoch selected on the test set, as the paper did.")
+
+
+def _experiment_notes(cells: Sequence[Cell], labels: dict[RowKey, str]) -> list[str]:
+    """A note for every model name that stands for several experiments, naming their runs."""
+    runs: dict[RowKey, set[str]] = {}
+    for cell in cells:
+        runs.setdefault(cell.row, set()).update(cell.runs)
+    by_model: dict[str, list[RowKey]] = {}
+    for row in sorted(runs):
+        by_model.setdefault(row[0], []).append(row)
+    return [
+        f"{model}: {len(rows)} different experiments, kept apart: "
+        + "; ".join(
+            f"{labels[row]} = experiment {row[4][:12] or 'unknown'} (runs {', '.join(sorted(runs[row]))})"
+            for row in rows
+        )
+        for model, rows in by_model.items()
+        if len({row[4] for row in rows}) > 1
+    ]
 
 
 def _header(table: Table) -> list[str]:

@@ -25,7 +25,8 @@ def results_table(records: Iterable[ResultRecord], title: str = "Results") -> Ta
         table.add_column(fraction_label(fraction), justify="right")
     rows: dict[tuple[str, str, str, str, str], dict[float, str]] = {}
     for c in cells:
-        key = (c.task, c.split, METRIC_NAMES.get(c.metric, c.metric), c.model, c.init)
+        model = c.model if c.arch in ("", c.model) else f"{c.model} = {c.arch}"
+        key = (c.task, c.split, METRIC_NAMES.get(c.metric, c.metric), model, c.init)
         rows.setdefault(key, {})[c.fraction] = format_cell(c)
     for key, by_fraction in rows.items():
         table.add_row(*key, *(by_fraction.get(f, "") for f in fractions))

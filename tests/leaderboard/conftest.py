@@ -16,6 +16,12 @@ from bench.records import ResultRecord, dumps
 
 #: model -> (init, signal strength of its scores)
 MODELS = {"heartbeit": ("mim", 1.6), "resnet152": ("imagenet", 1.1), "vit_b16": ("imagenet", 0.5)}
+#: the architecture each model name stood for in these runs (small stand-ins)
+ARCH = {
+    "heartbeit": "BEiT (width 192, depth 6)",
+    "resnet152": "ResNet-18 (width 0.5)",
+    "vit_b16": "ViT-Tiny/16 (depth 6)",
+}
 FRACTIONS = (0.01, 0.1, 1.0)
 N_TEST = 240
 
@@ -75,10 +81,11 @@ def write_store(
                         result = bootstrap_metric(metric, y, s, resamples)
                         records.append(replace(
                             base, model=model, init=init, fraction=fraction, seed=seed,
+                            arch=ARCH.get(model, model),
+                            **{"experiment": f"exp-{model}-{init}", **overrides},
                             split=frame["split"].iloc[0], metric=metric, value=result.point,
                             ci_low=result.ci_low, ci_high=result.ci_high, n=len(y),
                             n_positive=int(y.sum()), details={"predictions": name},
-                            **overrides,
                         ))  # fmt: skip
             if saliency:
                 records.append(replace(

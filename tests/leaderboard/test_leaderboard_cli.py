@@ -31,7 +31,7 @@ def test_cli_prints_markdown_and_csv(store: Path) -> None:
     result = _invoke(str(store), "--replicates", "20")
     assert result.exit_code == 0, result.output
     assert "### stemi · synthetic · internal · AUROC" in result.output
-    assert "| heartbeit | mim | validation |" in result.output
+    assert "| heartbeit | BEiT (width 192, depth 6) | mim | validation |" in result.output
     csv = _invoke(str(store), "--format", "csv", "--metric", "auprc", "--replicates", "20")
     assert csv.exit_code == 0 and csv.output.startswith("task,source,split,metric,model")
     assert ",auroc," not in csv.output and ",auprc," in csv.output

@@ -139,3 +139,37 @@ def test_json_holds_the_aggregated_data(store: Path) -> None:
 def test_no_matching_records_is_a_clear_error(store: Path) -> None:
     with pytest.raises(ValueError, match=r"no result records for metrics \['brier'\]"):
         build_leaderboard([store], metrics=["brier"])
+
+
+def test_two_experiments_under_one_name_are_two_rows_never_merged(tmp_path: Path) -> None:
+    """Two heartbeit checkpoints (different experiment hashes) stay two rows with a note."""
+    root = tmp_path / "runs"
+    write_store(root, run="ckpt-a", models={"heartbeit": ("mim", 1.6)}, experiment="aaaaaa11")
+    write_store(root, run="ckpt-b", models={"heartbeit": ("mim", 0.4)}, experiment="bbbbbb22")
+    board = build_leaderboard([root], replicates=20)
+    rows = {c.row for c in board.cells}
+    assert {r[4] for r in rows} == {"aaaaaa11", "bbbbbb22"}
+    table = next(t for t in board.tables if t.key == ("stemi", "synthetic", "internal", "auroc"))
+    labels = [r.label for r in table.rows if r.kind == "value"]
+    assert labels == ["heartbeit [exp aaaaaa]", "heartbeit [exp bbbbbb]"]
+    assert any("2 different experiments" in n and "ckpt-a" in n and "ckpt-b" in n
+               for n in table.notes)  # fmt: skip
+    for cell in board.cells:
+        assert len(cell.seeds) == 1  # never averaged across the two experiments
+
+
+@pytest.mark.parametrize("field", ["harness_version", "cohort_hash"])
+def test_mixed_versions_or_cohorts_are_refused(tmp_path: Path, field: str) -> None:
+    root = tmp_path / "runs"
+    write_store(root, run="a", models={"heartbeit": ("mim", 1.6)}, **{field: "one"})
+    write_store(root, run="b", models={"resnet152": ("imagenet", 1.1)}, **{field: "two"})
+    with pytest.raises(MixedRecordsError, match=field):
+        build_leaderboard([root], replicates=20)
+
+
+def test_rows_trained_on_different_records_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_store(root, run="a", models={"heartbeit": ("mim", 1.6)}, split_hash="s1")
+    write_store(root, run="b", models={"resnet152": ("imagenet", 1.1)}, split_hash="s2")
+    with pytest.raises(MixedRecordsError, match="split hash"):
+        build_leaderboard([root], replicates=20)
