@@ -118,9 +118,8 @@ class GroupCounts:
 
     @cached_property
     def tp_ge(self) -> np.ndarray:
-        tp_ge = self.total_pos - np.cumsum(self.pos, axis=1)
-        tp_ge += self.pos
-        return tp_ge
+        # Cumulated from the highest score down: one pass over a reversed view.
+        return np.cumsum(self.pos[:, ::-1], axis=1)[:, ::-1]
 
     @property
     def fp_ge(self) -> np.ndarray:
