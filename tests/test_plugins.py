@@ -6,9 +6,14 @@ documented in docs/plugins.md (rendered from the hookspec docstrings).
 
 from __future__ import annotations
 
+import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +21,7 @@ from bench import hookimpl
 from bench.hookdocs import hook_names, render
 from bench.plugin_manager import DEFAULT_PLUGINS, PluginHost
 from bench.registry import DuplicateNameError, Registry, UnknownNameError
-from bench.specs import MetricSpec, MetricValue, TaskSpec, TokenizerSpec
+from bench.specs import MetricSpec, MetricValue, ModelSpec, TaskSpec, TokenizerSpec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -108,6 +113,36 @@ def test_syntax_error_names_file_and_line(monkeypatch, tmp_path):
     h = PluginHost()
     h.load_default_plugins()
     assert h.errors[0].location == f"{tmp_path / 'syntax_plugin_xyz.py'}:2"
+
+
+def test_public_api_exports_resolve_and_stay_light():
+    probe = (
+        "import json, sys, bench.api as api; light = sorted(m for m in ('numpy', 'pandas', "
+        "'torch', 'wfdb') if m in sys.modules); [getattr(api, n) for n in api.__all__]; "
+        "print(json.dumps([light, sorted(set(api.__all__) - set(dir(api)))]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    light, missing = json.loads(out.stdout)
+    assert light == [] and missing == []
+
+
+def test_lazy_function_imports_on_call_and_pickles():
+    from bench.api import LazyFunction
+
+    function = LazyFunction("bench.statistics:percentile_ci")
+    assert function(np.array([1.0, 2.0, 3.0]), 0.5) == (1.5, 2.5)
+    assert pickle.loads(pickle.dumps(function))(np.arange(5.0), 0.5) == (1.0, 3.0)
+    with pytest.raises(ValueError, match=r"expected 'package\.module:attribute'"):
+        LazyFunction("bench.statistics.percentile_ci")(1)
+
+
+def test_signal_models_refuse_image_normalisation():
+    build = None  # never called
+    with pytest.raises(ValueError, match="mean/std normalise images"):
+        ModelSpec(name="sig", build=build, input_kind="signal", mean=(0.0,), std=(1.0,))  # type: ignore[arg-type]
+    spec = ModelSpec(name="sig", build=build, input_kind="signal")  # type: ignore[arg-type]
+    assert spec.input_size(112) == 2500
+    assert ModelSpec(name="img", build=build).input_size(112) == 112  # type: ignore[arg-type]
 
 
 # -- pluggy's own call semantics -----------------------------------------------------
