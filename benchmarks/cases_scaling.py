@@ -39,6 +39,17 @@ def _sizes(case: str) -> tuple[int, ...]:
     return full if harness.FULL else harness.pick(default, quick)
 
 
+def _size_note(case: str) -> str:
+    """Why these sizes: the issue's sizes run with ``--full`` only."""
+    full = SIZES[case][2]
+    if harness.FULL:
+        return "the issue's sizes (--full)"
+    return (
+        f"the issue's sizes {', '.join(f'{s:,}' for s in full)} take about an hour with the "
+        "rest of the suite on 2 cores: run.py --full"
+    )
+
+
 def _cli() -> Any:
     from bench.cli import make_cli
 
@@ -77,7 +88,8 @@ def leaderboard_scaling() -> dict[str, Any]:
             run_at,
             "cells",
             notes="cells = models × 5 fractions × 5 seeds, 2 splits × AUROC/AUPRC each, 240 "
-            "test records per split; in-process CLI (start-up excluded)",
+            "test records per split; in-process CLI (start-up excluded); "
+            + _size_note("leaderboard"),
         )
 
 
@@ -111,7 +123,7 @@ def cache_scaling() -> dict[str, Any]:
             run_at,
             "ECGs",
             notes=f"112 px (quick profile), {cache_workers()} worker processes, fresh cache "
-            "folder per run",
+            "folder per run; " + _size_note("cache"),
         )
 
 
@@ -151,7 +163,8 @@ def describe_check_scaling() -> dict[str, Any]:
                 _sizes("describe"),
                 run_at,
                 "records (≈)",
-                notes="n_patients chosen for about n records; in-process CLI",
+                notes="n_patients chosen for about n records; in-process CLI; "
+                + _size_note("describe"),
             )
     finally:
         if previous is None:
