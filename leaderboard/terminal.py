@@ -1,33 +1,68 @@
-"""The rich table printed at the end of ``bench run``: model × fraction for each metric."""
+"""The results printed at the end of ``bench run``, legible in an 80-column terminal or log.
+
+One small table per task · source · split · metric, one row per model × training fraction
+(fractions stacked, not side by side), with the value and its 95 % CI in columns of their
+own. Numbers never wrap or shorten; only model names fold onto a second line when they do
+not fit, so nothing is cut when stdout is a log file (rich's 80-column default).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.leaderboard.aggregate import SourcedRecord, aggregate, latest_per_cell
+from bench.leaderboard.aggregate import Cell, SourcedRecord, aggregate, latest_per_cell
 from bench.leaderboard.tables import METRIC_NAMES, format_cell, fraction_label
+from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from bench.records import ResultRecord
 
+TableKey = tuple[str, str, str, str]  # task, source, split, metric
 
-def results_table(records: Iterable[ResultRecord], title: str = "Results") -> Table:
-    """One row per (task, split, metric, model, init), one column per training fraction.
+
+def _model_label(cell: Cell) -> str:
+    return cell.model if cell.arch in ("", cell.model) else f"{cell.model} = {cell.arch}"
+
+
+def _table(key: TableKey, cells: list[Cell]) -> Table:
+    task, source, split, metric = key
+    name = METRIC_NAMES.get(metric, metric)
+    table = Table(
+        title=f"{task} · {source} · {split} · {name}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("model", overflow="fold", style="bold")
+    table.add_column("init", overflow="fold")
+    table.add_column("fraction", justify="right", no_wrap=True)
+    table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("95 % CI", justify="right", no_wrap=True)
+    previous: tuple[str, str] | None = None
+    for cell in sorted(cells, key=lambda c: (c.model, c.init, c.arch, c.fraction)):
+        row = (_model_label(cell), cell.init)
+        if previous is not None and row != previous:
+            table.add_section()
+        value, _, ci = format_cell(cell).partition(" [")
+        table.add_row(
+            *(row if row != previous else ("", "")),
+            fraction_label(cell.fraction),
+            value,
+            ci.rstrip("]") or "–",
+        )
+        previous = row
+    return table
+
+
+def results_table(records: Iterable[ResultRecord], title: str = "Results") -> Group:
+    """The run's results: a title line, then one table per task · source · split · metric.
 
     Several seeds are summarised as on the leaderboard (mean ±std, mean CI bounds).
     """
     cells = aggregate(latest_per_cell(SourcedRecord(r) for r in records))
-    fractions = sorted({c.fraction for c in cells})
-    table = Table(title=title)
-    for name in ("task", "split", "metric", "model", "init"):
-        table.add_column(name, style="bold" if name == "model" else None)
-    for fraction in fractions:
-        table.add_column(fraction_label(fraction), justify="right")
-    rows: dict[tuple[str, str, str, str, str], dict[float, str]] = {}
-    for c in cells:
-        model = c.model if c.arch in ("", c.model) else f"{c.model} = {c.arch}"
-        key = (c.task, c.split, METRIC_NAMES.get(c.metric, c.metric), model, c.init)
-        rows.setdefault(key, {})[c.fraction] = format_cell(c)
-    for key, by_fraction in rows.items():
-        table.add_row(*key, *(by_fraction.get(f, "") for f in fractions))
-    return table
+    groups: dict[TableKey, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.task, cell.source, cell.split, cell.metric), []).append(cell)
+    return Group(Text(title, style="bold"), *(_table(key, groups[key]) for key in sorted(groups)))

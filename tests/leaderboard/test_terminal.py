@@ -1,0 +1,52 @@
+"""The results table at the end of ``bench run`` fits 80 columns and cuts nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from bench.leaderboard.aggregate import SourcedRecord, aggregate, latest_per_cell
+from bench.leaderboard.terminal import results_table
+from rich.console import Console
+
+from bench.records import read_jsonl
+
+LONG_ARCH = "BEiT width 192 depth 6 heads 3 patch 16 at 112 px (quick profile)"
+
+
+def _render(records: list, width: int = 80) -> str:
+    out = io.StringIO()  # not a terminal, as when `bench run` is logged to a file
+    Console(file=out, width=width).print(results_table(records, title="Results of r"))
+    return out.getvalue()
+
+
+def test_fits_80_columns_and_prints_every_number_in_full(store: Path) -> None:
+    records = list(read_jsonl(store / "run1" / "results.jsonl"))
+    records += [replace(r, model="heartbeit-with-a-long-name", arch=LONG_ARCH) for r in records]
+    text = _render(records)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in text
+    cells = aggregate(latest_per_cell(SourcedRecord(r) for r in records))
+    for cell in cells:
+        spread = f" ±{cell.std:.2f}" if len(cell.seeds) > 1 else ""
+        assert re.search(rf"{cell.fraction * 100:g} %\s+{cell.mean:.2f}{spread}\s", text)
+        assert f"{cell.ci_low:.2f}–{cell.ci_high:.2f}" in text
+    words = text.split()  # a long model label folds onto several lines, whole
+    assert all(word in words for word in f"heartbeit-with-a-long-name = {LONG_ARCH}".split())
+    titles = [line for line in lines if line.startswith("stemi · synthetic · ")]
+    assert len(titles) == 5  # internal/external × AUROC/AUPRC, saliency_localisation
+    assert lines[0] == "Results of r"
+
+
+def test_one_row_per_model_and_fraction(store: Path) -> None:
+    records = [
+        r
+        for r in read_jsonl(store / "run1" / "results.jsonl")
+        if (r.split, r.metric) == ("internal", "auroc")
+    ]
+    text = _render(records)
+    rows = [line for line in text.splitlines() if re.search(r"\d+ %\s+0\.\d\d", line)]
+    assert len(rows) == 3 * 3  # 3 models × 3 fractions
+    assert [line.split()[0] for line in rows[::3]] == ["heartbeit", "resnet152", "vit_b16"]
