@@ -14,6 +14,8 @@ from bench.provenance import stable_hash
 from bench.splits import DEFAULT_FRACTIONS, VALIDATION_RULES
 
 CACHE_ENV = "BENCH_CACHE_DIR"
+#: Evaluation modes of ``--protocol`` (see :mod:`bench.engine.heads`).
+PROTOCOL_NAMES: tuple[str, ...] = ("finetune", "finetune-attn", "frozen-attn", "linear-probe")
 
 
 def default_cache_dir() -> Path:
@@ -110,10 +112,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ConfigError(f"profile {self.profile!r} unknown; choose from {sorted(PROFILES)}")
-        if self.protocol not in ("finetune", "linear-probe"):
-            raise ConfigError(
-                f"protocol must be 'finetune' or 'linear-probe', not {self.protocol!r}"
-            )
+        if self.protocol not in PROTOCOL_NAMES:
+            raise ConfigError(f"protocol must be one of {PROTOCOL_NAMES}, not {self.protocol!r}")
         if self.selection not in ("validation", "test", "last"):
             raise ConfigError(
                 f"selection must be 'validation', 'test' or 'last', not {self.selection!r}"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.cells import CellKey
 from bench.engine import TrainConfig, TrainResult, fine_tune, linear_probe
+from bench.engine.heads import protocol_model
 from bench.engine.runtime import seed_everything
 from bench.initial_weights import ResolvedWeights
 from bench.specs import BuiltModel, ModelSpec
@@ -64,7 +65,11 @@ def train_cell(
     checkpoint_dir: Path,
     progress: Progress | None = None,
 ) -> CellOutcome:
-    """Seed from the identity, build the model, train (or probe) it and predict."""
+    """Seed from the identity, build the model, train (or probe) it and predict.
+
+    ``protocol`` is one of :data:`bench.engine.heads.PROTOCOLS`; the attention protocols
+    wrap the built model in an attention-pooling head on its token features.
+    """
     started = time.perf_counter()
     seed_everything(plan.train_config.seed)
     spec = plan.spec
@@ -77,6 +82,7 @@ def train_cell(
     train = prepared.dataset(spec, plan.train_ids)
     validation = prepared.dataset(spec, plan.validation_ids)
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
+    built = protocol_model(built, spec, protocol, 2, train[0][0].unsqueeze(0))
     if protocol == "linear-probe":
         result = linear_probe(built, spec, train, validation, evals, plan.train_config, progress)
     else:

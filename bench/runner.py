@@ -35,6 +35,7 @@ from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.devices import resolve_device
 from bench.engine import TrainConfig
+from bench.engine.features import FEATURES_VERSION
 from bench.errors import RunError
 from bench.execution import CellOutcome, CellPlan, train_cell
 from bench.initial_weights import ResolvedWeights, resolve_weights
@@ -215,6 +216,8 @@ class Runner:
             "validation_rule": config.validation_rule,
             "train": train,
         }
+        if key.protocol != "finetune":  # token-based modes read the features contract
+            experiment["features"] = FEATURES_VERSION
         eval_ids = {name: ids_hash(ids) for name, ids in prepared.eval_sets.items()}
         membership = {
             "train": ids_hash(train_ids),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
-    from torch import nn
+    from torch import Tensor, nn
 
     from bench.cohort import Cohort
     from bench.data.signal_recipe import SignalRecipe
@@ -72,6 +72,17 @@ class ModelSpec:
     ``default_weights(profile, input_size)`` says what ``weights=None`` means: a local
     file (content-hashed into the cell identity), a descriptor such as a pinned timm tag,
     or ``None`` (random initialisation); see :mod:`bench.initial_weights`.
+
+    ``features(module)`` is the model's one *features contract*: it returns a function
+    mapping a batch of model inputs (as ``build``'s module receives them) to encoder
+    tokens ``(B, T, D)``, before any pooling or head — patch tokens for ViT/BEiT (no class
+    token), a CNN's last feature map flattened to ``(B, H*W, C)``, a signal model's time
+    tokens (a segment model concatenates its segments' tokens along ``T``). The
+    protocols ``finetune-attn`` and ``frozen-attn`` put an attention-pooling head on these
+    tokens, ``linear-probe`` and ``bench embed`` use their mean over ``T``. ``None``:
+    timm-style modules are read through ``forward_features``
+    (:func:`bench.engine.features.timm_tokens`); any other module gets a clear error for
+    those protocols (plain ``finetune`` never needs it).
     """
 
     name: str
@@ -89,6 +100,7 @@ class ModelSpec:
     channels_last: bool = False
     signal_recipe: SignalRecipe | None = None
     default_weights: Callable[[str, int], str | None] | None = None
+    features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     plugin: str = ""
 
     def __post_init__(self) -> None:

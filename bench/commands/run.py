@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from bench.commands.options import parse_source_options, parse_weights
-from bench.config import PROFILES, build_config
+from bench.config import PROFILES, PROTOCOL_NAMES, build_config
 from bench.plugin_manager import PluginHost
 from bench.splits import DEFAULT_FRACTIONS
 
@@ -70,9 +70,11 @@ err_console = Console(stderr=True)
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["finetune", "linear-probe"]),
+    type=click.Choice(list(PROTOCOL_NAMES)),
     default=None,
-    help="Full fine-tuning (default) or a linear probe on frozen features.",
+    help="Evaluation mode: finetune (full fine-tuning, linear head; default), finetune-attn "
+    "(full fine-tuning, attention-pooling head), frozen-attn (frozen encoder, "
+    "attention-pooling head) or linear-probe (logistic regression on mean-pooled features).",
 )
 @click.option(
     "--selection",

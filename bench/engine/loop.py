@@ -57,9 +57,8 @@ class _Trainer:
         )
         self.optimizer_name = config.optimizer or spec.optimizer
         cls = torch.optim.AdamW if self.optimizer_name == "adamw" else torch.optim.Adam
-        self.optimizer = cls(
-            self.module.parameters(), lr=config.lr_start, weight_decay=config.weight_decay
-        )
+        trainable = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = cls(trainable, lr=config.lr_start, weight_decay=config.weight_decay)
         self.plan = Plan.from_config(len(train), config)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer,

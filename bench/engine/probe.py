@@ -1,20 +1,21 @@
-"""Linear probe: logistic regression on frozen, pooled backbone features."""
+"""Linear probe: logistic regression on frozen, mean-pooled token features (the features
+contract of :mod:`bench.engine.features`, the same vectors ``bench embed`` writes)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 from rich.progress import Progress as RichProgress
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
 from bench.datasets import ArrayDataset
 from bench.devices import resolve_device
 from bench.engine.config import TrainConfig, TrainResult
+from bench.engine.features import FEATURES_VERSION, pooled_function
 from bench.engine.runtime import (
     DeviceBatches,
     predict,
@@ -29,18 +30,6 @@ from bench.specs import BuiltModel, ModelSpec
 C_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
-def pooled_features(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """timm-style pooled features: ``forward_head(forward_features(x), pre_logits=True)``."""
-    if not (hasattr(module, "forward_features") and hasattr(module, "forward_head")):
-        raise TypeError(
-            f"linear probe needs forward_features/forward_head (timm API) on "
-            f"{type(module).__name__}"
-        )
-    head: Callable[..., torch.Tensor] = getattr(module, "forward_head")  # noqa: B009
-    features: Callable[..., torch.Tensor] = getattr(module, "forward_features")  # noqa: B009
-    return head(features(x), pre_logits=True)
-
-
 def linear_probe(
     built: BuiltModel,
     spec: ModelSpec,
@@ -50,7 +39,8 @@ def linear_probe(
     config: TrainConfig,
     progress: RichProgress | None = None,
 ) -> TrainResult:
-    """Freeze the backbone, fit logistic regression on standardised pooled features.
+    """Freeze the backbone, fit logistic regression on standardised pooled features
+    (:func:`bench.engine.features.pooled_function`).
 
     ``C`` is chosen from :data:`C_GRID` by validation AUROC (by internal-test AUROC with
     ``selection="test"``; ``"last"`` has no meaning here and selects on validation).
@@ -63,6 +53,7 @@ def linear_probe(
     if spec.channels_last:
         module = module.to(memory_format=torch.channels_last)
     workers = worker_count(device, config.num_workers)
+    pooled = pooled_function(spec, module)
     sets = {"train": train, VALIDATION: validation, **evals}
     task = progress.add_task(f"probe {spec.name}", total=len(sets)) if progress else None
     start = time.perf_counter()
@@ -75,9 +66,7 @@ def linear_probe(
             workers,
             spec.channels_last,
         )
-        features[name] = predict(
-            lambda x: pooled_features(module, x), module, batches, device, config.amp
-        )[0]
+        features[name] = predict(pooled, module, batches, device, config.amp)[0]
         if progress is not None and task is not None:
             progress.advance(task)
     extract_s = time.perf_counter() - start
@@ -110,6 +99,7 @@ def linear_probe(
         selection="test" if config.selection == "test" else "validation",
         details={
             "protocol": "linear-probe",
+            "features_version": FEATURES_VERSION,
             "C": float(best.C),
             "features": scaled["train"].shape[1],
         },

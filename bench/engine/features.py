@@ -1,0 +1,92 @@
+"""The "features" contract: one token sequence per input, shared by every evaluation mode.
+
+A model exposes its encoder output as tokens ``(B, T, D)`` through
+:attr:`bench.specs.ModelSpec.features` (``features(module) -> tokens_fn``); without it,
+timm-style modules (``forward_features``) are read by :func:`timm_tokens`. Everything that
+needs a representation reads it from here, never from a model by name:
+
+- ``finetune-attn`` / ``frozen-attn`` put an attention-pooling head on the tokens
+  (:mod:`bench.engine.heads`);
+- ``linear-probe`` and ``bench embed`` use the pooled features, the mean of the tokens
+  over ``T`` (:func:`pooled_function`), so an exported embedding is exactly what the
+  probe fits on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from bench.specs import ModelSpec
+
+TokenFn = Callable[[Tensor], Tensor]
+
+#: Version of the pooled-feature recipe (goes into the identity of cells that read it).
+FEATURES_VERSION = "mean-tokens-1"
+
+
+class FeaturesError(TypeError):
+    """A model offers no token features (needed by the attention and probe protocols)."""
+
+
+def timm_tokens(module: nn.Module) -> TokenFn:
+    """Tokens of a timm-style module from ``forward_features``.
+
+    A ``(B, C, H, W)`` feature map (CNNs) becomes ``(B, H*W, C)``; a ``(B, N, D)`` sequence
+    (ViT, BEiT) loses its ``num_prefix_tokens`` class/register tokens, leaving patch tokens.
+    """
+    forward_features: Callable[[Tensor], Tensor] = getattr(module, "forward_features")  # noqa: B009
+    prefix = int(getattr(module, "num_prefix_tokens", 0) or 0)
+
+    def tokens(x: Tensor) -> Tensor:
+        out = forward_features(x)
+        if out.ndim == 4:
+            return out.flatten(2).transpose(1, 2)
+        if out.ndim == 3:
+            return out[:, prefix:]
+        raise FeaturesError(
+            f"{type(module).__name__}.forward_features returned shape {tuple(out.shape)}; "
+            "expected a (B, C, H, W) map or (B, N, D) tokens"
+        )
+
+    return tokens
+
+
+def token_function(spec: ModelSpec, module: nn.Module) -> TokenFn:
+    """The function ``x -> tokens (B, T, D)`` of ``module`` (built from ``spec``)."""
+    if spec.features is not None:
+        return spec.features(module)
+    if callable(getattr(module, "forward_features", None)):
+        return timm_tokens(module)
+    raise FeaturesError(
+        f"model {spec.name!r} ({type(module).__name__}) exposes no token features: its "
+        "ModelSpec declares no `features` and the module has no timm-style forward_features; "
+        "the protocols finetune-attn, frozen-attn and linear-probe and `bench embed` need one"
+    )
+
+
+def pooled_function(spec: ModelSpec, module: nn.Module) -> TokenFn:
+    """The function ``x -> pooled features (B, D)``: the mean of the tokens over ``T``."""
+    tokens = token_function(spec, module)
+
+    def pooled(x: Tensor) -> Tensor:
+        return tokens(x).mean(dim=1)
+
+    return pooled
+
+
+@torch.no_grad()
+def token_dim(tokens: TokenFn, module: nn.Module, sample: Tensor) -> int:
+    """Width ``D`` of the tokens, from one forward pass of ``sample`` (a batch of one) in
+    eval mode; the module's training mode is restored afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        out = tokens(sample)
+    finally:
+        module.train(was_training)
+    if out.ndim != 3:
+        raise FeaturesError(f"token features must be (B, T, D), got shape {tuple(out.shape)}")
+    return int(out.shape[-1])
