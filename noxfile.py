@@ -1,4 +1,4 @@
-"""CI sessions. Default: lint, typecheck, tests. Opt-in: smoke, benchmark, leaderboard.
+"""CI sessions. Default: lint, typecheck, tests. Opt-in: slow, smoke, benchmark, leaderboard.
 
 torch and torchvision are pinned to the pair that installs from the local package cache
 in about a minute (an unpinned torch may pull a multi-GB download). Venvs are reused
@@ -47,6 +47,14 @@ def tests(session: nox.Session) -> None:
     """The fast test suite (pass pytest options after --, e.g. -- -m slow)."""
     install_project(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def slow(session: nox.Session) -> None:
+    """The slow tests (``pytest -m slow``: DDP through torchrun, the default-checkpoint build);
+    about 5-10 min on 2 cores. ``.ci/run`` runs them after the fast suite."""
+    install_project(session)
+    session.run("pytest", "-m", "slow", *session.posargs)
 
 
 @nox.session(default=False)

@@ -2,7 +2,7 @@
 process-group set-up under ``torchrun``, the warm-up + cosine schedule, bf16 autocast on
 GPUs, DistributedDataParallel wrapping, and atomic train-state files for ``--resume``.
 
-Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench.cli pretrain ...``;
+Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench pretrain ...``;
 :func:`init_distributed` joins the process group (NCCL on GPUs, gloo on CPU), gradients are
 averaged by DistributedDataParallel and rank 0 writes files.
 """

@@ -1,6 +1,6 @@
 """``bench pretrain`` and ``bench pretrain-tokenizer`` (registered by the plugin).
 
-Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench.cli pretrain ...``;
+Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench pretrain ...``;
 the command joins the process group (NCCL on GPUs, gloo on CPU), each rank reads its own
 shard of the corpus, gradients are averaged by DistributedDataParallel and rank 0 writes.
 """
