@@ -13,9 +13,11 @@ from click.testing import CliRunner
 
 from bench import preparation
 from bench.cli import make_cli
+from bench.cohort import CohortError
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
+from bench.errors import RunError
 from bench.plugin_manager import PluginHost
 from bench.preparation import (
     RecordCheck,
@@ -26,7 +28,13 @@ from bench.preparation import (
     usable_records,
 )
 from bench.splits import SplitError
-from tests.data.fixtures import MI_CODE, make_cinc_collection, make_manifest, synthetic_ecg
+from tests.data.fixtures import (
+    MI_CODE,
+    make_cinc_collection,
+    make_manifest,
+    synthetic_ecg,
+    write_cinc_record,
+)
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +125,18 @@ def test_wfdb_source_sites_patients_and_codes(host, collection):
     assert int(m["label"].sum()) == 6  # the 5 usable positives + E07, which is unusable
     one_site = load_cohort(task, "wfdb", {"path": str(root), "codes": MI_CODE, "site": "MSH"})
     assert set(one_site.manifest["site"]) == {"MSH"}
-    with pytest.raises(Exception, match=r"wfdb\.codes=CODE"):
+    with pytest.raises(RunError, match=r"no data source 'edf'; available: .*manifest, muse"):
+        load_cohort(task, "edf", {})
+    with pytest.raises(CohortError, match=r"wfdb\.codes=CODE"):
         load_cohort(task, "wfdb", {"path": str(root)})
+
+
+def test_a_patient_header_line_names_the_patient(host, tmp_path):
+    for n, patient in enumerate(["P7", "P7", "P9"]):
+        write_cinc_record(tmp_path / f"R{n}", synthetic_ecg(n, seconds=6), dx=[MI_CODE],
+                          comments=("Age: 60", f"Patient: {patient}"))  # fmt: skip
+    cohort = load_cohort(host.registries.tasks.get("stemi"), "wfdb", _wfdb_options(tmp_path))
+    assert cohort.manifest["patient_id"].tolist() == ["P7", "P7", "P9"]
 
 
 def _site_manifest(tmp_path: Path) -> Path:
@@ -165,9 +183,9 @@ def test_label_column_and_external_site_options(host, tmp_path):
     lvh = load_cohort(host.registries.tasks.get("ludb-lvh"), "manifest",
                       {"path": path, "label_column": "mi"})  # fmt: skip
     assert int(lvh.manifest["label"].sum()) == 6
-    with pytest.raises(Exception, match=r"manifest\.label_column=COLUMN"):
+    with pytest.raises(CohortError, match=r"manifest\.label_column=COLUMN"):
         load_cohort(host.registries.tasks.get("ludb-lvh"), "manifest", {"path": path})
-    with pytest.raises(Exception, match="one column"):
+    with pytest.raises(CohortError, match="one column"):
         load_cohort(task, "manifest", {"path": path, "label_column": "mi,diagnosis"})
 
 
