@@ -225,10 +225,14 @@ def test_describe_check_exits_non_zero_when_nothing_is_usable(host, tmp_path):
     make_cinc_collection(root)
     for mat in root.rglob("*.mat"):
         mat.unlink()
-    for dat in root.rglob("*.dat"):
-        dat.write_bytes(b"")
     args = ["--task", "stemi", "--source", "wfdb", "--check",
             "--source-option", f"wfdb.path={root}", "--source-option", f"wfdb.codes={MI_CODE}"]  # fmt: skip
+    one_left = _describe(host, *args)  # only the PTB Diagnostic record: too few to split
+    assert one_left.exit_code == 1
+    words = " ".join(one_left.output.split())
+    assert "15 unusable ECG(s), by reason" in words and "need at least 3 patients" in words
+    for dat in root.rglob("*.dat"):
+        dat.write_bytes(b"")
     result = _describe(host, *args)
     assert result.exit_code == 1
     assert "no usable ECG: all 16 ECGs of stemi on wfdb are unusable" in " ".join(

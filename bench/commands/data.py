@@ -12,7 +12,7 @@ from rich.table import Table
 from bench.commands.options import parse_source_options
 from bench.config import PROFILES
 from bench.plugin_manager import PluginHost
-from bench.splits import DEFAULT_FRACTIONS
+from bench.splits import DEFAULT_FRACTIONS, SplitError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,17 +184,21 @@ def describe_command(
         "records": cohort.n_records,
         **{k: v for k, v in usable.summary().items() if k != "checked"},
     }
-    if usable.manifest.empty:
+    try:
+        if usable.manifest.empty:
+            raise click.ClickException(
+                f"no usable ECG: all {cohort.n_records:,} ECGs of {task} on {source} are unusable"
+            )
+        split = split_for(spec, cohort, usable.manifest, external=not no_external)
+    except (click.ClickException, SplitError):
+        # nothing to split: still say what was wrong with the files
         if as_json:
             click.echo(
                 json.dumps({**header, "unusable_by_reason": unusable_rows(usable)}, indent=2)
             )
-        else:
+        elif usable.failed:
             _print_unusable(usable)
-        raise click.ClickException(
-            f"no usable ECG: all {cohort.n_records:,} ECGs of {task} on {source} are unusable"
-        )
-    split = split_for(spec, cohort, usable.manifest, external=not no_external)
+        raise
     rows = describe_rows(usable.manifest, split, fractions or DEFAULT_FRACTIONS)
     notes = list(split.notes)
     if cohort.notes.get("unlabelled"):
