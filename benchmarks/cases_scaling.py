@@ -10,7 +10,6 @@ suite in about 15 minutes, and ``run.py --full`` measures the issue's sizes.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -136,9 +135,6 @@ def describe_check_scaling() -> dict[str, Any]:
         return unavailable("scaling: bench data describe --check", "--check does not exist yet")
     from bench.data.synthetic import SyntheticConfig, synthetic_manifest
 
-    scratch = tempfile.TemporaryDirectory()
-    counter = iter(range(10**9))
-
     def patients_for(records: int) -> int:
         """Patients whose synthetic cohort holds about ``records`` ECGs (~2 per patient)."""
         per = len(synthetic_manifest(SyntheticConfig(task="stemi", n_patients=1000))) / 1000
@@ -147,30 +143,15 @@ def describe_check_scaling() -> dict[str, Any]:
     def run_at(n: int) -> Callable[[], None]:
         args = ["data", "describe", "-t", "stemi", "--source", "synthetic", "--source-option",
                 f"synthetic.n_patients={patients_for(n)}", "--check"]  # fmt: skip
+        return lambda: _invoke(cli, args)  # --check reads every ECG and caches nothing
 
-        def check() -> None:
-            # A fresh cache directory per call, so nothing is reused between repeats.
-            os.environ["BENCH_CACHE_DIR"] = str(Path(scratch.name) / f"c{next(counter)}")
-            _invoke(cli, args)
-
-        return check
-
-    previous = os.environ.get("BENCH_CACHE_DIR")
-    try:
-        with scratch:
-            return scaling(
-                "scaling: bench data describe --check (synthetic)",
-                _sizes("describe"),
-                run_at,
-                "records (≈)",
-                notes="n_patients chosen for about n records; in-process CLI; "
-                + _size_note("describe"),
-            )
-    finally:
-        if previous is None:
-            os.environ.pop("BENCH_CACHE_DIR", None)
-        else:
-            os.environ["BENCH_CACHE_DIR"] = previous
+    return scaling(
+        "scaling: bench data describe --check (synthetic)",
+        _sizes("describe"),
+        run_at,
+        "records (≈)",
+        notes="n_patients chosen for about n records; in-process CLI; " + _size_note("describe"),
+    )
 
 
 CASES = [leaderboard_scaling, cache_scaling, describe_check_scaling]
