@@ -105,6 +105,8 @@ class RunConfig:
     bootstrap_unit: Literal["patient", "record"] = "patient"
     bootstrap_seed: int = 0
     metrics: tuple[str, ...] = ()
+    #: False: compute only ``metrics``, not the registered defaults (``--no-default-metrics``).
+    default_metrics: bool = True
     external: bool = True
     strict: bool = False
     cache_dir: str | None = None
@@ -160,7 +162,14 @@ class RunConfig:
 _LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics"}
 _RUNTIME_KEYS = ("output", "run_name", "device", "cache_dir", "models", "fractions", "seeds")
 #: Settings that change only how saved predictions are scored, never what is trained.
-EVALUATION_KEYS = ("metrics", "bootstrap_replicates", "bootstrap_unit", "bootstrap_seed", "strict")
+EVALUATION_KEYS = (
+    "metrics",
+    "default_metrics",
+    "bootstrap_replicates",
+    "bootstrap_unit",
+    "bootstrap_seed",
+    "strict",
+)
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

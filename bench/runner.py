@@ -81,14 +81,17 @@ class RunSummary:
         }
 
 
-def select_metrics(host: PluginHost, requested: Sequence[str]) -> list[MetricSpec]:
-    """The score metrics of every cell: the defaults plus ``requested`` (registry names).
+def select_metrics(
+    host: PluginHost, requested: Sequence[str], defaults: bool = True
+) -> list[MetricSpec]:
+    """The score metrics of every cell: the defaults (unless ``defaults`` is False) plus
+    ``requested`` (registry names).
 
     A requested metric that ``bench run`` cannot compute is an error, not a warning:
     image-set metrics need their own command, and run-level metrics must provide ``run``.
     """
     regs = host.registries
-    chosen = [m for m in regs.metrics if m.default and m.kind == "scores"]
+    chosen = [m for m in regs.metrics if defaults and m.default and m.kind == "scores"]
     for name in requested:
         metric = regs.metrics.get(name)
         if metric.kind == "images":
@@ -100,6 +103,8 @@ def select_metrics(host: PluginHost, requested: Sequence[str]) -> list[MetricSpe
             raise RunError(f"metric {name!r} ({metric.kind}) has no run-level implementation")
         if metric not in chosen:
             chosen.append(metric)
+    if not chosen:
+        raise RunError("no metric to compute: with --no-default-metrics pass --metric NAME")
     return chosen
 
 
@@ -113,7 +118,7 @@ class Runner:
         regs = host.registries
         self.models: list[ModelSpec] = [regs.models.get(n) for n in config.models]
         self.tasks: list[TaskSpec] = [regs.tasks.get(n) for n in config.tasks]
-        metrics = select_metrics(host, config.metrics)
+        metrics = select_metrics(host, config.metrics, config.default_metrics)
         self.metrics = [m for m in metrics if m.kind == "scores"]
         self.run_metrics = [m for m in metrics if m.kind != "scores"]
         profile = config.profile_spec

@@ -240,6 +240,22 @@ def test_run_writes_records_predictions_and_resumes(cli, run_args, tmp_path):
     assert len(load_records([run_dir])) == len(records)
 
 
+def test_metric_adds_to_the_defaults_and_no_default_metrics_replaces_them(cli, tmp_path):
+    base = ["run", "--model", "tiny-cnn", "--task", "stemi", "--profile", "tiny", "--fraction",
+            "1.0", "--no-external", "--output", str(tmp_path / "runs"), "--cache-dir",
+            str(tmp_path / "cache")]  # fmt: skip
+    added = invoke(cli, [*base, "--run-name", "add", "--metric", "brier"])
+    assert added.exit_code == 0, added.output
+    assert {r.metric for r in load_records([tmp_path / "runs" / "add"])} == {
+        "auroc", "auprc", "brier"
+    }  # fmt: skip
+    only = invoke(cli, [*base, "--run-name", "only", "--metric", "brier", "--no-default-metrics"])
+    assert only.exit_code == 0, only.output
+    assert {r.metric for r in load_records([tmp_path / "runs" / "only"])} == {"brier"}
+    none = invoke(cli, [*base, "--run-name", "none", "--no-default-metrics"])
+    assert none.exit_code == 1 and "--no-default-metrics pass --metric NAME" in none.stderr
+
+
 def test_bad_config_exits_2(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("modles: [heartbeit]\n")

@@ -109,8 +109,14 @@ err_console = Console(stderr=True)
     "--metric",
     "metrics",
     multiple=True,
-    help="Metric (repeatable; default: auroc, auprc). saliency_* metrics add Grad-CAM scores "
-    "for each model × task at the end of the run.",
+    help="Metric to compute besides the defaults (repeatable; defaults: auroc, auprc; "
+    "--no-default-metrics replaces them). saliency_* metrics add Grad-CAM scores for each "
+    "model × task at the end of the run.",
+)
+@click.option(
+    "--no-default-metrics",
+    is_flag=True,
+    help="Compute only the --metric metrics, not the defaults.",
 )
 @click.option("--replicates", type=int, default=None, help="Bootstrap replicates (default 500).")
 @click.option("--no-external", is_flag=True, help="Do not hold out an external-validation site.")
@@ -155,6 +161,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "train": train,
         "bootstrap_replicates": options["replicates"],
         "metrics": options["metrics"],
+        "default_metrics": False if options["no_default_metrics"] else None,
         "external": False if options["no_external"] else None,
         "strict": True if options["strict"] else None,
         "cache_dir": options["cache_dir"],
