@@ -93,16 +93,16 @@ def test_import_error_is_reported(monkeypatch):
 
 def test_import_error_names_file_and_line(monkeypatch, tmp_path):
     module = tmp_path / "raising_plugin_xyz.py"
-    module.write_text("import os\n\nraise RuntimeError('broken at import')\n")
+    module.write_text("import os\n\nCHECKPOINT = os.environ['NO_SUCH_VARIABLE_XYZ']\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("raising_plugin_xyz",))
     monkeypatch.setenv("BENCH_LOAD_PLUGINS", "raising_plugin_xyz")
     h = PluginHost()
     h.load_default_plugins()
     (error,) = h.errors
-    assert error.location == f"{module}:3"
-    assert error.message == "RuntimeError: broken at import"
-    assert "Traceback" in error.traceback and "raise RuntimeError" in error.traceback
+    assert error.location == f"{module}:3"  # the plugin's line, not os.environ's
+    assert error.message == "KeyError: 'NO_SUCH_VARIABLE_XYZ'"
+    assert "Traceback" in error.traceback and "os.environ[" in error.traceback
 
 
 def test_syntax_error_names_file_and_line(monkeypatch, tmp_path):
