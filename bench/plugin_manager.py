@@ -16,6 +16,7 @@ import importlib
 import importlib.metadata
 import os
 import sys
+import sysconfig
 import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,7 @@ REGISTER_HOOKS: dict[str, str] = {
 LOAD_STAGES = ("import", "validate")
 
 S = TypeVar("S", ModelSpec, TaskSpec, MetricSpec, TokenizerSpec)
+_STDLIB = sysconfig.get_paths()["stdlib"]
 
 #: Name of the plugin whose hook implementation is running (read by ``register``).
 _CURRENT_PLUGIN: contextvars.ContextVar[str] = contextvars.ContextVar("bench_plugin")
@@ -83,15 +85,22 @@ class PluginError:
         return f"plugin {self.plugin!r} failed in {self.stage}: {self.message}{where}"
 
 
+def _is_library(filename: str) -> bool:
+    """Frozen modules and the standard library: not where a plugin's bug is."""
+    return filename.startswith("<") or filename.startswith(_STDLIB)
+
+
 def _error_from(plugin: str, stage: str, exc: BaseException) -> PluginError:
-    """A :class:`PluginError` naming where ``exc`` was raised (file and line)."""
+    """A :class:`PluginError` naming where ``exc`` was raised: the innermost frame outside
+    the standard library (the plugin's own line, not ``os.environ``'s)."""
     location = ""
     if isinstance(exc, SyntaxError) and exc.filename:
         location = f"{exc.filename}:{exc.lineno}"
     else:
         frames = traceback.extract_tb(exc.__traceback__)
-        if frames:
-            location = f"{frames[-1].filename}:{frames[-1].lineno}"
+        own = [f for f in frames if not _is_library(f.filename)] or frames
+        if own:
+            location = f"{own[-1].filename}:{own[-1].lineno}"
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return PluginError(plugin, stage, f"{type(exc).__name__}: {exc}", location, text)
 
