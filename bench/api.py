@@ -23,6 +23,7 @@ from bench.data.sources import (
     muse_loader,
     ptbxl_loader,
     synthetic_loader,
+    wfdb_loader,
 )
 from bench.hookspecs import hookimpl
 from bench.lazy import LazyFunction, add_lazy_command, import_object
@@ -106,6 +107,7 @@ __all__ = [
     "muse_loader",
     "ptbxl_loader",
     "synthetic_loader",
+    "wfdb_loader",
     *sorted(_LAZY),
 ]
 

@@ -56,7 +56,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `TokenizerSpec` | a visual tokenizer for MIM pretraining |
 | `ECGSignal`, `ECGFormatError`, `STANDARD_LEADS`, `SIGNAL_UNITS` | the one signal type: `(leads × samples)` float32 in mV, standard lead names and order |
 | `read_wfdb`, `read_muse_xml`, `write_muse_xml`, `read_manifest`, `load_manifest_signal`, `ludb_table`, `read_ludb_signal`, `read_ludb_fiducials`, `resolve_ludb_dir`, `ptbxl_table`, `read_ptbxl_signal`, `resolve_ptbxl_dir` | readers: every one returns an `ECGSignal` in mV or a table, and names the file in its errors |
-| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
+| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
 | `bootstrap_indices`, `Unit` | the shared bootstrap resamples (patient-level multiplicity matrices) |
 | `percentile_ci`, `paired_bootstrap`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL` | CI helpers and the paired comparison the leaderboard uses |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pluggy
 
@@ -201,8 +201,8 @@ class PluginHost:
             return False
         for caller in self.pm.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
-                if impl.plugin is plugin:
-                    impl.function = self._guard(impl, caller.name)
+                if impl.plugin is plugin:  # pluggy has no API to wrap one implementation
+                    impl.function = self._guard(impl, caller.name)  # type: ignore[misc]
         self._registries = None
         return True
 
@@ -230,7 +230,7 @@ class PluginHost:
                 token = _CURRENT_PLUGIN.set(plugin)
                 generator: Generator[Any, Any, Any] | None
                 try:
-                    generator = function(*args)
+                    generator = cast("Generator[Any, Any, Any]", function(*args))
                     next(generator)
                 except Exception as exc:
                     self._hook_failed(plugin, hook, exc)
