@@ -117,9 +117,20 @@ def source_options(
     return options
 
 
-def candidate_records(task: TaskSpec, cohort: Cohort, n: int, external: bool = True) -> list[str]:
-    """Up to ``n`` internal-test record ids (the task's own split), positives first, each
-    with fiducials for the task's region inside the rendered window."""
+def saved_test_ids(run_dir: Path, task: str, source: str) -> list[str]:
+    """The internal-test record ids the run saved (``splits/<task>__<source>.json``)."""
+    path = Path(run_dir) / "splits" / f"{task}__{source}.json"
+    if not path.is_file():
+        raise SaliencyError(f"{path}: the run saved no split for {task}/{source}")
+    return list(json.loads(path.read_text())["sets"]["test"])
+
+
+def candidate_records(
+    task: TaskSpec, cohort: Cohort, n: int, external: bool = True, test_ids: list[str] | None = None
+) -> list[str]:
+    """Up to ``n`` internal-test record ids, positives first, each with fiducials for the
+    task's region inside the rendered window. ``test_ids`` are the run's saved test set;
+    without a run, the task's own split of ``cohort``."""
     from bench.splits import split_cohort
 
     if cohort.fiducials is None:
@@ -127,7 +138,9 @@ def candidate_records(task: TaskSpec, cohort: Cohort, n: int, external: bool = T
             f"cohort {cohort.name!r} ({cohort.source}) has no fiducials: saliency "
             f"localisation needs wave boundaries (synthetic and LUDB sources have them)"
         )
-    test = cohort.subset(split_cohort(task, cohort, external).sets["test"])
+    if test_ids is None:
+        test_ids = split_cohort(task, cohort, external).sets["test"]
+    test = cohort.subset(test_ids)
     ordered = test.sort_values("label", ascending=False, kind="stable")["record_id"]
     return list(ordered[: max(4 * n, n + 16)])
 
@@ -291,7 +304,14 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
     cohort = task.loaders[source](source_options(task, source, profile, run_config))
     render = RenderConfig(size=profile.image_size)
     module = load_model(spec, Path(cell.checkpoint), profile)
-    ids = candidate_records(task, cohort, options["n_images"], run_config.get("external", True))
+    saved = (
+        None
+        if options["run_dir"] is None
+        else saved_test_ids(options["run_dir"], task.name, source)
+    )
+    ids = candidate_records(
+        task, cohort, options["n_images"], run_config.get("external", True), saved
+    )
     result = explain(
         spec,
         module,
