@@ -188,14 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         result["case_seconds"] = round(time.perf_counter() - case_start, 1)
         print("   ", {k: _fmt(v) for k, v in result.items() if k != "seconds"}, flush=True)
         results.append(result)
-    env["suite_seconds"] = round(time.perf_counter() - started, 1)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(
-        json.dumps({"environment": env, "results": results}, indent=2, default=str) + "\n"
-    )
-    (args.output / "results.md").write_text(markdown(results, env))
+        env["suite_seconds"] = round(time.perf_counter() - started, 1)
+        write(args.output, results, env)  # after every case: a stopped suite keeps its rows
     print(f"wrote {args.output / 'results.json'} and {args.output / 'results.md'}")
     return 1 if failed else 0
+
+
+def write(folder: Path, results: list[dict[str, Any]], env: dict[str, Any]) -> None:
+    """results.json (every repeat, the environment) and results.md (the table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(
+        json.dumps({"environment": env, "results": results}, indent=2, default=str) + "\n"
+    )
+    (folder / "results.md").write_text(markdown(results, env))
 
 
 if __name__ == "__main__":
