@@ -120,7 +120,8 @@ def markdown(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
         f"({env['torch_threads']} threads), CUDA device: {env['cuda']}. Every figure is the "
         f"median of the stated number of repeats (n) with min–max; a ratio is ours ÷ baseline "
         f"measured in the same repeat on the same inputs (speed-up, higher is better), and the "
-        f"ratio column is the median of those per-repeat ratios.",
+        f"ratio column is the median of those per-repeat ratios. Suite wall time: "
+        f"{env.get('suite_seconds', 0) / 60:.1f} min.",
         "",
         NOISY_RULE,
         "",
