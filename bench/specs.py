@@ -83,6 +83,8 @@ class ModelSpec:
     timm-style modules are read through ``forward_features``
     (:func:`bench.engine.features.timm_tokens`); any other module gets a clear error for
     those protocols (plain ``finetune`` never needs it).
+    ``pretrain`` names the click command (``"package.module:command"``, imported when used)
+    that ``bench pretrain --model NAME`` runs with the remaining options.
     """
 
     name: str
@@ -101,6 +103,7 @@ class ModelSpec:
     signal_recipe: SignalRecipe | None = None
     default_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
+    pretrain: str | None = None
     plugin: str = ""
 
     def __post_init__(self) -> None:
