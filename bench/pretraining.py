@@ -24,9 +24,12 @@ from torch import nn
 class Schedule(Protocol):
     """What :func:`warmup_cosine` reads from a pretraining config."""
 
-    steps: int
-    warmup_steps: int
-    min_lr_ratio: float
+    @property
+    def steps(self) -> int: ...
+    @property
+    def warmup_steps(self) -> int: ...
+    @property
+    def min_lr_ratio(self) -> float: ...
 
 
 def resolve_device(name: str) -> torch.device:

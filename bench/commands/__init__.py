@@ -20,3 +20,9 @@ def add_core_commands(cli: click.Group) -> None:
         "Fine-tune and evaluate every cell of a model × task × fraction × seed grid.",
     )
     add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")
+    add_lazy_command(
+        cli,
+        "pretrain",
+        "bench.commands.pretrain:pretrain_command",
+        "Pretrain a model on unlabelled ECGs with the objective it declares.",
+    )

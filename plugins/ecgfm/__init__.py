@@ -33,6 +33,12 @@ def _build_ecgfm(**kwargs: Any) -> BuiltModel:
     return build_ecgfm(**kwargs)
 
 
+def _default_weights(profile: str, input_size: int) -> str | None:
+    from bench.plugins.ecgfm.builder import default_weights
+
+    return default_weights(profile, input_size)
+
+
 def _build_resnet1d(**kwargs: Any) -> BuiltModel:
     from bench.plugins.ecgfm.resnet1d import build_resnet1d
 
@@ -40,7 +46,7 @@ def _build_resnet1d(**kwargs: Any) -> BuiltModel:
 
 
 def _ecgfm_layers(module: nn.Module) -> list[nn.Module]:
-    return [module.encoder.encoder.layers[-1]]  # type: ignore[union-attr,index]
+    return [module.encoder.encoder.layers[-1]]  # type: ignore[union-attr,index,list-item]
 
 
 def _resnet1d_layers(module: nn.Module) -> list[nn.Module]:
@@ -64,6 +70,8 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             paper_params_m=90.9,
             saliency_layers=_ecgfm_layers,
             signal_recipe=ECGFM_RECIPE,
+            default_weights=_default_weights,
+            pretrain="bench.plugins.ecgfm.commands:pretrain_command",
         )
     )
     register(
@@ -88,5 +96,5 @@ def bench_register_commands(cli: click.Group) -> None:
         cli,
         "convert-weights",
         "bench.plugins.ecgfm.commands:convert_weights_command",
-        "Convert a fairseq-signals ECG-FM checkpoint into an encoder-only safetensors file.",
+        "Convert a fairseq-signals ECG-FM checkpoint SRC (.pt) into DST (.safetensors).",
     )

@@ -7,10 +7,10 @@
   ``.safetensors`` or a ``bench pretrain --model ecg-fm`` checkpoint. The architecture is
   the file's; the head is always new; ``init`` is ``"file"`` (the runner records the
   file's SHA-256);
-- ``None``: the harness's default checkpoint for the profile when it exists in the cache
-  (``bench pretrain --model ecg-fm --as-default`` writes it; ``init="wcr"``), else
-  ``$BENCH_WEIGHTS_DIR/ecg-fm.{safetensors,pt}`` (``ecg-fm-quick.*`` for the quick
-  profile), else random init with a loud warning;
+- ``None``: :func:`default_weights` — the harness's own pretraining checkpoint for the
+  profile when it exists in the cache (``bench pretrain --model ecg-fm --as-default``
+  writes it; ``init="wcr"``), else a file in ``$BENCH_WEIGHTS_DIR``, else random init with
+  a loud warning;
 - ``"random"``: random init on purpose.
 """
 
@@ -59,9 +59,16 @@ def default_checkpoint_path(profile: str) -> Path:
 
 
 def default_weights(profile: str, input_size: int) -> str | None:
-    """The cached default checkpoint of ``profile`` when it exists (else ``None``)."""
+    """What ``weights=None`` means: the cached default checkpoint of ``profile``, else
+    ``$BENCH_WEIGHTS_DIR/ecg-fm.{safetensors,pt}`` (``ecg-fm-quick.*`` for the quick
+    profile), else ``None`` (random init)."""
+    from bench.weights import find_weights
+
     path = default_checkpoint_path(profile)
-    return str(path) if path.is_file() else None
+    if path.is_file():
+        return str(path)
+    found = find_weights("ecg-fm" if profile == "paper" else f"ecg-fm-{profile}", None)
+    return str(found) if found else None
 
 
 def build_ecgfm(
@@ -76,24 +83,21 @@ def build_ecgfm(
     from bench.plugins.ecgfm.loader import merge_training_fields, read_checkpoint
 
     from bench.checkpoints import CheckpointError, load_into
-    from bench.weights import find_weights, warn_random_init
+    from bench.weights import warn_random_init
 
     config = profile_config(profile)
     init, path = RANDOM, None
-    if weights != RANDOM:
-        path = Path(weights) if weights else None
-        if path is None and default_weights(profile, input_size):
-            path = default_checkpoint_path(profile)
-        if path is None:  # $BENCH_WEIGHTS_DIR/ecg-fm[-quick].safetensors|.pt
-            path = find_weights("ecg-fm" if profile == "paper" else f"ecg-fm-{profile}", None)
-        if path is None:
-            warn_random_init(
-                "ecg-fm",
-                f"no ECG-FM checkpoint: pass --weights mimic_iv_ecg_physionet_pretrained.pt or "
-                f"pretrain one with `bench pretrain --model ecg-fm --profile {profile} "
-                "--as-default`",
-            )
-        elif not path.is_file():
+    if weights is None:
+        weights = default_weights(profile, input_size)
+    if weights is None:
+        warn_random_init(
+            "ecg-fm",
+            "no ECG-FM checkpoint: pass --weights mimic_iv_ecg_physionet_pretrained.pt or "
+            f"pretrain one with `bench pretrain --model ecg-fm --profile {profile} --as-default`",
+        )
+    elif weights != RANDOM:
+        path = Path(weights)
+        if not path.is_file():
             raise FileNotFoundError(f"ecg-fm weights file not found: {path}")
     info: dict[str, object] = {"profile": profile, "segment_rule": rule}
     if path is None:

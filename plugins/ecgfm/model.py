@@ -183,7 +183,7 @@ class ConvPositionalEncoding(nn.Module):
         )
         std = (4.0 / (config.conv_pos * config.embed_dim)) ** 0.5
         nn.init.normal_(conv.weight, mean=0.0, std=std)
-        nn.init.zeros_(conv.bias)
+        nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
         self.pos_conv = nn.Sequential(conv, SamePad(config.conv_pos), nn.GELU())
 
     def forward(self, x: Tensor) -> Tensor:

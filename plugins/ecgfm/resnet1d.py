@@ -112,7 +112,7 @@ class ResNet1d(nn.Module):
 
 def saliency_layers(module: nn.Module) -> list[nn.Module]:
     """Grad-CAM target: the last residual block (temporal feature map ``(B, C, T')``)."""
-    return [module.stages[-1][-1]]  # type: ignore[index]
+    return [module.stages[-1][-1]]  # type: ignore[index,list-item]
 
 
 def build_resnet1d(
@@ -126,8 +126,8 @@ def build_resnet1d(
         raise ValueError(f"resnet1d: unknown profile {profile!r}; expected {sorted(PROFILES)}")
     config = PROFILES[profile]
     module = ResNet1d(config, num_classes)
-    info = {"profile": profile, "architecture": asdict(config)}
-    info["params_m"] = round(sum(p.numel() for p in module.parameters()) / 1e6, 3)
+    params_m = round(sum(p.numel() for p in module.parameters()) / 1e6, 3)
+    info = {"profile": profile, "architecture": asdict(config), "params_m": params_m}
     if weights is None or weights == RANDOM:  # a supervised baseline: from scratch
         return BuiltModel(module=module, init=RANDOM, weights=None, config=info)
     load_into(module, load_state_dict_file(weights), ignore=("head.",))

@@ -186,8 +186,11 @@ class Wav2Vec2Cmsc(EcgFmEncoder):
             + cmsc
         )  # fmt: skip
         accuracy = float((logits.detach().argmax(-1) == 0).float().mean())
-        parts = (contrastive, diversity, feature_pen, cmsc)
-        return WcrOutput(loss, *(float(p.detach()) for p in parts), accuracy)
+        return WcrOutput(
+            loss=loss, contrastive=float(contrastive.detach()),
+            diversity=float(diversity.detach()), feature_pen=float(feature_pen.detach()),
+            cmsc=float(cmsc.detach()), accuracy=accuracy,
+        )  # fmt: skip
 
 
 def cmsc_loss(pooled: Tensor, temp: float) -> Tensor:

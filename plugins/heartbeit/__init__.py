@@ -99,6 +99,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             saliency_layers=saliency_layers,
             saliency_reshape=saliency_reshape,
             default_weights=default_weights,
+            pretrain="bench.plugins.heartbeit.commands:pretrain_command",
         )
     )
 
@@ -125,14 +126,9 @@ def bench_register_tokenizers(register: Callable[[TokenizerSpec], None]) -> None
 
 @hookimpl
 def bench_register_commands(cli: click.Group) -> None:
-    """``bench pretrain`` and ``bench pretrain-tokenizer`` (imported when used)."""
+    """``bench pretrain-tokenizer`` (imported when used); ``bench pretrain --model heartbeit``
+    runs the spec's ``pretrain`` command."""
     commands = "bench.plugins.heartbeit.commands"
-    add_lazy_command(
-        cli,
-        "pretrain",
-        f"{commands}:pretrain_command",
-        "Masked-image-modelling pretraining of HeartBEiT on unlabelled ECG images.",
-    )
     add_lazy_command(
         cli,
         "pretrain-tokenizer",

@@ -33,7 +33,6 @@ def _steps(steps: int | None, epochs: int | None, data: str, batch_size: int) ->
 
 
 @click.command("pretrain")
-@click.option("--model", default="heartbeit", show_default=True, help="Model to pretrain.")
 @click.option("--data", default="synthetic", show_default=True,
               help="'synthetic' or a folder of ECG images (PNG/JPEG).")  # fmt: skip
 @click.option("--tokenizer", default="kmeans", show_default=True, help="Visual tokenizer.")
@@ -59,7 +58,7 @@ def _steps(steps: int | None, epochs: int | None, data: str, batch_size: int) ->
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def pretrain_command(
-    model: str, data: str, tokenizer: str, tokenizer_path: str | None, profile: str,
+    data: str, tokenizer: str, tokenizer_path: str | None, profile: str,
     input_size: int | None, steps: int | None, epochs: int | None, batch_size: int,
     mask_ratio: float, lr: float, warmup_steps: int, checkpoint_every: int, output: str,
     resume: bool, device: str, compile_: bool, seed: int,
@@ -73,10 +72,6 @@ def pretrain_command(
         tokenizer_options,
     )
 
-    if model != "heartbeit":
-        raise click.BadParameter(
-            f"only 'heartbeit' can be MIM-pretrained, got {model!r}", param_hint="--model"
-        )
     beit = profile_config(profile, input_size or PROFILES[profile].img_size)
     config = PretrainConfig(
         steps=_steps(steps, epochs, data, batch_size), batch_size=batch_size, lr=lr,

@@ -16,8 +16,11 @@ from tests.heartbeit.conftest import striped_images
 
 @pytest.fixture
 def cli() -> click.Group:
+    from bench.plugins.heartbeit.commands import pretrain_command
+
     group = click.Group("bench")
     heartbeit.bench_register_commands(group)
+    group.add_command(pretrain_command)  # what `bench pretrain --model heartbeit` runs
     return group
 
 

@@ -1,0 +1,85 @@
+"""ECG-FM pretraining (W2V + CMSC + RLM): the objective's parts, bench pretrain --model
+ecg-fm with resume and --as-default, and the default weights it installs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from bench.plugins.ecgfm.builder import build_ecgfm, default_checkpoint_path
+from bench.plugins.ecgfm.wcr import cmsc_loss, mask_leads, span_mask
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.checkpoints import read_metadata
+
+from .fixtures import pretraining_model
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 6), frames=st.integers(20, 200), seed=st.integers(0, 99))
+def test_span_masks_have_equal_counts_and_whole_spans(batch: int, frames: int, seed: int) -> None:
+    mask = span_mask(batch, frames, 0.65, 10, 2, np.random.default_rng(seed))
+    counts = mask.sum(1)
+    assert (counts == counts[0]).all() and counts[0] >= 2
+    assert 0.2 < counts[0] / frames <= 1.0  # overlapping spans cover less than 65 %
+
+
+def test_lead_masking_zeroes_whole_leads_with_the_given_probability() -> None:
+    x = torch.ones(400, 12, 50)
+    masked = mask_leads(x, 0.5, torch.Generator().manual_seed(0))
+    per_lead = masked.sum(-1)
+    assert set(per_lead.unique().tolist()) == {0.0, 50.0}
+    assert 0.45 < float((per_lead == 0).float().mean()) < 0.55
+
+
+def test_cmsc_prefers_adjacent_segments_of_one_recording() -> None:
+    torch.manual_seed(0)
+    recordings = torch.randn(8, 16)
+    paired = torch.stack([recordings, recordings + 0.01 * torch.randn(8, 16)], 1).view(16, 16)
+    shuffled = paired[torch.tensor([0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14, 1])]
+    assert cmsc_loss(paired, 0.1) < 0.01 < cmsc_loss(shuffled, 0.1)
+
+
+def test_loss_decreases_on_a_fixed_batch() -> None:
+    model = pretraining_model().train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    segments = torch.randn(8, 12, 400, generator=torch.Generator().manual_seed(0))
+    losses = []
+    for step in range(15):
+        out = model.loss(segments, np.random.default_rng(step), torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(float(out.loss.detach()))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_bench_pretrain_ecg_fm_resumes_and_installs_the_default(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "wcr"
+    args = ["pretrain", "--model", "ecg-fm", "--batch-size", "2", "--warmup-steps", "1",
+            "--device", "cpu", "--output", str(out)]  # fmt: skip
+    first = CliRunner().invoke(cli, [*args, "--steps", "2"])
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(cli, [*args, "--steps", "3", "--resume", "--as-default"])
+    assert second.exit_code == 0, second.output
+    assert "done: 3 steps" in second.output
+    meta = read_metadata(out / "ecgfm-wcr.safetensors")
+    assert meta["kind"] == "wcr" and meta["steps"] == "3" and meta["corpus"] == "synthetic-ecg"
+    default = default_checkpoint_path("quick")
+    assert default.is_file()
+    built = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights=None)
+    assert built.init == "wcr" and built.weights == str(default)
+    random = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights="random")
+    assert random.init == "random"
+
+
+def test_bench_pretrain_rejects_models_without_an_objective(cli) -> None:
+    result = CliRunner().invoke(cli, ["pretrain", "--model", "resnet1d"])
+    assert result.exit_code == 2 and "declares no pretraining objective" in result.output
