@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
-from bench.leaderboard.aggregate import Cell, row_labels
+from bench.leaderboard.aggregate import Cell, RowKey, row_labels
 from bench.leaderboard.paired import Difference
 from bench.leaderboard.tables import METRIC_NAMES, fraction_label
 from matplotlib.axes import Axes
@@ -27,6 +27,15 @@ from matplotlib.figure import Figure
 
 SALIENCY_PREFIX = "saliency_"
 PANEL_SIZE = (4.2, 3.2)
+
+
+def _legend(rows: Sequence[RowKey]) -> dict[RowKey, str]:
+    """Legend names: the table's row label and the architecture actually trained."""
+    labels = row_labels(rows)
+    return {
+        row: label if row[3] in ("", row[0]) else f"{label} = {row[3]}"
+        for row, label in labels.items()
+    }
 
 
 def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
@@ -80,7 +89,7 @@ def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}")
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
-            names = row_labels(sorted({c.row for c in group}))
+            names = _legend(sorted({c.row for c in group}))
             for row, name in names.items():
                 line = sorted((c for c in group if c.row == row), key=lambda c: c.fraction)
                 xs = [c.fraction for c in line]
@@ -107,7 +116,7 @@ def plot_differences(diffs: Sequence[Difference], out_dir: Path) -> list[Path]:
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             ax.axhline(0, color="black", linewidth=0.8)
-            names = row_labels(sorted({d.row for d in group}))
+            names = _legend(sorted({d.row for d in group}))
             for row, name in names.items():
                 line = sorted((d for d in group if d.row == row), key=lambda d: d.fraction)
                 xs = [d.fraction for d in line]
@@ -134,7 +143,7 @@ def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             largest = {c.row: c for c in sorted(group, key=lambda c: c.fraction)}
-            names = row_labels(sorted(largest))
+            names = _legend(sorted(largest))
             bars = [largest[row] for row in names]
             errors = [
                 [c.mean - (c.ci_low if c.ci_low is not None else c.mean) for c in bars],

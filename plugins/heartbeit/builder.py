@@ -57,7 +57,7 @@ def build_heartbeit(
     state = load_state_dict_file(path)
     load_into(module, state, ignore=("head.", MIM_PREFIX))
     init = "mim" if metadata.get("kind") == "mim" else "file"
-    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "loss"):
+    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "images", "loss"):
         if key in metadata:
             config[f"pretrain.{key}"] = metadata[key]
     return BuiltModel(module=module, init=init, weights=str(path), config=config, arch=arch)

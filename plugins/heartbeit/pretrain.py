@@ -243,7 +243,10 @@ def pretrain(
             result.steps = step + 1
             bar.update(task, advance=1, loss=loss, acc=output.accuracy, ips=result.images_per_s)
             meta.update(
-                steps=str(result.steps), loss=f"{loss:.5f}", accuracy=f"{output.accuracy:.5f}"
+                steps=str(result.steps),
+                images=str(result.steps * config.batch_size * world),
+                loss=f"{loss:.5f}",
+                accuracy=f"{output.accuracy:.5f}",
             )
             every = config.checkpoint_every
             if rank == 0 and every and result.steps % every == 0 and result.steps < config.steps:
