@@ -28,6 +28,9 @@ class Cohort:
     ``load_signal(record_id)`` returns the raw :class:`ECGSignal` of a record (before
     preprocessing). ``fiducials(record_id)``, when available, returns ground-truth wave
     boundaries (see :mod:`bench.data.fiducials`) used by saliency localisation.
+    ``labels`` names the labels of a multi-label cohort: the manifest then has one 0/1
+    column ``label:<name>`` per label (validated like ``label``; ``label`` itself is
+    derived as "any label positive" when absent), see :mod:`bench.labels`.
     ``cache_key`` identifies the signals for the image cache: two cohorts with the same key
     must return the same signal for the same record id. ``notes["task_version"]``, when a
     loader sets it, names the label definition applied (it overrides ``TaskSpec.version``
@@ -42,11 +45,17 @@ class Cohort:
     cache_key: str
     fiducials: Callable[[str], Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        import pandas as pd
+        from bench.labels import label_columns
 
-        missing = [c for c in REQUIRED_COLUMNS if c not in self.manifest.columns]
+        columns = label_columns(self.labels)
+        if self.labels and "label" not in self.manifest.columns:
+            missing_labels = [c for c in columns if c not in self.manifest.columns]
+            if not missing_labels:
+                self.manifest = self.manifest.assign(label=self.manifest[columns].max(axis=1))
+        missing = [c for c in (*REQUIRED_COLUMNS, *columns) if c not in self.manifest.columns]
         if missing:
             raise CohortError(
                 f"cohort {self.name!r} ({self.source}): manifest lacks columns {missing}; "
@@ -61,16 +70,23 @@ class Cohort:
             raise CohortError(
                 f"cohort {self.name!r}: duplicate record_id values, e.g. {dup.iloc[0]!r}"
             )
-        labels = pd.to_numeric(m["label"], errors="coerce")
+        for column in dict.fromkeys(["label", *columns]):
+            m[column] = self._binary(m, column)
+        self.manifest = m.reset_index(drop=True)
+
+    def _binary(self, m: pd.DataFrame, column: str) -> pd.Series:
+        """``m[column]`` as 0/1 ints; a :class:`CohortError` names the first bad record."""
+        import pandas as pd
+
+        labels = pd.to_numeric(m[column], errors="coerce")
         bad = ~labels.isin([0, 1])
         if bad.any():
             row = m.loc[bad].iloc[0]
             raise CohortError(
-                f"cohort {self.name!r}: label must be 0 or 1, record {row['record_id']!r} "
-                f"has {row['label']!r}"
+                f"cohort {self.name!r}: {column} must be 0 or 1, record {row['record_id']!r} "
+                f"has {row[column]!r}"
             )
-        m["label"] = labels.astype(int)
-        self.manifest = m.reset_index(drop=True)
+        return labels.astype(int)
 
     @property
     def n_records(self) -> int:
@@ -94,8 +110,11 @@ class Cohort:
         """
         import pandas as pd
 
+        from bench.labels import label_columns
+
         rows = self.manifest if manifest is None else manifest
-        cols = rows[list(REQUIRED_COLUMNS)].sort_values("record_id")
+        extra = label_columns(self.labels) if self.labels else []
+        cols = rows[[*REQUIRED_COLUMNS, *extra]].sort_values("record_id")
         h = hashlib.sha256(self.cache_key.encode())
         h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())
         return h.hexdigest()[:16]

@@ -22,7 +22,8 @@ KINDS = ("image", "signal")
 
 
 class ArrayDataset(Dataset[Batch]):
-    """Rows ``rows`` of ``array`` with binary ``labels`` (aligned with ``rows``).
+    """Rows ``rows`` of ``array`` with ``labels`` aligned with ``rows``: binary ``(n,)``
+    (int64, for cross-entropy) or a multi-label 0/1 matrix ``(n, K)`` (float32, for BCE).
 
     ``kind="image"``: uint8 ``(N, S, S, 3)`` → float ``(3, S, S)`` normalised with
     ``mean``/``std`` (0–1 scale). ``kind="signal"``: float32 ``(N, leads, samples)``
@@ -42,9 +43,10 @@ class ArrayDataset(Dataset[Batch]):
             raise ValueError(f"ArrayDataset kind {kind!r}: expected one of {KINDS}")
         rows = np.asarray(rows, dtype=np.int64)
         labels = np.asarray(labels)
-        if rows.ndim != 1 or labels.shape != rows.shape:
+        if rows.ndim != 1 or labels.ndim not in (1, 2) or labels.shape[:1] != rows.shape:
             raise ValueError(
-                f"ArrayDataset: rows {rows.shape} and labels {labels.shape} must be equal 1-D"
+                f"ArrayDataset: rows {rows.shape} must be 1-D and labels {labels.shape} "
+                "(n,) or (n, K) with the same n"
             )
         if rows.size and (rows.min() < 0 or rows.max() >= len(array)):
             raise ValueError(f"ArrayDataset: rows must lie in [0, {len(array)})")
@@ -59,7 +61,7 @@ class ArrayDataset(Dataset[Batch]):
             )
         self.array = array
         self.rows = rows
-        self.labels = labels.astype(np.int64)
+        self.labels = labels.astype(np.int64 if labels.ndim == 1 else np.float32)
         self.kind = kind
         self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
         self._scale = 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255.0)

@@ -73,8 +73,9 @@ def train_cell(
     started = time.perf_counter()
     seed_everything(plan.train_config.seed)
     spec = plan.spec
+    outputs = len(prepared.labels) or 2  # K sigmoid outputs, or the binary 2-logit head
     built = spec.build(
-        num_classes=2,
+        num_classes=outputs,
         profile=plan.model_profile,
         input_size=plan.input_size,
         weights=plan.weights.argument,
@@ -82,7 +83,7 @@ def train_cell(
     train = prepared.dataset(spec, plan.train_ids)
     validation = prepared.dataset(spec, plan.validation_ids)
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
-    built = protocol_model(built, spec, protocol, 2, train[0][0].unsqueeze(0))
+    built = protocol_model(built, spec, protocol, outputs, train[0][0].unsqueeze(0))
     if protocol == "linear-probe":
         result = linear_probe(built, spec, train, validation, evals, plan.train_config, progress)
     else:

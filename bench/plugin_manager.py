@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.tasks.lvef",
     "bench.tasks.hcm",
     "bench.tasks.ludb_lvh",
+    "bench.tasks.ludb_rhythm",
     "bench.leaderboard.plugin",
 )
 

@@ -108,6 +108,11 @@ def select_metrics(
     return chosen
 
 
+def _with_per_label(details: dict[str, Any], score: Score) -> dict[str, Any]:
+    """A record's details with a multi-label score's per-label breakdown (macro records)."""
+    return details if score.per_label is None else {**details, "per_label": score.per_label}
+
+
 class Runner:
     """Runs a :class:`RunConfig` grid using the specs registered in ``host``."""
 
@@ -240,6 +245,8 @@ class Runner:
             "fraction": key.fraction,
             "seed": key.seed,
         }
+        if prepared.labels:  # multi-label tasks (binary identities are unchanged)
+            identity["labels"] = list(prepared.labels)
         digest = identity_hash(identity)
         return CellPlan(
             key=key,
@@ -304,6 +311,7 @@ class Runner:
                 higher_is_better=s.metric.higher_is_better,
                 bootstrap=s.bootstrap,
                 contamination=self._split_contamination(stored, s.split),
+                details=_with_per_label(template.details, s),
             )
             for s in scores
         ]
@@ -378,12 +386,12 @@ class Runner:
             "packages": package_versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        train_labels = by_id.loc[plan.train_ids, "label"].to_numpy()
+        train_labels = prepared.label_values(plan.train_ids)
         details = {
             "predictions": self.store.predictions_path(key.id),
             "model_config": built.config,
             "n_train": len(plan.train_ids),
-            "n_train_positive": int(train_labels.sum()),
+            "n_train_positive": int(by_id.loc[plan.train_ids, "label"].sum()),
             "n_train_patients": int(by_id.loc[plan.train_ids, "patient_id"].nunique()),
             "n_validation": len(plan.validation_ids),
             "train_config": plan.train_config.to_dict(),
@@ -391,6 +399,9 @@ class Runner:
             "weights_identity": plan.weights.identity,
             "history": result.history,
         }
+        if prepared.labels:
+            per_label = dict(zip(prepared.labels, train_labels.sum(axis=0).tolist(), strict=True))
+            details["n_train_positive_per_label"] = per_label
         return [
             ResultRecord(
                 **common,
@@ -405,7 +416,7 @@ class Runner:
                 bootstrap=s.bootstrap,
                 contamination=contamination[s.split] is not None,
                 timings=outcome.timings,
-                details={**details, "contamination": contamination[s.split]},
+                details=_with_per_label({**details, "contamination": contamination[s.split]}, s),
             )
             for s in scores
         ]
@@ -471,14 +482,13 @@ class Runner:
         config = self.config
         source = config.source_for(task.name, task.default_source)
         prepared = self.prepare(task, summary)
-        labels = prepared.by_id["label"]
         min_positives = SplitConfig().min_positives
         for fraction in config.fractions:
             for seed in config.seeds:
                 for spec in self.models:
                     key = CellKey(spec.name, task.name, source, fraction, seed, config.protocol)
                     train_ids = prepared.train_ids(fraction, seed)
-                    problem = fraction_problem(labels.loc[train_ids].to_numpy(), min_positives)
+                    problem = fraction_problem(prepared.label_values(train_ids), min_positives)
                     if problem:
                         summary.skipped.append({"cell": key.id, "reason": problem})
                         self.console.print(f"[yellow]skipped {key.id}: {problem}[/]")

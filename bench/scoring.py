@@ -5,6 +5,15 @@ bootstrap replicates never retrains: :func:`score_predictions` runs on a predict
 (``record_id, patient_id, label, score, split``) and the shared resamples of each test set.
 The bootstrap recipe stored in a record is the one the resamples were built with, not
 whatever a metric plugin reports as its own default.
+
+Multi-label predictions (``label:<name>``/``score:<name>`` columns, :mod:`bench.labels`)
+give one :class:`Score` per metric and split whose value is the macro mean over the labels
+that have both classes in that split; its CI comes from the macro on each shared patient
+resample. A rare label can be undefined on a resample (its positives all left out): it then
+contributes its full-sample value, so the macro always averages the same labels (dropping
+it instead would bias the interval towards the common labels). ``per_label`` holds every
+label's value, CI and positives (``None`` value for a one-class label); the bootstrap
+details count the label values filled in (``filled_label_values``).
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.labels import label_column, prediction_labels, score_column
 from bench.resampling import bootstrap_indices
 from bench.specs import MetricSpec, MetricValue, ScoreData
+from bench.statistics import metric_replicates, percentile_ci
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Score:
     n: int
     n_positive: int
     bootstrap: dict[str, Any] = field(default_factory=dict)
+    per_label: dict[str, dict[str, Any]] | None = None
 
 
 def score_predictions(
@@ -66,7 +78,14 @@ def score_predictions(
     they appear in ``predictions`` (the order the runner writes them).
     """
     out: list[Score] = []
+    names = prediction_labels(predictions)
     for split, rows in predictions.groupby("split", sort=False):
+        if names:
+            out.extend(
+                macro_score(str(split), rows, names, m, resamples[str(split)], recipe)
+                for m in metrics
+            )
+            continue
         data = ScoreData(
             y_true=rows["label"].to_numpy(),
             y_score=rows["score"].to_numpy(dtype=np.float64),
@@ -87,3 +106,57 @@ def score_predictions(
                 )
             )
     return out
+
+
+def macro_score(
+    split: str,
+    rows: pd.DataFrame,
+    names: Sequence[str],
+    metric: MetricSpec,
+    resamples: np.ndarray,
+    recipe: BootstrapRecipe,
+) -> Score:
+    """``metric`` macro-averaged over the labels ``names`` of one split's multi-label
+    predictions ``rows``, with its CI on the shared ``resamples`` (see the module docstring).
+    ``n_positive`` counts records with any positive label."""
+    groups = rows["patient_id"].astype(str).to_numpy()
+    single = np.ones((1, len(rows)), dtype=np.int32)
+    per_label: dict[str, dict[str, Any]] = {}
+    points, replicates, filled = [], [], 0
+    for name in names:
+        y_true = rows[label_column(name)].to_numpy()
+        y_score = rows[score_column(name)].to_numpy(dtype=np.float64)
+        entry: dict[str, Any] = {"n_positive": int(y_true.sum()), "value": None}
+        per_label[name] = entry
+        if len(np.unique(y_true)) < 2:
+            continue
+        values = metric_replicates(metric, y_true, y_score, groups, resamples)
+        point = float(metric_replicates(metric, y_true, y_score, groups, single)[0])
+        low, high = percentile_ci(values)
+        entry.update(value=point, ci_low=low, ci_high=high)
+        points.append(point)
+        replicates.append(np.where(np.isfinite(values), values, point))
+        filled += int((~np.isfinite(values)).sum())
+    if points:
+        macro = np.vstack(replicates).mean(axis=0)
+        low, high = percentile_ci(macro)
+        value = MetricValue(float(np.mean(points)), low, high)
+        valid = int(np.isfinite(macro).sum())
+    else:
+        value, valid = MetricValue(float("nan")), 0
+    positives = rows[[label_column(n) for n in names]].to_numpy().any(axis=1)
+    return Score(
+        split=split,
+        metric=metric,
+        value=value,
+        n=len(rows),
+        n_positive=int(positives.sum()),
+        bootstrap={
+            "valid_replicates": valid,
+            "labels_scored": len(points),
+            "filled_label_values": filled,
+            "labels": len(names),
+            **recipe.to_dict(),
+        },
+        per_label=per_label,
+    )

@@ -138,7 +138,7 @@ CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A binary classification task defined over one or more data sources.
+    """A binary (or multi-label) classification task over one or more data sources.
 
     ``loaders`` maps a source name (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, ``"muse"``,
     ``"manifest"``, …) to a function ``loader(options) -> Cohort``; ``options`` holds
@@ -148,6 +148,9 @@ class TaskSpec:
     ``BENCH_LUDB_DIR``, ``BENCH_PTBXL_DIR``, ``BENCH_MANIFEST``, ``BENCH_MUSE_DIR``). ``definition`` states the label in
     words and ``version`` changes whenever the definition does. ``region`` names the
     clinically relevant ECG segment (``"st"``, ``"qrs"``) used by saliency localisation.
+    ``labels`` makes the task multi-label: K label names, one 0/1 manifest column
+    ``label:<name>`` each, K sigmoid outputs trained with BCE, macro metrics (see
+    :mod:`bench.labels`); empty (the default) is a binary task on the ``label`` column.
     """
 
     name: str
@@ -159,6 +162,7 @@ class TaskSpec:
     default_source: str = "synthetic"
     region: str = "qrs"
     external_site: str | None = None
+    labels: tuple[str, ...] = ()
     plugin: str = ""
 
 

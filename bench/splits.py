@@ -17,6 +17,15 @@ Validation (epoch selection) follows a stated rule, recorded with every result:
 - ``scaled``: validation patients scaled to the training fraction (nested prefixes of a
   seed-drawn order), with at least :data:`MIN_VALIDATION_POSITIVES` positive patients —
   the honest low-label setting, where selection labels are as scarce as training labels.
+
+Stratification works on one patient-level *stratum*. Binary tasks: the patient's label
+(positive if any of their records is). Multi-label tasks stratify on the label matrix
+through each patient's rarest positive label (rarest among the split's patients; stratum 0
+for a patient with none): the held-out sets and every fraction prefix then keep each
+label's share where it is hardest to keep, that of its rarest carriers — the first step of
+iterative stratification (Sechidis et al., 2011) without its greedy re-balancing, which
+would make orders depend on every label at once and break the nested prefixes. "Positive
+patients" (the ``scaled`` rule's minimum) are then patients with any positive label.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+from bench.labels import label_columns
 
 if TYPE_CHECKING:
     from bench.cohort import Cohort
@@ -80,7 +91,11 @@ class SplitConfig:
 
 @dataclass
 class Split:
-    """Record ids per set, the nested fraction order, and skipped fractions with reasons."""
+    """Record ids per set, the nested fraction order, and skipped fractions with reasons.
+
+    ``patient_labels[name]`` holds the patient strata (see the module docstring) of the
+    train and validation sets.
+    """
 
     sets: dict[str, list[str]]
     config: SplitConfig
@@ -113,7 +128,7 @@ class Split:
         order = self.patient_order("validation", seed)
         labels = self.patient_labels["validation"]
         n = max(1, math.ceil(round(fraction * len(order), 9)))
-        positives = np.cumsum([labels[p] for p in order])
+        positives = np.cumsum([labels[p] > 0 for p in order])
         wanted = min(MIN_VALIDATION_POSITIVES, int(positives[-1]) if len(order) else 0)
         if wanted and positives[n - 1] < wanted:
             n = int(np.searchsorted(positives, wanted)) + 1
@@ -169,14 +184,28 @@ def _patient_labels(manifest: pd.DataFrame) -> pd.Series:
     return manifest.groupby("patient_id", sort=True)["label"].max()
 
 
+def _patient_strata(manifest: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
+    """Patient strata (see the module docstring): the patient label of a binary task; for a
+    multi-label task 0 (no positive label) or 1 + the index of the patient's rarest positive
+    label."""
+    if not labels:
+        return _patient_labels(manifest)
+    matrix = manifest.groupby("patient_id", sort=True)[label_columns(labels)].max()
+    values = matrix.to_numpy()
+    rarest_first = np.argsort(values.sum(axis=0), kind="stable")
+    first = values[:, rarest_first].argmax(axis=1)
+    strata = np.where(values.any(axis=1), rarest_first[first] + 1, 0)
+    return pd.Series(strata, index=matrix.index)
+
+
 def _stratified_order(labels: pd.Series, rng: np.random.Generator, stratify: bool) -> list[str]:
-    """A random patient order; stratified orders interleave classes so every prefix keeps
-    (up to rounding) the overall class balance."""
+    """A random patient order; stratified orders interleave strata so every prefix keeps
+    (up to rounding) the overall share of each stratum."""
     patients = labels.index.to_numpy()
     if not stratify:
         return list(patients[rng.permutation(len(patients))])
     keys = np.empty(len(patients))
-    for value in (0, 1):
+    for value in np.unique(labels.to_numpy()):
         members = np.flatnonzero(labels.to_numpy() == value)
         if len(members):
             # evenly spaced ranks in (0, 1), then shuffled within the class
@@ -188,18 +217,21 @@ def _stratified_order(labels: pd.Series, rng: np.random.Generator, stratify: boo
 
 
 def _take(order: list[str], labels: pd.Series, share: float, stratify: bool) -> set[str]:
-    """Patients for a held-out set of ``share`` of ``order``, per class when stratified."""
+    """Patients for a held-out set of ``share`` of ``order``, per stratum when stratified."""
     if not stratify:
         return set(order[: max(1, round(share * len(order)))])
     taken: set[str] = set()
-    for value in (0, 1):
+    for value in np.unique(labels.to_numpy()):
         members = [p for p in order if labels[p] == value]
         taken.update(members[: round(share * len(members))])
     return taken
 
 
-def make_split(manifest: pd.DataFrame, config: SplitConfig) -> Split:
-    """Split ``manifest`` (record_id, patient_id, site, label) by patient."""
+def make_split(
+    manifest: pd.DataFrame, config: SplitConfig, label_names: Sequence[str] = ()
+) -> Split:
+    """Split ``manifest`` (record_id, patient_id, site, label) by patient; ``label_names`` names
+    a multi-label task's labels (columns ``label:<name>``), stratified on as a matrix."""
     rng = np.random.default_rng(config.seed)
     sets: dict[str, list[str]] = {name: [] for name in SET_NAMES}
     pool = manifest
@@ -213,7 +245,7 @@ def make_split(manifest: pd.DataFrame, config: SplitConfig) -> Split:
         sets["external"] = _records_for_patients(manifest, external_patients)
         pool = manifest[~manifest["patient_id"].isin(external_patients)]
 
-    labels = _patient_labels(pool)
+    labels = _patient_strata(pool, label_names)
     if len(labels) < 3:
         raise SplitError(f"need at least 3 patients to split, cohort has {len(labels)}")
     if config.policy == "ptbxl_folds":
@@ -253,7 +285,20 @@ def assert_no_leakage(split: Split) -> None:
 
 
 def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
-    """Why a training fraction cannot be trained (too few positives/negatives), or None."""
+    """Why a training fraction cannot be trained (too few positives/negatives), or None.
+
+    Multi-label ``(n, K)`` labels can be trained when at least one label has
+    ``min_positives`` positive and one negative ECG (rarer labels train on what they have).
+    """
+    if labels.ndim == 2:
+        positives_k = labels.sum(axis=0)
+        usable = (positives_k >= min_positives) & (positives_k < len(labels))
+        if not usable.any():
+            return (
+                f"no label has {min_positives} positive and 1 negative ECG(s) "
+                f"(most positives: {int(positives_k.max(initial=0))})"
+            )
+        return None
     positives = int(np.sum(labels == 1))
     negatives = int(np.sum(labels == 0))
     if positives < min_positives:
@@ -317,7 +362,7 @@ def split_cohort(
         "ptbxl_folds" if cohort.source == "ptbxl" else "grouped"
     )
     rows = cohort.manifest if manifest is None else manifest
-    split = make_split(rows, SplitConfig(external_site=site, policy=policy))
+    split = make_split(rows, SplitConfig(external_site=site, policy=policy), cohort.labels)
     if note:
         split.notes.append(note)
     assert_no_leakage(split)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from bench.data.image_cache import CachedImages, ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.datasets import ArrayDataset
+from bench.labels import label_column, label_columns, score_column
 from bench.provenance import stable_hash
 from bench.scoring import BootstrapRecipe
 from bench.specs import ModelSpec, TaskSpec, representation_key
@@ -93,6 +94,22 @@ class PreparedTask:
         return self.cohort.content_hash(self.manifest)
 
     @property
+    def labels(self) -> tuple[str, ...]:
+        """Label names of a multi-label task (``()`` for a binary task)."""
+        return self.task.labels
+
+    @property
+    def label_columns(self) -> list[str]:
+        """Manifest columns holding the labels (see :func:`bench.labels.label_columns`)."""
+        return label_columns(self.labels)
+
+    def label_values(self, ids: Sequence[str]) -> np.ndarray:
+        """Labels of ``ids``: ``(n,)`` for a binary task, ``(n, K)`` for a multi-label one."""
+        if not self.labels:
+            return self.by_id.loc[list(ids), "label"].to_numpy()
+        return self.by_id.loc[list(ids), self.label_columns].to_numpy()
+
+    @property
     def task_version(self) -> str:
         """The label definition applied (a loader's note overrides the task's version)."""
         return str(self.cohort.notes.get("task_version", self.task.version))
@@ -111,28 +128,30 @@ class PreparedTask:
         return ArrayDataset(
             cached.array,
             cached.rows(ids),
-            self.by_id.loc[list(ids), "label"].to_numpy(),
+            self.label_values(ids),
             kind=spec.input_kind,
             mean=spec.mean,
             std=spec.std,
         )
 
     def predictions(self, scores: dict[str, np.ndarray]) -> pd.DataFrame:
-        """The predictions table of one cell (record, patient, label, score, split)."""
+        """The predictions table of one cell: record, patient, label, score, split (a
+        multi-label task has ``label:<name>``/``score:<name>`` per label instead)."""
         frames = []
         for name, ids in self.eval_sets.items():
             rows = self.by_id.loc[ids]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "record_id": ids,
-                        "patient_id": rows["patient_id"].to_numpy(),
-                        "label": rows["label"].to_numpy(),
-                        "score": scores[name],
-                        "split": name,
-                    }
-                )
-            )
+            columns: dict[str, Any] = {
+                "record_id": ids,
+                "patient_id": rows["patient_id"].to_numpy(),
+            }
+            if self.labels:
+                for k, label in enumerate(self.labels):
+                    columns[label_column(label)] = rows[label_column(label)].to_numpy()
+                    columns[score_column(label)] = scores[name][:, k]
+            else:
+                columns["label"] = rows["label"].to_numpy()
+                columns["score"] = scores[name]
+            frames.append(pd.DataFrame({**columns, "split": name}))
         return pd.concat(frames, ignore_index=True)
 
 

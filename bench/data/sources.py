@@ -20,8 +20,10 @@ from bench.cohort import Cohort, CohortError
 if TYPE_CHECKING:
     import pandas as pd
 
-LabelRule = Callable[["pd.DataFrame"], "pd.Series"]
-"""Maps a source's metadata table to labels: 1, 0, or NaN (record excluded)."""
+LabelRule = Callable[["pd.DataFrame"], "pd.Series | pd.DataFrame"]
+"""Maps a source's metadata table to labels: 1, 0, or NaN (record excluded). A multi-label
+task's rule returns a DataFrame instead, one 0/1 column ``label:<name>`` per label (a row
+with any NaN is excluded)."""
 
 ColumnRule = Callable[[str], LabelRule]
 """Builds a label rule that reads one named column (e.g. :func:`column_rule`)."""
@@ -36,7 +38,15 @@ USER_SOURCES: tuple[str, ...] = ("manifest", "muse", "wfdb")
 def _labelled(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
     import pandas as pd
 
-    labels = pd.to_numeric(rule(table), errors="coerce")
+    result: pd.Series | pd.DataFrame = rule(table)
+    if isinstance(result, pd.DataFrame):  # multi-label: the cohort derives ``label``
+        matrix = result.apply(pd.to_numeric, errors="coerce")
+        out = table.assign(**{str(c): matrix[c] for c in matrix.columns})
+        out = out[matrix.notna().all(axis=1)].copy()
+        if out.empty:
+            raise CohortError(f"{where}: no record is labelled by this task's definition")
+        return out.astype({str(c): int for c in matrix.columns})
+    labels = pd.to_numeric(result, errors="coerce")
     out = table.assign(label=labels)
     out = out[out["label"].notna()].copy()
     out["label"] = out["label"].astype(int)
@@ -56,8 +66,11 @@ def synthetic_loader(task: str) -> Callable[[Mapping[str, Any]], Cohort]:
     return load
 
 
-def ludb_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Cohort]:
-    """LUDB (200 real ECGs, one per subject) with labels from its diagnosis table."""
+def ludb_loader(
+    task: str, rule: LabelRule, labels: tuple[str, ...] = ()
+) -> Callable[[Mapping[str, Any]], Cohort]:
+    """LUDB (200 real ECGs, one per subject) with labels from its diagnosis table
+    (``labels``: a multi-label task's label names, its rule returning their columns)."""
 
     def load(options: Mapping[str, Any]) -> Cohort:
         from bench.data.readers.ludb import (
@@ -77,15 +90,17 @@ def ludb_loader(task: str, rule: LabelRule) -> Callable[[Mapping[str, Any]], Coh
             load_signal=partial(read_ludb_signal, root),
             cache_key="ludb-1.0.1",  # signals are shared by every LUDB task
             fiducials=partial(read_ludb_fiducials, root),
+            labels=labels,
         )
 
     return load
 
 
 def ptbxl_loader(
-    task: str, rule: LabelRule, label_version: str
+    task: str, rule: LabelRule, label_version: str, labels: tuple[str, ...] = ()
 ) -> Callable[[Mapping[str, Any]], Cohort]:
-    """PTB-XL as downloaded by the user (``ptbxl.path`` or ``BENCH_PTBXL_DIR``).
+    """PTB-XL as downloaded by the user (``ptbxl.path`` or ``BENCH_PTBXL_DIR``); ``labels``
+    as in :func:`ludb_loader`.
 
     ``label_version`` names the label definition actually applied (e.g.
     ``stemi-v1:any-mi``); it replaces the task's version in every result record.
@@ -111,6 +126,7 @@ def ptbxl_loader(
             load_signal=partial(read_ptbxl_signal, root),
             cache_key=f"ptbxl-{root.resolve()}",
             notes={"task_version": label_version},
+            labels=labels,
         )
 
     return load

@@ -25,6 +25,8 @@ class TrainConfig:
     weights: ``"validation"`` (best validation AUROC), ``"test"`` (best AUROC on the
     ``internal`` test set: the paper's optimistic choice, flagged in results) or ``"last"``.
     ``num_workers`` None means 0 on CPU and a few worker processes on CUDA.
+    ``pos_weight`` (multi-label tasks only) weighs each label's positives in the BCE loss by
+    its negatives/positives ratio in the training split.
     """
 
     epochs: int = 30
@@ -41,6 +43,7 @@ class TrainConfig:
     amp: bool = True
     compile: bool = False
     num_workers: int | None = None
+    pos_weight: bool = False
 
     def __post_init__(self) -> None:
         if self.selection not in SELECTIONS:
@@ -58,13 +61,16 @@ class TrainConfig:
             raise ValueError("TrainConfig: expected 0 < lr_start <= lr_max")
 
     def to_dict(self) -> dict[str, Any]:
-        """All hyperparameters, for result records."""
-        return asdict(self)
+        """All hyperparameters, for result records (``pos_weight`` only when set, so the
+        identities of cells trained before it existed are unchanged)."""
+        out = asdict(self)
+        if not self.pos_weight:
+            del out["pos_weight"]
+        return out
 
     def hash(self) -> str:
         """A short stable hash of :meth:`to_dict`."""
         return stable_hash(self.to_dict())
-
 
 
 @dataclass
@@ -72,7 +78,8 @@ class TrainResult:
     """Scores at the selected evaluation point and how training went.
 
     ``scores`` maps each evaluation set (``"validation"`` and the names passed in
-    ``evals``) to P(positive), aligned with that dataset's rows. ``selected_epoch`` is the
+    ``evals``) to P(positive), aligned with that dataset's rows (multi-label: an ``(n, K)``
+    matrix of per-label probabilities). ``selected_epoch`` is the
     1-based epoch in which the selected evaluation happened (0 for a linear probe),
     ``selected_step`` its optimiser step; ``history`` has one dict per evaluation point.
     """

@@ -30,6 +30,15 @@ from bench.engine.state import Progress, StateStore
 from bench.specs import BuiltModel, ModelSpec
 
 
+def positive_weights(labels: np.ndarray) -> Tensor:
+    """Per-label BCE ``pos_weight``: negatives / positives in ``labels`` ``(n, K)`` (1 for
+    a label without positives)."""
+    positives = labels.sum(axis=0)
+    negatives = len(labels) - positives
+    weights = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
 class _Trainer:
     """One fine-tuning run; see :func:`fine_tune`."""
 
@@ -67,6 +76,12 @@ class _Trainer:
             div_factor=config.lr_max / config.lr_start,
         )
         self.workers = worker_count(self.device, config.num_workers)
+        self.multilabel = train.labels.ndim == 2
+        self.pos_weight = (
+            positive_weights(train.labels).to(self.device)
+            if self.multilabel and config.pos_weight
+            else None
+        )
         self.progress = Progress()
         self.best: dict[str, Tensor] | None = None
         self.timings = {"train_s": 0.0, "eval_s": 0.0, "train_images": 0.0}
@@ -75,12 +90,24 @@ class _Trainer:
     def _batches(self, dataset: ArrayDataset, batches: list[list[int]]) -> DeviceBatches:
         return DeviceBatches(dataset, batches, self.device, self.workers, self.channels_last)
 
+    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Cross-entropy over 2 logits (binary) or BCE over K sigmoid outputs."""
+        if not self.multilabel:
+            return F.cross_entropy(logits, y)
+        weight = None if self.pos_weight is None else self.pos_weight.to(logits)
+        return F.binary_cross_entropy_with_logits(logits, y.to(logits), pos_weight=weight)
+
     def score(self, dataset: ArrayDataset) -> tuple[np.ndarray, float]:
-        """P(positive) per row of ``dataset`` and the mean cross-entropy."""
+        """P(positive) per row of ``dataset`` (``(n, K)`` for multi-label) and the mean
+        training loss."""
         batches = self._batches(
             dataset, sequential_batches(len(dataset), 2 * self.config.batch_size)
         )
         logits, labels = predict(self.forward, self.module, batches, self.device, self.amp)
+        if self.multilabel:
+            out = torch.from_numpy(logits)
+            loss = self.loss(out.to(self.device), torch.from_numpy(labels).to(self.device))
+            return torch.sigmoid(out).numpy(), float(loss)
         log_probs = torch.log_softmax(torch.from_numpy(logits), dim=1)
         loss = float(F.nll_loss(log_probs, torch.from_numpy(labels)))
         return log_probs[:, 1].exp().numpy(), loss
@@ -125,7 +152,7 @@ class _Trainer:
         """One optimiser + scheduler step; returns the (detached) loss."""
         with autocast(self.device, self.amp):
             logits = self.forward(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = self.loss(logits.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -193,6 +220,8 @@ class _Trainer:
                 "schedule": "onecycle",
                 "channels_last": self.channels_last,
                 "num_workers": self.workers,
+                "loss": "bce" if self.multilabel else "cross-entropy",
+                **({"pos_weight": self.pos_weight.tolist()} if self.pos_weight is not None else {}),
             },
         )
 
@@ -208,6 +237,10 @@ def fine_tune(
     progress: RichProgress | None = None,
 ) -> TrainResult:
     """Fine-tune ``built.module`` (2-logit head, cross-entropy) under ``config``.
+
+    With multi-label datasets (``(n, K)`` labels) the module has K outputs trained with BCE
+    (``config.pos_weight``: per-label positive weights from the training split), scores are
+    per-label sigmoid probabilities and selection uses the macro validation AUROC.
 
     Evaluates at the plan's points, keeps the weights chosen by ``config.selection`` and
     returns P(positive) for ``validation`` and every set in ``evals`` (``"internal"`` is

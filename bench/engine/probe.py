@@ -30,6 +30,31 @@ from bench.specs import BuiltModel, ModelSpec
 C_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
+class Probe:
+    """Logistic regression with inverse regularisation ``c``: one model for binary labels
+    ``(n,)``, one per label for a multi-label matrix ``(n, K)`` (a label with one class in
+    training scores that class's constant)."""
+
+    def __init__(self, c: float, x: np.ndarray, labels: np.ndarray) -> None:
+        self.c = c
+        self.multilabel = labels.ndim == 2
+        columns = labels.T if self.multilabel else [labels]
+        self.models: list[LogisticRegression | float] = [
+            LogisticRegression(C=c, max_iter=2000).fit(x, y)
+            if len(np.unique(y)) > 1
+            else float(y[0])
+            for y in columns
+        ]
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """P(positive) per row (``(n, K)`` for multi-label)."""
+        columns = [
+            m.predict_proba(x)[:, 1] if isinstance(m, LogisticRegression) else np.full(len(x), m)
+            for m in self.models
+        ]
+        return np.stack(columns, axis=1) if self.multilabel else columns[0]
+
+
 def linear_probe(
     built: BuiltModel,
     spec: ModelSpec,
@@ -44,7 +69,8 @@ def linear_probe(
 
     ``C`` is chosen from :data:`C_GRID` by validation AUROC (by internal-test AUROC with
     ``selection="test"``; ``"last"`` has no meaning here and selects on validation).
-    Returns P(positive) for ``validation`` and every set in ``evals``.
+    Returns P(positive) for ``validation`` and every set in ``evals`` (multi-label: one
+    regression per label, ``C`` chosen on the macro AUROC).
     """
     check_policy(config.selection, evals)
     seed_everything(config.seed)
@@ -75,16 +101,16 @@ def linear_probe(
     select_on = INTERNAL if config.selection == "test" else VALIDATION
     history, best, best_value = [], None, -np.inf
     for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=2000).fit(scaled["train"], train.labels)
+        clf = Probe(c, scaled["train"], train.labels)
         entry = {"C": c}
         for name in (VALIDATION, INTERNAL) if config.selection == "test" else (VALIDATION,):
-            entry[f"{name}_auroc"] = auroc(sets[name].labels, clf.predict_proba(scaled[name])[:, 1])
+            entry[f"{name}_auroc"] = auroc(sets[name].labels, clf.scores(scaled[name]))
         history.append(entry)
         value = entry[f"{select_on}_auroc"]
         if best is None or value > best_value:
             best, best_value = clf, value
     assert best is not None
-    scores = {name: best.predict_proba(scaled[name])[:, 1] for name in (VALIDATION, *evals)}
+    scores = {name: best.scores(scaled[name]) for name in (VALIDATION, *evals)}
     n_images = sum(len(d) for d in sets.values())
     return TrainResult(
         scores=scores,
@@ -100,7 +126,7 @@ def linear_probe(
         details={
             "protocol": "linear-probe",
             "features_version": FEATURES_VERSION,
-            "C": float(best.C),
+            "C": float(best.c),
             "features": scaled["train"].shape[1],
         },
     )

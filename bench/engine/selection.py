@@ -14,7 +14,15 @@ VALIDATION = "validation"
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve, NaN when only one class is present."""
+    """Area under the ROC curve, NaN when only one class is present.
+
+    Multi-label ``(n, K)`` labels and scores give the macro AUROC: the mean over the
+    labels that have both classes (NaN when none has).
+    """
+    if np.ndim(labels) == 2:
+        values = [auroc(labels[:, k], scores[:, k]) for k in range(labels.shape[1])]
+        finite = [v for v in values if not math.isnan(v)]
+        return float(np.mean(finite)) if finite else math.nan
     if len(np.unique(labels)) < 2:
         return math.nan
     return float(roc_auc_score(labels, scores))
@@ -34,7 +42,8 @@ def check_policy(selection: str, eval_names: Mapping[str, Any]) -> None:
 def selection_score(selection: str, entry: Mapping[str, float]) -> float:
     """The number a policy maximises for one history entry.
 
-    ``validation``: validation AUROC (minus validation loss when the validation set holds
+    ``validation``: validation AUROC, macro over labels for multi-label tasks (minus
+    validation loss when the validation set holds
     one class); ``test``: internal-test AUROC; ``last``: the step, so the latest wins.
     """
     if selection == "last":
