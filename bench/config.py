@@ -44,6 +44,8 @@ class Profile:
     train: Mapping[str, Any]
     synthetic_patients: int
     bootstrap_replicates: int = 500
+    #: CPU cores one cell asks an executor for (Ray ``num_cpus``, SLURM ``cpus_per_task``).
+    cell_cpus: int = 1
 
 
 PROFILES: dict[str, Profile] = {
@@ -57,6 +59,7 @@ PROFILES: dict[str, Profile] = {
             model_profile="paper",
             train={"epochs": 30, "batch_size": 32},
             synthetic_patients=20_000,
+            cell_cpus=8,
         ),
         Profile(
             name="quick",
@@ -110,6 +113,16 @@ class RunConfig:
     external: bool = True
     strict: bool = False
     cache_dir: str | None = None
+    #: How pending cells are run (``bench.executors``): ``local`` (default), ``ray``, ``slurm``
+    #: or a plugin's executor; ``workers`` is the local executor's process count (1 = in
+    #: the driver process); a failed cell is tried ``1 + retries`` times; ``executor_options``
+    #: holds the chosen executor's settings (e.g. ``address`` for Ray, ``partition`` for SLURM).
+    executor: str = "local"
+    workers: int = 1
+    retries: int = 2
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Loggers enabled for the run (e.g. ``mlflow``); plugins read it from the config.
+    log: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -131,6 +144,15 @@ class RunConfig:
         for f in self.fractions:
             if not 0 < f <= 1:
                 raise ConfigError(f"fractions must be in (0, 1], got {f}")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"retries must be an integer >= 0, got {self.retries!r}")
+        if not isinstance(self.executor_options, Mapping):
+            raise ConfigError(
+                f"executor_options must be a mapping of option → value, "
+                f"got {type(self.executor_options).__name__}"
+            )
 
     @property
     def profile_spec(self) -> Profile:
@@ -144,6 +166,13 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """The config whose :meth:`to_dict` is ``data`` (lists become tuples again); an
+        executor's worker rebuilds the driver's config with it."""
+        values: dict[str, Any] = {k: tuple(v) if k in _LIST_KEYS else v for k, v in data.items()}
+        return cls(**values)
 
     def grid_hash(self) -> str:
         """Hash of what determines trained results: not output paths, device, the grid's
@@ -159,8 +188,12 @@ class RunConfig:
         return f"{self.profile}-{self.grid_hash()}"
 
 
-_LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics"}
-_RUNTIME_KEYS = ("output", "run_name", "device", "cache_dir", "models", "fractions", "seeds")
+_LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics", "log"}
+#: How and where a grid runs, never what it computes (kept out of the grid hash).
+EXECUTION_KEYS = ("executor", "workers", "retries", "executor_options", "log")
+_RUNTIME_KEYS = (
+    "output", "run_name", "device", "cache_dir", "models", "fractions", "seeds", *EXECUTION_KEYS
+)  # fmt: skip
 #: Settings that change only how saved predictions are scored, never what is trained.
 EVALUATION_KEYS = (
     "metrics",

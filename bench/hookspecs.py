@@ -23,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from bench.executors import ExecutorSpec
     from bench.records import ResultRecord
     from bench.specs import MetricSpec, ModelSpec, TaskSpec, TokenizerSpec
 
@@ -74,6 +75,23 @@ def bench_register_commands(cli: click.Group) -> None:
 
     Called while the CLI is built, with the root :class:`click.Group`; use
     ``cli.add_command(command)`` or the ``@cli.command()`` decorator.
+    """
+
+
+@hookspec
+def bench_register_executors(register: Callable[[ExecutorSpec], None]) -> None:
+    """Add executors: the backends ``bench run --executor NAME`` runs pending cells on.
+
+    Call ``register(spec)`` with a :class:`bench.executors.ExecutorSpec` whose ``create``
+    returns an object with ``run(jobs, on_result)`` (see :class:`bench.executors.Executor`).
+    Each job carries a cell spec for :func:`bench.executors.worker.run_cell`, the single
+    entry point every backend calls in its worker; the built-ins ``local``, ``ray`` and
+    ``slurm`` are registered this way. Import the backend's library inside ``create``, so
+    that ``bench --help`` stays fast and the library is needed only when chosen::
+
+        @hookimpl
+        def bench_register_executors(register):
+            register(ExecutorSpec("k8s", "one Kubernetes Job per cell", create=make_k8s))
     """
 
 

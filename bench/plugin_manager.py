@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.tasks.ludb_lvh",
     "bench.tasks.ludb_rhythm",
     "bench.leaderboard.plugin",
+    "bench.executors.builtin",
 )
 
 #: Register hooks and the registry each fills (the order registries are built in).
@@ -127,6 +128,11 @@ def _allowed_plugins() -> set[str] | None:
 def strict_from_env() -> bool:
     """Whether ``$BENCH_STRICT_PLUGINS`` asks for strict plugin loading."""
     return os.environ.get(STRICT_PLUGINS_ENV, "").lower() in ("1", "true", "yes")
+
+
+def current_plugin() -> str:
+    """Name of the plugin whose hook implementation is running ('' outside hooks)."""
+    return _CURRENT_PLUGIN.get("")
 
 
 def _register_as(registry: Registry[S], spec: S) -> None:

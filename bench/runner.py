@@ -16,6 +16,7 @@ Training a cell is :func:`bench.execution.train_cell`; its records are built by
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from bench.engine import TrainConfig
 from bench.engine.features import FEATURES_VERSION
 from bench.errors import RunError
 from bench.execution import CellOutcome, CellPlan, train_cell
+from bench.executors import CellJob, Executor, ExecutorSettings, JobResult, executor_registry
+from bench.executors.worker import cell_spec, intra_op_threads
 from bench.initial_weights import ResolvedWeights, resolve_weights
 from bench.plugin_manager import PluginHost
 from bench.provenance import git_sha, package_versions, stable_hash
@@ -138,6 +141,8 @@ class Runner:
             unit=config.bootstrap_unit,
         )
         self._weights: dict[str, ResolvedWeights] = {}
+        #: What the executor would do with the pending cells (set by ``run(dry_run=True)``).
+        self.described: str | None = None
 
     # -- preparation ---------------------------------------------------------------
     def _source_options(self, task: TaskSpec, source: str) -> dict[str, Any]:
@@ -147,8 +152,10 @@ class Runner:
         options.update(self.config.source_options.get(source, {}))
         return options
 
-    def prepare(self, task: TaskSpec, summary: RunSummary) -> PreparedTask:
-        """Load the cohort, split it, build the cached inputs and save the membership."""
+    def load_task(self, task: TaskSpec) -> PreparedTask:
+        """Load the cohort, split it and build (or open) the cached inputs; writes nothing
+        to the run directory, so an executor's worker re-creates the driver's prepared task
+        with it from the shared cache."""
         config = self.config
         source = config.source_for(task.name, task.default_source)
         if source not in task.loaders:
@@ -158,10 +165,16 @@ class Runner:
             )
         cohort = task.loaders[source](self._source_options(task, source))
         split = split_cohort(task, cohort, config.external)
-        prepared = prepare_task(
+        return prepare_task(
             task, source, cohort, split, self.models, self.cache, self.inputs, self.recipe,
             self.console,
         )  # fmt: skip
+
+    def prepare(self, task: TaskSpec, summary: RunSummary) -> PreparedTask:
+        """:meth:`load_task`, then report bad records and save the split membership."""
+        config = self.config
+        prepared = self.load_task(task)
+        split, source = prepared.split, prepared.source
         if prepared.bad_records:
             summary.bad_records[task.name] = prepared.bad_records
             self.console.print(
@@ -422,8 +435,59 @@ class Runner:
         ]
 
     # -- the grid --------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        """Run every cell that is not done under its current identity."""
+    @property
+    def in_process(self) -> bool:
+        """Whether cells run one after another in this process (``local``, one worker)."""
+        return self.config.executor == "local" and self.config.workers == 1
+
+    def executor(self, dry_run: bool = False) -> Executor:
+        """The configured executor (a plugin's, through ``bench_register_executors``)."""
+        spec = executor_registry(self.host).get(self.config.executor)
+        settings = ExecutorSettings(
+            run_dir=self.run_dir,
+            workers=self.config.workers,
+            retries=self.config.retries,
+            options=self.config.executor_options,
+            dry_run=dry_run,
+            devices=self._round_robin_devices(),
+            console=self.console,
+        )
+        return spec.create(settings)
+
+    def _round_robin_devices(self) -> list[str]:
+        """CUDA device ids to hand to local workers when several GPUs serve ``auto``/``cuda``."""
+        import torch
+
+        if self.config.device not in ("auto", "cuda") or torch.cuda.device_count() < 2:
+            return []
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if visible:
+            return [d.strip() for d in visible.split(",") if d.strip()]
+        return [str(i) for i in range(torch.cuda.device_count())]
+
+    def job(self, plan: CellPlan) -> CellJob:
+        """The executor job of a planned cell (resources from the profile or the options)."""
+        options = self.config.executor_options
+        cpus = options.get("num_cpus") or self.config.profile_spec.cell_cpus
+        gpus = options.get("num_gpus")
+        if gpus is None:
+            gpus = 1 if self.device.startswith("cuda") else 0
+        return CellJob(plan.key.id, cell_spec(self, plan), num_cpus=int(cpus), num_gpus=gpus)
+
+    @property
+    def cell_threads(self) -> int:
+        """Intra-op threads of every cell, whichever executor runs it: the cell's CPUs
+        (profile ``cell_cpus`` or the ``num_cpus`` option), at most this machine's cores.
+        CPU float reductions depend on the thread count, so fixing it is what makes a
+        cell's predictions bitwise equal in process, in a worker process and on Ray."""
+        cpus = self.config.executor_options.get("num_cpus") or self.config.profile_spec.cell_cpus
+        return max(1, min(int(cpus), os.cpu_count() or 1))
+
+    def run(self, dry_run: bool = False) -> RunSummary:
+        """Run every cell that is not done under its current identity.
+
+        With ``dry_run`` nothing is trained: the executor's description of the pending
+        cells (for SLURM, the job script) is kept in :attr:`described`."""
         summary = RunSummary(self.run_dir)
         config = self.config
         self.store.write_json(
@@ -448,11 +512,15 @@ class Runner:
             console=self.console,
             transient=False,
         )
+        executor = None if self.in_process and not dry_run else self.executor(dry_run)
+        pending: list[CellPlan] | None = None if executor is None else []
         try:
             with progress:
                 grid = progress.add_task("cells", total=n_cells)
                 for task in self.tasks:
-                    self._run_task(task, summary, progress, grid)
+                    self._run_task(task, summary, progress, grid, pending)
+                if executor is not None and pending is not None:
+                    self._dispatch(executor, pending, summary, progress, grid, dry_run)
             self._run_level_metrics(summary)
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -478,7 +546,16 @@ class Runner:
             for path in run(self.run_dir, names):
                 self.console.print(f"{', '.join(names)}: {path}")
 
-    def _run_task(self, task: TaskSpec, summary: RunSummary, progress: Progress, grid: Any) -> None:
+    def _run_task(
+        self,
+        task: TaskSpec,
+        summary: RunSummary,
+        progress: Progress,
+        grid: Any,
+        pending: list[CellPlan] | None,
+    ) -> None:
+        """Visit every cell of ``task``: in process, or appended to ``pending`` if it must
+        run and an executor runs the grid."""
         config = self.config
         source = config.source_for(task.name, task.default_source)
         prepared = self.prepare(task, summary)
@@ -493,8 +570,12 @@ class Runner:
                         summary.skipped.append({"cell": key.id, "reason": problem})
                         self.console.print(f"[yellow]skipped {key.id}: {problem}[/]")
                     else:
-                        self._visit(prepared, self.plan(prepared, spec, key, train_ids),
-                                    summary, progress, grid)  # fmt: skip
+                        plan = self.plan(prepared, spec, key, train_ids)
+                        if pending is None:
+                            self._visit(prepared, plan, summary, progress, grid)
+                        elif self._must_run(prepared, plan, summary):
+                            pending.append(plan)
+                            continue  # advanced when the executor reports it
                     progress.advance(grid)
 
     def _visit(
@@ -505,22 +586,14 @@ class Runner:
         progress: Progress,
         grid: Any,
     ) -> None:
-        """Skip, re-score, re-run or run one cell according to its stored status."""
+        """Skip, re-score, re-run or run one cell (in this process) by its stored status."""
         cell = plan.key.id
-        status = self.store.status(cell, plan.identity)
-        if status.state == "done":
-            summary.resumed += 1
-            if self.rescore(prepared, plan):
-                summary.rescored += 1
-                self.console.print(f"re-scored {cell} from its saved predictions")
+        if not self._must_run(prepared, plan, summary):
             return
-        if status.state == "stale":
-            changed = ", ".join(status.changed[:6]) + (" …" if len(status.changed) > 6 else "")
-            summary.rerun_stale.append({"cell": cell, "changed": status.changed})
-            self.console.print(f"[yellow]re-running {cell}: its identity changed ({changed})[/]")
         progress.update(grid, description=f"cells ({cell})")
         try:
-            records = self.run_cell(prepared, plan, progress)
+            with intra_op_threads(self.cell_threads):
+                records = self.run_cell(prepared, plan, progress)
         except KeyboardInterrupt:
             raise
         except Exception as exc:
@@ -538,3 +611,60 @@ class Runner:
         summary.finished += 1
         for record in records:
             self.host.call_safely("bench_result", record=record)
+
+    def _must_run(self, prepared: PreparedTask, plan: CellPlan, summary: RunSummary) -> bool:
+        """False for a done cell (re-scored if the metrics changed); True for a new,
+        interrupted or stale one (a stale one's changed fields are named)."""
+        cell = plan.key.id
+        status = self.store.status(cell, plan.identity)
+        if status.state == "done":
+            summary.resumed += 1
+            if self.rescore(prepared, plan):
+                summary.rescored += 1
+                self.console.print(f"re-scored {cell} from its saved predictions")
+            return False
+        if status.state == "stale":
+            changed = ", ".join(status.changed[:6]) + (" …" if len(status.changed) > 6 else "")
+            summary.rerun_stale.append({"cell": cell, "changed": status.changed})
+            self.console.print(f"[yellow]re-running {cell}: its identity changed ({changed})[/]")
+        return True
+
+    def _dispatch(
+        self,
+        executor: Executor,
+        pending: list[CellPlan],
+        summary: RunSummary,
+        progress: Progress,
+        grid: Any,
+        dry_run: bool,
+    ) -> None:
+        """Hand the pending cells to ``executor``; as each comes back, rebuild
+        ``results.jsonl`` (the driver is its only writer) and call ``bench_result``."""
+        jobs = [self.job(plan) for plan in pending]
+        if dry_run:
+            self.described = executor.describe(jobs)
+            return
+
+        def on_result(result: JobResult) -> None:
+            cell = result.job.cell
+            progress.advance(grid)
+            done = result.ok and self.store.has_records(cell)
+            records = self.store.cell_records(cell) if done else []
+            if not records:
+                error = result.error or "the worker returned without writing records"
+                summary.failed.append({"cell": cell, "error": error, "attempts": result.attempts})
+                self.console.print(
+                    f"[red]cell {cell} failed after {result.attempts} attempt(s): {error}[/]"
+                )
+                return
+            self.store.rebuild_results()
+            summary.finished += 1
+            for record in records:
+                self.host.call_safely("bench_result", record=record)
+
+        if jobs:
+            self.console.print(f"{len(jobs)} cell(s) to run on executor {self.config.executor!r}")
+            executor.run(jobs, on_result)
+        if summary.failed and self.config.strict:
+            first = summary.failed[0]
+            raise RunError(f"--strict: cell {first['cell']} failed: {first['error']}")

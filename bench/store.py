@@ -10,6 +10,7 @@ Layout of ``<output>/<run_name>/``::
     cells/<cell_id>/predictions.csv   record_id, patient_id, label, score, split
     cells/<cell_id>/records.jsonl     the cell's records; with a matching identity, done
     cells/<cell_id>/checkpoint/       best model and resumable training state
+    cells/<cell_id>/worker.json       process id and host of the worker that last ran it
 
 Every file is written to a temporary name, flushed, fsync'd and renamed, so a process
 killed at any instant leaves either the old file or the new one, never a torn one. A
@@ -64,10 +65,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class RunStore:
-    """Reads and writes one run directory."""
+    """Reads and writes one run directory.
 
-    def __init__(self, root: Path) -> None:
+    Only the driver of a run writes ``results.jsonl``. A store opened by an executor's
+    worker (``driver=False``) writes its cell's directory and nothing else, so cells on
+    many processes or hosts never append to a shared file; the driver rebuilds
+    ``results.jsonl`` (:meth:`rebuild_results`) as each cell comes back.
+    """
+
+    def __init__(self, root: Path, driver: bool = True) -> None:
         self.root = Path(root)
+        self.driver = driver
         self.root.mkdir(parents=True, exist_ok=True)
 
     def cell_dir(self, cell: str) -> Path:
@@ -109,11 +117,16 @@ class RunStore:
         if predictions is not None:
             atomic_write_text(directory / PREDICTIONS_NAME, predictions.to_csv(index=False))
         atomic_write_text(directory / RECORDS_NAME, dumps(records))
-        self.rebuild_results()
+        if self.driver:
+            self.rebuild_results()
 
     def cell_records(self, cell: str) -> list[ResultRecord]:
         """The stored records of a done cell."""
         return list(read_jsonl(self.root / "cells" / cell / RECORDS_NAME))
+
+    def has_records(self, cell: str) -> bool:
+        """Whether a cell's records (its done marker) are written."""
+        return (self.root / "cells" / cell / RECORDS_NAME).is_file()
 
     def cell_predictions(self, cell: str) -> pd.DataFrame:
         """The stored predictions of a done cell (ids read as strings)."""

@@ -314,6 +314,27 @@ def test_hook_bench_register_tasks(host):
         host.unregister("p")
 
 
+def test_hook_bench_register_executors(host):
+    from bench.executors import ExecutorSettings, ExecutorSpec, executor_registry
+
+    made: list[ExecutorSettings] = []
+
+    class P:
+        @hookimpl
+        def bench_register_executors(self, register):
+            register(ExecutorSpec("k8s", "one Kubernetes Job per cell", create=made.append))
+
+    host.register(P(), "p")
+    try:
+        registry = executor_registry(host)
+        assert registry.owner("k8s") == "p"
+        assert {"local", "ray", "slurm"} <= set(registry.names())
+        registry.get("k8s").create(ExecutorSettings(Path("run")))
+        assert made[0].run_dir == Path("run")
+    finally:
+        host.unregister("p")
+
+
 def test_hook_bench_register_metrics(host):
     class P:
         @hookimpl

@@ -48,3 +48,19 @@ def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
                 continue
         out.setdefault(source, {})[name] = parsed
     return out
+
+
+def parse_executor_options(values: tuple[str, ...]) -> dict[str, Any]:
+    """``--executor-option KEY=VALUE`` → {key: value}, each VALUE read as YAML (numbers,
+    booleans, ``{a: b}`` mappings)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for key, value in parse_key_values(values, "--executor-option").items():
+        try:
+            out[key] = yaml.safe_load(value) if value else value
+        except yaml.YAMLError as exc:
+            raise click.BadParameter(
+                f"{key}={value!r} is not valid YAML ({exc})", param_hint="--executor-option"
+            ) from None
+    return out

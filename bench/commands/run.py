@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bench.commands.options import parse_source_options, parse_weights
+from bench.commands.options import parse_executor_options, parse_source_options, parse_weights
 from bench.config import PROFILES, PROTOCOL_NAMES, build_config
 from bench.plugin_manager import PluginHost
 from bench.splits import DEFAULT_FRACTIONS
@@ -124,6 +124,45 @@ err_console = Console(stderr=True)
 @click.option(
     "--cache-dir", default=None, help="Image cache directory (default ~/.cache/ecg-bench)."
 )
+@click.option(
+    "--executor",
+    default=None,
+    help="Where pending cells run: local (default; --workers processes), ray (one Ray task "
+    "per cell), slurm (one submitit job array) or a plugin's executor.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local executor: worker processes, one cell each (default 1: in this process).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Times a failed cell is retried before it is reported failed (default 2).",
+)
+@click.option(
+    "--executor-option",
+    "executor_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Executor setting, e.g. address=auto (ray), partition=gpu or max_parallel=16 "
+    "(slurm); VALUE is read as YAML.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Prepare and plan the grid, print what the executor would run (for slurm the job "
+    "script), and run nothing.",
+)
+@click.option(
+    "--log",
+    "log",
+    multiple=True,
+    help="Enable a logger plugin for this run (repeatable), e.g. mlflow (tracking URI from "
+    "MLFLOW_TRACKING_URI).",
+)
 @click.pass_context
 def run_command(ctx: click.Context, **options: Any) -> None:
     """Fine-tune and evaluate every cell of a model × task × fraction × seed grid.
@@ -137,6 +176,8 @@ def run_command(ctx: click.Context, **options: Any) -> None:
       bench run --model heartbeit --task stemi
       bench run -m heartbeit -m resnet152 -t lvef -f 0.01 -f 0.1 --seed 0 --seed 1
       bench run --config configs/paper.yaml --device cuda
+      bench run --config configs/paper.yaml --workers 4
+      bench run --config configs/paper.yaml --executor slurm --executor-option partition=gpu
     """
     from bench.runner import Runner
 
@@ -165,6 +206,11 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "external": False if options["no_external"] else None,
         "strict": True if options["strict"] else None,
         "cache_dir": options["cache_dir"],
+        "executor": options["executor"],
+        "workers": options["workers"],
+        "retries": options["retries"],
+        "executor_options": parse_executor_options(options["executor_options"]),
+        "log": options["log"],
     }
     config = build_config(options["config_file"], overrides)
     runner = Runner(config, host, console=err_console)
@@ -173,7 +219,10 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         f"{len(config.fractions)} fraction(s) × {len(config.seeds)} seed(s), profile "
         f"[bold]{config.profile}[/] on {runner.device} → {runner.run_dir}"
     )
-    summary = runner.run()
+    summary = runner.run(dry_run=options["dry_run"])
+    if options["dry_run"]:
+        click.echo(runner.described or "nothing to run: every cell is done")
+        return
     err_console.print(
         f"finished {summary.finished} cell(s) ({len(summary.rerun_stale)} re-run because "
         f"their identity changed), resumed {summary.resumed} ({summary.rescored} re-scored), "

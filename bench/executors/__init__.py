@@ -1,0 +1,134 @@
+"""Executors: where the pending cells of a grid run (worker processes, Ray, SLURM, …).
+
+The driver (:class:`bench.runner.Runner`) prepares every task once — cohort, split and the
+image cache, built once per (cohort, render) under the run's cache directory — decides
+which cells are pending, and hands one :class:`CellJob` per pending cell to an executor.
+Every backend runs the same top-level function in its worker,
+:func:`bench.executors.worker.run_cell`, which re-opens the prepared task from the cache
+directory (a path every worker must see: a shared filesystem on a cluster), re-plans the
+cell, checks that its identity hash equals the driver's, trains it and writes only the
+cell's own directory. The executor reports each cell back through ``on_result``, in the
+driver's process, as it finishes; the driver alone rebuilds ``results.jsonl``.
+
+Executors are plugins (hook ``bench_register_executors``); the built-ins are ``local``,
+``ray`` and ``slurm`` (:mod:`bench.executors.builtin`). A failed cell is tried
+``1 + retries`` times before it is reported failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bench.registry import Registry
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bench.plugin_manager import PluginHost
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot run (missing package, bad option); the message says which."""
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """One pending cell: its id, the spec its worker receives, what it asks for."""
+
+    cell: str
+    spec: dict[str, Any]
+    num_cpus: int = 1
+    num_gpus: float = 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a cell ended: ``path`` of its directory, or the ``error`` of its last attempt."""
+
+    job: CellJob
+    attempts: int
+    path: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the cell finished (its records are written)."""
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """What an executor is created with (from the run's config and command line)."""
+
+    run_dir: Path
+    workers: int = 1
+    retries: int = 2
+    options: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    #: CUDA device ids the local executor hands out round-robin (empty: no GPUs).
+    devices: Sequence[str] = ()
+    console: Console | None = None
+
+    def option(self, name: str, default: Any = None, kind: type | tuple[type, ...] = object) -> Any:
+        """``options[name]`` checked against ``kind`` (an error names the option)."""
+        value = self.options.get(name, default)
+        if value is not None and not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise ExecutorError(
+                f"executor option {name!r}: expected {names}, got {value!r} "
+                f"({type(value).__name__})"
+            )
+        return value
+
+    def unknown_options(self, known: Sequence[str], executor: str) -> None:
+        """Raise naming any option ``executor`` does not understand."""
+        unknown = sorted(set(self.options) - set(known))
+        if unknown:
+            raise ExecutorError(
+                f"executor {executor!r}: unknown option(s) {unknown}; known: {sorted(known)}"
+            )
+
+
+OnResult = Callable[[JobResult], None]
+
+
+class Executor(Protocol):
+    """Runs cell jobs and reports each back, in the calling process, as it ends."""
+
+    def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
+        """Run ``jobs`` (retrying failures), calling ``on_result`` once per job."""
+
+    def describe(self, jobs: Sequence[CellJob]) -> str:
+        """What :meth:`run` would do with ``jobs`` (``bench run --dry-run``)."""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A named executor: ``create(settings)`` returns an :class:`Executor`."""
+
+    name: str
+    description: str
+    create: Callable[[ExecutorSettings], Executor]
+    plugin: str = ""
+
+
+def executor_registry(host: PluginHost) -> Registry[ExecutorSpec]:
+    """Every executor registered through ``bench_register_executors``."""
+    from bench.plugin_manager import current_plugin
+
+    registry: Registry[ExecutorSpec] = Registry("executor")
+
+    def register(spec: ExecutorSpec) -> None:
+        owner = current_plugin()
+        registry.register(spec.name, replace(spec, plugin=owner), owner=owner)
+
+    host.pm.hook.bench_register_executors(register=register)
+    return registry
+
+
+def error_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception (what a failed cell reports)."""
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,204 @@
+"""Executors: options and config, the plugin registry, dry runs, the worker entry point,
+and (slow) grids on worker processes, Ray and submitit that equal the in-process grid."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from bench import hookimpl
+from bench.config import ConfigError, RunConfig, build_config
+from bench.executors import ExecutorError, ExecutorSettings, ExecutorSpec, executor_registry
+from tests.executors.helpers import (
+    assert_one_record_set,
+    assert_same_run,
+    chaos_host,
+    grid_args,
+    invoke,
+)
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+HAS_SUBMITIT = importlib.util.find_spec("submitit") is not None
+
+
+@pytest.fixture(scope="module")
+def host():
+    return chaos_host()
+
+
+def test_builtin_executors_are_registered_through_the_hook(host):
+    registry = executor_registry(host)
+    assert registry.names() == ["local", "ray", "slurm"]
+    assert {registry.owner(n) for n in registry.names()} == {"bench.executors.builtin"}
+    with pytest.raises(KeyError, match="did you mean: slurm"):
+        registry.get("slurn")
+
+
+def test_executor_keys_leave_the_run_name_alone(tmp_path):
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        "executor: slurm\nworkers: 3\nretries: 1\nlog: mlflow\n"
+        "executor_options: {partition: gpu, extra: {account: ecg}}\n"
+    )
+    built = build_config(config, {})
+    assert built.executor == "slurm" and built.workers == 3 and built.log == ("mlflow",)
+    assert built.executor_options["extra"] == {"account": "ecg"}
+    assert built.default_run_name() == RunConfig().default_run_name()
+    assert RunConfig.from_dict(json.loads(json.dumps(built.to_dict()))) == built
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("workers: 0\n", "workers must be an integer >= 1"),
+        ("retries: -1\n", "retries must be an integer >= 0"),
+        ("executor_options: [a]\n", "executor_options must be a mapping"),
+    ],
+)
+def test_bad_executor_keys_name_the_key(tmp_path, text, message):
+    config = tmp_path / "grid.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        build_config(config, {})
+
+
+def test_unknown_executor_and_options_are_errors(host, tmp_path):
+    result = invoke(host, [*grid_args(tmp_path, "x"), "--executor", "kubernetes"])
+    assert result.exit_code == 2
+    assert "unknown executor 'kubernetes'" in result.output
+    local = executor_registry(host).get("local")
+    settings = ExecutorSettings(tmp_path, options={"adress": "auto"})
+    with pytest.raises(ExecutorError, match=r"unknown option\(s\) \['adress'\]"):
+        local.create(settings)
+    slurm_settings = ExecutorSettings(tmp_path, options={"time": "long"})
+    if HAS_SUBMITIT:
+        with pytest.raises(ExecutorError, match="option 'time': expected int/float"):
+            executor_registry(host).get("slurm").create(slurm_settings)
+
+
+def test_executor_option_values_are_yaml(host, tmp_path):
+    result = invoke(
+        host,
+        [*grid_args(tmp_path, "opts"), "--executor-option", "num_cpus=[1", "--dry-run"],
+    )
+    assert result.exit_code == 2
+    assert "not valid YAML" in result.output
+
+
+def test_dry_run_lists_pending_cells_and_runs_nothing(host, tmp_path):
+    result = invoke(host, [*grid_args(tmp_path, "dry"), "--workers", "2", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "local executor: 2 cell(s), 2 at a time" in result.output
+    assert "tiny-cnn__stemi__synthetic__f0.5__s0__finetune" in result.output
+    assert not list((tmp_path / "runs" / "dry").glob("cells/*"))
+
+
+@pytest.mark.skipif(not HAS_SUBMITIT, reason="submitit not installed (pip install .[slurm])")
+def test_slurm_dry_run_prints_the_job_array_script(host, tmp_path):
+    args = [*grid_args(tmp_path, "sl"), "--executor", "slurm", "--dry-run",
+            "--executor-option", "partition=gpu", "--executor-option", "max_parallel=1",
+            "--executor-option", "time=90", "--executor-option", "gpus=1",
+            "--executor-option", "extra={account: ecg}"]  # fmt: skip
+    result = invoke(host, args)
+    assert result.exit_code == 0, result.output
+    script = result.output
+    assert "#SBATCH --array=0-1%1" in script
+    assert "#SBATCH --partition=gpu" in script
+    assert "#SBATCH --time=90" in script
+    assert "#SBATCH --gpus-per-node=1" in script
+    assert "#SBATCH --account=ecg" in script
+    assert "submitit.core._submit" in script
+    assert "#   1: tiny-cnn__stemi__synthetic__f1__s0__finetune" in script
+    assert not list((tmp_path / "runs" / "sl").glob("cells/*"))
+
+
+def test_a_worker_refuses_a_cell_whose_identity_differs(host, tmp_path):
+    from bench.cells import CellKey
+    from bench.executors.worker import IdentityMismatchError, cell_spec, run_cell
+    from bench.runner import Runner, RunSummary
+
+    config = build_config(None, {"models": ("tiny-cnn",), "fractions": (1.0,), "profile": "tiny",
+                                 "output": str(tmp_path / "runs"), "run_name": "id",
+                                 "cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    runner = Runner(config, host)
+    prepared = runner.prepare(host.registries.tasks.get("stemi"), RunSummary(runner.run_dir))
+    key = CellKey("tiny-cnn", "stemi", "synthetic", 1.0, 0, "finetune")
+    spec = host.registries.models.get("tiny-cnn")
+    plan = runner.plan(prepared, spec, key, prepared.train_ids(1.0, 0))
+    job = cell_spec(runner, plan)
+    assert job["plugins"] == [
+        {"name": "chaos-models", "ref": "tests.executors.chaos_plugin:ChaosModels"}
+    ]
+    with pytest.raises(IdentityMismatchError, match="the driver 0000"):
+        run_cell({**job, "digest": "0000"}, str(runner.run_dir))
+    assert not (runner.run_dir / "cells").exists()
+
+
+class Inline:
+    """An executor plugin that runs each cell in this process through the worker entry."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def create(self, settings: ExecutorSettings):
+        from bench.executors import JobResult
+        from bench.executors.worker import run_cell
+
+        seen = self.seen
+
+        class Executor:
+            def describe(self, jobs):
+                return f"flaky: {len(jobs)}"
+
+            def run(self, jobs, on_result):
+                for job in jobs:
+                    seen.append(job.cell)
+                    on_result(JobResult(job, 1, path=run_cell(job.spec, str(settings.run_dir))))
+
+        return Executor()
+
+    @hookimpl
+    def bench_register_executors(self, register):
+        register(ExecutorSpec("inline-test", "runs cells in process", self.create))
+
+
+def test_a_plugin_executor_runs_the_grid_and_the_driver_writes_results(host, tmp_path):
+    plugin = Inline()
+    host.register(plugin, "inline-executor")
+    try:
+        result = invoke(host, [*grid_args(tmp_path, "plug"), "--executor", "inline-test"])
+    finally:
+        host.unregister("inline-executor")
+    assert result.exit_code == 0, result.output
+    assert len(plugin.seen) == 2
+    run = tmp_path / "runs" / "plug"
+    assert_one_record_set(run, 2)
+    again = invoke(host, [*grid_args(tmp_path, "plug"), "--workers", "2"])
+    assert "resumed 2" in " ".join(again.output.split())
+
+
+@pytest.mark.slow
+def test_workers_2_equal_workers_1(host, tmp_path):
+    one = invoke(host, grid_args(tmp_path / "a", "g", seeds=(0, 1)))
+    assert one.exit_code == 0, one.output
+    two = invoke(host, [*grid_args(tmp_path / "b", "g", seeds=(0, 1)), "--workers", "2"])
+    assert two.exit_code == 0, two.output
+    assert_same_run(tmp_path / "a" / "runs" / "g", tmp_path / "b" / "runs" / "g")
+    assert_one_record_set(tmp_path / "b" / "runs" / "g", 4)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SUBMITIT, reason="submitit not installed (pip install .[slurm])")
+def test_slurm_executor_through_submitit_local_equals_in_process(host, tmp_path):
+    one = invoke(host, grid_args(tmp_path / "a", "g"))
+    assert one.exit_code == 0, one.output
+    args = [*grid_args(tmp_path / "b", "g"), "--executor", "slurm",
+            "--executor-option", "cluster=local", "--executor-option", "time=10",
+            "--executor-option", "poll_s=0.5"]  # fmt: skip
+    via = invoke(host, args)
+    assert via.exit_code == 0, via.output
+    run = tmp_path / "b" / "runs" / "g"
+    assert_same_run(tmp_path / "a" / "runs" / "g", run)
+    assert list((run / "slurm").glob("*_0_log.out")), "submitit's job logs are in the run dir"
