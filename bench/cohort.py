@@ -70,7 +70,7 @@ class Cohort:
             raise CohortError(
                 f"cohort {self.name!r}: duplicate record_id values, e.g. {dup.iloc[0]!r}"
             )
-        for column in dict.fromkeys(["label", *columns]):
+        for column in dict.fromkeys([*columns, "label"]):  # label columns first: named in errors
             m[column] = self._binary(m, column)
         self.manifest = m.reset_index(drop=True)
 

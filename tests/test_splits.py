@@ -155,3 +155,92 @@ def test_validation_rules_full_and_scaled():
     assert split.validation_records(m, 1.0, 0, "scaled") == full
     with pytest.raises(SplitError, match="validation rule"):
         split.validation_records(m, 0.1, 0, "half")
+
+
+LABELS = ("a", "b", "c")
+
+
+def multilabel_cohort(n_patients: int, seed: int, prevalences: tuple[float, ...]) -> pd.DataFrame:
+    """Patients with 1-3 records, each patient's labels shared by their records except that a
+    record may lack one (a patient is positive for a label when any record is)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        labels = rng.random(len(prevalences)) < np.asarray(prevalences)
+        for e in range(int(rng.integers(1, 4))):
+            drop = rng.random(len(prevalences)) < 0.2
+            row = {"record_id": f"p{p}-e{e}", "patient_id": f"p{p}", "site": "S0"}
+            row.update(
+                {
+                    f"label:{n}": int(v and not d)
+                    for n, v, d in zip(LABELS, labels, drop, strict=True)
+                }
+            )
+            row["label"] = int(any(row[f"label:{n}"] for n in LABELS))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(10, 300),
+    seed=st.integers(0, 10_000),
+    prevalences=st.tuples(st.floats(0.02, 0.5), st.floats(0.02, 0.5), st.floats(0.02, 0.5)),
+    split_seed=st.integers(0, 3),
+)
+def test_multilabel_splits_are_grouped_nested_and_deterministic(n, seed, prevalences, split_seed):
+    m = multilabel_cohort(n, seed, prevalences)
+    split = make_split(m, SplitConfig(), LABELS)
+    assert_no_leakage(split)
+    groups = [patients(m, split.sets[k]) for k in ("train", "validation", "test")]
+    assert not (groups[0] & groups[1]) and not (groups[0] & groups[2])
+    assert not (groups[1] & groups[2])
+    assert sorted(r for k in ("train", "validation", "test") for r in split.sets[k]) == sorted(
+        m["record_id"]
+    )
+    previous: set[str] = set()
+    for fraction in (0.01, 0.1, 0.25, 0.5, 1.0):
+        ids = set(split.fraction_records(m, fraction, split_seed))
+        assert previous <= ids  # nested within a seed
+        previous = ids
+    assert previous == set(split.sets["train"])
+    again = make_split(m, SplitConfig(), LABELS)
+    assert again.sets == split.sets
+
+
+def _share(m: pd.DataFrame, ids: list[str], label: str) -> float:
+    per_patient = m.set_index("record_id").loc[ids].groupby("patient_id")[f"label:{label}"].max()
+    return float(per_patient.mean())
+
+
+def test_multilabel_stratification_keeps_rare_labels_in_every_set() -> None:
+    m = multilabel_cohort(600, 3, (0.03, 0.1, 0.4))
+    split = make_split(m, SplitConfig(), LABELS)
+    overall = {n: _share(m, list(m["record_id"]), n) for n in LABELS}
+    for name in ("train", "validation", "test"):
+        for label in LABELS:
+            share = _share(m, split.sets[name], label)
+            # rarest-label strata: each set within a few points of the cohort's share
+            assert abs(share - overall[label]) < 0.35 * overall[label] + 0.01, (name, label)
+    # the 10 % prefix of the training order keeps the rare label too
+    first = split.fraction_records(m, 0.1, 0)
+    assert _share(m, first, "a") > 0
+
+
+def test_binary_splits_ignore_label_columns() -> None:
+    m = multilabel_cohort(200, 1, (0.1, 0.2, 0.3))
+    assert make_split(m, SplitConfig()).sets == make_split(m, SplitConfig(), ()).sets
+    assert make_split(m, SplitConfig()).sets != make_split(m, SplitConfig(), LABELS).sets
+
+
+@pytest.mark.parametrize(
+    "matrix,problem",
+    [
+        ([[1, 0], [1, 0], [0, 0]], None),  # label a trainable, b has no positive: fine
+        ([[1, 0], [0, 1], [0, 0]], "no label has 2 positive"),
+        ([[1, 1], [1, 1]], "no label has 2 positive and 1 negative"),
+    ],
+)
+def test_fraction_problem_for_label_matrices(matrix, problem) -> None:
+    found = fraction_problem(np.asarray(matrix), 2)
+    assert found is None if problem is None else problem in found
