@@ -84,6 +84,18 @@ class RunSummary:
         }
 
 
+def determinism_flags() -> dict[str, bool]:
+    """The torch nondeterminism settings in force (recorded with every cell: on GPU two
+    runs of one identity agree bitwise only under deterministic algorithms)."""
+    import torch
+
+    return {
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+
+
 def select_metrics(
     host: PluginHost, requested: Sequence[str], defaults: bool = True
 ) -> list[MetricSpec]:
@@ -410,6 +422,7 @@ class Runner:
             "train_config": plan.train_config.to_dict(),
             "cell_seed": plan.train_config.seed,
             "weights_identity": plan.weights.identity,
+            "determinism": determinism_flags(),
             "history": result.history,
         }
         if prepared.labels:
