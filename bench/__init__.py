@@ -1,6 +1,7 @@
 """ECG Bench: a plugin-based benchmark harness for ECG models.
 
-Plugin authors need one name: ``from bench import hookimpl``.
+Plugin authors import from :mod:`bench.api` (``hookimpl``, the specs, ``Cohort``,
+readers, statistics); see ``docs/plugins.md``.
 """
 
 from bench.hookspecs import hookimpl

@@ -74,7 +74,13 @@ def bench_register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``bench`` command line.
 
     Called while the CLI is built, with the root :class:`click.Group`; use
-    ``cli.add_command(command)`` or the ``@cli.command()`` decorator.
+    ``cli.add_command(command)`` or the ``@cli.command()`` decorator. A command whose
+    module is heavy registers lazily, so that ``bench --help`` does not import it::
+
+        add_lazy_command(cli, "my-cmd", "my_package.cli:my_cmd", "One-line help.")
+
+    (:func:`bench.api.add_lazy_command`). An exception here is reported against the
+    plugin; the rest of the command line still works.
     """
 
 
