@@ -131,8 +131,16 @@ def _with_per_label(details: dict[str, Any], score: Score) -> dict[str, Any]:
 class Runner:
     """Runs a :class:`RunConfig` grid using the specs registered in ``host``."""
 
-    def __init__(self, config: RunConfig, host: PluginHost, console: Console | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        host: PluginHost,
+        console: Console | None = None,
+        score_only: bool = False,
+    ):
+        """``score_only`` (``bench rescore``): re-score done cells, never train one."""
         self.config = config
+        self.score_only = score_only
         self.host = host
         self.console = console or Console(stderr=True)
         regs = host.registries
@@ -635,6 +643,13 @@ class Runner:
             if self.rescore(prepared, plan):
                 summary.rescored += 1
                 self.console.print(f"re-scored {cell} from its saved predictions")
+            return False
+        if self.score_only:
+            reason = (
+                f"not done under its current identity ({status.state}); bench rescore never trains"
+            )
+            summary.skipped.append({"cell": cell, "reason": reason})
+            self.console.print(f"[yellow]{cell}: {reason}[/]")
             return False
         if status.state == "stale":
             changed = ", ".join(status.changed[:6]) + (" …" if len(status.changed) > 6 else "")

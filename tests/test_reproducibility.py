@@ -128,3 +128,20 @@ def test_a_requested_metric_that_cannot_run_is_an_error(cli, tmp_path):
     assert result.exit_code != 0
     text = " ".join(result.output.split())
     assert "wasserstein_w1" in text and "image sets" in text
+
+
+def test_bench_rescore_recomputes_from_predictions_and_never_trains(cli, tmp_path):
+    args = [*common(tmp_path, "r"), "-m", "tiny-cnn", "-f", "0.5", "-f", "1.0"]
+    assert invoke(cli, args).exit_code == 0
+    run_dir = tmp_path / "runs" / "r"
+    # one cell made stale by hand: rescore must skip it, not train it
+    stale = run_dir / "cells" / CELL.replace("__f1__", "__f0.5__") / "identity.json"
+    stale.write_text(stale.read_text().replace('"fraction": 0.5', '"fraction": 0.25'))
+    before = predictions(tmp_path, "r")
+    result = invoke(cli, ["rescore", str(run_dir), "--metric", "ece", "--replicates", "40"])
+    assert result.exit_code == 0, result.output
+    assert "re-scored 1 of 1 finished cell(s); 1 not finished" in result.text
+    pd.testing.assert_frame_equal(before, predictions(tmp_path, "r"))
+    cell_records = [r for r in load_records([run_dir]) if r.fraction == 1.0]
+    assert {r.metric for r in cell_records} == {"auroc", "auprc", "ece"}
+    assert {r.bootstrap["replicates"] for r in cell_records} == {40}

@@ -19,7 +19,19 @@ def add_core_commands(cli: click.Group) -> None:
         "bench.commands.run:run_command",
         "Fine-tune and evaluate every cell of a model × task × fraction × seed grid.",
     )
+    add_lazy_command(
+        cli,
+        "rescore",
+        "bench.commands.rescore:rescore_command",
+        "Recompute a run's metrics from its saved predictions, never training.",
+    )
     add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")
+    add_lazy_command(
+        cli,
+        "embed",
+        "bench.commands.embed:embed_command",
+        "Write one embedding per record (the linear probe's features) for a task or an array.",
+    )
     add_lazy_command(
         cli,
         "pretrain",
