@@ -266,7 +266,7 @@ def test_unknown_name_names_the_plugin_that_failed_to_register(host):
     host.register(Broken(), "ecgfm_plugin")
     try:
         with pytest.raises(UnknownNameError, match=r"plugin.*'ecgfm_plugin' failed to load"):
-            host.registries.models.get("ecg-fm")
+            host.registries.models.get("an-unregistered-model")
         with pytest.raises(UnknownNameError) as tasks_error:
             host.registries.tasks.get("no-such-task")
         assert "ecgfm_plugin" not in str(tasks_error.value)  # it failed on models only

@@ -19,6 +19,7 @@ from bench.specs import BuiltModel, ModelSpec
 
 if TYPE_CHECKING:
     import click
+    import torch
     from torch import nn
 
 #: ECG-FM's input contract (research/ecg-fm.md 1.6): 10 s records as two 5 s segments.
@@ -49,6 +50,16 @@ def _ecgfm_layers(module: nn.Module) -> list[nn.Module]:
     return [module.encoder.encoder.layers[-1]]  # type: ignore[union-attr,index,list-item]
 
 
+def _ecgfm_reshape(tokens: torch.Tensor) -> torch.Tensor:
+    """Encoder tokens ``(B * n_segments, T', C)`` → one temporal map per record ``(B, C, n T')``."""
+    k = ECGFM_RECIPE.n_segments
+    rows, frames, channels = tokens.shape
+    if rows % k:
+        raise ValueError(f"ecg-fm saliency needs all {k} segment slots filled; got {rows} segments")
+    per_record = tokens.reshape(rows // k, k, frames, channels).permute(0, 3, 1, 2)
+    return per_record.reshape(rows // k, channels, k * frames)
+
+
 def _resnet1d_layers(module: nn.Module) -> list[nn.Module]:
     from bench.plugins.ecgfm.resnet1d import saliency_layers
 
@@ -69,6 +80,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             optimizer="adam",
             paper_params_m=90.9,
             saliency_layers=_ecgfm_layers,
+            saliency_reshape=_ecgfm_reshape,
             signal_recipe=ECGFM_RECIPE,
             default_weights=_default_weights,
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",

@@ -292,11 +292,15 @@ class EcgFmEncoder(nn.Module):
         self.encoder = TransformerEncoder(config)
 
     def features(self, source: Tensor) -> Tensor:
-        """CNN features ``(B, T', cnn_dim)`` after ``layer_norm`` (frozen when grad mult is 0)."""
+        """CNN features ``(B, T', cnn_dim)`` after ``layer_norm``.
+
+        In training the CNN's gradient is scaled by ``feature_grad_mult`` (0: run under
+        ``no_grad``, frozen); in eval mode it stays in the graph, so that gradients with
+        respect to the input (saliency) exist. The values are the same either way."""
         mult = self.config.feature_grad_mult
-        if mult > 0:
+        if mult > 0 or not self.training:
             features = self.feature_extractor(source)
-            if mult != 1.0:
+            if self.training and mult != 1.0:
                 features = GradMultiply.apply(features, mult)
         else:
             with torch.no_grad():

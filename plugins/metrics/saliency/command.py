@@ -28,7 +28,12 @@ def _print_table(records: list[Any], title: str) -> None:
 @click.option("--task", "-t", required=True, help="Task name (see `bench list tasks`).")
 @click.option("--source", default=None, help="Data source (default: the task's default).")
 @click.option(
-    "--method", type=click.Choice(list(CAM_METHODS)), default="gradcam", show_default=True
+    "--method",
+    type=click.Choice([*CAM_METHODS, "integrated-gradients"]),
+    default="gradcam",
+    show_default=True,
+    help="CAM method (image models); signal models: gradcam (over the temporal feature "
+    "map) or integrated-gradients (over lead x time).",
 )
 @click.option(
     "--checkpoint",
@@ -65,6 +70,9 @@ def _print_table(records: list[Any], title: str) -> None:
 @click.pass_context
 def saliency_command(ctx: click.Context, **options: Any) -> None:
     """Grad-CAM saliency of a trained model on test ECGs, measured and drawn.
+
+    Image models are explained on the rendered ECG; signal models (ecg-fm, resnet1d) on
+    their own input, drawn on the ECG trace.
 
     Scores the maps of the positive class on up to N internal-test records that have wave
     fiducials (positives first): localisation in the task's ECG region (ST segment for

@@ -197,7 +197,19 @@ def explain(
     with_faithfulness: bool = True,
 ) -> SaliencySet:
     """Render up to ``n`` of ``ids``, compute ``method`` CAMs for the positive class, the
-    region masks and (optionally) ROAD faithfulness."""
+    region masks and (optionally) ROAD faithfulness. Signal models are explained on their
+    own input (:mod:`bench.plugins.metrics.saliency.signals`)."""
+    if spec.input_kind == "signal":
+        from bench.plugins.metrics.saliency.signals import explain_signals
+
+        try:
+            kept, inputs, maps, masks, faith = explain_signals(
+                spec, module, task, cohort, ids, n, method, with_faithfulness
+            )
+        except ValueError as exc:
+            raise SaliencyError(str(exc)) from None
+        labels = cohort.subset(kept)["label"].to_numpy()
+        return SaliencySet(kept, labels, inputs, SaliencyData(maps, masks, faith))
     prep = PreprocessConfig()
     kept, signals, masks = _usable(cohort, ids, n, task, prep, render)
     images = render_batch(signals, render)
@@ -333,6 +345,13 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
         for rid, label in zip(result.record_ids, result.labels, strict=True)
     ]
     stem = f"{spec.name}__{task.name}__{source}__{options['method']}"
+    if spec.signal_recipe is not None:
+        from bench.plugins.metrics.saliency.signals import save_signal_overlays
+
+        recipe = spec.signal_recipe
+        grid = save_signal_overlays(out / f"{stem}.png", result.images, result.data.maps,
+                                    result.data.masks, recipe.leads, recipe.target_fs, titles)  # fmt: skip
+        return records, grid
     grid = save_overlay_grid(
         out / f"{stem}.png",
         result.images,
