@@ -32,11 +32,11 @@ import harness  # noqa: E402
 CASE_MODULES: tuple[str, ...] = (
     "cases_metrics",
     "cases_render",
-    "cases_engine",
-    "cases_pretrain",
     "cases_readers",
     "cases_synthetic",
     "cases_scaling",
+    "cases_engine",
+    "cases_pretrain",
     "cases_startup",  # CLI start-up vs bare click (issue #12)
     "cases_ecgfm",  # ECG-FM throughput (issue #14)
 )
