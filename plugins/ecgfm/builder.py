@@ -117,4 +117,11 @@ def build_ecgfm(
         segment_samples=SEGMENT_SAMPLES,
         params_m=round(count_parameters(module) / 1e6, 3),
     )
-    return BuiltModel(module=module, init=init, weights=str(path) if path else None, config=info)
+    arch = (
+        "ECG-FM"
+        if config.embed_dim == 768 and config.layers == 12
+        else f"ECG-FM (width {config.embed_dim}, {config.layers} layers)"
+    )
+    return BuiltModel(
+        module=module, init=init, weights=str(path) if path else None, config=info, arch=arch
+    )

@@ -128,7 +128,8 @@ def build_resnet1d(
     module = ResNet1d(config, num_classes)
     params_m = round(sum(p.numel() for p in module.parameters()) / 1e6, 3)
     info = {"profile": profile, "architecture": asdict(config), "params_m": params_m}
+    arch = "xresnet1d101" if profile == "paper" else "xresnet1d (1 basic block per stage)"
     if weights is None or weights == RANDOM:  # a supervised baseline: from scratch
-        return BuiltModel(module=module, init=RANDOM, weights=None, config=info)
+        return BuiltModel(module=module, init=RANDOM, weights=None, config=info, arch=arch)
     load_into(module, load_state_dict_file(weights), ignore=("head.",))
-    return BuiltModel(module=module, init="file", weights=weights, config=info)
+    return BuiltModel(module=module, init="file", weights=weights, config=info, arch=arch)
