@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bench.datasets import ArrayDataset
+from bench.engine.runtime import DeviceBatches, predict, sequential_batches
 from bench.specs import ModelSpec
 
 TokenFn = Callable[[Tensor], Tensor]
@@ -90,3 +93,30 @@ def token_dim(tokens: TokenFn, module: nn.Module, sample: Tensor) -> int:
     if out.ndim != 3:
         raise FeaturesError(f"token features must be (B, T, D), got shape {tuple(out.shape)}")
     return int(out.shape[-1])
+
+
+def frozen_encoder(module: nn.Module, spec: ModelSpec, device: torch.device) -> nn.Module:
+    """``module`` on ``device`` in eval mode (channels-last when ``spec`` asks for it), as the
+    linear probe and ``bench embed`` read it."""
+    module = module.to(device).eval()
+    if spec.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def extract_features(
+    module: nn.Module,
+    spec: ModelSpec,
+    dataset: ArrayDataset,
+    device: torch.device,
+    batch_size: int,
+    workers: int = 0,
+    amp: bool = True,
+) -> np.ndarray:
+    """Pooled features ``(n, D)`` of every row of ``dataset`` (in order), computed in eval
+    mode in batches of ``batch_size``: what the linear probe fits on and ``bench embed``
+    writes (float32 values, returned as float64)."""
+    batches = DeviceBatches(
+        dataset, sequential_batches(len(dataset), batch_size), device, workers, spec.channels_last
+    )
+    return predict(pooled_function(spec, module), module, batches, device, amp)[0]

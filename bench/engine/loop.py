@@ -106,8 +106,8 @@ class _Trainer:
         logits, labels = predict(self.forward, self.module, batches, self.device, self.amp)
         if self.multilabel:
             out = torch.from_numpy(logits)
-            loss = self.loss(out.to(self.device), torch.from_numpy(labels).to(self.device))
-            return torch.sigmoid(out).numpy(), float(loss)
+            bce = self.loss(out.to(self.device), torch.from_numpy(labels).to(self.device))
+            return torch.sigmoid(out).numpy(), float(bce)
         log_probs = torch.log_softmax(torch.from_numpy(logits), dim=1)
         loss = float(F.nll_loss(log_probs, torch.from_numpy(labels)))
         return log_probs[:, 1].exp().numpy(), loss

@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 from rich.progress import Progress as RichProgress
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
@@ -15,12 +14,9 @@ from sklearn.preprocessing import StandardScaler
 from bench.datasets import ArrayDataset
 from bench.devices import resolve_device
 from bench.engine.config import TrainConfig, TrainResult
-from bench.engine.features import FEATURES_VERSION, pooled_function
+from bench.engine.features import FEATURES_VERSION, extract_features, frozen_encoder
 from bench.engine.runtime import (
-    DeviceBatches,
-    predict,
     seed_everything,
-    sequential_batches,
     worker_count,
 )
 from bench.engine.selection import INTERNAL, VALIDATION, auroc, check_policy
@@ -55,6 +51,12 @@ class Probe:
         return np.stack(columns, axis=1) if self.multilabel else columns[0]
 
 
+def probe_batch_size(config: TrainConfig) -> int:
+    """Batch size of the probe's feature extraction (``bench embed`` uses the same, so its
+    vectors equal the probe's bit for bit)."""
+    return 2 * config.batch_size
+
+
 def linear_probe(
     built: BuiltModel,
     spec: ModelSpec,
@@ -65,7 +67,7 @@ def linear_probe(
     progress: RichProgress | None = None,
 ) -> TrainResult:
     """Freeze the backbone, fit logistic regression on standardised pooled features
-    (:func:`bench.engine.features.pooled_function`).
+    (:func:`bench.engine.features.extract_features`).
 
     ``C`` is chosen from :data:`C_GRID` by validation AUROC (by internal-test AUROC with
     ``selection="test"``; ``"last"`` has no meaning here and selects on validation).
@@ -75,24 +77,16 @@ def linear_probe(
     check_policy(config.selection, evals)
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    module = built.module.to(device).eval()
-    if spec.channels_last:
-        module = module.to(memory_format=torch.channels_last)
+    module = frozen_encoder(built.module, spec, device)
     workers = worker_count(device, config.num_workers)
-    pooled = pooled_function(spec, module)
     sets = {"train": train, VALIDATION: validation, **evals}
     task = progress.add_task(f"probe {spec.name}", total=len(sets)) if progress else None
     start = time.perf_counter()
     features: dict[str, np.ndarray] = {}
     for name, dataset in sets.items():
-        batches = DeviceBatches(
-            dataset,
-            sequential_batches(len(dataset), 2 * config.batch_size),
-            device,
-            workers,
-            spec.channels_last,
+        features[name] = extract_features(
+            module, spec, dataset, device, probe_batch_size(config), workers, config.amp
         )
-        features[name] = predict(pooled, module, batches, device, config.amp)[0]
         if progress is not None and task is not None:
             progress.advance(task)
     extract_s = time.perf_counter() - start

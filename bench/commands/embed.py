@@ -1,0 +1,261 @@
+"""``bench embed``: one embedding per record from a model's features contract.
+
+The vectors are the mean-pooled tokens of :mod:`bench.engine.features`, computed exactly as
+the linear probe computes its features (same inputs, same eval-mode forward, same batch
+size), so a probe fitted on exported embeddings sees what ``--protocol linear-probe`` sees.
+Inputs go through the model's own recipe (the image recipe or its signal recipe) with the
+same cache the runner uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bench.commands.options import parse_source_options
+from bench.config import PROFILES, default_cache_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bench.cohort import Cohort
+    from bench.datasets import ArrayDataset
+    from bench.plugin_manager import PluginHost
+    from bench.specs import BuiltModel, ModelSpec
+
+
+def ids_path(output: Path) -> Path:
+    """The ids file written beside ``output`` (``emb.npy`` → ``emb.ids.csv``)."""
+    return output.with_name(f"{output.stem}.ids.csv")
+
+
+def input_cohort(path: Path, fs: float) -> Cohort:
+    """Raw signals ``(N, 12, samples)`` in mV at ``fs`` Hz, standard lead order, as a cohort
+    (record ids ``0 … N-1``); a wrong shape or dtype is an error naming the file."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    from bench.cohort import Cohort
+    from bench.provenance import stable_hash
+    from bench.signal import STANDARD_LEADS, ECGSignal
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: not a readable .npy file ({exc})") from exc
+    n_leads = len(STANDARD_LEADS)
+    if array.ndim != 3 or array.shape[1] != n_leads or not np.issubdtype(array.dtype, np.number):
+        raise click.BadParameter(
+            f"{path}: expected a numeric array (N, {n_leads}, samples) in mV in the standard "
+            f"lead order {', '.join(STANDARD_LEADS)}; got {array.dtype} {array.shape}",
+            param_hint="--input",
+        )
+    if fs <= 0:
+        raise click.BadParameter(f"sampling rate must be > 0 Hz, got {fs}", param_hint="--fs")
+    signals = array.astype(np.float32)
+    ids = [str(i) for i in range(len(signals))]
+    manifest = pd.DataFrame({"record_id": ids, "patient_id": ids, "site": "input", "label": 0})
+    digest = stable_hash([hashlib.sha256(signals.tobytes()).hexdigest(), fs], length=16)
+    return Cohort(
+        name="input",
+        source="input",
+        source_version=digest,
+        manifest=manifest,
+        load_signal=lambda rid: ECGSignal(data=signals[int(rid)], fs=fs, leads=STANDARD_LEADS),
+        cache_key=f"input-{digest}",
+    )
+
+
+def task_cohort(
+    host: PluginHost,
+    name: str,
+    source: str | None,
+    options: dict[str, dict[str, Any]],
+    profile: str,
+) -> Cohort:
+    """The cohort of task ``name`` from ``source`` (default: the task's own; the synthetic
+    source at the profile's size, as in ``bench run``)."""
+    task = host.registries.tasks.get(name)
+    source = source or task.default_source
+    if source not in task.loaders:
+        raise click.BadParameter(
+            f"task {name!r} has no data source {source!r}; "
+            f"available: {', '.join(sorted(task.loaders))}",
+            param_hint="--source",
+        )
+    defaults = {"n_patients": PROFILES[profile].synthetic_patients} if source == "synthetic" else {}
+    return task.loaders[source]({"task": name, **defaults, **options.get(source, {})})
+
+
+def cohort_inputs(
+    spec: ModelSpec, cohort: Cohort, profile: str, cache_dir: Path
+) -> tuple[ArrayDataset, list[str], dict[str, str]]:
+    """The model inputs of the cohort's readable records (through the runner's cache and
+    the model's own recipe), their ids, and the unreadable records (id → reason)."""
+    import numpy as np
+
+    from bench.data.image_cache import ImageCache
+    from bench.data.preprocess import PreprocessConfig
+    from bench.data.render import RenderConfig
+    from bench.datasets import ArrayDataset
+    from bench.task_data import Inputs
+
+    inputs = Inputs(PreprocessConfig(), RenderConfig(size=PROFILES[profile].image_size))
+    ids = cohort.manifest["record_id"].tolist()
+    cached = inputs.build(ImageCache(cache_dir), cohort, ids, spec)
+    usable = [r for r in ids if r not in cached.failed]
+    labels = np.zeros(len(usable), dtype=np.int64)
+    dataset = ArrayDataset(
+        cached.array, cached.rows(usable), labels, spec.input_kind, spec.mean, spec.std
+    )
+    return dataset, usable, dict(cached.failed)
+
+
+def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int) -> BuiltModel:
+    """``spec`` built as ``bench run --profile PROFILE`` builds it, from ``weights`` (a random
+    initialisation is seeded with ``seed``)."""
+    from bench.engine.runtime import seed_everything
+    from bench.initial_weights import resolve_weights
+
+    size = PROFILES[profile]
+    resolved = resolve_weights(spec, weights, size.model_profile, size.image_size)
+    seed_everything(seed)
+    return spec.build(
+        num_classes=2,
+        profile=size.model_profile,
+        input_size=size.image_size,
+        weights=resolved.argument,
+    )
+
+
+def embed(
+    built: BuiltModel, spec: ModelSpec, dataset: ArrayDataset, profile: str, device: str
+) -> np.ndarray:
+    """Embeddings ``(n, D)`` float32: the linear probe's features of ``dataset`` under the
+    profile's engine settings (same batch size, same precision)."""
+    import numpy as np
+
+    from bench.devices import resolve_device
+    from bench.engine import TrainConfig
+    from bench.engine.features import extract_features, frozen_encoder
+    from bench.engine.probe import probe_batch_size
+
+    config = TrainConfig(**{**PROFILES[profile].train, "device": device})
+    torch_device = resolve_device(config.device)
+    module = frozen_encoder(built.module, spec, torch_device)
+    batch = probe_batch_size(config)
+    features = extract_features(module, spec, dataset, torch_device, batch, amp=config.amp)
+    return features.astype(np.float32)
+
+
+@click.command(name="embed")
+@click.option("-m", "--model", required=True, help="Model name (see `bench list`).")
+@click.option(
+    "--weights",
+    default=None,
+    help="Weights file (or 'random'); default: the model's default weights for the profile.",
+)
+@click.option(
+    "-p",
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="quick",
+    show_default=True,
+    help="Size profile: model size and image side, as in `bench run`.",
+)
+@click.option("-t", "--task", default=None, help="Embed every record of this task's cohort.")
+@click.option("--source", default=None, help="Data source of --task (default: the task's own).")
+@click.option(
+    "--source-option",
+    "source_options",
+    multiple=True,
+    metavar="SOURCE.KEY=VALUE",
+    help="Option for the data source of --task, e.g. ludb.path=/data/ludb.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Raw signals instead of a task: a .npy array (N, 12, samples) in mV, leads in the "
+    "standard order I, II, III, aVR, aVL, aVF, V1-V6.",
+)
+@click.option("--fs", type=float, default=None, help="Sampling rate of --input in Hz (required).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv beside it.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of a random init.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--cache-dir", default=None, help="Input cache directory (default as bench run).")
+@click.pass_context
+def embed_command(
+    ctx: click.Context,
+    model: str,
+    weights: str | None,
+    profile: str,
+    task: str | None,
+    source: str | None,
+    source_options: tuple[str, ...],
+    input_path: Path | None,
+    fs: float | None,
+    output: Path,
+    seed: int,
+    device: str,
+    cache_dir: str | None,
+) -> None:
+    """Write one embedding per record (mean-pooled features of the model's features contract,
+    the vectors the linear probe fits on) for a task's cohort or a raw signal array.
+
+    \b
+    Examples:
+      bench embed -m heartbeit -t ludb-lvh --source-option ludb.path=/data/ludb -o ludb.npy
+      bench embed -m vit-b16 --input ecgs.npy --fs 500 -o ecgs-emb.npy
+    """
+    import numpy as np
+    import pandas as pd
+
+    from bench.engine.features import FeaturesError
+
+    if (task is None) == (input_path is None):
+        raise click.UsageError("give exactly one of --task or --input")
+    if input_path is not None and fs is None:
+        raise click.UsageError("--input needs --fs (the sampling rate of the array, in Hz)")
+    if input_path is not None and (source or source_options):
+        raise click.UsageError("--source/--source-option apply to --task only")
+    host: PluginHost = ctx.find_root().obj
+    spec = host.registries.models.get(model)
+    if input_path is not None:
+        assert fs is not None
+        cohort = input_cohort(input_path, fs)
+    else:
+        assert task is not None
+        cohort = task_cohort(host, task, source, parse_source_options(source_options), profile)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    dataset, ids, failed = cohort_inputs(spec, cohort, profile, cache)
+    try:
+        embeddings = embed(
+            build_encoder(spec, weights, profile, seed), spec, dataset, profile, device
+        )
+    except FeaturesError as exc:
+        raise click.ClickException(str(exc)) from exc
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, embeddings)
+    rows = cohort.manifest.set_index("record_id").loc[ids]
+    pd.DataFrame({"record_id": ids, "patient_id": rows["patient_id"].to_numpy()}).to_csv(
+        ids_path(output), index=False
+    )
+    click.echo(
+        f"{len(ids)} embeddings of width {embeddings.shape[1]} → {output} (ids: {ids_path(output)})"
+    )
+    if failed:
+        click.echo(f"{len(failed)} record(s) could not be read and were left out:", err=True)
+        for record, reason in list(failed.items())[:5]:
+            click.echo(f"  {record}: {reason}", err=True)

@@ -1,0 +1,111 @@
+"""``bench embed``: round trip, equality with the linear probe's features, input errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.commands.embed import build_encoder, cohort_inputs, embed, ids_path, input_cohort
+from bench.datasets import ArrayDataset
+from bench.engine import TrainConfig, linear_probe
+from bench.engine import probe as probe_module
+from tests.data.fixtures import synthetic_ecg
+
+MODEL = "resnet152"  # quick size: a half-width ResNet-18, fast at the tiny profile's 64 px
+
+
+def _signals(tmp_path: Path, n: int = 8) -> Path:
+    path = tmp_path / "x.npy"
+    np.save(path, np.stack([synthetic_ecg(i).data for i in range(n)]))
+    return path
+
+
+def _embed(cli, tmp_path: Path, *extra: str) -> tuple[np.ndarray, pd.DataFrame, str]:
+    out = tmp_path / "out" / "emb.npy"
+    args = ["embed", "-m", MODEL, "--weights", "random", "-p", "tiny", "--device", "cpu"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "-o", str(out), *extra]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return np.load(out), pd.read_csv(ids_path(out), dtype=str), result.output
+
+
+def test_embed_round_trips_an_input_array(cli, tmp_path: Path) -> None:
+    x = _signals(tmp_path)
+    emb, ids, output = _embed(cli, tmp_path, "--input", str(x), "--fs", "500")
+    assert emb.dtype == np.float32 and emb.shape[0] == 8 and emb.shape[1] > 1
+    assert ids["record_id"].tolist() == [str(i) for i in range(8)]
+    assert np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+    assert "8 embeddings" in output
+    again, _, _ = _embed(cli, tmp_path, "--input", str(x), "--fs", "500")
+    np.testing.assert_array_equal(emb, again)
+    # the same ECGs at 250 Hz go through the recipe's resampling to nearly the same vectors
+    slow = tmp_path / "slow.npy"
+    np.save(slow, np.load(x)[:, :, ::2])
+    halved, _, _ = _embed(cli, tmp_path, "--input", str(slow), "--fs", "250")
+    assert halved.shape == emb.shape
+
+
+def test_embeddings_equal_the_linear_probe_features(
+    host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = host.registries.models.get(MODEL)
+    cohort = input_cohort(_signals(tmp_path, 12), 500.0)
+    dataset, ids, _ = cohort_inputs(spec, cohort, "tiny", tmp_path / "cache")
+    exported = embed(build_encoder(spec, "random", "tiny", seed=3), spec, dataset, "tiny", "cpu")
+
+    seen: dict[int, np.ndarray] = {}
+    original = probe_module.extract_features
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        features = original(*args, **kwargs)
+        seen[len(seen)] = features
+        return features
+
+    monkeypatch.setattr(probe_module, "extract_features", recording)
+    labels = np.arange(len(ids)) % 2
+    train = ArrayDataset(dataset.array, dataset.rows, labels, "image", spec.mean, spec.std)
+    config = TrainConfig(batch_size=16, max_steps=12, evaluations=2, epochs=2, device="cpu")
+    linear_probe(build_encoder(spec, "random", "tiny", seed=3), spec, train, train, {}, config)
+    np.testing.assert_array_equal(seen[0].astype(np.float32), exported)
+    np.testing.assert_array_equal(seen[0], exported.astype(np.float64))
+
+
+def test_embed_a_task_cohort_writes_record_and_patient_ids(cli, tmp_path, ludb_dir) -> None:
+    emb, ids, _ = _embed(
+        cli, tmp_path, "-t", "ludb-lvh", "--source-option", f"ludb.path={ludb_dir}"
+    )
+    assert len(emb) == len(ids) == 200
+    assert list(ids.columns) == ["record_id", "patient_id"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--fs", "500"], "exactly one of --task or --input"),
+        (["--input", "X", "--task", "ludb-lvh"], "exactly one of --task or --input"),
+        (["--input", "X"], "--input needs --fs"),
+        (["--input", "BAD", "--fs", "500"], "(N, 12, samples) in mV"),
+        (["--input", "BAD", "--fs", "500"], "got float64 (2, 8, 100)"),
+    ],
+)
+def test_embed_input_errors_say_what_was_expected(cli, tmp_path, args, message) -> None:
+    x = _signals(tmp_path, 2)
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((2, 8, 100)))
+    args = [{"X": str(x), "BAD": str(bad)}.get(a, a) for a in args]
+    out = tmp_path / "e.npy"
+    result = CliRunner().invoke(cli, ["embed", "-m", MODEL, "-o", str(out), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_model_without_features_is_refused(cli, tmp_path) -> None:
+    x = _signals(tmp_path, 2)
+    args = ["embed", "-m", "tiny-cnn", "--input", str(x), "--fs", "500", "-p", "tiny"]
+    args += ["--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "e.npy")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "model 'tiny-cnn' (Sequential) exposes no token features" in result.output
