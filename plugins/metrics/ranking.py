@@ -23,8 +23,9 @@ from functools import cached_property
 
 import numpy as np
 
-#: Elements of one ``(chunk, n)`` working array; bounds memory to a few tens of MB.
-CHUNK_ELEMENTS = 2_000_000
+#: Elements of one ``(chunk, n)`` slice of the weights: small enough that a chunk's per-group
+#: arrays stay in a core's L2 cache (measured fastest at n = 20k: 12-row chunks).
+CHUNK_ELEMENTS = 250_000
 
 
 def check_binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
