@@ -83,3 +83,27 @@ def test_bench_pretrain_ecg_fm_resumes_and_installs_the_default(
 def test_bench_pretrain_rejects_models_without_an_objective(cli) -> None:
     result = CliRunner().invoke(cli, ["pretrain", "--model", "resnet1d"])
     assert result.exit_code == 2 and "declares no pretraining objective" in result.output
+
+
+def test_pretraining_reads_a_folder_of_wfdb_records(tmp_path: Path) -> None:
+    import wfdb
+    from bench.plugins.ecgfm.pretrain import recordings, to_segments
+
+    from bench.signal import STANDARD_LEADS
+
+    rng = np.random.default_rng(0)
+    for name, seconds in (("a", 10), ("b", 12), ("short", 3)):
+        signal = rng.normal(size=(250 * seconds, 12))
+        wfdb.wrsamp(name, fs=250, units=["mV"] * 12, sig_name=list(STANDARD_LEADS),
+                    p_signal=signal, fmt=["16"] * 12, write_dir=str(tmp_path))  # fmt: skip
+    batch = next(recordings(str(tmp_path), batch_size=2, seed=0))
+    assert batch.shape == (2, 12, 5000)  # 250 Hz → 500 Hz; the 3 s record is skipped
+    np.testing.assert_allclose(batch.mean(axis=2), 0, atol=0.05)  # z-scored per lead
+    segments = to_segments(batch, 2500, torch.device("cpu"))
+    assert segments.shape == (4, 12, 2500)
+    torch.testing.assert_close(segments[1], torch.from_numpy(batch[0, :, 2500:]))
+    with pytest.raises(ValueError, match="neither 'synthetic' nor a folder"):
+        next(recordings(str(tmp_path / "a.hea"), batch_size=2))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no WFDB records"):
+        next(recordings(str(tmp_path / "empty"), batch_size=2))
