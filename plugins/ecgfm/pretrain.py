@@ -70,10 +70,11 @@ class WcrTrainConfig:
             )
 
 
-#: profile → (architecture with pretraining dropouts, objective, optimisation defaults).
-#: ``paper`` is the released recipe: Adam, fixed LR 5e-5, 64 recordings per GPU.
 def recipe(profile: str) -> tuple[EcgFmConfig, WcrConfig, WcrTrainConfig]:
-    """Architecture, objective and optimisation defaults of ``profile``."""
+    """Architecture (with ECG-FM's pretraining dropouts and CNN gradient scale 0.1),
+    objective and optimisation defaults of ``profile``. ``paper`` is the released recipe:
+    fixed LR 5e-5, 64 recordings (128 segments) per process, 100 negatives; ``quick``
+    uses warm-up + cosine from 1e-3 and 20 negatives (78 tokens per segment)."""
     from bench.plugins.ecgfm.builder import profile_config
 
     pretraining = {"dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
