@@ -13,8 +13,12 @@ races an orphan for a cell.
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -25,20 +29,32 @@ from typing import Any
 
 from bench.executors import CellJob, ExecutorSettings, JobResult, OnResult, error_text
 
-#: Seconds between a worker's checks that its driver is still alive.
+#: Seconds between a worker's checks that its driver is still alive (non-Linux).
 ORPHAN_POLL_S = 0.5
+#: prctl option: the signal a process receives when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 
 
-def _exit_with_parent(parent: int) -> None:
-    """End this worker as soon as the driver that started it is gone."""
+def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(ORPHAN_POLL_S)
     os._exit(3)
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the driver that started it is gone: on Linux the kernel sends
+    SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a thread polls the parent id."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the driver died before the signal was armed
+        os._exit(3)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
 def _child(spec: dict[str, Any], run_dir: str, parent: int, conn: Connection) -> None:
     """Worker process body: run the cell, send back ``("ok", path)`` or ``("error", text)``."""
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    _die_with_parent(parent)
     from bench.executors.worker import run_cell
 
     try:
