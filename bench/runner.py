@@ -43,11 +43,12 @@ from bench.executors import CellJob, Executor, ExecutorSettings, JobResult, exec
 from bench.executors.worker import cell_spec, intra_op_threads
 from bench.initial_weights import ResolvedWeights, resolve_weights
 from bench.plugin_manager import PluginHost
+from bench.preparation import load_cohort
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
 from bench.scoring import BootstrapRecipe, Score, score_predictions
 from bench.specs import MetricSpec, ModelSpec, TaskSpec
-from bench.splits import SplitConfig, fraction_problem, split_cohort
+from bench.splits import SplitConfig, fraction_problem
 from bench.store import RunStore
 from bench.task_data import Inputs, PreparedTask, prepare_task
 
@@ -165,29 +166,21 @@ class Runner:
         self.described: str | None = None
 
     # -- preparation ---------------------------------------------------------------
-    def _source_options(self, task: TaskSpec, source: str) -> dict[str, Any]:
-        options: dict[str, Any] = {"task": task.name}
-        if source == "synthetic":
-            options["n_patients"] = self.config.profile_spec.synthetic_patients
-        options.update(self.config.source_options.get(source, {}))
-        return options
-
     def load_task(self, task: TaskSpec) -> PreparedTask:
         """Load the cohort, split it and build (or open) the cached inputs; writes nothing
         to the run directory, so an executor's worker re-creates the driver's prepared task
         with it from the shared cache."""
         config = self.config
         source = config.source_for(task.name, task.default_source)
-        if source not in task.loaders:
-            raise RunError(
-                f"task {task.name!r} has no data source {source!r}; "
-                f"available: {', '.join(sorted(task.loaders))}"
-            )
-        cohort = task.loaders[source](self._source_options(task, source))
-        split = split_cohort(task, cohort, config.external)
+        cohort = load_cohort(
+            task,
+            source,
+            config.source_options.get(source, {}),
+            synthetic_patients=config.profile_spec.synthetic_patients,
+        )
         return prepare_task(
-            task, source, cohort, split, self.models, self.cache, self.inputs, self.recipe,
-            self.console,
+            task, source, cohort, config.external, self.models, self.cache, self.inputs,
+            self.recipe, self.console,
         )  # fmt: skip
 
     def prepare(self, task: TaskSpec, summary: RunSummary) -> PreparedTask:
@@ -195,6 +188,8 @@ class Runner:
         config = self.config
         prepared = self.load_task(task)
         split, source = prepared.split, prepared.source
+        for note in split.notes:
+            self.console.print(f"[yellow]{task.name}/{source}: {note}[/]")
         if prepared.bad_records:
             summary.bad_records[task.name] = prepared.bad_records
             self.console.print(

@@ -159,43 +159,47 @@ def prepare_task(
     task: TaskSpec,
     source: str,
     cohort: Cohort,
-    split: Split,
+    external: bool,
     models: Sequence[ModelSpec],
     cache: ImageCache,
     inputs: Inputs,
     recipe: BootstrapRecipe,
     console: Console | None = None,
 ) -> PreparedTask:
-    """Build (or open) the cached inputs of every split record for every representation
-    the models need; records that fail to load are dropped from the usable manifest."""
-    all_ids = [r for name in ("train", "validation", "test", "external") for r in split.sets[name]]
+    """Task → cohort → usable records → split, through :mod:`bench.preparation` (the path
+    ``bench data describe --check`` takes too): the usability check builds (or opens) the
+    cached inputs of every record for every representation the models need; records that
+    fail to load are left out before the usable records are split."""
+    from bench.preparation import RecordCheck, split_for, usable_records
+
     arrays: dict[str, CachedImages] = {}
-    failed: dict[str, str] = {}
-    for key, spec in {representation_key(m): m for m in models}.items():
-        if console is not None:
-            console.print(f"[bold]{task.name}[/]: preparing {key} of {len(all_ids):,} ECGs")
-        cached = inputs.build(cache, cohort, all_ids, spec)
-        if cached.missing_leads and console is not None:
-            console.print(
-                f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
-                f"{spec.name} recipe needs; zero-filled[/]"
-            )
-        arrays[key] = cached
-        failed.update(cached.failed)
-    manifest = cohort.manifest[~cohort.manifest["record_id"].isin(failed)]
-    usable = set(manifest["record_id"])
-    eval_sets = {
-        name: [r for r in split.sets[set_name] if r in usable]
-        for name, set_name in EVAL_SETS.items()
-    }
+
+    def build_inputs(ids: Sequence[str]) -> RecordCheck:
+        failed: dict[str, str] = {}
+        for key, spec in {representation_key(m): m for m in models}.items():
+            if console is not None:
+                console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
+            cached = inputs.build(cache, cohort, ids, spec)
+            if cached.missing_leads and console is not None:
+                console.print(
+                    f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
+                    f"{spec.name} recipe needs; zero-filled[/]"
+                )
+            arrays[key] = cached
+            failed.update(cached.failed)
+        return RecordCheck(failed)
+
+    usable = usable_records(cohort, build_inputs)
+    split = split_for(task, cohort, usable.manifest, external)
+    eval_sets = {name: list(split.sets[set_name]) for name, set_name in EVAL_SETS.items()}
     return PreparedTask(
         task=task,
         source=source,
         cohort=cohort,
-        manifest=manifest,
+        manifest=usable.manifest,
         split=split,
         eval_sets={k: v for k, v in eval_sets.items() if v},
         arrays=arrays,
         recipe=recipe,
-        bad_records=failed,
+        bad_records=usable.failed,
     )

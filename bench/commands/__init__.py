@@ -23,7 +23,7 @@ def add_core_commands(cli: click.Group) -> None:
         cli,
         "rescore",
         "bench.commands.rescore:rescore_command",
-        "Recompute a run's metrics from its saved predictions, never training.",
+        "Recompute the metrics of every finished cell of RUN_DIR from its saved predictions.",
     )
     add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")
     add_lazy_command(
