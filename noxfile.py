@@ -54,6 +54,8 @@ def slow(session: nox.Session) -> None:
     """The slow tests (``pytest -m slow``: DDP through torchrun, the default-checkpoint build);
     about 5-10 min on 2 cores. ``.ci/run`` runs them after the fast suite."""
     install_project(session)
+    # the executor chaos tests on Ray and the MLflow store test skip without these extras
+    session.install("-e", ".[ray,slurm,mlflow]")
     session.run("pytest", "-m", "slow", *session.posargs)
 
 
