@@ -117,6 +117,16 @@ EXAMPLE_FILES: tuple[tuple[str, str], ...] = (
 )
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "bench-example-plugin"
 
+LOGGER_HEADING = """## A logger plugin: MLflow
+
+Loggers are plugins on the lifecycle hooks `bench_run_started`, `bench_result` and
+`bench_run_finished`. The built-in MLflow logger (`bench run --log mlflow`) is the
+reference example: it acts only when the run's config enables it, imports its library only
+then, and turns itself off with one warning when logging fails, so a tracking outage
+never stops a run.
+"""
+LOGGER_FILE = Path(__file__).resolve().parents[1] / "plugins" / "mlflow_logger" / "__init__.py"
+
 HOOKS_HEADING = """## Hook reference
 
 (Generated from `bench/hookspecs.py` by `python -m bench.hookdocs`.)
@@ -142,7 +152,8 @@ def example_sections() -> list[str]:
 
 def render() -> str:
     """The full Markdown document."""
-    parts = [INTRO, *example_sections(), HOOKS_HEADING]
+    logger = f"```python\n{LOGGER_FILE.read_text().rstrip()}\n```\n"
+    parts = [INTRO, *example_sections(), LOGGER_HEADING, logger, HOOKS_HEADING]
     for name in hook_names():
         func = getattr(hookspecs, name)
         signature = f"{name}{inspect.signature(func)}".replace("'", "")

@@ -12,6 +12,11 @@ directory holds (:class:`bench.store.RunStore`):
 
 Training a cell is :func:`bench.execution.train_cell`; its records are built by
 :func:`cell_records` from the predictions (:mod:`bench.scoring`).
+
+With ``--workers 1`` (the default) cells run one after another in this process. Otherwise
+the pending cells go to an executor (:mod:`bench.executors`: worker processes, Ray,
+SLURM or a plugin's), which runs each through :func:`bench.executors.worker.run_cell`;
+the driver alone rebuilds ``results.jsonl`` as cells come back.
 """
 
 from __future__ import annotations
