@@ -15,8 +15,9 @@ every model and across versions. How the matrix is built (and only that) is tune
   into the record layout block by block, so no second ``(replicates, n)`` matrix exists;
 - the matrix is ``uint8`` whenever every multiplicity fits (a row's counts always sum to
   the number of draws, so an overflow shows as a short row sum and widens to ``int32``);
-- a worker thread draws the next block while the caller counts the current one
-  (NumPy releases the GIL while drawing; ``bincount`` holds it).
+- draws come in blocks of about :data:`BLOCK_DRAWS`; a worker thread draws the next block
+  while the caller counts the current one (NumPy releases the GIL while drawing;
+  ``bincount`` holds it), and at most two blocks of draws exist at a time.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ import numpy as np
 
 Unit = Literal["record", "patient"]
 
-#: Below this many draws everything happens in the calling thread.
-THREADED_DRAWS = 1_000_000
-#: Share of the rows drawn before the worker thread starts on the rest.
-FIRST_SHARE = 0.4
+#: Draws per block (rows × units, int32): a block is drawn while the previous one is counted.
+BLOCK_DRAWS = 1_000_000
 
 
 def _draw_blocks(
@@ -42,27 +41,32 @@ def _draw_blocks(
     """``(first row, draws)`` blocks of ``rng.integers(0, units, (replicates, units))``.
 
     Successive draws from one generator equal a single large draw, so blocking does not
-    change the matrix. While the caller counts the first block, a worker thread draws the
-    second (the caller waits until the worker runs, so that it does not sit out a GIL
-    switch interval).
+    change the matrix; it bounds the draws held in memory to two blocks. While the caller
+    counts a block, a worker thread draws the next (the caller first waits until the worker
+    runs, so that the worker does not sit out a GIL switch interval).
     """
-    threaded = replicates >= 2 and replicates * units >= THREADED_DRAWS
-    split = max(1, int(replicates * FIRST_SHARE)) if threaded else replicates
-    first = rng.integers(0, units, size=(split, units), dtype=np.int32)
-    if not threaded:
-        yield 0, first
+    rows = max(1, BLOCK_DRAWS // units)
+    starts = range(0, replicates, rows)
+
+    def draw(start: int, started: threading.Event | None = None) -> np.ndarray:
+        if started is not None:
+            started.set()
+        size = (min(rows, replicates - start), units)
+        return rng.integers(0, units, size=size, dtype=np.int32)
+
+    block = draw(0)
+    if len(starts) == 1:
+        yield 0, block
         return
-    started = threading.Event()
-
-    def rest() -> np.ndarray:
-        started.set()
-        return rng.integers(0, units, size=(replicates - split, units), dtype=np.int32)
-
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(rest)
-        started.wait()
-        yield 0, first
-        yield split, pending.result()
+        for start, following in zip(starts, [*starts[1:], None], strict=True):
+            if following is not None:  # the generator is used by one thread at a time
+                started = threading.Event()
+                pending = pool.submit(draw, following, started)
+                started.wait()
+            yield start, block
+            if following is not None:
+                block = pending.result()
 
 
 def _count_rows(draws: np.ndarray, size: int, out: np.ndarray) -> bool:

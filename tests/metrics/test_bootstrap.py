@@ -177,10 +177,11 @@ def test_matrix_is_the_documented_draw_and_identical_for_a_seed(
     )
 
 
-def test_large_matrix_built_in_two_blocks_equals_one_draw(monkeypatch):
+@pytest.mark.parametrize("block_draws", [1, 3_000, 10_000])
+def test_matrix_built_in_blocks_equals_one_draw(monkeypatch, block_draws):
     from bench import resampling
 
-    monkeypatch.setattr(resampling, "THREADED_DRAWS", 1)  # force the two-block path
+    monkeypatch.setattr(resampling, "BLOCK_DRAWS", block_draws)  # 1 row per block and more
     groups = np.random.default_rng(0).integers(0, 700, 1000)
     for unit in ("record", "patient"):
         counts = bootstrap_indices(groups, replicates=25, seed=3, unit=unit)
@@ -190,15 +191,22 @@ def test_large_matrix_built_in_two_blocks_equals_one_draw(monkeypatch):
 def test_multiplicities_above_255_widen_the_matrix(monkeypatch):
     from bench import resampling
 
-    # A generator whose every draw is unit 0: one unit gets all the multiplicity.
-    class Zeros:
-        def integers(self, low, high, size, dtype):
-            return np.zeros(size, dtype=dtype)
+    # Draws of one row per block: the first row draws every unit once, later rows draw
+    # unit 0 every time, so the matrix must widen after a uint8 row was written.
+    class Draws:
+        calls = 0
 
-    monkeypatch.setattr(resampling.np.random, "default_rng", lambda seed: Zeros())
-    counts = bootstrap_indices(np.arange(300), replicates=3, unit="record")
-    assert counts.dtype == np.int32
-    assert (counts[:, 0] == 300).all() and (counts[:, 1:] == 0).all()
-    patients = bootstrap_indices(np.repeat(np.arange(300), 2), replicates=3)
-    assert patients.dtype == np.int32
-    assert (patients[:, :2] == 300).all() and (patients[:, 2:] == 0).all()
+        def integers(self, low, high, size, dtype):
+            Draws.calls += 1
+            row = np.arange(high) if Draws.calls == 1 else np.zeros(high)
+            return np.broadcast_to(row, size).astype(dtype)
+
+    monkeypatch.setattr(resampling, "BLOCK_DRAWS", 1)
+    for groups, unit in ((np.arange(300), "record"), (np.repeat(np.arange(300), 2), "patient")):
+        Draws.calls = 0
+        monkeypatch.setattr(resampling.np.random, "default_rng", lambda seed: Draws())
+        counts = bootstrap_indices(groups, replicates=3, unit=unit)
+        assert counts.dtype == np.int32
+        assert (counts[0] == 1).all()
+        first = counts[1:, groups == groups[0]]
+        assert (first == 300).all() and (counts[1:, groups != groups[0]] == 0).all()
