@@ -1,6 +1,7 @@
 """Machinery every pretraining recipe shares (HeartBEiT's MIM, ECG-FM's WCR): device and
 process-group set-up under ``torchrun``, the warm-up + cosine schedule, bf16 autocast on
-GPUs, DistributedDataParallel wrapping, and atomic train-state files for ``--resume``.
+GPUs, DistributedDataParallel wrapping, atomic train-state files for ``--resume`` and the
+training loop itself (:func:`pretrain_loop`); a recipe supplies its step and checkpoints.
 
 Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench pretrain ...``;
 :func:`init_distributed` joins the process group (NCCL on GPUs, gloo on CPU), gradients are
@@ -12,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
+from rich.progress import Progress
 from torch import nn
 
 
@@ -95,3 +99,154 @@ def save_train_state(path: Path, payload: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
+
+
+@dataclass
+class StepOutput:
+    """One optimiser step's loss, the scalars to show and keep, and the items it consumed."""
+
+    loss: torch.Tensor
+    logs: dict[str, float]
+    items: int
+
+
+@dataclass
+class LoopResult:
+    """What a pretraining loop produced: the final checkpoint and the per-step history
+    (``loss`` plus the step's logs) of the steps this call ran."""
+
+    checkpoint: Path | None
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    items_per_s: float = 0.0
+
+
+class LoopConfig(Schedule, Protocol):
+    """What :func:`pretrain_loop` reads from a pretraining config."""
+
+    @property
+    def clip_grad(self) -> float: ...
+    @property
+    def checkpoint_every(self) -> int: ...
+    @property
+    def compile(self) -> bool: ...
+
+
+@dataclass
+class Checkpointing:
+    """How a recipe saves and restores its model.
+
+    ``save(path, metadata)`` writes the model file; ``state()``/``load(state)`` give and
+    take the model part of ``train-state.pt``; ``extra`` is stored beside it and must be
+    equal on resume (e.g. the tokenizer's hash), ``final``/``every`` name the files.
+    """
+
+    save: Callable[[Path, dict[str, str]], None]
+    state: Callable[[], dict[str, torch.Tensor]]
+    load: Callable[[dict[str, torch.Tensor]], None]
+    final: str
+    every: str = "step{step}.safetensors"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+TRAIN_STATE = "train-state.pt"
+
+
+def pretrain_loop(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: LoopConfig,
+    output_dir: Path,
+    make_step: Callable[[nn.Module, int], Callable[[int], StepOutput]],
+    checkpointing: Checkpointing,
+    metadata: dict[str, str],
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    label: str = "pretraining",
+    unit: str = "items",
+) -> LoopResult:
+    """The shared loop: resume, DDP/compile wrapping, warm-up + cosine, gradient clipping,
+    periodic and final checkpoints (rank 0) with ``metadata`` plus the running ``steps`` and
+    ``loss``, and ``train-state.pt``.
+
+    ``make_step(train_module, start)`` returns the per-step function (it gets the wrapped
+    module and the step training starts from, so a resumed run draws fresh data).
+    """
+    rank, world = rank_world()
+    device = next(model.parameters()).device
+    out = Path(output_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
+    state_path, start = out / TRAIN_STATE, 0
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        for key, value in checkpointing.extra.items():
+            if state.get(key) != value:
+                raise ValueError(
+                    f"{state_path}: was trained with {key.replace('_', ' ')} {state.get(key)}, "
+                    f"not {value}; resume with the same settings or use a new --output"
+                )
+        checkpointing.load(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = int(state["step"])
+    step_fn = make_step(wrap_for_training(model, device, config.compile), start)
+    result = LoopResult(checkpoint=None, steps=start)
+    meta = {"world_size": str(world), **metadata}
+
+    def save(name: str) -> Path:
+        path = out / name
+        checkpointing.save(path, meta)
+        save_train_state(state_path, {
+            "model": checkpointing.state(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "step": result.steps, **checkpointing.extra,
+        })  # fmt: skip
+        return path
+
+    model.train()
+    seen, t0 = 0, time.perf_counter()
+    with _progress(label, unit, progress and rank == 0) as bar:
+        task = bar.add_task(label, total=config.steps, completed=start, logs="", rate=0.0)
+        for step in range(start, config.steps):
+            output = step_fn(step)
+            optimizer.zero_grad(set_to_none=True)
+            output.loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
+            optimizer.step()
+            scheduler.step()
+            logs = {"loss": float(output.loss.detach()), **output.logs}
+            result.history.append(logs)
+            seen += output.items * world
+            result.items_per_s = seen / (time.perf_counter() - t0)
+            result.steps = step + 1
+            shown = " ".join(f"{k} {v:.3f}" for k, v in logs.items())
+            bar.update(task, advance=1, logs=shown, rate=result.items_per_s)
+            total = result.steps * output.items * world  # items seen since step 0
+            meta.update(
+                {"steps": str(result.steps), unit: str(total), "loss": f"{logs['loss']:.5f}"}
+            )
+            meta.update({k: f"{v:.5f}" for k, v in output.logs.items()})
+            every = config.checkpoint_every
+            if rank == 0 and every and result.steps % every == 0 and result.steps < config.steps:
+                save(checkpointing.every.format(step=result.steps))
+    if rank == 0 and result.steps > start:
+        result.checkpoint = save(checkpointing.final)
+    elif (out / checkpointing.final).is_file():
+        result.checkpoint = out / checkpointing.final
+    return result
+
+
+def _progress(label: str, unit: str, enabled: bool) -> Progress:
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[logs]}"),
+        TextColumn(f"{{task.fields[rate]:.0f}} {unit}/s"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+    )

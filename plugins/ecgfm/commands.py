@@ -92,7 +92,7 @@ def pretrain_command(
         if (dist.get_rank() if dist.is_initialized() else 0) != 0:
             return
         click.echo(
-            f"done: {result.steps} steps, {result.segments_per_s:.0f} segments/s; "
+            f"done: {result.steps} steps, {result.items_per_s:.0f} segments/s; "
             f"checkpoint {result.checkpoint}"
         )
         if as_default and result.checkpoint is not None:

@@ -15,9 +15,8 @@ metadata), ``wcr-step{N}.safetensors`` every ``checkpoint_every`` steps, ``train
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,21 +25,20 @@ from bench.plugins.ecgfm import ECGFM_RECIPE
 from bench.plugins.ecgfm.loader import normalise_state
 from bench.plugins.ecgfm.model import EcgFmConfig, config_metadata
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc, WcrConfig, WcrOutput
-from rich.progress import Progress
 from torch import Tensor, nn
 
 from bench.checkpoints import save_state_dict_file
 from bench.pretraining import (
+    Checkpointing,
+    LoopResult,
+    StepOutput,
+    pretrain_loop,
     rank_world,
     resolve_device,
-    save_train_state,
     training_autocast,
-    warmup_cosine,
-    wrap_for_training,
 )
 
 FINAL_CHECKPOINT = "ecgfm-wcr.safetensors"
-TRAIN_STATE = "train-state.pt"
 SYNTHETIC = "synthetic"
 
 
@@ -87,17 +85,6 @@ def recipe(profile: str) -> tuple[EcgFmConfig, WcrConfig, WcrTrainConfig]:
             WcrTrainConfig(lr=5e-5, min_lr_ratio=1.0, warmup_steps=0, batch_size=64),
         )
     return architecture, WcrConfig(num_negatives=20), WcrTrainConfig()
-
-
-@dataclass
-class WcrResult:
-    """What a run produced: the final checkpoint and the per-step history."""
-
-    checkpoint: Path | None
-    steps: int
-    losses: list[float] = field(default_factory=list)
-    history: list[dict[str, float]] = field(default_factory=list)
-    segments_per_s: float = 0.0
 
 
 def _recordings_from_folder(folder: Path, batch_size: int, seed: int, rank: int,
@@ -182,104 +169,58 @@ def pretrain_wcr(
     metadata: dict[str, str] | None = None,
     resume: bool = False,
     progress: bool = True,
-) -> WcrResult:
-    """Pretrain ``model`` on ``make_batches(start_step)`` (``(B, 12, 2S)`` recordings)."""
-    rank, world = rank_world()
+) -> LoopResult:
+    """Pretrain ``model`` on ``make_batches(start_step)`` (``(B, 12, 2S)`` recordings) with
+    the shared loop of :func:`bench.pretraining.pretrain_loop`."""
+    rank, _ = rank_world()
     device = resolve_device(config.device)
-    out = Path(output_dir)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
     model.to(device)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
         weight_decay=config.weight_decay,
     )  # fmt: skip
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
-    state_path, start = out / TRAIN_STATE, 0
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start = int(state["step"])
-    train = wrap_for_training(_Objective(model), device, config.compile)
     autocast = training_autocast(device)
-    rng = np.random.default_rng([config.seed, rank, start])
-    torch.manual_seed(config.seed * 1000 + rank + start)
+
+    def make_step(train: nn.Module, start: int) -> Callable[[int], StepOutput]:
+        batches = make_batches(start)
+        rng = np.random.default_rng([config.seed, rank, start])
+        torch.manual_seed(config.seed * 1000 + rank + start)
+
+        def step(index: int) -> StepOutput:
+            model.quantizer.set_num_updates(index)
+            segments = to_segments(next(batches), ECGFM_RECIPE.segment_samples, device)
+            with autocast:
+                out: WcrOutput = train(segments, rng)
+            logs = {"contrastive": out.contrastive, "cmsc": out.cmsc,
+                    "diversity": out.diversity, "accuracy": out.accuracy}  # fmt: skip
+            return StepOutput(out.loss, logs, len(segments))
+
+        return step
+
+    def save(path: Path, meta: dict[str, str]) -> None:
+        save_state_dict_file(encoder_state(model), path, config_metadata(model.config, meta))
+
     meta = {
         "kind": "wcr",
         "model": "ecg-fm",
-        "world_size": str(world),
         "objective": json.dumps(asdict(model.objective), sort_keys=True),
         **{f"train.{k}": str(v) for k, v in asdict(config).items()},
         **(metadata or {}),
     }
-    result = WcrResult(checkpoint=None, steps=start)
-
-    def save(name: str) -> Path:
-        path = out / name
-        save_state_dict_file(encoder_state(model), path, config_metadata(model.config, meta))
-        save_train_state(state_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": result.steps,
-        })  # fmt: skip
-        return path
-
-    batches = make_batches(start)
-    model.train()
-    seen, t0 = 0, time.perf_counter()
-    bar = _progress(progress and rank == 0)
-    with bar:
-        task = bar.add_task("wcr", total=config.steps, completed=start, loss=0.0, sps=0.0)
-        for step in range(start, config.steps):
-            model.quantizer.set_num_updates(step)
-            segments = to_segments(next(batches), ECGFM_RECIPE.segment_samples, device)
-            with autocast:
-                output: WcrOutput = train(segments, rng)
-            optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            scheduler.step()
-            loss = float(output.loss.detach())
-            result.losses.append(loss)
-            result.history.append({
-                "loss": loss, "contrastive": output.contrastive, "cmsc": output.cmsc,
-                "diversity": output.diversity, "accuracy": output.accuracy,
-            })  # fmt: skip
-            seen += len(segments) * world
-            result.segments_per_s = seen / (time.perf_counter() - t0)
-            result.steps = step + 1
-            bar.update(task, advance=1, loss=loss, sps=result.segments_per_s)
-            meta.update(steps=str(result.steps), loss=f"{loss:.5f}")
-            every = config.checkpoint_every
-            if rank == 0 and every and result.steps % every == 0 and result.steps < config.steps:
-                save(f"wcr-step{result.steps}.safetensors")
-    if rank == 0 and result.steps > start:
-        result.checkpoint = save(FINAL_CHECKPOINT)
-    elif (out / FINAL_CHECKPOINT).is_file():
-        result.checkpoint = out / FINAL_CHECKPOINT
-    return result
-
-
-def _progress(enabled: bool) -> Progress:
-    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("ECG-FM pretraining"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TextColumn("{task.fields[sps]:.0f} segments/s"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
+    checkpointing = Checkpointing(
+        save=save, state=model.state_dict, load=model.load_state_dict, final=FINAL_CHECKPOINT,
+        every="wcr-step{step}.safetensors",
+    )  # fmt: skip
+    return pretrain_loop(
+        _Objective(model), optimizer, config, Path(output_dir), make_step, checkpointing, meta,
+        resume=resume, progress=progress, label="ECG-FM pretraining", unit="segments",
+    )  # fmt: skip
 
 
 def run_pretraining(
     *, source: str, profile: str, config: WcrTrainConfig, output_dir: str | Path,
     resume: bool = False, progress: bool = True,
-) -> WcrResult:  # fmt: skip
+) -> LoopResult:  # fmt: skip
     """Pretrain a fresh ECG-FM of ``profile`` on ``source`` (``"synthetic"`` or a folder)."""
     architecture, objective, _ = recipe(profile)
     torch.manual_seed(config.seed)

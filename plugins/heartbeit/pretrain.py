@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +28,15 @@ from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 from torch import nn
 
 from bench.pretraining import (
+    Checkpointing,
+    StepOutput,
+    pretrain_loop,
     rank_world,
     resolve_device,
-    save_train_state,
     training_autocast,
-    warmup_cosine,
-    wrap_for_training,
 )
 
 FINAL_CHECKPOINT = "heartbeit-mim.safetensors"
-TRAIN_STATE = "train-state.pt"
 
 
 @dataclass(frozen=True)
@@ -122,20 +121,6 @@ def save_mim_checkpoint(model: BeitMIM, path: Path, metadata: dict[str, str]) ->
     os.replace(tmp, path)
 
 
-def _progress(enabled: bool, total: int) -> Any:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("MIM pretraining"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.3f}"),
-        TextColumn("{task.fields[ips]:.0f} img/s"),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
-
-
 def pretrain(
     model: BeitMIM,
     tokenizer: VisualTokenizer,
@@ -161,11 +146,8 @@ def pretrain(
             f"tokenizer {tokenizer.name!r} has {tokenizer.vocab_size} codes but the model "
             f"head predicts {model.vocab_size}"
         )
-    rank, world = rank_world()
+    rank, _ = rank_world()
     device = resolve_device(config.device)
-    out = Path(output_dir)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
     model.to(device)
     tokenizer.to(device)
     optimizer = torch.optim.AdamW(
@@ -175,84 +157,48 @@ def pretrain(
         weight_decay=config.weight_decay,
         fused=device.type == "cuda",
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
-    start = 0
-    tokenizer_hash = tokenizer.hash()
-    state_path = out / TRAIN_STATE
-    if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state["tokenizer_hash"] != tokenizer_hash:
-            raise ValueError(
-                f"{state_path}: was trained with tokenizer hash {state['tokenizer_hash']}, "
-                f"not {tokenizer_hash}; use the same tokenizer or a new --output"
-            )
-        model.load_backbone_state(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start = int(state["step"])
-    train_model = wrap_for_training(model, device, config.compile)
     autocast = training_autocast(device)
     masking = BlockMasking(grid=model.config.grid, ratio=config.mask_ratio)
-    rng = np.random.default_rng([config.seed, rank, start])
-    base_meta = {
+    tokenizer_hash = tokenizer.hash()
+
+    def make_step(train: nn.Module, start: int) -> Callable[[int], StepOutput]:
+        batches = make_batches(start)
+        rng = np.random.default_rng([config.seed, rank, start])
+
+        def step(_: int) -> StepOutput:
+            images = to_tensor(next(batches), device)
+            mask = torch.from_numpy(masking.batch(len(images), rng)).to(device)
+            output = mim_step(train, tokenizer, images, mask, autocast)
+            return StepOutput(output.loss, {"accuracy": output.accuracy}, len(images))
+
+        return step
+
+    meta = {
         "kind": "mim",
         "model": "heartbeit",
         "tokenizer": tokenizer.name,
         "tokenizer_hash": tokenizer_hash,
         "vocab_size": str(model.vocab_size),
-        "world_size": str(world),
         **model.config.metadata(),
         **{f"train.{k}": str(v) for k, v in asdict(config).items()},
         **(metadata or {}),
     }
-    result = PretrainResult(checkpoint=None, steps=start)
-    meta = dict(base_meta)
-
-    def save(name: str) -> Path:
-        path = out / name
-        save_mim_checkpoint(model, path, meta)
-        train_state = {
-            "model": model.backbone_state(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "step": result.steps,
-            "tokenizer_hash": tokenizer_hash,
-        }
-        save_train_state(state_path, train_state)
-        return path
-
-    batches = make_batches(start)
-    model.train()
-    seen, t0 = 0, time.perf_counter()
-    with _progress(progress and rank == 0, config.steps) as bar:
-        task = bar.add_task("mim", total=config.steps, completed=start, loss=0.0, acc=0.0, ips=0.0)
-        for step in range(start, config.steps):
-            images = to_tensor(next(batches), device)
-            mask = torch.from_numpy(masking.batch(len(images), rng)).to(device)
-            output = mim_step(train_model, tokenizer, images, mask, autocast)
-            optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            scheduler.step()
-            loss = float(output.loss.detach())
-            result.losses.append(loss)
-            result.accuracies.append(output.accuracy)
-            seen += len(images) * world
-            result.images_per_s = seen / (time.perf_counter() - t0)
-            result.steps = step + 1
-            bar.update(task, advance=1, loss=loss, acc=output.accuracy, ips=result.images_per_s)
-            meta.update(
-                steps=str(result.steps),
-                images=str(result.steps * config.batch_size * world),
-                loss=f"{loss:.5f}",
-                accuracy=f"{output.accuracy:.5f}",
-            )
-            every = config.checkpoint_every
-            if rank == 0 and every and result.steps % every == 0 and result.steps < config.steps:
-                save(f"mim-step{result.steps}.safetensors")
-    if rank == 0 and result.steps > start:
-        result.checkpoint = save(FINAL_CHECKPOINT)
-    elif (out / FINAL_CHECKPOINT).is_file():
-        result.checkpoint = out / FINAL_CHECKPOINT
-    return result
+    checkpointing = Checkpointing(
+        save=partial(save_mim_checkpoint, model),
+        state=model.backbone_state,
+        load=model.load_backbone_state,
+        final=FINAL_CHECKPOINT,
+        every="mim-step{step}.safetensors",
+        extra={"tokenizer_hash": tokenizer_hash},
+    )
+    loop = pretrain_loop(
+        model, optimizer, config, Path(output_dir), make_step, checkpointing, meta,
+        resume=resume, progress=progress, label="MIM pretraining", unit="images",
+    )  # fmt: skip
+    return PretrainResult(
+        checkpoint=loop.checkpoint,
+        steps=loop.steps,
+        losses=[h["loss"] for h in loop.history],
+        accuracies=[h["accuracy"] for h in loop.history],
+        images_per_s=loop.items_per_s,
+    )

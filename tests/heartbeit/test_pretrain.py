@@ -15,11 +15,11 @@ from bench.plugins.heartbeit.pretrain import (
     FINAL_CHECKPOINT,
     PretrainConfig,
     pretrain,
-    warmup_cosine,
 )
 from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 
 from bench.checkpoints import read_metadata
+from bench.pretraining import warmup_cosine
 from tests.heartbeit.conftest import striped_images
 
 POOL = striped_images(32, 32)
