@@ -202,3 +202,16 @@ def test_slurm_executor_through_submitit_local_equals_in_process(host, tmp_path)
     run = tmp_path / "b" / "runs" / "g"
     assert_same_run(tmp_path / "a" / "runs" / "g", run)
     assert list((run / "slurm").glob("*_0_log.out")), "submitit's job logs are in the run dir"
+
+
+@pytest.mark.slow
+def test_local_executor_retries_a_failing_cell_then_reports_it(tmp_path):
+    from bench.executors import CellJob
+    from bench.executors.local import create
+
+    job = CellJob("broken-cell", {"config": {"no_such_key": 1}, "sys_path": []})
+    results = []
+    create(ExecutorSettings(tmp_path, workers=2, retries=1)).run([job], results.append)
+    (result,) = results
+    assert not result.ok and result.attempts == 2
+    assert "no_such_key" in result.error
