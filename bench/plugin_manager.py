@@ -45,6 +45,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.tasks.hcm",
     "bench.tasks.ludb_lvh",
     "bench.tasks.ludb_rhythm",
+    "bench.tasks.ptbxl_multilabel",
+    "bench.tasks.cinc2021",
     "bench.leaderboard.plugin",
     "bench.executors.builtin",
     "bench.plugins.mlflow_logger",

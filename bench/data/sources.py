@@ -10,7 +10,7 @@ heavy is imported until a loader runs, so task plugins built on these stay cheap
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,12 +40,16 @@ def _labelled(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
 
     result: pd.Series | pd.DataFrame = rule(table)
     if isinstance(result, pd.DataFrame):  # multi-label: the cohort derives ``label``
-        matrix = result.apply(pd.to_numeric, errors="coerce")
-        out = table.assign(**{str(c): matrix[c] for c in matrix.columns})
-        out = out[matrix.notna().all(axis=1)].copy()
+        out = table.copy()
+        for column in result.columns:  # column by column: table.attrs may hold frames
+            out[str(column)] = pd.to_numeric(result[column], errors="coerce").to_numpy()
+        columns = [str(c) for c in result.columns]
+        out = out[out[columns].notna().all(axis=1).to_numpy()].copy()
         if out.empty:
             raise CohortError(f"{where}: no record is labelled by this task's definition")
-        return out.astype({str(c): int for c in matrix.columns})
+        for column in columns:
+            out[column] = out[column].astype(int)
+        return out
     labels = pd.to_numeric(result, errors="coerce")
     out = table.assign(label=labels)
     out = out[out["label"].notna()].copy()
@@ -312,7 +316,28 @@ def _codes_option(options: Mapping[str, Any]) -> list[str]:
     return codes
 
 
-def wfdb_loader(task: str) -> CohortLoader:
+def dx_classes_rule(classes: Mapping[str, Sequence[str]]) -> LabelRule:
+    """Multi-label rule over ``dx`` codes: column ``label:<class>`` is 1 when a record's Dx
+    line holds any of the class's (equivalent) codes; a record without a Dx code is left
+    out, one whose codes are all unscored is kept with every label 0."""
+    from bench.labels import label_column
+
+    def rule(table: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        found = [{c.strip() for c in str(t).split(",") if c.strip()} for t in table["dx"]]
+        columns = {
+            label_column(name): [
+                float(bool(codes & set(equivalent))) if codes else float("nan") for codes in found
+            ]
+            for name, equivalent in classes.items()
+        }
+        return pd.DataFrame(columns, index=table.index)
+
+    return rule
+
+
+def wfdb_loader(task: str, classes: Mapping[str, Sequence[str]] | None = None) -> CohortLoader:
     """A folder of WFDB records at any depth (``.dat`` or PhysioNet/CinC ``.mat`` signal
     files) labelled by the SNOMED CT codes of their ``#Dx:`` header lines.
 
@@ -324,13 +349,16 @@ def wfdb_loader(task: str) -> CohortLoader:
     id; ``folder``: the record's parent folder, as in PTB Diagnostic's ``patient001/``; a
     ``#Patient:`` header line always wins). Records whose header cannot be read are left
     out and counted in ``cohort.notes["unlabelled"]`` with those without a Dx code.
+
+    ``classes`` (a multi-label task's label → equivalent SNOMED codes, see
+    :func:`dx_classes_rule`) replaces the ``codes`` option: the cohort is then multi-label.
     """
 
     def load(options: Mapping[str, Any]) -> Cohort:
         from bench.data.readers.wfdb_reader import read_wfdb, wfdb_folder_table
 
         root = _path_option(options, "BENCH_WFDB_DIR", "wfdb", "a folder of WFDB records")
-        codes = _codes_option(options)
+        codes = _codes_option(options) if classes is None else []
         table = wfdb_folder_table(root)
         if table.empty:
             raise CohortError(f"{root}: no WFDB header (*.hea) found under this folder")
@@ -345,8 +373,12 @@ def wfdb_loader(task: str) -> CohortLoader:
             else [p.rsplit("/", 1)[0] if "/" in p else p for p in table["record_id"]]
         )
         table["patient_id"] = table["patient"].where(table["patient"] != "", fallback)
-        labelled = _labelled(table, dx_rule(codes), f"WFDB records under {root}")
+        rule = dx_rule(codes) if classes is None else dx_classes_rule(classes)
+        labelled = _labelled(table, rule, f"WFDB records under {root}")
         paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
+        notes: dict[str, Any] = {"unlabelled": len(table) - len(labelled)}
+        if classes is None:  # a multi-label task's classes are its own, versioned definition
+            notes["task_version"] = f"{task}:wfdb.codes={','.join(sorted(codes))}"
         return Cohort(
             name=task,
             source="wfdb",
@@ -354,10 +386,8 @@ def wfdb_loader(task: str) -> CohortLoader:
             manifest=labelled,
             load_signal=lambda rid: read_wfdb(paths[rid]),
             cache_key=f"wfdb-{root.resolve()}",
-            notes={
-                "task_version": f"{task}:wfdb.codes={','.join(sorted(codes))}",
-                "unlabelled": len(table) - len(labelled),
-            },
+            notes=notes,
+            labels=tuple(classes or ()),
         )
 
     return load

@@ -97,11 +97,14 @@ def make_ptbxl_dir(
     sites: Sequence[float | None] | None = None,
     strat_folds: Sequence[int] | None = None,
     seed: int = 0,
+    statements: Mapping[str, tuple[str, Any, Any, Any, str, str]] | None = None,
 ) -> Path:
     """A PTB-XL-shaped folder under ``root``: CSVs with the real column names and 12-lead
     10 s records at 500 Hz (``records500``) and 100 Hz (``records100``). Returns the folder.
 
     Defaults: every record NORM/SR, one patient per record, site 0, folds cycling 1-10.
+    ``statements`` adds rows to ``scp_statements.csv`` (code → description, diagnostic,
+    form, rhythm, diagnostic_class, diagnostic_subclass) beside :data:`KNOWN_STATEMENTS`.
     """
     root.mkdir(parents=True, exist_ok=True)
     codes = list(scp_codes_list or [{"NORM": 100.0, "SR": 0.0}] * n_records)
@@ -130,8 +133,9 @@ def make_ptbxl_dir(
         )  # fmt: skip
         rows.append(row)
     pd.DataFrame(rows, columns=list(PTBXL_COLUMNS)).to_csv(root / "ptbxl_database.csv", index=False)
-    used = sorted({code for c in codes for code in c} | set(KNOWN_STATEMENTS))
-    described = [KNOWN_STATEMENTS.get(code, (code, 1.0, None, None, "", "")) for code in used]
+    known = {**KNOWN_STATEMENTS, **(statements or {})}
+    used = sorted({code for c in codes for code in c} | set(known))
+    described = [known.get(code, (code, 1.0, None, None, "", "")) for code in used]
     statements = pd.DataFrame(
         [dict(zip(STATEMENT_COLUMNS[:6], d, strict=True)) for d in described],
         index=pd.Index(used),
