@@ -60,6 +60,11 @@ def _ecgfm_reshape(tokens: torch.Tensor) -> torch.Tensor:
     return per_record.reshape(rows // k, channels, k * frames)
 
 
+def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The features contract of both signal models: their ``tokens`` method."""
+    return module.tokens  # type: ignore[return-value]
+
+
 def _resnet1d_layers(module: nn.Module) -> list[nn.Module]:
     from bench.plugins.ecgfm.resnet1d import saliency_layers
 
@@ -81,6 +86,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             paper_params_m=90.9,
             saliency_layers=_ecgfm_layers,
             saliency_reshape=_ecgfm_reshape,
+            features=_tokens,
             signal_recipe=ECGFM_RECIPE,
             default_weights=_default_weights,
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",
@@ -96,6 +102,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             input_kind="signal",
             paper_params_m=None,
             saliency_layers=_resnet1d_layers,
+            features=_tokens,
             signal_recipe=ECGFM_RECIPE,
         )
     )

@@ -373,6 +373,14 @@ class EcgFmClassifier(nn.Module):
         present[:, 0] |= ~present.any(dim=1)  # an all-zero record still yields a score
         return segs.reshape(b * k, leads, self.segment_samples), present
 
+    def tokens(self, x: Tensor) -> Tensor:
+        """Encoder tokens of every segment slot, concatenated along time: ``(B, n T', D)``
+        (the features contract; an empty slot's tokens are zero)."""
+        segs, present = self.segments(x)
+        out = self.encoder(segs) * present.flatten()[:, None, None].to(segs.dtype)
+        b, k = present.shape
+        return out.reshape(b, k * out.shape[1], out.shape[2])
+
     def segment_logits(self, segments: Tensor) -> Tensor:
         """Head logits of each segment ``(N, L, S)`` → ``(N, num_classes)``."""
         return self.proj(self.final_dropout(masked_mean(self.encoder(segments))))

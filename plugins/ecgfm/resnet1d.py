@@ -104,7 +104,12 @@ class ResNet1d(nn.Module):
             nn.BatchNorm1d(2 * ni), nn.Dropout(config.dropout), nn.Linear(2 * ni, num_classes)
         )
 
+    def tokens(self, x: Tensor) -> Tensor:
+        """The last stage's feature map as time tokens ``(B, T', C)`` (features contract)."""
+        return self.stages(self.stem(x)).transpose(1, 2)
+
     def forward(self, x: Tensor) -> Tensor:
+        """Logits of the concat-pooled (average ‖ max over time) last feature map."""
         x = self.stages(self.stem(x))
         pooled = torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1)
         return self.head(pooled)

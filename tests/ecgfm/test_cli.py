@@ -54,3 +54,21 @@ def test_convert_weights_command(cli, tmp_path: Path, tiny_model: Wav2Vec2Cmsc) 
     assert "ecg-fm encoder" in result.output and dst.stat().st_size < src.stat().st_size
     bad = CliRunner().invoke(cli, ["convert-weights", "ecg-fm", str(src), str(tmp_path / "x.pt")])
     assert bad.exit_code == 2 and "expected a .safetensors path" in bad.output
+
+
+@pytest.mark.parametrize(("model", "width"), [("ecg-fm", 96), ("resnet1d", 128)])
+def test_bench_embed_reads_the_features_contract(
+    cli, tmp_path: Path, model: str, width: int
+) -> None:
+    import numpy as np
+
+    signals = np.random.default_rng(0).normal(size=(3, 12, 2500)).astype(np.float32)
+    np.save(tmp_path / "ecgs.npy", signals)  # 10 s at 250 Hz: resampled to 500 Hz by the recipe
+    out = tmp_path / "emb.npy"
+    args = ["embed", "-m", model, "--weights", "random", "--input", str(tmp_path / "ecgs.npy"),
+            "--fs", "250", "-o", str(out), "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    embeddings = np.load(out)
+    assert embeddings.shape == (3, width) and np.isfinite(embeddings).all()
