@@ -73,6 +73,7 @@ class RunSummary:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     bad_records: dict[str, dict[str, str]] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task: usable counts
     interrupted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +87,7 @@ class RunSummary:
             "skipped": self.skipped,
             "failed": self.failed,
             "bad_records": self.bad_records,
+            "inputs": self.inputs,
             "interrupted": self.interrupted,
         }
 
@@ -195,6 +197,13 @@ class Runner:
         split, source = prepared.split, prepared.source
         for note in split.notes:
             self.console.print(f"[yellow]{task.name}/{source}: {note}[/]")
+        summary.inputs[task.name] = prepared.usable
+        if prepared.usable.get("records_with_dropped_channels"):
+            self.console.print(
+                f"{task.name}/{source}: {prepared.usable['records_with_dropped_channels']} "
+                f"record(s) carried extra channels, dropped: "
+                f"{', '.join(prepared.usable['dropped_channels'])}"
+            )
         if prepared.bad_records:
             summary.bad_records[task.name] = prepared.bad_records
             self.console.print(
@@ -219,7 +228,10 @@ class Runner:
         if spec.name not in self._weights:
             profile = self.config.profile_spec
             self._weights[spec.name] = resolve_weights(
-                spec, self.config.weights.get(spec.name), profile.model_profile, profile.image_size
+                spec,
+                self.config.weights.get(spec.name),
+                profile.model_profile,
+                spec.input_size(profile.image_size),
             )
         return self._weights[spec.name]
 
@@ -252,7 +264,7 @@ class Runner:
             },
             "profile": config.profile,
             "model_profile": profile.model_profile,
-            "input_size": profile.image_size,
+            "input_size": spec.input_size(profile.image_size),
             "weights": weights.identity,
             "protocol": key.protocol,
             "selection": config.selection,
@@ -292,7 +304,7 @@ class Runner:
             train_config=replace(base, seed=cell_seed(digest)),
             weights=weights,
             model_profile=profile.model_profile,
-            input_size=profile.image_size,
+            input_size=spec.input_size(profile.image_size),
             validation_rule=config.validation_rule,
             split_hash=stable_hash(membership, length=16),
         )

@@ -74,6 +74,7 @@ class PreparedTask:
     arrays: dict[str, CachedImages]  # representation_key → cached inputs
     recipe: BootstrapRecipe
     bad_records: dict[str, str] = field(default_factory=dict)
+    usable: dict[str, Any] = field(default_factory=dict)  # Usable.summary(), for report.json
     resamples: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -176,6 +177,7 @@ def prepare_task(
 
     def build_inputs(ids: Sequence[str]) -> RecordCheck:
         failed: dict[str, str] = {}
+        dropped: dict[str, list[str]] = {}
         for key, spec in {representation_key(m): m for m in models}.items():
             if console is not None:
                 console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
@@ -187,7 +189,8 @@ def prepare_task(
                 )
             arrays[key] = cached
             failed.update(cached.failed)
-        return RecordCheck(failed)
+            dropped.update(cached.dropped)
+        return RecordCheck(failed, dropped)
 
     usable = usable_records(cohort, build_inputs)
     split = split_for(task, cohort, usable.manifest, external)
@@ -202,4 +205,5 @@ def prepare_task(
         arrays=arrays,
         recipe=recipe,
         bad_records=usable.failed,
+        usable=usable.summary(),
     )

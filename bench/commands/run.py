@@ -59,7 +59,8 @@ err_console = Console(stderr=True)
 @click.option(
     "--source",
     default=None,
-    help="Data source for every task: synthetic (default), ptbxl, ludb, muse, manifest.",
+    help="Data source for every task: synthetic (default), ptbxl, ludb, muse, manifest, "
+    "wfdb (a folder of WFDB/CinC records; see docs/data.md).",
 )
 @click.option(
     "--source-option",
