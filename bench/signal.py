@@ -37,6 +37,17 @@ class ECGFormatError(ValueError):
 RECORD_ERRORS: tuple[type[Exception], ...] = (ECGFormatError, OSError)
 
 
+def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
+    """III, aVR, aVL and aVF from leads I and II (Einthoven's and Goldberger's relations),
+    in standard order; arrays of any shape, element-wise. The one place these formulas live."""
+    return {
+        "III": lead_ii - lead_i,
+        "aVR": -(lead_i + lead_ii) / 2,
+        "aVL": lead_i - lead_ii / 2,
+        "aVF": lead_ii - lead_i / 2,
+    }
+
+
 @dataclass(frozen=True)
 class ECGSignal:
     """A multi-lead ECG: ``data`` is ``(leads, samples)`` float32 in ``units`` (mV).

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage, signal
 
-from bench.signal import ECGFormatError, ECGSignal
+from bench.signal import ECGFormatError, ECGSignal, derive_limb_leads
 
 PadPolicy = Literal["edge", "zero", "reject"]
 BadLeadPolicy = Literal["reject", "flag"]
@@ -110,20 +110,15 @@ def config_hash(config: object) -> str:
 
 DEFAULT_PREPROCESS = PreprocessConfig()
 
-_LIMB_FORMULAS = {
-    "III": lambda i, ii: ii - i,
-    "aVR": lambda i, ii: -(i + ii) / 2,
-    "aVL": lambda i, ii: i - ii / 2,
-    "aVF": lambda i, ii: ii - i / 2,
-}
+LIMB_LEADS: tuple[str, ...] = ("III", "aVR", "aVL", "aVF")
 
 
-def derive_limb_leads(sig: ECGSignal) -> ECGSignal:
+def add_limb_leads(sig: ECGSignal) -> ECGSignal:
     """Add III, aVR, aVL and aVF where missing, computed from leads I and II.
 
     Raises :class:`ECGFormatError` naming the lead when I or II is absent.
     """
-    missing = [name for name in _LIMB_FORMULAS if name not in sig.leads]
+    missing = [name for name in LIMB_LEADS if name not in sig.leads]
     if not missing:
         return sig
     for base in ("I", "II"):
@@ -133,7 +128,8 @@ def derive_limb_leads(sig: ECGSignal) -> ECGSignal:
                 f"(record has {list(sig.leads)})"
             )
     i, ii = sig.lead("I"), sig.lead("II")
-    extra = np.stack([_LIMB_FORMULAS[name](i, ii) for name in missing]).astype(sig.data.dtype)
+    derived = derive_limb_leads(i, ii)
+    extra = np.stack([derived[name] for name in missing]).astype(sig.data.dtype)
     return ECGSignal(
         data=np.concatenate([sig.data, extra]),
         fs=sig.fs,
@@ -157,7 +153,7 @@ def resample(sig: ECGSignal, target_fs: float) -> ECGSignal:
 
 def _select(sig: ECGSignal, leads: Sequence[str]) -> ECGSignal:
     if any(name not in sig.leads for name in leads):
-        sig = derive_limb_leads(sig) if any(n in _LIMB_FORMULAS for n in leads) else sig
+        sig = add_limb_leads(sig) if any(n in LIMB_LEADS for n in leads) else sig
     absent = [name for name in leads if name not in sig.leads]
     if absent:
         raise ECGFormatError(f"missing plotted lead(s) {absent}; record has {list(sig.leads)}")

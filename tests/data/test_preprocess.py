@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from bench.data.preprocess import (
     DEFAULT_PREPROCESS,
     PreprocessConfig,
+    add_limb_leads,
     check_quality,
-    derive_limb_leads,
     preprocess,
     preprocess_batch,
     resample,
@@ -33,7 +33,7 @@ def _limb_only(seed: int = 0) -> ECGSignal:
 
 def test_limb_leads_derived_exactly() -> None:
     sig = _limb_only()
-    out = derive_limb_leads(sig)
+    out = add_limb_leads(sig)
     i, ii = sig.lead("I"), sig.lead("II")
     np.testing.assert_allclose(out.lead("III"), ii - i, atol=1e-6)
     np.testing.assert_allclose(out.lead("aVR"), -(i + ii) / 2, atol=1e-6)
@@ -46,7 +46,7 @@ def test_derivation_names_missing_base_lead() -> None:
     sig = _limb_only()
     no_ii = ECGSignal(np.delete(sig.data, 1, axis=0), FS, tuple(n for n in sig.leads if n != "II"))
     with pytest.raises(ECGFormatError, match="lead 'II' is missing"):
-        derive_limb_leads(no_ii)
+        add_limb_leads(no_ii)
 
 
 def test_missing_plotted_lead_is_named() -> None:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.data.readers import read_ludb_signal, read_muse_xml, write_muse_xml
-from bench.data.readers.muse import STORED_LEADS, derive_limb_leads
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.readers.muse import STORED_LEADS
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
 
 from .fixtures import make_muse_xml, synthetic_ecg
 

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from bench.data.readers.lead_names import standard_lead_name
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
 
 #: The leads a MUSE file stores; the other four standard leads are derived from I and II.
 STORED_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -32,16 +32,6 @@ STORED_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 UNIT_TO_MV: dict[str, float] = {"MICROVOLTS": 1e-3, "MILLIVOLTS": 1.0}
 
 Waveform = Literal["rhythm", "median"]
-
-
-def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
-    """III, aVR, aVL and aVF from leads I and II."""
-    return {
-        "III": lead_ii - lead_i,
-        "aVR": -(lead_i + lead_ii) / 2,
-        "aVL": lead_i - lead_ii / 2,
-        "aVF": lead_ii - lead_i / 2,
-    }
 
 
 def _text(parent: ET.Element, tag: str, where: str) -> str:

@@ -17,6 +17,7 @@ from bench.data.synthetic.config import FS, N_SAMPLES, SyntheticConfig
 from bench.data.synthetic.morphology import PRE_S, TEMPLATE_LEN, build_beats, lead_vectors
 from bench.data.synthetic.pathology import Latents, draw_latents
 from bench.data.synthetic.sites import site_table
+from bench.signal import derive_limb_leads
 
 FRAME = 6000  # 12 s: mains (50/60 Hz) and wander (k/12 Hz) fall on exact FFT bins
 OFFSET = (FRAME - N_SAMPLES) // 2
@@ -105,11 +106,6 @@ def _electrodes(config: SyntheticConfig, lat: Latents) -> np.ndarray:
     return lead_vectors(lat.traits["rotation"], jitter)
 
 
-def derive_limb_leads(i: np.ndarray, ii: np.ndarray) -> list[np.ndarray]:
-    """III, aVR, aVL, aVF from I and II (Einthoven and Goldberger)."""
-    return [ii - i, -(i + ii) / 2, i - ii / 2, ii - i / 2]
-
-
 def generate(config: SyntheticConfig, patient: np.ndarray, ecg: np.ndarray) -> np.ndarray:
     """(B, 12, 5000) float32 mV signals of records ``(patient[b], ecg[b])``, standard lead order."""
     lat = draw_latents(config, patient, ecg)
@@ -132,5 +128,5 @@ def generate(config: SyntheticConfig, patient: np.ndarray, ecg: np.ndarray) -> n
     out = np.empty((n, 12, N_SAMPLES), dtype=np.float32)
     out[:, :2] = frame[:, :2, OFFSET : OFFSET + N_SAMPLES]
     out[:, 6:] = frame[:, 2:, OFFSET : OFFSET + N_SAMPLES]
-    out[:, 2:6] = np.stack(derive_limb_leads(out[:, 0], out[:, 1]), axis=1)
+    out[:, 2:6] = np.stack(list(derive_limb_leads(out[:, 0], out[:, 1]).values()), axis=1)
     return out
