@@ -342,30 +342,18 @@ class Runner:
             return False
         predictions = self.store.cell_predictions(cell)
         scores = score_predictions(predictions, self.metrics, prepared.resamples, self.recipe)
-        template = stored[0]
+        # each split's stored record carries that split's contamination and details
+        templates = {r.split: r for r in stored}
         records = [
             replace(
-                template,
-                split=s.split,
-                metric=s.metric.name,
-                value=s.value.value,
-                ci_low=s.value.ci_low,
-                ci_high=s.value.ci_high,
-                n=s.n,
-                n_positive=s.n_positive,
-                higher_is_better=s.metric.higher_is_better,
-                bootstrap=s.bootstrap,
-                contamination=self._split_contamination(stored, s.split),
-                details=_with_per_label(template.details, s),
+                templates[s.split],
+                **s.record_fields(),
+                details=_with_per_label(templates[s.split].details, s),
             )
             for s in scores
         ]
         self.store.write_cell(cell, records)
         return True
-
-    @staticmethod
-    def _split_contamination(stored: list[ResultRecord], split: str) -> bool:
-        return any(r.contamination for r in stored if r.split == split)
 
     def contamination(
         self, prepared: PreparedTask, plan: CellPlan, outcome: CellOutcome
@@ -451,15 +439,7 @@ class Runner:
         return [
             ResultRecord(
                 **common,
-                split=s.split,
-                metric=s.metric.name,
-                value=s.value.value,
-                ci_low=s.value.ci_low,
-                ci_high=s.value.ci_high,
-                n=s.n,
-                n_positive=s.n_positive,
-                higher_is_better=s.metric.higher_is_better,
-                bootstrap=s.bootstrap,
+                **s.record_fields(),
                 contamination=contamination[s.split] is not None,
                 timings=outcome.timings,
                 details=_with_per_label({**details, "contamination": contamination[s.split]}, s),

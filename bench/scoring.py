@@ -65,6 +65,20 @@ class Score:
     bootstrap: dict[str, Any] = field(default_factory=dict)
     per_label: dict[str, dict[str, Any]] | None = None
 
+    def record_fields(self) -> dict[str, Any]:
+        """The fields of a :class:`bench.records.ResultRecord` this score determines."""
+        return {
+            "split": self.split,
+            "metric": self.metric.name,
+            "value": self.value.value,
+            "ci_low": self.value.ci_low,
+            "ci_high": self.value.ci_high,
+            "n": self.n,
+            "n_positive": self.n_positive,
+            "higher_is_better": self.metric.higher_is_better,
+            "bootstrap": self.bootstrap,
+        }
+
 
 def score_predictions(
     predictions: pd.DataFrame,
@@ -108,6 +122,48 @@ def score_predictions(
     return out
 
 
+@dataclass(frozen=True)
+class MacroValues:
+    """A metric macro-averaged over labels: the point value, its value on every resample
+    (``(R,)``), and per label the point value and resample values (NaN for a label with
+    one class, which is left out of the macro)."""
+
+    point: float
+    replicates: np.ndarray
+    label_points: np.ndarray  # (K,)
+    label_replicates: np.ndarray  # (K, R)
+    filled: int  # label values undefined on a resample, filled with the label's point value
+
+
+def macro_values(
+    metric: MetricSpec,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    groups: np.ndarray,
+    resamples: np.ndarray,
+) -> MacroValues:
+    """``metric`` on each label column of ``y_true``/``y_score`` ``(n, K)`` and its macro
+    over the labels with both classes, on the whole set and on every row of the
+    multiplicity matrix ``resamples`` (see the module docstring)."""
+    n_labels, n_replicates = y_true.shape[1], len(resamples)
+    single = np.ones((1, len(y_true)), dtype=np.int32)
+    label_points = np.full(n_labels, np.nan)
+    label_replicates = np.full((n_labels, n_replicates), np.nan)
+    for k in range(n_labels):
+        if len(np.unique(y_true[:, k])) < 2:
+            continue
+        label_replicates[k] = metric_replicates(
+            metric, y_true[:, k], y_score[:, k], groups, resamples
+        )
+        label_points[k] = metric_replicates(metric, y_true[:, k], y_score[:, k], groups, single)[0]
+    scored = np.isfinite(label_points)
+    undefined = ~np.isfinite(label_replicates[scored])
+    filled = np.where(undefined, label_points[scored, None], label_replicates[scored])
+    point = float(label_points[scored].mean()) if scored.any() else float("nan")
+    replicates = filled.mean(axis=0) if scored.any() else np.full(n_replicates, np.nan)
+    return MacroValues(point, replicates, label_points, label_replicates, int(undefined.sum()))
+
+
 def macro_score(
     split: str,
     rows: pd.DataFrame,
@@ -119,42 +175,29 @@ def macro_score(
     """``metric`` macro-averaged over the labels ``names`` of one split's multi-label
     predictions ``rows``, with its CI on the shared ``resamples`` (see the module docstring).
     ``n_positive`` counts records with any positive label."""
+    y_true = rows[[label_column(n) for n in names]].to_numpy()
+    y_score = rows[[score_column(n) for n in names]].to_numpy(dtype=np.float64)
     groups = rows["patient_id"].astype(str).to_numpy()
-    single = np.ones((1, len(rows)), dtype=np.int32)
+    macro = macro_values(metric, y_true, y_score, groups, resamples)
     per_label: dict[str, dict[str, Any]] = {}
-    points, replicates, filled = [], [], 0
-    for name in names:
-        y_true = rows[label_column(name)].to_numpy()
-        y_score = rows[score_column(name)].to_numpy(dtype=np.float64)
-        entry: dict[str, Any] = {"n_positive": int(y_true.sum()), "value": None}
+    for k, name in enumerate(names):
+        entry: dict[str, Any] = {"n_positive": int(y_true[:, k].sum()), "value": None}
+        if np.isfinite(macro.label_points[k]):
+            low, high = percentile_ci(macro.label_replicates[k])
+            entry.update(value=float(macro.label_points[k]), ci_low=low, ci_high=high)
         per_label[name] = entry
-        if len(np.unique(y_true)) < 2:
-            continue
-        values = metric_replicates(metric, y_true, y_score, groups, resamples)
-        point = float(metric_replicates(metric, y_true, y_score, groups, single)[0])
-        low, high = percentile_ci(values)
-        entry.update(value=point, ci_low=low, ci_high=high)
-        points.append(point)
-        replicates.append(np.where(np.isfinite(values), values, point))
-        filled += int((~np.isfinite(values)).sum())
-    if points:
-        macro = np.vstack(replicates).mean(axis=0)
-        low, high = percentile_ci(macro)
-        value = MetricValue(float(np.mean(points)), low, high)
-        valid = int(np.isfinite(macro).sum())
-    else:
-        value, valid = MetricValue(float("nan")), 0
-    positives = rows[[label_column(n) for n in names]].to_numpy().any(axis=1)
+    low, high = percentile_ci(macro.replicates)
+    scored = int(np.isfinite(macro.label_points).sum())
     return Score(
         split=split,
         metric=metric,
-        value=value,
+        value=MetricValue(macro.point, low, high) if scored else MetricValue(float("nan")),
         n=len(rows),
-        n_positive=int(positives.sum()),
+        n_positive=int(y_true.any(axis=1).sum()),
         bootstrap={
-            "valid_replicates": valid,
-            "labels_scored": len(points),
-            "filled_label_values": filled,
+            "valid_replicates": int(np.isfinite(macro.replicates).sum()),
+            "labels_scored": scored,
+            "filled_label_values": macro.filled,
             "labels": len(names),
             **recipe.to_dict(),
         },
