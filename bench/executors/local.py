@@ -1,13 +1,16 @@
-"""The ``local`` executor: N worker processes on this machine, one fresh process per cell.
+"""The ``local`` executor: N worker processes on this machine, one cell at a time each.
 
-Each cell runs in its own ``spawn``-ed process (the effect of ``max_tasks_per_child=1``:
-nothing — imported modules, torch state, CUDA memory — survives from one cell to the
-next). Processes are managed one per cell rather than through a process pool, so a
-worker killed by a signal (SIGKILL, the OOM killer) fails exactly its own cell, which is
-retried, instead of breaking a whole pool. With several GPUs each worker sees one device
-(``CUDA_VISIBLE_DEVICES``, set before torch is imported), handed out to the least busy
-device in turn. A worker exits on its own when the driver dies, so a restarted driver never
-races an orphan for a cell.
+Workers are ``spawn``-ed processes managed one by one rather than through a process pool,
+so a worker killed by a signal (SIGKILL, the OOM killer) fails exactly the cell it was
+running, which is retried in a new worker, instead of breaking a whole pool. By default a
+worker runs one cell and exits (``cells_per_worker=1``, the effect of
+``max_tasks_per_child=1``: no torch state or CUDA memory survives into the next cell);
+``--executor-option cells_per_worker=0`` keeps workers for the whole grid (no limit) and
+saves the interpreter start-up (torch import, plugin host) per cell, which dominates
+short cells. Cells seed every draw from their identity, so reuse changes no prediction.
+With several GPUs each worker sees one device (``CUDA_VISIBLE_DEVICES``, set before torch
+is imported), given to the least used device. A worker exits on its own when the driver
+dies, so a restarted driver never races an orphan for a cell.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
 
-from bench.executors import CellJob, ExecutorSettings, JobResult, OnResult, error_text
+from bench.executors import (
+    CellJob,
+    ExecutorError,
+    ExecutorSettings,
+    JobResult,
+    OnResult,
+    error_text,
+)
 
 #: Seconds between a worker's checks that its driver is still alive (non-Linux).
 ORPHAN_POLL_S = 0.5
@@ -52,34 +61,48 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _child(spec: dict[str, Any], run_dir: str, parent: int, conn: Connection) -> None:
-    """Worker process body: run the cell, send back ``("ok", path)`` or ``("error", text)``."""
+def _serve(run_dir: str, parent: int, conn: Connection) -> None:
+    """Worker process body: run the cell specs it receives, one at a time, answering each
+    with ``("ok", path)`` or ``("error", text)``; ``None`` ends it."""
     _die_with_parent(parent)
     from bench.executors.worker import run_cell
 
-    try:
-        message = ("ok", run_cell(spec, run_dir))
-    except BaseException as exc:
-        message = ("error", error_text(exc))
-    conn.send(message)
-    conn.close()
+    while True:
+        try:
+            spec = conn.recv()
+        except EOFError:
+            return
+        if spec is None:
+            return
+        try:
+            message = ("ok", run_cell(spec, run_dir))
+        except BaseException as exc:
+            message = ("error", error_text(exc))
+        conn.send(message)
 
 
 @dataclass
-class _Running:
-    job: CellJob
-    attempt: int
+class _Worker:
     process: BaseProcess
     conn: Connection
     device: str | None
+    cells: int = 0
+    job: CellJob | None = None
+    attempt: int = 0
 
 
 class LocalExecutor:
     """``--workers N`` processes on this machine (see the module docstring)."""
 
     def __init__(self, settings: ExecutorSettings) -> None:
-        settings.unknown_options(("num_cpus", "num_gpus"), "local")
+        settings.unknown_options(("num_cpus", "num_gpus", "cells_per_worker"), "local")
         self.settings = settings
+        self.cells_per_worker = settings.option("cells_per_worker", 1, kind=int)
+        if self.cells_per_worker < 0:
+            raise ExecutorError(
+                f"executor option 'cells_per_worker': expected >= 0 (0 = no limit), "
+                f"got {self.cells_per_worker}"
+            )
         self.context = multiprocessing.get_context("spawn")
 
     def describe(self, jobs: Sequence[CellJob]) -> str:
@@ -88,72 +111,86 @@ class LocalExecutor:
         lines += [f"  {job.cell}" for job in jobs]
         return "\n".join(lines)
 
-    def _device(self, running: dict[int, _Running]) -> str | None:
+    def _spawn(self, workers: list[_Worker]) -> _Worker:
+        """A new worker process, on the device the fewest workers use."""
         devices = list(self.settings.devices)
-        if not devices:
-            return None
-        busy = collections.Counter(r.device for r in running.values())
-        return min(devices, key=lambda d: busy[d])
-
-    def _start(self, job: CellJob, attempt: int, running: dict[int, _Running]) -> None:
-        device = self._device(running)
-        spec = {**job.spec, "devices": device}
-        receive, send = self.context.Pipe(duplex=False)
+        busy = collections.Counter(w.device for w in workers)
+        device = min(devices, key=lambda d: busy[d]) if devices else None
+        mine, theirs = self.context.Pipe()
         process = self.context.Process(
-            target=_child,
-            args=(spec, str(self.settings.run_dir), os.getpid(), send),
-            name=f"bench-cell-{job.cell}",
+            target=_serve, args=(str(self.settings.run_dir), os.getpid(), theirs)
         )
         process.start()
-        send.close()
-        running[process.sentinel] = _Running(job, attempt, process, receive, device)
+        theirs.close()
+        worker = _Worker(process, mine, device)
+        workers.append(worker)
+        return worker
 
     @staticmethod
-    def _outcome(entry: _Running) -> tuple[str | None, str | None]:
-        """(path, error) of a finished worker process."""
+    def _outcome(worker: _Worker) -> tuple[str | None, str | None]:
+        """(path, error) of the cell a worker was running, once it answered or died."""
         message = None
         try:
-            if entry.conn.poll():
-                message = entry.conn.recv()
+            if worker.conn.poll():
+                message = worker.conn.recv()
         except (EOFError, OSError):
             message = None
-        entry.process.join()
-        entry.conn.close()
-        if message is not None and message[0] == "ok":
-            return message[1], None
         if message is not None:
-            return None, message[1]
-        code = entry.process.exitcode
+            return (message[1], None) if message[0] == "ok" else (None, message[1])
+        worker.process.join()
+        code = worker.process.exitcode
         if code is not None and code < 0:
             return None, f"worker process killed by signal {-code}"
         return None, f"worker process exited with code {code} without a result"
 
+    @staticmethod
+    def _stop(worker: _Worker, kill: bool) -> None:
+        if kill:
+            worker.process.kill()
+        else:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+        worker.process.join()
+        worker.conn.close()
+
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Run every job, at most ``workers`` at once, each tried ``1 + retries`` times."""
         queue = collections.deque((job, 1) for job in jobs)
-        running: dict[int, _Running] = {}
+        workers: list[_Worker] = []
         try:
-            while queue or running:
-                while queue and len(running) < self.settings.workers:
-                    job, attempt = queue.popleft()
-                    self._start(job, attempt, running)
-                ready = set(wait(list(running)))
-                for sentinel in [s for s in running if s in ready]:
-                    entry = running.pop(sentinel)
-                    path, error = self._outcome(entry)
-                    if path is None and entry.attempt <= self.settings.retries:
+            while queue or any(w.job for w in workers):
+                while queue:
+                    idle = next((w for w in workers if w.job is None), None)
+                    if idle is None and len(workers) >= self.settings.workers:
+                        break
+                    worker = idle or self._spawn(workers)
+                    worker.job, worker.attempt = queue.popleft()
+                    worker.conn.send({**worker.job.spec, "devices": worker.device})
+                busy = [w for w in workers if w.job is not None]
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for worker in busy:
+                    if worker.conn not in ready and worker.process.sentinel not in ready:
+                        continue
+                    job, attempt = worker.job, worker.attempt
+                    assert job is not None
+                    path, error = self._outcome(worker)
+                    worker.job, worker.cells = None, worker.cells + 1
+                    limit = self.cells_per_worker
+                    if not worker.process.is_alive() or (limit and worker.cells >= limit):
+                        self._stop(worker, kill=False)
+                        workers.remove(worker)
+                    if path is None and attempt <= self.settings.retries:
                         if self.settings.console is not None:
                             self.settings.console.print(
-                                f"[yellow]cell {entry.job.cell} attempt {entry.attempt} "
-                                f"failed ({error}); retrying[/]"
+                                f"[yellow]cell {job.cell} attempt {attempt} failed ({error}); "
+                                "retrying[/]"
                             )
-                        queue.append((entry.job, entry.attempt + 1))
+                        queue.append((job, attempt + 1))
                         continue
-                    on_result(JobResult(entry.job, entry.attempt, path=path, error=error))
+                    on_result(JobResult(job, attempt, path=path, error=error))
         finally:
-            for entry in running.values():  # interrupted: leave no worker behind
-                entry.process.kill()
-                entry.process.join()
+            for worker in workers:  # done, or interrupted: leave no worker behind
+                self._stop(worker, kill=worker.job is not None)
 
 
 def create(settings: ExecutorSettings) -> LocalExecutor:

@@ -187,6 +187,12 @@ def test_workers_2_equal_workers_1(host, tmp_path):
     assert two.exit_code == 0, two.output
     assert_same_run(tmp_path / "a" / "runs" / "g", tmp_path / "b" / "runs" / "g")
     assert_one_record_set(tmp_path / "b" / "runs" / "g", 4)
+    reused = [*grid_args(tmp_path / "c", "g", seeds=(0, 1)), "--workers", "2",
+              "--executor-option", "cells_per_worker=0"]  # fmt: skip
+    assert invoke(host, reused).exit_code == 0
+    assert_same_run(tmp_path / "a" / "runs" / "g", tmp_path / "c" / "runs" / "g")
+    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "c").glob("**/worker.json")}
+    assert len(pids) <= 2, "with cells_per_worker=0 the two workers run every cell"
 
 
 @pytest.mark.slow
