@@ -26,6 +26,7 @@ from harness import Load, Paired, Stats, result, timed, unavailable
 GRID = ["-m", "heartbeit", "--weights", "random", "-t", "stemi", "--profile", "tiny",
         "-f", "0.5", "-f", "1.0", "-s", "0", "-s", "1", "-s", "2", "-s", "3"]  # fmt: skip
 N_CELLS = 8
+REUSE = ["--executor-option", "cells_per_worker=0"]
 #: Empty Ray tasks per repeat of the overhead case.
 N_EMPTY = 16
 
@@ -58,9 +59,9 @@ def _start_ray() -> Any:
 
 
 @functools.cache
-def _grids() -> tuple[list[float], list[float], list[float] | None, Load]:
-    """Seconds of the grid per repeat on --workers 1, --workers 2 and Ray (None without
-    ray), timed together so that the two speed-up rows share their repeats."""
+def _grids() -> tuple[list[float], list[float], list[float], list[float] | None, Load]:
+    """Seconds of the grid per repeat on --workers 1, --workers 2 (fresh and reused worker
+    processes) and Ray (None without ray), timed together so the rows share repeats."""
     try:
         ray = _start_ray()
     except ImportError:
@@ -68,6 +69,7 @@ def _grids() -> tuple[list[float], list[float], list[float] | None, Load]:
     root = Path(tempfile.mkdtemp(prefix="bench-executors-"))
     one: list[float] = []
     two: list[float] = []
+    reused: list[float] = []
     on_ray: list[float] = []
     try:
         _grid(root, "warm", [])  # builds the image cache once; not timed
@@ -75,21 +77,22 @@ def _grids() -> tuple[list[float], list[float], list[float] | None, Load]:
             for i in range(harness.repeats()):
                 one.append(_grid(root, f"w1-{i}", []))
                 two.append(_grid(root, f"w2-{i}", ["--workers", "2"]))
+                reused.append(_grid(root, f"w2r-{i}", [*REUSE, "--workers", "2"]))
                 if ray is not None:
                     on_ray.append(_grid(root, f"ray-{i}", ["--executor", "ray"]))
     finally:
         shutil.rmtree(root, ignore_errors=True)
         if ray is not None:
             ray.shutdown()
-    return one, two, (on_ray if ray is not None else None), load
+    return one, two, reused, (on_ray if ray is not None else None), load
 
 
 NOTE = f"{N_CELLS} tiny-profile HeartBEiT cells, 1 CPU each"
 
 
 def workers_speedup() -> dict[str, Any]:
-    """Wall time of the 8-cell grid: --workers 2 vs --workers 1."""
-    one, two, _, load = _grids()
+    """Wall time of the 8-cell grid: --workers 2 (a fresh process per cell) vs --workers 1."""
+    one, two, _, _, load = _grids()
     return result(
         "grid of 8 cells: --workers 2 vs --workers 1",
         _paired(two, one),
@@ -97,13 +100,27 @@ def workers_speedup() -> dict[str, Any]:
         baseline_name="--workers 1 (in process)",
         target="about 1.8x on 2 cores",
         ok=None,
-        notes=f"{NOTE}, on {os.cpu_count()} cores",
+        notes=f"{NOTE}, a fresh worker process per cell, on {os.cpu_count()} cores",
+    )
+
+
+def reused_workers_speedup() -> dict[str, Any]:
+    """The same with workers kept for the grid (cells_per_worker=0)."""
+    one, _, reused, _, load = _grids()
+    return result(
+        "grid of 8 cells: --workers 2, cells_per_worker=0 vs --workers 1",
+        _paired(reused, one),
+        load,
+        baseline_name="--workers 1 (in process)",
+        target="about 1.8x on 2 cores",
+        ok=None,
+        notes=f"{NOTE}, 2 worker processes for the whole grid",
     )
 
 
 def ray_speedup() -> dict[str, Any]:
     """Wall time of the 8-cell grid: --executor ray (2 CPUs) vs --workers 1."""
-    one, _, on_ray, load = _grids()
+    one, _, _, on_ray, load = _grids()
     if on_ray is None:
         return unavailable("grid of 8 cells: --executor ray vs --workers 1", "ray not installed")
     return result(
@@ -157,4 +174,4 @@ def ray_overhead() -> dict[str, Any]:
     )
 
 
-CASES = [workers_speedup, ray_speedup, ray_overhead]
+CASES = [workers_speedup, reused_workers_speedup, ray_speedup, ray_overhead]
