@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from bench.leaderboard.aggregate import row_labels
 from bench.leaderboard.tables import HEADERS, Table, fraction_label
 
 STYLE = """
@@ -88,7 +89,44 @@ def table_html(table: Table, index: int) -> str:
         + "".join(bodies)
         + "</table>"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + per_label_html(table)
         + "</section>"
+    )
+
+
+def per_label_html(table: Table) -> str:
+    """A collapsed drill-down of a multi-label table: every label's value (mean over seeds)
+    per row and fraction, from the records' ``details["per_label"]``; "" for binary tables."""
+    names = row_labels(c.row for c in table.cells)
+    columns: dict[str, dict[str, list[float]]] = {}
+    positives: dict[str, int] = {}
+    for cell in sorted(table.cells, key=lambda c: (names[c.row], c.fraction)):
+        column = columns.setdefault(f"{names[cell.row]} · {fraction_label(cell.fraction)}", {})
+        for item in cell.records:
+            for label, entry in (item.record.details.get("per_label") or {}).items():
+                positives.setdefault(label, int(entry.get("n_positive", 0)))
+                if entry.get("value") is not None:
+                    column.setdefault(label, []).append(float(entry["value"]))
+    if not positives:
+        return ""
+    head = "<th>label</th><th>positives</th>" + "".join(f"<th>{escape(c)}</th>" for c in columns)
+    lines = []
+    for label in sorted(positives):
+        tds = f"<td>{escape(label)}</td>"
+        tds += f'<td class="num" data-value="{positives[label]}">{positives[label]}</td>'
+        for values in columns.values():
+            got = values.get(label)
+            mean = sum(got) / len(got) if got else None
+            shown = "" if mean is None else f"{mean:.3f}"
+            value = "" if mean is None else f"{mean:.6g}"
+            tds += f'<td class="num" data-value="{value}">{shown}</td>'
+        lines.append(f"<tr>{tds}</tr>")
+    return (
+        f'<details class="per-label"><summary>Per-label values ({len(positives)} labels; '
+        "the table shows their macro mean)</summary>"
+        f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>'
+        + "".join(lines)
+        + "</tbody></table></details>"
     )
 
 

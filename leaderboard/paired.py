@@ -7,7 +7,9 @@ resamples for both): the difference is marked significant when its 95 % CI exclu
 zero — for several seeds, on every seed and on the same side. Every registered
 ``"scores"`` metric is tested, a plugin's included (:func:`bench.statistics.metric_replicates`).
 When predictions are missing or do not cover the same records, the difference is
-reported without a test and the note says why. When the other row's value is 0 the
+reported without a test and the note says why. Multi-label predictions are compared on the
+macro over labels, computed on each resample as the records' values are
+(:func:`bench.scoring.macro_values`). When the other row's value is 0 the
 relative difference is ±inf (shown as such), not a vanished row.
 """
 
@@ -23,11 +25,15 @@ import numpy as np
 import pandas as pd
 from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, TableKey
 
+from bench.labels import label_columns, prediction_labels, score_column
 from bench.resampling import bootstrap_indices
+from bench.scoring import macro_values
 from bench.specs import MetricSpec
 from bench.statistics import metric_replicates, paired_bootstrap
 
 PREDICTION_COLUMNS = ("record_id", "patient_id", "label", "score", "split")
+#: Columns every predictions table has (multi-label ones have label:/score: per label).
+KEY_COLUMNS = ("record_id", "patient_id", "split")
 
 
 def registered_metrics() -> dict[str, MetricSpec]:
@@ -69,7 +75,8 @@ def find_reference(rows: Sequence[RowKey], reference: str) -> RowKey | None:
 def _read_predictions(path: Path, mtime_ns: int) -> pd.DataFrame:
     """The predictions CSV at ``path`` (cached per modification time)."""
     frame = pd.read_csv(path, dtype={"record_id": str, "patient_id": str})
-    missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+    required = KEY_COLUMNS if prediction_labels(frame) else PREDICTION_COLUMNS
+    missing = [c for c in required if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: predictions lack columns {missing}")
     return frame
@@ -97,19 +104,30 @@ def _paired_test(
     a, b = _predictions(ref), _predictions(other)
     if isinstance(a, str) or isinstance(b, str):
         return a if isinstance(a, str) else str(b)
-    if not a.index.equals(b.index) or not (a["label"].to_numpy() == b["label"].to_numpy()).all():
+    names = prediction_labels(a)
+    labels = label_columns(names)
+    same = a.index.equals(b.index) and set(labels) <= set(b.columns)
+    if not same or not (a[labels].to_numpy() == b[labels].to_numpy()).all():
         return (
             f"predictions of {ref.record.model} and {other.record.model} (seed "
             f"{ref.record.seed}) do not cover the same test records"
         )
-    y_true, groups = a["label"].to_numpy(), a["patient_id"].to_numpy()
+    y_true, groups = a[labels].to_numpy(), a["patient_id"].to_numpy()
     resamples = bootstrap_indices(groups, replicates=replicates, seed=seed, unit="patient")
     whole = np.ones((1, len(y_true)), dtype=np.int32)
     values, points = [], []
     for frame in (a, b):
+        if names:
+            macro = macro_values(
+                spec, y_true, frame[[score_column(n) for n in names]].to_numpy(dtype=float),
+                groups, resamples,
+            )  # fmt: skip
+            values.append(macro.replicates)
+            points.append(macro.point)
+            continue
         scores = frame["score"].to_numpy(dtype=float)
-        values.append(metric_replicates(spec, y_true, scores, groups, resamples))
-        points.append(float(metric_replicates(spec, y_true, scores, groups, whole)[0]))
+        values.append(metric_replicates(spec, y_true[:, 0], scores, groups, resamples))
+        points.append(float(metric_replicates(spec, y_true[:, 0], scores, groups, whole)[0]))
     result = paired_bootstrap(values[0], values[1], points[0], points[1])
     low, high = result["diff_ci"]
     return {"ci_low": float(low), "ci_high": float(high), "p_value": float(result["p_value"])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -200,3 +201,68 @@ def test_bench_run_on_a_multilabel_task_writes_macro_records(cli, run_args, ludb
     predictions = pd.read_csv(cell / "predictions.csv")
     assert {"score:lvh", "label:lvh"} <= set(predictions.columns)
     assert "score" not in predictions.columns
+
+
+def _multilabel_store(root: Path) -> Path:
+    """Two models' multi-label predictions on one test set, scored as the runner scores them,
+    with records as the runner writes them."""
+    from dataclasses import replace
+
+    from bench.plugin_manager import PluginHost
+    from bench.records import ResultRecord, dumps
+
+    host = PluginHost()
+    host.load_default_plugins()
+    metrics = [host.registries.metrics.get(m) for m in ("auroc", "auprc")]
+    rng = np.random.default_rng(1)
+    base = _predictions(rng, 200)
+    recipe = BootstrapRecipe(replicates=50, seed=0, unit="patient")
+    resamples = {"internal": recipe.resamples(base["patient_id"].to_numpy())}
+    template = ResultRecord(
+        run_id="ml", model="", task="ml-task", source="s", fraction=1.0, seed=0,
+        split="internal", metric="", value=0.0, task_version="1", source_version="1",
+        render_hash="r", protocol="finetune", created="2026-01-01T00:00:00",
+    )  # fmt: skip
+    records = []
+    (root / "predictions").mkdir(parents=True)
+    for model, strength in (("good", 2.0), ("weak", 0.0)):
+        frame = base.copy()
+        for name in LABELS:
+            frame[f"score:{name}"] = frame[f"label:{name}"] * strength + rng.normal(size=200)
+        path = f"predictions/{model}.csv"
+        frame.to_csv(root / path, index=False)
+        for s in score_predictions(frame, metrics, resamples, recipe):
+            records.append(
+                replace(
+                    template, model=model, init="random", arch=model, experiment=model,
+                    metric=s.metric.name, value=s.value.value, ci_low=s.value.ci_low,
+                    ci_high=s.value.ci_high, n=s.n, n_positive=s.n_positive,
+                    bootstrap=s.bootstrap,
+                    details={"predictions": path, "per_label": s.per_label},
+                )
+            )  # fmt: skip
+    (root / "results.jsonl").write_text(dumps(records))
+    return root
+
+
+def test_leaderboard_pairs_macro_values_and_drills_down_per_label(tmp_path: Path) -> None:
+    import click
+    from bench.leaderboard.plugin import bench_register_commands
+    from click.testing import CliRunner
+
+    run = _multilabel_store(tmp_path / "runs" / "ml")
+    cli = click.Group("bench")
+    bench_register_commands(cli)
+    common = [str(tmp_path / "runs"), "--reference", "good", "--replicates", "50"]
+    md = CliRunner().invoke(cli, ["leaderboard", *common])
+    assert md.exit_code == 0, md.output
+    assert "Δ good vs weak" in md.output
+    assert "no paired test" not in md.output and "do not cover" not in md.output
+    assert "†" in md.output.split("Δ good vs weak")[1].splitlines()[0]  # paired CI excludes 0
+    html = CliRunner().invoke(cli, ["leaderboard", *common, "--format", "html"])
+    assert html.exit_code == 0, html.output
+    page = html.output
+    assert page.count("Per-label values (3 labels") == 2  # AUROC and AUPRC tables
+    for label in LABELS:
+        assert f"<td>{label}</td>" in page
+    assert run.is_dir()
