@@ -122,12 +122,13 @@ def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int)
     from bench.initial_weights import resolve_weights
 
     size = PROFILES[profile]
-    resolved = resolve_weights(spec, weights, size.model_profile, size.image_size)
+    input_size = spec.input_size(size.image_size)  # as the runner builds it
+    resolved = resolve_weights(spec, weights, size.model_profile, input_size)
     seed_everything(seed)
     return spec.build(
         num_classes=2,
         profile=size.model_profile,
-        input_size=size.image_size,
+        input_size=input_size,
         weights=resolved.argument,
     )
 
