@@ -69,6 +69,9 @@ PROFILES: dict[str, Profile] = {
             model_profile="quick",
             train={"epochs": 30, "batch_size": 32, "max_steps": 200, "evaluations": 5},
             synthetic_patients=15_000,
+            # both cores of the 2-core machine this profile is sized for: the default
+            # in-process run keeps its speed (a cell's threads are part of its numerics)
+            cell_cpus=2,
         ),
         Profile(
             name="tiny",
