@@ -201,7 +201,7 @@ def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> dict[str, 
             except OSError:
                 continue
             if not os.path.isdir(candidate):
-                parts.append(f"{candidate[len(base):] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
+                parts.append(f"{candidate[len(base) :] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
         out[record_id] = "|".join(parts)
     return out
 

@@ -39,7 +39,9 @@ class TimmConfig:
 #: name -> profile -> timm configuration.
 CONFIGS: dict[str, dict[str, TimmConfig]] = {
     "vit-b16": {
-        "paper": TimmConfig("vit_base_patch16_224.augreg_in1k", img_size_arg=True, label="ViT-B/16"),
+        "paper": TimmConfig(
+            "vit_base_patch16_224.augreg_in1k", img_size_arg=True, label="ViT-B/16"
+        ),
         "quick": TimmConfig(
             "vit_tiny_patch16_224",
             {"depth": 6},

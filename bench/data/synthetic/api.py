@@ -138,9 +138,7 @@ def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
         raise ValueError(f"stream_unlabelled: batch_size must be >= 1, got {batch_size}")
     tasks = sorted(DEFAULT_PREVALENCE)
     configs = [
-        SyntheticConfig(
-            task=t, n_patients=2 * STREAM_PATIENT_OFFSET, seed=seed, sites=STREAM_SITES
-        )
+        SyntheticConfig(task=t, n_patients=2 * STREAM_PATIENT_OFFSET, seed=seed, sites=STREAM_SITES)
         for t in tasks
     ]
     rng = np.random.default_rng([seed, 0x5EED])
