@@ -23,9 +23,8 @@ def run_config_of(run_dir: Path) -> RunConfig:
         raise ConfigError(f"{path}: not a bench run directory (no run.json)")
     stored: dict[str, Any] = json.loads(path.read_text())["config"]
     known = {f.name for f in fields(RunConfig)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known}
-    values.update(output=str(run_dir.parent), run_name=run_dir.name)
-    return replace(RunConfig(), **values)
+    config = RunConfig.from_dict({k: v for k, v in stored.items() if k in known})
+    return replace(config, output=str(run_dir.parent), run_name=run_dir.name)
 
 
 @click.command("rescore")

@@ -233,7 +233,9 @@ def manifest_loader(
             source="manifest",
             source_version=str(options.get("version", "local")),
             manifest=table,
-            load_signal=lambda rid: load_manifest_signal(rows.loc[rid]),
+            load_signal=lambda rid: load_manifest_signal(
+                {str(k): v for k, v in rows.loc[rid].items()}
+            ),
             cache_key=f"manifest-{path.resolve()}-{path.stat().st_mtime_ns}",
             notes=notes,
         )
