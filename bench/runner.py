@@ -431,6 +431,7 @@ class Runner:
             "cell_seed": plan.train_config.seed,
             "weights_identity": plan.weights.identity,
             "determinism": determinism_flags(),
+            "missing_leads": prepared.missing_leads(plan.spec, plan.train_ids, prepared.eval_sets),
             "history": result.history,
         }
         if prepared.labels:

@@ -123,6 +123,22 @@ class PreparedTask:
         """Usable validation records under the validation ``rule``."""
         return self.split.validation_records(self.manifest, fraction, seed, rule)
 
+    def missing_leads(
+        self, spec: ModelSpec, train_ids: Sequence[str], eval_sets: dict[str, list[str]]
+    ) -> dict[str, dict[str, int]]:
+        """Per set (``train`` and each evaluation split): how many records lacked each lead
+        the model's signal recipe zero-filled (empty for models without zero-filling)."""
+        missing = self.arrays[representation_key(spec)].missing_leads
+        out: dict[str, dict[str, int]] = {}
+        for name, ids in {"train": list(train_ids), **eval_sets}.items():
+            counts: dict[str, int] = {}
+            for record_id in ids:
+                for lead in missing.get(record_id, ()):
+                    counts[lead] = counts.get(lead, 0) + 1
+            if counts:
+                out[name] = counts
+        return out
+
     def dataset(self, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
         """The model inputs and labels of ``ids`` for ``spec``."""
         cached = self.arrays[representation_key(spec)]
