@@ -212,8 +212,10 @@ def embed_command(
     device: str,
     cache_dir: str | None,
 ) -> None:
-    """Write one embedding per record (mean-pooled features of the model's features contract,
-    the vectors the linear probe fits on) for a task's cohort or a raw signal array.
+    """Write one embedding per record (the linear probe's features) for a task or an array.
+
+    An embedding is the mean-pooled output of the model's features contract, the vector the
+    linear probe fits on, for every record of a task's cohort or of a raw signal array.
 
     \b
     Examples:
