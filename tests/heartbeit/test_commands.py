@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bench.checkpoints import read_metadata
+from bench.contamination import Corpus
 from tests.heartbeit.conftest import striped_images
 
 
@@ -49,7 +50,7 @@ def test_tokenizer_then_pretrain_on_png_folder(
                                  "--device", "cpu", "--output", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
     meta = read_metadata(out / "heartbeit-mim.safetensors")
-    assert meta["steps"] == "3" and meta["corpus"] == "folder:pngs"
+    assert meta["steps"] == "3" and Corpus.from_metadata(meta["corpus"]).source == "folder:pngs"
     assert meta["render_hash"] == "external"
 
 
