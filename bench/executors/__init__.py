@@ -34,6 +34,18 @@ class ExecutorError(RuntimeError):
     """An executor cannot run (missing package, bad option); the message says which."""
 
 
+def import_backend(package: str, executor: str, extra: str) -> Any:
+    """Import an executor's optional backend package, or fail with the install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        raise ExecutorError(
+            f"executor {executor!r} needs the {package} package: pip install 'ecg-bench[{extra}]'"
+        ) from None
+
+
 @dataclass(frozen=True)
 class CellJob:
     """One pending cell: its id, the spec its worker receives, what it asks for."""

@@ -25,24 +25,14 @@ from typing import Any
 
 from bench.executors import (
     CellJob,
-    ExecutorError,
     ExecutorSettings,
     JobResult,
     OnResult,
     error_text,
+    import_backend,
 )
 
 OPTIONS = ("address", "num_cpus", "num_gpus")
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise ExecutorError(
-            "executor 'ray' needs the ray package: pip install 'ecg-bench[ray]'"
-        ) from None
-    return ray
 
 
 class RayExecutor:
@@ -75,7 +65,7 @@ class RayExecutor:
 
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Submit every job as a task and report each as it finishes."""
-        ray = _import_ray()
+        ray = import_backend("ray", "ray", "ray")
         from bench.executors.worker import run_cell
 
         owned = self._init(ray)
@@ -109,5 +99,5 @@ class RayExecutor:
 def create(settings: ExecutorSettings) -> RayExecutor:
     """The ``ray`` executor (fails early, naming the extra, when ray is missing)."""
     if not settings.dry_run:
-        _import_ray()
+        import_backend("ray", "ray", "ray")
     return RayExecutor(settings)

@@ -33,22 +33,13 @@ from bench.executors import (
     JobResult,
     OnResult,
     error_text,
+    import_backend,
 )
 
 OPTIONS = ("partition", "time", "gpus", "cpus", "mem_gb", "max_parallel", "extra", "folder",
            "cluster", "poll_s")  # fmt: skip
 DEFAULT_TIME_MIN = 240
 DEFAULT_MAX_PARALLEL = 64
-
-
-def _import_submitit() -> Any:
-    try:
-        import submitit
-    except ImportError:
-        raise ExecutorError(
-            "executor 'slurm' needs the submitit package: pip install 'ecg-bench[slurm]'"
-        ) from None
-    return submitit
 
 
 class SlurmExecutor:
@@ -97,7 +88,7 @@ class SlurmExecutor:
 
     def describe(self, jobs: Sequence[CellJob]) -> str:
         """The sbatch script of the job array submitit would submit for ``jobs``."""
-        submitit = _import_submitit()
+        submitit = import_backend("submitit", "slurm", "slurm")
         from submitit.slurm.slurm import _make_sbatch_string
 
         params = self.parameters(jobs)
@@ -140,7 +131,7 @@ class SlurmExecutor:
 
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Submit the job array, poll it, resubmit failed cells up to ``retries`` times."""
-        submitit = _import_submitit()
+        submitit = import_backend("submitit", "slurm", "slurm")
         todo, attempt = list(jobs), 1
         while todo:
             submitted = dict(zip(self._submit(submitit, todo), todo, strict=True))
@@ -167,5 +158,5 @@ class SlurmExecutor:
 
 def create(settings: ExecutorSettings) -> SlurmExecutor:
     """The ``slurm`` executor (fails early, naming the extra, when submitit is missing)."""
-    _import_submitit()
+    import_backend("submitit", "slurm", "slurm")
     return SlurmExecutor(settings)
