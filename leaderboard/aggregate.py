@@ -1,20 +1,22 @@
 """From result records to leaderboard cells: latest record per cell, seeds summarised.
 
 A *table* is one (task, source, split, metric); its *rows* are experiments and its
-*columns* training fractions. A row is keyed by the whole experiment — model name, the
-architecture actually trained, init, selection, and the experiment hash (model config,
-weights content, profile, protocol, validation rule, training config; see
-:mod:`bench.cells`) — so two experiments filed under one model name are two rows (labelled
-apart, with a note naming their runs), never merged, and seeds are aggregated only
-within one experiment. Records that would be compared within one table must share the
-harness version, task version, data-source version, usable-cohort hash, render config and
-protocol, and at each fraction and seed every row must have used the same records (split
-hash); :func:`check_consistent` refuses anything else unless asked.
+*columns* training fractions. A row is keyed by the whole experiment — model name, init,
+selection, the architecture actually trained, the experiment hash (model config, weights
+content, profile, protocol, validation rule, training config; see :mod:`bench.cells`) and
+the protocol — so finetune and linear-probe rows of one model share a table as two rows,
+two experiments filed under one model name are two rows (labelled apart, with a note
+naming their runs), never merged, and seeds are aggregated only within one experiment.
+Records that would be compared within one table must share the harness version, task
+version, data-source version, usable-cohort hash and render config, and at each fraction
+and seed every row must have used the same records (split hash);
+:func:`check_consistent` refuses anything else unless asked.
 
 Several seeds of one cell are summarised as the mean value with its standard deviation
-and min–max; the per-seed 95 % bootstrap CIs are summarised by the mean of their lower
-bounds and the mean of their upper bounds (the CI of a typical seed, not a CI of the
-mean over seeds — with a handful of seeds that would need a distributional assumption).
+and min–max. :func:`summarise` gives the mean of the per-seed 95 % CI bounds (the CI of
+a typical seed); the leaderboard replaces it by the CI pooled over the seeds' bootstrap
+replicates where the predictions allow (:mod:`bench.leaderboard.replicates`), and
+``Cell.ci_method`` says which one a cell carries.
 """
 
 from __future__ import annotations
@@ -35,12 +37,11 @@ CONSISTENCY_FIELDS: tuple[str, ...] = (
     "source_version",
     "cohort_hash",
     "render_hash",
-    "protocol",
 )
 
 
 class MixedRecordsError(ValueError):
-    """Records that should not share a table (different versions, renders or protocols)."""
+    """Records that should not share a table (different versions, cohorts or renders)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,17 @@ class SourcedRecord:
 
 
 TableKey = tuple[str, str, str, str]  # task, source, split, metric
-RowKey = tuple[str, str, str, str, str]  # model, init, selection, arch, experiment
+RowKey = tuple[str, str, str, str, str, str]  # model, init, selection, arch, experiment, protocol
+#: The protocol whose rows are labelled by the model name alone.
+DEFAULT_PROTOCOL = "finetune"
+#: ``Cell.ci_method`` values: CI pooled over the seeds' replicates, or mean of seed bounds.
+CI_POOLED = "pooled"
+CI_MEAN_OF_SEEDS = "mean of seed bounds"
+
+
+def fraction_label(fraction: float) -> str:
+    """``0.01`` → ``1 %``."""
+    return f"{fraction * 100:g} %"
 
 
 def table_key(record: ResultRecord) -> TableKey:
@@ -71,22 +82,33 @@ def table_key(record: ResultRecord) -> TableKey:
 
 def row_key(record: ResultRecord) -> RowKey:
     """The row (experiment) a record belongs to within its table."""
-    return (record.model, record.init, record.selection, record.arch, record.experiment)
+    return (
+        record.model,
+        record.init,
+        record.selection,
+        record.arch,
+        record.experiment,
+        record.protocol,
+    )
 
 
 def row_labels(rows: Iterable[RowKey]) -> dict[RowKey, str]:
     """Display names of rows: the model name, then the init where one model has several
-    inits, then the experiment hash where that is still ambiguous."""
+    inits, then ``· protocol`` for protocols other than finetune, then the experiment hash
+    where that is still ambiguous (``heartbeit (mim) · linear-probe``)."""
     rows = sorted(set(rows))
     by_model: dict[str, list[RowKey]] = defaultdict(list)
     for row in rows:
         by_model[row[0]].append(row)
     labels = {}
     for model, group in by_model.items():
-        inits = Counter(r[1] for r in group)
+        inits = {r[1] for r in group}
+        kinds = Counter((r[1], r[5]) for r in group)
         for row in group:
             label = model if len(inits) == 1 else f"{model} ({row[1]})"
-            if inits[row[1]] > 1:
+            if row[5] != DEFAULT_PROTOCOL:
+                label += f" · {row[5]}"
+            if kinds[(row[1], row[5])] > 1:
                 label += f" [exp {row[4][:6] or '?'}]"
             labels[row] = label
     return labels
@@ -181,6 +203,7 @@ class Cell:
     selection: str
     arch: str
     experiment: str
+    protocol: str
     fraction: float
     mean: float
     std: float
@@ -193,6 +216,8 @@ class Cell:
     n_positive: int
     contamination: bool
     records: tuple[SourcedRecord, ...]
+    ci_method: str = CI_MEAN_OF_SEEDS
+    ci_note: str = ""  # why the CI is not pooled over the seeds' replicates
 
     @property
     def table(self) -> TableKey:
@@ -202,7 +227,7 @@ class Cell:
     @property
     def row(self) -> RowKey:
         """Key of the row (experiment) this cell belongs to."""
-        return (self.model, self.init, self.selection, self.arch, self.experiment)
+        return (self.model, self.init, self.selection, self.arch, self.experiment, self.protocol)
 
     @property
     def runs(self) -> tuple[str, ...]:
@@ -231,6 +256,7 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
         selection=first.selection,
         arch=first.arch,
         experiment=first.experiment,
+        protocol=first.protocol,
         fraction=first.fraction,
         # clamped: a float mean of equal values can exceed them by one ulp
         mean=min(max(statistics.fmean(values), min(values)), max(values)),

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from bench.leaderboard.aggregate import MixedRecordsError
 from bench.leaderboard.html import render_html
+from bench.leaderboard.paired import DEFAULT_CONTRASTS, parse_contrast
 from bench.leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
 from bench.leaderboard.tables import RENDERERS
 
@@ -37,6 +38,11 @@ def _target(output: Path, fmt: str) -> Path:
 @click.option("--split", "splits", multiple=True, type=click.Choice(["internal", "external"]))
 @click.option("--reference", default=DEFAULT_REFERENCE, show_default=True,
               help="Reference model for the relative differences (MODEL or MODEL:INIT).")  # fmt: skip
+@click.option(
+    "--contrast", "contrasts", multiple=True, metavar="FIRST:SECOND",
+    help="Compare model FIRST against model SECOND in every table (repeatable; replaces the "
+    f"defaults {', '.join(f'{a}:{b}' for a, b in DEFAULT_CONTRASTS)}).",
+)  # fmt: skip
 @click.option("--allow-mixed", is_flag=True, help="Tabulate records of differing versions.")
 @click.option("--replicates", default=500, show_default=True, help="Paired bootstrap replicates.")
 @click.option("--output", type=click.Path(path_type=Path),
@@ -50,6 +56,7 @@ def leaderboard_command(
     metrics: tuple[str, ...],
     splits: tuple[str, ...],
     reference: str,
+    contrasts: tuple[str, ...],
     allow_mixed: bool,
     replicates: int,
     output: Path | None,
@@ -57,13 +64,20 @@ def leaderboard_command(
 ) -> None:
     """Tables (and figures) generated from the result records in RESULTS_DIRS (default: runs/).
 
-    Keeps the latest record per cell, summarises seeds, and refuses (exit 2) to mix
-    records of different task/source versions, render configs or protocols.
+    Keeps the latest record per cell, summarises seeds (mean ±sd, CI pooled over the seeds'
+    bootstrap replicates), compares rows with a paired bootstrap (the reference against
+    every row, pretrained against random init, the contrasts), and refuses (exit 2) to mix
+    records of different task/source versions or render configs. Markdown and JSON also
+    hold the generated Findings and every row's identity.
     """
+    try:
+        pairs = [parse_contrast(c) for c in contrasts] if contrasts else DEFAULT_CONTRASTS
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--contrast") from None
     try:
         board = build_leaderboard(
             results_dirs or (Path("runs"),), tasks=tasks, metrics=metrics, splits=splits,
-            reference=reference, allow_mixed=allow_mixed, replicates=replicates,
+            reference=reference, contrasts=pairs, allow_mixed=allow_mixed, replicates=replicates,
         )  # fmt: skip
     except (MixedRecordsError, ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -72,7 +86,7 @@ def leaderboard_command(
         plots_dir = plots_dir or output / "plots"
     with tempfile.TemporaryDirectory() as scratch:
         figures = board.plot(plots_dir or Path(scratch)) if plots_dir or fmt == "html" else []
-        text = render_html(board.tables, figures) if fmt == "html" else RENDERERS[fmt](board.tables)
+        text = render_html(board.tables, figures) if fmt == "html" else board.render(fmt)
     if output is None:
         click.echo(text, nl=False)
         return

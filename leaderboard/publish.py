@@ -1,4 +1,5 @@
-"""Regenerate the committed leaderboard (``leaderboard/LEADERBOARD.md`` and its plots)."""
+"""Regenerate the committed leaderboard (``leaderboard/LEADERBOARD.md``, its CSV/JSON data
+and its plots)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.leaderboard.report import build_leaderboard
-from bench.leaderboard.tables import to_markdown
 
 
 def write_leaderboard(
     results_dirs: Sequence[Path | str], out_dir: Path | str = "leaderboard", header: str = ""
 ) -> Path:
-    """Write ``out_dir/LEADERBOARD.md`` and ``out_dir/plots/*.png|svg``; return the .md path.
+    """Write ``out_dir/LEADERBOARD.md``, ``out_dir/leaderboard.csv|json`` and
+    ``out_dir/plots/*.png|svg``; return the .md path.
 
     ``header`` (the command and environment that produced the records) goes at the top,
-    verbatim. Figures are linked from the Markdown by relative path; stale figures from an
-    earlier generation are removed first so the directory matches the records.
+    verbatim; then the generated Findings, the rows' identities and the tables. Figures are
+    linked from the Markdown by relative path; stale figures from an earlier generation are
+    removed first so the directory matches the records.
     """
     out = Path(out_dir)
     plots = out / "plots"
@@ -28,10 +30,12 @@ def write_leaderboard(
     if header:
         lines += [header.rstrip(), ""]
     lines += ["Generated from result records by `leaderboard.publish.write_leaderboard`; "
-              "do not edit by hand.", "", "## Tables", "", to_markdown(board.tables)]  # fmt: skip
+              "do not edit by hand.", "", board.markdown()]  # fmt: skip
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
+    for fmt in ("csv", "json"):
+        (out / f"leaderboard.{fmt}").write_text(board.render(fmt), encoding="utf-8")
     path = out / "LEADERBOARD.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

@@ -1,25 +1,38 @@
-"""The leaderboard pipeline: result directories → filtered, checked, aggregated tables."""
+"""The leaderboard pipeline: result directories → filtered, checked, aggregated tables,
+comparisons, generated findings and the identity of every row."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.leaderboard.aggregate import (
     Cell,
+    RowKey,
+    TableKey,
     aggregate,
     check_consistent,
     latest_per_cell,
     load_store,
     select,
 )
-from bench.leaderboard.paired import Difference, differences
+from bench.leaderboard.findings import Findings, findings
+from bench.leaderboard.identity import (
+    RowIdentity,
+    profile_caption,
+    row_identities,
+    rows_markdown,
+)
+from bench.leaderboard.paired import DEFAULT_CONTRASTS, Difference, differences, find_reference
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
-from bench.leaderboard.tables import Table, build_tables
+from bench.leaderboard.replicates import Replicates, pool_cis
+from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
 
 DEFAULT_METRICS: tuple[str, ...] = ("auroc", "auprc")
 DEFAULT_REFERENCE = "heartbeit"
+FINDINGS_METRIC = "auroc"
 
 
 @dataclass
@@ -30,10 +43,43 @@ class Leaderboard:
     saliency: list[Cell]
     differences: list[Difference]
     tables: list[Table]
+    rows: list[RowIdentity]
+    findings: Findings
+    caption: str = ""  # the profile caption (small stand-ins), when it applies
+    reference: str = DEFAULT_REFERENCE
 
     def plot(self, out_dir: Path) -> list[Path]:
-        """Write every figure (PNG + SVG) into ``out_dir``."""
-        return plot_all([*self.cells, *self.saliency], self.differences, out_dir)
+        """Write every figure (PNG + SVG) into ``out_dir``.
+
+        The difference figures show the comparisons of each table's reference row (its
+        own comparisons and the ablations and contrasts it is the first row of).
+        """
+        rows: dict[TableKey, set[RowKey]] = {}
+        for cell in self.cells:
+            rows.setdefault(cell.table, set()).add(cell.row)
+        references = {table: find_reference(sorted(r), self.reference) for table, r in rows.items()}
+        shown = [d for d in self.differences if d.reference == references.get(d.table)]
+        return plot_all([*self.cells, *self.saliency], shown, out_dir)
+
+    def markdown(self) -> str:
+        """Findings, the rows' identities, then the tables, as Markdown sections."""
+        parts = [self.findings.markdown(), rows_markdown(self.rows, self.caption)]
+        return "\n".join(parts) + "\n## Tables\n\n" + to_markdown(self.tables)
+
+    def render(self, fmt: str) -> str:
+        """``md`` (:meth:`markdown`), ``json`` (rows, findings and tables) or a table
+        renderer of :data:`bench.leaderboard.tables.RENDERERS` (csv, latex)."""
+        if fmt == "md":
+            return self.markdown()
+        if fmt == "json":
+            data = {
+                "caption": self.caption,
+                "findings": self.findings.to_dict(),
+                "rows": [row.to_dict() for row in self.rows],
+                "tables": [table_data(t) for t in self.tables],
+            }
+            return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return RENDERERS[fmt](self.tables)
 
 
 def build_leaderboard(
@@ -43,10 +89,14 @@ def build_leaderboard(
     metrics: Sequence[str] = DEFAULT_METRICS,
     splits: Sequence[str] = (),
     reference: str = DEFAULT_REFERENCE,
+    contrasts: Sequence[tuple[str, str]] = DEFAULT_CONTRASTS,
     allow_mixed: bool = False,
     replicates: int = 500,
 ) -> Leaderboard:
-    """Load, keep the latest record per cell, filter, check consistency and aggregate.
+    """Load, keep the latest record per cell, filter, check consistency, aggregate, pool
+    the seeds' CIs and compare rows (the reference against every row, pretraining
+    ablations, the ``contrasts`` (first, second model)), on ``replicates`` shared
+    patient-level resamples.
 
     Raises :class:`leaderboard.aggregate.MixedRecordsError` when a table would mix
     versions (unless ``allow_mixed``) and ``ValueError`` when nothing matches.
@@ -66,6 +116,16 @@ def build_leaderboard(
     ]
     if not allow_mixed:
         check_consistent([*chosen, *saliency])
-    cells = aggregate(chosen)
-    diffs = differences(cells, reference, replicates=replicates)
-    return Leaderboard(cells, aggregate(saliency), diffs, build_tables(cells, diffs))
+    values = Replicates(replicates)
+    cells = pool_cis(aggregate(chosen), values)
+    diffs = differences(cells, reference, contrasts=contrasts, values=values)
+    return Leaderboard(
+        cells=cells,
+        saliency=aggregate(saliency),
+        differences=diffs,
+        tables=build_tables(cells, diffs),
+        rows=row_identities(cells),
+        findings=findings(diffs, cells, FINDINGS_METRIC),
+        caption=profile_caption(cells),
+        reference=reference,
+    )

@@ -1,10 +1,15 @@
 """Leaderboard tables like the paper's supplementary tables, rendered as md/csv/latex/json.
 
-One table per (task, source, split, metric): rows are models (with their init, epoch
-selection policy, contamination flag and seeds), columns are training fractions, cells
-``0.86 [0.85–0.87]`` (``0.86 ±0.01 [0.85–0.87]`` over several seeds). Below the model
-rows, one row per other model gives the reference's relative difference
-``(ref − other) / other`` in %, marked ``†`` where the paired bootstrap CI excludes zero.
+One table per (task, source, split, metric): rows are models with their protocol (with
+their init, epoch selection policy, contamination flag and seeds), columns are training
+fractions, cells ``0.86 [0.85–0.87]`` (``0.86 ±0.01 [0.85–0.87]`` over several seeds: mean
+±sd over seeds, CI pooled over the seeds' bootstrap replicates). Below the model rows, one
+Δ row per comparison (:mod:`bench.leaderboard.paired`: the reference against every other
+row, pretraining ablations tagged ``[pretraining]``, configured contrasts ``[contrast]``)
+gives the relative difference ``(first − second) / second`` in %, marked ``†`` where the
+paired bootstrap CI excludes zero on every seed tested; its seeds column lists those
+seeds. Each table's caption states the optimiser steps per cell
+(:func:`bench.leaderboard.budget.budget_caption`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.leaderboard.aggregate import Cell, RowKey, TableKey, row_labels
+from bench.leaderboard.aggregate import (
+    CI_POOLED,
+    Cell,
+    RowKey,
+    TableKey,
+    fraction_label,
+    row_labels,
+)
+from bench.leaderboard.budget import budget_caption, cell_steps
+from bench.leaderboard.identity import RowIdentity, format_pretraining, row_identities
 from bench.leaderboard.paired import Difference
 
 MARKER = "†"
 OPTIMISTIC = "test (optimistic)"
 HEADERS = ("model", "arch", "init", "selection", "contamination", "seeds")
 METRIC_NAMES = {"auroc": "AUROC", "auprc": "AUPRC"}
+DIFFERENCE_NOTE = (
+    "Δ: relative difference (first − second) / second of the seed means, in %; "
+    f"{MARKER}: the paired patient-level bootstrap 95 % CI of the difference excludes zero "
+    "on every seed tested, on the same side (the seeds column of a Δ row lists the seeds "
+    "tested). [pretraining]: a pretrained init against the same architecture and protocol "
+    "from random init; [contrast]: a configured contrast of two models."
+)
+POOLED_NOTE = (
+    "[…]: 95 % bootstrap CI pooled over the seeds (percentile interval of all seeds' "
+    "patient-level bootstrap replicates, recomputed from the predictions); ±: standard "
+    "deviation over seeds."
+)
 
 
 @dataclass
@@ -46,7 +72,7 @@ class Row:
 
 @dataclass
 class Table:
-    """A rendered table with its key, fraction columns, rows and footnotes."""
+    """A rendered table with its key, fraction columns, rows, footnotes and caption."""
 
     key: TableKey
     fractions: list[float]
@@ -54,17 +80,13 @@ class Table:
     notes: list[str]
     cells: list[Cell]
     differences: list[Difference]
+    caption: str = ""  # the training budget behind the cells
 
     @property
     def title(self) -> str:
         """Human title, e.g. ``stemi · synthetic · internal · AUROC``."""
         task, source, split, metric = self.key
         return f"{task} · {source} · {split} · {METRIC_NAMES.get(metric, metric)}"
-
-
-def fraction_label(fraction: float) -> str:
-    """``0.01`` → ``1 %``."""
-    return f"{fraction * 100:g} %"
 
 
 def format_cell(cell: Cell, digits: int = 2) -> str:
@@ -82,6 +104,13 @@ def format_difference(diff: Difference) -> str:
     return f"{diff.rel_diff_pct:+.1f} %" + (MARKER if diff.significant else "")
 
 
+def difference_label(diff: Difference, labels: dict[RowKey, str]) -> str:
+    """``Δ heartbeit (mim) vs heartbeit (random) [pretraining]`` (no tag for the reference)."""
+    tag = "" if diff.kind == "reference" else f" [{diff.kind}]"
+    first, second = labels.get(diff.reference, diff.reference[0]), labels.get(diff.row, diff.row[0])
+    return f"Δ {first} vs {second}{tag}"
+
+
 def build_tables(cells: Sequence[Cell], diffs: Sequence[Difference]) -> list[Table]:
     """Group cells and differences into tables, in sorted table order."""
     tables: dict[TableKey, Table] = {}
@@ -97,6 +126,7 @@ def build_tables(cells: Sequence[Cell], diffs: Sequence[Difference]) -> list[Tab
 
 def _fill(table: Table) -> None:
     table.fractions = sorted({c.fraction for c in table.cells})
+    table.caption = budget_caption(table.cells)
     rows: dict[RowKey, Row] = {}
     seeds: dict[RowKey, set[int]] = {}
     labels = row_labels(c.row for c in table.cells)
@@ -119,43 +149,66 @@ def _fill(table: Table) -> None:
     for key, row in rows.items():
         row.seeds = ",".join(map(str, sorted(seeds[key])))
     table.rows = list(rows.values())
-    diff_rows: dict[RowKey, Row] = {}
-    notes: list[str] = []
-    for diff in table.differences:
-        ref, other = diff.reference, diff.row
-        label = f"Δ {labels.get(ref, ref[0])} vs {labels.get(other, other[0])}"
-        row = diff_rows.setdefault(other, Row(label, "difference"))
-        row.cells[diff.fraction] = format_difference(diff)
-        row.values[diff.fraction] = diff.rel_diff_pct
-        if diff.note and diff.note not in notes:
-            notes.append(diff.note)
-    table.rows.extend(diff_rows.values())
-    if diff_rows:
-        table.notes.append(
-            "Δ: relative difference (reference − other) / other in %; "
-            f"{MARKER}: paired patient-level bootstrap 95 % CI of the difference excludes zero."
-        )
-    table.notes.extend(f"not tested: {note}" for note in notes)
+    table.rows.extend(_difference_rows(table.differences, labels))
+    table.notes.extend(_ci_notes(table.cells, labels))
+    if table.differences:
+        table.notes.append(DIFFERENCE_NOTE)
+    untested = dict.fromkeys(d.note for d in table.differences if d.note)
+    table.notes.extend(f"not tested: {note}" for note in untested)
     table.notes.extend(_experiment_notes(table.cells, labels))
     if any(c.selection == OPTIMISTIC for c in table.cells):
         table.notes.append("⚠ test (optimistic): epoch selected on the test set, as the paper did.")
 
 
+def _difference_rows(diffs: Sequence[Difference], labels: dict[RowKey, str]) -> list[Row]:
+    """One Δ row per compared pair; its seeds column lists the seeds tested."""
+    rows: dict[tuple[RowKey, RowKey], Row] = {}
+    tested: dict[tuple[RowKey, RowKey], set[int]] = {}
+    for diff in diffs:
+        pair = (diff.reference, diff.row)
+        row = rows.setdefault(pair, Row(difference_label(diff, labels), "difference"))
+        row.cells[diff.fraction] = format_difference(diff)
+        row.values[diff.fraction] = diff.rel_diff_pct
+        tested.setdefault(pair, set()).update(diff.seeds_tested)
+    for pair, row in rows.items():
+        row.seeds = ",".join(map(str, sorted(tested[pair])))
+    return list(rows.values())
+
+
+def _ci_notes(cells: Sequence[Cell], labels: dict[RowKey, str]) -> list[str]:
+    """What the bracketed CIs are: pooled over seeds, or (per row) the mean of the seeds'
+    bounds with the reason they could not be pooled."""
+    notes = [POOLED_NOTE] if any(c.ci_method == CI_POOLED for c in cells) else []
+    fallback: dict[RowKey, list[Cell]] = {}
+    for cell in cells:
+        if cell.ci_method != CI_POOLED and cell.ci_low is not None:
+            fallback.setdefault(cell.row, []).append(cell)
+    for row, group in fallback.items():
+        where = ", ".join(fraction_label(c.fraction) for c in group)
+        reason = group[0].ci_note or "not recomputed"
+        notes.append(
+            f"[…] of {labels[row]} ({where}): mean of the per-seed CI bounds, not pooled "
+            f"({reason})."
+        )
+    return notes
+
+
 def _experiment_notes(cells: Sequence[Cell], labels: dict[RowKey, str]) -> list[str]:
-    """A note for every model name that stands for several experiments, naming their runs."""
+    """A note for every model, init and protocol that stands for several experiments,
+    naming their runs."""
     runs: dict[RowKey, set[str]] = {}
     for cell in cells:
         runs.setdefault(cell.row, set()).update(cell.runs)
-    by_model: dict[str, list[RowKey]] = {}
+    by_name: dict[tuple[str, str, str], list[RowKey]] = {}
     for row in sorted(runs):
-        by_model.setdefault(row[0], []).append(row)
+        by_name.setdefault((row[0], row[1], row[5]), []).append(row)
     return [
-        f"{model}: {len(rows)} different experiments, kept apart: "
+        f"{model} ({init}, {protocol}): {len(rows)} different experiments, kept apart: "
         + "; ".join(
             f"{labels[row]} = experiment {row[4][:12] or 'unknown'} (runs {', '.join(sorted(runs[row]))})"
             for row in rows
         )
-        for model, rows in by_model.items()
+        for (model, init, protocol), rows in by_name.items()
         if len({row[4] for row in rows}) > 1
     ]
 
@@ -172,11 +225,14 @@ def _body(table: Table) -> list[list[str]]:
 
 # -- renderers ---------------------------------------------------------------------------
 def to_markdown(tables: Sequence[Table]) -> str:
-    """GitHub-flavoured Markdown: a heading, a table and footnotes per table."""
+    """GitHub-flavoured Markdown: a heading, the caption, a table and footnotes per table."""
     parts = []
     for table in tables:
         header = _header(table)
-        lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |"]
+        lines = [f"### {table.title}", ""]
+        if table.caption:
+            lines += [f"_{table.caption}_", ""]
+        lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "|".join(["---"] * len(HEADERS) + ["--:"] * len(table.fractions)) + "|")
         lines += ["| " + " | ".join(cells) + " |" for cells in _body(table)]
         if table.notes:
@@ -186,75 +242,88 @@ def to_markdown(tables: Sequence[Table]) -> str:
 
 
 CSV_COLUMNS = (
-    "task", "source", "split", "metric", "model", "init", "selection", "contamination",
-    "fraction", "mean", "std", "min", "max", "ci_low", "ci_high", "seeds", "n", "n_positive",
-    "reference", "rel_diff_pct", "significant", "p_value",
+    "task", "source", "split", "metric", "model", "init", "protocol", "arch", "selection",
+    "contamination", "fraction", "mean", "std", "min", "max", "ci_low", "ci_high", "ci_method",
+    "seeds", "n", "n_positive", "n_params", "weights_hash", "pretraining", "steps", "kind",
+    "reference", "reference_init", "reference_protocol", "rel_diff_pct", "significant",
+    "p_value", "seeds_tested", "note",
 )  # fmt: skip
+FLOAT_COLUMNS = ("mean", "std", "min", "max", "ci_low", "ci_high", "rel_diff_pct", "p_value")
 
 
-def _cell_dict(cell: Cell) -> dict[str, Any]:
+def _cell_dict(cell: Cell, identity: RowIdentity) -> dict[str, Any]:
     return {
         "task": cell.task, "source": cell.source, "split": cell.split, "metric": cell.metric,
-        "model": cell.model, "init": cell.init, "selection": cell.selection,
-        "contamination": cell.contamination, "fraction": cell.fraction, "mean": cell.mean,
-        "std": cell.std, "min": cell.min, "max": cell.max, "ci_low": cell.ci_low,
-        "ci_high": cell.ci_high, "seeds": list(cell.seeds), "n": cell.n,
-        "n_positive": cell.n_positive,
+        "model": cell.model, "init": cell.init, "protocol": cell.protocol, "arch": cell.arch,
+        "selection": cell.selection, "contamination": cell.contamination,
+        "fraction": cell.fraction, "mean": cell.mean, "std": cell.std, "min": cell.min,
+        "max": cell.max, "ci_low": cell.ci_low, "ci_high": cell.ci_high,
+        "ci_method": cell.ci_method, "seeds": list(cell.seeds), "n": cell.n,
+        "n_positive": cell.n_positive, "n_params": identity.n_params,
+        "weights_hash": identity.weights_hash, "pretraining": identity.pretraining,
+        "steps": cell_steps(cell),
         "run_ids": sorted({item.record.run_id for item in cell.records}),
     }  # fmt: skip
 
 
 def _diff_dict(diff: Difference) -> dict[str, Any]:
     return {
-        "model": diff.row[0], "init": diff.row[1], "selection": diff.row[2],
+        "kind": diff.kind, "model": diff.row[0], "init": diff.row[1],
+        "selection": diff.row[2], "arch": diff.row[3], "protocol": diff.row[5],
         "reference": diff.reference[0], "reference_init": diff.reference[1],
-        "fraction": diff.fraction, "rel_diff_pct": diff.rel_diff_pct,
-        "significant": diff.significant, "p_value": diff.p_value,
-        "seeds_tested": list(diff.seeds_tested), "note": diff.note,
+        "reference_protocol": diff.reference[5], "fraction": diff.fraction,
+        "reference_value": diff.reference_value, "value": diff.value,
+        "rel_diff_pct": diff.rel_diff_pct, "significant": diff.significant,
+        "p_value": diff.p_value, "seeds_tested": list(diff.seeds_tested), "note": diff.note,
     }  # fmt: skip
 
 
+def _identities(table: Table) -> dict[RowKey, RowIdentity]:
+    return {identity.row: identity for identity in row_identities(table.cells)}
+
+
 def to_csv(tables: Sequence[Table]) -> str:
-    """Long-form CSV, one line per cell, with the difference to the reference."""
+    """Long-form CSV: one line per cell (``kind`` = ``cell``), then one per difference
+    (``kind`` = the comparison kind, the second row's identity, the first row as
+    ``reference``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for table in tables:
-        diffs = {(d.row, d.fraction): d for d in table.differences}
-        for cell in table.cells:
-            row = _cell_dict(cell)
-            row["seeds"] = " ".join(map(str, cell.seeds))
-            diff = diffs.get((cell.row, cell.fraction))
-            if diff is not None:
-                row.update(
-                    reference=diff.reference[0],
-                    rel_diff_pct=f"{diff.rel_diff_pct:.6g}",
-                    significant="" if diff.significant is None else diff.significant,
-                    p_value="" if diff.p_value is None else f"{diff.p_value:.6g}",
-                )
-            for name in ("mean", "std", "min", "max", "ci_low", "ci_high"):
-                if row[name] is not None:
-                    row[name] = f"{row[name]:.6g}"
-            writer.writerow(row)
+        task, source, split, metric = table.key
+        identities = _identities(table)
+        lines = [{"kind": "cell", **_cell_dict(c, identities[c.row])} for c in table.cells]
+        for diff in table.differences:
+            line = {"task": task, "source": source, "split": split, "metric": metric}
+            lines.append({**line, **_diff_dict(diff)})
+        for line in lines:
+            line["pretraining"] = format_pretraining(line.get("pretraining") or {})
+            for name in ("seeds", "seeds_tested"):
+                line[name] = " ".join(map(str, line.get(name, ())))
+            for name in FLOAT_COLUMNS:
+                if line.get(name) is not None:
+                    line[name] = f"{line[name]:.6g}"
+            writer.writerow(line)
     return out.getvalue()
 
 
+def table_data(table: Table) -> dict[str, Any]:
+    """The aggregated data of one table: key, caption, cells, differences, notes."""
+    identities = _identities(table)
+    task, source, split, metric = table.key
+    return {
+        "task": task, "source": source, "split": split, "metric": metric,
+        "fractions": table.fractions, "caption": table.caption,
+        "cells": [_cell_dict(c, identities[c.row]) for c in table.cells],
+        "differences": [_diff_dict(d) for d in table.differences],
+        "notes": table.notes,
+    }  # fmt: skip
+
+
 def to_json(tables: Sequence[Table]) -> str:
-    """The aggregated data (cells, differences, notes) of every table as JSON."""
-    data = [
-        {
-            "task": t.key[0],
-            "source": t.key[1],
-            "split": t.key[2],
-            "metric": t.key[3],
-            "fractions": t.fractions,
-            "cells": [_cell_dict(c) for c in t.cells],
-            "differences": [_diff_dict(d) for d in t.differences],
-            "notes": t.notes,
-        }
-        for t in tables
-    ]
-    return json.dumps({"tables": data}, indent=2, ensure_ascii=False) + "\n"
+    """The aggregated data of every table (:func:`table_data`) as JSON."""
+    data = {"tables": [table_data(t) for t in tables]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 _LATEX_ESCAPES = {
@@ -281,6 +350,7 @@ def to_latex(tables: Sequence[Table]) -> str:
             r"\begin{table}[ht]",
             r"\centering",
             rf"\caption{{{latex_escape(table.title)}}}",
+            *([rf"\par\footnotesize {latex_escape(table.caption)}"] if table.caption else []),
             r"\begin{tabular}{" + "l" * len(HEADERS) + "r" * len(table.fractions) + "}",
             r"\toprule",
             " & ".join(header) + r" \\",

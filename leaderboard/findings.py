@@ -1,0 +1,122 @@
+"""The leaderboard's Findings, generated from the paired differences, never written by hand.
+
+For one metric (AUROC by default), every comparison of every task, source, split and
+training fraction (:mod:`bench.leaderboard.paired`) becomes, per task, either a sentence
+(``stemi, internal test, 1 % of labels: heartbeit (mim) scores higher than heartbeit
+(random) (AUROC 0.71 vs 0.64, +10.9 %); the paired 95 % CI excludes zero on all 3
+seeds.``) when its paired bootstrap CI excludes zero on every seed tested, or an entry of
+the task's "No significant difference" list; comparisons that could not be tested are
+listed as such. Pretraining ablations come first, then contrasts, then the reference's
+comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.leaderboard.aggregate import Cell, RowKey, TableKey, fraction_label, row_labels
+from bench.leaderboard.paired import KINDS, Difference
+from bench.leaderboard.tables import METRIC_NAMES
+
+SPLIT_NAMES = {"internal": "internal test", "external": "external site"}
+INTRO = (
+    "Generated from the result records by `bench.leaderboard.findings`, not written by "
+    "hand: for every task, split and training fraction of the {metric} tables, the "
+    "comparisons whose paired patient-level bootstrap 95 % CI excludes zero on every seed "
+    "tested (same side), then those where it does not."
+)
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Per task: sentences of the significant differences, then the other comparisons."""
+
+    metric: str
+    significant: dict[str, list[str]]
+    not_significant: dict[str, list[str]]
+    untested: dict[str, list[str]]
+
+    @property
+    def tasks(self) -> list[str]:
+        """Tasks with at least one comparison, sorted."""
+        return sorted({*self.significant, *self.not_significant, *self.untested})
+
+    def sentences(self, task: str) -> list[str]:
+        """The task's findings as plain sentences."""
+        out = list(self.significant.get(task, []))
+        if self.not_significant.get(task):
+            out.append("No significant difference: " + "; ".join(self.not_significant[task]) + ".")
+        if self.untested.get(task):
+            out.append("Not tested (see the table notes): " + "; ".join(self.untested[task]) + ".")
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form: the metric and each task's sentences."""
+        return {"metric": self.metric, "tasks": {t: self.sentences(t) for t in self.tasks}}
+
+    def markdown(self) -> str:
+        """The ``## Findings`` section."""
+        name = METRIC_NAMES.get(self.metric, self.metric)
+        lines = ["## Findings", "", INTRO.format(metric=name), ""]
+        if not self.tasks:
+            lines += [f"No paired comparisons in the {name} tables.", ""]
+        for task in self.tasks:
+            lines += [f"### {task}", ""] + [f"- {s}" for s in self.sentences(task)] + [""]
+        return "\n".join(lines)
+
+
+def _seeds(n: int) -> str:
+    return {1: "the one seed tested", 2: "both seeds"}.get(n, f"all {n} seeds")
+
+
+def _place(table: TableKey, fraction: float, several_sources: bool) -> str:
+    task, source, split, _ = table
+    name = f"{task} ({source})" if several_sources else task
+    return f"{name}, {SPLIT_NAMES.get(split, split)}, {fraction_label(fraction)} of labels"
+
+
+def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "auroc") -> Findings:
+    """The findings of the ``metric`` tables (``cells`` give the rows' display labels)."""
+    labels: dict[TableKey, dict[RowKey, str]] = {}
+    for table in {c.table for c in cells if c.metric == metric}:
+        labels[table] = row_labels(c.row for c in cells if c.table == table)
+    chosen = [d for d in diffs if d.table[3] == metric and d.table in labels]
+    sources: dict[str, set[str]] = {}
+    for d in chosen:
+        sources.setdefault(d.table[0], set()).add(d.table[1])
+    chosen.sort(key=lambda d: (d.table[0], KINDS.index(d.kind), d.table, d.reference, d.row,
+                               d.fraction))  # fmt: skip
+    name = METRIC_NAMES.get(metric, metric)
+    significant: dict[str, list[str]] = {}
+    other: dict[bool, dict[str, dict[str, list[str]]]] = {False: {}, True: {}}
+    for d in chosen:
+        task, source, split, _ = d.table
+        first, second = labels[d.table][d.reference], labels[d.table][d.row]
+        if d.significant:
+            direction = "higher" if d.rel_diff_pct > 0 else "lower"
+            significant.setdefault(task, []).append(
+                f"{_place(d.table, d.fraction, len(sources[task]) > 1)}: {first} scores "
+                f"{direction} than {second} ({name} {d.reference_value:.2f} vs {d.value:.2f}, "
+                f"{d.rel_diff_pct:+.1f} %); the paired 95 % CI excludes zero on "
+                f"{_seeds(len(d.seeds_tested))}."
+            )
+            continue
+        where = SPLIT_NAMES.get(split, split) + (f" ({source})" if len(sources[task]) > 1 else "")
+        pair = f"{first} vs {second}"
+        places = other[d.significant is None].setdefault(task, {}).setdefault(pair, [])
+        places.append(f"{where} {fraction_label(d.fraction)}")
+    return Findings(
+        metric=metric,
+        significant=significant,
+        not_significant=_listed(other[False]),
+        untested=_listed(other[True]),
+    )
+
+
+def _listed(by_task: dict[str, dict[str, list[str]]]) -> dict[str, list[str]]:
+    """task → ``["A vs B (internal test 1 %, external site 10 %)", …]``."""
+    return {
+        task: [f"{pair} ({', '.join(places)})" for pair, places in pairs.items()]
+        for task, pairs in by_task.items()
+    }
