@@ -1,19 +1,34 @@
-"""One self-contained static HTML page: tables (sortable) and figures, no external assets.
+"""One self-contained static HTML page: tables, learning curves, per-label drill-down, figures.
 
-Figures are inlined as base64 PNG; sorting is a few lines of inline JavaScript: click a
-header to sort that table's model rows (difference rows stay in their own block), and
-``page.html?sort=COL`` or ``?sort=COL:desc`` sorts every table on load (links, tests).
+Nothing is fetched: CSS and JavaScript are inline, each table's learning curves are inline
+SVG (:func:`bench.leaderboard.curves.curves_svg`: seed mean, min–max seed band, CI whiskers)
+and the other figures (differences, saliency) are base64 PNG. A multi-label table gets a
+collapsed per-label drill-down: per row, every label's value per fraction, summarised over
+seeds as the table summarises the macro value. The inline script sorts: click a header to
+sort that table's model rows (difference rows stay in their own block), and
+``page.html?sort=COL`` or ``?sort=COL:desc`` sorts every table on load (links, tests). When
+it has run, it sets ``data-ready="1"`` on ``<html>`` (a loaded page without it had a
+script error).
 """
 
 from __future__ import annotations
 
 import base64
+import tempfile
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
-from bench.leaderboard.aggregate import row_labels
-from bench.leaderboard.tables import HEADERS, Table, fraction_label
+from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, row_labels, summarise
+from bench.leaderboard.curves import BAND_NOTE, curves_svg, learning_curves
+from bench.leaderboard.plots import plot_differences, plot_saliency
+from bench.leaderboard.report import Leaderboard
+from bench.leaderboard.tables import HEADERS, METRIC_NAMES, Table, format_cell, fraction_label
+
+#: Figure stems the page leaves out: its tables carry their learning curves as inline SVG.
+CURVES_PREFIX = "curves_"
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -26,6 +41,15 @@ th[aria-sort="descending"]::after { content: " ▼"; }
 tbody.diff td { color: #555; font-style: italic; }
 ul.notes { font-size: 13px; color: #555; }
 figure { margin: 1em 0; } figure img { max-width: 100%; }
+figure.curves figcaption { font-size: 13px; color: #555; }
+svg.curves { max-width: 100%; height: auto; font-size: 11px; }
+svg.curves text { fill: #444; }
+ul.legend { list-style: none; padding: 0; margin: 0; font-size: 13px; }
+ul.legend li { display: inline-block; margin-right: 1.2em; }
+span.swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px;
+  vertical-align: middle; border-radius: 2px; }
+details.per-label { margin: 0.5em 0 1.5em; }
+details.per-label-row { margin-left: 1.5em; }
 """
 
 SCRIPT = """
@@ -39,13 +63,15 @@ function compare(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 function sortTable(table, col, desc) {
+  const header = table.tHead.rows[0].cells;
+  if (!(col >= 0 && col < header.length)) return;  // a narrower table (per-label)
   for (const body of table.tBodies) {
     const rows = Array.from(body.rows);
     rows.sort((r, s) => (desc ? -1 : 1) * compare(cellKey(r.cells[col]), cellKey(s.cells[col])));
     rows.forEach((r) => body.appendChild(r));
   }
-  table.querySelectorAll("th").forEach((th, i) => th.removeAttribute("aria-sort"));
-  table.tHead.rows[0].cells[col].setAttribute("aria-sort", desc ? "descending" : "ascending");
+  table.querySelectorAll("th").forEach((th) => th.removeAttribute("aria-sort"));
+  header[col].setAttribute("aria-sort", desc ? "descending" : "ascending");
   table.dataset.sortedBy = col + (desc ? ":desc" : ":asc");
 }
 document.querySelectorAll("table.sortable").forEach((table) => {
@@ -60,11 +86,19 @@ if (requested) {
   document.querySelectorAll("table.sortable").forEach((t) =>
     sortTable(t, parseInt(col, 10), order === "desc"));
 }
+document.documentElement.dataset.ready = "1";
 """
 
 
+def _number_td(text: str, number: float | None) -> str:
+    """A right-aligned cell whose ``data-value`` (the sort key) is ``number``."""
+    value = "" if number is None else f"{number:.6g}"
+    return f'<td class="num" data-value="{value}">{escape(text)}</td>'
+
+
 def table_html(table: Table, index: int) -> str:
-    """One ``<table class="sortable">`` with its heading and notes."""
+    """One ``<table class="sortable">`` with its heading, notes, learning curves and (for
+    a multi-label table) per-label drill-down."""
     head = "".join(f"<th>{escape(h)}</th>" for h in HEADERS)
     head += "".join(f"<th>{escape(fraction_label(f))}</th>" for f in table.fractions)
     bodies = []
@@ -75,10 +109,9 @@ def table_html(table: Table, index: int) -> str:
         lines = []
         for row in rows:
             tds = "".join(f"<td>{escape(v)}</td>" for v in row.identity())
-            for fraction in table.fractions:
-                number = row.values.get(fraction)
-                value = "" if number is None else f"{number:.6g}"
-                tds += f'<td class="num" data-value="{value}">{escape(row.cells.get(fraction, ""))}</td>'
+            tds += "".join(
+                _number_td(row.cells.get(f, ""), row.values.get(f)) for f in table.fractions
+            )
             lines.append(f"<tr>{tds}</tr>")
         css = ' class="diff"' if kind == "difference" else ""
         bodies.append(f"<tbody{css}>" + "".join(lines) + "</tbody>")
@@ -89,44 +122,84 @@ def table_html(table: Table, index: int) -> str:
         + "".join(bodies)
         + "</table>"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + curves_html(table)
         + per_label_html(table)
         + "</section>"
     )
 
 
-def per_label_html(table: Table) -> str:
-    """A collapsed drill-down of a multi-label table: every label's value (mean over seeds)
-    per row and fraction, from the records' ``details["per_label"]``; "" for binary tables."""
-    names = row_labels(c.row for c in table.cells)
-    columns: dict[str, dict[str, list[float]]] = {}
+def curves_html(table: Table) -> str:
+    """The table's learning curves as an inline SVG figure with its legend and caption."""
+    metric = table.key[3]
+    svg = curves_svg(learning_curves(table.cells), METRIC_NAMES.get(metric, metric), table.title)
+    if not svg:
+        return ""
+    return f'<figure class="curves">{svg}<figcaption>{escape(BAND_NOTE)}</figcaption></figure>'
+
+
+def label_cells(cell: Cell) -> dict[str, Cell]:
+    """Per label of a multi-label cell, its seeds summarised as the table summarises the
+    macro value (from each record's ``details["per_label"]``); a label with no value on
+    any seed (one class only) is left out, ``{}`` for a binary cell."""
+    items: dict[str, list[SourcedRecord]] = defaultdict(list)
+    for item in cell.records:
+        for label, entry in (item.record.details.get("per_label") or {}).items():
+            if entry.get("value") is None:
+                continue
+            record = replace(
+                item.record,
+                value=float(entry["value"]),
+                ci_low=entry.get("ci_low"),
+                ci_high=entry.get("ci_high"),
+                n_positive=int(entry.get("n_positive", 0)),
+            )
+            items[label].append(SourcedRecord(record, item.base))
+    return {label: summarise(group) for label, group in items.items()}
+
+
+def _label_positives(cells: Sequence[Cell]) -> dict[str, int]:
+    """Every label named in the cells' records, with its positives in the evaluation set."""
     positives: dict[str, int] = {}
-    for cell in sorted(table.cells, key=lambda c: (names[c.row], c.fraction)):
-        column = columns.setdefault(f"{names[cell.row]} · {fraction_label(cell.fraction)}", {})
+    for cell in cells:
         for item in cell.records:
             for label, entry in (item.record.details.get("per_label") or {}).items():
                 positives.setdefault(label, int(entry.get("n_positive", 0)))
-                if entry.get("value") is not None:
-                    column.setdefault(label, []).append(float(entry["value"]))
+    return positives
+
+
+def per_label_html(table: Table) -> str:
+    """A collapsed drill-down of a multi-label table: one ``<details>`` per row listing
+    every label's value per fraction (mean ±sd over seeds [mean of the seeds' CI bounds])
+    and its positives; "" for a binary table."""
+    positives = _label_positives(table.cells)
     if not positives:
         return ""
-    head = "<th>label</th><th>positives</th>" + "".join(f"<th>{escape(c)}</th>" for c in columns)
-    lines = []
-    for label in sorted(positives):
-        tds = f"<td>{escape(label)}</td>"
-        tds += f'<td class="num" data-value="{positives[label]}">{positives[label]}</td>'
-        for values in columns.values():
-            got = values.get(label)
-            mean = sum(got) / len(got) if got else None
-            shown = "" if mean is None else f"{mean:.3f}"
-            value = "" if mean is None else f"{mean:.6g}"
-            tds += f'<td class="num" data-value="{value}">{shown}</td>'
-        lines.append(f"<tr>{tds}</tr>")
+    names = row_labels(c.row for c in table.cells)
+    by_row: dict[RowKey, dict[float, dict[str, Cell]]] = defaultdict(dict)
+    for cell in table.cells:
+        by_row[cell.row][cell.fraction] = label_cells(cell)
+    head = "<th>label</th><th>positives</th>"
+    head += "".join(f"<th>{escape(fraction_label(f))}</th>" for f in table.fractions)
+    rows = []
+    for row, name in names.items():
+        lines = []
+        for label in sorted(positives):
+            tds = f"<td>{escape(label)}</td>" + _number_td(str(positives[label]), positives[label])
+            for fraction in table.fractions:
+                got = by_row[row].get(fraction, {}).get(label)
+                tds += (
+                    _number_td("", None) if got is None else _number_td(format_cell(got), got.mean)
+                )
+            lines.append(f"<tr>{tds}</tr>")
+        rows.append(
+            f'<details class="per-label-row" data-row="{escape(name)}"><summary>{escape(name)}'
+            f'</summary><table class="sortable"><thead><tr>{head}</tr></thead><tbody>'
+            + "".join(lines)
+            + "</tbody></table></details>"
+        )
     return (
         f'<details class="per-label"><summary>Per-label values ({len(positives)} labels; '
-        "the table shows their macro mean)</summary>"
-        f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>'
-        + "".join(lines)
-        + "</tbody></table></details>"
+        "the table shows their macro mean)</summary>" + "".join(rows) + "</details>"
     )
 
 
@@ -140,9 +213,14 @@ def figure_html(png: Path) -> str:
 
 
 def render_html(tables: Sequence[Table], figures: Sequence[Path], header: str = "") -> str:
-    """The complete page (tables, then the PNG figures among ``figures``)."""
+    """The complete page: tables with their curves, then the PNG figures among ``figures``
+    (learning-curve figures, ``curves_*``, are left out: the tables draw them inline)."""
     sections = "".join(table_html(t, i) for i, t in enumerate(tables))
-    images = "".join(figure_html(p) for p in figures if p.suffix == ".png")
+    images = "".join(
+        figure_html(p)
+        for p in figures
+        if p.suffix == ".png" and not p.stem.startswith(CURVES_PREFIX)
+    )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>ECG Bench leaderboard</title>"
@@ -152,3 +230,29 @@ def render_html(tables: Sequence[Table], figures: Sequence[Path], header: str = 
         + (f"<h2>Figures</h2>{images}" if images else "")
         + f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+def write_html(
+    board: Leaderboard,
+    path: Path | str,
+    header: str = "",
+    figures: Sequence[Path] | None = None,
+) -> Path:
+    """Write ``board``'s page to ``path`` and return it.
+
+    ``figures``: the PNGs to embed (e.g. those :meth:`Leaderboard.plot` just wrote); by
+    default the difference and saliency figures are drawn into a scratch directory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        drawn = (
+            list(figures)
+            if figures is not None
+            else [
+                *plot_differences(board.differences, Path(scratch)),
+                *plot_saliency(board.saliency, Path(scratch)),
+            ]
+        )
+        path.write_text(render_html(board.tables, drawn, header), encoding="utf-8")
+    return path

@@ -1,7 +1,8 @@
 """Leaderboard figures (matplotlib, no display needed), each saved as PNG and SVG.
 
-- ``curves_<task>_<source>``: metric vs training fraction (log x) per model with the
-  CI band, one panel per split × metric (the paper's Figures 2–4);
+- ``curves_<task>_<source>``: metric vs training fraction (log x) per model: the seed
+  mean, a band from the seeds' min to max and the cell's CI as whiskers
+  (:mod:`bench.leaderboard.curves`), one panel per split × metric (the paper's Figures 2–4);
 - ``difference_<task>_<source>``: relative difference of the reference to every other
   model vs fraction; filled markers where the paired bootstrap CI excludes zero;
 - ``saliency_<task>_<source>``: bars of ``saliency_*`` metrics per model (largest
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import matplotlib as mpl
 from bench.leaderboard.aggregate import Cell, RowKey, row_labels
+from bench.leaderboard.curves import BAND_NOTE, learning_curves
 from bench.leaderboard.paired import Difference
 from bench.leaderboard.tables import METRIC_NAMES, fraction_label
 from matplotlib.axes import Axes
@@ -81,7 +83,7 @@ def _layout(panels: dict[tuple[str, str], list]) -> tuple[list[str], list[str]]:
 
 
 def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
-    """Metric vs fraction with CI bands, one figure per (task, source)."""
+    """Metric vs fraction with seed bands and CI whiskers, one figure per (task, source)."""
     paths: list[Path] = []
     chosen = [c for c in cells if not c.metric.startswith(SALIENCY_PREFIX)]
     for (task, source), panels in sorted(_panels(chosen).items()):
@@ -90,18 +92,23 @@ def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             names = _legend(sorted({c.row for c in group}))
-            for row, name in names.items():
-                line = sorted((c for c in group if c.row == row), key=lambda c: c.fraction)
-                xs = [c.fraction for c in line]
-                (handle,) = ax.plot(xs, [c.mean for c in line], marker="o", label=name)
-                if all(c.ci_low is not None and c.ci_high is not None for c in line):
-                    lows = [c.ci_low for c in line]
-                    highs = [c.ci_high for c in line]
-                    ax.fill_between(xs, lows, highs, color=handle.get_color(), alpha=0.18)
+            for curve in learning_curves(group):
+                xs = [p.fraction for p in curve.points]
+                means = [p.mean for p in curve.points]
+                ax.plot(xs, means, marker="o", color=curve.colour, label=names[curve.row])
+                if curve.has_band:
+                    lows, highs = [p.low for p in curve.points], [p.high for p in curve.points]
+                    band = ax.fill_between(xs, lows, highs, color=curve.colour, alpha=0.2, lw=0)
+                    band.set_gid(f"seed-band-{curve.label}")
+                if curve.has_ci:
+                    lows = [p.ci_low for p in curve.points]
+                    highs = [p.ci_high for p in curve.points]
+                    ax.vlines(xs, lows, highs, color=curve.colour, alpha=0.6)
             _fraction_axis(ax, sorted({c.fraction for c in group}))
             ax.set_ylabel(METRIC_NAMES.get(metric, metric))
             ax.set_title(f"{split}")
             ax.legend(fontsize="small")
+        fig.supxlabel(BAND_NOTE, fontsize="small")
         paths += _save(fig, out_dir, f"curves_{task}_{source}")
     return paths
 

@@ -1,13 +1,12 @@
-"""``bench leaderboard`` through click, figures, the HTML page in a real browser, publish."""
+"""``bench leaderboard`` through click, figures, publish (the page in a browser:
+test_leaderboard_html.py)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import click
-import pytest
 from bench.leaderboard.plugin import bench_register_commands
 from bench.leaderboard.publish import write_leaderboard
 from bench.leaderboard.report import build_leaderboard
@@ -17,8 +16,6 @@ from rich.console import Console
 
 from bench.records import read_jsonl
 from tests.leaderboard.conftest import MODELS, write_store
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _invoke(*args: str) -> object:
@@ -73,38 +70,6 @@ def test_figures_are_deterministic(store: Path, tmp_path: Path) -> None:
     first = {p.name: p.read_bytes() for p in board.plot(tmp_path / "a") if p.suffix == ".svg"}
     second = {p.name: p.read_bytes() for p in board.plot(tmp_path / "b") if p.suffix == ".svg"}
     assert first == second and len(first) == 3
-
-
-def _dump_dom(page: Path, query: str, profile: Path) -> str:
-    command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--dump-dom", page.as_uri() + query,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
-
-
-def _first_table_rows(dom: str) -> list[tuple[str, float]]:
-    """(model, value at the first fraction) of the model rows of the first table."""
-    body = dom.split('id="t0"')[1].split("</tbody>")[0]
-    rows = re.findall(r"<tr><td>([^<]*)</td>.*?data-value=\"([^\"]*)\"", body)
-    return [(model, float(value)) for model, value in rows]
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-def test_html_renders_and_sorts_in_headless_chromium(store: Path, tmp_path: Path) -> None:
-    page = tmp_path / "board.html"
-    args = ["--format", "html", "--output", str(page), "--replicates", "20", "--split", "internal"]
-    result = _invoke(str(store), *args)
-    assert result.exit_code == 0, result.output
-    unsorted = _dump_dom(page, "", tmp_path / "profile")
-    assert "data-sorted-by" not in unsorted
-    before = _first_table_rows(unsorted)
-    assert [model for model, _ in before] == ["heartbeit", "resnet152", "vit_b16"]
-    dom = _dump_dom(page, "?sort=5", tmp_path / "profile")
-    assert 'aria-sort="ascending"' in dom and 'data-sorted-by="5:asc"' in dom
-    after = _first_table_rows(dom)
-    assert after == sorted(before, key=lambda row: row[1]) and after != before
 
 
 def test_terminal_table_shows_model_by_fraction(store: Path) -> None:
