@@ -88,6 +88,7 @@ def benchmark(session: nox.Session) -> None:
     largest scaling sizes, ``-- metrics render`` for some case modules only.
     """
     install_project(session)
+    session.install("-e", ".[ray]")  # the Ray executor case (issue #15)
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
