@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 from bench.leaderboard.aggregate import MixedRecordsError
-from bench.leaderboard.html import render_html
+from bench.leaderboard.html import board_html
 from bench.leaderboard.paired import DEFAULT_CONTRASTS, parse_contrast
 from bench.leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
 from bench.leaderboard.tables import RENDERERS
@@ -86,7 +86,7 @@ def leaderboard_command(
         plots_dir = plots_dir or output / "plots"
     with tempfile.TemporaryDirectory() as scratch:
         figures = board.plot(plots_dir or Path(scratch)) if plots_dir or fmt == "html" else []
-        text = render_html(board.tables, figures) if fmt == "html" else board.render(fmt)
+        text = board_html(board, figures) if fmt == "html" else board.render(fmt)
     if output is None:
         click.echo(text, nl=False)
         return

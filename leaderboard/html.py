@@ -1,4 +1,5 @@
-"""One self-contained static HTML page: tables, learning curves, per-label drill-down, figures.
+"""One self-contained static HTML page: findings, rows, tables with their learning curves and
+per-label drill-down, figures.
 
 Nothing is fetched: CSS and JavaScript are inline, each table's learning curves are inline
 SVG (:func:`bench.leaderboard.curves.curves_svg`: seed mean, min–max seed band, CI whiskers)
@@ -14,6 +15,7 @@ script error).
 from __future__ import annotations
 
 import base64
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -23,7 +25,8 @@ from pathlib import Path
 
 from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, row_labels, summarise
 from bench.leaderboard.curves import BAND_NOTE, curves_svg, learning_curves
-from bench.leaderboard.plots import plot_differences, plot_saliency
+from bench.leaderboard.findings import INTRO, Findings
+from bench.leaderboard.identity import ROW_HEADERS, RowIdentity
 from bench.leaderboard.report import Leaderboard
 from bench.leaderboard.tables import HEADERS, METRIC_NAMES, Table, format_cell, fraction_label
 
@@ -203,6 +206,37 @@ def per_label_html(table: Table) -> str:
     )
 
 
+def _text(markdown: str) -> str:
+    """Escaped text with Markdown ```code``` spans as ``<code>``."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
+
+
+def findings_html(findings: Findings) -> str:
+    """The generated Findings section: per task, its sentences."""
+    name = METRIC_NAMES.get(findings.metric, findings.metric)
+    parts = [f"<h2>Findings</h2><p>{_text(INTRO.format(metric=name))}</p>"]
+    if not findings.tasks:
+        parts.append(f"<p>No paired comparisons in the {escape(name)} tables.</p>")
+    for task in findings.tasks:
+        items = "".join(f"<li>{_text(s)}</li>" for s in findings.sentences(task))
+        parts.append(f'<h3>{escape(task)}</h3><ul class="findings">{items}</ul>')
+    return '<section id="findings">' + "".join(parts) + "</section>"
+
+
+def rows_html(rows: Sequence[RowIdentity], caption: str = "") -> str:
+    """The Rows section: the profile caption, then each row's identity."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in ROW_HEADERS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row.columns()) + "</tr>" for row in rows
+    )
+    return (
+        '<section id="rows"><h2>Rows</h2>'
+        + (f'<p class="caption">{_text(caption)}</p>' if caption else "")
+        + f'<table class="sortable rows"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></section>"
+    )
+
+
 def figure_html(png: Path) -> str:
     """An ``<img>`` with the PNG inlined as base64."""
     data = base64.b64encode(png.read_bytes()).decode("ascii")
@@ -212,9 +246,12 @@ def figure_html(png: Path) -> str:
     )
 
 
-def render_html(tables: Sequence[Table], figures: Sequence[Path], header: str = "") -> str:
-    """The complete page: tables with their curves, then the PNG figures among ``figures``
-    (learning-curve figures, ``curves_*``, are left out: the tables draw them inline)."""
+def render_html(
+    tables: Sequence[Table], figures: Sequence[Path], header: str = "", preface: str = ""
+) -> str:
+    """The complete page: ``preface`` (HTML sections), the tables with their curves, then
+    the PNG figures among ``figures`` (learning-curve figures, ``curves_*``, are left out:
+    the tables draw them inline)."""
     sections = "".join(table_html(t, i) for i, t in enumerate(tables))
     images = "".join(
         figure_html(p)
@@ -225,11 +262,19 @@ def render_html(tables: Sequence[Table], figures: Sequence[Path], header: str = 
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>ECG Bench leaderboard</title>"
         f"<style>{STYLE}</style></head><body><h1>ECG Bench leaderboard</h1>"
-        + (f'<p class="header">{escape(header)}</p>' if header else "")
+        + (f'<p class="header">{_text(header)}</p>' if header else "")
+        + preface
+        + '<h2 id="tables">Tables</h2>'
         + sections
         + (f"<h2>Figures</h2>{images}" if images else "")
         + f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+def board_html(board: Leaderboard, figures: Sequence[Path], header: str = "") -> str:
+    """The page of a leaderboard: findings, the rows' identities, the tables, ``figures``."""
+    preface = findings_html(board.findings) + rows_html(board.rows, board.caption)
+    return render_html(board.tables, figures, header, preface)
 
 
 def write_html(
@@ -238,21 +283,14 @@ def write_html(
     header: str = "",
     figures: Sequence[Path] | None = None,
 ) -> Path:
-    """Write ``board``'s page to ``path`` and return it.
+    """Write ``board``'s page (:func:`board_html`) to ``path`` and return it.
 
     ``figures``: the PNGs to embed (e.g. those :meth:`Leaderboard.plot` just wrote); by
-    default the difference and saliency figures are drawn into a scratch directory.
+    default the board's figures are drawn into a scratch directory.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        drawn = (
-            list(figures)
-            if figures is not None
-            else [
-                *plot_differences(board.differences, Path(scratch)),
-                *plot_saliency(board.saliency, Path(scratch)),
-            ]
-        )
-        path.write_text(render_html(board.tables, drawn, header), encoding="utf-8")
+        drawn = board.plot(Path(scratch)) if figures is None else figures
+        path.write_text(board_html(board, drawn, header), encoding="utf-8")
     return path

@@ -107,7 +107,11 @@ def test_page_in_headless_chromium_has_tables_curves_with_seed_bands_and_drill_d
         for t, b in zip(tables, written, strict=True)
     )
     seeds = _seed_values(records)
-    titles = [h.all_text() for h in loaded.dom.find_all("h3")]
+    titles = [
+        h.all_text()
+        for h in loaded.dom.find_all("h3")
+        if h.attrs.get("id", "").startswith("table-")
+    ]
     for title, table in zip(titles, tables, strict=True):
         task = title.split(" · ")[0]
         first = min(f for t, _, f in seeds if t == task)
@@ -137,6 +141,17 @@ def test_page_in_headless_chromium_has_tables_curves_with_seed_bands_and_drill_d
                 assert float(point.attrs["data-max"]) == float(f"{max(values):.6g}")
                 assert float(point.attrs["data-mean"]) == float(f"{statistics.fmean(values):.6g}")
                 assert point.attrs["data-seeds"] == str(len(SEEDS))
+
+    (rows_table,) = loaded.dom.find_all("table", "rows")  # the Rows section: one line per row
+    experiments = {(r.model, r.init, r.experiment) for r in records}
+    assert len(rows_table.find_all("tbody")[0].find_all("tr")) == len(experiments)
+    (found,) = [s for s in loaded.dom.find_all("section") if s.attrs.get("id") == "findings"]
+    for task in board.findings.tasks:  # every generated sentence is on the page
+        items = [li.all_text() for li in found.find_all("li")]
+        assert all(
+            sentence.replace("`", "") in items for sentence in board.findings.sentences(task)
+        )
+    assert "stemi" in board.findings.tasks
 
     (drill,) = loaded.dom.find_all("details", "per-label")  # the multi-label table only
     rows = drill.find_all("details", "per-label-row")
