@@ -1,18 +1,19 @@
-"""Regenerate the committed leaderboard (``leaderboard/LEADERBOARD.md``, its CSV/JSON data
-and its plots)."""
+"""Regenerate the committed leaderboard (``leaderboard/LEADERBOARD.md``, its CSV/JSON data,
+its HTML page and its plots)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
 
 
 def write_leaderboard(
     results_dirs: Sequence[Path | str], out_dir: Path | str = "leaderboard", header: str = ""
 ) -> Path:
-    """Write ``out_dir/LEADERBOARD.md``, ``out_dir/leaderboard.csv|json`` and
+    """Write ``out_dir/LEADERBOARD.md``, ``out_dir/leaderboard.csv|json|html`` and
     ``out_dir/plots/*.png|svg``; return the .md path.
 
     ``header`` (the command and environment that produced the records) goes at the top,
@@ -36,6 +37,7 @@ def write_leaderboard(
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
     for fmt in ("csv", "json"):
         (out / f"leaderboard.{fmt}").write_text(board.render(fmt), encoding="utf-8")
+    write_html(board, out / "leaderboard.html", header, figures=figures)
     path = out / "LEADERBOARD.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

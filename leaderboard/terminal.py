@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.leaderboard.aggregate import Cell, SourcedRecord, aggregate, latest_per_cell
+from bench.leaderboard.aggregate import (
+    DEFAULT_PROTOCOL,
+    Cell,
+    SourcedRecord,
+    aggregate,
+    latest_per_cell,
+)
 from bench.leaderboard.tables import METRIC_NAMES, format_cell, fraction_label
 from rich import box
 from rich.console import Group
@@ -23,7 +29,8 @@ TableKey = tuple[str, str, str, str]  # task, source, split, metric
 
 
 def _model_label(cell: Cell) -> str:
-    return cell.model if cell.arch in ("", cell.model) else f"{cell.model} = {cell.arch}"
+    label = cell.model if cell.arch in ("", cell.model) else f"{cell.model} = {cell.arch}"
+    return label if cell.protocol == DEFAULT_PROTOCOL else f"{label} · {cell.protocol}"
 
 
 def _table(key: TableKey, cells: list[Cell]) -> Table:
@@ -41,7 +48,7 @@ def _table(key: TableKey, cells: list[Cell]) -> Table:
     table.add_column(name, justify="right", no_wrap=True)
     table.add_column("95 % CI", justify="right", no_wrap=True)
     previous: tuple[str, str] | None = None
-    for cell in sorted(cells, key=lambda c: (c.model, c.init, c.arch, c.fraction)):
+    for cell in sorted(cells, key=lambda c: (c.model, c.init, c.arch, c.protocol, c.fraction)):
         row = (_model_label(cell), cell.init)
         if previous is not None and row != previous:
             table.add_section()

@@ -192,6 +192,9 @@ def test_findings_are_generated_sentences_before_the_tables(tmp_path: Path) -> N
     root = _store(tmp_path / "runs")
     path = write_leaderboard([root], tmp_path / "out")
     text = path.read_text()
+    for name in ("leaderboard.csv", "leaderboard.json", "leaderboard.html"):
+        assert (tmp_path / "out" / name).stat().st_size > 0, name
+    assert ">Findings<" in (tmp_path / "out" / "leaderboard.html").read_text()
     assert text.index("## Findings") < text.index("## Rows") < text.index("## Tables")
     assert "Generated from the result records" in text.split("## Rows")[0]
     board = build_leaderboard([root], replicates=500)  # what write_leaderboard builds
