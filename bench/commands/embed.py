@@ -1,10 +1,18 @@
-"""``bench embed``: one embedding per record from a model's features contract.
+"""``bench embed``: one embedding per record (or per segment) from a model's features contract.
 
 The vectors are the mean-pooled tokens of :mod:`bench.engine.features`, computed exactly as
 the linear probe computes its features (same inputs, same eval-mode forward, same batch
 size), so a probe fitted on exported embeddings sees what ``--protocol linear-probe`` sees.
 Inputs go through the model's own recipe (the image recipe or its signal recipe) with the
 same cache the runner uses.
+
+``--per-segment`` (models whose :class:`~bench.data.signal_recipe.SignalRecipe` cuts a record
+into segments) embeds each real segment alone, as a ``(leads, segment_samples)`` input: the
+unit signal models are built for (``ModelSpec.input_size``). How segment and record
+embeddings relate is the model's: a model that encodes each segment slot on its own into a
+fixed number of tokens (ECG-FM) has record = sum of its segments / ``n_segments`` (the
+mean when every slot is filled); one that convolves across slots (resnet1d) has no such
+relation.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from bench.config import PROFILES, default_cache_dir
 
 if TYPE_CHECKING:
     import numpy as np
+    import pandas as pd
 
     from bench.cohort import Cohort
     from bench.datasets import ArrayDataset
@@ -115,6 +124,48 @@ def cohort_inputs(
     return dataset, usable, dict(cached.failed)
 
 
+def segment_embeddings(
+    built: BuiltModel,
+    spec: ModelSpec,
+    dataset: ArrayDataset,
+    profile: str,
+    device: str,
+    chunk: int = 1024,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
+    alone (see :func:`bench.data.signal_recipe.split_segments`), and where each segment is:
+    columns ``position`` (its record's row in ``dataset``), ``segment`` (0-based slot) and
+    ``start_s`` (seconds from the record's start). Records are read ``chunk`` at a time, so
+    a memmapped cohort is never loaded whole."""
+    import numpy as np
+    import pandas as pd
+
+    from bench.data.signal_recipe import split_segments
+    from bench.datasets import ArrayDataset
+
+    recipe = spec.signal_recipe
+    if recipe is None:
+        raise ValueError(f"model {spec.name!r} has no signal recipe: its inputs have no segments")
+    embeddings, records, slots = [], [], []
+    for start in range(0, len(dataset), chunk):
+        rows = dataset.rows[start : start + chunk]
+        segments, record, slot = split_segments(dataset.array[rows], recipe)
+        index = np.arange(len(segments))
+        part = ArrayDataset(segments, index, np.zeros(len(segments), np.int64), "signal")
+        embeddings.append(embed(built, spec, part, profile, device))
+        records.append(record + start)
+        slots.append(slot)
+    segment = np.concatenate(slots)
+    where = pd.DataFrame(
+        {
+            "position": np.concatenate(records),
+            "segment": segment,
+            "start_s": segment * recipe.segment_samples / recipe.target_fs,
+        }
+    )
+    return np.concatenate(embeddings), where
+
+
 def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int) -> BuiltModel:
     """``spec`` built as ``bench run --profile PROFILE`` builds it, from ``weights`` (a random
     initialisation is seeded with ``seed``)."""
@@ -193,6 +244,14 @@ def embed(
     required=True,
     help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv beside it.",
 )
+@click.option(
+    "--per-segment",
+    is_flag=True,
+    help="One embedding per segment of a signal model's input (its recipe's segments, each "
+    "embedded alone; slots a short record leaves empty are skipped); the ids file gets "
+    "record_id, patient_id, segment (0-based) and start_s (seconds). Image models take one "
+    "input per record and refuse it.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a random init.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--cache-dir", default=None, help="Input cache directory (default as bench run).")
@@ -208,6 +267,7 @@ def embed_command(
     input_path: Path | None,
     fs: float | None,
     output: Path,
+    per_segment: bool,
     seed: int,
     device: str,
     cache_dir: str | None,
@@ -216,11 +276,14 @@ def embed_command(
 
     An embedding is the mean-pooled output of the model's features contract, the vector the
     linear probe fits on, for every record of a task's cohort or of a raw signal array.
+    With --per-segment a signal model embeds each segment of its input recipe alone (ECG-FM
+    and resnet1d: 5 s segments, two per record), one row per segment.
 
     \b
     Examples:
       bench embed -m heartbeit -t ludb-lvh --source-option ludb.path=/data/ludb -o ludb.npy
       bench embed -m vit-b16 --input ecgs.npy --fs 500 -o ecgs-emb.npy
+      bench embed -m ecg-fm --input ecgs.npy --fs 500 --per-segment -o segments.npy
     """
     import numpy as np
     import pandas as pd
@@ -235,6 +298,13 @@ def embed_command(
         raise click.UsageError("--source/--source-option apply to --task only")
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.models.get(model)
+    if per_segment and spec.signal_recipe is None:
+        segmented = [m.name for m in host.registries.models if m.signal_recipe is not None]
+        raise click.UsageError(
+            f"--per-segment: model {model!r} takes one {spec.input_kind} input per record (it "
+            "declares no signal recipe that cuts records into segments); models with segments: "
+            f"{', '.join(segmented) or 'none installed'}"
+        )
     if input_path is not None:
         assert fs is not None
         cohort = input_cohort(input_path, fs)
@@ -243,20 +313,32 @@ def embed_command(
         cohort = task_cohort(host, task, source, parse_source_options(source_options), profile)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     dataset, ids, failed = cohort_inputs(spec, cohort, profile, cache)
-    try:
-        embeddings = embed(
-            build_encoder(spec, weights, profile, seed), spec, dataset, profile, device
+    if not ids:
+        record, reason = next(iter(failed.items()))
+        raise click.ClickException(
+            f"none of the {len(failed)} record(s) could be read (e.g. {record}: {reason})"
         )
+    patients = cohort.manifest.set_index("record_id").loc[ids, "patient_id"].to_numpy()
+    try:
+        built = build_encoder(spec, weights, profile, seed)
+        if per_segment:
+            embeddings, where = segment_embeddings(built, spec, dataset, profile, device)
+        else:
+            embeddings = embed(built, spec, dataset, profile, device)
+            where = pd.DataFrame({"position": np.arange(len(ids))})
     except FeaturesError as exc:
         raise click.ClickException(str(exc)) from exc
+    position = where.pop("position").to_numpy()
+    table = pd.DataFrame(
+        {"record_id": np.asarray(ids)[position], "patient_id": patients[position], **where}
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, embeddings)
-    rows = cohort.manifest.set_index("record_id").loc[ids]
-    pd.DataFrame({"record_id": ids, "patient_id": rows["patient_id"].to_numpy()}).to_csv(
-        ids_path(output), index=False
-    )
+    table.to_csv(ids_path(output), index=False)
+    unit = f" ({len(ids)} records, one per segment)" if per_segment else ""
     click.echo(
-        f"{len(ids)} embeddings of width {embeddings.shape[1]} → {output} (ids: {ids_path(output)})"
+        f"{len(embeddings)} embeddings of width {embeddings.shape[1]}{unit} → {output} "
+        f"(ids: {ids_path(output)})"
     )
     if failed:
         click.echo(f"{len(failed)} record(s) could not be read and were left out:", err=True)

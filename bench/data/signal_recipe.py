@@ -142,3 +142,30 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     for row, name in zip(resampled, present, strict=True):
         out[index[name], :keep] = row[:keep]
     return out
+
+
+def split_segments(
+    inputs: np.ndarray, recipe: SignalRecipe
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The real segments of records made by :func:`apply_recipe`.
+
+    ``inputs`` ``(n, leads, n_samples)`` → segments ``(m, leads, segment_samples)`` (record
+    by record, slots in order), each segment's record position ``(m,)`` and slot ``(m,)``
+    (segment ``j`` starts at ``j * segment_samples / target_fs`` s). Slot 0 always counts (a
+    record shorter than one segment is rejected by the recipe); a later all-zero slot is
+    one the record could not fill and is skipped.
+    """
+    import numpy as np
+
+    n, leads, samples = inputs.shape
+    if samples != recipe.n_samples:
+        raise ValueError(
+            f"split_segments: records have {samples} samples; the recipe makes "
+            f"{recipe.n_segments} x {recipe.segment_samples} = {recipe.n_samples}"
+        )
+    shape = (n, leads, recipe.n_segments, recipe.segment_samples)
+    slots = inputs.reshape(shape).transpose(0, 2, 1, 3)
+    real = (slots != 0).any(axis=(2, 3))
+    real[:, 0] = True
+    record, slot = np.nonzero(real)
+    return np.ascontiguousarray(slots[record, slot]), record, slot

@@ -1,4 +1,5 @@
-"""``bench embed``: round trip, equality with the linear probe's features, input errors."""
+"""``bench embed``: round trip, equality with the linear probe's features, per-segment
+embeddings of signal models, input errors."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ def _signals(tmp_path: Path, n: int = 8) -> Path:
     return path
 
 
-def _embed(cli, tmp_path: Path, *extra: str) -> tuple[np.ndarray, pd.DataFrame, str]:
+def _embed(
+    cli, tmp_path: Path, *extra: str, model: str = MODEL
+) -> tuple[np.ndarray, pd.DataFrame, str]:
     out = tmp_path / "out" / "emb.npy"
-    args = ["embed", "-m", MODEL, "--weights", "random", "-p", "tiny", "--device", "cpu"]
+    args = ["embed", "-m", model, "--weights", "random", "-p", "tiny", "--device", "cpu"]
     args += ["--cache-dir", str(tmp_path / "cache"), "-o", str(out), *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -90,6 +93,8 @@ def test_embed_a_task_cohort_writes_record_and_patient_ids(cli, tmp_path, ludb_d
         (["--input", "X"], "--input needs --fs"),
         (["--input", "BAD", "--fs", "500"], "(N, 12, samples) in mV"),
         (["--input", "BAD", "--fs", "500"], "got float64 (2, 8, 100)"),
+        (["--input", "X", "--fs", "500", "--per-segment"], f"model '{MODEL}' takes one image"),
+        (["--input", "X", "--fs", "500", "--per-segment"], "models with segments: ecg-fm"),
     ],
 )
 def test_embed_input_errors_say_what_was_expected(cli, tmp_path, args, message) -> None:
@@ -109,3 +114,55 @@ def test_a_model_without_features_is_refused(cli, tmp_path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "model 'tiny-cnn' (Sequential) exposes no token features" in result.output
+
+
+def _periodic(tmp_path: Path, name: str, periods: list[int]) -> Path:
+    """Records tiling one random 100-sample pattern ``periods[i]`` times (padded with noise
+    to the longest): whole periods share one per-lead mean and std, so the recipe's
+    z-score leaves every 2,500-sample segment of a tiled stretch the same array."""
+    rng = np.random.default_rng(7)
+    pattern = rng.normal(size=(12, 100)).astype(np.float32)
+    longest = 100 * max(periods)
+    rows = [rng.normal(size=(12, longest)).astype(np.float32) for _ in periods]
+    for row, n in zip(rows, periods, strict=True):
+        row[:, : 100 * n] = np.tile(pattern, n)
+    np.save(tmp_path / name, np.stack(rows))
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("model", ["ecg-fm", "resnet1d"])
+def test_per_segment_embeds_each_real_segment_alone(cli, host, tmp_path, model) -> None:
+    recipe = host.registries.models.get(model).signal_recipe
+    seconds = recipe.segment_samples / recipe.target_fs
+    # 3 records of 10 s at 500 Hz: record 0 repeats one 5 s stretch, 1 and 2 are noise
+    long = _periodic(tmp_path, "long.npy", [50, 0, 0])
+    emb, ids, output = _embed(cli, tmp_path, "--input", str(long), "--fs", "500",
+                              "--per-segment", model=model)  # fmt: skip
+    assert list(ids.columns) == ["record_id", "patient_id", "segment", "start_s"]
+    assert ids["record_id"].tolist() == ["0", "0", "1", "1", "2", "2"]
+    assert ids["segment"].astype(int).tolist() == [0, 1] * 3
+    np.testing.assert_allclose(ids["start_s"].astype(float), [0.0, seconds] * 3)
+    assert emb.shape[0] == 6 and "6 embeddings" in output and "(3 records" in output
+    np.testing.assert_allclose(emb[0], emb[1], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(emb[2], emb[3], rtol=1e-3, atol=1e-4)
+    # 2,600 samples: one segment (the 100-sample remainder is dropped), the empty slot skipped
+    short = _periodic(tmp_path, "short.npy", [26])
+    alone, short_ids, _ = _embed(cli, tmp_path, "--input", str(short), "--fs", "500",
+                                 "--per-segment", model=model)  # fmt: skip
+    assert alone.shape == (1, emb.shape[1])
+    assert short_ids[["record_id", "segment"]].astype(int).values.tolist() == [[0, 0]]
+    np.testing.assert_allclose(alone[0], emb[0], rtol=1e-4, atol=1e-5)
+
+
+def test_ecgfm_record_embedding_is_its_segments_summed_over_the_slots(cli, host, tmp_path):
+    """ECG-FM encodes each slot alone and zeroes an empty slot's tokens, so the mean over
+    the record's tokens is the sum of its real segments' embeddings / ``n_segments``."""
+    slots = host.registries.models.get("ecg-fm").signal_recipe.n_segments
+    for name, periods in (("long.npy", [50, 0, 0]), ("short.npy", [26])):
+        x = _periodic(tmp_path, name, periods)
+        records, _, _ = _embed(cli, tmp_path, "--input", str(x), "--fs", "500", model="ecg-fm")
+        segments, ids, _ = _embed(cli, tmp_path, "--input", str(x), "--fs", "500",
+                                  "--per-segment", model="ecg-fm")  # fmt: skip
+        position = ids["record_id"].astype(int).to_numpy()
+        summed = np.stack([segments[position == i].sum(axis=0) for i in range(len(records))])
+        np.testing.assert_allclose(records, summed / slots, rtol=1e-4, atol=1e-5)
