@@ -1,32 +1,42 @@
 """The ``local`` executor: N worker processes on this machine, one cell at a time each.
 
-Workers are ``spawn``-ed processes managed one by one rather than through a process pool,
-so a worker killed by a signal (SIGKILL, the OOM killer) fails exactly the cell it was
-running, which is retried in a new worker, instead of breaking a whole pool. By default a
-worker runs one cell and exits (``cells_per_worker=1``, the effect of
-``max_tasks_per_child=1``: no torch state or CUDA memory survives into the next cell);
-``--executor-option cells_per_worker=0`` keeps workers for the whole grid (no limit) and
-saves the interpreter start-up (torch import, plugin host) per cell, which dominates
-short cells. Cells seed every draw from their identity, so reuse changes no prediction.
-With several GPUs each worker sees one device (``CUDA_VISIBLE_DEVICES``, set before torch
-is imported), given to the least used device. A worker exits on its own when the driver
-dies, so a restarted driver never races an orphan for a cell.
+Workers are managed one by one rather than through a process pool, so a worker killed
+by a signal (SIGKILL, the OOM killer) fails exactly the cell it was running, which is
+retried in a new worker, instead of breaking a whole pool; a worker whose cell raised is
+replaced too.
+
+**Start-up.** A fresh interpreter spends seconds importing torch, timm and the harness,
+more than a short cell trains. Workers are therefore forked from a *forkserver* (where
+the platform has one; ``spawn`` elsewhere) that imports :data:`PRELOAD` once per driver
+process. The forkserver is started when the executor is created, so its imports overlap
+the driver's task preparation, and it never runs a computation: no OpenMP pool, CUDA
+context or thread of the driver's leaks into a worker. Like a spawned process, a worker
+starts in the driver's current working directory and ``sys.path`` (multiprocessing sends
+them) and environment (sent with the worker's arguments: the forkserver's own is that of
+the moment it started).
+
+**Reuse.** A worker runs ``cells_per_worker`` cells and exits (0: no limit). The default
+keeps CPU workers for the whole grid and gives a cell that uses a GPU a fresh process
+(``1``), so no CUDA memory survives into the next cell. Cells seed every draw from their
+identity, so reuse changes no prediction (tested).
+
+With several GPUs each worker sees one device (``CUDA_VISIBLE_DEVICES``, set before CUDA
+is initialised), given to the least used device. A worker exits on its own the moment
+the driver dies (it watches a pipe that only the driver holds open for writing), so a
+restarted driver never races an orphan for a cell.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
 from bench.executors import (
@@ -38,33 +48,33 @@ from bench.executors import (
     error_text,
 )
 
-#: Seconds between a worker's checks that its driver is still alive (non-Linux).
-ORPHAN_POLL_S = 0.5
-#: prctl option: the signal a process receives when its parent dies (linux/prctl.h).
-PR_SET_PDEATHSIG = 1
+#: What the forkserver imports once for all workers: torch, timm (which the built-in image
+#: models and :mod:`bench.weights` use) and the worker's own code path.
+PRELOAD = ("torch", "timm", "bench.runner", "bench.executors.worker", __name__)
 
 
-def _watch_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(ORPHAN_POLL_S)
-    os._exit(3)
+def _exit_with_driver(lifeline: Connection) -> None:
+    """End this worker the moment its driver is gone, however it ended: the driver holds
+    the only write end of the ``lifeline`` pipe and never writes to it, so reading it
+    returns (EOF) exactly when the driver's process is gone."""
 
-
-def _die_with_parent(parent: int) -> None:
-    """End this worker when the driver that started it is gone: on Linux the kernel sends
-    SIGKILL (``PR_SET_PDEATHSIG``); elsewhere a thread polls the parent id."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the driver died before the signal was armed
+    def watch() -> None:
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv_bytes()
         os._exit(3)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
-def _serve(run_dir: str, parent: int, conn: Connection) -> None:
-    """Worker process body: run the cell specs it receives, one at a time, answering each
-    with ``("ok", path)`` or ``("error", text)``; ``None`` ends it."""
-    _die_with_parent(parent)
+def _serve(
+    run_dir: str, conn: Connection, lifeline: Connection, environ: Mapping[str, str]
+) -> None:
+    """Worker process body: take the driver's environment, then run the cell specs it
+    receives, one at a time, answering each with ``("ok", path)`` or ``("error", text)``;
+    ``None`` ends it."""
+    _exit_with_driver(lifeline)
+    os.environ.clear()
+    os.environ.update(environ)
     from bench.executors.worker import run_cell
 
     while True:
@@ -79,6 +89,15 @@ def _serve(run_dir: str, parent: int, conn: Connection) -> None:
         except BaseException as exc:
             message = ("error", error_text(exc))
         conn.send(message)
+
+
+def worker_context() -> ForkServerContext | SpawnContext:
+    """The ``forkserver`` context with :data:`PRELOAD` (``spawn`` where there is none)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
 
 
 @dataclass
@@ -97,13 +116,20 @@ class LocalExecutor:
     def __init__(self, settings: ExecutorSettings) -> None:
         settings.unknown_options(("num_cpus", "num_gpus", "cells_per_worker"), "local")
         self.settings = settings
-        self.cells_per_worker = settings.option("cells_per_worker", 1, kind=int)
-        if self.cells_per_worker < 0:
+        self.cells_per_worker: int | None = settings.option("cells_per_worker", kind=int)
+        if self.cells_per_worker is not None and self.cells_per_worker < 0:
             raise ExecutorError(
                 f"executor option 'cells_per_worker': expected >= 0 (0 = no limit), "
                 f"got {self.cells_per_worker}"
             )
-        self.context = multiprocessing.get_context("spawn")
+        self.context = worker_context()
+
+    def start(self) -> None:
+        """Start the forkserver now, so that its imports overlap the driver's work."""
+        if self.context.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
 
     def describe(self, jobs: Sequence[CellJob]) -> str:
         """The cells and how many run at once."""
@@ -111,15 +137,21 @@ class LocalExecutor:
         lines += [f"  {job.cell}" for job in jobs]
         return "\n".join(lines)
 
-    def _spawn(self, workers: list[_Worker]) -> _Worker:
+    def limit(self, job: CellJob) -> int:
+        """How many cells a worker that ran ``job`` may run (0: no limit): the option, else
+        one for a cell on a GPU and no limit on the CPU."""
+        if self.cells_per_worker is not None:
+            return self.cells_per_worker
+        return 1 if job.num_gpus or self.settings.devices else 0
+
+    def _spawn(self, workers: list[_Worker], lifeline: Connection) -> _Worker:
         """A new worker process, on the device the fewest workers use."""
         devices = list(self.settings.devices)
         busy = collections.Counter(w.device for w in workers)
         device = min(devices, key=lambda d: busy[d]) if devices else None
         mine, theirs = self.context.Pipe()
-        process = self.context.Process(
-            target=_serve, args=(str(self.settings.run_dir), os.getpid(), theirs)
-        )
+        args = (str(self.settings.run_dir), theirs, lifeline, dict(os.environ))
+        process = self.context.Process(target=_serve, args=args)
         process.start()
         theirs.close()
         worker = _Worker(process, mine, device)
@@ -157,13 +189,14 @@ class LocalExecutor:
         """Run every job, at most ``workers`` at once, each tried ``1 + retries`` times."""
         queue = collections.deque((job, 1) for job in jobs)
         workers: list[_Worker] = []
+        lifeline, held = self.context.Pipe(duplex=False)  # workers read; only we hold ``held``
         try:
             while queue or any(w.job for w in workers):
                 while queue:
                     idle = next((w for w in workers if w.job is None), None)
                     if idle is None and len(workers) >= self.settings.workers:
                         break
-                    worker = idle or self._spawn(workers)
+                    worker = idle or self._spawn(workers, lifeline)
                     worker.job, worker.attempt = queue.popleft()
                     worker.conn.send({**worker.job.spec, "devices": worker.device})
                 busy = [w for w in workers if w.job is not None]
@@ -175,8 +208,9 @@ class LocalExecutor:
                     assert job is not None
                     path, error = self._outcome(worker)
                     worker.job, worker.cells = None, worker.cells + 1
-                    limit = self.cells_per_worker
-                    if not worker.process.is_alive() or (limit and worker.cells >= limit):
+                    limit = self.limit(job)
+                    spent = path is None or bool(limit and worker.cells >= limit)
+                    if spent or not worker.process.is_alive():
                         self._stop(worker, kill=False)
                         workers.remove(worker)
                     if path is None and attempt <= self.settings.retries:
@@ -191,8 +225,14 @@ class LocalExecutor:
         finally:
             for worker in workers:  # done, or interrupted: leave no worker behind
                 self._stop(worker, kill=worker.job is not None)
+            held.close()
+            lifeline.close()
 
 
 def create(settings: ExecutorSettings) -> LocalExecutor:
-    """The ``local`` executor (one worker means in-process; the runner never calls this)."""
-    return LocalExecutor(replace(settings, workers=max(1, settings.workers)))
+    """The ``local`` executor (one worker means in-process; the runner never calls this),
+    its forkserver already starting unless this is a dry run."""
+    executor = LocalExecutor(replace(settings, workers=max(1, settings.workers)))
+    if not settings.dry_run:
+        executor.start()
+    return executor

@@ -9,7 +9,11 @@ Options (``executor_options`` in the YAML config, or ``--executor-option KEY=VAL
 - ``num_cpus`` / ``num_gpus``: resources of one cell (default: the profile's ``cell_cpus``,
   and one GPU when the run's device is CUDA); Ray sets ``CUDA_VISIBLE_DEVICES``.
 
-Each task runs in a fresh worker process (``max_calls=1``). A task whose worker dies
+A CPU cell runs in a reused Ray worker (``max_calls=0``, Ray's default for CPU tasks), so a
+worker pays the interpreter start-up (torch, timm, the plugin host) once, not per cell, and
+on a long-lived cluster once for many grids; cells seed every draw from their identity, so
+reuse changes no prediction. A cell that uses a GPU gets a fresh worker (``max_calls=1``),
+so no CUDA memory survives into the next cell. A task whose worker dies
 (SIGKILL, node loss) or raises is retried up to ``retries`` times by Ray
 (``max_retries``, ``retry_exceptions``); results stream back with ``ray.wait`` as cells
 finish, and the driver alone writes ``results.jsonl``. Every worker reads the image cache
@@ -69,19 +73,20 @@ class RayExecutor:
         from bench.executors.worker import run_cell
 
         owned = self._init(ray)
-        remote = ray.remote(max_calls=1)(run_cell)
+        # max_calls cannot be set per call (.options): one remote function per kind of cell
+        remotes = {gpu: ray.remote(max_calls=1 if gpu else 0)(run_cell) for gpu in (False, True)}
         retries = self.settings.retries
         try:
-            refs = {
-                remote.options(
+            refs = {}
+            for job in jobs:
+                remote = remotes[bool(job.num_gpus)].options(
                     num_cpus=job.num_cpus,
                     num_gpus=job.num_gpus,
                     max_retries=retries,
                     retry_exceptions=True,
                     name=f"bench-cell-{job.cell}",
-                ).remote(job.spec, str(self.settings.run_dir)): job
-                for job in jobs
-            }
+                )
+                refs[remote.remote(job.spec, str(self.settings.run_dir))] = job
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1)
                 job = refs.pop(ready[0])

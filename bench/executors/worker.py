@@ -6,8 +6,10 @@ default ones and, for the local executor, the CUDA devices the worker may see. T
 worker rebuilds the plugin host, the config and the prepared task (through the same
 code path as the driver, reading the image cache the driver built), re-plans the cell,
 refuses to run it if its identity differs from the driver's, and trains it, writing only
-its own cell directory. This module imports nothing heavy at module level, so a freshly
-spawned worker can still choose its CUDA devices before torch is imported.
+its own cell directory. A worker process may run many cells (see the executors'
+``cells_per_worker`` and ``max_calls``); each call rebuilds all of this from its spec.
+This module imports nothing heavy at module level. ``CUDA_VISIBLE_DEVICES`` is set before
+CUDA is initialised, which torch does lazily, on a cell's first GPU operation.
 """
 
 from __future__ import annotations
@@ -117,8 +119,8 @@ def worker_host(refs: list[dict[str, str]]) -> PluginHost:
 def run_cell(cell_spec: dict[str, Any], run_dir: str) -> str:
     """Run one planned cell in this process; returns the path of its cell directory.
 
-    Sets ``CUDA_VISIBLE_DEVICES`` (when the spec assigns devices) before torch is
-    imported, rebuilds host, config and prepared task, checks the identity and trains.
+    Sets ``CUDA_VISIBLE_DEVICES`` (when the spec assigns devices) before CUDA is
+    initialised, rebuilds host, config and prepared task, checks the identity and trains.
     """
     if cell_spec.get("devices") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(cell_spec["devices"])

@@ -179,6 +179,10 @@ def test_a_plugin_executor_runs_the_grid_and_the_driver_writes_results(host, tmp
     assert "resumed 2" in " ".join(again.output.split())
 
 
+def _worker_pids(root) -> list[int]:
+    return [json.loads(p.read_text())["pid"] for p in root.glob("**/worker.json")]
+
+
 @pytest.mark.slow
 def test_workers_2_equal_workers_1(host, tmp_path):
     one = invoke(host, grid_args(tmp_path / "a", "g", seeds=(0, 1)))
@@ -187,12 +191,36 @@ def test_workers_2_equal_workers_1(host, tmp_path):
     assert two.exit_code == 0, two.output
     assert_same_run(tmp_path / "a" / "runs" / "g", tmp_path / "b" / "runs" / "g")
     assert_one_record_set(tmp_path / "b" / "runs" / "g", 4)
-    reused = [*grid_args(tmp_path / "c", "g", seeds=(0, 1)), "--workers", "2",
-              "--executor-option", "cells_per_worker=0"]  # fmt: skip
-    assert invoke(host, reused).exit_code == 0
+    assert len(set(_worker_pids(tmp_path / "b"))) <= 2, "CPU workers are kept for the grid"
+    fresh = [*grid_args(tmp_path / "c", "g", seeds=(0, 1)), "--workers", "2",
+             "--executor-option", "cells_per_worker=1"]  # fmt: skip
+    assert invoke(host, fresh).exit_code == 0
     assert_same_run(tmp_path / "a" / "runs" / "g", tmp_path / "c" / "runs" / "g")
-    pids = {json.loads(p.read_text())["pid"] for p in (tmp_path / "c").glob("**/worker.json")}
-    assert len(pids) <= 2, "with cells_per_worker=0 the two workers run every cell"
+    pids = _worker_pids(tmp_path / "c")
+    assert len(pids) == len(set(pids)) == 4, "cells_per_worker=1: a fresh process per cell"
+
+
+@pytest.mark.slow
+def test_workers_take_the_drivers_current_directory_and_environment(host, tmp_path, monkeypatch):
+    """Workers come from a forkserver that an earlier grid started in another directory
+    and environment; they must still see the driver's current ones: the relative run
+    directory and the cache of ``$BENCH_CACHE_DIR`` (a stale one would gain a folder)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def grid(root, task):
+        root.mkdir()
+        monkeypatch.chdir(root)
+        monkeypatch.setenv("BENCH_CACHE_DIR", str(root / "cache"))
+        args = ["run", "-m", "tiny-cnn", "-t", task, "--profile", "tiny", "-f", "1.0",
+                "--output", "runs", "--run-name", "g", "--workers", "2"]  # fmt: skip
+        result = invoke(host, args)
+        assert result.exit_code == 0, result.output
+        assert_one_record_set(root / "runs" / "g", 1)
+
+    grid(first, "hcm")
+    cached = sorted(p.name for p in (first / "cache").iterdir())
+    grid(second, "stemi")
+    assert sorted(p.name for p in (first / "cache").iterdir()) == cached
 
 
 @pytest.mark.slow
@@ -221,3 +249,17 @@ def test_local_executor_retries_a_failing_cell_then_reports_it(tmp_path):
     (result,) = results
     assert not result.ok and result.attempts == 2
     assert "no_such_key" in result.error
+
+
+def test_local_workers_are_kept_for_cpu_cells_and_fresh_for_gpu_cells(tmp_path):
+    from bench.executors import CellJob
+    from bench.executors.local import create
+
+    cpu, gpu = CellJob("cpu", {}), CellJob("gpu", {}, num_gpus=1)
+    default = create(ExecutorSettings(tmp_path, workers=2, dry_run=True))
+    assert (default.limit(cpu), default.limit(gpu)) == (0, 1)
+    options = {"cells_per_worker": 3}
+    chosen = create(ExecutorSettings(tmp_path, workers=2, dry_run=True, options=options))
+    assert (chosen.limit(cpu), chosen.limit(gpu)) == (3, 3)
+    with pytest.raises(ExecutorError, match=r"cells_per_worker.*>= 0"):
+        create(ExecutorSettings(tmp_path, workers=2, options={"cells_per_worker": -1}))
