@@ -229,9 +229,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
 
 
 def build_config(file: Path | None, overrides: Mapping[str, Any]) -> RunConfig:
-    """Config from an optional YAML file, then flags (non-empty overrides win)."""
+    """Config from an optional YAML file, then flags (non-empty overrides win; a ``train``
+    override replaces only the keys it sets, e.g. ``--max-steps`` keeps the file's epochs)."""
     base = load_config_file(file) if file else {}
     merged = {**base, **{k: v for k, v in overrides.items() if v not in (None, (), {})}}
+    train = overrides.get("train")
+    if train and isinstance(base.get("train"), Mapping):
+        merged["train"] = {**base["train"], **train}
     try:
         return replace(RunConfig(), **merged)
     except TypeError as exc:

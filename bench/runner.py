@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import __version__
 from bench.cells import CellKey, cell_seed, identity_hash, ids_hash
-from bench.config import RunConfig, default_cache_dir
+from bench.config import ConfigError, RunConfig, default_cache_dir
 from bench.contamination import Corpus, check
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
@@ -169,6 +169,7 @@ class Runner:
             unit=config.bootstrap_unit,
         )
         self._weights: dict[str, ResolvedWeights] = {}
+        self.train_config()  # a bad ``train`` mapping fails here, before any data is read
         #: What the executor would do with the pending cells (set by ``run(dry_run=True)``).
         self.described: str | None = None
 
@@ -237,9 +238,15 @@ class Runner:
 
     # -- cells -----------------------------------------------------------------------
     def train_config(self) -> TrainConfig:
-        """The engine config of the run (each cell sets its own seed from its identity)."""
+        """The engine config of the run (each cell sets its own seed from its identity); a
+        ``train`` mapping that makes no valid TrainConfig is a :class:`ConfigError`."""
         options = {**self.config.profile_spec.train, **self.config.train}
-        return TrainConfig(**options, device=self.config.device, selection=self.config.selection)
+        try:
+            return TrainConfig(
+                **options, device=self.config.device, selection=self.config.selection
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"train: {exc}") from None
 
     def plan(
         self, prepared: PreparedTask, spec: ModelSpec, key: CellKey, train_ids: list[str]
@@ -249,6 +256,8 @@ class Runner:
         weights = self.weights(spec)
         validation_ids = prepared.validation_ids(key.fraction, key.seed, config.validation_rule)
         base = self.train_config()
+        if not prepared.labels or key.protocol == "linear-probe":  # BCE weights unused
+            base = replace(base, pos_weight=False)
         train = {k: v for k, v in base.to_dict().items() if k not in RUNTIME_TRAIN_FIELDS}
         experiment = {
             "harness_version": __version__,

@@ -263,6 +263,20 @@ def test_bad_config_exits_2(cli, tmp_path):
     assert result.exit_code == 2 and "unknown key" in result.output
 
 
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ("{pos_weight: maybe}", "train: TrainConfig.pos_weight must be true or false, got 'maybe'"),
+        ("{epochs: 0}", "train: TrainConfig.epochs must be >= 1"),
+    ],
+)
+def test_a_bad_train_mapping_exits_2_before_reading_data(cli, tmp_path, train, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"train: {train}\nprofile: tiny\n")
+    result = invoke(cli, ["run", "--config", str(bad), "--output", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_data_describe(cli):
     result = invoke(cli, ["data", "describe", "--task", "stemi", "--profile", "tiny", "--json"])
     rows = {r["set"]: r for r in json.loads(result.stdout)["rows"]}

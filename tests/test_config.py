@@ -20,6 +20,14 @@ def test_yaml_grid_and_flag_override(tmp_path):
     assert config.profile == "tiny"
 
 
+def test_a_train_flag_overrides_only_its_own_key(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("train:\n  max_steps: 40\n  pos_weight: true\n")
+    assert build_config(path, {}).train == {"max_steps": 40, "pos_weight": True}
+    config = build_config(path, {"train": {"epochs": 3, "max_steps": 7}})
+    assert config.train == {"max_steps": 7, "pos_weight": True, "epochs": 3}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

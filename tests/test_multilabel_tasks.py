@@ -1,5 +1,6 @@
 """ptbxl-super, ptbxl-diag and cinc2021 on collections the tests write in each dataset's
-real layout (PTB-XL CSVs + WFDB records; CinC .hea/.mat records with #Dx lines)."""
+real layout (PTB-XL CSVs + WFDB records; CinC .hea/.mat records with #Dx lines), and
+``bench run --pos-weight`` in cell identities."""
 
 from __future__ import annotations
 
@@ -166,3 +167,44 @@ def test_bench_run_on_ptbxl_super_fixture(cli, run_args, ptbxl: Path, tmp_path: 
     cell = tmp_path / "runs" / "px" / "cells"
     predictions = pd.read_csv(next(cell.iterdir()) / "predictions.csv")
     assert {f"score:{c}" for c in SUPERCLASSES} <= set(predictions.columns)
+
+
+def _one_cell(
+    cli, tmp_path: Path, task: str, *extra: str, model: str = "tiny-cnn"
+) -> tuple[str, dict]:
+    """`bench run` of one cell of ``task`` into run ``pw-TASK``; its output and identity."""
+    args = ["run", "-m", model, "-t", task, "--profile", "tiny", "--fraction", "1.0"]
+    args += ["--output", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(cli, [*args, "--run-name", f"pw-{task}", *extra])
+    assert result.exit_code == 0, result.output
+    cells = tmp_path / "runs" / f"pw-{task}" / "cells"
+    (cell,) = [c for c in cells.iterdir() if task in c.name]
+    return result.output, json.loads((cell / "identity.json").read_text())
+
+
+def test_pos_weight_makes_a_multilabel_cell_another_experiment(cli, ptbxl, tmp_path):
+    source = ["--source-option", f"ptbxl.path={ptbxl}"]
+    _, weighted = _one_cell(cli, tmp_path, "ptbxl-super", *source, "--pos-weight")
+    assert weighted["train"]["pos_weight"] is True
+    records = (tmp_path / "runs" / "pw-ptbxl-super" / "results.jsonl").read_text().splitlines()
+    assert all(json.loads(r)["details"]["train_config"]["pos_weight"] for r in records)
+    # without the flag the multi-label cell is another experiment: it re-runs, never resumes
+    output, plain = _one_cell(cli, tmp_path, "ptbxl-super", *source)
+    assert "pos_weight" not in plain["train"] and "1 re-run because" in output
+
+
+def test_a_binary_task_ignores_pos_weight_and_keeps_its_cell(cli, tmp_path) -> None:
+    _, binary = _one_cell(cli, tmp_path, "stemi")
+    output, again = _one_cell(cli, tmp_path, "stemi", "--pos-weight")
+    assert (
+        again == binary and "finished 0 cell(s)" in output and "pos_weight" not in binary["train"]
+    )
+
+
+def test_the_linear_probe_ignores_pos_weight_and_keeps_its_cell(cli, ptbxl, tmp_path) -> None:
+    args = ["--source-option", f"ptbxl.path={ptbxl}", "--protocol", "linear-probe"]
+    _, plain = _one_cell(cli, tmp_path, "ptbxl-super", *args, model="resnet152")
+    output, again = _one_cell(
+        cli, tmp_path, "ptbxl-super", *args, "--pos-weight", model="resnet152"
+    )
+    assert again == plain and "finished 0 cell(s)" in output

@@ -107,6 +107,13 @@ err_console = Console(stderr=True)
 )
 @click.option("--batch-size", type=int, default=None, help="Override the profile's batch size.")
 @click.option(
+    "--pos-weight",
+    is_flag=True,
+    help="Multi-label tasks: weigh each label's positives in the BCE loss by "
+    "negatives/positives of the training split (YAML: train: {pos_weight: true}). Binary "
+    "tasks and the linear probe do not use it: their cells stay the same.",
+)
+@click.option(
     "--metric",
     "metrics",
     multiple=True,
@@ -185,6 +192,8 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     host: PluginHost = ctx.find_root().obj
     models = options["models"]
     train = {k: options[k] for k in ("epochs", "max_steps", "batch_size") if options[k] is not None}
+    if options["pos_weight"]:
+        train["pos_weight"] = True
     overrides = {
         "models": models,
         "tasks": options["tasks"],

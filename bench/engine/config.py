@@ -59,6 +59,10 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None")
         if not 0 < self.lr_start <= self.lr_max:
             raise ValueError("TrainConfig: expected 0 < lr_start <= lr_max")
+        if not isinstance(self.pos_weight, bool):
+            raise ValueError(
+                f"TrainConfig.pos_weight must be true or false, got {self.pos_weight!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """All hyperparameters, for result records (``pos_weight`` only when set, so the
