@@ -187,8 +187,6 @@ def run_command(ctx: click.Context, **options: Any) -> None:
       bench run --config configs/paper.yaml --workers 4
       bench run --config configs/paper.yaml --executor slurm --executor-option partition=gpu
     """
-    from bench.runner import Runner
-
     host: PluginHost = ctx.find_root().obj
     models = options["models"]
     train = {k: options[k] for k in ("epochs", "max_steps", "batch_size") if options[k] is not None}
@@ -223,6 +221,12 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "log": options["log"],
     }
     config = build_config(options["config_file"], overrides)
+    if config.executor == "local" and config.workers > 1 and not options["dry_run"]:
+        from bench.executors.local import start_forkserver
+
+        start_forkserver()  # the workers' imports overlap the runner's import below
+    from bench.runner import Runner
+
     runner = Runner(config, host, console=err_console)
     err_console.print(
         f"[bold]bench run[/] {len(runner.models)} model(s) × {len(runner.tasks)} task(s) × "

@@ -8,8 +8,10 @@ replaced too.
 **Start-up.** A fresh interpreter spends seconds importing torch, timm and the harness,
 more than a short cell trains. Workers are therefore forked from a *forkserver* (where
 the platform has one; ``spawn`` elsewhere) that imports :data:`PRELOAD` once per driver
-process. The forkserver is started when the executor is created, so its imports overlap
-the driver's task preparation, and it never runs a computation: no OpenMP pool, CUDA
+process. The forkserver starts as early as the driver knows it will need workers (``bench
+run`` starts it before importing the runner; otherwise it starts when the executor is
+created), so its imports overlap the driver's own and its task preparation. It never runs
+a computation: no OpenMP pool, CUDA
 context or thread of the driver's leaks into a worker. Like a spawned process, a worker
 starts in the driver's current working directory and ``sys.path`` (multiprocessing sends
 them) and environment (sent with the worker's arguments: the forkserver's own is that of
@@ -100,6 +102,15 @@ def worker_context() -> ForkServerContext | SpawnContext:
     return context
 
 
+def start_forkserver() -> None:
+    """Start the forkserver that workers are forked from, if the platform has one and it
+    is not running yet, so that its imports overlap whatever the driver does next."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -123,13 +134,6 @@ class LocalExecutor:
                 f"got {self.cells_per_worker}"
             )
         self.context = worker_context()
-
-    def start(self) -> None:
-        """Start the forkserver now, so that its imports overlap the driver's work."""
-        if self.context.get_start_method() == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
 
     def describe(self, jobs: Sequence[CellJob]) -> str:
         """The cells and how many run at once."""
@@ -234,5 +238,5 @@ def create(settings: ExecutorSettings) -> LocalExecutor:
     its forkserver already starting unless this is a dry run."""
     executor = LocalExecutor(replace(settings, workers=max(1, settings.workers)))
     if not settings.dry_run:
-        executor.start()
+        start_forkserver()
     return executor
