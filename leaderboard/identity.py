@@ -103,7 +103,7 @@ def _corpus(text: object) -> str:
 def format_pretraining(pretraining: dict[str, Any]) -> str:
     """``400 steps, 12800 images, final loss 4.02, corpus synthetic; sites A, B, C``."""
     parts = []
-    for key, unit in (("steps", "steps"), ("images", "images")):
+    for key, unit in (("steps", "steps"), ("images", "images"), ("segments", "segments")):
         if pretraining.get(key) not in (None, ""):
             parts.append(f"{pretraining[key]} {unit}")
     loss = pretraining.get("loss")

@@ -58,6 +58,24 @@ def default_checkpoint_path(profile: str) -> Path:
     return default_cache_dir() / "ecgfm" / f"wcr-{profile}.safetensors"
 
 
+#: Checkpoint metadata a ``bench pretrain --model ecg-fm`` file declares, recorded as the
+#: cell's ``pretraining`` budget (``pretrain.<key>`` in the built config; the runner checks
+#: ``corpus`` against the evaluation sets).
+PRETRAINING_KEYS = ("corpus", "steps", "segments", "loss")
+
+
+def pretraining_config(path: Path) -> dict[str, str]:
+    """``pretrain.<key>`` entries from the safetensors metadata of ``path`` (the corpus,
+    steps, segments and final loss of the harness's own pretraining); empty otherwise (a
+    released fairseq-signals file declares none)."""
+    from bench.checkpoints import read_metadata
+
+    if path.suffix != ".safetensors":
+        return {}
+    metadata = read_metadata(path)
+    return {f"pretrain.{key}": metadata[key] for key in PRETRAINING_KEYS if key in metadata}
+
+
 def default_weights(profile: str, input_size: int) -> str | None:
     """What ``weights=None`` means: the cached default checkpoint of ``profile``, else
     ``$BENCH_WEIGHTS_DIR/ecg-fm.{safetensors,pt}`` (``ecg-fm-quick.*`` for the quick
@@ -112,6 +130,7 @@ def build_ecgfm(
             raise CheckpointError(f"{path}: {exc}") from None
         init = "wcr" if path == default_checkpoint_path(profile) else "file"
         info.update(source_model=loaded.model_name, dropped_keys=len(loaded.dropped))
+        info.update(pretraining_config(path))
     info.update(
         architecture=asdict(config),
         segment_samples=SEGMENT_SAMPLES,

@@ -28,6 +28,7 @@ from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc, WcrConfig, WcrOutput
 from torch import Tensor, nn
 
 from bench.checkpoints import save_state_dict_file
+from bench.contamination import SYNTHETIC_STREAM, Corpus
 from bench.pretraining import (
     Checkpointing,
     LoopResult,
@@ -230,8 +231,8 @@ def run_pretraining(
         seed = int(np.random.SeedSequence([config.seed, start]).generate_state(1)[0])
         return recordings(source, config.batch_size, seed)
 
-    corpus = "synthetic-ecg" if source == SYNTHETIC else f"folder:{Path(source).name}"
+    corpus = SYNTHETIC_STREAM if source == SYNTHETIC else Corpus(f"folder:{Path(source).name}")
     return pretrain_wcr(
         model, make_batches, config, output_dir, resume=resume, progress=progress,
-        metadata={"profile": profile, "corpus": corpus},
+        metadata={"profile": profile, "corpus": corpus.to_metadata()},
     )  # fmt: skip

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.checkpoints import read_metadata
+from bench.contamination import SYNTHETIC_STREAM, Corpus
 
 from .fixtures import pretraining_model
 
@@ -71,11 +72,18 @@ def test_bench_pretrain_ecg_fm_resumes_and_installs_the_default(
     assert second.exit_code == 0, second.output
     assert "done: 3 steps" in second.output
     meta = read_metadata(out / "ecgfm-wcr.safetensors")
-    assert meta["kind"] == "wcr" and meta["steps"] == "3" and meta["corpus"] == "synthetic-ecg"
+    assert meta["kind"] == "wcr" and meta["steps"] == "3"
+    # the synthetic stream is declared as what it is: sites A-C, never the external site
+    assert Corpus.from_metadata(meta["corpus"]) == SYNTHETIC_STREAM
+    assert "D" not in SYNTHETIC_STREAM.sites
     default = default_checkpoint_path("quick")
     assert default.is_file()
     built = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights=None)
     assert built.init == "wcr" and built.weights == str(default)
+    # the records carry the pretraining budget and the runner checks the corpus
+    assert built.config["pretrain.steps"] == "3"
+    assert built.config["pretrain.corpus"] == meta["corpus"]
+    assert built.config["pretrain.segments"] == meta["segments"]
     random = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights="random")
     assert random.init == "random"
 
