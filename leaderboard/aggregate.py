@@ -30,13 +30,16 @@ from pathlib import Path
 
 from bench.records import ResultRecord, read_jsonl
 
-#: Fields that must agree within one table (``source`` is part of the table key).
+#: Fields that must agree within one table (``source`` is part of the table key): the data
+#: every row was evaluated on. The input representation (``render_hash``: an image render
+#: or a signal recipe) is not among them: it belongs to the model, so an image model and a
+#: signal model share a table; it is part of each row's experiment hash (rows with
+#: different renders are kept apart) and shown per row in the Rows section.
 CONSISTENCY_FIELDS: tuple[str, ...] = (
     "harness_version",
     "task_version",
     "source_version",
     "cohort_hash",
-    "render_hash",
 )
 
 

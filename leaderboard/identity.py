@@ -1,5 +1,6 @@
 """What every leaderboard row is: model, protocol, the architecture actually trained, its
-parameter count, init, weights hash and pretraining budget, read from the records.
+parameter count, init, weights hash, input representation (render or signal-recipe hash)
+and pretraining budget, read from the records.
 
 The pretraining budget is the record's ``pretraining`` mapping (the checkpoint's steps,
 images, final loss and corpus; empty for random init). When every record comes from the
@@ -23,7 +24,8 @@ QUICK_CAPTION = (
     "trained), not ViT-B/16, ResNet-152 or EfficientNet-B4 at paper scale."
 )
 ROW_HEADERS = (
-    "row", "model", "protocol", "arch", "parameters", "init", "weights", "pretraining",
+    "row", "model", "protocol", "arch", "parameters", "init", "weights", "input",
+    "pretraining",
 )  # fmt: skip
 
 
@@ -35,6 +37,8 @@ class RowIdentity:
     label: str
     n_params: int | None = None
     weights_hash: str | None = None
+    #: The input representation's hash (the image render or the signal recipe).
+    render_hash: str = ""
     pretraining: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -62,14 +66,16 @@ class RowIdentity:
         return {
             "label": self.label, "model": self.model, "protocol": self.protocol,
             "arch": self.arch, "n_params": self.n_params, "init": self.init,
-            "weights_hash": self.weights_hash, "pretraining": self.pretraining,
+            "weights_hash": self.weights_hash, "render_hash": self.render_hash,
+            "pretraining": self.pretraining,
         }  # fmt: skip
 
     def columns(self) -> list[str]:
         """The rendered columns, in :data:`ROW_HEADERS` order."""
         return [
             self.label, self.model, self.protocol, self.arch, format_params(self.n_params),
-            self.init, (self.weights_hash or "")[:8], format_pretraining(self.pretraining),
+            self.init, (self.weights_hash or "")[:8], self.render_hash[:8],
+            format_pretraining(self.pretraining),
         ]  # fmt: skip
 
 
@@ -132,6 +138,7 @@ def row_identities(cells: Sequence[Cell]) -> list[RowIdentity]:
                 label=labels[row],
                 n_params=next((r.n_params for r in recs if r.n_params is not None), None),
                 weights_hash=next((r.weights_hash for r in recs if r.weights_hash), None),
+                render_hash=next((r.render_hash for r in recs if r.render_hash), ""),
                 pretraining=next((r.pretraining for r in recs if r.pretraining), {}),
             )
         )

@@ -95,14 +95,24 @@ def test_latest_record_per_cell_wins(tmp_path: Path) -> None:
 
 def test_mixed_versions_are_refused_naming_field_values_and_models(tmp_path: Path) -> None:
     write_store(tmp_path, run="a", models={"heartbeit": MODELS["heartbeit"]})
-    write_store(tmp_path, run="b", models={"vit_b16": MODELS["vit_b16"]}, render_hash="r2")
+    write_store(tmp_path, run="b", models={"vit_b16": MODELS["vit_b16"]}, task_version="2")
     with pytest.raises(MixedRecordsError) as info:
         build_leaderboard([tmp_path])
     message = str(info.value)
-    assert "render_hash differs" in message
-    assert "'r1' (heartbeit)" in message and "'r2' (vit_b16)" in message
+    assert "task_version differs" in message
+    assert "'1' (heartbeit)" in message and "'2' (vit_b16)" in message
     assert "stemi/synthetic/internal/auroc" in message
     assert build_leaderboard([tmp_path], allow_mixed=True, replicates=20).tables
+
+
+def test_image_and_signal_models_share_a_table_with_their_own_inputs(tmp_path: Path) -> None:
+    write_store(tmp_path, run="a", models={"heartbeit": MODELS["heartbeit"]})
+    write_store(tmp_path, run="b", models={"ecg-fm": ("wcr", 1.0)}, render_hash="signal1")
+    board = build_leaderboard([tmp_path], replicates=20)
+    rows = {c.model for table in board.tables for c in table.cells}
+    assert rows == {"heartbeit", "ecg-fm"} and len(board.tables) == 4
+    text = board.markdown()
+    assert "| signal1 |" in text and "| r1 |" in text  # each row names its input
 
 
 def test_difference_marker_follows_the_paired_bootstrap(tmp_path: Path) -> None:

@@ -221,10 +221,13 @@ def test_rows_state_identity_and_the_quick_profile_caption(board: Leaderboard) -
     rows = md.split("## Rows")[1].split("## Tables")[0]
     assert QUICK_CAPTION in rows
     line = next(ln for ln in rows.splitlines() if ln.startswith("| heartbeit (mim) |"))
-    assert "| heartbeit | finetune | BEiT (width 192, depth 6) | 2.83 M | mim | heartbei |" in line
+    assert (
+        "| heartbeit | finetune | BEiT (width 192, depth 6) | 2.83 M | mim | heartbei | r1 |"
+        in line
+    )
     assert "400 steps, 12800 images, final loss 4.02, corpus synthetic; sites A, B" in line
     random = next(ln for ln in rows.splitlines() if ln.startswith("| heartbeit (random) |"))
-    assert random.endswith("| random | heartbei |  |")
+    assert random.endswith("| random | heartbei | r1 |  |")
     data = json.loads(board.render("json"))
     probe = next(r for r in data["rows"] if r["protocol"] == "linear-probe")
     assert probe["n_params"] == 2_828_546 and probe["pretraining"] == PRETRAINING
