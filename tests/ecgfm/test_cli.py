@@ -20,7 +20,12 @@ def _run(cli, run_args: list[str], model: str, *extra: str):
 
 
 @pytest.mark.parametrize("model", ["ecg-fm", "resnet1d"])
-def test_signal_models_run_end_to_end(cli, run_args, tmp_path: Path, model: str) -> None:
+def test_signal_models_run_end_to_end(
+    cli, run_args, tmp_path: Path, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no default ECG-FM checkpoint (a machine's cache may hold one): random init, loudly
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "home-cache"))
+    monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
     result = _run(cli, run_args, model, "--run-name", model)
     assert result.exit_code == 0, result.output
     records = load_records([tmp_path / "runs" / model])
