@@ -10,9 +10,9 @@ Options (``executor_options`` in the YAML config, or ``--executor-option KEY=VAL
   and one GPU when the run's device is CUDA); Ray sets ``CUDA_VISIBLE_DEVICES``.
 
 A CPU cell runs in a reused Ray worker (``max_calls=0``, Ray's default for CPU tasks), so a
-worker pays the interpreter start-up (torch, timm, the plugin host) once, not per cell, and
-on a long-lived cluster once for many grids; cells seed every draw from their identity, so
-reuse changes no prediction. A cell that uses a GPU gets a fresh worker (``max_calls=1``),
+worker pays the interpreter start-up (torch, timm, the plugin host) once, not per cell
+(Ray workers belong to one driver process, so a later grid from the same process finds
+them warm); cells seed every draw from their identity, so reuse changes no prediction. A cell that uses a GPU gets a fresh worker (``max_calls=1``),
 so no CUDA memory survives into the next cell. A task whose worker dies
 (SIGKILL, node loss) or raises is retried up to ``retries`` times by Ray
 (``max_retries``, ``retry_exceptions``); results stream back with ``ray.wait`` as cells
