@@ -33,6 +33,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: Repeats per figure (the issue's minimum is 5); ``--quick`` lowers it to 3.
@@ -136,18 +137,42 @@ def _busy_jiffies() -> tuple[int, float]:
     return user + nice + system + irq + softirq + steal, os.sysconf("SC_CLK_TCK")
 
 
+def _descendants_cpu() -> float:
+    """CPU seconds of this process's live descendants (forkserver workers, Ray's raylet and
+    workers), each with the children it has reaped; 0 without ``/proc``."""
+    parents: dict[int, list[tuple[int, float]]] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        ppid, cpu = int(fields[1]), sum(int(v) for v in fields[11:15]) / ticks
+        parents.setdefault(ppid, []).append((int(entry.name), cpu))
+    total, stack = 0.0, [os.getpid()]
+    while stack:
+        for pid, cpu in parents.get(stack.pop(), []):
+            total += cpu
+            stack.append(pid)
+    return total
+
+
 def _own_cpu() -> float:
-    """CPU seconds of this process and its reaped children."""
+    """CPU seconds of this process, its reaped children and its live descendants (so a
+    case's own workers never count as competing load)."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+    return sum(u.ru_utime + u.ru_stime for u in usage) + _descendants_cpu()
 
 
 @dataclass
 class Load:
     """Context manager: load average at start/end and CPU used by *other* processes.
 
-    ``other_cores`` = (machine busy CPU seconds − this process's and its children's CPU
-    seconds) / wall seconds, over the ``with`` block; ``noisy`` when it exceeds
+    ``other_cores`` = (machine busy CPU seconds − the CPU seconds of this process and all
+    its descendants) / wall seconds, over the ``with`` block; ``noisy`` when it exceeds
     :data:`NOISY_CORES`. Without ``/proc/stat`` (not Linux) ``other_cores`` is ``None``
     and the case is never marked noisy.
     """

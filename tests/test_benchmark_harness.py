@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,22 @@ def test_load_measures_competing_cpu_of_other_processes():
         sum(i * i for i in range(200_000))  # our own CPU time does not count
     assert load.other_cores is not None and load.other_cores >= 0
     assert "→" in load.describe()
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
+def test_cpu_of_a_cases_own_grandchild_is_not_competing_load():
+    """A worker that is not our direct child (a forkserver's or Ray's worker) is ours too:
+    its CPU time counts as the case's own while it runs."""
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    nested = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {busy!r}])"
+    before = harness._own_cpu()
+    with subprocess.Popen([sys.executable, "-c", nested]) as parent:
+        deadline = time.monotonic() + 10
+        grandchild_cpu = 0.0
+        while parent.poll() is None and time.monotonic() < deadline:
+            grandchild_cpu = max(grandchild_cpu, harness._descendants_cpu())
+    assert grandchild_cpu >= 0.3  # seen while it ran, two levels below us
+    assert harness._own_cpu() - before >= 0.5  # and kept after both exited (reaped)
 
 
 def test_paired_times_both_in_every_repeat():
