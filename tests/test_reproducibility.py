@@ -108,6 +108,41 @@ def test_changed_weights_file_reruns(cli, tmp_path):
     assert record.weights_hash == file_sha256(weights) != first
 
 
+def _reorder_header(source: Path, target: Path) -> None:
+    """Copy a safetensors file with its header's keys (and metadata keys) reversed, as
+    another process's writer may order them."""
+    import json
+
+    data = source.read_bytes()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = dict(reversed(header["__metadata__"].items()))
+    raw = json.dumps(dict(reversed(header.items()))).encode()
+    raw += b" " * (-len(raw) % 8)
+    target.write_bytes(len(raw).to_bytes(8, "little") + raw + data[8 + length :])
+
+
+def test_weights_hash_ignores_the_safetensors_header_order(tmp_path):
+    """The same tensors and metadata give the same identity hash however the writer
+    ordered the header; any change to a tensor or a metadata value changes it."""
+    import torch
+
+    from bench.checkpoints import load_state_dict_file, read_metadata, save_state_dict_file
+    from bench.initial_weights import file_sha256
+
+    state = {"a": torch.arange(6.0), "b": torch.ones(2, 2)}
+    meta = {"kind": "mim", "steps": "600", "loss": "2.71"}
+    save_state_dict_file(state, tmp_path / "one.safetensors", meta)
+    _reorder_header(tmp_path / "one.safetensors", tmp_path / "two.safetensors")
+    one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
+    assert one.read_bytes() != two.read_bytes()
+    assert read_metadata(two) == meta and torch.equal(load_state_dict_file(two)["a"], state["a"])
+    assert file_sha256(one) == file_sha256(two)
+    save_state_dict_file({**state, "a": state["a"] + 1}, tmp_path / "t.safetensors", meta)
+    save_state_dict_file(state, tmp_path / "m.safetensors", {**meta, "steps": "601"})
+    assert len({file_sha256(tmp_path / f"{n}.safetensors") for n in ("one", "t", "m")}) == 3
+
+
 def test_new_metric_or_replicates_rescore_from_predictions_without_training(cli, tmp_path):
     args = [*common(tmp_path, "m"), "-m", "tiny-cnn", "-f", "1.0"]
     assert invoke(cli, args).exit_code == 0
