@@ -4,45 +4,97 @@ kept in the cache directory and created (quick recipe) the first time it is need
 Cache: ``$BENCH_CACHE_DIR`` (default ``~/.cache/ecg-bench``) ``/heartbeit/``. A file lock
 serialises concurrent creators and the checkpoint appears by atomic rename, so two
 processes never see or write a half-written file. ``BENCH_PRETRAIN_STEPS`` overrides the
-number of pretraining steps (the default is budgeted at ~3 minutes on 2 CPU cores).
+number of pretraining steps of :data:`DEFAULT_RECIPE`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.plugins.heartbeit.model import profile_config
 from bench.plugins.heartbeit.pretrain import PretrainConfig
+from bench.plugins.heartbeit.tokenizers.kmeans import DEFAULT_DOWNSAMPLE
 
 from bench.config import CACHE_ENV, default_cache_dir
 
 STEPS_ENV = "BENCH_PRETRAIN_STEPS"
-#: ~3 minutes at the quick size on 2 CPU cores (batch 32, 112 px).
-DEFAULT_STEPS = 400
-DEFAULT_BATCH = 32
-#: Synthetic images rendered once and cycled over (rendering is slower than training).
-DEFAULT_POOL = 2048
-CODES = 512
+#: Steps the reported masked-token loss is averaged over (one step's loss is noisy).
+LOSS_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the default checkpoint is made. ``version`` is part of the file name, so a
+    checkpoint cached under an older recipe is never reused for a newer one.
+
+    r2 (measured with ``benchmarks/mim_recipe_search.py``, docs/pretraining.md): 600 steps
+    of batch 64 at peak lr 2e-3 on 2×-pooled k-means codes, with the paper-centred patch
+    embedding of :mod:`plugins.heartbeit.mim`; ~5 minutes on 2 cores, masked-token loss
+    2.71 (r1: 400 steps of batch 32 at 1.5e-3 on raw patches, ~3 minutes, loss ~4.0).
+    """
+
+    version: str = "r2"
+    #: k-means codes of the tokenizer (fitted on the pool).
+    codes: int = 512
+    #: Average-pooling of each patch before it is coded (1: raw 16×16 pixels).
+    downsample: int = DEFAULT_DOWNSAMPLE
+    #: Synthetic images rendered once and cycled over (rendering is slower than training).
+    pool: int = 2048
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 2e-3
+    warmup_steps: int = 30
+    min_lr_ratio: float = 0.01
+    mask_ratio: float = 0.4
+
+    def uniform_loss(self) -> float:
+        """The masked-token loss of a uniform guess over the codes, ``ln(codes)``."""
+        return math.log(self.codes)
+
+    def pool_size(self, num_patches: int) -> int:
+        """Images to render: enough for the steps (up to :attr:`pool`) and >= 2 patches
+        per code for the tokenizer."""
+        needed = -(-2 * self.codes // num_patches)
+        return min(self.pool, max(self.steps * self.batch_size, needed))
+
+    def pretrain_config(self) -> PretrainConfig:
+        """The optimisation settings of the recipe."""
+        return PretrainConfig(
+            steps=self.steps, batch_size=self.batch_size, lr=self.lr,
+            warmup_steps=min(self.warmup_steps, self.steps), min_lr_ratio=self.min_lr_ratio,
+            mask_ratio=self.mask_ratio,
+        )  # fmt: skip
+
+
+DEFAULT_RECIPE = Recipe()
 
 
 def default_steps() -> int:
     """Pretraining steps of the default checkpoint (``BENCH_PRETRAIN_STEPS`` overrides)."""
     value = os.environ.get(STEPS_ENV)
     if value is None:
-        return DEFAULT_STEPS
+        return DEFAULT_RECIPE.steps
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{STEPS_ENV} must be a positive integer, got {value!r}")
     return int(value)
 
 
+def default_recipe() -> Recipe:
+    """:data:`DEFAULT_RECIPE` with the steps ``BENCH_PRETRAIN_STEPS`` may set."""
+    return replace(DEFAULT_RECIPE, steps=default_steps())
+
+
 def default_checkpoint_path(profile: str, input_size: int) -> Path:
     """Where the default checkpoint of ``profile`` at ``input_size`` lives."""
-    name = f"mim-{profile}-{input_size}px-kmeans{CODES}-s{default_steps()}.safetensors"
+    r = default_recipe()
+    name = f"mim-{profile}-{input_size}px-kmeans{r.codes}-{r.version}-s{r.steps}.safetensors"
     return default_cache_dir() / "heartbeit" / name
 
 
@@ -62,31 +114,28 @@ def ensure_default_checkpoint(profile: str, input_size: int) -> Path:
 def _create(path: Path, profile: str, input_size: int) -> None:
     from bench.plugins.heartbeit.recipe import fit_kmeans_tokenizer, run_pretraining, synthetic_pool
 
-    steps = default_steps()
+    recipe = default_recipe()
     beit = profile_config(profile, input_size)
     print(
         f"heartbeit: no pretrained checkpoint for profile {profile!r} at {input_size}px; "
-        f"creating one now: k-means tokenizer (512 codes) + {steps} steps of MIM pretraining "
-        f"on the synthetic ECG corpus. It will be cached at {path} "
+        f"creating one now: k-means tokenizer ({recipe.codes} codes) + {recipe.steps} steps "
+        f"of MIM pretraining on the synthetic ECG corpus. It will be cached at {path} "
         f"(set {STEPS_ENV} to change the steps, {CACHE_ENV} to move the cache).",
         file=sys.stderr,
         flush=True,
     )
     work = Path(tempfile.mkdtemp(prefix=".mim-", dir=path.parent))
     try:
-        # enough images for the steps (up to DEFAULT_POOL) and >= 2 patches per code
-        needed = -(-2 * CODES // beit.num_patches)
-        pool = synthetic_pool(min(DEFAULT_POOL, max(steps * DEFAULT_BATCH, needed)), beit.img_size)
+        pool = synthetic_pool(recipe.pool_size(beit.num_patches), beit.img_size)
         tokenizer = fit_kmeans_tokenizer(
-            pool, image_size=beit.img_size, patch_size=beit.patch_size, codes=CODES,
-            images=len(pool),
+            pool, image_size=beit.img_size, patch_size=beit.patch_size, codes=recipe.codes,
+            downsample=recipe.downsample, images=len(pool),
         )  # fmt: skip
-        config = PretrainConfig(steps=steps, batch_size=DEFAULT_BATCH, warmup_steps=min(20, steps))
         result = run_pretraining(
             source="synthetic",
             beit=beit,
             tokenizer=tokenizer,
-            config=config,
+            config=recipe.pretrain_config(),
             output_dir=work,
             profile=profile,
             pool=pool,
@@ -95,4 +144,10 @@ def _create(path: Path, profile: str, input_size: int) -> None:
         os.replace(result.checkpoint, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"heartbeit: wrote {path}", file=sys.stderr, flush=True)
+    window = result.losses[-LOSS_WINDOW:]
+    print(
+        f"heartbeit: wrote {path} (masked-token loss {sum(window) / len(window):.2f}, the mean "
+        f"of the last {len(window)} steps; {recipe.uniform_loss():.2f} for a uniform guess)",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -14,6 +14,7 @@ import click
 from bench.plugins.heartbeit.model import PROFILES, profile_config
 from bench.plugins.heartbeit.pretrain import PretrainConfig
 from bench.plugins.heartbeit.tokenizers import VisualTokenizer
+from bench.plugins.heartbeit.tokenizers.kmeans import DEFAULT_DOWNSAMPLE as KMEANS_DOWNSAMPLE
 
 from bench.pretraining import init_distributed
 
@@ -85,10 +86,15 @@ def pretrain_command(
         visual: VisualTokenizer
         if tokenizer == "kmeans" and tokenizer_path is None:
             if rank == 0:
-                click.echo(f"fitting a k-means tokenizer (512 codes) on {data!r} ...", err=True)
+                click.echo(
+                    f"fitting a k-means tokenizer (512 codes on {KMEANS_DOWNSAMPLE}x-pooled "
+                    f"patches) on {data!r} ...",
+                    err=True,
+                )
             visual = fit_kmeans_tokenizer(
-                data, image_size=beit.img_size, patch_size=beit.patch_size, seed=seed
-            )
+                data, image_size=beit.img_size, patch_size=beit.patch_size,
+                downsample=KMEANS_DOWNSAMPLE, seed=seed,
+            )  # fmt: skip
             if rank == 0:
                 out.mkdir(parents=True, exist_ok=True)
                 visual.save(out / TOKENIZER_FILE)
@@ -123,10 +129,12 @@ def pretrain_command(
 @click.option("--codes", type=int, default=512, show_default=True)
 @click.option("--images", type=int, default=2048, show_default=True,
               help="Corpus images the codebook is fitted on.")  # fmt: skip
+@click.option("--downsample", type=int, default=KMEANS_DOWNSAMPLE, show_default=True,
+              help="Average-pool each patch N x N before coding (1: raw pixels).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
 def pretrain_tokenizer_command(
     tokenizer: str, data: str, out: str, profile: str, input_size: int | None, codes: int,
-    images: int, seed: int,
+    images: int, downsample: int, seed: int,
 ) -> None:  # fmt: skip
     """Fit a visual tokenizer on ECG images (for users without the DALL·E weights)."""
     from bench.plugins.heartbeit.recipe import fit_kmeans_tokenizer
@@ -136,10 +144,13 @@ def pretrain_tokenizer_command(
             f"{tokenizer!r} is not trainable here; only 'kmeans' is", param_hint="--tokenizer"
         )
     beit = profile_config(profile, input_size or PROFILES[profile].img_size)
-    fitted = fit_kmeans_tokenizer(
-        data, image_size=beit.img_size, patch_size=beit.patch_size, codes=codes, images=images,
-        seed=seed,
-    )  # fmt: skip
+    try:
+        fitted = fit_kmeans_tokenizer(
+            data, image_size=beit.img_size, patch_size=beit.patch_size, codes=codes,
+            downsample=downsample, images=images, seed=seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--downsample") from exc
     fitted.save(out, {"corpus": data, "image_size": str(beit.img_size)})
     click.echo(
         f"wrote {out}: {codes} codes on {beit.patch_size}px patches of {beit.img_size}px images"

@@ -5,6 +5,15 @@ linear head predicts the visual token of every masked patch and the loss is the
 cross-entropy on masked positions only. The backbone's parameter names are exactly those
 of the fine-tuning classifier (:func:`plugins.heartbeit.model.build_beit`), so its state
 dict loads into it; the MIM-only parameters live under the ``mim.`` prefix.
+
+Paper-centred patch embedding: the model takes ImageNet-normalised images like every
+HeartBEiT classifier, but an ECG plot is mostly white paper, which that normalisation maps
+to ~+2.2 on every pixel. Every patch embedding is then dominated by the same background
+term and MIM sits for thousands of steps at the loss of a position-only guess. So during
+pretraining the patch embedding sees the image re-centred on the paper
+(``(x - PAPER_MEAN) / PAPER_STD``, a fixed per-channel affine map of its input), and
+:meth:`BeitMIM.backbone_state` folds that map into the patch embedding's weight and bias:
+the state computes exactly the same function on ImageNet-normalised input.
 """
 
 from __future__ import annotations
@@ -16,8 +25,36 @@ import torch.nn.functional as F
 from bench.plugins.heartbeit.model import BeitConfig, build_beit
 from torch import nn
 
+from bench.specs import IMAGENET_MEAN, IMAGENET_STD
+
 #: State-dict prefix of the parameters only pretraining uses (mask token, token head).
 MIM_PREFIX = "mim."
+#: Intensity of the paper and spread of a rendered ECG plot (white background, thin black
+#: traces; the synthetic plots average 0.90), the centring the patch embedding trains in.
+PAPER_MEAN = 0.9
+PAPER_STD = 0.25
+#: The patch embedding's parameters in the backbone state dict.
+PATCH_WEIGHT, PATCH_BIAS = "patch_embed.proj.weight", "patch_embed.proj.bias"
+
+
+def paper_centring() -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel ``(scale, shift)``: paper-centred = scale * ImageNet-normalised + shift."""
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    return std / PAPER_STD, (mean - PAPER_MEAN) / PAPER_STD
+
+
+def fold_centring(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Patch-embedding ``(weight, bias)`` trained on paper-centred input → the same map
+    on ImageNet-normalised input."""
+    scale, shift = (t.to(weight).view(1, -1, 1, 1) for t in paper_centring())
+    return weight * scale, bias + (weight * shift).sum(dim=(1, 2, 3))
+
+
+def unfold_centring(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`fold_centring`."""
+    scale, shift = (t.to(weight).view(1, -1, 1, 1) for t in paper_centring())
+    inner = weight / scale
+    return inner, bias - (inner * shift).sum(dim=(1, 2, 3))
 
 
 @dataclass(frozen=True)
@@ -55,11 +92,15 @@ class BeitMIM(nn.Module):
         self.vocab_size = vocab_size
         self.backbone = build_beit(config, num_classes=0)
         self.mim = MIMHead(config.embed_dim, vocab_size)
+        scale, shift = paper_centring()
+        self.register_buffer("centring_scale", scale.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("centring_shift", shift.view(1, 3, 1, 1), persistent=False)
 
     def encode(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Patch features ``(B, N, D)`` with masked patches replaced by the mask token."""
+        """Patch features ``(B, N, D)`` of ImageNet-normalised ``images`` with masked
+        patches replaced by the mask token."""
         bb = self.backbone
-        x = bb.patch_embed(images)
+        x = bb.patch_embed(images * self.centring_scale + self.centring_shift)
         w = mask.unsqueeze(-1).to(x.dtype)
         x = x * (1 - w) + self.mim.mask_token.to(x.dtype) * w
         x = torch.cat((bb.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
@@ -86,8 +127,12 @@ class BeitMIM(nn.Module):
         return MIMOutput(loss=loss, correct=correct, count=int(labels.numel()))
 
     def backbone_state(self) -> dict[str, torch.Tensor]:
-        """Backbone parameters under the classifier's names plus ``mim.*`` extras."""
+        """Backbone parameters under the classifier's names (patch embedding folded for
+        ImageNet-normalised input) plus ``mim.*`` extras."""
         state = {k: v for k, v in self.backbone.state_dict().items()}
+        state[PATCH_WEIGHT], state[PATCH_BIAS] = fold_centring(
+            state[PATCH_WEIGHT], state[PATCH_BIAS]
+        )
         state.update({MIM_PREFIX + k: v for k, v in self.mim.state_dict().items()})
         return state
 
@@ -95,5 +140,9 @@ class BeitMIM(nn.Module):
         """Inverse of :meth:`backbone_state` (strict)."""
         mim = {k[len(MIM_PREFIX) :]: v for k, v in state.items() if k.startswith(MIM_PREFIX)}
         rest = {k: v for k, v in state.items() if not k.startswith(MIM_PREFIX)}
+        if PATCH_WEIGHT in rest and PATCH_BIAS in rest:
+            rest[PATCH_WEIGHT], rest[PATCH_BIAS] = unfold_centring(
+                rest[PATCH_WEIGHT], rest[PATCH_BIAS]
+            )
         self.backbone.load_state_dict(rest)
         self.mim.load_state_dict(mim)

@@ -48,11 +48,13 @@ def fit_kmeans_tokenizer(
     image_size: int,
     patch_size: int,
     codes: int = 512,
+    downsample: int = 1,
     images: int = KMEANS_FIT_IMAGES,
     seed: int = 0,
 ) -> KMeansTokenizer:
     """Fit a k-means codebook on ``images`` images of ``source`` (a corpus name or an image
-    pool); every rank sees the same images, so every rank gets the same codebook.
+    pool), patches average-pooled ``downsample`` × ``downsample``; every rank sees the same
+    images, so every rank gets the same codebook.
     """
     batch = min(64, images)
     if isinstance(source, np.ndarray):
@@ -63,6 +65,7 @@ def fit_kmeans_tokenizer(
         _tensors(batches),
         patch_size=patch_size,
         codes=codes,
+        downsample=downsample,
         seed=seed,
         max_patches=images * (image_size // patch_size) ** 2,
     )

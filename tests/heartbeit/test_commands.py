@@ -73,6 +73,15 @@ def test_only_kmeans_is_trainable(cli: click.Group, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not trainable" in result.output
 
 
+def test_tokenizer_pooling_must_divide_the_patch(cli: click.Group, tmp_path: Path) -> None:
+    out = tmp_path / "km.safetensors"
+    result = CliRunner().invoke(
+        cli, ["pretrain-tokenizer", "--downsample", "3", "--out", str(out), "--images", "2"]
+    )
+    assert result.exit_code == 2 and "downsample must be a positive divisor" in result.output
+    assert not out.exists()
+
+
 def test_plugin_registers_model_and_tokenizers() -> None:
     models, tokenizers = [], []
     heartbeit.bench_register_models(models.append)

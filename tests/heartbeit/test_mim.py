@@ -68,3 +68,28 @@ def test_backbone_state_loads_into_classifier(tiny_config: BeitConfig) -> None:
     result = classifier.load_state_dict(state, strict=False)
     assert result.unexpected_keys == []
     assert sorted(result.missing_keys) == ["head.bias", "head.weight"]
+
+
+def test_paper_centring_is_folded_into_the_saved_patch_embedding(
+    tiny_config: BeitConfig, images32: torch.Tensor
+) -> None:
+    """Pretraining centres its input on the paper; the saved state computes the same patch
+    features from ImageNet-normalised input, and loading it back restores the MIM model."""
+    torch.manual_seed(0)
+    model = BeitMIM(tiny_config, vocab_size=16).eval()
+    with torch.no_grad():
+        model.backbone.patch_embed.proj.bias.normal_()
+        state = model.backbone_state()
+        classifier = build_beit(tiny_config, num_classes=2).eval()
+        backbone = {k: v for k, v in state.items() if not k.startswith("mim.")}
+        classifier.load_state_dict(backbone, strict=False)
+        centred = images32 * model.centring_scale + model.centring_shift
+        assert torch.allclose(
+            model.backbone.patch_embed(centred), classifier.patch_embed(images32), atol=1e-5
+        )
+        reloaded = BeitMIM(tiny_config, vocab_size=16).eval()
+        reloaded.load_backbone_state(state)
+        mask, targets = _mask_and_targets(tiny_config, 16)
+        assert torch.allclose(
+            reloaded(images32, mask, targets).loss, model(images32, mask, targets).loss, atol=1e-5
+        )

@@ -45,6 +45,25 @@ def test_kmeans_save_load_round_trip(tmp_path: Path, images32: torch.Tensor) -> 
     assert torch.equal(loaded.tokens(images32), tokenizer.tokens(images32))
 
 
+def test_kmeans_pooled_patches_keep_their_geometry(tmp_path: Path, images32: torch.Tensor) -> None:
+    """2×2-pooled codes: 16-dim centroids for 8 px patches, the same token grid, and a
+    geometry that survives saving and enters the hash."""
+    pooled = fit_kmeans([images32], patch_size=8, codes=8, downsample=2, iterations=5)
+    assert pooled.centroids.shape == (8, 16)
+    assert pooled.tokens(images32).shape == (8, 16)
+    pooled.save(tmp_path / "km.safetensors")
+    loaded = KMeansTokenizer.load(tmp_path / "km.safetensors")
+    assert loaded.downsample == 2 and loaded.hash() == pooled.hash()
+    assert torch.equal(loaded.tokens(images32), pooled.tokens(images32))
+    assert KMeansTokenizer(pooled.centroids, 4).hash() != pooled.hash()  # same shape, raw
+
+
+@pytest.mark.parametrize("downsample", [0, 3])
+def test_kmeans_downsample_must_divide_the_patch(downsample: int) -> None:
+    with pytest.raises(ValueError, match="downsample must be a positive divisor of the patch"):
+        KMeansTokenizer(torch.zeros(8, 16), 8, downsample)
+
+
 def test_kmeans_rejects_too_few_patches(images32: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="fewer than the 512 codes"):
         fit_kmeans([images32[:1]], patch_size=8, codes=512)

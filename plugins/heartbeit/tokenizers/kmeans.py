@@ -3,7 +3,9 @@
 An ECG-domain vocabulary that can be fitted here (``bench pretrain-tokenizer --tokenizer
 kmeans``) when the DALL·E weights are not available. Patches are ``patch_size`` squares of
 the model's own input view, so the token grid is the BEiT patch grid by construction.
-Fitting is mini-batch k-means (Sculley 2010) with k-means++ seeding, in torch.
+With ``downsample=2`` each patch is average-pooled 2×2 before coding (as the DALL·E tokenizer
+sees a half-resolution view): a 1-pixel shift of a thin trace then barely moves the patch,
+so codes describe the trace's shape rather than its exact pixels. Fitting is mini-batch k-means (Sculley 2010) with k-means++ seeding, in torch.
 """
 
 from __future__ import annotations
@@ -16,31 +18,51 @@ import torch
 import torch.nn.functional as F
 
 NAME = "kmeans"
+#: The patch pooling the harness fits with (the default checkpoint, ``bench pretrain``).
+DEFAULT_DOWNSAMPLE = 2
 
 
-def grey_patches(images: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """``(B, 3, H, W)`` images → ``(B, N, patch_size²)`` grey-level patches, row-major."""
+def check_downsample(patch_size: int, downsample: int) -> None:
+    """Raise unless ``downsample`` is a positive divisor of ``patch_size``."""
+    if downsample < 1 or patch_size % downsample:
+        raise ValueError(
+            f"kmeans tokenizer: downsample must be a positive divisor of the patch size "
+            f"{patch_size}, got {downsample}"
+        )
+
+
+def grey_patches(images: torch.Tensor, patch_size: int, downsample: int = 1) -> torch.Tensor:
+    """``(B, 3, H, W)`` images → ``(B, N, (patch_size / downsample)²)`` grey-level patches,
+    row-major, each average-pooled ``downsample × downsample``."""
     if images.ndim != 4 or images.shape[-1] % patch_size or images.shape[-2] % patch_size:
         raise ValueError(
             f"kmeans tokenizer: expected (B, 3, H, W) images with H and W multiples of "
             f"{patch_size}, got shape {tuple(images.shape)}"
         )
+    check_downsample(patch_size, downsample)
     grey = images.float().mean(dim=1, keepdim=True)
-    return F.unfold(grey, kernel_size=patch_size, stride=patch_size).transpose(1, 2)
+    if downsample > 1:
+        grey = F.avg_pool2d(grey, downsample)
+    size = patch_size // downsample
+    return F.unfold(grey, kernel_size=size, stride=size).transpose(1, 2)
 
 
-def _sq_distances(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances ``(n, K)`` between rows of ``x`` and the centroids."""
-    return (
-        x.pow(2).sum(1, keepdim=True) - 2 * x @ centroids.T + centroids.pow(2).sum(1)[None, :]
-    ).clamp_min_(0)
+def _sq_distances(
+    x: torch.Tensor, centroids: torch.Tensor, x_norms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Squared Euclidean distances ``(n, K)`` between rows of ``x`` and the centroids
+    (``x_norms``: the rows' squared norms, when already known)."""
+    if x_norms is None:
+        x_norms = x.pow(2).sum(1)
+    return (x_norms[:, None] - 2 * x @ centroids.T + centroids.pow(2).sum(1)[None, :]).clamp_min_(0)
 
 
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
     """k-means++ seeding of ``k`` centroids from the rows of ``x`` (duplicates allowed)."""
+    norms = x.pow(2).sum(1)  # computed once: the k seeding rounds only need x @ centroid
     first = torch.randint(len(x), (1,), generator=generator)
     centroids = [x[first[0]]]
-    closest = _sq_distances(x, centroids[0][None]).squeeze(1)
+    closest = _sq_distances(x, centroids[0][None], norms).squeeze(1)
     for _ in range(1, k):
         total = closest.sum()
         if total <= 0:  # fewer distinct patches than codes: pick uniformly
@@ -48,23 +70,27 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> tor
         else:
             index = torch.multinomial(closest / total, 1, generator=generator)[0]
         centroids.append(x[index])
-        closest = torch.minimum(closest, _sq_distances(x, x[index][None]).squeeze(1))
+        closest = torch.minimum(closest, _sq_distances(x, x[index][None], norms).squeeze(1))
     return torch.stack(centroids)
 
 
 class KMeansTokenizer:
-    """Nearest-centroid codes of grey-level ``patch_size × patch_size`` patches."""
+    """Nearest-centroid codes of grey-level ``patch_size × patch_size`` patches
+    (average-pooled ``downsample × downsample`` first)."""
 
     name = NAME
 
-    def __init__(self, centroids: torch.Tensor, patch_size: int) -> None:
-        if centroids.ndim != 2 or centroids.shape[1] != patch_size**2:
+    def __init__(self, centroids: torch.Tensor, patch_size: int, downsample: int = 1) -> None:
+        check_downsample(patch_size, downsample)
+        dim = (patch_size // downsample) ** 2
+        if centroids.ndim != 2 or centroids.shape[1] != dim:
             raise ValueError(
-                f"kmeans tokenizer: centroids must be (codes, {patch_size**2}) for patch size "
-                f"{patch_size}, got {tuple(centroids.shape)}"
+                f"kmeans tokenizer: centroids must be (codes, {dim}) for patch size "
+                f"{patch_size} and downsample {downsample}, got {tuple(centroids.shape)}"
             )
         self.centroids = centroids.float()
         self.patch_size = patch_size
+        self.downsample = downsample
 
     @property
     def vocab_size(self) -> int:
@@ -79,22 +105,26 @@ class KMeansTokenizer:
     @torch.no_grad()
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` images in [0, 1] → ``(B, N)`` long codes."""
-        patches = grey_patches(images, self.patch_size)
+        patches = grey_patches(images, self.patch_size, self.downsample)
         flat = patches.reshape(-1, patches.shape[-1])
         codes = _sq_distances(flat, self.centroids).argmin(1)
         return codes.reshape(patches.shape[0], patches.shape[1])
 
     def hash(self) -> str:
-        """Short sha256 of the codebook (recorded in pretraining checkpoints)."""
+        """Short sha256 of the codebook and its patch geometry (recorded in checkpoints)."""
         data = self.centroids.detach().cpu().contiguous().numpy().tobytes()
-        return hashlib.sha256(data + str(self.patch_size).encode()).hexdigest()[:16]
+        geometry = str(self.patch_size) + (f"/{self.downsample}" if self.downsample > 1 else "")
+        return hashlib.sha256(data + geometry.encode()).hexdigest()[:16]
 
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
         """Write the codebook as safetensors with its patch size and hash in the metadata."""
         from bench.checkpoints import save_state_dict_file
 
-        meta = {"tokenizer": NAME, "patch_size": str(self.patch_size), "hash": self.hash()}
+        meta = {
+            "tokenizer": NAME, "patch_size": str(self.patch_size),
+            "downsample": str(self.downsample), "hash": self.hash(),
+        }  # fmt: skip
         meta.update(metadata or {})
         save_state_dict_file({"centroids": self.centroids.detach().cpu()}, path, meta)
 
@@ -109,7 +139,7 @@ class KMeansTokenizer:
         state = load_state_dict_file(path)
         if "centroids" not in state:
             raise ValueError(f"{path}: kmeans tokenizer file lacks the 'centroids' tensor")
-        return cls(state["centroids"], int(meta["patch_size"]))
+        return cls(state["centroids"], int(meta["patch_size"]), int(meta.get("downsample", "1")))
 
 
 def fit_kmeans(
@@ -117,12 +147,14 @@ def fit_kmeans(
     *,
     patch_size: int,
     codes: int = 512,
+    downsample: int = 1,
     seed: int = 0,
     max_patches: int = 100_000,
     iterations: int = 50,
     minibatch: int = 4096,
 ) -> KMeansTokenizer:
-    """Fit a codebook on patches of ``batches`` ((B, 3, H, W) images in [0, 1]).
+    """Fit a codebook on patches of ``batches`` ((B, 3, H, W) images in [0, 1]), each
+    average-pooled ``downsample × downsample``.
 
     Patches are collected until ``max_patches``; the codebook is seeded by k-means++ on a
     subsample and refined by ``iterations`` mini-batch updates of ``minibatch`` patches,
@@ -131,7 +163,8 @@ def fit_kmeans(
     collected: list[torch.Tensor] = []
     total = 0
     for images in batches:
-        patches = grey_patches(images, patch_size).reshape(-1, patch_size**2)
+        patches = grey_patches(images, patch_size, downsample)
+        patches = patches.reshape(-1, patches.shape[-1])
         collected.append(patches)
         total += len(patches)
         if total >= max_patches:
@@ -153,4 +186,4 @@ def fit_kmeans(
         used = hits > 0
         # Sculley's update, batched: c <- c + (sum_b(x) - hits * c) / counts
         centroids[used] += (sums[used] - hits[used, None] * centroids[used]) / counts[used, None]
-    return KMeansTokenizer(centroids, patch_size)
+    return KMeansTokenizer(centroids, patch_size, downsample)
