@@ -9,7 +9,7 @@ dict loads into it; the MIM-only parameters live under the ``mim.`` prefix.
 Paper-centred patch embedding: the model takes ImageNet-normalised images like every
 HeartBEiT classifier, but an ECG plot is mostly white paper, which that normalisation maps
 to ~+2.2 on every pixel. Every patch embedding is then dominated by the same background
-term and MIM sits for thousands of steps at the loss of a position-only guess. So during
+term and MIM stalls at a masked-token loss of 3.9-4.0 (docs/pretraining.md). So during
 pretraining the patch embedding sees the image re-centred on the paper
 (``(x - PAPER_MEAN) / PAPER_STD``, a fixed per-channel affine map of its input), and
 :meth:`BeitMIM.backbone_state` folds that map into the patch embedding's weight and bias:
