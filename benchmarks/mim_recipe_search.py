@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -144,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     recipe = replace(
         r,
-        codes=args.codes, downsample=args.downsample, pool=args.pool, steps=args.steps, batch_size=args.batch, lr=args.lr,
-        warmup_steps=args.warmup, min_lr_ratio=args.min_lr_ratio, mask_ratio=args.mask_ratio,
+        codes=args.codes, downsample=args.downsample, pool=args.pool, steps=args.steps,
+        batch_size=args.batch, lr=args.lr, warmup_steps=args.warmup,
+        min_lr_ratio=args.min_lr_ratio, mask_ratio=args.mask_ratio,
     )  # fmt: skip
     beit = profile_config("quick", args.size)
 
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads, "load_average": [load_before, load_after],
         "phases_wall_cpu_s": phases, "train_images_per_s": result.images_per_s,
         "window": args.window, "final_loss": window_mean(losses, len(losses), args.window),
-        "uniform_loss": math.log(recipe.codes), "loss_at_wall": at_minute, **held_out,
+        "uniform_loss": recipe.uniform_loss(), "loss_at_wall": at_minute, **held_out,
         "curve": curve,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in report.items() if k != "curve"}, indent=1))
