@@ -11,13 +11,14 @@ The draws are ``rng.integers(0, units, size=(replicates, units), dtype=int32)`` 
 ``np.random.default_rng(seed)`` — one stream, so a seed always gives the same matrix, for
 every model and across versions. How the matrix is built (and only that) is tuned:
 
-- patients are indexed once (``np.unique``) and counted in patient space, then gathered
-  into the record layout block by block, so no second ``(replicates, n)`` matrix exists;
-- the matrix is ``uint8`` whenever every multiplicity fits (a row's counts always sum to
-  the number of draws, so an overflow shows as a short row sum and widens to ``int32``);
+- patients are indexed once (``np.unique``); one compiled pass per row (numba) counts the
+  row's draws per patient and writes each record's count straight into the record layout,
+  so no second ``(replicates, n)`` matrix exists;
+- the matrix is ``uint8`` whenever every multiplicity fits (the pass reports a count above
+  255, and the matrix then widens to ``int32``);
 - draws come in blocks of about :data:`BLOCK_DRAWS`; a worker thread draws the next block
-  while the caller counts the current one (NumPy releases the GIL while drawing;
-  ``bincount`` holds it), and at most two blocks of draws exist at a time.
+  while the caller counts the current one (NumPy releases the GIL while drawing, the
+  compiled pass runs without it), and at most two blocks of draws exist at a time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
+import numba
 import numpy as np
 
 Unit = Literal["record", "patient"]
@@ -69,34 +71,40 @@ def _draw_blocks(
                 block = pending.result()
 
 
-def _count_rows(draws: np.ndarray, size: int, out: np.ndarray) -> bool:
-    """Write per-row counts of ``draws`` over ``range(size)`` into ``out``; False on overflow.
+@numba.njit(nogil=True, cache=True)
+def _count_into(draws: np.ndarray, unit_of: np.ndarray, limit: int, out: np.ndarray) -> bool:
+    """``out[r, i]`` = occurrences of ``unit_of[i]`` in ``draws[r]``; False if one exceeds ``limit``.
 
-    Every row of ``draws`` holds ``draws.shape[1]`` values, so its counts sum to that unless
-    a count did not fit ``out``'s dtype.
+    ``unit_of`` maps each column of ``out`` (record) to its unit; ``limit`` is the largest
+    value ``out``'s dtype holds. Rows written before an overflow are valid.
     """
-    for row, values in zip(out, draws, strict=True):
-        row[:] = np.bincount(values, minlength=size)
-    return bool((out.sum(axis=1, dtype=np.int64) == draws.shape[1]).all())
+    counts = np.zeros(draws.shape[1], dtype=np.int64)
+    for r in range(draws.shape[0]):
+        counts[:] = 0
+        for unit in draws[r]:
+            counts[unit] += 1
+        for unit in range(counts.shape[0]):
+            if counts[unit] > limit:
+                return False
+        for i in range(unit_of.shape[0]):
+            out[r, i] = counts[unit_of[i]]
+    return True
 
 
-def _multiplicities(
-    seed: int, replicates: int, units: int, unit_of: np.ndarray | None
-) -> np.ndarray:
-    """``(replicates, n)`` multiplicities: draw ``units`` units per replicate, count, gather.
+def _multiplicities(seed: int, replicates: int, unit_of: np.ndarray) -> np.ndarray:
+    """``(replicates, n)`` multiplicities: draw every unit's count per replicate, in record layout.
 
-    ``unit_of`` maps each record to its unit (patient); ``None`` means records are units.
+    ``unit_of`` maps each record to its unit (``0 … units−1``; the identity when records
+    are the units); each replicate draws ``units`` units with replacement.
     """
-    out = np.empty((replicates, units if unit_of is None else len(unit_of)), dtype=np.uint8)
+    units = int(unit_of.max()) + 1
+    out = np.empty((replicates, len(unit_of)), dtype=np.uint8)
     for start, draws in _draw_blocks(np.random.default_rng(seed), replicates, units):
-        rows = slice(start, start + len(draws))
-        for _ in range(2):
-            counts = out[rows] if unit_of is None else np.empty(draws.shape, dtype=out.dtype)
-            if _count_rows(draws, units, counts):
-                break
+        rows = out[start : start + len(draws)]
+        if not _count_into(draws, unit_of, np.iinfo(out.dtype).max, rows):
             out = out.astype(np.int32)  # a multiplicity above 255: widen, count again
-        if unit_of is not None:
-            np.take(counts, unit_of, axis=1, out=out[rows])
+            rows = out[start : start + len(draws)]
+            _count_into(draws, unit_of, np.iinfo(out.dtype).max, rows)
     return out
 
 
@@ -119,8 +127,8 @@ def bootstrap_indices(
     if replicates < 1:
         raise ValueError(f"replicates must be >= 1, got {replicates}")
     if unit == "record":
-        return _multiplicities(seed, replicates, len(g), None)
+        return _multiplicities(seed, replicates, np.arange(len(g), dtype=np.intp))
     if unit == "patient":
         _, patient_of = np.unique(g, return_inverse=True)
-        return _multiplicities(seed, replicates, int(patient_of.max()) + 1, patient_of)
+        return _multiplicities(seed, replicates, patient_of.astype(np.intp, copy=False))
     raise ValueError(f"unit must be 'record' or 'patient', got {unit!r}")

@@ -86,6 +86,9 @@ class MIMHead(nn.Module):
 class BeitMIM(nn.Module):
     """A Beit backbone with a mask token and a linear visual-token head."""
 
+    centring_scale: torch.Tensor
+    centring_shift: torch.Tensor
+
     def __init__(self, config: BeitConfig, vocab_size: int) -> None:
         super().__init__()
         self.config = config

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
-from bench.plugins.metrics.ranking import RANKING_KERNELS, ranking_replicates
+from bench.plugins.metrics.ranking import RANKING_METRICS, ranking_replicates
 
 from bench.resampling import bootstrap_indices
 from bench.statistics import DEFAULT_LEVEL, percentile_ci
@@ -27,7 +27,7 @@ CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np
     "ece": ece_replicates,
 }
 #: Every metric name the bootstrap understands.
-METRICS: tuple[str, ...] = (*RANKING_KERNELS, *CALIBRATION_KERNELS)
+METRICS: tuple[str, ...] = (*RANKING_METRICS, *CALIBRATION_KERNELS)
 
 __all__ = [
     "METRICS",
@@ -61,7 +61,7 @@ def replicate_values(
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown bootstrap metrics {unknown}; choose from {list(METRICS)}")
-    ranking = tuple(m for m in metrics if m in RANKING_KERNELS)
+    ranking = tuple(m for m in metrics if m in RANKING_METRICS)
     values = ranking_replicates(y_true, y_score, weights, ranking) if ranking else {}
     for name in metrics:
         if name in CALIBRATION_KERNELS:

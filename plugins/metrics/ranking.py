@@ -6,9 +6,9 @@ appears in resample ``r``; see :func:`plugins.metrics.bootstrap.bootstrap_indice
 Everything the ROC and PR curves need can be read at the tie groups of the *positive*
 scores. The layout is computed once per ``(y_true, y_score)``: positives sorted and grouped
 by equal score (exact float equality, as in scikit-learn's ``_binary_clf_curve``), and the
-sorted negatives cut into segments at the positive groups' scores. One ``bincount`` per
-replicate sums its multiplicities per group/segment (a single pass over its row); the rest
-is integer and float arithmetic over ``(chunk, positive groups)``.
+sorted negatives cut into segments at the positive groups' scores. A compiled pass (numba)
+per replicate sums its multiplicities per group/segment in a single pass over its row,
+then walks the positive groups once for all three metrics.
 
 Results equal scikit-learn on the materialised resample (``np.repeat(index, weights[r])``)
 up to float rounding (AUROC comes from integer counts with a single division).
@@ -17,15 +17,12 @@ Replicates lacking either class give ``NaN``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 
+import numba
 import numpy as np
-
-#: Elements of one ``(chunk, n)`` slice of the weights: small enough that a chunk's per-group
-#: arrays stay in a core's L2 cache (measured fastest at n = 20k: 12-row chunks).
-CHUNK_ELEMENTS = 250_000
 
 
 def check_binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +46,8 @@ class _Layout:
 
     Every record falls in one *bin*: a positive tie group (bins ``0 … G−1``, ascending
     score) or a segment of the sorted negatives between consecutive positive-group
-    boundaries (bins ``G …``); one ``bincount`` per replicate sums its multiplicities per
-    bin in a single cache-friendly pass over the row.
+    boundaries (bins ``G …``); each replicate sums its multiplicities per bin in a single
+    pass over its row.
     """
 
     bins: np.ndarray  # (n,) bin of every record
@@ -86,134 +83,143 @@ class _Layout:
         )
 
 
-class GroupCounts:
-    """Per-replicate counts at the positive tie groups (ascending score), all ``(chunk, G)``.
+@numba.njit(nogil=True, cache=True)
+def _ranking_rows(
+    weights: np.ndarray,
+    bins: np.ndarray,
+    n_groups: int,
+    n_bins: int,
+    below_at: np.ndarray,
+    at_most_at: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``out[r]`` = AUROC, average precision, trapezoidal AUPRC of replicate row ``r``.
 
-    ``pos``: positives in the group; ``below``/``at_most``: negatives scoring lower than /
-    at most the group's score; ``tp_ge``/``fp_ge``: positives/negatives scoring at least
-    the group's score; ``fp_gt``: negatives scoring strictly more. ``total_pos`` and
-    ``total_neg`` are ``(chunk, 1)``. Counts are float64 holding integers (exact below
-    2**53); each is computed on first use, so a kernel pays only for what it reads.
+    One pass over the row sums its multiplicities per bin (integers); the negatives are
+    cumulated at the segment boundaries, then the positive groups are walked from the
+    highest score down. Per group ``g`` with ``pos`` positives: ``below``/``at_most`` are the
+    negatives scoring lower than / at most its score, ``tp_ge`` the positives scoring at
+    least its score, ``fp_ge = N − below`` and ``fp_gt = N − at_most`` (scikit-learn's
+    curves at that threshold and the one just above it).
+
+    - AUROC = Σ pos · (below + at_most) / (2 · P · N): P(score_pos > score_neg) + ½ P(tie),
+      integer counts with a single division.
+    - Average precision = Σ pos · precision_g / P (Σ (R_k − R_{k−1}) P_k, sklearn's definition).
+    - Trapezoidal AUPRC = Σ pos · (precision_g + precision_above_g) / (2P), where the
+      precision above the group is 1 when nothing is selected there (the curve's (0, 1) end).
+
+    A row without both classes gives NaN in all three.
     """
-
-    def __init__(self, layout: _Layout, w: np.ndarray) -> None:
-        binned = np.empty((w.shape[0], layout.n_bins), dtype=np.float64)
-        for row, weights in zip(binned, w, strict=True):
-            row[:] = np.bincount(layout.bins, weights=weights, minlength=layout.n_bins)
-        self.pos = binned[:, : layout.n_groups]
-        # Negatives are only needed cumulated at the positive groups' boundaries.
-        cum_neg = np.zeros((w.shape[0], layout.n_bins - layout.n_groups + 1))
-        np.cumsum(binned[:, layout.n_groups :], axis=1, out=cum_neg[:, 1:])
-        self._cum_neg = cum_neg
-        self._layout = layout
-        self.total_pos = self.pos.sum(axis=1, keepdims=True)
-        self.total_neg = cum_neg[:, -1:]
-
-    @cached_property
-    def below(self) -> np.ndarray:
-        return np.take(self._cum_neg, self._layout.below_at, axis=1)
-
-    @cached_property
-    def at_most(self) -> np.ndarray:
-        return np.take(self._cum_neg, self._layout.at_most_at, axis=1)
-
-    @cached_property
-    def tp_ge(self) -> np.ndarray:
-        # Cumulated from the highest score down: one pass over a reversed view.
-        return np.cumsum(self.pos[:, ::-1], axis=1)[:, ::-1]
-
-    @property
-    def fp_ge(self) -> np.ndarray:
-        return self.total_neg - self.below
-
-    @property
-    def fp_gt(self) -> np.ndarray:
-        return self.total_neg - self.at_most
-
-
-def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot product of two ``(chunk, G)`` arrays."""
-    return np.einsum("ij,ij->i", a, b)
+    binned = np.zeros(n_bins, dtype=np.int64)
+    segments = n_bins - n_groups
+    cum_neg = np.zeros(segments + 1, dtype=np.int64)
+    for r in range(weights.shape[0]):
+        binned[:] = 0
+        row = weights[r]
+        for i in range(bins.shape[0]):
+            binned[bins[i]] += row[i]
+        total_pos = 0
+        for g in range(n_groups):
+            total_pos += binned[g]
+        for k in range(segments):
+            cum_neg[k + 1] = cum_neg[k] + binned[n_groups + k]
+        total_neg = cum_neg[segments]
+        if total_pos == 0 or total_neg == 0:
+            out[r] = np.nan
+            continue
+        twice_below = 0
+        precision_sum = 0.0
+        trapezoid_sum = 0.0
+        tp_ge = 0
+        for g in range(n_groups - 1, -1, -1):
+            pos = binned[g]
+            if pos == 0:
+                continue
+            tp_ge += pos
+            below = cum_neg[below_at[g]]
+            at_most = cum_neg[at_most_at[g]]
+            twice_below += pos * (below + at_most)
+            precision = tp_ge / (tp_ge + total_neg - below)
+            precision_sum += pos * precision
+            selected_above = tp_ge - pos + total_neg - at_most
+            above = (tp_ge - pos) / selected_above if selected_above > 0 else 1.0
+            trapezoid_sum += pos * (precision + above)
+        out[r, 0] = twice_below / (2.0 * total_pos * total_neg)
+        out[r, 1] = precision_sum / total_pos
+        out[r, 2] = trapezoid_sum / (2.0 * total_pos)
 
 
-def _precision(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """tp / (tp + fp), and 1 where nothing is selected (scikit-learn's curve end point)."""
-    selected = tp + fp
-    return np.where(selected > 0, tp / np.maximum(selected, 1), 1.0)
+def kernel_threads() -> int:
+    """Threads for the replicate kernels: ``BENCH_KERNEL_THREADS`` or the CPU count (≤ 8)."""
+    value = os.environ.get("BENCH_KERNEL_THREADS")
+    return max(1, int(value)) if value else min(os.cpu_count() or 1, 8)
 
 
-def _auroc(c: GroupCounts) -> np.ndarray:
-    """P(score_pos > score_neg) + ½ P(tie), from integer counts with one division."""
-    below_twice = c.below + c.at_most  # 2·below + ties
-    return _rowdot(c.pos, below_twice) / (2 * c.total_pos[:, 0] * c.total_neg[:, 0])
+#: Replicate rows per kernel call: the threads share the rows in parts of this size.
+ROWS_PER_THREAD = 64
+
+#: Ranking metrics, in the order :func:`_ranking_rows` writes them.
+RANKING_METRICS: tuple[str, ...] = ("auroc", "auprc", "auprc_trapezoid")
 
 
-def _average_precision(c: GroupCounts) -> np.ndarray:
-    """Σ_k (R_k − R_{k−1}) P_k over descending thresholds (scikit-learn's definition).
-
-    A group with positives always selects something, so precision needs no special case
-    where ``pos > 0``; elsewhere its weight is 0.
-    """
-    selected = c.tp_ge - c.below
-    selected += c.total_neg
-    np.maximum(selected, 1, out=selected)
-    np.divide(c.tp_ge, selected, out=selected)
-    return _rowdot(c.pos, selected) / c.total_pos[:, 0]
-
-
-def _pr_trapezoid(c: GroupCounts) -> np.ndarray:
-    """Trapezoidal area under the PR curve: ``auc(recall, precision)`` of sklearn's curve.
-
-    Recall only moves at positive groups; the trapezoid's left height is the precision of
-    the threshold just above the group (``1`` at the curve's ``(0, 1)`` end point).
-    """
-    at = _precision(c.tp_ge, c.fp_ge)
-    above = _precision(c.tp_ge - c.pos, c.fp_gt)
-    return _rowdot(c.pos, at + above) / (2 * c.total_pos[:, 0])
-
-
-#: Ranking metrics computed from the shared per-group counts.
-RANKING_KERNELS: dict[str, Callable[[GroupCounts], np.ndarray]] = {
-    "auroc": _auroc,
-    "auprc": _average_precision,
-    "auprc_trapezoid": _pr_trapezoid,
-}
+def _integer_weights(weights: np.ndarray, n: int) -> np.ndarray:
+    """The multiplicity matrix as integers, checked to be ``(replicates, n)``, whole and ≥ 0."""
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape[1] != n:
+        raise ValueError(
+            f"weights must be a (replicates, n={n}) multiplicity matrix, got shape {w.shape}"
+        )
+    if not np.issubdtype(w.dtype, np.integer):
+        whole = w.astype(np.int64)
+        if w.dtype == bool or np.array_equal(whole, w):
+            w = whole
+        else:
+            raise ValueError(f"weights must hold whole multiplicities, got dtype {w.dtype}")
+    if np.issubdtype(w.dtype, np.signedinteger) and w.size and w.min() < 0:
+        raise ValueError("weights must hold multiplicities >= 0, got a negative value")
+    return np.ascontiguousarray(w)
 
 
 def ranking_replicates(
     y_true: np.ndarray,
     y_score: np.ndarray,
     weights: np.ndarray,
-    metrics: tuple[str, ...] = tuple(RANKING_KERNELS),
+    metrics: tuple[str, ...] = RANKING_METRICS,
 ) -> dict[str, np.ndarray]:
     """Exact ranking metrics of every replicate row of ``weights``; NaN where a class is absent.
 
-    ``metrics`` are keys of :data:`RANKING_KERNELS`: ``"auroc"`` (= ``roc_auc_score``),
+    ``metrics`` are names in :data:`RANKING_METRICS`: ``"auroc"`` (= ``roc_auc_score``),
     ``"auprc"`` (average precision, = ``average_precision_score``) and ``"auprc_trapezoid"``
     (``auc(recall, precision)`` of ``precision_recall_curve`` — the AUPRC the HeartBEiT code
     reported, optimistic relative to average precision because it interpolates linearly).
-    They share one pass over the replicates.
+    One compiled pass per replicate row gives all three.
     """
-    unknown = sorted(set(metrics) - set(RANKING_KERNELS))
+    unknown = sorted(set(metrics) - set(RANKING_METRICS))
     if unknown:
         raise ValueError(
-            f"unknown ranking metrics {unknown}; choose from {sorted(RANKING_KERNELS)}"
+            f"unknown ranking metrics {unknown}; choose from {sorted(RANKING_METRICS)}"
         )
     y, s = check_binary_inputs(y_true, y_score)
-    w = np.asarray(weights)
-    if w.ndim != 2 or w.shape[1] != len(y):
-        raise ValueError(
-            f"weights must be a (replicates, n={len(y)}) multiplicity matrix, got shape {w.shape}"
-        )
+    w = _integer_weights(weights, len(y))
     layout = _Layout.of(y, s)
-    chunk = max(1, CHUNK_ELEMENTS // max(len(y), 1))
-    out = {name: np.empty(w.shape[0], dtype=np.float64) for name in metrics}
-    for start in range(0, w.shape[0], chunk):
-        counts = GroupCounts(layout, w[start : start + chunk])
-        valid = (counts.total_pos[:, 0] > 0) & (counts.total_neg[:, 0] > 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for name in metrics:
-                out[name][start : start + chunk] = np.where(
-                    valid, RANKING_KERNELS[name](counts), np.nan
-                )
-    return out
+    values = np.empty((w.shape[0], len(RANKING_METRICS)), dtype=np.float64)
+
+    def rows(part: slice) -> None:
+        _ranking_rows(
+            w[part],
+            layout.bins,
+            layout.n_groups,
+            layout.n_bins,
+            layout.below_at,
+            layout.at_most_at,
+            values[part],
+        )
+
+    parts = [slice(start, start + ROWS_PER_THREAD) for start in range(0, len(w), ROWS_PER_THREAD)]
+    threads = min(kernel_threads(), len(parts))
+    if threads == 1:
+        rows(slice(None))
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(rows, parts))
+    return {name: values[:, RANKING_METRICS.index(name)] for name in metrics}

@@ -58,6 +58,32 @@ def test_every_replicate_equals_sklearn(data, unit, seed):
             assert abs(values[name][r] - expected) <= 1e-12, (name, r)
 
 
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_replicates_shared_among_threads_equal_sklearn(monkeypatch, threads):
+    monkeypatch.setenv("BENCH_KERNEL_THREADS", threads)
+    rng = np.random.default_rng(5)
+    y = (rng.random(400) < 0.2).astype(int)
+    s = np.round(rng.normal(size=400) + y, 1)
+    resamples = bootstrap_indices(rng.integers(0, 300, 400), replicates=150, seed=2)
+    values = ranking_replicates(y, s, resamples)
+    for r in (0, 63, 64, 149):  # both sides of a part boundary, and the last part
+        idx = np.repeat(np.arange(len(y)), resamples[r])
+        for name, expected in _sklearn(y[idx], s[idx]).items():
+            assert abs(values[name][r] - expected) <= 1e-12, (name, r)
+
+
+def test_ranking_weights_must_be_whole_multiplicities():
+    y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    whole = ranking_replicates(y, s, np.array([[1.0, 2.0, 0.0, 1.0]]))
+    assert whole["auroc"][0] == ranking_replicates(y, s, np.array([[1, 2, 0, 1]]))["auroc"][0]
+    with pytest.raises(ValueError, match="whole multiplicities"):
+        ranking_replicates(y, s, np.array([[0.5, 1.0, 1.0, 1.0]]))
+    with pytest.raises(ValueError, match=">= 0"):
+        ranking_replicates(y, s, np.array([[-1, 1, 1, 1]]))
+    with pytest.raises(ValueError, match=r"\(replicates, n=4\)"):
+        ranking_replicates(y, s, np.ones((2, 3), dtype=int))
+
+
 def test_record_unit_resamples_n_records_per_replicate():
     counts = bootstrap_indices(np.arange(50), replicates=40, seed=3, unit="record")
     assert counts.shape == (40, 50)
