@@ -124,6 +124,7 @@ def markdown(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
         f"ratio column is the median of those per-repeat ratios. Suite wall time: "
         f"{env.get('suite_seconds', 0) / 60:.1f} min.",
         "",
+        *([f"**Conditions:** {env['note']}", ""] if env.get("note") else []),
         NOISY_RULE,
         "",
         "| case | median | min–max | unit | n | baseline | baseline median (min–max) "
@@ -172,9 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="scaling cases at the issue's full sizes (about an hour on 2 cores)",
     )
+    parser.add_argument(
+        "--note",
+        default="",
+        help="the run's conditions, printed in the table's header (e.g. a deliberate load)",
+    )
     args = parser.parse_args(argv)
     harness.QUICK, harness.FULL = args.quick, args.full
     env = environment()
+    env["note"] = args.note
     results: list[dict[str, Any]] = []
     failed = 0
     started = time.perf_counter()

@@ -100,9 +100,11 @@ def test_run_writes_the_table_and_reports_missing_modules(tmp_path, monkeypatch)
     )
     monkeypatch.setattr(run, "HERE", tmp_path)
     monkeypatch.setattr(run, "CASE_MODULES", ("cases_fake", "cases_absent", "cases_fake"))
-    assert run.main(["--output", str(tmp_path / "out")]) == 0
+    note = "one busy process on 1 of 2 cores"
+    assert run.main(["--output", str(tmp_path / "out"), "--note", note]) == 0
     table = (tmp_path / "out" / "results.md").read_text()
     assert "fake \\| case" in table and "noisy" in table  # the rule is stated
+    assert f"**Conditions:** {note}" in table
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["results"]
     assert [r["name"] for r in rows] == ["fake | case", "cases_absent"]  # registered once
     assert rows[0]["repeats"] == 5 and rows[0]["verdict"] in ("met", "noisy")
