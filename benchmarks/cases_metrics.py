@@ -129,8 +129,9 @@ def bootstrap_auroc_auprc() -> dict[str, Any]:
         notes=f"ours = build the shared resample matrix ({m['matrix']}, {m['patients']:,} "
         f"patients) + AUROC + AP for one model; build {build.median * 1e3:.1f} ms "
         f"({build.min * 1e3:.1f}–{build.max * 1e3:.1f}) = {share.median:.0%} of ours. The "
-        "sklearn loop materialises each replicate (np.repeat) and calls both metrics. Ours "
-        "overlaps drawing with counting on a second thread (the kernels are one thread): "
+        "sklearn loop materialises each replicate (np.repeat) and calls both metrics, on one "
+        "thread. Ours uses both cores (drawing overlaps counting; the replicate kernels "
+        "share rows among threads): "
         f"{m['cpu'].median * 1e3:.1f} ms CPU per call, "
         f"{m['cpu_ratio'].median:.0f}x ({m['cpu_ratio'].min:.0f}–{m['cpu_ratio'].max:.0f}x) "
         "per CPU-second",
