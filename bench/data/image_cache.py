@@ -29,6 +29,7 @@ from bench.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
 from bench.data.signal_recipe import SignalRecipe, apply_recipe, missing_leads
+from bench.parallelism import worker_count
 from bench.signal import ECGFormatError, ECGSignal
 
 #: Records loaded, preprocessed and rendered together before rows are written.
@@ -226,8 +227,7 @@ _WORK: tuple[_Layout, Cohort] | None = None
 
 def cache_workers() -> int:
     """Worker processes for building caches: ``BENCH_CACHE_WORKERS`` or the CPU count (≤ 8)."""
-    value = os.environ.get("BENCH_CACHE_WORKERS")
-    return max(1, int(value)) if value else min(os.cpu_count() or 1, 8)
+    return worker_count("BENCH_CACHE_WORKERS")
 
 
 def _produce(chunk: list[str]) -> _Produced:

@@ -17,13 +17,13 @@ scatter plus one ``O(B·size²)`` cumulative sum.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench.data.preprocess import config_hash
+from bench.parallelism import worker_count
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,7 @@ def render_batch(batch: np.ndarray, config: RenderConfig = DEFAULT_RENDER) -> np
 
 def render_threads() -> int:
     """Threads for :func:`render_batch`: ``BENCH_RENDER_THREADS`` or the CPU count (≤ 8)."""
-    value = os.environ.get("BENCH_RENDER_THREADS")
-    return max(1, int(value)) if value else min(os.cpu_count() or 1, 8)
+    return worker_count("BENCH_RENDER_THREADS")
 
 
 #: Images rasterised together: keeps the working set in cache (measured fastest).

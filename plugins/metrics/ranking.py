@@ -17,12 +17,13 @@ Replicates lacking either class give ``NaN``.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from bench.parallelism import worker_count
 
 
 def check_binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,8 +152,7 @@ def _ranking_rows(
 
 def kernel_threads() -> int:
     """Threads for the replicate kernels: ``BENCH_KERNEL_THREADS`` or the CPU count (≤ 8)."""
-    value = os.environ.get("BENCH_KERNEL_THREADS")
-    return max(1, int(value)) if value else min(os.cpu_count() or 1, 8)
+    return worker_count("BENCH_KERNEL_THREADS")
 
 
 #: Replicate rows per kernel call: the threads share the rows in parts of this size.
@@ -171,7 +171,7 @@ def _integer_weights(weights: np.ndarray, n: int) -> np.ndarray:
         )
     if not np.issubdtype(w.dtype, np.integer):
         whole = w.astype(np.int64)
-        if w.dtype == bool or np.array_equal(whole, w):
+        if np.array_equal(whole, w):
             w = whole
         else:
             raise ValueError(f"weights must hold whole multiplicities, got dtype {w.dtype}")
