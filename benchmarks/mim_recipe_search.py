@@ -120,7 +120,7 @@ def held_out_metrics(
 
 def main(argv: list[str] | None = None) -> int:
     """Run one recipe, print its loss curve and summary, write the JSON."""
-    r = DEFAULT_RECIPE
+    r, t = DEFAULT_RECIPE, DEFAULT_RECIPE.training
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", default="default")
     parser.add_argument("--size", type=int, default=112, help="input size (quick profile)")
@@ -128,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--downsample", type=int, default=r.downsample, help="patch pooling")
     parser.add_argument("--pool", type=int, default=r.pool, help="rendered images cycled")
     parser.add_argument("--fit-images", type=int, default=0, help="k-means images (0: pool)")
-    parser.add_argument("--steps", type=int, default=r.steps)
-    parser.add_argument("--batch", type=int, default=r.batch_size)
-    parser.add_argument("--lr", type=float, default=r.lr)
-    parser.add_argument("--warmup", type=int, default=r.warmup_steps)
-    parser.add_argument("--min-lr-ratio", type=float, default=r.min_lr_ratio)
-    parser.add_argument("--mask-ratio", type=float, default=r.mask_ratio)
+    parser.add_argument("--steps", type=int, default=t.steps)
+    parser.add_argument("--batch", type=int, default=t.batch_size)
+    parser.add_argument("--lr", type=float, default=t.lr)
+    parser.add_argument("--warmup", type=int, default=t.warmup_steps)
+    parser.add_argument("--min-lr-ratio", type=float, default=t.min_lr_ratio)
+    parser.add_argument("--mask-ratio", type=float, default=t.mask_ratio)
     parser.add_argument("--window", type=int, default=20, help="steps the loss is averaged on")
     parser.add_argument("--held-out", type=int, default=256, help="fresh images (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
@@ -141,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("runs/mim-recipe-search"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    recipe = replace(
-        r,
-        codes=args.codes, downsample=args.downsample, pool=args.pool, steps=args.steps,
-        batch_size=args.batch, lr=args.lr, warmup_steps=args.warmup,
+    training = replace(
+        t,
+        steps=args.steps, batch_size=args.batch, lr=args.lr, warmup_steps=args.warmup,
         min_lr_ratio=args.min_lr_ratio, mask_ratio=args.mask_ratio,
     )  # fmt: skip
+    recipe = replace(
+        r, codes=args.codes, downsample=args.downsample, pool=args.pool, training=training
+    )
     beit = profile_config("quick", args.size)
 
     load_before = os.getloadavg()[0]

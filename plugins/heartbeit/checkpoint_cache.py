@@ -28,6 +28,11 @@ STEPS_ENV = "BENCH_PRETRAIN_STEPS"
 #: Steps the reported masked-token loss is averaged over (one step's loss is noisy).
 LOSS_WINDOW = 20
 
+#: The optimisation settings of the current recipe (see :class:`Recipe`).
+RECIPE_TRAINING = PretrainConfig(
+    steps=600, batch_size=64, lr=2e-3, warmup_steps=30, min_lr_ratio=0.01, mask_ratio=0.4
+)
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -47,12 +52,17 @@ class Recipe:
     downsample: int = DEFAULT_DOWNSAMPLE
     #: Synthetic images rendered once and cycled over (rendering is slower than training).
     pool: int = 2048
-    steps: int = 600
-    batch_size: int = 64
-    lr: float = 2e-3
-    warmup_steps: int = 30
-    min_lr_ratio: float = 0.01
-    mask_ratio: float = 0.4
+    #: The optimisation; every setting not named in it keeps its :class:`PretrainConfig` default.
+    training: PretrainConfig = RECIPE_TRAINING
+
+    @property
+    def steps(self) -> int:
+        """Pretraining steps (part of the checkpoint's file name)."""
+        return self.training.steps
+
+    def with_steps(self, steps: int) -> Recipe:
+        """This recipe trained for ``steps`` steps."""
+        return replace(self, training=replace(self.training, steps=steps))
 
     def uniform_loss(self) -> float:
         """The masked-token loss of a uniform guess over the codes, ``ln(codes)``."""
@@ -62,15 +72,11 @@ class Recipe:
         """Images to render: enough for the steps (up to :attr:`pool`) and >= 2 patches
         per code for the tokenizer."""
         needed = -(-2 * self.codes // num_patches)
-        return min(self.pool, max(self.steps * self.batch_size, needed))
+        return min(self.pool, max(self.steps * self.training.batch_size, needed))
 
     def pretrain_config(self) -> PretrainConfig:
-        """The optimisation settings of the recipe."""
-        return PretrainConfig(
-            steps=self.steps, batch_size=self.batch_size, lr=self.lr,
-            warmup_steps=min(self.warmup_steps, self.steps), min_lr_ratio=self.min_lr_ratio,
-            mask_ratio=self.mask_ratio,
-        )  # fmt: skip
+        """The optimisation settings, the warm-up no longer than the run."""
+        return replace(self.training, warmup_steps=min(self.training.warmup_steps, self.steps))
 
 
 DEFAULT_RECIPE = Recipe()
@@ -88,7 +94,7 @@ def default_steps() -> int:
 
 def default_recipe() -> Recipe:
     """:data:`DEFAULT_RECIPE` with the steps ``BENCH_PRETRAIN_STEPS`` may set."""
-    return replace(DEFAULT_RECIPE, steps=default_steps())
+    return DEFAULT_RECIPE.with_steps(default_steps())
 
 
 def default_checkpoint_path(profile: str, input_size: int) -> Path:

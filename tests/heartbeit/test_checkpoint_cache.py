@@ -40,6 +40,6 @@ def test_bad_steps_override_is_named(monkeypatch: pytest.MonkeyPatch, value: str
 
 
 def test_recipe_renders_only_what_a_short_run_needs() -> None:
-    short = replace(DEFAULT_RECIPE, steps=2)
+    short = DEFAULT_RECIPE.with_steps(2)
     assert short.pool_size(num_patches=16) < DEFAULT_RECIPE.pool_size(num_patches=16)
     assert short.pool_size(num_patches=16) * 16 >= 2 * short.codes  # >= 2 patches per code
