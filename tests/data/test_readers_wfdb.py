@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +114,58 @@ def test_cinc_mat_records_read_by_any_of_their_names(tmp_path: Path) -> None:
     assert comments["age"] == "74"
 
 
-def test_truncated_mat_file_is_named(tmp_path: Path) -> None:
+def test_truncated_mat_file_is_named_with_its_byte_counts(tmp_path: Path) -> None:
     record = write_cinc_record(tmp_path / "A0002", synthetic_ecg(8, seconds=2), dx=["59118001"])
     mat = tmp_path / "A0002.mat"
     mat.write_bytes(mat.read_bytes()[:5000])
-    with pytest.raises(ECGFormatError, match=r"A0002\.mat: truncated signal file"):
+    need = 20 + len(b"val\0") + 12 * 1000 * 2  # MATLAB v4 header, name, 12x1000 int16
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"A0002\.mat: truncated signal file, expected {need} bytes for 1000 samples, "
+        "found 5000$",
+    ):
         read_wfdb(record.with_suffix(".mat"))
+
+
+@pytest.mark.parametrize(
+    ("stored", "shape"),
+    [
+        (lambda val: val.T, "1000x12"),  # transposed: the same bytes, every sample misplaced
+        (lambda val: val[:11], "11x1000"),  # a lead short: fewer bytes, but not a truncation
+        (lambda val: val[:, :999], "12x999"),
+    ],
+)
+def test_a_mat_array_whose_shape_disagrees_with_its_header_is_refused(
+    tmp_path: Path, stored: Callable[[np.ndarray], np.ndarray], shape: str
+) -> None:
+    from scipy.io import savemat
+
+    record = write_cinc_record(tmp_path / "A0003", synthetic_ecg(9, seconds=2), dx=["59118001"])
+    val = np.round(synthetic_ecg(9, seconds=2).data * 1000).astype(np.int16)  # 12 x 1000
+    savemat(tmp_path / "A0003.mat", {"val": stored(val)}, format="4")
+    with pytest.raises(ECGFormatError) as caught:
+        read_wfdb(record)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'A0003.mat'}: MATLAB array is {shape}, ")
+    assert message.endswith("A0003.hea says 12x1000 (signals x samples)")
+
+
+def test_a_mat_array_of_another_type_than_the_header_format_is_refused(tmp_path: Path) -> None:
+    from scipy.io import savemat
+
+    record = write_cinc_record(tmp_path / "A0004", synthetic_ecg(9, seconds=2), dx=["59118001"])
+    savemat(
+        tmp_path / "A0004.mat",
+        {"val": synthetic_ecg(9, seconds=2).data.astype(np.float64)},
+        format="4",
+    )
+    with pytest.raises(
+        ECGFormatError,
+        match=r"A0004\.mat: not a little-endian MATLAB v4 int16 matrix \(type field 0, "
+        r"expected 30 for WFDB format 16 in A0004\.hea\)",
+    ):
+        read_wfdb(record)
 
 
 FUZZ = settings(

@@ -2,7 +2,8 @@
 
 A record is a header ``NAME.hea`` plus the signal files it names: ``.dat`` files, or the
 MATLAB v4 ``.mat`` files of the PhysioNet/CinC 2020-2021 challenges (format 16 after a
-24-byte MATLAB header, written ``NAME.mat 16+24`` in the header).
+24-byte MATLAB header, written ``NAME.mat 16+24`` in the header). A ``.mat`` matrix's
+type and ``signals x samples`` shape are checked against the header, never inferred.
 
 Also home of :func:`resolve_dataset_dir`, which the WFDB-based datasets (LUDB, PTB-XL) use to
 find their folder from a command-line flag, an environment variable or a default.
@@ -11,6 +12,7 @@ find their folder from a command-line flag, an environment variable or a default
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,17 @@ _BYTES_PER_SAMPLE: dict[str, float] = {
     "310": 4 / 3, "311": 4 / 3,
 }  # fmt: skip
 
+#: The MATLAB v4 matrix type (its ``MOPT`` field: little-endian, full, numeric) a ``.mat``
+#: signal file must have for the WFDB format its header gives, with the type's name.
+_MAT_TYPES: dict[str, tuple[int, str]] = {
+    "16": (30, "int16"),
+    "32": (20, "int32"),
+    "80": (50, "uint8"),
+}
+#: A MATLAB v4 matrix header: type, rows, columns, imaginary flag, name length (the name and
+#: then the column-major data follow).
+_MAT_HEADER = struct.Struct("<5i")
+
 
 def _diagnose(record_path: Path, hea: Path) -> None:
     """Raise the specific :class:`ECGFormatError` for a record wfdb could not read."""
@@ -46,21 +59,28 @@ def _diagnose(record_path: Path, hea: Path) -> None:
 
 
 def _check_data_files(header: wfdb.Record, directory: Path, hea: Path) -> None:
-    """Missing or short ``.dat`` files raise :class:`ECGFormatError` naming the file."""
-    expected: dict[str, float] = {}
+    """Missing, short or misshapen signal files raise :class:`ECGFormatError` naming the file.
+
+    A ``.mat`` file's MATLAB header is checked against the WFDB header (see
+    :func:`_check_mat_header`) before its size, so a wrong shape is reported as one and not
+    as a truncation."""
+    formats: dict[str, list[str]] = {}
     offsets: dict[str, int] = {}
     for name, fmt, offset in zip(
         header.file_name or [], header.fmt or [], header.byte_offset or [], strict=False
     ):
         if fmt not in _BYTES_PER_SAMPLE:
             raise ECGFormatError(f"{hea}: unsupported WFDB storage format {fmt!r} for {name}")
-        expected[name] = expected.get(name, 0.0) + _BYTES_PER_SAMPLE[fmt]
+        formats.setdefault(name, []).append(fmt)
         offsets[name] = int(offset or 0)
-    for name, bytes_per_frame in expected.items():
+    for name, file_formats in formats.items():
         path = directory / name
         if not path.is_file():
             raise ECGFormatError(f"{path}: signal file named in {hea.name} is missing")
+        if path.suffix.lower() == ".mat":
+            _check_mat_header(path, file_formats, offsets[name], header.sig_len, hea)
         if header.sig_len:
+            bytes_per_frame = sum(_BYTES_PER_SAMPLE[fmt] for fmt in file_formats)
             need = offsets[name] + int(np.ceil(bytes_per_frame * header.sig_len))
             have = path.stat().st_size
             if have < need:
@@ -68,6 +88,44 @@ def _check_data_files(header: wfdb.Record, directory: Path, hea: Path) -> None:
                     f"{path}: truncated signal file, expected {need} bytes for "
                     f"{header.sig_len} samples, found {have}"
                 )
+
+
+def _check_mat_header(
+    path: Path, formats: list[str], offset: int, sig_len: int | None, hea: Path
+) -> None:
+    """The MATLAB v4 matrix of a PhysioNet/CinC ``.mat`` signal file must be what the WFDB
+    header describes: of the format's integer type, with its data at the header's byte offset,
+    and ``signals x samples`` in shape (MATLAB stores columns, so each column is one frame).
+
+    A file too short to hold a MATLAB header is left to the size check (a truncation).
+    """
+    with path.open("rb") as handle:
+        head = handle.read(_MAT_HEADER.size)
+    if len(head) < _MAT_HEADER.size:
+        return
+    kind, rows, columns, _, name_length = _MAT_HEADER.unpack(head)
+    if len(set(formats)) != 1 or formats[0] not in _MAT_TYPES:
+        raise ECGFormatError(
+            f"{path}: {hea.name} gives WFDB format(s) {sorted(set(formats))} for this MATLAB "
+            f"file; expected one of {sorted(_MAT_TYPES)} for all its signals"
+        )
+    expected_kind, type_name = _MAT_TYPES[formats[0]]
+    if kind != expected_kind:
+        raise ECGFormatError(
+            f"{path}: not a little-endian MATLAB v4 {type_name} matrix (type field {kind}, "
+            f"expected {expected_kind} for WFDB format {formats[0]} in {hea.name})"
+        )
+    data_start = _MAT_HEADER.size + name_length
+    if data_start != offset:
+        raise ECGFormatError(
+            f"{path}: MATLAB data start at byte {data_start}, {hea.name} says byte {offset}"
+        )
+    expected = (len(formats), sig_len or columns)
+    if (rows, columns) != expected:
+        raise ECGFormatError(
+            f"{path}: MATLAB array is {rows}x{columns}, {hea.name} says "
+            f"{expected[0]}x{expected[1]} (signals x samples)"
+        )
 
 
 def record_name(path: str | os.PathLike[str]) -> Path:
@@ -86,7 +144,8 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     out and listed in :attr:`ECGSignal.dropped`. Samples stored as the format's invalid
     value come back as NaN and add the flag ``"missing_samples"``. Raises
     :class:`ECGFormatError` naming the file for a missing header or signal file, a truncated
-    signal file, unknown units, no standard lead at all or an unreadable header.
+    signal file, a ``.mat`` matrix of another type or shape than the header describes,
+    unknown units, no standard lead at all or an unreadable header.
     """
     record_path = record_name(record_path)
     hea = record_path.with_name(record_path.name + ".hea")
@@ -97,6 +156,7 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     except Exception as exc:  # wfdb raises many types on malformed files: say which problem
         _diagnose(record_path, hea)
         raise ECGFormatError(f"{record_path}: unreadable WFDB record ({exc})") from exc
+    _check_data_files(record, record_path.parent, hea)  # wfdb reads what it finds, as it finds it
     if not record.n_sig or record.p_signal is None or not record.fs:
         raise ECGFormatError(f"{hea}: record has no signals or no sampling rate")
     if record.sig_len and record.p_signal.shape[0] != record.sig_len:
