@@ -9,7 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.splits import (
+    MIN_STRATUM_PATIENTS,
     MIN_VALIDATION_POSITIVES,
+    SET_NAMES,
+    SPLIT_SEED,
     LeakageError,
     SplitConfig,
     SplitError,
@@ -244,3 +247,218 @@ def test_binary_splits_ignore_label_columns() -> None:
 def test_fraction_problem_for_label_matrices(matrix, problem) -> None:
     found = fraction_problem(np.asarray(matrix), 2)
     assert found is None if problem is None else problem in found
+
+
+# -- stratified, nested label subsets (and sex/age strata) ---------------------------------
+
+#: Ages the demographic cohorts draw from, with the band each falls in (bands: <40, 40-65
+#: with both ends, >65).
+AGE_BAND_OF = {25: "<40", 40: "40-65", 65: "40-65", 66: ">65", 90: ">65"}
+#: Failure probability of the Hoeffding term in the multi-label tolerance.
+HOEFFDING_DELTA = 1e-9
+
+
+def with_demographics(m: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """``m`` with a sex (F, M or unknown) and an age per patient, the same on every record."""
+    rng = np.random.default_rng(seed)
+    ids = sorted(m["patient_id"].unique())
+    sex = dict(
+        zip(ids, rng.choice(["F", "M", ""], size=len(ids), p=[0.45, 0.45, 0.1]), strict=True)
+    )
+    age = dict(zip(ids, rng.choice(list(AGE_BAND_OF), size=len(ids)), strict=True))
+    return m.assign(sex=m["patient_id"].map(sex), age=m["patient_id"].map(age))
+
+
+def _patient_frame(m: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """Per patient: 0/1 per label (``label`` for a binary task) and, where the cohort has
+    them, the demographic group (sex, age band) as the generator drew it."""
+    columns = [f"label:{n}" for n in labels] or ["label"]
+    frame = m.groupby("patient_id")[columns].max()
+    if "sex" in m.columns:
+        first = m.groupby("patient_id")[["sex", "age"]].first()
+        frame["group"] = first["sex"] + "|" + first["age"].map(AGE_BAND_OF)
+    return frame
+
+
+def _slack(n: float, strata: int, pool: int) -> float:
+    """The module's bound on how far a stratum of ``n`` of ``pool`` patients (``strata``
+    strata) strays from its share in any prefix of a stratified order."""
+    return 0.5 * (1 + strata * n / pool)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(20, 900),
+    seed=st.integers(0, 10_000),
+    prevalences=st.tuples(st.floats(0.02, 0.5), st.floats(0.02, 0.5), st.floats(0.02, 0.5)),
+    multilabel=st.booleans(),
+    demographics=st.booleans(),
+    fractions=st.lists(st.floats(0.001, 1.0), min_size=1, max_size=6),
+    order_seed=st.integers(0, 5),
+)
+def test_labelled_subsets_keep_label_rates_groups_and_nesting(
+    n, seed, prevalences, multilabel, demographics, fractions, order_seed
+) -> None:
+    labels = LABELS if multilabel else ()
+    m = multilabel_cohort(n, seed, prevalences) if multilabel else cohort(n, seed, prevalences[0])
+    if demographics:
+        m = with_demographics(m, seed)
+    split = make_split(m, SplitConfig(), labels)
+    strata = split.patient_labels["train"]
+    people = _patient_frame(m, labels).loc[strata.index].assign(stratum=strata)
+    pool, n_strata = len(people), strata.nunique()
+    size = people.groupby("stratum").size()
+    # demographic groups a stratum can be split into (an upper bound on the pooled ones)
+    groups = people.groupby("stratum")["group"].nunique() if demographics else size * 0
+    records_of = m.groupby("patient_id")["record_id"].apply(set)
+    previous: set[str] = set()
+    for fraction in sorted(fractions):
+        ids = set(split.fraction_records(m, fraction, order_seed))
+        taken = patients(m, list(ids))
+        # patient-grouped: every record of a taken patient, none of anyone else
+        assert ids == set().union(*(records_of[p] for p in taken))
+        assert previous <= ids <= set(split.sets["train"])  # nested within the seed
+        previous = ids
+        prefix = people.loc[sorted(taken)]
+        share = len(prefix) / pool
+        counts = prefix.groupby("stratum").size().reindex(size.index, fill_value=0)
+        for column in [c for c in people.columns if c.startswith("label")]:
+            carriers = people.groupby("stratum")[column].sum()
+            mixed = (carriers > 0) & (carriers < size)  # strata only partly carrying it
+            tolerance = sum(
+                _slack(size[v], n_strata, pool) * carriers[v] / size[v] + groups[v] * mixed[v]
+                for v in size.index
+                if carriers[v]
+            ) + np.sqrt(counts[mixed].sum() * np.log(2 / HOEFFDING_DELTA) / 2)
+            deviation = prefix[column].sum() - share * people[column].sum()
+            assert abs(deviation) <= tolerance + 1e-9, (column, fraction)
+        if demographics:  # within each stratum, each group big enough keeps its share
+            for (v, group), n_group in people.groupby(["stratum", "group"]).size().items():
+                if n_group >= MIN_STRATUM_PATIENTS:
+                    in_prefix = int(((prefix["stratum"] == v) & (prefix["group"] == group)).sum())
+                    expected = counts[v] * n_group / size[v]
+                    assert abs(in_prefix - expected) <= _slack(n_group, groups[v], size[v])
+    assert previous == set(split.sets["train"]) or max(fractions) < 1
+
+
+def _old_order(strata: pd.Series, rng: np.random.Generator) -> list[str]:
+    """The patient order as the splits drew it before sex and age entered: per stratum, evenly
+    spaced ranks in (0, 1) given to its members in random order; ties broken at random."""
+    values = strata.to_numpy()
+    keys = np.empty(len(values))
+    for value in np.unique(values):
+        members = np.flatnonzero(values == value)
+        keys[members[rng.permutation(len(members))]] = (np.arange(len(members)) + 0.5) / len(
+            members
+        )
+    tiebreak = rng.random(len(values))
+    return list(strata.index.to_numpy()[np.lexsort((tiebreak, keys))])
+
+
+#: A fixed cohort of 24 one-record patients p00..p23 (binary labels, then a 3-label matrix)
+#: and the orders the splits gave it before sex and age entered (pinned from that code).
+PINNED_BINARY = "001010011000011110000111"
+PINNED_MULTILABEL = "100 000 010 011 001 000 110 001 000 010 000 101 001 000 010 000 001 111 000 001 010 000 100 001"
+PINNED = {
+    "binary": (
+        ["p00", "p04"],  # validation
+        {
+            0: "p10 p21 p12 p07 p18 p13 p01 p23 p19 p02 p06 p14 p17 p15 p20 p22 p05",
+            1: "p10 p13 p18 p23 p12 p07 p06 p21 p20 p22 p05 p02 p19 p14 p17 p15 p01",
+        },
+    ),
+    "multilabel": (
+        ["p15"],
+        {0: "p10 p12 p20 p11 p16 p05 p02 p00 p18 p07 p03 p06 p21 p19 p22 p09 p23 p08"},
+    ),
+}
+
+
+def _pinned_cohort(kind: str, demographics: dict[str, str]) -> pd.DataFrame:
+    ids = [f"p{i:02d}" for i in range(24)]
+    m = pd.DataFrame({"record_id": ids, "patient_id": ids, "site": "S0", **demographics})
+    if kind == "binary":
+        return m.assign(label=[int(c) for c in PINNED_BINARY])
+    matrix = [[int(c) for c in row] for row in PINNED_MULTILABEL.split()]
+    for k, name in enumerate(LABELS):
+        m[f"label:{name}"] = [row[k] for row in matrix]
+    return m.assign(label=[max(row) for row in matrix])
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel"])
+@pytest.mark.parametrize(
+    "demographics",
+    [{}, {"sex": "", "age": ""}, {"sex": "unknown"}, {"age": "NaN"}],
+    ids=["no columns", "empty", "unknown sex", "unknown age"],
+)
+def test_orders_of_cohorts_without_known_sex_or_age_are_unchanged(kind, demographics) -> None:
+    m = _pinned_cohort(kind, demographics)
+    split = make_split(m, SplitConfig(), LABELS if kind == "multilabel" else ())
+    validation, orders = PINNED[kind]
+    assert sorted(split.sets["validation"]) == validation
+    for seed, order in orders.items():
+        assert split.patient_order("train", seed) == order.split()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(10, 400),
+    seed=st.integers(0, 10_000),
+    multilabel=st.booleans(),
+    blank=st.sampled_from([{}, {"sex": ""}, {"sex": "", "age": "NaN"}]),
+    order_seed=st.integers(0, 5),
+)
+def test_without_known_sex_or_age_orders_are_the_label_stratified_ones(
+    n, seed, multilabel, blank, order_seed
+) -> None:
+    labels = LABELS if multilabel else ()
+    m = multilabel_cohort(n, seed, (0.05, 0.2, 0.4)) if multilabel else cohort(n, seed)
+    split = make_split(m.assign(**blank), SplitConfig(), labels)
+    assert split.sets == make_split(m, SplitConfig(), labels).sets
+    for name in ("train", "validation"):
+        rng = np.random.default_rng([SPLIT_SEED, SET_NAMES.index(name), order_seed])
+        expected = _old_order(split.patient_labels[name], rng)
+        assert split.patient_order(name, order_seed) == expected
+
+
+def test_sex_and_age_change_orders_only_where_known() -> None:
+    m = cohort(600, 5, prevalence=0.3)
+    with_both = with_demographics(m, 5)
+    plain = make_split(m, SplitConfig())
+    for columns in (["sex"], ["age"], ["sex", "age"]):
+        split = make_split(m.join(with_both[columns]), SplitConfig())
+        assert split.patient_order("train", 0) != plain.patient_order("train", 0), columns
+        assert split.sets["test"] != plain.sets["test"], columns
+
+
+def test_patient_groups_read_sex_and_age_band_per_patient() -> None:
+    m = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(9)],
+            "patient_id": ["a", "a", "b", "c", "d", "e", "e", "f", "g"],
+            "site": "S0",
+            "label": [0, 1, 0, 1, 0, 1, 0, 0, 1],
+            # a: records disagree; PTB-XL codes sex 0/1 and ages over 89 as 300
+            "sex": ["M", "F", None, " m ", "1", "F", "F", "Unknown", 0],
+            "age": [">89", 30, "NaN", 64.5, 300, 39, 41, "", 40],
+        }
+    )
+    groups = make_split(m, SplitConfig()).patient_groups
+    assert groups is not None
+    assert groups.to_dict() == {
+        "a": "unknown|40-65",  # median of 89 and 30
+        "b": "unknown|unknown",
+        "c": "m|40-65",
+        "d": "1|>65",
+        "e": "f|40-65",  # median of 39 and 41
+        "f": "unknown|unknown",
+        "g": "0|40-65",
+    }
+    assert make_split(m.drop(columns=["sex", "age"]), SplitConfig()).patient_groups is None
+    assert set(make_split(m.drop(columns="age"), SplitConfig()).patient_groups) == {
+        "unknown",
+        "m",
+        "1",
+        "f",
+        "0",
+    }
