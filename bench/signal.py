@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,14 @@ class ECGFormatError(ValueError):
 RECORD_ERRORS: tuple[type[Exception], ...] = (ECGFormatError, OSError)
 
 
+def failure_reason(error: Exception, notices: Sequence[str] = ()) -> str:
+    """How an unusable record's failure is reported: ``"ECGFormatError: <message>"``, then
+    the reader's :attr:`ECGSignal.notices` when it was read (they often say why, e.g. the
+    unknown lead name behind a missing lead), all on one line."""
+    reason = f"{type(error).__name__}: {error}"
+    return "; ".join([reason, *notices])
+
+
 def derive_limb_leads(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
     """III, aVR, aVL and aVF from leads I and II (Einthoven's and Goldberger's relations),
     in standard order; arrays of any shape, element-wise. The one place these formulas live."""
@@ -55,7 +64,11 @@ class ECGSignal:
     ``leads`` names the rows of ``data`` in order (standard names as in
     :data:`STANDARD_LEADS`); ``fs`` is the sampling rate in Hz. ``dropped`` names, as the
     file spells them, the channels a reader left out because they are not one of the 12
-    standard leads (e.g. PTB Diagnostic's Frank leads ``vx``, ``vy``, ``vz``).
+    standard leads (e.g. PTB Diagnostic's Frank leads ``vx``, ``vy``, ``vz``). ``notices``
+    are one-line messages, each naming the file, about what a reader found wrong in a file it
+    could still read and what it did about it (an unknown lead name dropped, sampling-rate
+    fields that disagree); they are reported with the record, and a run under ``--strict``
+    refuses the record.
     """
 
     data: np.ndarray
@@ -64,6 +77,7 @@ class ECGSignal:
     units: str = "mV"
     flags: tuple[str, ...] = field(default=())
     dropped: tuple[str, ...] = field(default=())
+    notices: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2:

@@ -87,7 +87,10 @@ def _mutate_v3(text: str, old: str, new: str) -> str:
      (("MICROVOLTS", "FURLONGS"), r"<LeadData> V3: <LeadAmplitudeUnits> 'FURLONGS' unknown"),
      (("<LeadAmplitudeUnitsPerBit>4.88<", "<LeadAmplitudeUnitsPerBit>x<"),
       r"<LeadData> V3: <LeadAmplitudeUnitsPerBit> is not a number"),
-     (("<LeadID>V3</LeadID>", "<LeadID>V7</LeadID>"), r"missing <LeadData> for lead\(s\) \['V3'\]"),
+     (("<LeadID>V3</LeadID>", "<LeadID>V7</LeadID>"), r"missing <LeadData> for lead\(s\) \['V3'\]$"),
+     (("<LeadID>V3</LeadID>", "<LeadID>Vx3</LeadID>"),
+      r"missing <LeadData> for lead\(s\) \['V3'\]; \S*bad\.xml: unknown lead name\(s\) \['Vx3'\] "
+      r"dropped \(not a standard lead, an alias or a known extra channel\)$"),
      (("<WaveFormData>.*</WaveFormData>",
        "<WaveFormData>" + base64.b64encode(b"abc").decode() + "</WaveFormData>"),
       r"odd byte count")],
@@ -125,6 +128,38 @@ def test_bad_sample_exponent_is_named(tmp_path: Path, xml_text: str) -> None:
     assert read_muse_xml(path).fs == 500.0  # absent: 10^0
 
 
+def _with_measurements(text: str, base: str, exponent: str = "0") -> str:
+    """Add the ``RestingECGMeasurements`` block of a MUSE export, stating the acquisition
+    rate as ``ECGSampleBase`` x 10^``ECGSampleExponent``, before the waveforms."""
+    block = (
+        f"<RestingECGMeasurements><ECGSampleBase>{base}</ECGSampleBase>"
+        f"<ECGSampleExponent>{exponent}</ECGSampleExponent></RestingECGMeasurements>"
+    )
+    return text.replace("<Waveform>", block + "<Waveform>", 1)
+
+
+@pytest.mark.parametrize(
+    ("base", "exponent", "notice"),
+    [("240", "0", None), ("24", "1", None),
+     ("250", "0", ": <SampleBase> gives 240 Hz but <RestingECGMeasurements> <ECGSampleBase> "
+                  "gives 250 Hz; using the waveform's <SampleBase> rate, 240 Hz"),
+     ("n/a", "0", " <RestingECGMeasurements>: <ECGSampleBase> is not a number: 'n/a'; using "
+                  "the waveform's <SampleBase> rate, 240 Hz")],
+)  # fmt: skip
+def test_a_stated_rate_that_disagrees_with_the_waveform_gives_a_notice(
+    tmp_path: Path, base: str, exponent: str, notice: str | None
+) -> None:
+    """The waveform's own SampleBase is the rate its samples were stored at: it is used, and a
+    RestingECGMeasurements rate that disagrees is reported, naming both."""
+    original = synthetic_ecg(11, fs=240.0, seconds=2)
+    path = write_muse_xml(original, tmp_path / "ecg.xml")
+    path.write_text(_with_measurements(path.read_text(), base, exponent))
+    got = read_muse_xml(path)
+    assert got.fs == 240.0 and got.n_samples == 480  # 2 s at the waveform's rate
+    np.testing.assert_allclose(_stored(got), _stored(original), atol=STEP_MV / 2 + 1e-6)
+    assert got.notices == (() if notice is None else (f"{path}: <Waveform> 'rhythm'{notice}",))
+
+
 def test_extra_leads_are_dropped_and_listed(tmp_path: Path, xml_text: str) -> None:
     block = _lead_block(xml_text, "V3").group(0)
     extra = block.replace("<LeadID>V3</LeadID>", "<LeadID>V4R</LeadID>")
@@ -133,6 +168,7 @@ def test_extra_leads_are_dropped_and_listed(tmp_path: Path, xml_text: str) -> No
     got = read_muse_xml(path)
     assert got.leads == STANDARD_LEADS
     assert got.dropped == ("V4R",)
+    assert got.notices == ()  # a known extra lead
 
 
 def test_missing_lead_and_not_xml(tmp_path: Path, xml_text: str) -> None:

@@ -90,8 +90,28 @@ def test_extra_channels_are_dropped_and_listed(tmp_path: Path) -> None:
     got = read_wfdb(record)
     assert got.leads == STANDARD_LEADS
     assert got.dropped == ("vx", "vy", "vz")
+    assert got.notices == ()  # known extra channels: no notice
     assert got.fs == 1000.0
     np.testing.assert_allclose(got.data, signal.data[:12], atol=6e-4)
+
+
+def test_an_unknown_lead_name_is_dropped_with_a_notice_naming_it_and_the_file(
+    tmp_path: Path,
+) -> None:
+    """A CinC header whose V3 is spelled 'Vx3': which name, in which file, what was done."""
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "Vx3", "V4", "V5", "V6"]
+    signal = synthetic_ecg(10, seconds=2)
+    record = write_cinc_record(tmp_path / "E00001", signal, dx=["59118001"], sig_names=names)
+    got = read_wfdb(record)
+    assert got.leads == tuple(name for name in STANDARD_LEADS if name != "V3")
+    assert got.dropped == ("Vx3",)
+    (notice,) = got.notices
+    assert notice == (
+        f"{tmp_path / 'E00001.hea'}: unknown lead name(s) ['Vx3'] dropped (not a standard lead, "
+        "an alias or a known extra channel)"
+    )
+    kept = [row for row, name in enumerate(names) if name != "Vx3"]
+    np.testing.assert_allclose(got.data, signal.data[kept], atol=6e-4)
 
 
 def test_aliased_leads_are_read_under_standard_names(tmp_path: Path) -> None:

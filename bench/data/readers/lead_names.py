@@ -23,6 +23,17 @@ LEAD_ALIASES: dict[str, str] = {
 
 _BY_KEY: dict[str, str] = {name.lower(): name for name in STANDARD_LEADS} | LEAD_ALIASES
 
+#: Channels known not to be one of the 12 standard leads, as :func:`lead_key` gives them.
+#: Readers leave them out quietly (listed in :attr:`bench.signal.ECGSignal.dropped`); any
+#: other name that is neither a standard lead nor an alias is an unknown lead name, left out
+#: with a notice (:func:`unknown_lead_notice`). Listed in docs/data.md.
+EXTRA_CHANNELS: frozenset[str] = frozenset({
+    "vx", "vy", "vz", "x", "y", "z",  # Frank orthogonal leads (PTB Diagnostic's vx, vy, vz)
+    "v7", "v8", "v9",  # posterior chest leads
+    "v1r", "v2r", "v3r", "v4r", "v5r", "v6r",  # right-sided chest leads (V4R)
+    "resp",  # respiration
+})  # fmt: skip
+
 
 def lead_key(name: str) -> str:
     """Case, surrounding whitespace, ``_``/``-``/spaces and a ``lead`` prefix removed."""
@@ -53,6 +64,19 @@ def normalize_lead_name(name: str, source: str = "") -> str:
             f"{where}unknown lead name {name!r}; expected one of {list(STANDARD_LEADS)}"
         )
     return standard
+
+
+def unknown_lead_notice(dropped: Iterable[str], source: str) -> str | None:
+    """The notice a reader attaches to a record whose ``dropped`` channels include names
+    that are neither a standard lead, an alias nor one of :data:`EXTRA_CHANNELS` (``'Vx3'``
+    for V3, say), naming them and ``source`` (the file); None when there is none."""
+    unknown = [name for name in dropped if lead_key(name) not in EXTRA_CHANNELS]
+    if not unknown:
+        return None
+    return (
+        f"{source}: unknown lead name(s) {unknown} dropped (not a standard lead, an alias or "
+        "a known extra channel)"
+    )
 
 
 def _check_unique(originals: list[str], names: list[str], source: str) -> None:

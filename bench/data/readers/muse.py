@@ -1,16 +1,22 @@
 """GE MUSE resting-ECG XML: read the Rhythm (or Median) waveform, and write MUSE-shaped files.
 
 A MUSE export holds ``RestingECG/Waveform`` elements (``WaveformType`` ``Rhythm`` or
-``Median``; sampling rate = ``SampleBase`` x 10^``SampleExponent`` Hz, the same base/exponent
-pair as ``ECGSampleBase``/``ECGSampleExponent`` in ``RestingECGMeasurements``, so 500 Hz may
-be written 500/0 or 5/2), each with one ``LeadData`` per stored lead:
+``Median``; sampling rate = ``SampleBase`` x 10^``SampleExponent`` Hz, so 500 Hz may be
+written 500/0 or 5/2), each with one ``LeadData`` per stored lead:
 ``LeadID``, ``LeadSampleCountTotal``, ``LeadAmplitudeUnitsPerBit`` (e.g. 4.88),
 ``LeadAmplitudeUnits`` (``MICROVOLTS``) and ``WaveFormData`` (base64 of little-endian int16).
 MUSE stores 8 leads (I, II, V1-V6); III, aVR, aVL and aVF are derived here (Einthoven and
 Goldberger: III = II - I, aVR = -(I + II)/2, aVL = I - II/2, aVF = II - I/2). Amplitude is
 ``sample x LeadAmplitudeUnitsPerBit`` in ``LeadAmplitudeUnits``; ``SampleExponent`` does not
 scale amplitudes. ``LeadData`` whose ``LeadID`` is not a standard lead is left out and listed
-in :attr:`ECGSignal.dropped`.
+in :attr:`ECGSignal.dropped` (an unknown name with a notice, see
+:func:`~bench.data.readers.lead_names.unknown_lead_notice`).
+
+``RestingECGMeasurements`` states a sampling rate too (``ECGSampleBase`` x
+10^``ECGSampleExponent``). The waveform's own ``SampleBase`` is always the one used: it is
+the rate its samples were stored at. When the two disagree (or the stated one is unreadable)
+the signal carries a notice naming both rates and the one used
+(:attr:`ECGSignal.notices`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from bench.data.readers.lead_names import standard_lead_name
+from bench.data.readers.lead_names import standard_lead_name, unknown_lead_notice
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
 
 #: The leads a MUSE file stores; the other four standard leads are derived from I and II.
@@ -52,23 +58,46 @@ def _number(parent: ET.Element, tag: str, where: str) -> float:
     return value
 
 
-def _sample_rate(element: ET.Element, where: str) -> float:
-    """``SampleBase`` x 10^``SampleExponent`` (an absent or empty exponent is 0)."""
-    base = _number(element, "SampleBase", where)
+def _sample_rate(element: ET.Element, where: str, prefix: str = "") -> float:
+    """``SampleBase`` x 10^``SampleExponent`` (an absent or empty exponent is 0); ``prefix``
+    ``"ECG"`` reads ``ECGSampleBase``/``ECGSampleExponent`` instead."""
+    base_tag, exponent_tag = f"{prefix}SampleBase", f"{prefix}SampleExponent"
+    base = _number(element, base_tag, where)
     exponent = 0.0
-    if (element.findtext("SampleExponent") or "").strip():
-        exponent = _number(element, "SampleExponent", where)
+    if (element.findtext(exponent_tag) or "").strip():
+        exponent = _number(element, exponent_tag, where)
     if exponent != round(exponent) or abs(exponent) > 6:
         raise ECGFormatError(
-            f"{where}: <SampleExponent> must be a whole power of ten between -6 and 6, "
+            f"{where}: <{exponent_tag}> must be a whole power of ten between -6 and 6, "
             f"got {exponent:g}"
         )
     fs = base * 10.0 ** round(exponent)
     if not fs > 0:
         raise ECGFormatError(
-            f"{where}: sampling rate <SampleBase> x 10^<SampleExponent> = {fs:g} Hz is not positive"
+            f"{where}: sampling rate <{base_tag}> x 10^<{exponent_tag}> = {fs:g} Hz is not positive"
         )
     return fs
+
+
+def _rate_notice(root: ET.Element, fs: float, where: str) -> str | None:
+    """A notice when ``RestingECGMeasurements`` states another sampling rate
+    (``ECGSampleBase`` x 10^``ECGSampleExponent``) than the waveform's own ``fs``, or an
+    unreadable one; None when it agrees or states none. The waveform's rate is the one its
+    samples were stored at, so it is always the one used."""
+    measurements = root.find(".//RestingECGMeasurements")
+    if measurements is None or not (measurements.findtext("ECGSampleBase") or "").strip():
+        return None
+    used = f"using the waveform's <SampleBase> rate, {fs:g} Hz"
+    try:
+        stated = _sample_rate(measurements, f"{where} <RestingECGMeasurements>", prefix="ECG")
+    except ECGFormatError as exc:
+        return f"{exc}; {used}"
+    if stated == fs:
+        return None
+    return (
+        f"{where}: <SampleBase> gives {fs:g} Hz but <RestingECGMeasurements> <ECGSampleBase> "
+        f"gives {stated:g} Hz; {used}"
+    )
 
 
 def _decode_lead(lead: ET.Element, where: str) -> np.ndarray:
@@ -103,7 +132,9 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
     representative beat) waveform. Stored leads I, II and V1-V6 are required; missing limb
     leads are derived (see :func:`derive_limb_leads`). Raises :class:`ECGFormatError`
     naming the file and element when the file is not XML, has no waveform of that type,
-    or a lead is missing, not base64, has the wrong sample count or unknown units.
+    or a lead is missing, not base64, has the wrong sample count or unknown units. An
+    unknown ``LeadID`` and a ``RestingECGMeasurements`` rate that disagrees with the
+    waveform's give :attr:`ECGSignal.notices` (see the module docstring).
     """
     path = Path(path)
     try:
@@ -131,16 +162,25 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
         if name in leads:
             raise ECGFormatError(f"{where}: two <LeadData> elements for lead {name}")
         leads[name] = _decode_lead(lead, f"{where} <LeadData> {name}")
+    notices = [
+        notice
+        for notice in (unknown_lead_notice(dropped, str(path)), _rate_notice(root, fs, where))
+        if notice
+    ]
     missing = [name for name in STORED_LEADS if name not in leads]
-    if missing:
-        raise ECGFormatError(f"{where}: missing <LeadData> for lead(s) {missing}")
+    if missing:  # the notices may say why (an unknown LeadID for the missing lead)
+        raise ECGFormatError(
+            "; ".join([f"{where}: missing <LeadData> for lead(s) {missing}", *notices])
+        )
     lengths = {name: len(values) for name, values in leads.items()}
     if len(set(lengths.values())) != 1:
         raise ECGFormatError(f"{where}: leads differ in sample count: {lengths}")
     for name, values in derive_limb_leads(leads["I"], leads["II"]).items():
         leads.setdefault(name, values)
     data = np.stack([leads[name] for name in STANDARD_LEADS]).astype(np.float32)
-    return ECGSignal(data=data, fs=fs, leads=STANDARD_LEADS, dropped=tuple(dropped))
+    return ECGSignal(
+        data=data, fs=fs, leads=STANDARD_LEADS, dropped=tuple(dropped), notices=tuple(notices)
+    )
 
 
 def _waveform_element(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import wfdb
 
-from bench.data.readers.lead_names import standard_channels
+from bench.data.readers.lead_names import standard_channels, unknown_lead_notice
 from bench.signal import ECGFormatError, ECGSignal
 
 if TYPE_CHECKING:
@@ -141,7 +141,8 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     Physical values are converted to mV from the header's units (mV, uV, V); lead names are
     normalised to :data:`bench.signal.STANDARD_LEADS` (aliases included, see
     :mod:`bench.data.readers.lead_names`) and channels that are not standard leads are left
-    out and listed in :attr:`ECGSignal.dropped`. Samples stored as the format's invalid
+    out and listed in :attr:`ECGSignal.dropped` (an unknown name, one that is not a known
+    extra channel either, with a notice in :attr:`ECGSignal.notices`). Samples stored as the format's invalid
     value come back as NaN and add the flag ``"missing_samples"``. Raises
     :class:`ECGFormatError` naming the file for a missing header or signal file, a truncated
     signal file, a ``.mat`` matrix of another type or shape than the header describes,
@@ -178,7 +179,15 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     data = np.ascontiguousarray(record.p_signal.T[rows], dtype=np.float32)
     data *= np.asarray(factors, dtype=np.float32)[:, None]
     flags = ("missing_samples",) if np.isnan(data).any() else ()
-    return ECGSignal(data=data, fs=float(record.fs), leads=leads, flags=flags, dropped=dropped)
+    notice = unknown_lead_notice(dropped, str(hea))
+    return ECGSignal(
+        data=data,
+        fs=float(record.fs),
+        leads=leads,
+        flags=flags,
+        dropped=dropped,
+        notices=(notice,) if notice else (),
+    )
 
 
 def read_wfdb_comments(record_path: str | os.PathLike[str]) -> dict[str, str]:
