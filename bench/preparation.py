@@ -10,10 +10,10 @@ trains on::
     split = split_for(task, cohort, usable.manifest)      # patient-grouped, external site out
 
 ``check`` decides which records are usable: it receives record ids and returns a
-:class:`RecordCheck` (failures with their reasons, dropped extra channels). A run's check
-builds its cached model inputs; :func:`signal_check` loads and preprocesses each record with
-the same readers and :func:`bench.data.preprocess.prepare` as the image cache, without
-rendering or writing anything. Without a check nothing is opened (the counts are then
+:class:`RecordCheck` (failures with their reasons, dropped extra channels, the readers'
+notices). A run's check builds its cached model inputs; :func:`signal_check` loads and
+preprocesses each record with the same readers and :func:`bench.data.preprocess.prepare` as
+the image cache, without rendering or writing anything. Without a check nothing is opened (the counts are then
 unchecked, and say so).
 """
 
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import RunError
@@ -81,19 +82,16 @@ def load_cohort(
 @dataclass(frozen=True)
 class RecordCheck:
     """What a check found: ``failed`` maps each unusable record id to its reason;
-    ``dropped`` maps record ids to the extra channels their reader left out."""
+    ``dropped`` maps record ids to the extra channels their reader left out, ``notices``
+    to what their reader reported (:attr:`bench.signal.ECGSignal.notices`)."""
 
     failed: Mapping[str, str] = field(default_factory=dict)
     dropped: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    notices: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 Check = Callable[[Sequence[str]], RecordCheck]
 """Decides which of the given record ids are usable (see :class:`RecordCheck`)."""
-
-
-def failure_reason(error: Exception) -> str:
-    """How a record's failure is reported: ``"ECGFormatError: <message>"``."""
-    return f"{type(error).__name__}: {error}"
 
 
 #: Records checked together by one worker process.
@@ -103,23 +101,21 @@ _CHECKING: tuple[Cohort, PreprocessConfig] | None = None
 
 
 def _check_chunk(record_ids: Sequence[str]) -> RecordCheck:
+    from bench.data.image_cache import read_record
     from bench.data.preprocess import prepare
-    from bench.signal import RECORD_ERRORS
 
     assert _CHECKING is not None
     cohort, config = _CHECKING
     failed: dict[str, str] = {}
-    dropped: dict[str, tuple[str, ...]] = {}
+    notes: dict[str, dict[str, list[str]]] = {"dropped": {}, "notices": {}}
     for record_id in record_ids:
-        try:
-            signal = cohort.load_signal(record_id)
-            prepare(signal, config)
-        except RECORD_ERRORS as err:  # the errors the image cache skips
-            failed[record_id] = failure_reason(err)
-            continue
-        if signal.dropped:
-            dropped[record_id] = signal.dropped
-    return RecordCheck(failed, dropped)
+        read = read_record(cohort, record_id, partial(prepare, config=config))  # as the cache
+        if read.failure:
+            failed[record_id] = read.failure
+        for kind, found in notes.items():
+            if kind in read.notes:
+                found[record_id] = read.notes[kind]
+    return RecordCheck(failed, notes["dropped"], notes["notices"])
 
 
 def signal_check(
@@ -153,6 +149,7 @@ def signal_check(
         return RecordCheck(
             {k: v for r in results for k, v in r.failed.items()},
             {k: v for r in results for k, v in r.dropped.items()},
+            {k: v for r in results for k, v in r.notices.items()},
         )
 
     return check
@@ -173,41 +170,54 @@ def reason_group(reason: str) -> str:
 
 @dataclass(frozen=True)
 class FailureGroup:
-    """Unusable records that failed for the same kind of reason."""
+    """Records that failed (or carry a notice) for the same kind of reason."""
 
     reason: str
     count: int
     examples: tuple[tuple[str, str], ...]  # (record id, full reason) of the first few
 
 
+def reason_groups(reasons: Iterable[tuple[str, str]], examples: int = 3) -> list[FailureGroup]:
+    """``(record id, reason)`` pairs grouped by :func:`reason_group`, largest group first."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for record_id, reason in reasons:
+        groups.setdefault(reason_group(reason), []).append((record_id, reason))
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [FailureGroup(k, len(v), tuple(v[:examples])) for k, v in ordered]
+
+
 @dataclass
 class Usable:
     """The usable part of a cohort: ``manifest`` (usable rows, cohort order), ``failed``
-    (record id → reason), ``dropped`` (record id → extra channels left out) and whether
-    the records were opened at all (``checked``)."""
+    (record id → reason), ``dropped`` (record id → extra channels left out), ``notices``
+    (record id → what its reader reported, e.g. an unknown lead name it dropped) and
+    whether the records were opened at all (``checked``)."""
 
     manifest: pd.DataFrame
     failed: dict[str, str]
     dropped: dict[str, tuple[str, ...]]
     checked: bool
+    notices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def failure_groups(self, examples: int = 3) -> list[FailureGroup]:
         """Failures grouped by :func:`reason_group`, largest group first."""
-        groups: dict[str, list[tuple[str, str]]] = {}
-        for record_id, reason in self.failed.items():
-            groups.setdefault(reason_group(reason), []).append((record_id, reason))
-        ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
-        return [FailureGroup(k, len(v), tuple(v[:examples])) for k, v in ordered]
+        return reason_groups(self.failed.items(), examples)
+
+    def notice_groups(self, examples: int = 3) -> list[FailureGroup]:
+        """The usable records' notices grouped like the failures (a record with two notices
+        counts in two groups)."""
+        return reason_groups(((r, n) for r, found in self.notices.items() for n in found), examples)
 
     def summary(self) -> dict[str, Any]:
-        """Counts for a run's report.json: usable and unusable records, and how many
-        records had extra channels dropped (with the channel names)."""
+        """Counts for a run's report.json: usable and unusable records, how many records
+        had extra channels dropped (with the channel names) and how many carry notices."""
         return {
             "checked": self.checked,
             "usable": len(self.manifest),
             "unusable": len(self.failed),
             "records_with_dropped_channels": len(self.dropped),
             "dropped_channels": sorted({c for names in self.dropped.values() for c in names}),
+            "records_with_notices": len(self.notices),
         }
 
 
@@ -217,11 +227,18 @@ def usable_records(cohort: Cohort, check: Check | None) -> Usable:
     ids = cohort.manifest["record_id"].tolist()
     result = check(ids) if check is not None else RecordCheck()
     failed = {r: result.failed[r] for r in ids if r in result.failed}
-    dropped = {
-        r: tuple(result.dropped[r]) for r in ids if result.dropped.get(r) and r not in failed
-    }
+
+    def usable_notes(found: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+        return {r: tuple(found[r]) for r in ids if found.get(r) and r not in failed}
+
     manifest = cohort.manifest[~cohort.manifest["record_id"].isin(failed)].reset_index(drop=True)
-    return Usable(manifest, failed, dropped, checked=check is not None)
+    return Usable(
+        manifest,
+        failed,
+        usable_notes(result.dropped),
+        checked=check is not None,
+        notices=usable_notes(result.notices),
+    )
 
 
 def split_for(
@@ -232,3 +249,29 @@ def split_for(
     external site (option ``external_site`` or the task's default) held out unless
     ``external`` is false. ``split.notes`` says when a default external site is absent."""
     return split_cohort(task, cohort, external, manifest)
+
+
+def empty_label_notes(
+    task: TaskSpec, cohort: Cohort, manifest: pd.DataFrame, split: Split
+) -> list[str]:
+    """One note per label that has no positive ECG in a non-empty set of ``split`` (train,
+    validation, test, external) of ``manifest`` (the usable records), naming the label with
+    the definition applied (e.g. ``stemi:wfdb.codes=164889003``: the codes or column a user
+    source took the labels from) and those sets. A run warns with these notes, and stops
+    under ``--strict``; ``bench data describe`` prints them after its table."""
+    from bench.labels import label_columns
+    from bench.splits import SET_NAMES
+
+    version = str(cohort.notes.get("task_version", task.version))
+    by_id = manifest.set_index("record_id")
+    notes = []
+    for name, column in zip(cohort.labels or ("",), label_columns(cohort.labels), strict=True):
+        empty = [
+            f"{part} ({len(split.sets[part]):,} ECG(s))"
+            for part in SET_NAMES
+            if split.sets[part] and not by_id.loc[split.sets[part], column].any()
+        ]
+        if empty:
+            label = f"label {name!r} of {version}" if name else f"{task.positive_class} ({version})"
+            notes.append(f"no positive ECG for {label} in {', '.join(empty)}")
+    return notes

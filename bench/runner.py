@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import __version__
@@ -48,7 +49,7 @@ from bench.executors import CellJob, Executor, ExecutorSettings, JobResult, exec
 from bench.executors.worker import cell_spec, intra_op_threads
 from bench.initial_weights import ResolvedWeights, resolve_weights
 from bench.plugin_manager import PluginHost
-from bench.preparation import load_cohort
+from bench.preparation import empty_label_notes, load_cohort
 from bench.provenance import git_sha, package_versions, stable_hash
 from bench.records import ResultRecord
 from bench.scoring import BootstrapRecipe, Score, score_predictions
@@ -73,6 +74,7 @@ class RunSummary:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     bad_records: dict[str, dict[str, str]] = field(default_factory=dict)
+    notices: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # per task, record
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task: usable counts
     interrupted: bool = False
 
@@ -87,6 +89,7 @@ class RunSummary:
             "skipped": self.skipped,
             "failed": self.failed,
             "bad_records": self.bad_records,
+            "notices": self.notices,
             "inputs": self.inputs,
             "interrupted": self.interrupted,
         }
@@ -192,11 +195,13 @@ class Runner:
         )  # fmt: skip
 
     def prepare(self, task: TaskSpec, summary: RunSummary) -> PreparedTask:
-        """:meth:`load_task`, then report bad records and save the split membership."""
+        """:meth:`load_task`, then report bad records, records with notices and labels
+        without positives (``--strict``: stop at the first), and save the split membership."""
         config = self.config
         prepared = self.load_task(task)
         split, source = prepared.split, prepared.source
-        for note in split.notes:
+        label_notes = empty_label_notes(task, prepared.cohort, prepared.manifest, split)
+        for note in (*split.notes, *label_notes):
             self.console.print(f"[yellow]{task.name}/{source}: {note}[/]")
         summary.inputs[task.name] = prepared.usable
         if prepared.usable.get("records_with_dropped_channels"):
@@ -214,6 +219,17 @@ class Runner:
             if config.strict:
                 first = next(iter(prepared.bad_records.items()))
                 raise RunError(f"--strict: bad record {first[0]}: {first[1]}")
+        if prepared.notices:
+            summary.notices[task.name] = {r: list(n) for r, n in prepared.notices.items()}
+            record, notices = next(iter(prepared.notices.items()))
+            self.console.print(
+                f"[yellow]{len(prepared.notices)} record(s) in {task.name}/{source} with notices "
+                f"(listed in report.json), e.g. {escape(notices[0])}[/]"
+            )
+            if config.strict:
+                raise RunError(f"--strict: record {record} refused: {'; '.join(notices)}")
+        if label_notes and config.strict:
+            raise RunError(f"--strict: {task.name}/{source}: {label_notes[0]}")
         (self.run_dir / "splits").mkdir(exist_ok=True)
         split.to_json(
             self.run_dir / "splits" / f"{task.name}__{source}.json",

@@ -100,6 +100,11 @@ class SplitError(ValueError):
     """A split cannot be made as configured (e.g. too few patients, unknown site)."""
 
 
+class TooFewPatientsError(SplitError):
+    """The records hold too few patients to split: a fact about the data, not a mistake in
+    the configuration (``bench data describe`` reports it as a note)."""
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     """How to split a cohort.
@@ -361,7 +366,7 @@ def make_split(
     labels = _patient_strata(pool, label_names)
     groups = _patient_groups(pool)
     if len(labels) < 3:
-        raise SplitError(f"need at least 3 patients to split, cohort has {len(labels)}")
+        raise TooFewPatientsError(f"need at least 3 patients to split, cohort has {len(labels)}")
     if config.policy == "ptbxl_folds":
         if "strat_fold" not in pool.columns:
             raise SplitError("policy 'ptbxl_folds' needs a strat_fold column (PTB-XL)")

@@ -74,6 +74,7 @@ class PreparedTask:
     arrays: dict[str, CachedImages]  # representation_key → cached inputs
     recipe: BootstrapRecipe
     bad_records: dict[str, str] = field(default_factory=dict)
+    notices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Usable.notices
     usable: dict[str, Any] = field(default_factory=dict)  # Usable.summary(), for report.json
     resamples: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -194,6 +195,7 @@ def prepare_task(
     def build_inputs(ids: Sequence[str]) -> RecordCheck:
         failed: dict[str, str] = {}
         dropped: dict[str, list[str]] = {}
+        notices: dict[str, list[str]] = {}
         for key, spec in {representation_key(m): m for m in models}.items():
             if console is not None:
                 console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
@@ -206,7 +208,8 @@ def prepare_task(
             arrays[key] = cached
             failed.update(cached.failed)
             dropped.update(cached.dropped)
-        return RecordCheck(failed, dropped)
+            notices.update(cached.notices)
+        return RecordCheck(failed, dropped, notices)
 
     usable = usable_records(cohort, build_inputs)
     split = split_for(task, cohort, usable.manifest, external)
@@ -221,5 +224,6 @@ def prepare_task(
         arrays=arrays,
         recipe=recipe,
         bad_records=usable.failed,
+        notices=usable.notices,
         usable=usable.summary(),
     )

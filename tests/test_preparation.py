@@ -5,6 +5,7 @@ missing and broken files, manifests with real site names."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,11 @@ from bench.preparation import (
     split_for,
     usable_records,
 )
+from bench.signal import ECGSignal
 from bench.splits import SplitError
 from tests.data.fixtures import (
     MI_CODE,
+    SINUS_CODE,
     make_cinc_collection,
     make_manifest,
     synthetic_ecg,
@@ -73,6 +76,7 @@ def test_usable_records_group_failures_and_list_dropped_channels(host, collectio
         "unusable": 3,
         "records_with_dropped_channels": 1,
         "dropped_channels": ["vx", "vy", "vz"],
+        "records_with_notices": 0,
     }
     groups = usable.failure_groups()
     assert sorted(g.count for g in groups) == [1, 1, 1]
@@ -91,7 +95,9 @@ def test_the_check_rejects_exactly_what_the_image_cache_rejects(host, collection
     )
     checked = usable_records(cohort, signal_check(cohort))
     assert set(cached.failed) == set(checked.failed)
-    from_cache = usable_records(cohort, lambda _: RecordCheck(cached.failed, cached.dropped))
+    from_cache = usable_records(
+        cohort, lambda _: RecordCheck(cached.failed, cached.dropped, cached.notices)
+    )
     assert from_cache.summary() == checked.summary()  # what a run's report gets
     assert {k: reason_group(v) for k, v in cached.failed.items()} == {
         k: reason_group(v) for k, v in checked.failed.items()
@@ -228,9 +234,13 @@ def test_describe_check_exits_non_zero_when_nothing_is_usable(host, tmp_path):
     args = ["--task", "stemi", "--source", "wfdb", "--check",
             "--source-option", f"wfdb.path={root}", "--source-option", f"wfdb.codes={MI_CODE}"]  # fmt: skip
     one_left = _describe(host, *args)  # only the PTB Diagnostic record: too few to split
-    assert one_left.exit_code == 1
+    assert one_left.exit_code == 0, one_left.output  # a note about the files, after their report
     words = " ".join(one_left.output.split())
-    assert "15 unusable ECG(s), by reason" in words and "need at least 3 patients" in words
+    assert "checked: opened all 16 ECGs" in words
+    report, note = words.index("15 unusable ECG(s), by reason"), words.index("note: no split")
+    assert report < note and "need at least 3 patients to split, cohort has 1" in words[note:]
+    strict = _describe(host, *args, "--strict")
+    assert strict.exit_code == 1 and "error: --strict: bad record" in strict.output
     for dat in root.rglob("*.dat"):
         dat.write_bytes(b"")
     result = _describe(host, *args)
@@ -254,3 +264,108 @@ def test_describe_names_an_absent_external_site(host, tmp_path):
     assert result.exit_code == 1 and "external site 'Bronx'" in result.output
     note = _describe(host, *base)
     assert note.exit_code == 0 and "no external set" in " ".join(note.stdout.split())
+
+
+#: SNOMED CT code of atrial fibrillation: no record of the collections below carries it.
+AF_CODE = "164889003"
+#: A CinC header's lead names with V3 spelled 'Vx3', and with a 13th channel of unknown name.
+RENAMED_V3 = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "Vx3", "V4", "V5", "V6")
+EXTRA_UNKNOWN = (*RENAMED_V3[:8], "V3", *RENAMED_V3[9:], "EKG")
+
+
+@pytest.fixture(scope="module")
+def renamed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``good/``: six CinC records (sinus rhythm, every other one MI); ``odd/E06``: V3 spelled
+    'Vx3' (no V3 to plot: unusable for image models); ``odd/E07``: the 12 leads and a 13th
+    channel 'EKG' (usable, with a notice)."""
+    root = tmp_path_factory.mktemp("renamed")
+    for n in range(6):
+        dx = [MI_CODE, SINUS_CODE] if n % 2 else [SINUS_CODE]
+        write_cinc_record(root / f"good/E{n:02d}", synthetic_ecg(300 + n, seconds=6), dx=dx)
+    write_cinc_record(root / "odd/E06", synthetic_ecg(306, seconds=6), [SINUS_CODE], RENAMED_V3)
+    thirteen = synthetic_ecg(307, seconds=6)
+    thirteen = ECGSignal(np.concatenate([thirteen.data, thirteen.data[:1]]), 500.0, EXTRA_UNKNOWN)
+    write_cinc_record(root / "odd/E07", thirteen, [SINUS_CODE], EXTRA_UNKNOWN)
+    return root
+
+
+def _wfdb_args(root: Path, code: str = MI_CODE) -> list[str]:
+    return ["--task", "stemi", "--source", "wfdb", "--source-option", f"wfdb.path={root}",
+            "--source-option", f"wfdb.codes={code}"]  # fmt: skip
+
+
+def test_describe_names_unknown_lead_names_with_their_files(host, renamed):
+    args = [*_wfdb_args(renamed), "--check"]
+    result = _describe(host, *args, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["usable"] == 7 and data["unusable"] == 1 and data["records_with_notices"] == 1
+    ((unusable,),) = [g["examples"] for g in data["unusable_by_reason"]]
+    assert unusable["record_id"] == "odd/E06"
+    assert unusable["error"] == (
+        "ECGFormatError: missing plotted lead(s) ['V3']; record has ['I', 'II', 'III', 'aVR', "
+        f"'aVL', 'aVF', 'V1', 'V2', 'V4', 'V5', 'V6']; {renamed / 'odd/E06.hea'}: unknown lead "
+        "name(s) ['Vx3'] dropped (not a standard lead, an alias or a known extra channel)"
+    )
+    ((notice,),) = [g["examples"] for g in data["notices_by_reason"]]
+    assert notice["record_id"] == "odd/E07"
+    assert notice["error"].startswith(f"{renamed / 'odd/E07.hea'}: unknown lead name(s) ['EKG']")
+    text = " ".join(_describe(host, *args).stdout.split())
+    assert "1 usable ECG(s) with notices" in text and "1 unusable ECG(s), by reason" in text
+    strict = _describe(host, *args, "--strict")
+    assert strict.exit_code == 1
+    assert (
+        "error: --strict: bad record odd/E06: ECGFormatError: missing plotted lead" in strict.output
+    )
+    assert "(and 1 more problem(s) above)" in strict.output
+
+
+def test_describe_prints_positives_per_split_and_names_a_code_nobody_has(host, renamed):
+    args = _wfdb_args(renamed / "good", AF_CODE)
+    result = _describe(host, *args, "--check", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    sets = [row for row in data["rows"] if row["set"] in ("train", "validation", "test")]
+    assert sum(row["ecgs"] for row in sets) == 6 and not any(row["positives"] for row in sets)
+    (note,) = [n for n in data["notes"] if "no positive ECG" in n]
+    stemi = host.registries.tasks.get("stemi").positive_class
+    assert re.fullmatch(
+        rf"no positive ECG for {stemi} \(stemi:wfdb\.codes={AF_CODE}\) in "
+        r"train \(\d+ ECG\(s\)\), test \(\d+ ECG\(s\)\)",  # 6 patients: no validation set
+        note,
+    )
+    strict = _describe(host, *args, "--strict")
+    assert strict.exit_code == 1 and "error: --strict: no positive ECG for" in strict.output
+    assert _describe(host, *_wfdb_args(renamed / "good"), "--strict").exit_code == 0  # MI: 3
+
+
+def test_a_run_warns_of_a_label_without_positives_and_refuses_notices_under_strict(
+    host, renamed, tmp_path
+):
+    """resnet1d's signal recipe zero-fills a lead a record lacks: the record whose V3 is
+    spelled 'Vx3' is usable for it, and its notice says which name was dropped."""
+    cli = make_cli(host)
+    base = ["run", "--model", "resnet1d", "--profile", "tiny", "--output", str(tmp_path),
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    lenient = CliRunner().invoke(cli, [*base, *_wfdb_args(renamed, AF_CODE), "--run-name", "a"])
+    assert lenient.exit_code == 0, lenient.output
+    words = " ".join(lenient.output.split())
+    assert "stemi/wfdb: no positive ECG for" in words and f"wfdb.codes={AF_CODE}" in words
+    assert "1 record(s) lack lead(s) the resnet1d recipe needs; zero-filled" in words
+    assert "2 record(s) in stemi/wfdb with notices" in words
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    notices = report["notices"]["stemi"]
+    assert sorted(notices) == ["odd/E06", "odd/E07"]
+    assert notices["odd/E06"] == [
+        f"{renamed / 'odd/E06.hea'}: unknown lead name(s) ['Vx3'] dropped (not a standard "
+        "lead, an alias or a known extra channel)"
+    ]
+    assert report["finished"] == 0 and report["skipped"]  # every cell: nothing to learn
+    assert all(s["reason"].startswith("only 0 positive ECG(s)") for s in report["skipped"])
+    strict = CliRunner().invoke(cli, [*base, *_wfdb_args(renamed), "--strict", "--run-name", "b"])
+    assert strict.exit_code == 1
+    assert "--strict: record odd/E06 refused: " in " ".join(strict.output.split())
+    empty = [*base, *_wfdb_args(renamed / "good", AF_CODE), "--strict", "--run-name", "c"]
+    strict = CliRunner().invoke(cli, empty)
+    assert strict.exit_code == 1
+    assert "--strict: stemi/wfdb: no positive ECG for" in " ".join(strict.output.split())

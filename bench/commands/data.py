@@ -7,17 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.commands.options import parse_source_options
 from bench.config import PROFILES
+from bench.errors import RunError
 from bench.plugin_manager import PluginHost
-from bench.splits import DEFAULT_FRACTIONS, SplitError
+from bench.splits import DEFAULT_FRACTIONS, SplitError, TooFewPatientsError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench.preparation import Usable
+    from bench.preparation import FailureGroup, Usable
     from bench.splits import Split
 
 console = Console()
@@ -53,21 +55,32 @@ def describe_rows(
     return rows
 
 
-def unusable_rows(usable: Usable, examples: int = 3) -> list[dict[str, Any]]:
-    """Unusable records grouped by reason: count and a few (record id, message) examples."""
+def group_rows(groups: list[FailureGroup]) -> list[dict[str, Any]]:
+    """Records grouped by reason (:meth:`Usable.failure_groups`, :meth:`Usable.notice_groups`):
+    count and a few (record id, message) examples."""
     return [
         {
             "reason": group.reason,
             "records": group.count,
             "examples": [{"record_id": r, "error": e} for r, e in group.examples],
         }
-        for group in usable.failure_groups(examples)
+        for group in groups
     ]
 
 
-def _print_tables(
-    title: str, rows: list[dict[str, Any]], usable: Usable, notes: list[str], n_records: int
-) -> None:
+def _print_groups(title: str, groups: list[FailureGroup]) -> None:
+    table = Table(title=title)
+    for column in ("records", "reason", "examples"):
+        table.add_column(column, justify="right" if column == "records" else "left")
+    for row in group_rows(groups):
+        examples = "\n".join(f"{e['record_id']}: {e['error']}" for e in row["examples"])
+        table.add_row(str(row["records"]), escape(row["reason"]), escape(examples))
+    console.print(table)
+
+
+def _print_files(usable: Usable, n_records: int) -> None:
+    """What opening the files found: usable and unusable counts, dropped extra channels,
+    the readers' notices and the unusable ECGs by reason."""
     if usable.checked:
         console.print(
             f"checked: opened all {n_records:,} ECGs with the run's readers and preprocessing; "
@@ -75,32 +88,33 @@ def _print_tables(
         )
     else:
         console.print(f"[bold yellow]{UNCHECKED}[/]")
-    table = Table(title=title)
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column in ("set", "sites") else "right")
-    for row in rows:
-        table.add_row(
-            *(f"{v:.1%}" if k == "prevalence" and v is not None else str(v) for k, v in row.items())
-        )
-    console.print(table)
     summary = usable.summary()
     if summary["records_with_dropped_channels"]:
         console.print(
             f"{summary['records_with_dropped_channels']:,} usable ECG(s) carried extra channels, "
             f"dropped (the 12 standard leads are kept): {', '.join(summary['dropped_channels'])}"
         )
+    if usable.notices:
+        _print_groups(f"{len(usable.notices):,} usable ECG(s) with notices", usable.notice_groups())
+    if usable.failed:
+        _print_groups(f"{len(usable.failed):,} unusable ECG(s), by reason", usable.failure_groups())
+
+
+def _print_split(title: str, rows: list[dict[str, Any]], notes: list[str]) -> None:
+    if rows:
+        table = Table(title=title)
+        for column in rows[0]:
+            table.add_column(column, justify="left" if column in ("set", "sites") else "right")
+        for row in rows:
+            table.add_row(
+                *(
+                    f"{v:.1%}" if k == "prevalence" and v is not None else str(v)
+                    for k, v in row.items()
+                )
+            )
+        console.print(table)
     for note in notes:
-        console.print(f"[bold yellow]note:[/] {note}")
-
-
-def _print_unusable(usable: Usable) -> None:
-    table = Table(title=f"{len(usable.failed):,} unusable ECG(s), by reason")
-    for column in ("records", "reason", "examples"):
-        table.add_column(column, justify="right" if column == "records" else "left")
-    for row in unusable_rows(usable):
-        examples = "\n".join(f"{e['record_id']}: {e['error']}" for e in row["examples"])
-        table.add_row(str(row["records"]), row["reason"], examples)
-    console.print(table)
+        console.print(f"[bold yellow]note:[/] {escape(note)}")
 
 
 @click.group("data")
@@ -146,6 +160,12 @@ def data_group() -> None:
 )
 @click.option("--no-external", is_flag=True, help="Do not hold out the external site.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 where `bench run --strict` would stop: an unusable ECG or one with a notice "
+    "(with --check), a label without positive ECGs in a split, or no split.",
+)
 @click.pass_context
 def describe_command(
     ctx: click.Context,
@@ -157,14 +177,22 @@ def describe_command(
     fractions: tuple[float, ...],
     no_external: bool,
     as_json: bool,
+    strict: bool,
 ) -> None:
     """Counts of ECGs and patients per split and training fraction, prevalence and sites
     (the paper's Table 1) — without training anything.
 
     Without --check the files are not opened and the counts say so; with --check every ECG
     is read and preprocessed as `bench run` does, and the table shows exactly the records a
-    run would train and evaluate on (same task, source and options)."""
-    from bench.preparation import load_cohort, signal_check, split_for, usable_records
+    run would train and evaluate on (same task, source and options). The report on the files
+    comes first, then the split: too few patients to split is a note after it."""
+    from bench.preparation import (
+        empty_label_notes,
+        load_cohort,
+        signal_check,
+        split_for,
+        usable_records,
+    )
 
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.tasks.get(task)
@@ -184,23 +212,26 @@ def describe_command(
         "records": cohort.n_records,
         **{k: v for k, v in usable.summary().items() if k != "checked"},
     }
-    try:
-        if usable.manifest.empty:
-            raise click.ClickException(
-                f"no usable ECG: all {cohort.n_records:,} ECGs of {task} on {source} are unusable"
-            )
-        split = split_for(spec, cohort, usable.manifest, external=not no_external)
-    except (click.ClickException, SplitError):
-        # nothing to split: still say what was wrong with the files
-        if as_json:
-            click.echo(
-                json.dumps({**header, "unusable_by_reason": unusable_rows(usable)}, indent=2)
-            )
-        elif usable.failed:
-            _print_unusable(usable)
-        raise
-    rows = describe_rows(usable.manifest, split, fractions or DEFAULT_FRACTIONS)
-    notes = list(split.notes)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    stopping: list[str] = []  # the notes `bench run --strict` stops at
+    error: Exception | None = None  # raised after the report on the files
+    if usable.manifest.empty:
+        error = click.ClickException(
+            f"no usable ECG: all {cohort.n_records:,} ECGs of {task} on {source} are unusable"
+        )
+    else:
+        try:
+            split = split_for(spec, cohort, usable.manifest, external=not no_external)
+        except TooFewPatientsError as exc:  # a fact about the files, not a failed check
+            stopping.append(f"no split: {exc}")
+        except SplitError as exc:
+            error = exc
+        else:
+            rows = describe_rows(usable.manifest, split, fractions or DEFAULT_FRACTIONS)
+            stopping += empty_label_notes(spec, cohort, usable.manifest, split)
+            notes += split.notes
+    notes += stopping
     if cohort.notes.get("unlabelled"):
         notes.append(
             f"{cohort.notes['unlabelled']:,} record(s) left out before these counts: no label "
@@ -208,12 +239,30 @@ def describe_command(
         )
     if as_json:
         payload = {**header, "notes": notes, "rows": rows}
-        payload["unusable_by_reason"] = unusable_rows(usable)
+        payload["unusable_by_reason"] = group_rows(usable.failure_groups())
+        payload["notices_by_reason"] = group_rows(usable.notice_groups())
         if not usable.checked:
             payload["warning"] = UNCHECKED
         click.echo(json.dumps(payload, indent=2))
-        return
-    title = f"{task} on {source} ({header['version']}): {spec.positive_class}"
-    _print_tables(title, rows, usable, notes, cohort.n_records)
-    if usable.failed:
-        _print_unusable(usable)
+    else:
+        _print_files(usable, cohort.n_records)
+        title = f"{task} on {source} ({header['version']}): {spec.positive_class}"
+        _print_split(title, rows, notes)
+    if error is not None:
+        raise error
+    if strict:
+        _stop_if_strict(usable, stopping)
+
+
+def _stop_if_strict(usable: Usable, notes: list[str]) -> None:
+    """Raise :class:`RunError` at the first problem a run under ``--strict`` stops at: an
+    unusable ECG, a record with a notice, then ``notes`` (a label without positives in a
+    split, no split)."""
+    problems = [
+        *(f"bad record {r}: {reason}" for r, reason in usable.failed.items()),
+        *(f"record {r} refused: {'; '.join(n)}" for r, n in usable.notices.items()),
+        *notes,
+    ]
+    if problems:
+        more = f" (and {len(problems) - 1:,} more problem(s) above)" if len(problems) > 1 else ""
+        raise RunError(f"--strict: {problems[0]}{more}")

@@ -30,11 +30,16 @@ from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
 from bench.data.signal_recipe import SignalRecipe, apply_recipe, missing_leads
 from bench.parallelism import worker_count
-from bench.signal import ECGFormatError, ECGSignal
+from bench.signal import RECORD_ERRORS, ECGFormatError, ECGSignal, failure_reason
 
 #: Records loaded, preprocessed and rendered together before rows are written.
 CHUNK = 256
 _INDEX_VERSION = 1
+#: What an index keeps per usable record beside its row, each record id → a list of names or
+#: messages: ``missing`` (leads a signal recipe zero-filled), ``dropped`` (extra channels
+#: the reader left out) and ``notices`` (what the reader reported, see
+#: :attr:`bench.signal.ECGSignal.notices`).
+NOTE_KINDS: tuple[str, ...] = ("missing", "dropped", "notices")
 
 
 @dataclass
@@ -52,6 +57,8 @@ class CachedImages:
     missing_leads: dict[str, list[str]] = field(default_factory=dict)
     #: record id → extra channels its reader left out (:attr:`bench.signal.ECGSignal.dropped`)
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    #: record id → what its reader reported (:attr:`bench.signal.ECGSignal.notices`)
+    notices: dict[str, list[str]] = field(default_factory=dict)
 
     def row(self, record_id: str) -> int:
         """Row of ``record_id``; :class:`KeyError` says whether it failed or is absent."""
@@ -165,22 +172,27 @@ class ImageCache:
             chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
             with Progress(disable=not progress) as bar:
                 task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for chunk, (items, good, failed, missing, dropped) in zip(
+                for chunk, (items, good, failed, notes) in zip(
                     chunks, _produce_all(layout, cohort, chunks), strict=True
                 ):
-                    _append(folder, state, layout, items, good, failed, missing, dropped)
+                    _append(folder, state, layout, items, good, failed, notes)
                     bar.advance(task, len(chunk))
         n_rows = state["n_rows"]
         array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
                           shape=(n_rows, *layout.item_shape)) if n_rows else np.empty(
                               (0, *layout.item_shape), dtype=layout.dtype)  # fmt: skip
         wanted = {str(r) for r in record_ids}
+        notes = {
+            kind: {r: m for r, m in state.get(kind, {}).items() if r in wanted}
+            for kind in NOTE_KINDS
+        }
         return CachedImages(
             array=array,
             index={r: i for r, i in state["rows"].items() if r in wanted},
             failed={r: m for r, m in state["failed"].items() if r in wanted},
-            missing_leads={r: m for r, m in state.get("missing", {}).items() if r in wanted},
-            dropped={r: m for r, m in state.get("dropped", {}).items() if r in wanted},
+            missing_leads=notes["missing"],
+            dropped=notes["dropped"],
+            notices=notes["notices"],
         )
 
 
@@ -208,19 +220,54 @@ def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> dict[str, 
 
 
 def _forget_changed_files(state: dict[str, Any], fingerprints: dict[str, str]) -> None:
-    """Drop cached rows and failures whose file changed since they were cached; record the
-    current fingerprints (committed with the next index write)."""
+    """Drop cached rows, failures and notes whose file changed since they were cached;
+    record the current fingerprints (committed with the next index write)."""
     stored: dict[str, str] = state.setdefault("fingerprints", {})
     for record_id, fingerprint in fingerprints.items():
         if stored.get(record_id) != fingerprint:
-            state["rows"].pop(record_id, None)
-            state["failed"].pop(record_id, None)
+            for kind in ("rows", "failed", *NOTE_KINDS):
+                state.get(kind, {}).pop(record_id, None)
             stored[record_id] = fingerprint
 
 
-_Produced = tuple[
-    np.ndarray | None, list[str], dict[str, str], dict[str, list[str]], dict[str, list[str]]
-]
+@dataclass(frozen=True)
+class RecordRead:
+    """One record loaded and prepared by :func:`read_record`: ``item`` (None when it
+    failed), ``failure`` (why, as :func:`bench.signal.failure_reason` says it; ``""`` when
+    usable) and ``notes`` (the non-empty :data:`NOTE_KINDS` of a usable record)."""
+
+    item: Any
+    failure: str = ""
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_record(
+    cohort: Cohort,
+    record_id: str,
+    prepare: Callable[[ECGSignal], Any],
+    missing: Callable[[ECGSignal], list[str]] | None = None,
+) -> RecordRead:
+    """Load ``record_id`` and ``prepare`` it; a bad or unreadable input
+    (:data:`bench.signal.RECORD_ERRORS`, never our bugs) is a failure, not an exception.
+    ``missing`` names the leads a signal recipe zero-fills. The one per-record step of the
+    image cache and of :func:`bench.preparation.signal_check`."""
+    signal = None
+    try:
+        signal = cohort.load_signal(record_id)
+        item = prepare(signal)
+    except RECORD_ERRORS as err:
+        return RecordRead(None, failure_reason(err, signal.notices if signal else ()))
+    notes = {
+        "missing": missing(signal) if missing else [],
+        "dropped": list(signal.dropped),
+        "notices": list(signal.notices),
+    }
+    return RecordRead(item, notes={kind: values for kind, values in notes.items() if values})
+
+
+#: A produced chunk: its items, the usable ids (in row order), the failures, and the notes
+#: (kind of :data:`NOTE_KINDS` → record id → values).
+_Produced = tuple[np.ndarray | None, list[str], dict[str, str], dict[str, dict[str, list[str]]]]
 #: What forked cache workers produce from (inherited, never pickled: cohorts may hold lambdas).
 _WORK: tuple[_Layout, Cohort] | None = None
 
@@ -234,21 +281,18 @@ def _produce(chunk: list[str]) -> _Produced:
     """Load, preprocess and render one chunk; bad records are returned with their error."""
     assert _WORK is not None
     layout, cohort = _WORK
-    prepared, good, failed, missing, dropped = [], [], {}, {}, {}
+    prepared, good, failed = [], [], {}
+    notes: dict[str, dict[str, list[str]]] = {kind: {} for kind in NOTE_KINDS}
     for record_id in chunk:
-        try:
-            sig = cohort.load_signal(record_id)
-            prepared.append(layout.prepare(sig))
-            good.append(record_id)
-        except (ECGFormatError, OSError) as err:  # bad or unreadable input, never our bugs
-            failed[record_id] = f"{type(err).__name__}: {err}"
+        read = read_record(cohort, record_id, layout.prepare, layout.missing)
+        if read.failure:
+            failed[record_id] = read.failure
             continue
-        absent = layout.missing(sig) if layout.missing else []
-        if absent:
-            missing[record_id] = absent
-        if sig.dropped:
-            dropped[record_id] = list(sig.dropped)
-    return (layout.produce(prepared) if good else None), good, failed, missing, dropped
+        prepared.append(read.item)
+        good.append(record_id)
+        for kind, values in read.notes.items():
+            notes[kind][record_id] = values
+    return (layout.produce(prepared) if good else None), good, failed, notes
 
 
 def _produce_all(layout: _Layout, cohort: Cohort, chunks: list[list[str]]) -> Iterator[_Produced]:
@@ -274,15 +318,13 @@ def _append(
     items: np.ndarray | None,
     good: list[str],
     failed: dict[str, str],
-    missing: dict[str, list[str]],
-    dropped: dict[str, list[str]],
+    notes: dict[str, dict[str, list[str]]],
 ) -> None:
     """Write one produced chunk's rows, flush them, then commit the index."""
     state["failed"].update(failed)
-    if missing:
-        state.setdefault("missing", {}).update(missing)
-    if dropped:
-        state.setdefault("dropped", {}).update(dropped)
+    for kind, values in notes.items():
+        if values:
+            state.setdefault(kind, {}).update(values)
     if items is not None:
         first = state["n_rows"]
         data = _open_for_rows(folder / "data.bin", layout, first + len(good))
