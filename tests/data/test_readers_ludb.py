@@ -39,6 +39,19 @@ def test_resolve_missing_says_what_to_download(
     for needle in ("nowhere", "LUDB 1.0.1", "https://physionet.org/content/ludb/1.0.1/",
                    "BENCH_LUDB_DIR", "--source-option ludb.path=DIR"):  # fmt: skip
         assert needle in message
+    assert "nowhere (from $BENCH_LUDB_DIR) does not exist" in message
+
+
+def test_resolve_says_whether_the_folder_exists(tmp_path: Path) -> None:
+    """A missing folder is not reported as a folder without ludb.csv, nor is a file."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("")
+    for name, reason in [("empty", "has no ludb.csv"), ("file", "is not a folder"),
+                         ("gone", "does not exist")]:  # fmt: skip
+        with pytest.raises(
+            FileNotFoundError, match=f"{name} \\(from the command-line flag\\) {reason}"
+        ):
+            resolve_ludb_dir(tmp_path / name)
 
 
 def test_fiducials_from_a_written_annotation_file(tmp_path: Path) -> None:

@@ -216,6 +216,13 @@ def read_wfdb_comments(record_path: str | os.PathLike[str]) -> dict[str, str]:
     return fields
 
 
+def _missing(folder: Path, marker: str) -> str:
+    """Why ``folder`` is not a dataset folder holding ``marker``."""
+    if folder.is_dir():
+        return f"has no {marker}"
+    return "is not a folder" if folder.exists() else "does not exist"
+
+
 def resolve_dataset_dir(
     path: str | os.PathLike[str] | None,
     *,
@@ -227,8 +234,9 @@ def resolve_dataset_dir(
     """Find a dataset folder: ``path`` (a flag) → ``$env_var`` → ``default``.
 
     The folder must contain ``marker`` (a file such as ``ludb.csv``). When none of the
-    candidates does, raises :class:`FileNotFoundError` listing what was tried followed by
-    ``how_to_get`` (what to download and where to put it).
+    candidates does, raises :class:`FileNotFoundError` listing what was tried and why it
+    failed (does not exist, is not a folder, has no ``marker``), followed by ``how_to_get``
+    (what to download and where to put it).
     """
     env = os.environ.get(env_var)
     if path is not None:
@@ -240,7 +248,7 @@ def resolve_dataset_dir(
     for candidate, _ in candidates:
         if (candidate / marker).is_file():
             return candidate
-    tried = "; ".join(f"{c} (from {src}) has no {marker}" for c, src in candidates)
+    tried = "; ".join(f"{c} (from {src}) {_missing(c, marker)}" for c, src in candidates)
     tried = tried or f"no folder given and ${env_var} is not set"
     raise FileNotFoundError(f"{tried}. {how_to_get}")
 
