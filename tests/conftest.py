@@ -1,8 +1,11 @@
-"""Shared fixtures: LUDB location, fresh plugin hosts, temporary run directories."""
+"""Shared fixtures: LUDB location, an isolated cache, fresh plugin hosts, temporary run
+directories."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,26 +13,76 @@ import pytest
 from bench import hookimpl
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: 20 LUDB records committed with the tests (ODC-By 1.0; see its README.md).
+LUDB_SUBSET = REPO_ROOT / "tests" / "ludb_subset"
 
 
-def find_ludb_dir() -> Path | None:
-    """LUDB from BENCH_LUDB_DIR or ../shared/data/ludb beside the repository, if present."""
+def _is_ludb(path: Path) -> bool:
+    return (path / "ludb.csv").is_file() and (path / "data").is_dir()
+
+
+def find_ludb_dir() -> Path:
+    """The full LUDB from ``$BENCH_LUDB_DIR`` or ``../shared/data/ludb`` beside the
+    repository, else the committed subset :data:`LUDB_SUBSET`.
+
+    A ``$BENCH_LUDB_DIR`` that is not a LUDB folder is an error, not a silent fallback.
+    """
     env = os.environ.get("BENCH_LUDB_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(REPO_ROOT.parent / "shared" / "data" / "ludb")
-    for path in candidates:
-        if (path / "ludb.csv").is_file() and (path / "data").is_dir():
-            return path
-    return None
+    if env:
+        if not _is_ludb(Path(env)):
+            raise pytest.UsageError(f"BENCH_LUDB_DIR={env} is not a LUDB folder (ludb.csv, data/)")
+        return Path(env)
+    shared = REPO_ROOT.parent / "shared" / "data" / "ludb"
+    return shared if _is_ludb(shared) else LUDB_SUBSET
+
+
+@dataclass(frozen=True)
+class LudbFacts:
+    """What a LUDB folder holds, counted by subject: the expectations of the real-data tests.
+
+    ``stemi`` counts a diagnosis line starting "Stemi:", ``lvh`` "Left ventricular
+    hypertrophy" in Hypertrophies, ``atrial_fibrillation`` and ``sinus_rhythm`` the Rhythms
+    column; ``statements`` of the ``ludb-rhythm-morphology`` task's statements have
+    ``statement_positives`` or more positive subjects.
+    """
+
+    subjects: int
+    men: int
+    lvh: int
+    stemi: int
+    atrial_fibrillation: int
+    sinus_rhythm: int
+    statement_positives: int
+    statements: int
+
+
+#: LUDB 1.0.1, all 200 subjects (its README's tables; all 27 statements have the task's
+#: MIN_POSITIVES = 5).
+FULL_LUDB = LudbFacts(200, 115, 108, 8, 15, 143, 5, 27)
+#: The committed subset (its README.md lists the records and these counts).
+SUBSET_LUDB = LudbFacts(20, 8, 9, 2, 1, 16, 1, 26)
 
 
 @pytest.fixture(scope="session")
 def ludb_dir() -> Path:
-    """Path to the LUDB database; skips the test when it is not available."""
-    path = find_ludb_dir()
-    if path is None:
-        pytest.skip("LUDB not found: set BENCH_LUDB_DIR or place it at ../shared/data/ludb")
-    return path
+    """Path to the LUDB database: the full set where present, else the committed subset."""
+    return find_ludb_dir()
+
+
+@pytest.fixture(scope="session")
+def ludb_facts(ludb_dir: Path) -> LudbFacts:
+    """The counts the tests expect of :func:`ludb_dir`: the full set's or the subset's."""
+    return SUBSET_LUDB if ludb_dir == LUDB_SUBSET else FULL_LUDB
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every cache (rendered ECGs, default checkpoints) goes to a fresh folder of this
+    session, for the tests and the processes they start: no test reads the user's
+    ``~/.cache/ecg-bench``, so none passes thanks to what an earlier run left there."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE_DIR", str(tmp_path_factory.mktemp("bench-cache")))
+        yield
 
 
 class TinyModels:

@@ -345,15 +345,16 @@ def test_kill_9_mid_run_then_resume_leaves_no_partial_or_duplicate_records(tmp_p
     assert values == {(r.fraction, r.seed, r.split, r.metric): r.value for r in calm_records}
 
 
-def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path):
-    """examples/bench-example-plugin installed into a fresh target: discovered, run, ranked."""
+def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, ludb_dir):
+    """examples/bench-example-plugin installed into a fresh target: discovered, run, ranked
+    (its task's default source, LUDB, found through BENCH_LUDB_DIR)."""
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
          str(REPO / "examples" / "bench-example-plugin")],
         check=True,
     )  # fmt: skip
-    env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1"}
+    env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1", "BENCH_LUDB_DIR": str(ludb_dir)}
     listing = _bench("plugins", "--json", env=env, stdout=subprocess.PIPE, text=True)
     data = json.loads(listing.communicate(timeout=120)[0])
     example = {p["name"]: p for p in data["plugins"]}["example"]

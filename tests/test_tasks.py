@@ -19,12 +19,13 @@ def tasks():
     return h.registries.tasks
 
 
-def test_ludb_labels_match_the_database(tasks, ludb_dir):
+def test_ludb_labels_match_the_database(tasks, ludb_dir, ludb_facts):
     options = {"path": str(ludb_dir)}
     stemi = tasks.get("stemi").loaders["ludb"](options)
     lvh = tasks.get("ludb-lvh").loaders["ludb"](options)
-    assert (stemi.n_records, int(stemi.manifest["label"].sum())) == (200, 8)
-    assert int(lvh.manifest["label"].sum()) == 108
+    expected = (ludb_facts.subjects, ludb_facts.stemi)
+    assert (stemi.n_records, int(stemi.manifest["label"].sum())) == expected
+    assert int(lvh.manifest["label"].sum()) == ludb_facts.lvh
     signal = lvh.load_signal(lvh.manifest["record_id"].iloc[0])
     assert signal.data.shape == (12, 5000) and signal.fs == 500
     assert lvh.fiducials is not None

@@ -1,4 +1,5 @@
-"""LUDB: locating the folder, the table, signals and fiducials (real data where present)."""
+"""LUDB: locating the folder, the table, signals and fiducials (the full set where present,
+else the committed subset)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bench.data.readers import (
 )
 from bench.data.readers.ludb import DIAGNOSIS_COLUMNS
 from bench.signal import STANDARD_LEADS, ECGFormatError
+from tests.conftest import LudbFacts
 
 
 def test_resolve_prefers_flag_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,19 +84,21 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.ludb
-def test_table_has_200_subjects_with_diagnoses(ludb_dir: Path) -> None:
+def test_table_has_its_subjects_with_diagnoses(ludb_dir: Path, ludb_facts: LudbFacts) -> None:
+    """200 subjects in the full set (its README's counts), 20 in the committed subset."""
     table = ludb_table(ludb_dir)
-    assert len(table) == 200
+    assert len(table) == ludb_facts.subjects
     assert table["record_id"].is_unique
     assert (table["patient_id"] == table["record_id"]).all()
     assert set(table["site"]) == {"ludb"}
     assert set(table["sex"]) == {"F", "M"}
-    assert (table["sex"] == "M").sum() == 115  # README: 85 women, 115 men
+    assert (table["sex"] == "M").sum() == ludb_facts.men
     lvh = ludb_diagnosis_contains(table, "Hypertrophies", "Left ventricular hypertrophy")
-    assert lvh.sum() == 108  # README: 108 subjects
-    assert ludb_diagnosis_contains(table, "all", "Stemi:").sum() == 8
-    assert ludb_diagnosis_contains(table, "all", "stemi:", case=False).sum() >= 8
-    assert ludb_diagnosis_contains(table, "Rhythms", "Atrial fibrillation").sum() == 15
+    assert lvh.sum() == ludb_facts.lvh
+    assert ludb_diagnosis_contains(table, "all", "Stemi:").sum() == ludb_facts.stemi
+    assert ludb_diagnosis_contains(table, "all", "stemi:", case=False).sum() >= ludb_facts.stemi
+    af = ludb_diagnosis_contains(table, "Rhythms", "Atrial fibrillation")
+    assert af.sum() == ludb_facts.atrial_fibrillation
     with pytest.raises(KeyError, match="unknown LUDB diagnosis column 'Nope'"):
         ludb_diagnosis_contains(table, "Nope", "x")
     assert all(table[c].map(type).eq(str).all() for c in DIAGNOSIS_COLUMNS)

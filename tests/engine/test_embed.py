@@ -77,11 +77,13 @@ def test_embeddings_equal_the_linear_probe_features(
     np.testing.assert_array_equal(seen[0], exported.astype(np.float64))
 
 
-def test_embed_a_task_cohort_writes_record_and_patient_ids(cli, tmp_path, ludb_dir) -> None:
+def test_embed_a_task_cohort_writes_record_and_patient_ids(
+    cli, tmp_path, ludb_dir, ludb_facts
+) -> None:
     emb, ids, _ = _embed(
         cli, tmp_path, "-t", "ludb-lvh", "--source-option", f"ludb.path={ludb_dir}"
     )
-    assert len(emb) == len(ids) == 200
+    assert len(emb) == len(ids) == ludb_facts.subjects
     assert list(ids.columns) == ["record_id", "patient_id"]
 
 
