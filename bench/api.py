@@ -25,6 +25,13 @@ from bench.data.sources import (
     synthetic_loader,
     wfdb_loader,
 )
+from bench.engine.recipe import (
+    CNN_RECIPE,
+    DEFAULT_RECIPE,
+    PAPER_RECIPE,
+    TRANSFORMER_RECIPE,
+    FineTuneRecipe,
+)
 from bench.hookspecs import hookimpl
 from bench.lazy import LazyFunction, add_lazy_command, import_object
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
@@ -82,14 +89,19 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "CNN_RECIPE",
+    "DEFAULT_RECIPE",
+    "PAPER_RECIPE",
     "REQUIRED_COLUMNS",
     "SIGNAL_UNITS",
     "STANDARD_LEADS",
+    "TRANSFORMER_RECIPE",
     "BuiltModel",
     "Cohort",
     "CohortError",
     "ECGFormatError",
     "ECGSignal",
+    "FineTuneRecipe",
     "LabelRule",
     "LazyFunction",
     "MetricSpec",

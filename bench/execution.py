@@ -85,7 +85,16 @@ def train_cell(
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
     built = protocol_model(built, spec, protocol, outputs, train[0][0].unsqueeze(0))
     if protocol == "linear-probe":
-        result = linear_probe(built, spec, train, validation, evals, plan.train_config, progress)
+        result = linear_probe(
+            built,
+            spec,
+            train,
+            validation,
+            evals,
+            plan.train_config,
+            progress,
+            criterion=plan.train_config.probe_criterion,
+        )
     else:
         result = fine_tune(
             built,

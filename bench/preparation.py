@@ -43,13 +43,14 @@ def load_cohort(
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
     *,
-    synthetic_patients: int | None = None,
+    synthetic: Mapping[str, Any] | None = None,
 ) -> Cohort:
     """The labelled cohort of ``task`` on ``source`` (default: the task's default source).
 
     ``options`` are that source's options (the ``KEY=VALUE`` of ``--source-option
-    SOURCE.KEY=VALUE``); ``synthetic_patients`` sizes the synthetic cohort (a profile's
-    size) unless the options set ``n_patients``. Every task has the user sources
+    SOURCE.KEY=VALUE``); ``synthetic`` holds a profile's defaults for the synthetic
+    source (:meth:`bench.config.Profile.synthetic_options`: ``n_patients``, maybe
+    ``prevalence``), which the options override. Every task has the user sources
     ``manifest``, ``muse`` and ``wfdb`` (:data:`bench.data.sources.USER_SOURCES`): a task that
     does not declare one gets it with labels from ``SOURCE.label_column`` (manifest, MUSE) or
     ``wfdb.codes``. The ``external_site`` option, which every
@@ -69,8 +70,8 @@ def load_cohort(
             f"available: {', '.join(sorted({*task.loaders, *USER_SOURCES}))}"
         )
     merged: dict[str, Any] = {"task": task.name}
-    if source == "synthetic" and synthetic_patients is not None:
-        merged["n_patients"] = synthetic_patients
+    if source == "synthetic":
+        merged.update(synthetic or {})
     merged.update(options or {})
     external_site = merged.pop(EXTERNAL_SITE_OPTION, None)  # a split option, not the loader's
     cohort = loader(merged)

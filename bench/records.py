@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class RecordError(ValueError):
@@ -64,6 +64,9 @@ class ResultRecord:
     experiment: str = ""  # hash of what defines a leaderboard row (bench.cells)
     split_hash: str = ""  # hash of the records trained, selected and evaluated on
     validation_rule: str = ""  # "full" | "scaled" (bench.splits)
+    # schema 3: the fine-tuning recipe and whether the cell converged under the stopping rule
+    recipe: str = ""  # recipe name ("paper", a model's, "+key=value" for changed settings)
+    converged: bool | None = None  # None: not assessed (schema < 3, linear probe's solver)
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
     packages: dict[str, str] = field(default_factory=dict)
@@ -97,7 +100,10 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
     v1 → v2 added ``arch``, ``n_params``, ``weights_hash``, ``pretraining``, ``identity``,
     ``experiment``, ``split_hash`` and ``validation_rule``; v1 records get their defaults
-    (unknown), and their ``arch`` is the model name they were filed under.
+    (unknown), and their ``arch`` is the model name they were filed under. v2 → v3 added
+    ``recipe`` and ``converged``: v2 cells trained under a step cap with the paper's
+    OneCycle schedule, so their recipe is ``paper`` (fine-tuning protocols) and their
+    convergence is unknown (None).
     """
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
@@ -107,7 +113,9 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
         )
     if version < 2:
         data.setdefault("arch", data.get("model", ""))
-        data["schema_version"] = 2
+    if version < 3 and data.get("protocol", "finetune") != "linear-probe":
+        data.setdefault("recipe", "paper")
+    data["schema_version"] = SCHEMA_VERSION
     return data
 
 

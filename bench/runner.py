@@ -43,6 +43,7 @@ from bench.data.render import RenderConfig
 from bench.devices import resolve_device
 from bench.engine import TrainConfig
 from bench.engine.features import FEATURES_VERSION
+from bench.engine.recipe import DEFAULT_RECIPE, PAPER_RECIPE, FineTuneRecipe
 from bench.errors import RunError
 from bench.execution import CellOutcome, CellPlan, train_cell
 from bench.executors import CellJob, Executor, ExecutorSettings, JobResult, executor_registry
@@ -173,6 +174,8 @@ class Runner:
         )
         self._weights: dict[str, ResolvedWeights] = {}
         self.train_config()  # a bad ``train`` mapping fails here, before any data is read
+        for spec in self.models:  # and so do bad recipe options
+            self.fine_tune_recipe(spec)
         #: What the executor would do with the pending cells (set by ``run(dry_run=True)``).
         self.described: str | None = None
 
@@ -187,7 +190,7 @@ class Runner:
             task,
             source,
             config.source_options.get(source, {}),
-            synthetic_patients=config.profile_spec.synthetic_patients,
+            synthetic=config.profile_spec.synthetic_options(task.name),
         )
         return prepare_task(
             task, source, cohort, config.external, self.models, self.cache, self.inputs,
@@ -264,6 +267,16 @@ class Runner:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"train: {exc}") from None
 
+    def fine_tune_recipe(self, spec: ModelSpec) -> FineTuneRecipe:
+        """The fine-tuning recipe of ``spec`` in this run: the paper's, or the model's
+        declared one (:data:`DEFAULT_RECIPE` when it declares none), with the run's
+        ``recipe_options`` applied."""
+        base = PAPER_RECIPE if self.config.recipe_name == "paper" else spec.recipe or DEFAULT_RECIPE
+        try:
+            return base.with_options(self.config.recipe_options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"recipe_options: {exc}") from None
+
     def plan(
         self, prepared: PreparedTask, spec: ModelSpec, key: CellKey, train_ids: list[str]
     ) -> CellPlan:
@@ -271,10 +284,14 @@ class Runner:
         config, profile = self.config, self.config.profile_spec
         weights = self.weights(spec)
         validation_ids = prepared.validation_ids(key.fraction, key.seed, config.validation_rule)
-        base = self.train_config()
+        base = replace(self.train_config(), recipe=self.fine_tune_recipe(spec))
         if not prepared.labels or key.protocol == "linear-probe":  # BCE weights unused
             base = replace(base, pos_weight=False)
         train = {k: v for k, v in base.to_dict().items() if k not in RUNTIME_TRAIN_FIELDS}
+        if key.protocol == "linear-probe":  # the probe optimises no encoder: no recipe
+            del train["recipe"]
+        else:  # fine-tuning fits no regression
+            del train["probe_criterion"]
         experiment = {
             "harness_version": __version__,
             "model": {
@@ -429,6 +446,8 @@ class Runner:
             "weights": built.weights,
             "selection": "test (optimistic)" if result.selection == "test" else result.selection,
             "selected_epoch": result.selected_epoch,
+            "recipe": plan.identity["train"].get("recipe", {}).get("name", ""),
+            "converged": result.converged,
             "config_hash": stable_hash(plan.identity["train"]),
             "cohort_hash": prepared.usable_hash,
             "render_hash": plan.identity["model"]["representation"],
@@ -458,6 +477,7 @@ class Runner:
             "determinism": determinism_flags(),
             "missing_leads": prepared.missing_leads(plan.spec, plan.train_ids, prepared.eval_sets),
             "history": result.history,
+            "training": result.details,
         }
         if prepared.labels:
             per_label = dict(zip(prepared.labels, train_labels.sum(axis=0).tolist(), strict=True))

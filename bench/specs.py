@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from bench.cohort import Cohort
     from bench.data.signal_recipe import SignalRecipe
+    from bench.engine.recipe import FineTuneRecipe
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -83,6 +84,10 @@ class ModelSpec:
     timm-style modules are read through ``forward_features``
     (:func:`bench.engine.features.timm_tokens`); any other module gets a clear error for
     those protocols (plain ``finetune`` never needs it).
+    ``recipe`` is the model's fine-tuning recipe (:class:`bench.engine.recipe.FineTuneRecipe`:
+    optimiser, peak LR at a reference batch, warm-up, schedule, weight decay, drop-path,
+    head LR multiplier, layer-wise LR decay), used unless a run asks for another
+    (``--recipe paper``); ``None`` takes :data:`bench.engine.recipe.DEFAULT_RECIPE`.
     ``pretrain`` names the click command (``"package.module:command"``, imported when used)
     that ``bench pretrain --model NAME`` runs with the remaining options.
     """
@@ -104,6 +109,7 @@ class ModelSpec:
     default_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
+    recipe: FineTuneRecipe | None = None
     plugin: str = ""
 
     def __post_init__(self) -> None:

@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.records import ResultRecord, read_jsonl
 
@@ -231,6 +232,30 @@ class Cell:
     def row(self) -> RowKey:
         """Key of the row (experiment) this cell belongs to."""
         return (self.model, self.init, self.selection, self.arch, self.experiment, self.protocol)
+
+    @property
+    def converged(self) -> bool | None:
+        """False when any seed's cell did not converge under its stopping rule, True when
+        every seed's did, None when unknown (records before schema 3, linear probes)."""
+        flags = [item.record.converged for item in self.records]
+        if any(flag is False for flag in flags):
+            return False
+        return True if flags and all(flag is True for flag in flags) else None
+
+    def _mean_detail(self, value: Callable[[ResultRecord], Any]) -> float | None:
+        values = [value(item.record) for item in self.records]
+        numbers = [float(v) for v in values if isinstance(v, int | float)]
+        return sum(numbers) / len(numbers) if numbers else None
+
+    @property
+    def train_positives(self) -> float | None:
+        """Positive training ECGs of the cell, mean over seeds (None when not recorded)."""
+        return self._mean_detail(lambda r: r.details.get("n_train_positive"))
+
+    @property
+    def epochs_run(self) -> float | None:
+        """Epochs the cell trained, mean over seeds (None when not recorded)."""
+        return self._mean_detail(lambda r: (r.details.get("training") or {}).get("epochs_run"))
 
     @property
     def runs(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from bench.records import ResultRecord
 
 PROBE = "linear-probe"
 PROBE_NOTE = "Linear-probe rows fit a logistic regression on frozen features: no optimiser steps."
+NOT_CONVERGED_MARK = "‡"
 CAP_WARNING = (
     "Fractions that reach the cap see the same number of updates: a flat curve there is "
     "the cap, not a finding."
@@ -68,7 +69,8 @@ def budget_caption(cells: Sequence[Cell]) -> str:
                 continue
             steps[cell.fraction].append(count)
             config = item.record.details.get("train_config") or {}
-            rules.add(_rule(config))
+            training = item.record.details.get("training") or {}
+            rules.add(str(training.get("stopping_rule") or _rule(config)))
             cap = config.get("max_steps")
             if cap and count >= cap:
                 capped.add(cell.fraction)
@@ -78,6 +80,12 @@ def budget_caption(cells: Sequence[Cell]) -> str:
         parts.append(f"Steps per cell: {listed} ({'; '.join(sorted(rules))}).")
     if len(capped) >= 2:
         parts.append(CAP_WARNING)
+    stopped = [c for c in cells if c.converged is False]
+    if stopped:
+        parts.append(
+            f"{NOT_CONVERGED_MARK} marks {len(stopped)} cell(s) the budget ended before "
+            "validation stopped improving (not converged): no finding rests on them."
+        )
     if probes:
         parts.append(PROBE_NOTE)
     if without:

@@ -124,7 +124,11 @@ def comparison_pairs(
 def _test_cell(
     first: Cell, second: Cell, values: Replicates
 ) -> tuple[bool | None, float | None, tuple[int, ...], str]:
-    """(significant, max p-value, seeds tested, note) for one pair of cells."""
+    """(significant, max p-value, seeds tested, note) for one pair of cells; a cell that
+    did not converge is not tested, so no finding rests on it."""
+    stopped = [c.model for c in (first, second) if c.converged is False]
+    if stopped:
+        return None, None, (), f"not tested: {' and '.join(stopped)} did not converge"
     spec = values.spec(first.metric)
     if isinstance(spec, str):
         return None, None, (), f"no paired test: {spec}"

@@ -29,7 +29,7 @@ from bench.leaderboard.aggregate import (
     fraction_label,
     row_labels,
 )
-from bench.leaderboard.budget import budget_caption, cell_steps
+from bench.leaderboard.budget import NOT_CONVERGED_MARK, budget_caption, cell_steps
 from bench.leaderboard.identity import RowIdentity, format_pretraining, row_identities
 from bench.leaderboard.paired import Difference
 
@@ -90,12 +90,15 @@ class Table:
 
 
 def format_cell(cell: Cell, digits: int = 2) -> str:
-    """``0.86 [0.85–0.87]``, with ``±std`` when there are several seeds."""
+    """``0.86 [0.85–0.87]``, with ``±std`` when there are several seeds and ``‡`` when the
+    cell did not converge under its stopping rule."""
     text = f"{cell.mean:.{digits}f}"
     if len(cell.seeds) > 1:
         text += f" ±{cell.std:.{digits}f}"
     if cell.ci_low is not None and cell.ci_high is not None:
         text += f" [{cell.ci_low:.{digits}f}–{cell.ci_high:.{digits}f}]"
+    if cell.converged is False:
+        text += f" {NOT_CONVERGED_MARK}"
     return text
 
 

@@ -2,7 +2,8 @@
 
 One small table per task · source · split · metric, one row per model × training fraction
 (fractions stacked, not side by side), with the value and its 95 % CI in columns of their
-own. Numbers never wrap or shorten; only model names fold onto a second line when they do
+own, then the cell's positive training ECGs, the epochs it trained and whether it converged
+under its stopping rule (``NO`` marks a cell the budget stopped; no finding rests on it). Numbers never wrap or shorten; only model names fold onto a second line when they do
 not fit, so nothing is cut when stdout is a log file (rich's 80-column default).
 """
 
@@ -33,6 +34,14 @@ def _model_label(cell: Cell) -> str:
     return label if cell.protocol == DEFAULT_PROTOCOL else f"{label} · {cell.protocol}"
 
 
+#: How the ``conv`` column shows a cell's convergence (None: not assessed).
+CONVERGED_MARK = {True: "yes", False: "NO", None: "–"}
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
 def _table(key: TableKey, cells: list[Cell]) -> Table:
     task, source, split, metric = key
     name = METRIC_NAMES.get(metric, metric)
@@ -47,6 +56,9 @@ def _table(key: TableKey, cells: list[Cell]) -> Table:
     table.add_column("fraction", justify="right", no_wrap=True)
     table.add_column(name, justify="right", no_wrap=True)
     table.add_column("95 % CI", justify="right", no_wrap=True)
+    table.add_column("pos", justify="right", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    table.add_column("conv", justify="center", no_wrap=True)
     previous: tuple[str, str] | None = None
     for cell in sorted(cells, key=lambda c: (c.model, c.init, c.arch, c.protocol, c.fraction)):
         row = (_model_label(cell), cell.init)
@@ -58,6 +70,9 @@ def _table(key: TableKey, cells: list[Cell]) -> Table:
             fraction_label(cell.fraction),
             value,
             ci.rstrip("]") or "–",
+            _number(cell.train_positives),
+            _number(cell.epochs_run, 1),
+            CONVERGED_MARK[cell.converged],
         )
         previous = row
     return table

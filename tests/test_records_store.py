@@ -126,10 +126,22 @@ def test_start_cell_discards_what_another_identity_stored(tmp_path):
     assert store.status("c", {"seed": 1}).state == "partial"
 
 
-def test_v1_records_load_with_schema_2_defaults():
+def test_v1_records_load_with_current_defaults():
     old = record_from_dict({"model": "m", "task": "t", "metric": "auroc", "value": 0.7})
-    assert old.schema_version == SCHEMA_VERSION == 2
+    assert old.schema_version == SCHEMA_VERSION == 3
     assert old.arch == "m" and old.experiment == "" and old.identity == ""
+    assert old.recipe == "paper" and old.converged is None
+
+
+def test_v2_records_name_the_paper_recipe_and_unknown_convergence():
+    fine_tuned = {"model": "m", "task": "t", "metric": "auroc", "value": 0.7, "schema_version": 2}
+    probe = {**fine_tuned, "protocol": "linear-probe"}
+    assert record_from_dict(fine_tuned).recipe == "paper"
+    assert record_from_dict(probe).recipe == ""
+    assert record_from_dict(fine_tuned).converged is None
+    newer = {**fine_tuned, "schema_version": SCHEMA_VERSION + 1}
+    with pytest.raises(RecordError, match="newer"):
+        record_from_dict(newer)
 
 
 def test_cell_ids_are_filesystem_safe():

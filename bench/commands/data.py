@@ -201,7 +201,7 @@ def describe_command(
         spec,
         source,
         parse_source_options(source_options).get(source, {}),
-        synthetic_patients=PROFILES[profile].synthetic_patients,
+        synthetic=PROFILES[profile].synthetic_options(spec.name),
     )
     usable = usable_records(cohort, signal_check(cohort) if check else None)
     header: dict[str, Any] = {

@@ -96,7 +96,7 @@ def task_cohort(
             f"available: {', '.join(sorted(task.loaders))}",
             param_hint="--source",
         )
-    defaults = {"n_patients": PROFILES[profile].synthetic_patients} if source == "synthetic" else {}
+    defaults = PROFILES[profile].synthetic_options(name) if source == "synthetic" else {}
     return task.loaders[source]({"task": name, **defaults, **options.get(source, {})})
 
 

@@ -50,17 +50,17 @@ def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def parse_executor_options(values: tuple[str, ...]) -> dict[str, Any]:
-    """``--executor-option KEY=VALUE`` → {key: value}, each VALUE read as YAML (numbers,
-    booleans, ``{a: b}`` mappings)."""
+def parse_yaml_options(values: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """``FLAG KEY=VALUE`` (``--executor-option``, ``--recipe-option``) → {key: value}, each
+    VALUE read as YAML (numbers, booleans, ``{a: b}`` mappings)."""
     import yaml
 
     out: dict[str, Any] = {}
-    for key, value in parse_key_values(values, "--executor-option").items():
+    for key, value in parse_key_values(values, flag).items():
         try:
             out[key] = yaml.safe_load(value) if value else value
         except yaml.YAMLError as exc:
             raise click.BadParameter(
-                f"{key}={value!r} is not valid YAML ({exc})", param_hint="--executor-option"
+                f"{key}={value!r} is not valid YAML ({exc})", param_hint=flag
             ) from None
     return out

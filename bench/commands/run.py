@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bench.commands.options import parse_executor_options, parse_source_options, parse_weights
+from bench.commands.options import parse_source_options, parse_weights, parse_yaml_options
 from bench.config import PROFILES, PROTOCOL_NAMES, build_config
 from bench.plugin_manager import PluginHost
 from bench.splits import DEFAULT_FRACTIONS
@@ -97,6 +97,29 @@ err_console = Console(stderr=True)
     multiple=True,
     metavar="[MODEL=]PATH",
     help="Initial weights file (or 'random'); MODEL=PATH with several models.",
+)
+@click.option(
+    "--recipe",
+    default=None,
+    metavar="NAME",
+    help="Fine-tuning recipe: 'model' (each model's declared recipe; default of the quick "
+    "and tiny profiles) or 'paper' (Adam/AdamW, OneCycle 3e-4 → 1e-3 at batch 32; default "
+    "of the paper profile). Part of every cell's identity.",
+)
+@click.option(
+    "--recipe-option",
+    "recipe_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one recipe setting, e.g. lr=5e-4, layer_decay=0.65, head_lr_scale=10 "
+    "(VALUE read as YAML); the recipe's name records it.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Override the profile's early-stopping patience (evaluations without a better "
+    "validation loss).",
 )
 @click.option("--epochs", type=int, default=None, help="Override the profile's epochs.")
 @click.option(
@@ -189,7 +212,8 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     """
     host: PluginHost = ctx.find_root().obj
     models = options["models"]
-    train = {k: options[k] for k in ("epochs", "max_steps", "batch_size") if options[k] is not None}
+    train_keys = ("epochs", "max_steps", "batch_size", "patience")
+    train = {k: options[k] for k in train_keys if options[k] is not None}
     if options["pos_weight"]:
         train["pos_weight"] = True
     overrides = {
@@ -208,6 +232,8 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "validation_rule": options["validation_rule"],
         "weights": parse_weights(options["weights"], models or ("heartbeit",)),
         "train": train,
+        "recipe": options["recipe"],
+        "recipe_options": parse_yaml_options(options["recipe_options"], "--recipe-option"),
         "bootstrap_replicates": options["replicates"],
         "metrics": options["metrics"],
         "default_metrics": False if options["no_default_metrics"] else None,
@@ -217,7 +243,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "executor": options["executor"],
         "workers": options["workers"],
         "retries": options["retries"],
-        "executor_options": parse_executor_options(options["executor_options"]),
+        "executor_options": parse_yaml_options(options["executor_options"], "--executor-option"),
         "log": options["log"],
     }
     config = build_config(options["config_file"], overrides)

@@ -1,43 +1,60 @@
-"""Training hyperparameters (the paper protocol by default) and what a training run returns."""
+"""Training length and stopping rule (the paper protocol by default) and what a training run
+returns."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bench.engine.recipe import PAPER_RECIPE, FineTuneRecipe
 from bench.provenance import stable_hash
 
 SELECTIONS = ("validation", "test", "last")
-OPTIMIZERS = ("adam", "adamw")
+MONITORS = ("loss", "auroc")
+#: What the linear probe's C × class-weight choice minimises/maximises on validation.
+PROBE_CRITERIA: tuple[str, ...] = ("log_loss", "auroc")
+#: Fewest evaluations without improvement for an early stop to count as convergence.
+MIN_CONVERGED_PATIENCE = 3
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Fine-tuning hyperparameters; defaults are the HeartBEiT paper protocol.
+    """How long a cell trains and how it stops; ``recipe`` says how it optimises.
 
-    2-logit head, cross-entropy, Adam (AdamW for HeartBEiT through ``ModelSpec.optimizer``
-    when ``optimizer`` is None), OneCycle from ``lr_start`` up to ``lr_max``, 30 epochs,
-    batch 32, no augmentation. ``max_steps`` caps the total optimiser steps (a CPU budget:
-    the schedule shrinks to fit). ``evaluations`` spreads that many validation points
-    evenly over training (None: after every epoch). ``selection`` picks the reported
-    weights: ``"validation"`` (best validation AUROC), ``"test"`` (best AUROC on the
-    ``internal`` test set: the paper's optimistic choice, flagged in results) or ``"last"``.
-    ``num_workers`` None means 0 on CPU and a few worker processes on CUDA.
-    ``pos_weight`` (multi-label tasks only) weighs each label's positives in the BCE loss by
-    its negatives/positives ratio in the training split.
+    The stopping rule, the same for every fraction and model of a profile: train up to
+    ``epochs`` epochs over the cell's own labelled subset, extended to at least
+    ``min_steps`` optimiser steps (so a 100-ECG subset still gets enough updates); the
+    learning-rate schedule is planned over that length. Evaluate on validation after every
+    epoch (no closer than ``min_eval_interval`` steps; or at ``evaluations`` evenly spread
+    points), keep the best evaluation by ``monitor`` (validation ``loss`` or ``auroc``)
+    and, with ``patience``, stop after that many evaluations without improvement.
+    ``max_steps`` is a compute bound: a cell it ends is not converged. ``patience`` None
+    (the paper protocol) trains every epoch and selects the best.
+
+    ``selection`` picks the reported weights: ``"validation"`` (best validation
+    ``monitor``), ``"test"`` (best AUROC on the ``internal`` test set: the paper's
+    optimistic choice, flagged in results) or ``"last"``. ``num_workers`` None means 0 on
+    CPU and a few worker processes on CUDA. ``pos_weight`` (multi-label tasks only) weighs
+    each label's positives in the BCE loss by its negatives/positives ratio in the
+    training split. ``recipe`` defaults to the paper's (:data:`PAPER_RECIPE`).
+    ``probe_criterion`` is what the linear probe's C × class-weight choice optimises on
+    validation (:data:`PROBE_CRITERIA`: log-loss, or AUROC).
     """
 
     epochs: int = 30
     batch_size: int = 32
-    lr_start: float = 3e-4
-    lr_max: float = 1e-3
-    optimizer: str | None = None
-    weight_decay: float = 0.0
+    recipe: FineTuneRecipe = PAPER_RECIPE
+    min_steps: int | None = None
+    patience: int | None = None
+    monitor: str = "auroc"
+    min_eval_interval: int | None = None
     max_steps: int | None = None
     evaluations: int | None = None
     selection: str = "validation"
+    probe_criterion: str = "log_loss"
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -46,27 +63,30 @@ class TrainConfig:
     pos_weight: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.recipe, Mapping):  # from JSON (records, an executor's worker)
+            object.__setattr__(self, "recipe", FineTuneRecipe(**self.recipe))
         if self.selection not in SELECTIONS:
             raise ValueError(f"TrainConfig.selection {self.selection!r}: expected {SELECTIONS}")
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"TrainConfig.optimizer {self.optimizer!r}: expected {OPTIMIZERS}")
+        if self.probe_criterion not in PROBE_CRITERIA:
+            raise ValueError(
+                f"TrainConfig.probe_criterion {self.probe_criterion!r}: expected {PROBE_CRITERIA}"
+            )
+        if self.monitor not in MONITORS:
+            raise ValueError(f"TrainConfig.monitor {self.monitor!r}: expected {MONITORS}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
-        for name in ("max_steps", "evaluations"):
+        for name in ("max_steps", "evaluations", "min_steps", "patience", "min_eval_interval"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None")
-        if not 0 < self.lr_start <= self.lr_max:
-            raise ValueError("TrainConfig: expected 0 < lr_start <= lr_max")
         if not isinstance(self.pos_weight, bool):
             raise ValueError(
                 f"TrainConfig.pos_weight must be true or false, got {self.pos_weight!r}"
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """All hyperparameters, for result records (``pos_weight`` only when set, so the
-        identities of cells trained before it existed are unchanged)."""
+        """All hyperparameters, for result records (``pos_weight`` only when set)."""
         out = asdict(self)
         if not self.pos_weight:
             del out["pos_weight"]
@@ -75,6 +95,18 @@ class TrainConfig:
     def hash(self) -> str:
         """A short stable hash of :meth:`to_dict`."""
         return stable_hash(self.to_dict())
+
+    def stopping_rule(self) -> str:
+        """The rule in words, for records and table captions."""
+        length = f"up to {self.epochs} epochs"
+        if self.min_steps:
+            length += f" (at least {self.min_steps} steps)"
+        if self.patience:
+            stop = f"early stop after {self.patience} evaluations without a better validation {self.monitor}"
+        else:
+            stop = f"no early stop; best validation {self.monitor} kept"
+        cap = f"; capped at {self.max_steps} steps" if self.max_steps else ""
+        return f"{length}, {stop}{cap}"
 
 
 @dataclass
@@ -96,3 +128,8 @@ class TrainResult:
     selection: str
     selected_step: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    #: Whether training ended converged under the stopping rule (None: not assessed, e.g.
+    #: a linear probe whose solver reports its own convergence in ``details``).
+    converged: bool | None = None
+    #: What ended training: ``early_stopping``, ``epochs``, ``max_steps`` or ``solver``.
+    stopped_by: str = ""

@@ -16,8 +16,9 @@ from torch import Tensor
 
 from bench.datasets import ArrayDataset
 from bench.devices import autocast, resolve_device
-from bench.engine.config import TrainConfig, TrainResult
+from bench.engine.config import MIN_CONVERGED_PATIENCE, TrainConfig, TrainResult
 from bench.engine.plan import Plan
+from bench.engine.recipe import apply_drop_path, build_optimisation
 from bench.engine.runtime import (
     DeviceBatches,
     predict,
@@ -64,17 +65,13 @@ class _Trainer:
         self.forward: Callable[[Tensor], Tensor] = (
             torch.compile(self.module) if config.compile else self.module
         )
-        self.optimizer_name = config.optimizer or spec.optimizer
-        cls = torch.optim.AdamW if self.optimizer_name == "adamw" else torch.optim.Adam
-        trainable = [p for p in self.module.parameters() if p.requires_grad]
-        self.optimizer = cls(trainable, lr=config.lr_start, weight_decay=config.weight_decay)
         self.plan = Plan.from_config(len(train), config)
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer,
-            max_lr=config.lr_max,
-            total_steps=self.plan.total_steps,
-            div_factor=config.lr_max / config.lr_start,
+        self.drop_path_blocks = apply_drop_path(self.module, config.recipe.drop_path)
+        optimisation = build_optimisation(
+            self.module, config.recipe, config.batch_size, self.plan.total_steps, spec.optimizer
         )
+        self.optimizer, self.scheduler = optimisation.optimizer, optimisation.scheduler
+        self.optimisation = optimisation.details
         self.workers = worker_count(self.device, config.num_workers)
         self.multilabel = train.labels.ndim == 2
         self.pos_weight = (
@@ -137,7 +134,7 @@ class _Trainer:
         """Add ``entry`` to the history, keep the best weights, save the state."""
         progress = self.progress
         progress.history.append(entry)
-        value = selection_score(self.config.selection, entry)
+        value = selection_score(self.config.selection, entry, self.config.monitor)
         if progress.best_index is None or value > progress.best_score:
             progress.best_index, progress.best_score = len(progress.history) - 1, value
             self.best = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
@@ -159,14 +156,29 @@ class _Trainer:
         self.scheduler.step()
         return loss.detach()
 
+    def since_best(self) -> int:
+        """Evaluations since the best validation ``monitor`` value (0: the last was best)."""
+        history = self.progress.history
+        if not history:
+            return 0
+        values = [selection_score("validation", e, self.config.monitor) for e in history]
+        best = max(range(len(values)), key=lambda i: (values[i], -i))
+        return len(values) - 1 - best
+
+    def stopped_early(self) -> bool:
+        """Whether the patience rule has ended training."""
+        patience = self.config.patience
+        return patience is not None and self.since_best() >= patience
+
     def run(self, store: StateStore | None, bar: RichProgress | None, label: str) -> None:
-        """Train until the plan's last step, evaluating at the plan's points."""
+        """Train until the plan's last step or an early stop, evaluating at the plan's
+        points."""
         plan, progress = self.plan, self.progress
         task = bar.add_task(label, total=plan.total_steps, completed=progress.step) if bar else None
         eval_steps = set(plan.eval_steps)
         self.module.train()
         loss_sum, loss_n = torch.zeros((), device=self.device), 0
-        while progress.step < plan.total_steps:
+        while progress.step < plan.total_steps and not self.stopped_early():
             epoch = progress.step // plan.steps_per_epoch
             skip = progress.step - epoch * plan.steps_per_epoch
             batches = plan.epoch_batches(epoch)[skip:]
@@ -185,9 +197,24 @@ class _Trainer:
                     loss_sum.zero_()
                     loss_n = 0
                     start = time.perf_counter()
-                if progress.step >= plan.total_steps:
+                if progress.step >= plan.total_steps or self.stopped_early():
                     break
             self.timings["train_s"] += time.perf_counter() - start
+        if bar is not None and task is not None:
+            bar.update(task, completed=plan.total_steps)
+
+    def stopped_by(self) -> str:
+        """What ended training: the patience rule, the step cap, or the planned epochs."""
+        if self.stopped_early():
+            return "early_stopping"
+        cap = self.config.max_steps
+        if cap is not None and self.plan.total_steps == cap:
+            uncapped = max(
+                self.config.epochs * self.plan.steps_per_epoch, self.config.min_steps or 0
+            )
+            if uncapped > cap:
+                return "max_steps"
+        return "epochs"
 
     def finish(self) -> TrainResult:
         """Load the selected weights and score validation and every evaluation set."""
@@ -204,6 +231,7 @@ class _Trainer:
         self.timings["images_per_s"] = (
             self.timings["train_images"] / train_s if train_s else math.nan
         )
+        stopped_by = self.stopped_by()
         return TrainResult(
             scores=scores,
             selected_epoch=self.plan.epoch_of(selected["step"]),
@@ -212,12 +240,20 @@ class _Trainer:
             device=str(self.device),
             selection=self.config.selection,
             selected_step=selected["step"],
+            converged=self.since_best() >= MIN_CONVERGED_PATIENCE,
+            stopped_by=stopped_by,
             details={
-                "optimizer": self.optimizer_name,
+                **self.optimisation,
+                "recipe": self.config.recipe.name,
+                "stopping_rule": self.config.stopping_rule(),
+                "stopped_by": stopped_by,
+                "steps_run": progress.step,
+                "epochs_run": round(progress.step / self.plan.steps_per_epoch, 3),
+                "evaluations_since_best": self.since_best(),
+                "drop_path_blocks": self.drop_path_blocks,
                 "steps_per_epoch": self.plan.steps_per_epoch,
                 "total_steps": self.plan.total_steps,
                 "eval_steps": list(self.plan.eval_steps),
-                "schedule": "onecycle",
                 "channels_last": self.channels_last,
                 "num_workers": self.workers,
                 "loss": "bce" if self.multilabel else "cross-entropy",

@@ -38,16 +38,22 @@ class Plan:
 
     @classmethod
     def from_config(cls, n_train: int, config: TrainConfig) -> Plan:
-        """The plan for ``n_train`` examples under ``config``."""
+        """The plan for ``n_train`` examples under ``config``: ``epochs`` epochs extended to
+        at least ``min_steps`` steps, capped at ``max_steps``; evaluations after every
+        epoch at least ``min_eval_interval`` steps apart (or ``evaluations`` evenly spread
+        points), and always at the last step."""
         if n_train < 2:
             raise ValueError(f"training set has {n_train} example(s); at least 2 are needed")
         per_epoch = len(split_batches(torch.arange(n_train), config.batch_size))
         total = config.epochs * per_epoch
+        if config.min_steps is not None:
+            total = max(total, config.min_steps)
         if config.max_steps is not None:
             total = min(total, config.max_steps)
         if config.evaluations is None:
-            points = {e * per_epoch for e in range(1, config.epochs + 1)} | {total}
-            steps = sorted(s for s in points if s <= total)
+            every = math.ceil((config.min_eval_interval or 1) / per_epoch)
+            points = set(range(every * per_epoch, total + 1, every * per_epoch)) | {total}
+            steps = sorted(points)
         else:
             k = min(config.evaluations, total)
             steps = sorted({math.ceil(total * i / k) for i in range(1, k + 1)})

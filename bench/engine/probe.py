@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bench.datasets import ArrayDataset
 from bench.devices import resolve_device
-from bench.engine.config import TrainConfig, TrainResult
+from bench.engine.config import PROBE_CRITERIA, TrainConfig, TrainResult
 from bench.engine.features import FEATURES_VERSION, extract_features, frozen_encoder
 from bench.engine.runtime import (
     seed_everything,
@@ -37,7 +37,6 @@ CLASS_WEIGHTS: tuple[str | None, ...] = (None, "balanced")
 #: stronger regularisation first, unweighted before balanced).
 GRID: tuple[tuple[float, str | None], ...] = tuple(itertools.product(C_GRID, CLASS_WEIGHTS))
 #: What a grid point is selected on: ``log_loss`` (the default) or ``auroc``.
-PROBE_CRITERIA: tuple[str, ...] = ("log_loss", "auroc")
 #: Solver iterations per regression; a fit that needs them all did not converge.
 MAX_ITER = 2000
 
@@ -248,6 +247,8 @@ def linear_probe(
         },
         device=str(device),
         selection="test" if config.selection == "test" else "validation",
+        converged=selection.probe.converged,
+        stopped_by="solver",
         details={
             "protocol": "linear-probe",
             "features_version": FEATURES_VERSION,

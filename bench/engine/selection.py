@@ -39,12 +39,13 @@ def check_policy(selection: str, eval_names: Mapping[str, Any]) -> None:
         )
 
 
-def selection_score(selection: str, entry: Mapping[str, float]) -> float:
+def selection_score(selection: str, entry: Mapping[str, float], monitor: str = "auroc") -> float:
     """The number a policy maximises for one history entry.
 
-    ``validation``: validation AUROC, macro over labels for multi-label tasks (minus
-    validation loss when the validation set holds
-    one class); ``test``: internal-test AUROC; ``last``: the step, so the latest wins.
+    ``validation``: with ``monitor="auroc"`` the validation AUROC, macro over labels for
+    multi-label tasks (minus validation loss when the validation set holds one class);
+    with ``monitor="loss"`` minus the validation loss. ``test``: internal-test AUROC;
+    ``last``: the step, so the latest wins.
     """
     if selection == "last":
         return float(entry["step"])
@@ -52,4 +53,6 @@ def selection_score(selection: str, entry: Mapping[str, float]) -> float:
         value = entry[f"{INTERNAL}_auroc"]
         return -math.inf if math.isnan(value) else value
     value = entry[f"{VALIDATION}_auroc"]
-    return -entry[f"{VALIDATION}_loss"] if math.isnan(value) else value
+    if monitor == "loss" or math.isnan(value):
+        return -entry[f"{VALIDATION}_loss"]
+    return value

@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
+from bench.api import CNN_RECIPE, TRANSFORMER_RECIPE
 from bench.specs import BuiltModel, ModelSpec
 
 if TYPE_CHECKING:  # torch and timm load when a model is built, not when plugins load
@@ -175,6 +176,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 saliency_layers=layers,
                 saliency_reshape=None if cnn else vit_tokens_to_grid,
                 channels_last=cnn,
+                recipe=CNN_RECIPE if cnn else TRANSFORMER_RECIPE,
                 plugin="baselines",
             )
         )

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bench import hookimpl
+from bench.api import TRANSFORMER_RECIPE
 from bench.lazy import add_lazy_command
 from bench.specs import BuiltModel, ModelSpec, TokenizerSpec
 
@@ -94,6 +95,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             description="BEiT vision transformer pretrained by masked image modelling on ECGs",
             family="beit",
             optimizer="adamw",
+            recipe=TRANSFORMER_RECIPE,
             paper_params_m=86.0,
             pretrained_on=PRETRAINED_ON,
             saliency_layers=saliency_layers,

@@ -30,7 +30,7 @@ def _wrapped(protocol: str, seed: int = 0) -> BuiltModel:
 
 
 #: A head alone on a frozen random encoder needs a head-sized learning rate.
-HEAD_ONLY = replace(FAST, lr_start=3e-3, lr_max=1e-2)
+HEAD_ONLY = replace(FAST, recipe=replace(FAST.recipe, lr=1e-2))
 
 
 @pytest.mark.parametrize("protocol", ["finetune-attn", "frozen-attn"])

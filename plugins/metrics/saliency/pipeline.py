@@ -112,7 +112,7 @@ def source_options(
     ``source_options``), so the same cohort and split are recreated."""
     options: dict[str, Any] = {"task": task.name}
     if source == "synthetic":
-        options["n_patients"] = profile.synthetic_patients
+        options.update(profile.synthetic_options(task.name))
     options.update(((run_config or {}).get("source_options") or {}).get(source, {}))
     return options
 
