@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from bench.cohort import Cohort
-    from bench.data.signal_recipe import SignalRecipe
+    from bench.data.signal_recipe import SegmentAggregation, SignalRecipe
     from bench.engine.recipe import FineTuneRecipe
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -69,7 +69,13 @@ class ModelSpec:
     can flag contamination.
     ``signal_recipe`` (signal models) declares the model's own preprocessing
     (:class:`bench.data.signal_recipe.SignalRecipe`); ``None`` feeds the image recipe's
-    filtered 8-lead signals.
+    filtered 8-lead signals. ``segments`` (a
+    :class:`~bench.data.signal_recipe.SegmentAggregation`, with a ``signal_recipe``) makes
+    it a *segment model*, one that encodes each segment slot of its recipe on its own: its
+    ``features`` then map one segment ``(B, leads, segment_samples)`` to tokens, the
+    harness assembles a record from the segments it really has (:mod:`bench.engine.segments`),
+    and its module combines window scores by the :class:`bench.engine.segments.RecordRule`
+    in its ``record_rule`` attribute, which the harness sets to each task's labels.
     ``default_weights(profile, input_size)`` says what ``weights=None`` means: a local
     file (content-hashed into the cell identity), a descriptor such as a pinned timm tag,
     or ``None`` (random initialisation); see :mod:`bench.initial_weights`.
@@ -106,6 +112,7 @@ class ModelSpec:
     saliency_reshape: Callable[..., Any] | None = None
     channels_last: bool = False
     signal_recipe: SignalRecipe | None = None
+    segments: SegmentAggregation | None = None
     default_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
@@ -117,6 +124,11 @@ class ModelSpec:
             raise ValueError(
                 f"model {self.name!r}: mean/std normalise images and are not applied to "
                 "signal models; declare the normalisation in signal_recipe instead"
+            )
+        if self.segments is not None and self.signal_recipe is None:
+            raise ValueError(
+                f"model {self.name!r}: `segments` aggregates the segments of a signal recipe; "
+                "declare the model's signal_recipe"
             )
 
     def input_size(self, image_size: int) -> int:

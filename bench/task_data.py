@@ -43,9 +43,12 @@ class Inputs:
     render: RenderConfig
 
     def representation_hash(self, spec: ModelSpec) -> str:
-        """Hash of everything that turns a raw ECG into this model's input."""
+        """Hash of everything that turns a raw ECG into this model's input and, for a
+        segment model, of how its segments make a record (``ModelSpec.segments``)."""
         if spec.input_kind == "image":
             return stable_hash([self.preprocess.hash(), self.render.hash()])
+        if spec.signal_recipe is not None and spec.segments is not None:
+            return stable_hash([spec.signal_recipe.hash(), spec.segments.hash()], length=16)
         if spec.signal_recipe is not None:
             return spec.signal_recipe.hash()
         return self.preprocess.hash()

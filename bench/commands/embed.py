@@ -8,11 +8,11 @@ same cache the runner uses.
 
 ``--per-segment`` (models whose :class:`~bench.data.signal_recipe.SignalRecipe` cuts a record
 into segments) embeds each real segment alone, as a ``(leads, segment_samples)`` input: the
-unit signal models are built for (``ModelSpec.input_size``). How segment and record
-embeddings relate is the model's: a model that encodes each segment slot on its own into a
-fixed number of tokens (ECG-FM) has record = sum of its segments / ``n_segments`` (the
-mean when every slot is filled); one that convolves across slots (resnet1d) has no such
-relation.
+unit signal models are built for (``ModelSpec.input_size``). A segment model
+(``ModelSpec.segments``: ECG-FM) embeds a record as the mean of the segments it really has
+(:func:`bench.engine.features.record_tokens`), so its record embedding is the mean of its
+``--per-segment`` rows (a 5 s record's equals its one segment's); a model that convolves
+across the slots (resnet1d) has no such relation.
 """
 
 from __future__ import annotations
@@ -130,40 +130,27 @@ def segment_embeddings(
     dataset: ArrayDataset,
     profile: str,
     device: str,
-    chunk: int = 1024,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
-    alone (see :func:`bench.data.signal_recipe.split_segments`), and where each segment is:
+    alone (a :class:`bench.engine.segments.WindowDataset`), and where each segment is:
     columns ``position`` (its record's row in ``dataset``), ``segment`` (0-based slot) and
-    ``start_s`` (seconds from the record's start). Records are read ``chunk`` at a time, so
-    a memmapped cohort is never loaded whole."""
-    import numpy as np
+    ``start_s`` (seconds from the record's start)."""
     import pandas as pd
 
-    from bench.data.signal_recipe import split_segments
-    from bench.datasets import ArrayDataset
+    from bench.engine.segments import WindowDataset
 
     recipe = spec.signal_recipe
     if recipe is None:
         raise ValueError(f"model {spec.name!r} has no signal recipe: its inputs have no segments")
-    embeddings, records, slots = [], [], []
-    for start in range(0, len(dataset), chunk):
-        rows = dataset.rows[start : start + chunk]
-        segments, record, slot = split_segments(dataset.array[rows], recipe)
-        index = np.arange(len(segments))
-        part = ArrayDataset(segments, index, np.zeros(len(segments), np.int64), "signal")
-        embeddings.append(embed(built, spec, part, profile, device))
-        records.append(record + start)
-        slots.append(slot)
-    segment = np.concatenate(slots)
+    windows = WindowDataset(dataset, recipe.segment_samples)
     where = pd.DataFrame(
         {
-            "position": np.concatenate(records),
-            "segment": segment,
-            "start_s": segment * recipe.segment_samples / recipe.target_fs,
+            "position": windows.positions,
+            "segment": windows.slots,
+            "start_s": windows.slots * recipe.segment_samples / recipe.target_fs,
         }
     )
-    return np.concatenate(embeddings), where
+    return embed(built, spec, windows, profile, device), where
 
 
 def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int) -> BuiltModel:

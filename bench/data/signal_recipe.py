@@ -10,26 +10,38 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, research/ecg-fm.md 
 2. reject non-finite samples;
 3. resample to ``target_fs`` by linear interpolation;
 4. per-lead z-score over the whole resampled record (a constant lead becomes 0);
-5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped.
-   The first ``n_segments`` whole segments are kept; slots a shorter record cannot fill
-   stay all-zero, which a segment model reads as "no segment". A record shorter than one
-   segment is rejected.
+5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped
+   (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
+   first ``n_segments`` whole segments are kept; slots a shorter record cannot fill stay
+   all-zero, which a segment model reads as "no segment" (:func:`filled_slots`). A record
+   shorter than one segment is rejected.
 
 No band-pass or median filter is applied.
+
+A *segment model* (one that encodes each slot on its own, such as ECG-FM) also declares a
+:class:`SegmentAggregation` on its :class:`bench.specs.ModelSpec`: how the segments a
+record really has make the record's embedding and scores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from bench.provenance import stable_hash
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
-if TYPE_CHECKING:  # numpy is imported where arrays are made (model specs stay cheap)
+if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs stay cheap)
     import numpy as np
+    from torch import Tensor
 
 Normalisation = Literal["zscore", "none"]
+#: How one label's window scores make its record score: their mean or their maximum.
+SegmentRule = Literal["mean", "max"]
+SEGMENT_RULES: tuple[SegmentRule, ...] = ("mean", "max")
+#: Records as numpy arrays or torch tensors (:func:`filled_slots` takes either).
+Records = TypeVar("Records", "np.ndarray", "Tensor")
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,49 @@ class SignalRecipe:
     def n_samples(self) -> int:
         """Samples per cached record: ``n_segments * segment_samples``."""
         return self.n_segments * self.segment_samples
+
+    def hash(self) -> str:
+        """Short sha256 of every field (version included)."""
+        return stable_hash(asdict(self), length=16)
+
+
+@dataclass(frozen=True)
+class SegmentAggregation:
+    """How a segment model makes a record of the segments it really has.
+
+    A segment model encodes each segment slot of its :class:`SignalRecipe` on its own.
+    Over a record's filled slots (:func:`filled_slots`), and never over an empty one:
+
+    - its embedding (the features contract: ``bench embed``, the linear probe) is the mean
+      of its segments' embeddings, and attention-pooling heads attend over its segments'
+      tokens only (:mod:`bench.engine.features`);
+    - the model's own head scores each segment (window), and a label's record score is the
+      ``rule`` of its window scores (probabilities): ``"mean"`` or ``"max"``;
+      ``label_rules`` overrides it per label name of a multi-label task, as ECG-FM's own
+      inference takes the max for findings that one window can show
+      (:class:`bench.engine.segments.RecordRule`).
+
+    ``version`` changes whenever what a record is made of changes; :meth:`hash` goes into
+    the identity of every cell of the model.
+    """
+
+    rule: SegmentRule = "mean"
+    label_rules: tuple[tuple[str, SegmentRule], ...] = ()
+    version: str = "1"
+
+    def __post_init__(self) -> None:
+        for name, rule in (("rule", self.rule), *self.label_rules):
+            if rule not in SEGMENT_RULES:
+                raise ValueError(
+                    f"SegmentAggregation: the rule of {name!r} must be one of "
+                    f"{SEGMENT_RULES}, got {rule!r}"
+                )
+
+    def rules(self, labels: Sequence[str]) -> tuple[SegmentRule, ...]:
+        """The rule of each score: ``(rule,)`` for a binary task (``labels == ()``), else
+        one per label (``label_rules`` first, then ``rule``)."""
+        overrides = dict(self.label_rules)
+        return tuple(overrides.get(name, self.rule) for name in labels) or (self.rule,)
 
     def hash(self) -> str:
         """Short sha256 of every field (version included)."""
@@ -144,28 +199,23 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     return out
 
 
-def split_segments(
-    inputs: np.ndarray, recipe: SignalRecipe
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The real segments of records made by :func:`apply_recipe`.
+def filled_slots(records: Records, segment_samples: int) -> Records:
+    """Which segment slots of records made by :func:`apply_recipe` hold a segment.
 
-    ``inputs`` ``(n, leads, n_samples)`` → segments ``(m, leads, segment_samples)`` (record
-    by record, slots in order), each segment's record position ``(m,)`` and slot ``(m,)``
-    (segment ``j`` starts at ``j * segment_samples / target_fs`` s). Slot 0 always counts (a
-    record shorter than one segment is rejected by the recipe); a later all-zero slot is
-    one the record could not fill and is skipped.
+    ``records`` ``(n, leads, k * segment_samples)`` (numpy or torch) → ``(n, k)`` bool.
+    Slot 0 always holds one (a record shorter than one segment is rejected); a later slot
+    holds one when any of its samples is non-zero. That is exact after the recipe: a slot
+    the record filled is all-zero only if every lead sits exactly at its own record mean
+    for the whole segment (e.g. a record of constant leads, all zero, whose segments are
+    then identical, so leaving out the later ones changes neither a mean nor a maximum).
     """
-    import numpy as np
-
-    n, leads, samples = inputs.shape
-    if samples != recipe.n_samples:
+    n, leads, samples = records.shape
+    if samples % segment_samples:
         raise ValueError(
-            f"split_segments: records have {samples} samples; the recipe makes "
-            f"{recipe.n_segments} x {recipe.segment_samples} = {recipe.n_samples}"
+            f"records have {samples} samples, not a multiple of the segment length "
+            f"{segment_samples}"
         )
-    shape = (n, leads, recipe.n_segments, recipe.segment_samples)
-    slots = inputs.reshape(shape).transpose(0, 2, 1, 3)
-    real = (slots != 0).any(axis=(2, 3))
-    real[:, 0] = True
-    record, slot = np.nonzero(real)
-    return np.ascontiguousarray(slots[record, slot]), record, slot
+    slots = records.reshape(n, leads, samples // segment_samples, segment_samples)
+    filled = (slots != 0).any(3).any(1)
+    filled[:, 0] = True
+    return filled

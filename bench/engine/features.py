@@ -10,11 +10,19 @@ needs a representation reads it from here, never from a model by name:
 - ``linear-probe`` and ``bench embed`` use the pooled features, the mean of the tokens
   over ``T`` (:func:`pooled_function`), so an exported embedding is exactly what the
   probe fits on.
+
+Both read a record's tokens through :func:`record_tokens`. For a segment model
+(``ModelSpec.segments``) that is the tokens of the segments the record really has, each
+segment encoded alone, with a mask that leaves out the empty slots: the pooled features
+are the mean of the real segments' embeddings (a 5 s record's equal its segment's) and an
+attention head never attends to an empty slot. Any other model's tokens come unmasked,
+exactly as its features contract returns them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,11 +30,14 @@ from torch import Tensor, nn
 
 from bench.datasets import ArrayDataset
 from bench.engine.runtime import DeviceBatches, predict, sequential_batches
+from bench.engine.segments import real_segments, scatter_slots
 from bench.specs import ModelSpec
 
 TokenFn = Callable[[Tensor], Tensor]
 
-#: Version of the pooled-feature recipe (goes into the identity of cells that read it).
+#: Version of the pooled-feature recipe (goes into the identity of cells that read it). A
+#: segment model's pooling over its real segments is versioned by its
+#: ``SegmentAggregation`` (in its representation hash), so other models keep their cells.
 FEATURES_VERSION = "mean-tokens-1"
 
 
@@ -70,24 +81,67 @@ def token_function(spec: ModelSpec, module: nn.Module) -> TokenFn:
     )
 
 
-def pooled_function(spec: ModelSpec, module: nn.Module) -> TokenFn:
-    """The function ``x -> pooled features (B, D)``: the mean of the tokens over ``T``."""
+@dataclass(frozen=True)
+class RecordTokens:
+    """The tokens ``(B, T, D)`` of a batch of records and, for a segment model, ``mask``
+    ``(B, T)``: True at the tokens of a segment the record has (``None``: all are real)."""
+
+    tokens: Tensor
+    mask: Tensor | None = None
+
+    def pooled(self) -> Tensor:
+        """The mean of the real tokens ``(B, D)``."""
+        if self.mask is None:
+            return self.tokens.mean(dim=1)
+        weights = self.mask.unsqueeze(-1).to(self.tokens.dtype)
+        return (self.tokens * weights).sum(dim=1) / weights.sum(dim=1)
+
+
+RecordTokenFn = Callable[[Tensor], RecordTokens]
+
+
+def record_tokens(spec: ModelSpec, module: nn.Module) -> RecordTokenFn:
+    """The function ``records -> RecordTokens`` of ``module`` (built from ``spec``).
+
+    A segment model's records ``(B, leads, k * segment_samples)`` are cut into their
+    filled slots (:func:`bench.data.signal_recipe.filled_slots`); only those segments are
+    encoded, each on its own, and their tokens are laid out slot after slot along ``T``
+    (``k`` times the tokens of one segment, zero and masked out in an empty slot).
+    """
     tokens = token_function(spec, module)
+    if spec.segments is None or spec.signal_recipe is None:
+        return lambda x: RecordTokens(tokens(x))
+    samples = spec.signal_recipe.segment_samples
+
+    def segment_tokens(x: Tensor) -> RecordTokens:
+        segments, filled = real_segments(x, samples)
+        slots = scatter_slots(tokens(segments), filled)  # (B, k, T', D)
+        b, k, frames, dim = slots.shape
+        mask = filled.unsqueeze(-1).expand(b, k, frames).reshape(b, k * frames)
+        return RecordTokens(slots.reshape(b, k * frames, dim), mask)
+
+    return segment_tokens
+
+
+def pooled_function(spec: ModelSpec, module: nn.Module) -> TokenFn:
+    """The function ``x -> pooled features (B, D)``: the mean of a record's real tokens
+    (:func:`record_tokens`)."""
+    tokens = record_tokens(spec, module)
 
     def pooled(x: Tensor) -> Tensor:
-        return tokens(x).mean(dim=1)
+        return tokens(x).pooled()
 
     return pooled
 
 
 @torch.no_grad()
-def token_dim(tokens: TokenFn, module: nn.Module, sample: Tensor) -> int:
+def token_dim(tokens: RecordTokenFn, module: nn.Module, sample: Tensor) -> int:
     """Width ``D`` of the tokens, from one forward pass of ``sample`` (a batch of one) in
     eval mode; the module's training mode is restored afterwards."""
     was_training = module.training
     module.eval()
     try:
-        out = tokens(sample)
+        out = tokens(sample).tokens
     finally:
         module.train(was_training)
     if out.ndim != 3:

@@ -9,17 +9,23 @@
   (:func:`bench.engine.linear_probe`).
 
 Every model gets all four through its one token contract; nothing here knows a model.
+A segment model's head sees only the tokens of the segments a record has
+(:func:`bench.engine.features.record_tokens`), and under ``finetune`` its own head
+combines its windows by the rule its spec declares for the task's labels
+(:func:`segment_head`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
 from bench.config import PROTOCOL_NAMES
-from bench.engine.features import TokenFn, token_dim, token_function
+from bench.engine.features import RecordTokenFn, record_tokens, token_dim
+from bench.engine.segments import RecordRule
 from bench.specs import BuiltModel, ModelSpec
 
 PROTOCOLS: tuple[str, ...] = PROTOCOL_NAMES
@@ -35,8 +41,8 @@ def attention_heads(dim: int) -> int:
 
 
 class AttentionPool(nn.Module):
-    """One learnable query attends over the (layer-normed) tokens; a linear layer maps the
-    pooled vector to ``num_outputs`` logits."""
+    """One learnable query attends over the (layer-normed) tokens, or over those a mask
+    keeps; a linear layer maps the pooled vector to ``num_outputs`` logits."""
 
     def __init__(self, dim: int, num_outputs: int, heads: int | None = None) -> None:
         super().__init__()
@@ -48,10 +54,13 @@ class AttentionPool(nn.Module):
         self.out_norm = nn.LayerNorm(dim)
         self.fc = nn.Linear(dim, num_outputs)
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        """Tokens ``(B, T, D)`` → logits ``(B, num_outputs)``."""
+    def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Tokens ``(B, T, D)`` → logits ``(B, num_outputs)``; with ``mask`` ``(B, T)``
+        only the tokens where it is True are attended to (each row needs one)."""
         x = self.norm(tokens)
-        pooled, _ = self.attention(self.query.expand(len(x), -1, -1), x, x, need_weights=False)
+        query = self.query.expand(len(x), -1, -1)
+        padding = None if mask is None else ~mask
+        pooled, _ = self.attention(query, x, x, key_padding_mask=padding, need_weights=False)
         return self.fc(self.out_norm(pooled[:, 0]))
 
 
@@ -63,7 +72,7 @@ class TokenClassifier(nn.Module):
     """
 
     def __init__(
-        self, encoder: nn.Module, tokens: TokenFn, head: AttentionPool, frozen: bool
+        self, encoder: nn.Module, tokens: RecordTokenFn, head: AttentionPool, frozen: bool
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -83,19 +92,46 @@ class TokenClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Model input → logits ``(B, num_outputs)``."""
-        return self.head(self._tokens(x))
+        tokens = self._tokens(x)
+        return self.head(tokens.tokens, tokens.mask)
+
+
+def segment_head(built: BuiltModel, spec: ModelSpec, labels: Sequence[str]) -> BuiltModel:
+    """A segment model's own head set to combine its windows by ``spec.segments`` for a
+    task with ``labels`` (``()``: binary): its module's ``record_rule`` attribute (see
+    :class:`bench.engine.segments.RecordRule`) is replaced and recorded as
+    ``segment_rules`` in the built config."""
+    assert spec.segments is not None
+    rule = RecordRule.for_task(spec.segments, labels)
+    module = built.module
+    if not isinstance(getattr(module, "record_rule", None), RecordRule):
+        raise TypeError(
+            f"model {spec.name!r} declares `segments` but its module "
+            f"({type(module).__name__}) has no `record_rule` (a RecordRule its forward "
+            "combines window scores with)"
+        )
+    setattr(module, "record_rule", rule)  # noqa: B010 (a plain attribute of any module)
+    return replace(built, config={**built.config, "segment_rules": list(rule.rules)})
 
 
 def protocol_model(
-    built: BuiltModel, spec: ModelSpec, protocol: str, num_outputs: int, sample: Tensor
+    built: BuiltModel,
+    spec: ModelSpec,
+    protocol: str,
+    num_outputs: int,
+    sample: Tensor,
+    labels: Sequence[str] = (),
 ) -> BuiltModel:
-    """The model a protocol trains: ``built`` itself, or ``built`` wrapped in an attention
+    """The model a protocol trains: ``built`` itself (a segment model's head set to the
+    task's ``labels``, see :func:`segment_head`), or ``built`` wrapped in an attention
     head (``sample``, a batch of one input, measures the token width)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+    if protocol == "finetune" and spec.segments is not None:
+        return segment_head(built, spec, labels)
     if protocol not in ATTENTION_PROTOCOLS:
         return built
-    tokens = token_function(spec, built.module)
+    tokens = record_tokens(spec, built.module)
     dim = token_dim(tokens, built.module, sample)
     head = AttentionPool(dim, num_outputs)
     module = TokenClassifier(built.module, tokens, head, frozen=protocol == "frozen-attn")

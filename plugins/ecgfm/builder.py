@@ -19,9 +19,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, SegmentRule, count_parameters
+from bench.plugins.ecgfm import ECGFM_SEGMENTS
+from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, count_parameters
 
 from bench.config import default_cache_dir
+from bench.data.signal_recipe import SegmentAggregation
+from bench.engine.segments import RecordRule
 from bench.specs import BuiltModel
 
 RANDOM = "random"
@@ -95,9 +98,10 @@ def build_ecgfm(
     profile: str,
     input_size: int,
     weights: str | None,
-    rule: SegmentRule = "mean",
+    segments: SegmentAggregation = ECGFM_SEGMENTS,
 ) -> BuiltModel:
-    """Build the ECG-FM segment classifier (see the module docstring)."""
+    """Build the ECG-FM segment classifier (see the module docstring); its head combines
+    windows as ``segments`` says for a binary task until the harness sets the task's."""
     from bench.plugins.ecgfm.loader import merge_training_fields, read_checkpoint
 
     from bench.checkpoints import CheckpointError, load_into
@@ -117,7 +121,8 @@ def build_ecgfm(
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"ecg-fm weights file not found: {path}")
-    info: dict[str, object] = {"profile": profile, "segment_rule": rule}
+    info: dict[str, object] = {"profile": profile}
+    rule = RecordRule.for_task(segments, ())
     if path is None:
         module = EcgFmClassifier(config, num_classes, SEGMENT_SAMPLES, rule)
     else:

@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-SegmentRule = Literal["mean", "max"]
-SEGMENT_RULES: tuple[str, ...] = ("mean", "max")
+from bench.engine.segments import RecordRule, real_segments, scatter_slots
+
 #: Metadata key under which a converted safetensors file stores the architecture.
 CONFIG_KEY = "ecgfm.config"
 
@@ -330,12 +330,13 @@ def masked_mean(x: Tensor) -> Tensor:
 class EcgFmClassifier(nn.Module):
     """Segment classifier: encoder → pooled tokens → ``proj``; segments → one record score.
 
-    Input ``(B, in_channels, n_segments * segment_samples)``. Each segment slot that holds
-    signal (an all-zero slot is one the record could not fill) is encoded on its own; the
-    segments' class probabilities are combined into the record's by ``rule`` (``"mean"``
-    of the probability vectors, or ``"max"`` of the positive class for binary heads) and
-    returned as log-probabilities, so a cross-entropy over the output trains the record
-    score directly.
+    Input ``(B, in_channels, n_segments * segment_samples)``. Each filled segment slot
+    (:func:`bench.data.signal_recipe.filled_slots`) is encoded on its own and scored by
+    the head (a window score); ``record_rule`` (:class:`bench.engine.segments.RecordRule`)
+    combines the window scores of each label into the record's over the filled slots only
+    (the mean or max of the probabilities), returned as logits of the head's kind, so the
+    training loss trains the record score directly. It is binary by default; the harness
+    sets it to each task's labels.
     """
 
     def __init__(
@@ -343,63 +344,38 @@ class EcgFmClassifier(nn.Module):
         config: EcgFmConfig,
         num_classes: int,
         segment_samples: int = 2500,
-        rule: SegmentRule = "mean",
+        record_rule: RecordRule | None = None,
         final_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if rule not in SEGMENT_RULES:
-            raise ValueError(f"segment rule must be one of {SEGMENT_RULES}, got {rule!r}")
-        if rule == "max" and num_classes != 2:
-            raise ValueError(f"segment rule 'max' needs a binary head, got {num_classes} classes")
         self.encoder = EcgFmEncoder(config)
         self.final_dropout = nn.Dropout(final_dropout)
         self.proj = nn.Linear(config.embed_dim, num_classes)
         nn.init.xavier_uniform_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
         self.segment_samples = segment_samples
-        self.rule = rule
+        self.record_rule = record_rule or RecordRule()
 
-    def segments(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, L, n*S)`` → segments ``(B*n, L, S)`` and the present-slot mask ``(B, n)``."""
-        b, leads, n = x.shape
-        if n % self.segment_samples:
+    def tokens(self, segments: Tensor) -> Tensor:
+        """Encoder tokens of segments ``(B, L, segment_samples)`` → ``(B, T', D)`` (the
+        features contract of a segment model: the harness assembles records)."""
+        if segments.shape[-1] != self.segment_samples:
             raise ValueError(
-                f"ECG-FM input has {n} samples, not a multiple of the segment length "
-                f"{self.segment_samples}"
+                f"ECG-FM tokens take one {self.segment_samples}-sample segment per row, got "
+                f"{segments.shape[-1]} samples (records go through "
+                "bench.engine.features.record_tokens)"
             )
-        k = n // self.segment_samples
-        segs = x.view(b, leads, k, self.segment_samples).permute(0, 2, 1, 3)
-        present = segs.detach().ne(0).flatten(2).any(dim=2)
-        present[:, 0] |= ~present.any(dim=1)  # an all-zero record still yields a score
-        return segs.reshape(b * k, leads, self.segment_samples), present
-
-    def tokens(self, x: Tensor) -> Tensor:
-        """Encoder tokens of every segment slot, concatenated along time: ``(B, n T', D)``
-        (the features contract; an empty slot's tokens are zero)."""
-        segs, present = self.segments(x)
-        out = self.encoder(segs) * present.flatten()[:, None, None].to(segs.dtype)
-        b, k = present.shape
-        return out.reshape(b, k * out.shape[1], out.shape[2])
+        return self.encoder(segments)
 
     def segment_logits(self, segments: Tensor) -> Tensor:
         """Head logits of each segment ``(N, L, S)`` → ``(N, num_classes)``."""
         return self.proj(self.final_dropout(masked_mean(self.encoder(segments))))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Record-level log-probabilities ``(B, num_classes)``."""
-        segs, present = self.segments(x)
-        flat = present.flatten()
-        log_probs = segs.new_full((flat.numel(), self.proj.out_features), float("-inf"))
-        log_probs[flat] = torch.log_softmax(self.segment_logits(segs[flat]).float(), dim=-1).to(
-            log_probs.dtype
-        )
-        log_probs = log_probs.view(*present.shape, -1)
-        if self.rule == "mean":
-            counts = present.sum(dim=1, keepdim=True).to(log_probs.dtype)
-            return torch.logsumexp(log_probs, dim=1) - counts.log()
-        positive = log_probs[..., 1].max(dim=1).values.clamp(max=-1e-7)
-        negative = torch.log(-torch.expm1(positive))
-        return torch.stack([negative, positive], dim=1)
+        """Record-level logits ``(B, num_classes)`` (see :class:`RecordRule`)."""
+        segments, filled = real_segments(x, self.segment_samples)
+        windows = scatter_slots(self.segment_logits(segments), filled)
+        return self.record_rule.combine(windows, filled)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -9,6 +9,8 @@ from bench.plugins.ecgfm.loader import normalise_state
 from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmEncoder, masked_mean
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc
 
+from bench.engine.segments import RecordRule
+
 from .fixtures import TINY
 from .reference import Variant, reference_encoder
 
@@ -95,32 +97,54 @@ def test_cnn_is_frozen_when_feature_grad_mult_is_zero(signal: torch.Tensor) -> N
     assert trained.feature_extractor.conv_layers[0][0].weight.grad is not None
 
 
-def _segment_log_probs(model: EcgFmClassifier, x: torch.Tensor) -> torch.Tensor:
-    segs, _ = model.segments(x)
-    return torch.log_softmax(model.segment_logits(segs), -1).view(x.shape[0], -1, 2)
+def _window_logits(model: EcgFmClassifier, x: torch.Tensor) -> torch.Tensor:
+    """Each slot scored alone: ``(B, k, outputs)``."""
+    slots = x.view(x.shape[0], 12, -1, SAMPLES).transpose(1, 2)
+    return torch.stack([model.segment_logits(slots[:, j]) for j in range(slots.shape[1])], 1)
 
 
 def test_segment_scores_combine_by_mean_and_skip_empty_slots() -> None:
     torch.manual_seed(0)
-    model = EcgFmClassifier(TINY, 2, segment_samples=SAMPLES, rule="mean").eval()
+    model = EcgFmClassifier(TINY, 2, segment_samples=SAMPLES).eval()
     x = torch.randn(2, 12, 3 * SAMPLES)
     x[1, :, 2 * SAMPLES :] = 0  # record 1 filled only two slots
     with torch.no_grad():
-        out = model(x).exp()
-        per_segment = _segment_log_probs(model, x).exp()
+        out = model(x).softmax(-1)
+        per_segment = _window_logits(model, x).softmax(-1)
     torch.testing.assert_close(out[0], per_segment[0].mean(0))
     torch.testing.assert_close(out[1], per_segment[1, :2].mean(0))
-    torch.testing.assert_close(out.sum(-1), torch.ones(2))
 
 
 def test_segment_scores_combine_by_max() -> None:
     torch.manual_seed(0)
-    model = EcgFmClassifier(TINY, 2, segment_samples=SAMPLES, rule="max").eval()
+    model = EcgFmClassifier(TINY, 2, segment_samples=SAMPLES, record_rule=RecordRule(("max",)))
     x = torch.randn(2, 12, 2 * SAMPLES)
     with torch.no_grad():
-        out = model(x).exp()
-        per_segment = _segment_log_probs(model, x).exp()
+        out = model.eval()(x).softmax(-1)
+        per_segment = _window_logits(model, x).softmax(-1)
     torch.testing.assert_close(out[:, 1], per_segment[..., 1].amax(1))
-    torch.testing.assert_close(out.sum(-1), torch.ones(2))
-    with pytest.raises(ValueError, match="binary head"):
-        EcgFmClassifier(TINY, 3, rule="max")
+
+
+def test_multilabel_scores_combine_label_by_label() -> None:
+    """K sigmoid outputs: each label's record probability is the mean or max of its own
+    window probabilities (never a softmax across labels)."""
+    torch.manual_seed(0)
+    rule = RecordRule(("mean", "max", "mean"), multilabel=True)
+    model = EcgFmClassifier(TINY, 3, segment_samples=SAMPLES, record_rule=rule).eval()
+    x = torch.randn(2, 12, 2 * SAMPLES)
+    x[1, :, SAMPLES:] = 0
+    with torch.no_grad():
+        out = model(x).sigmoid()
+        windows = _window_logits(model, x).sigmoid()
+    torch.testing.assert_close(out[0, [0, 2]], windows[0, :, [0, 2]].mean(0))
+    torch.testing.assert_close(out[0, 1], windows[0, :, 1].amax(0))
+    torch.testing.assert_close(out[1], windows[1, 0])  # one segment: its own scores
+    with pytest.raises(ValueError, match="record rule is for a binary task"):
+        EcgFmClassifier(TINY, 3, segment_samples=SAMPLES)(x)
+
+
+def test_tokens_take_one_segment() -> None:
+    model = EcgFmClassifier(TINY, 2, segment_samples=SAMPLES).eval()
+    assert model.tokens(torch.randn(3, 12, SAMPLES)).shape == (3, TINY.frames(SAMPLES), 32)
+    with pytest.raises(ValueError, match="record_tokens"):
+        model.tokens(torch.randn(1, 12, 2 * SAMPLES))
