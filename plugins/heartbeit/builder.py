@@ -57,7 +57,11 @@ def build_heartbeit(
     state = load_state_dict_file(path)
     load_into(module, state, ignore=("head.", MIM_PREFIX))
     init = "mim" if metadata.get("kind") == "mim" else "file"
-    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "images", "loss"):
+    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "images", "loss",
+                "code_unigram_entropy"):  # fmt: skip
         if key in metadata:
             config[f"pretrain.{key}"] = metadata[key]
+    if "loss" in metadata and "code_unigram_entropy" in metadata:
+        recovered = float(metadata["code_unigram_entropy"]) - float(metadata["loss"])
+        config["pretrain.nats_recovered"] = f"{recovered:.4f}"
     return BuiltModel(module=module, init=init, weights=str(path), config=config, arch=arch)

@@ -150,10 +150,16 @@ def _create(path: Path, profile: str, input_size: int) -> None:
         os.replace(result.checkpoint, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    from bench.checkpoints import read_metadata
+
     window = result.losses[-LOSS_WINDOW:]
+    loss = sum(window) / len(window)
+    entropy = float(read_metadata(path)["code_unigram_entropy"])
     print(
-        f"heartbeit: wrote {path} (masked-token loss {sum(window) / len(window):.2f}, the mean "
-        f"of the last {len(window)} steps; {recipe.uniform_loss():.2f} for a uniform guess)",
+        f"heartbeit: wrote {path} (masked-token loss {loss:.2f}, the mean of the last "
+        f"{len(window)} steps: {entropy - loss:.2f} nats per masked patch recovered beyond "
+        f"the codes' unigram entropy {entropy:.2f}; {recipe.uniform_loss():.2f} for a uniform "
+        "guess)",
         file=sys.stderr,
         flush=True,
     )

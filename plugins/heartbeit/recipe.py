@@ -71,6 +71,24 @@ def fit_kmeans_tokenizer(
     )
 
 
+#: Images whose codes estimate the unigram entropy of a tokenizer's codes on a corpus.
+ENTROPY_IMAGES = 1024
+
+
+@torch.no_grad()
+def code_unigram_entropy(tokenizer: VisualTokenizer, images: np.ndarray, batch: int = 128) -> float:
+    """The entropy (nats) of the code frequencies of ``images`` (uint8 ``(N, H, W, 3)``)
+    under ``tokenizer``: the masked-token loss of a model that predicts every patch's code
+    from the corpus's code frequencies alone. A MIM checkpoint recovers ``entropy - loss``
+    nats per masked patch beyond it (``docs/pretraining.md``)."""
+    counts = torch.zeros(tokenizer.vocab_size, dtype=torch.float64)
+    for start in range(0, len(images), batch):
+        codes = tokenizer.tokens(corpus.to_tensor(images[start : start + batch]))
+        counts += torch.bincount(codes.flatten().cpu(), minlength=tokenizer.vocab_size)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
 def tokenizer_options(path: str | None, beit: BeitConfig) -> dict[str, Any]:
     """The options a :class:`bench.specs.TokenizerSpec` ``build`` receives."""
     return {"path": path, "patch_size": beit.patch_size, "image_size": beit.img_size}
@@ -114,10 +132,12 @@ def run_pretraining(
             source, image_size=beit.img_size, batch_size=config.batch_size, seed=seed, shard=shard
         )
 
+    sample = pool if pool is not None else corpus.take(make_batches(0), ENTROPY_IMAGES)
     metadata = {
         "profile": profile,
         "corpus": corpus.describe(source),
         "render_hash": corpus.render_hash(source, beit.img_size),
+        "code_unigram_entropy": f"{code_unigram_entropy(tokenizer, sample[:ENTROPY_IMAGES]):.4f}",
     }
     return pretrain(
         model,
