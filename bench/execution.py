@@ -20,6 +20,7 @@ from bench.cells import CellKey
 from bench.engine import TrainConfig, TrainResult, fine_tune, linear_probe
 from bench.engine.heads import protocol_model
 from bench.engine.runtime import seed_everything
+from bench.engine.segments import window_scores, window_sets
 from bench.initial_weights import ResolvedWeights
 from bench.specs import BuiltModel, ModelSpec
 from bench.task_data import PreparedTask
@@ -68,7 +69,9 @@ def train_cell(
     """Seed from the identity, build the model, train (or probe) it and predict.
 
     ``protocol`` is one of :data:`bench.engine.heads.PROTOCOLS`; the attention protocols
-    wrap the built model in an attention-pooling head on its token features.
+    wrap the built model in an attention-pooling head on its token features. A segment
+    model's evaluation sets are also scored window by window (each real segment alone,
+    :func:`bench.engine.segments.window_sets`); the predictions table holds both.
     """
     started = time.perf_counter()
     seed_everything(plan.train_config.seed)
@@ -83,14 +86,17 @@ def train_cell(
     train = prepared.dataset(spec, plan.train_ids)
     validation = prepared.dataset(spec, plan.validation_ids)
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
-    built = protocol_model(built, spec, protocol, outputs, train[0][0].unsqueeze(0))
+    sample = train[0][0].unsqueeze(0)
+    built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels)
+    windows = window_sets(spec, evals)
+    scored = {**evals, **windows}
     if protocol == "linear-probe":
         result = linear_probe(
             built,
             spec,
             train,
             validation,
-            evals,
+            scored,
             plan.train_config,
             progress,
             criterion=plan.train_config.probe_criterion,
@@ -101,11 +107,13 @@ def train_cell(
             spec,
             train,
             validation,
-            evals,
+            scored,
             plan.train_config,
             checkpoint_dir=checkpoint_dir,
             progress=progress,
         )
+    per_window = window_scores(result.scores, windows)
     n_params = sum(p.numel() for p in built.module.parameters())
     timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
-    return CellOutcome(built, result, prepared.predictions(result.scores), n_params, timings)
+    predictions = prepared.predictions(result.scores, per_window)
+    return CellOutcome(built, result, predictions, n_params, timings)

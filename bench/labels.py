@@ -13,6 +13,9 @@ A multi-label task declares K label names; then
 - each score metric's record value is the macro mean over labels (labels whose evaluation
   set holds one class only are left out and listed), with its bootstrap CI from the same
   shared patient resamples, and ``details["per_label"]`` holding every label's value.
+
+A segment model's predictions also hold the score of each window (segment) scored alone,
+``window<j>:score`` (``window<j>:score:<name>``), empty where the record's slot ``j`` is.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ def label_column(name: str) -> str:
 def score_column(name: str) -> str:
     """Predictions column of label ``name``'s score: ``score:<name>``."""
     return f"{SCORE_PREFIX}{name}"
+
+
+def window_score_column(slot: int, name: str | None = None) -> str:
+    """Predictions column of the score of a segment model's window ``slot`` (that segment
+    scored alone): ``window<slot>:score``, or ``window<slot>:score:<name>`` for label
+    ``name`` of a multi-label task."""
+    return f"window{slot}:" + ("score" if name is None else score_column(name))
 
 
 def label_columns(labels: Sequence[str]) -> list[str]:

@@ -22,7 +22,7 @@ from bench.data.image_cache import CachedImages, ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.datasets import ArrayDataset
-from bench.labels import label_column, label_columns, score_column
+from bench.labels import label_column, label_columns, score_column, window_score_column
 from bench.provenance import stable_hash
 from bench.scoring import BootstrapRecipe
 from bench.specs import ModelSpec, TaskSpec, representation_key
@@ -155,9 +155,17 @@ class PreparedTask:
             std=spec.std,
         )
 
-    def predictions(self, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    def predictions(
+        self, scores: dict[str, np.ndarray], windows: dict[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
         """The predictions table of one cell: record, patient, label, score, split (a
-        multi-label task has ``label:<name>``/``score:<name>`` per label instead)."""
+        multi-label task has ``label:<name>``/``score:<name>`` per label instead).
+
+        ``windows`` (segment models) holds per evaluation set the score of each window
+        alone, ``(records, slots)`` (``(records, slots, K)``), NaN in an empty slot; they
+        become the columns ``window<j>:score`` (``window<j>:score:<name>``) beside the
+        record's score.
+        """
         frames = []
         for name, ids in self.eval_sets.items():
             rows = self.by_id.loc[ids]
@@ -165,6 +173,7 @@ class PreparedTask:
                 "record_id": ids,
                 "patient_id": rows["patient_id"].to_numpy(),
             }
+            per_window = (windows or {}).get(name)
             if self.labels:
                 for k, label in enumerate(self.labels):
                     columns[label_column(label)] = rows[label_column(label)].to_numpy()
@@ -172,6 +181,12 @@ class PreparedTask:
             else:
                 columns["label"] = rows["label"].to_numpy()
                 columns["score"] = scores[name]
+            if per_window is not None:
+                for slot in range(per_window.shape[1]):
+                    values = per_window[:, slot].reshape(len(ids), -1)  # (records, K or 1)
+                    names: Sequence[str | None] = self.labels or (None,)  # binary: "score"
+                    for k, label_name in enumerate(names):
+                        columns[window_score_column(slot, label_name)] = values[:, k]
             frames.append(pd.DataFrame({**columns, "split": name}))
         return pd.concat(frames, ignore_index=True)
 

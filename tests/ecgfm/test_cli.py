@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc
 from click.testing import CliRunner
@@ -32,9 +34,20 @@ def test_signal_models_run_end_to_end(
     assert {r.model for r in records} == {model} and {r.init for r in records} == {"random"}
     config = records[0].details["model_config"]
     assert config["profile"] == "quick"
+    predictions = pd.concat(
+        pd.read_csv(path) for path in (tmp_path / "runs" / model).glob("cells/*/predictions.csv")
+    )
+    windows = [c for c in predictions.columns if c.startswith("window")]
     if model == "ecg-fm":
-        assert config["segment_rule"] == "mean" and config["segment_samples"] == 2500
+        assert config["segment_rules"] == ["mean"] and config["segment_samples"] == 2500
         assert "RANDOM weights" in result.output
+        # per-window scores beside each record's: its score is their mean (10 s records)
+        assert windows == ["window0:score", "window1:score"]
+        np.testing.assert_allclose(
+            predictions["score"], predictions[windows].mean(axis=1), rtol=1e-4, atol=1e-6
+        )
+    else:  # resnet1d reads the whole input: no windows
+        assert windows == []
     # both read the model-declared 12-lead recipe cache, not the image pipeline's signals
     caches = [p.name for p in (tmp_path / "cache").iterdir()]
     assert any(name.startswith("recipe-signals") for name in caches), caches
@@ -77,3 +90,22 @@ def test_bench_embed_reads_the_features_contract(
     assert result.exit_code == 0, result.output
     embeddings = np.load(out)
     assert embeddings.shape == (3, width) and np.isfinite(embeddings).all()
+
+
+def test_ecgfm_on_a_multilabel_task_combines_each_label_over_its_windows(
+    cli, run_args, ludb_dir, tmp_path: Path
+) -> None:
+    args = ["run", "-m", "ecg-fm", "-t", "ludb-rhythm-morphology", "--weights", "ecg-fm=random"]
+    args += ["--source-option", f"ludb.path={ludb_dir}", *run_args, "--run-name", "ml"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "ml"
+    predictions = pd.concat(pd.read_csv(path) for path in run.glob("cells/*/predictions.csv"))
+    rules = load_records([run])[0].details["model_config"]["segment_rules"]
+    labels = [c.removeprefix("score:") for c in predictions.columns if c.startswith("score:")]
+    assert rules == ["mean"] * len(labels)  # none of LUDB's statements is a max label
+    for label in labels:
+        windows = predictions[[f"window0:score:{label}", f"window1:score:{label}"]]
+        np.testing.assert_allclose(
+            predictions[f"score:{label}"], windows.mean(axis=1), rtol=1e-4, atol=1e-6
+        )
