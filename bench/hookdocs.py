@@ -77,6 +77,15 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
   `signal_recipe` gets its own leads, rate, normalisation and segment length instead.
   `input_size` is the samples per segment. `mean`/`std` do not apply to signals and are
   an error on a signal model.
+- **Segment models** (a spec with `segments`, a `SegmentAggregation`, beside its
+  `signal_recipe`: ECG-FM) encode each segment slot on its own. Their `features` map one
+  segment `(batch, leads, segment_samples)` to tokens; the harness makes a record of the
+  segments it really has (slot 0, and each later slot holding a non-zero sample): its
+  embedding is the mean of theirs and attention heads mask the empty slots. The module's
+  forward takes whole records and combines its head's window scores with the
+  `bench.engine.segments.RecordRule` in its `record_rule` attribute (per label, the `mean`
+  or `max` of the window probabilities), which the harness sets to each task's labels.
+  Predictions also hold every window's score alone (`window<j>:score`).
 
 ### What a task provides
 
