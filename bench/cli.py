@@ -79,8 +79,16 @@ def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]
             for m in regs.models
         ]
     if kind == "tasks":
-        return ["name", "positive class", "version", "sources", "plugin"], [
-            [t.name, t.positive_class, t.version, ", ".join(sorted(t.loaders)), t.plugin]
+        header = ["name", "positive class", "version", "default source", "sources", "plugin"]
+        return header, [
+            [
+                t.name,
+                t.positive_class,
+                t.version,
+                t.default_source,
+                ", ".join(sorted(t.loaders)),
+                t.plugin,
+            ]
             for t in regs.tasks
         ]
     if kind == "metrics":

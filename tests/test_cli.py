@@ -46,6 +46,20 @@ def test_list_json(cli):
     assert {"auroc", "auprc"} <= {m["name"] for m in data["metrics"]}
 
 
+def test_run_help_and_list_say_which_source_each_task_uses(cli):
+    """No task-independent default source: each task runs on its own unless --source says."""
+    help_text = " ".join(invoke(cli, ["run", "--help"]).output.split())
+    assert "synthetic (default)" not in help_text
+    assert "Default: each task's own default source" in help_text
+    tasks = {
+        t["name"]: t for t in json.loads(invoke(cli, ["list", "tasks", "--json"]).stdout)["tasks"]
+    }
+    assert tasks["stemi"]["default source"] == "synthetic"
+    assert tasks["ludb-lvh"]["default source"] == "ludb"
+    table = invoke(cli, ["list", "tasks"]).output
+    assert "default source" in table.splitlines()[1]
+
+
 def test_plugins_lists_name_version_hooks(cli):
     data = json.loads(invoke(cli, ["plugins", "--json"]).stdout)
     by_name = {p["name"]: p for p in data["plugins"]}

@@ -59,8 +59,10 @@ err_console = Console(stderr=True)
 @click.option(
     "--source",
     default=None,
-    help="Data source for every task: synthetic (default), ptbxl, ludb, muse, manifest, "
-    "wfdb (a folder of WFDB/CinC records; see docs/data.md).",
+    help="Data source for every task: synthetic, ptbxl, ludb, muse, manifest or wfdb (a "
+    "folder of WFDB/CinC records; see docs/data.md). Default: each task's own default source "
+    "(the 'default source' column of `bench list tasks`, e.g. synthetic for the paper's "
+    "tasks, ludb for the LUDB ones).",
 )
 @click.option(
     "--source-option",
