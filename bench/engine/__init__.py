@@ -1,11 +1,30 @@
 """The training engine: full fine-tuning (the paper protocol) and a linear probe.
 
 ``fine_tune`` and ``linear_probe`` take a built model, its spec, the train/validation
-datasets and named evaluation sets, and return a :class:`TrainResult`.
+datasets and named evaluation sets, and return a :class:`TrainResult`. They load torch,
+so they are imported on first access (PEP 562): the configuration objects of this package
+(:class:`TrainConfig`, :mod:`bench.engine.recipe`) stay light for ``bench.api``.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from bench.engine.config import TrainConfig, TrainResult
-from bench.engine.loop import fine_tune
-from bench.engine.probe import linear_probe
+
+if TYPE_CHECKING:
+    from bench.engine.loop import fine_tune
+    from bench.engine.probe import linear_probe
+
+_LAZY = {"fine_tune": "bench.engine.loop", "linear_probe": "bench.engine.probe"}
 
 __all__ = ["TrainConfig", "TrainResult", "fine_tune", "linear_probe"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-backed entry points on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bench.engine.recipe import PAPER_RECIPE, FineTuneRecipe
 from bench.provenance import stable_hash
+
+if TYPE_CHECKING:  # numpy loads with the engine, not with a config
+    import numpy as np
 
 SELECTIONS = ("validation", "test", "last")
 MONITORS = ("loss", "auroc")

@@ -35,7 +35,8 @@ class FineTuneRecipe:
     """How to optimise a model during fine-tuning.
 
     ``lr`` is the peak learning rate at batch ``reference_batch``; a run at batch ``b``
-    peaks at ``lr * b / reference_batch`` (linear scaling). ``schedule``: ``"onecycle"``
+    peaks at ``lr * b / reference_batch`` (linear scaling); ``reference_batch`` None keeps
+    ``lr`` at every batch (the paper's fixed rates). ``schedule``: ``"onecycle"``
     (torch's OneCycleLR starting at ``start_lr_factor`` × peak, ``warmup`` = its
     ``pct_start``) or ``"cosine"`` (linear warm-up from 0 over ``warmup`` of the planned
     steps, then cosine decay to 0). Both are planned over the cell's own planned length.
@@ -51,7 +52,7 @@ class FineTuneRecipe:
     name: str = "paper"
     optimizer: Optimizer | None = None
     lr: float = 1e-3
-    reference_batch: int = 32
+    reference_batch: int | None = None
     schedule: Schedule = "onecycle"
     start_lr_factor: float = 0.3
     warmup: float = 0.3
@@ -69,7 +70,7 @@ class FineTuneRecipe:
             raise ValueError(
                 f"recipe {self.name!r}: optimizer {self.optimizer!r}: expected {OPTIMIZERS}"
             )
-        if not self.lr > 0 or self.reference_batch < 1:
+        if not self.lr > 0 or (self.reference_batch is not None and self.reference_batch < 1):
             raise ValueError(f"recipe {self.name!r}: expected lr > 0 and reference_batch >= 1")
         if not 0 < self.start_lr_factor <= 1:
             raise ValueError(f"recipe {self.name!r}: start_lr_factor must lie in (0, 1]")
@@ -85,6 +86,8 @@ class FineTuneRecipe:
 
     def peak_lr(self, batch_size: int) -> float:
         """The peak learning rate at ``batch_size`` (linear scaling from the reference)."""
+        if self.reference_batch is None:
+            return self.lr
         return self.lr * batch_size / self.reference_batch
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,7 +112,7 @@ class FineTuneRecipe:
 
 
 #: The HeartBEiT paper's fine-tuning (Adam/AdamW as the model declares, OneCycle 3e-4 →
-#: 1e-3 at batch 32, no weight decay, no layer decay).
+#: 1e-3 whatever the batch, no weight decay, no layer decay).
 PAPER_RECIPE = FineTuneRecipe()
 
 #: What a model without a declared recipe fine-tunes with outside the paper protocol:
