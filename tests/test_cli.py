@@ -376,11 +376,18 @@ def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, lu
     assert example["hooks"] == [
         "bench_register_metrics", "bench_register_models", "bench_register_tasks"
     ]  # fmt: skip
+    # the tiny profile's step cap leaves cells unconverged, and no comparison rests on one:
+    # train these to the stopping rule instead
+    config = tmp_path / "grid.yaml"
+    config.write_text(
+        "train:\n  epochs: 100\n  max_steps: null\n  evaluations: null\n  patience: 3\n"
+        "  monitor: loss\n"
+    )
     run = _bench(
-        "run", "--model", "example-signal-cnn", "--model", "example-signal-linear",
-        "--task", "example-lad", "--metric", "balanced_accuracy", "--profile", "tiny",
-        "--fraction", "1.0", "--output", str(tmp_path / "runs"), "--run-name", "x",
-        "--cache-dir", str(tmp_path / "cache"),
+        "run", "--config", str(config), "--model", "example-signal-cnn", "--model",
+        "example-signal-linear", "--task", "example-lad", "--metric", "balanced_accuracy",
+        "--profile", "tiny", "--fraction", "1.0", "--output", str(tmp_path / "runs"),
+        "--run-name", "x", "--cache-dir", str(tmp_path / "cache"),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     output = run.communicate(timeout=600)[0]
@@ -389,6 +396,7 @@ def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, lu
     assert {r.model for r in records} == {"example-signal-cnn", "example-signal-linear"}
     assert {r.metric for r in records} == {"auroc", "auprc", "balanced_accuracy"}  # added
     assert {r.source for r in records} == {"ludb"}
+    assert {r.converged for r in records} == {True}
     board = _bench(
         "leaderboard", str(tmp_path / "runs"), "--format", "json", "--metric",
         "balanced_accuracy", "--reference", "example-signal-cnn", "--replicates", "50",

@@ -32,7 +32,9 @@ class TrainConfig:
     epoch (no closer than ``min_eval_interval`` steps; or at ``evaluations`` evenly spread
     points), keep the best evaluation by ``monitor`` (validation ``loss`` or ``auroc``)
     and, with ``patience``, stop after that many evaluations without improvement.
-    ``max_steps`` is a compute bound: a cell it ends is not converged. ``patience`` None
+    An evaluation improves on the best so far only when it beats it by more than
+    ``min_delta`` (validation loss in nats, or AUROC), so a curve that creeps along a
+    plateau stops. ``max_steps`` is a compute bound: a cell it ends is not converged. ``patience`` None
     (the paper protocol) trains every epoch and selects the best.
 
     ``selection`` picks the reported weights: ``"validation"`` (best validation
@@ -51,6 +53,7 @@ class TrainConfig:
     min_steps: int | None = None
     patience: int | None = None
     monitor: str = "auroc"
+    min_delta: float = 1e-3
     min_eval_interval: int | None = None
     max_steps: int | None = None
     evaluations: int | None = None
@@ -81,6 +84,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None")
+        if not self.min_delta >= 0:
+            raise ValueError(f"TrainConfig.min_delta must be >= 0, got {self.min_delta!r}")
         if not isinstance(self.pos_weight, bool):
             raise ValueError(
                 f"TrainConfig.pos_weight must be true or false, got {self.pos_weight!r}"

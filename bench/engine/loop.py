@@ -157,13 +157,16 @@ class _Trainer:
         return loss.detach()
 
     def since_best(self) -> int:
-        """Evaluations since the best validation ``monitor`` value (0: the last was best)."""
-        history = self.progress.history
-        if not history:
-            return 0
-        values = [selection_score("validation", e, self.config.monitor) for e in history]
-        best = max(range(len(values)), key=lambda i: (values[i], -i))
-        return len(values) - 1 - best
+        """Evaluations since the validation ``monitor`` last improved on its best so far
+        by more than ``min_delta`` (0: the last evaluation did)."""
+        since, best = 0, -math.inf
+        for entry in self.progress.history:
+            value = selection_score("validation", entry, self.config.monitor)
+            if value > best + self.config.min_delta or best == -math.inf:
+                since, best = 0, value
+            else:
+                since += 1
+        return since
 
     def stopped_early(self) -> bool:
         """Whether the patience rule has ended training."""

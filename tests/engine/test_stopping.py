@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bench.datasets import ArrayDataset
 from bench.engine import TrainConfig, fine_tune
+from bench.engine import loop as engine_loop
 from bench.engine.plan import Plan
 from bench.engine.recipe import PAPER_RECIPE, FineTuneRecipe, apply_drop_path, build_optimisation
 from tests.engine.test_engine import _built, _sets, _spec
@@ -38,7 +39,7 @@ def _noise_sets() -> tuple[ArrayDataset, ArrayDataset, dict[str, ArrayDataset]]:
 def test_early_stopping_ends_a_cell_that_stopped_improving(patience: int, converged: bool) -> None:
     train, val, evals = _noise_sets()
     config = TrainConfig(epochs=40, batch_size=16, device="cpu", recipe=COSINE,
-                         patience=patience, monitor="loss")  # fmt: skip
+                         patience=patience, monitor="loss", min_delta=0.0)  # fmt: skip
     result = fine_tune(_built(), _spec(), train, val, evals, config)
     losses = [h["validation_loss"] for h in result.history]
     best = int(np.argmin(losses))
@@ -47,6 +48,28 @@ def test_early_stopping_ends_a_cell_that_stopped_improving(patience: int, conver
     assert result.details["steps_run"] == result.history[-1]["step"] < 40 * 4
     assert result.selected_step == result.history[best]["step"]  # best validation loss kept
     assert result.converged is converged  # convergence needs a patience of at least 3
+
+
+@pytest.mark.parametrize(
+    "losses, min_delta, since",
+    [
+        ([0.70, 0.69, 0.68, 0.67], 1e-3, 0),  # still improving
+        ([0.70, 0.6999, 0.6998, 0.6997], 1e-3, 3),  # creeping along a plateau: no gain
+        ([0.70, 0.6999, 0.6998, 0.6997], 0.0, 0),  # ... unless every gain counts
+        ([0.70, 0.65, 0.66, 0.6495, 0.70], 1e-3, 3),  # 0.6495 is within min_delta of 0.65
+        ([0.70, 0.65, 0.66, 0.64, 0.70], 1e-3, 1),
+    ],
+)
+def test_an_evaluation_improves_only_by_more_than_min_delta(
+    losses: list[float], min_delta: float, since: int
+) -> None:
+    train, val, evals = _sets()
+    config = TrainConfig(device="cpu", monitor="loss", min_delta=min_delta)
+    trainer = engine_loop._Trainer(_built(), _spec(), train, val, evals, config)
+    trainer.progress.history = [
+        {"step": i, "validation_loss": v, "validation_auroc": 0.5} for i, v in enumerate(losses)
+    ]
+    assert trainer.since_best() == since
 
 
 def test_a_cell_the_epochs_end_while_improving_is_not_converged() -> None:
