@@ -28,9 +28,9 @@ class TrainConfig:
     The stopping rule, the same for every fraction and model of a profile: train up to
     ``epochs`` epochs over the cell's own labelled subset, extended to at least
     ``min_steps`` optimiser steps (so a 100-ECG subset still gets enough updates); the
-    learning-rate schedule is planned over that length. Evaluate on validation after every
-    epoch (no closer than ``min_eval_interval`` steps; or at ``evaluations`` evenly spread
-    points), keep the best evaluation by ``monitor`` (validation ``loss`` or ``auroc``)
+    learning-rate schedule is planned over that length. Evaluate on validation every
+    ``eval_every`` optimiser steps (None: after every epoch; or at ``evaluations`` evenly
+    spread points), keep the best evaluation by ``monitor`` (validation ``loss`` or ``auroc``)
     and, with ``patience``, stop after that many evaluations without improvement.
     An evaluation improves on the best so far only when it beats it by more than
     ``min_delta`` (validation loss in nats, or AUROC), so a curve that creeps along a
@@ -54,7 +54,7 @@ class TrainConfig:
     patience: int | None = None
     monitor: str = "auroc"
     min_delta: float = 1e-3
-    min_eval_interval: int | None = None
+    eval_every: int | None = None
     max_steps: int | None = None
     evaluations: int | None = None
     selection: str = "validation"
@@ -80,7 +80,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1")
-        for name in ("max_steps", "evaluations", "min_steps", "patience", "min_eval_interval"):
+        for name in ("max_steps", "evaluations", "min_steps", "patience", "eval_every"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None")

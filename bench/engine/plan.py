@@ -39,8 +39,8 @@ class Plan:
     @classmethod
     def from_config(cls, n_train: int, config: TrainConfig) -> Plan:
         """The plan for ``n_train`` examples under ``config``: ``epochs`` epochs extended to
-        at least ``min_steps`` steps, capped at ``max_steps``; evaluations after every
-        epoch at least ``min_eval_interval`` steps apart (or ``evaluations`` evenly spread
+        at least ``min_steps`` steps, capped at ``max_steps``; evaluations every
+        ``eval_every`` steps (else after every epoch, or at ``evaluations`` evenly spread
         points), and always at the last step."""
         if n_train < 2:
             raise ValueError(f"training set has {n_train} example(s); at least 2 are needed")
@@ -51,9 +51,8 @@ class Plan:
         if config.max_steps is not None:
             total = min(total, config.max_steps)
         if config.evaluations is None:
-            every = math.ceil((config.min_eval_interval or 1) / per_epoch)
-            points = set(range(every * per_epoch, total + 1, every * per_epoch)) | {total}
-            steps = sorted(points)
+            every = config.eval_every or per_epoch
+            steps = sorted(set(range(every, total + 1, every)) | {total})
         else:
             k = min(config.evaluations, total)
             steps = sorted({math.ceil(total * i / k) for i in range(1, k + 1)})
