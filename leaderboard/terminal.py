@@ -18,6 +18,7 @@ from bench.leaderboard.aggregate import (
     aggregate,
     latest_per_cell,
 )
+from bench.leaderboard.budget import NOT_CONVERGED_MARK
 from bench.leaderboard.tables import METRIC_NAMES, format_cell, fraction_label
 from rich import box
 from rich.console import Group
@@ -64,7 +65,8 @@ def _table(key: TableKey, cells: list[Cell]) -> Table:
         row = (_model_label(cell), cell.init)
         if previous is not None and row != previous:
             table.add_section()
-        value, _, ci = format_cell(cell).partition(" [")
+        text = format_cell(cell).removesuffix(f" {NOT_CONVERGED_MARK}")  # its own column
+        value, _, ci = text.partition(" [")
         table.add_row(
             *(row if row != previous else ("", "")),
             fraction_label(cell.fraction),

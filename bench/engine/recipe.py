@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # torch loads when a cell trains, not when a config is read
     import torch
     from torch import nn
 
-Schedule = Literal["onecycle", "cosine"]
+Schedule = Literal["onecycle", "cosine", "constant"]
 Optimizer = Literal["adam", "adamw"]
-SCHEDULES: tuple[str, ...] = ("onecycle", "cosine")
+SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw")
 
 
@@ -39,7 +39,9 @@ class FineTuneRecipe:
     ``lr`` at every batch (the paper's fixed rates). ``schedule``: ``"onecycle"``
     (torch's OneCycleLR starting at ``start_lr_factor`` × peak, ``warmup`` = its
     ``pct_start``) or ``"cosine"`` (linear warm-up from 0 over ``warmup`` of the planned
-    steps, then cosine decay to 0). Both are planned over the cell's own planned length.
+    steps, then cosine decay to 0) or ``"constant"`` (the same warm-up, then the peak until
+    the cell stops: early stopping alone ends the cell). All are planned over the cell's own
+    planned length.
     ``optimizer`` None takes the model's declared optimiser (``ModelSpec.optimizer``).
     ``layer_decay`` (transformers): block ``i`` of ``L`` learns at ``layer_decay ** (L -
     i)`` × the peak (timm's parameter grouping; applied to modules with a
@@ -239,12 +241,16 @@ def apply_drop_path(module: nn.Module, rate: float) -> int:
     return len(blocks)
 
 
-def _cosine_with_warmup(total: int, warmup: float) -> Callable[[int], float]:
+def _warmup_then(total: int, warmup: float, decay: bool) -> Callable[[int], float]:
+    """LR factor per step: linear warm-up over ``warmup`` of ``total`` steps, then cosine
+    decay to 0 (``decay``) or the peak."""
     warm = max(0, round(total * warmup))
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / (warm + 1)
+        if not decay:
+            return 1.0
         progress = (step - warm) / max(1, total - warm)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -279,8 +285,9 @@ def build_optimisation(
             div_factor=1.0 / recipe.start_lr_factor,
         )
     else:
+        decay = recipe.schedule == "cosine"
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _cosine_with_warmup(total_steps, recipe.warmup)
+            optimizer, _warmup_then(total_steps, recipe.warmup, decay)
         )
     details = {"optimizer": name, "peak_lr": peak, "schedule": recipe.schedule, **applied}
     return Optimisation(optimizer, scheduler, details)

@@ -165,6 +165,14 @@ def test_cosine_recipe_warms_up_peaks_at_the_scaled_rate_and_decays_to_zero() ->
     assert trace[-1] < 0.01 * peak
 
 
+def test_constant_recipe_warms_up_then_holds_the_peak_until_the_cell_stops() -> None:
+    recipe = replace(COSINE, lr=1e-3, reference_batch=32, warmup=0.1, schedule="constant")
+    trace = [r[0] for r in _lr_trace(build_optimisation(_built().module, recipe, 32, 50,
+                                                        "adam"), 50)]  # fmt: skip
+    assert all(a < b for a, b in itertools.pairwise(trace[:6]))  # 5 warm-up steps
+    assert trace[5:] == [pytest.approx(1e-3)] * 45
+
+
 def test_layer_decay_and_head_scale_give_each_depth_its_rate() -> None:
     vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=4,
                             num_classes=2)  # fmt: skip
