@@ -35,8 +35,9 @@ def test_fits_80_columns_and_prints_every_number_in_full(store: Path) -> None:
         assert f"{cell.ci_low:.2f}–{cell.ci_high:.2f}" in text
     words = text.split()  # a long model label folds onto several lines, whole
     assert all(word in words for word in f"heartbeit-with-a-long-name = {LONG_ARCH}".split())
-    titles = [line for line in lines if line.startswith("stemi · synthetic · ")]
-    assert len(titles) == 5  # internal/external × AUROC/AUPRC, saliency_localisation
+    titles = [line.strip() for line in lines if line.startswith("stemi · synthetic · ")]
+    assert titles[0] == "stemi · synthetic · training"  # how each cell trained, first
+    assert len(titles) == 1 + 5  # internal/external × AUROC/AUPRC, saliency_localisation
     assert lines[0] == "Results of r"
 
 
@@ -50,3 +51,32 @@ def test_one_row_per_model_and_fraction(store: Path) -> None:
     rows = [line for line in text.splitlines() if re.search(r"\d+ %\s+0\.\d\d", line)]
     assert len(rows) == 3 * 3  # 3 models × 3 fractions
     assert [line.split()[0] for line in rows[::3]] == ["heartbeit", "resnet152", "vit_b16"]
+
+
+def test_training_table_shows_positives_epochs_and_convergence(store: Path) -> None:
+    records = [
+        r
+        for r in read_jsonl(store / "run1" / "results.jsonl")
+        if (r.split, r.metric) == ("internal", "auroc") and r.model == "heartbeit"
+    ]
+    converged = {0.01: True, 0.1: False}
+    training = {"epochs_run": 12.5}
+    trained = [
+        replace(
+            r,
+            converged=converged.get(r.fraction),
+            details={
+                **r.details,
+                "n_train_positive": 7 + round(100 * r.fraction),
+                "training": training,
+            },
+        )
+        for r in records
+    ]
+    table = _render(trained).split("stemi · synthetic · internal")[0]
+    assert "positives" in table and "converged" in table
+    lines = [line.split() for line in table.splitlines() if re.search(r"\d+ %", line)]
+    by_fraction = {f"{words[-5]} %": words[-3:] for words in lines}
+    assert by_fraction["1 %"] == ["8", "12.5", "yes"]
+    assert by_fraction["10 %"] == ["17", "12.5", "NO"]
+    assert by_fraction["100 %"] == ["107", "12.5", "–"]  # convergence not recorded
