@@ -81,7 +81,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="quick",
             description="CPU scale: small model configs at 112 px, each model's own recipe; "
-            "up to 10 epochs (at least 150 steps), validation every 30 steps, early stop "
+            "up to 10 epochs (at least 150 steps), validation every 20 steps, early stop "
             "after 4 evaluations without a better validation loss; ~5k synthetic ECGs, "
             "STEMI and LVEF at 40 % prevalence.",
             image_size=112,
@@ -92,7 +92,7 @@ PROFILES: dict[str, Profile] = {
                 "min_steps": 150,
                 "patience": 4,
                 "monitor": "loss",
-                "eval_every": 30,
+                "eval_every": 20,
             },
             # 2.5k patients (~5k ECGs): after the external site (25 %), test (20 %) and
             # validation (10 %) the training pool holds ~2.7k ECGs, and at 40 % prevalence

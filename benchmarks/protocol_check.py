@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/protocol_check.py [--models heartbeit] [--seeds 0 1 2]
         [--fractions 0.01 0.1 1.0] [--task stemi] [--output runs]
 
-For each model, three ``bench run`` arms on the quick profile (resumable, under
-``OUTPUT/protocol-<model>-<arm>``): ``finetune`` (the model's default weights and recipe),
+For each model, three ``bench run`` arms on the quick profile (resumable, each in its
+default run folder under ``OUTPUT``, so the fine-tuning arm reuses the cells of the README's
+main command): ``finetune`` (the model's default weights and recipe),
 ``probe`` (the same weights, ``--protocol linear-probe``) and ``random-probe``
 (``--weights random --protocol linear-probe``: the control a pretraining claim needs).
 Then, per test split and fraction, it prints each arm's AUROC (seed mean and min–max),
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 from bench.plugins.metrics.bootstrap import bootstrap_metric
 
+from bench.config import RunConfig
 from bench.records import ResultRecord, load_records
 from bench.resampling import bootstrap_indices
 from bench.statistics import percentile_ci
@@ -42,16 +44,24 @@ REPLICATES = 500
 
 
 def run_arm(model: str, arm: str, args: argparse.Namespace) -> Path:
-    """One resumable ``bench run`` of ``model`` under ``arm``; returns its run directory."""
-    name = f"protocol-{model}-{arm}"
+    """One resumable ``bench run`` of ``model`` under ``arm``; returns its run directory
+    (the grid's default run name, which does not depend on fractions or seeds)."""
+    options = dict(zip(ARMS[arm][::2], ARMS[arm][1::2], strict=True))
+    config = RunConfig(
+        models=(model,),
+        tasks=(args.task,),
+        output=args.output,
+        protocol=options.get("--protocol", "finetune"),
+        weights={model: options["--weights"]} if "--weights" in options else {},
+    )
     command = [sys.executable, "-m", "bench", "run", "--model", model, "--task", args.task,
-               "--output", args.output, "--run-name", name, *ARMS[arm]]  # fmt: skip
+               "--output", args.output, *ARMS[arm]]  # fmt: skip
     for fraction in args.fractions:
         command += ["--fraction", str(fraction)]
     for seed in args.seeds:
         command += ["--seed", str(seed)]
     subprocess.run(command, check=True)
-    return Path(args.output) / name
+    return Path(args.output) / config.default_run_name()
 
 
 def cell_records(run_dir: Path) -> dict[tuple[float, int], ResultRecord]:

@@ -133,11 +133,12 @@ DEFAULT_RECIPE = FineTuneRecipe(
 
 #: BEiT's fine-tuning recipe (Bao et al. 2022) for vision and signal transformers: AdamW,
 #: 10 % warm-up then cosine, weight decay 0.05, layer-wise LR decay 0.75, drop-path 0.1,
-#: peak 2e-3 at batch 256 (2.5e-4 at 32). The sweep behind the values: docs/protocol.md.
+#: peak 8e-3 at batch 256 (1e-3 at 32): the best of 1e-3/2e-3/4e-3/8e-3 in the quick
+#: profile's sweep (docs/protocol.md).
 TRANSFORMER_RECIPE = FineTuneRecipe(
     name="transformer-finetune",
     optimizer="adamw",
-    lr=2e-3,
+    lr=8e-3,
     reference_batch=256,
     schedule="cosine",
     warmup=0.1,
