@@ -90,6 +90,24 @@ def test_changed_training_config_reruns_and_names_what_changed(cli, tmp_path):
     assert "finished 1 cell(s) (1 re-run" in changed.text
 
 
+def test_the_recipe_is_part_of_the_identity_and_named_in_every_record(cli, tmp_path):
+    args = [*common(tmp_path, "r"), "-m", "tiny-cnn", "-f", "1.0"]
+    assert invoke(cli, args).exit_code == 0
+    (first,) = {r.recipe for r in load_records([tmp_path / "runs" / "r"])}
+    assert first == "default"  # tiny-cnn declares no recipe of its own
+    changed = invoke(cli, [*args, "--recipe-option", "lr=0.0005"])
+    assert changed.exit_code == 0, changed.output
+    assert "identity changed" in changed.text and "train.recipe" in changed.text
+    records = load_records([tmp_path / "runs" / "r"])
+    assert {r.recipe for r in records} == {"default+lr=0.0005"}
+    assert {r.details["train_config"]["recipe"]["lr"] for r in records} == {0.0005}
+    paper = invoke(cli, [*args, "--recipe", "paper"])
+    assert paper.exit_code == 0 and "train.recipe" in paper.text
+    assert {r.recipe for r in load_records([tmp_path / "runs" / "r"])} == {"paper"}
+    bad = invoke(cli, [*args, "--recipe-option", "learning_rate=1"])
+    assert bad.exit_code == 2 and "learning_rate" in bad.text
+
+
 def test_changed_weights_file_reruns(cli, tmp_path):
     from bench.initial_weights import file_sha256
 
