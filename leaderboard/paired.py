@@ -1,11 +1,15 @@
 """Paired differences between rows of a table, each with a paired bootstrap test.
 
-Three kinds of comparison are made in every table (a pair of rows is compared once, as
+Four kinds of comparison are made in every table (a pair of rows is compared once, as
 the most specific kind that names it):
 
 - ``pretraining``: every row with a pretrained init against the row of the same model,
   architecture and protocol trained from random init (the ablation that isolates what
   pretraining adds);
+- ``control``: every fine-tuned (or attention-head) row with a pretrained init against the
+  random-init encoder of the same model and architecture under the linear probe (does the
+  pretrained model beat "any features"? Random-init encoders under a linear probe match
+  published pretrained models on many ECG tasks);
 - ``contrast``: configured pairs of models (:data:`DEFAULT_CONTRASTS`: the signal
   foundation model against the signal CNN from scratch, HeartBEiT against the ViT), per
   protocol;
@@ -36,7 +40,8 @@ from bench.specs import MetricSpec
 from bench.statistics import paired_bootstrap
 
 #: Kinds of comparison, most specific first (a pair named by several gets the first).
-KINDS = ("pretraining", "contrast", "reference")
+KINDS = ("pretraining", "control", "contrast", "reference")
+PROBE = "linear-probe"
 #: Image-vs-signal and image-model contrasts compared by default (first vs second model).
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (("ecg-fm", "resnet1d"), ("heartbeit", "vit-b16"))
 RANDOM_INIT = "random"
@@ -98,6 +103,19 @@ def _random_twin(rows: Sequence[RowKey], row: RowKey) -> RowKey | None:
     return min(twins, key=lambda r: r[2] != row[2]) if twins else None
 
 
+def _random_probe(rows: Sequence[RowKey], row: RowKey) -> RowKey | None:
+    """The random-init linear-probe row of ``row``'s model and architecture (same
+    selection preferred), or None; None for a probe row, whose control is its twin."""
+    if row[5] == PROBE:
+        return None
+    probes = sorted(
+        r
+        for r in rows
+        if r[1] == RANDOM_INIT and r[5] == PROBE and (r[0], r[3]) == (row[0], row[3])
+    )
+    return min(probes, key=lambda r: r[2] != row[2]) if probes else None
+
+
 def comparison_pairs(
     rows: Sequence[RowKey], reference: str, contrasts: Sequence[tuple[str, str]]
 ) -> dict[tuple[RowKey, RowKey], str]:
@@ -107,6 +125,9 @@ def comparison_pairs(
         twin = _random_twin(rows, row) if row[1] not in (RANDOM_INIT, "") else None
         if twin is not None:
             kinds[(row, twin)] = "pretraining"
+        control = _random_probe(rows, row) if row[1] not in (RANDOM_INIT, "") else None
+        if control is not None:
+            kinds.setdefault((row, control), "control")
     for first, second in contrasts:
         for protocol in sorted({r[5] for r in rows}):
             same = [r for r in rows if r[5] == protocol]

@@ -269,3 +269,21 @@ def test_caption_states_steps_per_fraction_and_warns_only_when_two_fractions_hit
     capped_board = build_leaderboard([capped], metrics=["auroc"], replicates=20)
     assert CAP_WARNING in capped_board.tables[0].caption
     assert f"_{capped_board.tables[0].caption}_" in capped_board.markdown()
+
+
+def test_a_pretrained_row_meets_both_controls() -> None:
+    from bench.leaderboard.paired import comparison_pairs
+
+    def row(model: str, init: str, protocol: str) -> tuple[str, ...]:
+        return (model, init, "validation", f"{model}-arch", f"{model}-{init}-{protocol}", protocol)
+
+    mim, scratch = row("heartbeit", "mim", "finetune"), row("heartbeit", "random", "finetune")
+    mim_probe = row("heartbeit", "mim", "linear-probe")
+    random_probe = row("heartbeit", "random", "linear-probe")
+    other = row("resnet152", "random", "linear-probe")  # another model: never a control
+    kinds = comparison_pairs([mim, scratch, mim_probe, random_probe, other], "resnet152", ())
+    assert kinds[(mim, scratch)] == "pretraining"  # from scratch, same recipe
+    assert kinds[(mim, random_probe)] == "control"  # a random encoder under the probe
+    assert kinds[(mim_probe, random_probe)] == "pretraining"  # the probe's own twin
+    assert not any(kind == "control" and pair[1] == other for pair, kind in kinds.items())
+    assert (scratch, random_probe) not in kinds  # random-init rows are the controls
