@@ -50,6 +50,19 @@ from bench.specs import (
 if TYPE_CHECKING:
     pass
 
+def refuse_second_import_name(name: str, expected: str) -> None:
+    """Raise ImportError unless a package is imported as ``expected``: a built-in folder
+    (``plugins/``, ``tasks/``, ``leaderboard/``) imported from the repository root under its
+    folder name would give its modules a second name, and numba's on-disk cache, keyed by
+    source file, would then load functions compiled under the wrong one (``No module named
+    'plugins'`` in every later run)."""
+    if name != expected:
+        raise ImportError(
+            f"import this package as {expected!r}, not {name!r} (one module under two names "
+            "breaks numba's on-disk cache)"
+        )
+
+
 #: Unit of every :attr:`ECGSignal.data` a reader returns and a signal model receives.
 SIGNAL_UNITS: str = next(f.default for f in fields(ECGSignal) if f.name == "units")  # type: ignore[assignment]
 
@@ -114,6 +127,7 @@ __all__ = [
     "column_rule",
     "hookimpl",
     "import_object",
+    "refuse_second_import_name",
     "ludb_loader",
     "manifest_loader",
     "muse_loader",

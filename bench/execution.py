@@ -90,27 +90,13 @@ def train_cell(
     built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels)
     windows = window_sets(spec, evals)
     scored = {**evals, **windows}
+    sets = (train, validation, scored)
     if protocol == "linear-probe":
-        result = linear_probe(
-            built,
-            spec,
-            train,
-            validation,
-            scored,
-            plan.train_config,
-            progress,
-            criterion=plan.train_config.probe_criterion,
-        )
+        criterion = plan.train_config.probe_criterion
+        result = linear_probe(built, spec, *sets, plan.train_config, progress, criterion=criterion)
     else:
         result = fine_tune(
-            built,
-            spec,
-            train,
-            validation,
-            scored,
-            plan.train_config,
-            checkpoint_dir=checkpoint_dir,
-            progress=progress,
+            built, spec, *sets, plan.train_config, checkpoint_dir=checkpoint_dir, progress=progress
         )
     per_window = window_scores(result.scores, windows)
     n_params = sum(p.numel() for p in built.module.parameters())
