@@ -60,7 +60,7 @@ def run_arm(model: str, arm: str, args: argparse.Namespace) -> Path:
         command += ["--fraction", str(fraction)]
     for seed in args.seeds:
         command += ["--seed", str(seed)]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, stdout=sys.stderr)  # its tables: not the report
     return Path(args.output) / config.default_run_name()
 
 
@@ -110,7 +110,8 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
     rows, diffs = [], []
     for split in splits:
         for fraction in fractions:
-            row: dict[str, object] = {"model": model, "split": split, "fraction": fraction}
+            row: dict[str, object] = {"model": model, "split": split,
+                                      "fraction": f"{fraction:.0%}"}  # fmt: skip
             for arm in runs:
                 points = [values[(arm, split, fraction, s)][0] for s in seeds]
                 row[arm] = f"{np.mean(points):.3f} ({min(points):.3f}–{max(points):.3f})"
@@ -120,7 +121,7 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
                 b = [values[(second, split, fraction, s)] for s in seeds]
                 result = pooled_difference([v for _, v in a], [v for _, v in b],
                                            [(x, y) for (x, _), (y, _) in zip(a, b, strict=True)])  # fmt: skip
-                diffs.append({"model": model, "split": split, "fraction": fraction,
+                diffs.append({"model": model, "split": split, "fraction": f"{fraction:.0%}",
                               "comparison": f"{first} − {second}", **result})  # fmt: skip
         for arm in runs:
             for earlier, later in itertools.pairwise(fractions):
@@ -128,8 +129,8 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
                 b = [values[(arm, split, earlier, s)] for s in seeds]
                 result = pooled_difference([v for _, v in a], [v for _, v in b],
                                            [(x, y) for (x, _), (y, _) in zip(a, b, strict=True)])  # fmt: skip
-                diffs.append({"model": model, "split": split, "fraction": later,
-                              "comparison": f"{arm}: {later:g} − {earlier:g}",
+                diffs.append({"model": model, "split": split, "fraction": f"{later:.0%}",
+                              "comparison": f"{arm}: {later:.0%} − {earlier:.0%}",
                               "monotone": not (result["high"] < 0), **result})  # fmt: skip
     flags = [r.converged for r in records["finetune"].values()]
     converged = sum(f is True for f in flags) / len(flags) if flags else float("nan")
@@ -140,7 +141,9 @@ def markdown(table: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table (floats to 4 decimals)."""
 
     def text(value: object) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4f}"
+        return str(value)
 
     lines = ["| " + " | ".join(map(str, table.columns)) + " |",
              "|" + "---|" * len(table.columns)]  # fmt: skip
