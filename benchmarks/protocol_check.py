@@ -3,13 +3,16 @@
     .venv/bin/python benchmarks/protocol_check.py [--models heartbeit] [--seeds 0 1 2]
         [--fractions 0.01 0.1 1.0] [--task stemi] [--output runs]
 
-For each model, three ``bench run`` arms on the quick profile (resumable, each in its
+For each model, four ``bench run`` arms on the quick profile (resumable, each in its
 default run folder under ``OUTPUT``, so the fine-tuning arm reuses the cells of the README's
 main command): ``finetune`` (the model's default weights and recipe),
 ``probe`` (the same weights, ``--protocol linear-probe``) and ``random-probe``
-(``--weights random --protocol linear-probe``: the control a pretraining claim needs).
+(``--weights random --protocol linear-probe``) and ``scratch`` (``--weights random``:
+the same architecture and recipe fine-tuned from random init), the two controls a
+pretraining claim needs.
 Then, per test split and fraction, it prints each arm's AUROC (seed mean and min–max),
-the paired differences finetune − probe and probe − random-probe with their 95 % CIs
+the paired differences finetune − probe, probe − random-probe, finetune − scratch and
+finetune − random-probe with their 95 % CIs
 pooled over the seeds (each seed's paired difference on the same 500 patient-level
 resamples, averaged over seeds replicate by replicate), whether every seed agrees in
 direction, whether each arm's curve is monotone within those CIs (a later fraction
@@ -39,7 +42,16 @@ ARMS: dict[str, list[str]] = {
     "finetune": [],
     "probe": ["--protocol", "linear-probe"],
     "random-probe": ["--weights", "random", "--protocol", "linear-probe"],
+    "scratch": ["--weights", "random"],
 }
+#: Paired comparisons (first − second): fine-tuning against its probe, the pretrained
+#: features against random ones, and the pretrained model against both controls.
+COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("finetune", "probe"),
+    ("probe", "random-probe"),
+    ("finetune", "scratch"),
+    ("finetune", "random-probe"),
+)
 REPLICATES = 500
 
 
@@ -97,9 +109,9 @@ def pooled_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray],
 
 
 def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
-            fractions: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame, float]:  # fmt: skip
+            fractions: Sequence[float]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:  # fmt: skip
     """The arms' AUROCs, their paired differences, the monotonicity checks and the
-    converged share of the fine-tuning cells."""
+    converged fine-tuning cells per fine-tuning arm."""
     records = {arm: cell_records(path) for arm, path in runs.items()}
     splits = ("internal", "external")
     values: dict[tuple[str, str, float, int], tuple[float, np.ndarray]] = {}
@@ -116,7 +128,7 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
                 points = [values[(arm, split, fraction, s)][0] for s in seeds]
                 row[arm] = f"{np.mean(points):.3f} ({min(points):.3f}–{max(points):.3f})"
             rows.append(row)
-            for first, second in (("finetune", "probe"), ("probe", "random-probe")):
+            for first, second in COMPARISONS:
                 a = [values[(first, split, fraction, s)] for s in seeds]
                 b = [values[(second, split, fraction, s)] for s in seeds]
                 result = pooled_difference([v for _, v in a], [v for _, v in b],
@@ -132,8 +144,10 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
                 diffs.append({"model": model, "split": split, "fraction": f"{later:.0%}",
                               "comparison": f"{arm}: {later:.0%} − {earlier:.0%}",
                               "monotone": not (result["high"] < 0), **result})  # fmt: skip
-    flags = [r.converged for r in records["finetune"].values()]
-    converged = sum(f is True for f in flags) / len(flags) if flags else float("nan")
+    converged = {}
+    for arm in ("finetune", "scratch"):
+        flags = [r.converged for r in records[arm].values()]
+        converged[arm] = f"{sum(f is True for f in flags)} of {len(flags)}"
     return pd.DataFrame(rows), pd.DataFrame(diffs), converged
 
 
@@ -167,7 +181,8 @@ def main() -> None:
         runs = {arm: run_arm(model, arm, args) for arm in ARMS}
         table, diffs, converged = compare(model, runs, args.seeds, args.fractions)
         print(f"## {model} on {args.task} (quick profile, seeds {args.seeds})\n")
-        print(f"Converged fine-tuning cells: {converged:.0%}\n")
+        shares = ", ".join(f"{arm} {share}" for arm, share in converged.items())
+        print(f"Converged fine-tuning cells: {shares}\n")
         print("AUROC, seed mean (min–max):\n")
         print(markdown(table), "\n")
         print("Paired differences (95 % CI pooled over seeds):\n")
