@@ -50,6 +50,7 @@ from bench.specs import (
 if TYPE_CHECKING:
     pass
 
+
 def refuse_second_import_name(name: str, expected: str) -> None:
     """Raise ImportError unless a package is imported as ``expected``: a built-in folder
     (``plugins/``, ``tasks/``, ``leaderboard/``) imported from the repository root under its
