@@ -146,7 +146,7 @@ def compare(model: str, runs: dict[str, Path], seeds: Sequence[int],
                               "monotone": not (result["high"] < 0), **result})  # fmt: skip
     converged = {}
     for arm in ("finetune", "scratch"):
-        flags = [r.converged for r in records[arm].values()]
+        flags = [r.converged for (f, s), r in records[arm].items() if f in fractions and s in seeds]
         converged[arm] = f"{sum(f is True for f in flags)} of {len(flags)}"
     return pd.DataFrame(rows), pd.DataFrame(diffs), converged
 
