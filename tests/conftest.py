@@ -17,6 +17,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LUDB_SUBSET = REPO_ROOT / "tests" / "ludb_subset"
 
 
+#: What a build must not see of a checkout (environments, caches, earlier build output).
+BUILD_IGNORE = (".git", ".venv", ".nox", "build", "dist", "*.egg-info", "__pycache__",
+                ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "runs")  # fmt: skip
+
+
+def source_copy(source: Path, destination: Path) -> Path:
+    """A copy of the project folder ``source`` at ``destination`` without environments,
+    caches or build output, so that building it (``pip wheel``, ``pip install``) leaves the
+    working tree as it was and no stale ``build/lib`` leaks into what is built."""
+    import shutil
+
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*BUILD_IGNORE))
+    return destination
+
+
 def _is_ludb(path: Path) -> bool:
     return (path / "ludb.csv").is_file() and (path / "data").is_dir()
 

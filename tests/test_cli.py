@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from bench import hookimpl
 from bench.records import load_records
+from tests.conftest import source_copy
 from tests.data.fixtures import make_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -365,7 +366,7 @@ def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, lu
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-         str(REPO / "examples" / "bench-example-plugin")],
+         str(source_copy(REPO / "examples" / "bench-example-plugin", tmp_path / "plugin"))],
         check=True,
     )  # fmt: skip
     env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1", "BENCH_LUDB_DIR": str(ludb_dir)}

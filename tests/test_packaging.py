@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import source_copy
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    source = source_copy(ROOT, tmp_path_factory.mktemp("source") / "ecg-bench")
     subprocess.run(
         [
             sys.executable,
@@ -28,7 +31,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(out),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=out,
