@@ -34,7 +34,6 @@ class TinyCamPlugin:
 
 @pytest.fixture
 def saliency_cli(tmp_path):
-    pytest.importorskip("bench.runner", reason="bench.runner (the task split) not importable")
     from bench.checkpoints import save_state_dict_file
     from bench.plugin_manager import PluginHost
 
