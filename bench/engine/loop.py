@@ -200,7 +200,9 @@ class _Trainer:
                     loss_sum.zero_()
                     loss_n = 0
                     start = time.perf_counter()
-                if progress.step >= plan.total_steps or self.stopped_early():
+                    if self.stopped_early():  # the history changes only here
+                        break
+                if progress.step >= plan.total_steps:
                     break
             self.timings["train_s"] += time.perf_counter() - start
         if bar is not None and task is not None:
