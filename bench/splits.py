@@ -175,7 +175,7 @@ class Split:
             return [r for r in self.sets["validation"] if r in set(manifest["record_id"])]
         order = self.patient_order("validation", seed)
         labels = self.patient_labels["validation"]
-        n = max(1, math.ceil(round(fraction * len(order), 9)))
+        n = _prefix_size(fraction, len(order))
         positives = np.cumsum([labels[p] > 0 for p in order])
         wanted = min(MIN_VALIDATION_POSITIVES, int(positives[-1]) if len(order) else 0)
         if wanted and positives[n - 1] < wanted:
@@ -214,12 +214,17 @@ class Split:
         tmp.replace(path)
 
 
+def _prefix_size(fraction: float, total: int) -> int:
+    """``ceil(fraction * total)``, at least one; the product is rounded to 9 decimals first, so
+    a decimal fraction such as 0.07 of 100 gives 7, not the 8 of its binary float."""
+    return max(1, math.ceil(round(fraction * total, 9)))
+
+
 def fraction_patients(order: Sequence[str], fraction: float) -> list[str]:
     """The first ``ceil(fraction * n)`` patients of ``order`` (at least one)."""
     if not 0 < fraction <= 1:
         raise SplitError(f"training fraction must be in (0, 1], got {fraction}")
-    n = max(1, math.ceil(round(fraction * len(order), 9)))
-    return list(order[:n])
+    return list(order[: _prefix_size(fraction, len(order))])
 
 
 def _records_for_patients(manifest: pd.DataFrame, patients: Iterable[str]) -> list[str]:
