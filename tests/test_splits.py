@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bench.splits import (
@@ -17,6 +20,7 @@ from bench.splits import (
     SplitConfig,
     SplitError,
     assert_no_leakage,
+    fraction_patients,
     fraction_problem,
     make_split,
 )
@@ -64,6 +68,78 @@ def test_sets_are_patient_disjoint_and_cover_the_cohort(n, seed, prevalence, ext
     assert sorted(all_ids) == sorted(m["record_id"])
     if site is not None:
         assert set(m.set_index("record_id").loc[split.sets["external"], "site"]) == {site}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(100, 1000),
+    seed=st.integers(0, 10_000),
+    prevalence=st.floats(0.05, 0.6),
+    stratify=st.booleans(),
+)
+@example(n=1000, seed=0, prevalence=0.2, stratify=True)
+def test_default_split_tests_20_percent_of_patients_and_validates_10_percent_of_the_rest(
+    n, seed, prevalence, stratify
+):
+    """By patient count: test is 20 % of the patients and validation 10 % of the others,
+    each within one rounding per label stratum (and per stratum when stratified); the three
+    sets are patient-disjoint and hold every patient."""
+    m = cohort(n, seed, prevalence)
+    split = make_split(m, SplitConfig(stratify=stratify))
+    test, validation, train = (patients(m, split.sets[k]) for k in ("test", "validation", "train"))
+    assert not (test & validation) and not (test & train) and not (validation & train)
+    assert test | validation | train == set(m["patient_id"])
+    label = m.groupby("patient_id")["label"].max()
+    strata = [set(label.index[label == v]) for v in (0, 1)] if stratify else [set(label.index)]
+    for stratum in strata:  # each stratum is rounded once per held-out set
+        assert abs(len(test & stratum) - 0.2 * len(stratum)) <= 0.5
+        rest = stratum - test
+        assert abs(len(validation & stratum) - 0.1 * len(rest)) <= 0.5
+    assert abs(len(test) - 0.2 * n) <= len(strata) / 2
+    assert abs(len(validation) - 0.1 * (n - len(test))) <= len(strata) / 2
+
+
+#: Training fractions with at most three decimals, the way they are written in configs.
+DECIMAL_FRACTIONS = st.decimals(min_value=Decimal("0.001"), max_value=Decimal(1), places=3)
+
+
+def _prefix_count(fraction: Decimal, n: int) -> int:
+    """ceil(fraction x n), at least one, in exact decimal arithmetic."""
+    return max(1, math.ceil(fraction * n))
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 5000), fraction=DECIMAL_FRACTIONS)
+@example(n=1000, fraction=Decimal("0.1"))
+@example(n=100, fraction=Decimal("0.07"))  # 0.07 * 100 is 7.000000000000001 in binary floats
+@example(n=7, fraction=Decimal("0.5"))
+@example(n=3, fraction=Decimal("0.01"))
+def test_fraction_patients_are_the_first_ceil_of_fraction_times_n_at_least_one(n, fraction):
+    order = [f"p{i}" for i in range(n)]
+    assert fraction_patients(order, float(fraction)) == order[: _prefix_count(fraction, n)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(20, 300),
+    seed=st.integers(0, 10_000),
+    fraction=DECIMAL_FRACTIONS,
+    order_seed=st.integers(0, 3),
+)
+@example(n=300, seed=1, fraction=Decimal("0.25"), order_seed=0)
+def test_fraction_records_are_every_record_of_ceil_fraction_times_n_training_patients(
+    n, seed, fraction, order_seed
+):
+    """Fraction f of the n training patients labels ceil(f n) of them (at least one), the
+    first of the seed's patient order, and returns all their records and no others."""
+    m = cohort(n, seed)
+    split = make_split(m, SplitConfig())
+    order = split.patient_order("train", order_seed)
+    assert set(order) == patients(m, split.sets["train"])
+    chosen = set(order[: _prefix_count(fraction, len(order))])
+    records = split.fraction_records(m, float(fraction), order_seed)
+    assert len(records) == len(set(records))
+    assert set(records) == set(m.loc[m["patient_id"].isin(chosen), "record_id"])
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,9 +1,12 @@
-"""GE MUSE XML: round trip through write_muse_xml, derived leads, and malformed files."""
+"""GE MUSE XML: hand-encoded files, round trip through write_muse_xml, derived leads, and
+malformed files."""
 
 from __future__ import annotations
 
 import base64
 import re
+import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from hypothesis import strategies as st
 
 from bench.data.readers import read_ludb_signal, read_muse_xml, write_muse_xml
 from bench.data.readers.muse import STORED_LEADS
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
+from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 from .fixtures import make_muse_xml, synthetic_ecg
 
@@ -24,14 +27,69 @@ def _stored(signal: ECGSignal) -> np.ndarray:
     return np.stack([signal.lead(name) for name in STORED_LEADS])
 
 
+def _limb_leads_by_formula(lead_i: np.ndarray, lead_ii: np.ndarray) -> dict[str, np.ndarray]:
+    """III, aVR, aVL and aVF from I and II by Einthoven's and Goldberger's formulas, written
+    out here rather than taken from the reader."""
+    i, ii = np.asarray(lead_i, dtype=np.float64), np.asarray(lead_ii, dtype=np.float64)
+    return {"III": ii - i, "aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
+
+
 def _check_round_trip(original: ECGSignal, path: Path) -> None:
     got = read_muse_xml(write_muse_xml(original, path))
     assert got.leads == STANDARD_LEADS
     assert got.fs == original.fs
     np.testing.assert_allclose(_stored(got), _stored(original), atol=STEP_MV / 2 + 1e-6)
-    derived = derive_limb_leads(got.lead("I"), got.lead("II"))
-    for name, values in derived.items():
+    for name, values in _limb_leads_by_formula(got.lead("I"), got.lead("II")).items():
         np.testing.assert_allclose(got.lead(name), values, atol=1e-6)
+
+
+#: int16 samples per stored lead for the hand-encoded file: the int16 extremes, signs, and
+#: values that differ from lead to lead.
+HAND_SAMPLES: dict[str, tuple[int, ...]] = {
+    name: (0, 1, -1, 37 * (k + 1), -1000 - 3 * k, 32767, -32768, 4096 + k)
+    for k, name in enumerate(STORED_LEADS)
+}
+
+
+def _hand_encoded_muse(path: Path, units: str, units_per_bit: float) -> Path:
+    """A MUSE file built element by element (not by write_muse_xml): a 500 Hz Rhythm waveform
+    written as SampleBase 5 x 10^2, each lead of :data:`HAND_SAMPLES` packed as little-endian
+    int16 and base64-encoded, at ``units_per_bit`` ``units``."""
+    root = ET.Element("RestingECG")
+    waveform = ET.SubElement(root, "Waveform")
+    for tag, text in (("WaveformType", "Rhythm"), ("SampleBase", "5"), ("SampleExponent", "2")):
+        ET.SubElement(waveform, tag).text = text
+    for name, samples in HAND_SAMPLES.items():
+        lead = ET.SubElement(waveform, "LeadData")
+        payload = struct.pack(f"<{len(samples)}h", *samples)
+        fields = {"LeadID": name, "LeadSampleCountTotal": str(len(samples)),
+                  "LeadAmplitudeUnitsPerBit": str(units_per_bit), "LeadAmplitudeUnits": units,
+                  "WaveFormData": base64.b64encode(payload).decode("ascii")}  # fmt: skip
+        for tag, text in fields.items():
+            ET.SubElement(lead, tag).text = text
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("units", "units_per_bit", "to_mv"),
+    [("MICROVOLTS", 2.5, 1e-3), ("MICROVOLTS", 1.0, 1e-3), ("MILLIVOLTS", 0.005, 1.0)],
+)
+def test_hand_encoded_xml_gives_samples_times_units_per_bit_in_mv_and_derived_limb_leads(
+    tmp_path: Path, units: str, units_per_bit: float, to_mv: float
+) -> None:
+    """Each stored lead reads as sample x LeadAmplitudeUnitsPerBit in the file's units, in
+    mV; III, aVR, aVL and aVF follow Einthoven and Goldberger from those I and II."""
+    got = read_muse_xml(_hand_encoded_muse(tmp_path / "hand.xml", units, units_per_bit))
+    assert got.leads == STANDARD_LEADS
+    assert got.fs == 500.0
+    expected = {
+        name: np.asarray(samples, dtype=np.float64) * units_per_bit * to_mv
+        for name, samples in HAND_SAMPLES.items()
+    }
+    expected.update(_limb_leads_by_formula(expected["I"], expected["II"]))
+    for name in STANDARD_LEADS:
+        np.testing.assert_allclose(got.lead(name), expected[name], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.ludb

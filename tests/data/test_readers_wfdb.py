@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import wfdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +39,36 @@ def test_reads_millivolts_whatever_the_header_units(tmp_path: Path, units: str) 
     # format 16 at 1000 units per mV (or per 1000 uV): error at most half a microvolt
     np.testing.assert_allclose(got.data, signal.data, atol=6e-4)
     assert read_wfdb(record.with_suffix(".hea")).data.shape == (12, 5000)
+
+
+#: Digital samples (format 16) of leads I and II for the hand-chosen unit records: signs,
+#: the int16 extremes the format keeps valid (-32768 is its missing-sample value), and values
+#: that differ between the leads.
+DIGITAL = np.array(
+    [[0, 1, -1, 250, -4000, 32767, -32767, 1234], [7, -7, 500, -250, 3, 30000, -30000, 0]]
+)
+
+
+@pytest.mark.parametrize(
+    ("units", "gains", "baselines", "to_mv"),
+    [("V", (2000.0, 500.0), (10, -20), 1000.0), ("uV", (0.25, 2.0), (-3, 40), 1e-3)],
+)
+def test_volt_and_microvolt_headers_give_millivolts_from_samples_gain_and_baseline(
+    tmp_path: Path, units: str, gains: tuple[float, ...], baselines: tuple[int, ...], to_mv: float
+) -> None:
+    """A record written by wfdb from digital samples, with the header in V or uV: the reader
+    returns (sample - baseline) / gain in the header's units, converted to mV (x1000 for V,
+    /1000 for uV)."""
+    wfdb.wrsamp("units", fs=250, units=[units, units], sig_name=["I", "II"],
+                d_signal=DIGITAL.T.copy(), fmt=["16", "16"], adc_gain=list(gains),
+                baseline=list(baselines), write_dir=str(tmp_path))  # fmt: skip
+    assert f"/{units}" in (tmp_path / "units.hea").read_text()  # the header states the units
+    got = read_wfdb(tmp_path / "units")
+    assert got.leads == ("I", "II")
+    assert got.fs == 250.0
+    gain, baseline = np.asarray(gains)[:, None], np.asarray(baselines)[:, None]
+    expected = (DIGITAL - baseline) / gain * to_mv
+    np.testing.assert_allclose(got.data, expected, rtol=1e-6)
 
 
 def _record(tmp_path: Path) -> Path:
