@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from bench.data.synthetic.api import (
     STREAM_PATIENT_OFFSET,
+    StreamBatch,
     generate_batch,
+    stream_batches,
     stream_unlabelled,
     synthetic_cohort,
     synthetic_fiducials,
@@ -23,8 +25,10 @@ __all__ = [
     "DEFAULT_PREVALENCE",
     "STREAM_PATIENT_OFFSET",
     "VERSION",
+    "StreamBatch",
     "SyntheticConfig",
     "generate_batch",
+    "stream_batches",
     "stream_unlabelled",
     "synthetic_cohort",
     "synthetic_fiducials",

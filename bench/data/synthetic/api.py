@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from bench.data.synthetic.config import (
 )
 from bench.data.synthetic.generator import OFFSET, beat_train, generate
 from bench.data.synthetic.morphology import build_beats
-from bench.data.synthetic.pathology import EFFECTS, draw_latents, n_ecgs_of
+from bench.data.synthetic.pathology import EFFECTS, Latents, draw_latents, n_ecgs_of
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 #: Patient indices of the unlabelled stream start here, beyond any labelled cohort.
@@ -41,12 +42,8 @@ def synthetic_manifest(config: SyntheticConfig) -> pd.DataFrame:
     starts = np.cumsum(counts) - counts
     ecg = np.arange(len(patient)) - np.repeat(starts, counts) + 1
     lat = draw_latents(config, patient, ecg)
-    pids = [patient_id(config.task, config.seed, int(p)) for p in patients]
-    pid_col = np.repeat(np.array(pids, dtype=object), counts)
     frame: dict[str, Any] = {
-        "record_id": [f"{p}-e{e}" for p, e in zip(pid_col, ecg.tolist(), strict=True)],
-        "patient_id": pid_col,
-        "site": np.array(config.sites, dtype=object)[lat.site_index],
+        **_provenance(config, lat),
         "label": lat.label.astype(int),
         "severity": lat.severity,
         "ecg_index": ecg,
@@ -59,6 +56,19 @@ def synthetic_manifest(config: SyntheticConfig) -> pd.DataFrame:
     }
     frame.update({f"fx_{name}": lat.effects[name] for name in EFFECTS})
     return pd.DataFrame(frame)
+
+
+def _provenance(config: SyntheticConfig, lat: Latents) -> dict[str, np.ndarray]:
+    """The ``record_id``, ``patient_id`` and ``site`` columns of the records in ``lat``."""
+    patients, inverse = np.unique(lat.patient, return_inverse=True)
+    pids = np.array([patient_id(config.task, config.seed, int(p)) for p in patients], dtype=object)
+    pid_col = pids[inverse]
+    rids = [f"{p}-e{e}" for p, e in zip(pid_col, lat.ecg.tolist(), strict=True)]
+    return {
+        "record_id": np.array(rids, dtype=object),
+        "patient_id": pid_col,
+        "site": np.array(config.sites, dtype=object)[lat.site_index],
+    }
 
 
 def _indices(record_ids: Sequence[str], config: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -124,9 +134,21 @@ def synthetic_cohort(options: Mapping[str, Any]) -> Cohort:
     )
 
 
-def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
-    """An endless unlabelled pretraining corpus of (batch_size, 12, 5000) float32 batches
-    (leads in :data:`bench.signal.STANDARD_LEADS` order).
+@dataclass(frozen=True)
+class StreamBatch:
+    """One batch of the unlabelled pretraining stream and what it is made of.
+
+    ``signals`` is ``(B, 12, 5000)`` float32 (leads in :data:`bench.signal.STANDARD_LEADS`
+    order); row ``b`` of ``records`` (``record_id, patient_id, site``, in the labelled
+    manifest's formats) describes ``signals[b]``.
+    """
+
+    signals: np.ndarray
+    records: pd.DataFrame
+
+
+def stream_batches(seed: int, batch_size: int) -> Iterator[StreamBatch]:
+    """An endless unlabelled pretraining corpus, each batch with its records' provenance.
 
     Each ECG picks one of the tasks' populations uniformly (STEMI, low LVEF, HCM, each
     with its default prevalence and confounders), so about 20 % show a pathology; patients
@@ -135,7 +157,7 @@ def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
     external site D).
     """
     if batch_size < 1:
-        raise ValueError(f"stream_unlabelled: batch_size must be >= 1, got {batch_size}")
+        raise ValueError(f"synthetic stream: batch_size must be >= 1, got {batch_size}")
     tasks = sorted(DEFAULT_PREVALENCE)
     configs = [
         SyntheticConfig(task=t, n_patients=2 * STREAM_PATIENT_OFFSET, seed=seed, sites=STREAM_SITES)
@@ -146,8 +168,17 @@ def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
         task = rng.integers(len(tasks), size=batch_size)
         patient = rng.integers(STREAM_PATIENT_OFFSET, 2 * STREAM_PATIENT_OFFSET, size=batch_size)
         out = np.empty((batch_size, len(STANDARD_LEADS), N_SAMPLES), dtype=np.float32)
+        records = []
         for t, config in enumerate(configs):
             rows = np.flatnonzero(task == t)
             if len(rows):
-                out[rows] = generate(config, patient[rows], np.ones(len(rows), dtype=np.int64))
-        yield out
+                # signals and provenance both come from these latents' patients and ECGs
+                lat = draw_latents(config, patient[rows], np.ones(len(rows), dtype=np.int64))
+                out[rows] = generate(config, lat.patient, lat.ecg)
+                records.append(pd.DataFrame(_provenance(config, lat), index=rows))
+        yield StreamBatch(out, pd.concat(records).sort_index())
+
+
+def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
+    """The signals of :func:`stream_batches`: endless (batch_size, 12, 5000) float32 batches."""
+    return (batch.signals for batch in stream_batches(seed, batch_size))
