@@ -1,0 +1,124 @@
+"""Contamination: a pretraining corpus that saw an evaluation set's patients, or the
+external site, is flagged (:func:`bench.contamination.check`) and the flag reaches the
+records of ``bench run`` (issue 25)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench import hookimpl
+from bench.config import PROFILES
+from bench.contamination import Corpus, check
+from bench.records import load_records
+from bench.specs import BuiltModel
+from tests.conftest import TinyModels
+
+SITES = ("A", "B", "C", "D")
+splits = st.sampled_from(["internal", "external"])
+
+
+@given(first=st.integers(0, 40), n_patients=st.integers(1, 40), split=splits)
+def test_a_cohort_is_flagged_exactly_when_one_of_its_patient_indices_is_in_the_corpus_range(
+    first: int, n_patients: int, split: str
+) -> None:
+    corpus = Corpus("synthetic", sites=("A", "B", "C"), min_patient_index=first)
+    # the evaluation set is at site D, which the corpus never drew from
+    reason = check(corpus, "synthetic", {"D"}, n_patients, split)
+    seen = [p for p in range(n_patients) if p >= first]  # the cohort's indices are 0 … n − 1
+    if seen:
+        assert reason == f"patients {seen[0]}–{seen[-1]} are in the pretraining corpus"
+    else:
+        assert reason is None
+
+
+@given(
+    corpus_sites=st.sets(st.sampled_from(SITES)),
+    eval_sites=st.sets(st.sampled_from(SITES), min_size=1),
+    split=splits,
+)
+def test_only_an_external_set_is_flagged_and_only_for_sites_the_corpus_drew_from(
+    corpus_sites: set[str], eval_sites: set[str], split: str
+) -> None:
+    # patients 0 … 99 all lie below the corpus range
+    corpus = Corpus("synthetic", sites=tuple(sorted(corpus_sites)), min_patient_index=100)
+    reason = check(corpus, "synthetic", eval_sites, 100, split)
+    shared = sorted(s for s in eval_sites if s in corpus_sites)
+    if split == "external" and shared:
+        assert reason == f"external site(s) {shared} seen in pretraining"
+    else:
+        assert reason is None
+
+
+@pytest.mark.parametrize(
+    ("corpus", "split", "flagged"),
+    [
+        (Corpus("synthetic"), "internal", "without a declared patient range"),
+        (Corpus("synthetic", None, 100), "external", "external site(s) ['D']"),
+        (Corpus("folder:pngs"), "external", None),
+    ],
+)
+def test_undeclared_ranges_and_sites_count_as_seen_and_other_sources_never_overlap(
+    corpus: Corpus, split: str, flagged: str | None
+) -> None:
+    reason = check(corpus, "synthetic", {"D"}, 10, split)
+    assert reason is None if flagged is None else flagged in (reason or "")
+
+
+class CorpusModels:
+    """Tiny CNNs whose build declares a pretraining corpus, as a checkpoint's does."""
+
+    def __init__(self, corpora: dict[str, Corpus]) -> None:
+        self.corpora = corpora
+
+    @staticmethod
+    def builder(corpus: Corpus) -> Any:
+        """A build function: the tiny CNN, initialised from ``corpus``."""
+
+        def build(**kwargs: Any) -> BuiltModel:
+            built = TinyModels.build(**kwargs)
+            return replace(
+                built, init="pretrained", config={"pretrain.corpus": corpus.to_metadata()}
+            )
+
+        return build
+
+    @hookimpl
+    def bench_register_models(self, register: Any) -> None:
+        for name, corpus in self.corpora.items():
+            register(replace(TinyModels.spec(), name=name, build=self.builder(corpus)))
+
+
+def test_bench_run_records_flag_exactly_the_splits_whose_patients_or_external_site_it_saw(
+    host: Any, tmp_path: Path
+) -> None:
+    from bench.cli import make_cli
+
+    n = PROFILES["tiny"].synthetic_patients  # the stemi cohort holds patients 0 … n − 1
+    corpora = {
+        "saw-patients": Corpus("synthetic", ("A", "B", "C"), n // 2),
+        "saw-site-d": Corpus("synthetic", SITES, n),
+    }
+    host.register(CorpusModels(corpora), "corpus-models")
+    args = ["run", "--task", "stemi", "--profile", "tiny", "--fraction", "1.0",
+            "--output", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+            "--run-name", "r"]  # fmt: skip
+    for model in corpora:
+        args += ["--model", model]
+    result = CliRunner().invoke(make_cli(host), args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    reasons = {(r.model, r.split): (r.contamination, r.details["contamination"])
+               for r in load_records([tmp_path / "runs" / "r"])}  # fmt: skip
+    patients = f"patients {n // 2}–{n - 1} are in the pretraining corpus"
+    assert reasons == {
+        ("saw-patients", "internal"): (True, patients),
+        ("saw-patients", "external"): (True, patients),
+        ("saw-site-d", "internal"): (False, None),
+        ("saw-site-d", "external"): (True, "external site(s) ['D'] seen in pretraining"),
+    }
