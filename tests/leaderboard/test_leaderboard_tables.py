@@ -168,12 +168,16 @@ def test_two_experiments_under_one_name_are_two_rows_never_merged(tmp_path: Path
         assert len(cell.seeds) == 1  # never averaged across the two experiments
 
 
-@pytest.mark.parametrize("field", ["harness_version", "cohort_hash"])
-def test_mixed_versions_or_cohorts_are_refused(tmp_path: Path, field: str) -> None:
+@pytest.mark.parametrize("field", ["harness_version", "source_version", "cohort_hash"])
+def test_rows_differing_only_in_a_version_or_cohort_are_refused_naming_field_values_and_models(
+    tmp_path: Path, field: str
+) -> None:
     root = tmp_path / "runs"
     write_store(root, run="a", models={"heartbeit": ("mim", 1.6)}, **{field: "one"})
     write_store(root, run="b", models={"resnet152": ("imagenet", 1.1)}, **{field: "two"})
-    with pytest.raises(MixedRecordsError, match=field):
+    with pytest.raises(
+        MixedRecordsError, match=rf"{field} differs: 'one' \(heartbeit\); 'two' \(resnet152\)"
+    ):
         build_leaderboard([root], replicates=20)
 
 
