@@ -8,9 +8,10 @@ the protocol — so finetune and linear-probe rows of one model share a table as
 two experiments filed under one model name are two rows (labelled apart, with a note
 naming their runs), never merged, and seeds are aggregated only within one experiment.
 Records that would be compared within one table must share the harness version, task
-version, data-source version, usable-cohort hash and render config, and at each fraction
-and seed every row must have used the same records (split hash);
-:func:`check_consistent` refuses anything else unless asked.
+version, data-source version and usable-cohort hash (:data:`CONSISTENCY_FIELDS`; not the
+render config, which belongs to the model), and at each fraction and seed every row must
+have used the same records (split hash); :func:`check_consistent` refuses anything else
+unless asked.
 
 Several seeds of one cell are summarised as the mean value with its standard deviation
 and min–max. :func:`summarise` gives the mean of the per-seed 95 % CI bounds (the CI of
@@ -45,7 +46,8 @@ CONSISTENCY_FIELDS: tuple[str, ...] = (
 
 
 class MixedRecordsError(ValueError):
-    """Records that should not share a table (different versions, cohorts or renders)."""
+    """Records that should not share a table (different versions or cohorts, or rows that
+    used different records)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def latest_per_cell(records: Iterable[SourcedRecord]) -> list[SourcedRecord]:
 def check_consistent(records: Sequence[SourcedRecord]) -> None:
     """Raise :class:`MixedRecordsError` if any table mixes :data:`CONSISTENCY_FIELDS`.
 
-    Empty values mean "not applicable" (e.g. no render hash for a signal model) and are
+    Empty values mean "not applicable" (a record that does not carry the field) and are
     not compared. The message names the table, the field, and which models carry which
     value.
     """

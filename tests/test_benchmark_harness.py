@@ -59,11 +59,39 @@ def test_competing_load_overrides_the_verdict(other, ok, verdict):
     assert harness.verdict(ok, harness.Load(other_cores=other)) == verdict
 
 
-def test_load_measures_competing_cpu_of_other_processes():
+#: A competing process: spins for 0.8 CPU seconds, then writes the CPU seconds it used to
+#: the file ``argv[1]`` (renamed into place, so a reader never sees it half written).
+SPIN = (
+    "import os, sys, time\n"
+    "t = time.process_time()\n"
+    "while time.process_time() - t < 0.8: pass\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(str(time.process_time()))\n"
+    "os.replace(sys.argv[1] + '.tmp', sys.argv[1])"
+)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
+def test_load_measures_competing_cpu_of_other_processes(tmp_path):
+    """A process that is not ours (started through a parent that exits at once, so it is
+    no descendant) spins inside the block: its CPU seconds are counted as other cores."""
+    done = tmp_path / "spun"
+    spinner = [sys.executable, "-c", SPIN, str(done)]
+    launch = f"import subprocess; subprocess.Popen({spinner!r})"
+    start = time.perf_counter()
     with harness.Load() as load:
-        sum(i * i for i in range(200_000))  # our own CPU time does not count
-    assert load.other_cores is not None and load.other_cores >= 0
-    assert "→" in load.describe()
+        subprocess.run([sys.executable, "-c", launch], check=True)
+        deadline = time.monotonic() + 30
+        while not done.exists():
+            assert time.monotonic() < deadline, "the competing process did not finish"
+            time.sleep(0.05)
+        time.sleep(0.1)  # let it exit
+    wall = time.perf_counter() - start
+    spun = float(done.read_text())
+    assert spun >= 0.8
+    # at least the spinner's CPU (less a few clock ticks of accounting) over the block's wall
+    # time, whatever else the machine ran meanwhile
+    assert load.other_cores is not None and load.other_cores >= (spun - 0.1) / wall
+    assert f"other {load.other_cores:.2f} cores" in load.describe()
 
 
 @pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")

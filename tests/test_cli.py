@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -292,12 +294,47 @@ def test_a_bad_train_mapping_exits_2_before_reading_data(cli, tmp_path, train, m
     assert result.exit_code == 2 and message in result.output, result.output
 
 
-def test_data_describe(cli):
-    result = invoke(cli, ["data", "describe", "--task", "stemi", "--profile", "tiny", "--json"])
-    rows = {r["set"]: r for r in json.loads(result.stdout)["rows"]}
-    assert rows["train 100%"]["ecgs"] == rows["train"]["ecgs"]
-    assert rows["train 1%"]["patients"] <= rows["train 10%"]["patients"]
-    assert rows["external"]["sites"] == "D"
+def _cohort_csv(path: Path) -> Path:
+    """A 4-site cohort: 60 patients with 1-3 ECGs each, sites by patient (site D, the stemi
+    task's external site, holds every fourth one), every fifth patient's ECGs positive."""
+    rows = []
+    for p in range(60):
+        for k in range(1 + p % 3):
+            rows.append({"record_id": f"r{p}-{k}", "patient_id": f"p{p}", "path": f"r{p}-{k}.npy",
+                         "site": "ABCD"[p % 4], "stemi": int(p % 5 == 0 and k < 2)})  # fmt: skip
+    return make_manifest(path, rows)
+
+
+def test_data_describe(cli, tmp_path):
+    """The counts per set are the manifest's, split by patient: the internal sets share out
+    the non-external ECGs, patients and positives, the external set is site D's, and a
+    training fraction keeps the first ceil(fraction × n) training patients."""
+    path = _cohort_csv(tmp_path / "cohort.csv")
+    args = ["data", "describe", "--task", "stemi", "--source", "manifest", "--source-option",
+            f"manifest.path={path}", "--fraction", "0.1", "--fraction", "1", "--json"]  # fmt: skip
+    rows = {r["set"]: r for r in json.loads(invoke(cli, args).stdout)["rows"]}
+    manifest = pd.read_csv(path, dtype={"record_id": str, "patient_id": str})
+    external = manifest["site"] == "D"
+
+    def counts(part: pd.DataFrame) -> dict[str, object]:
+        return {
+            "ecgs": len(part),
+            "patients": part["patient_id"].nunique(),
+            "positives": int(part["stemi"].sum()),
+            "sites": ", ".join(sorted(set(part["site"]))),
+        }
+
+    assert {k: rows["external"][k] for k in counts(manifest)} == counts(manifest[external])
+    internal = ("train", "validation", "test")
+    for key in ("ecgs", "patients", "positives"):  # patients: no one is in two sets
+        assert sum(rows[s][key] for s in internal) == counts(manifest[~external])[key], key
+    for name, row in rows.items():
+        assert set(row["sites"].split(", ")) <= ({"D"} if name == "external" else {"A", "B", "C"})
+        assert row["prevalence"] == round(row["positives"] / row["ecgs"], 4), name
+    assert set(rows) == {*internal, "external", "train 10%", "train 100%"}
+    assert rows["train 100%"] == {**rows["train"], "set": "train 100%"}
+    assert rows["train 10%"]["patients"] == math.ceil(0.1 * rows["train"]["patients"])
+    assert rows["train 10%"]["ecgs"] < rows["train"]["ecgs"]
 
 
 def _bench(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:

@@ -124,10 +124,29 @@ def test_render_rejects_bad_input() -> None:
         elements=st.floats(-50, 50, width=32),
     ),
     st.sampled_from([32, 112, 224]),
+    st.sampled_from([1.0, 0.01]),  # 0.01: within ±0.5 mV, a span well inside the image
 )
-def test_random_signals_never_crash_and_stay_in_bounds(leads: np.ndarray, size: int) -> None:
-    image = render(leads, RenderConfig(size=size))
+def test_random_signals_never_crash_and_stay_in_bounds(
+    leads: np.ndarray, size: int, gain: float
+) -> None:
+    """Any signal renders to a grey image whose ink lies within the vertical span its
+    samples reach on the documented layout (lead i's 0 mV at the middle of band i, one band
+    per ``mv_per_row``), widened by half the line width and clipped to the image: a trace
+    far off the image is cut there, never wrapped or smeared over other rows."""
+    config = RenderConfig(size=size)
+    leads = leads * np.float32(gain)
+    image = render(leads, config)
     assert image.shape == (size, size, 3) and image.dtype == np.uint8
+    assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
+    n = len(leads)
+    band = size / n
+    px_per_mv = band / config.mv_per_row
+    baselines = (np.arange(n) + 0.5) * band
+    highest = float(np.min(baselines - leads.max(axis=1).astype(np.float64) * px_per_mv))
+    lowest = float(np.max(baselines - leads.min(axis=1).astype(np.float64) * px_per_mv))
+    rows = np.flatnonzero((image[..., 0] < 255).any(axis=1))  # y grows downwards
+    reach = config.line_width / 2 + 1  # half a stroke, and a pixel of rounding
+    assert (rows + 1 > highest - reach).all() and (rows < lowest + reach).all()
 
 
 def _ludb_leads(ludb_dir: Path, record: int) -> np.ndarray:

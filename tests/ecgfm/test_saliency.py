@@ -30,15 +30,58 @@ class Step(torch.nn.Module):
         return torch.cat([torch.zeros_like(z), z], dim=1)
 
 
+class Weighted(torch.nn.Module):
+    """Positive logit ``w · x`` (the other 0), ``w`` non-zero on lead 3, samples 50-149 only."""
+
+    def __init__(self, weights: torch.Tensor) -> None:
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x * self.weights).sum(dim=(1, 2))[:, None]
+        return torch.cat([torch.zeros_like(z), z], dim=1)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """The positive-class probability of logits ``(0, z)``."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def test_integrated_gradients_find_the_only_relevant_cells() -> None:
-    x = torch.ones(1, 12, 400)
-    maps = integrated_gradients(Step(), x)
+    maps = integrated_gradients(Step(), torch.ones(1, 12, 400))
     assert maps.shape == (1, 12, 400)
-    assert maps[0, 0, 100:200].min() > 0.9 and maps[0, 1:].max() == 0
-    assert maps[0, 0, :100].max() == 0 and maps[0, 0, 200:].max() == 0
-    # removing the marked cells changes the score; removing nothing does not
-    faith = signal_faithfulness(Step(), torch.randn(2, 12, 400), np.stack([maps[0]] * 2))
-    assert np.isfinite(faith).all()
+    np.testing.assert_allclose(maps[0, 0, 100:200], 1.0, rtol=1e-6)  # equal shares, scaled to 1
+    assert maps[0, 1:].max() == 0 and maps[0, 0, :100].max() == 0 and maps[0, 0, 200:].max() == 0
+    # f = g(w · x): IG_i = x_i w_i (g(w · x) − g(0)) / (w · x), a share of f(x) − f(0)
+    # proportional to x_i w_i (completeness), so the map scaled to 1 is |x w| / max |x w|
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.zeros(12, 400)
+    weights[3, 50:150] = torch.linspace(-0.05, 0.08, 100)
+    x = torch.randn(2, 12, 400, generator=generator)
+    maps = integrated_gradients(Weighted(weights), x)
+    share = (x * weights).abs().numpy()
+    expected = share / share.reshape(2, -1).max(axis=1)[:, None, None]
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-7)
+    assert (maps[:, 3, 50:150] > 0).all() and maps[:, 3, 50:150].sum() == maps.sum()
+
+
+def test_faithfulness_is_the_drop_from_removing_the_marked_cells() -> None:
+    """Removing the cells the map marks changes the score by exactly the interpolation's
+    effect; removing nothing, or cells the model does not read, does not change it."""
+    x = torch.randn(2, 12, 400, generator=torch.Generator().manual_seed(1))
+    maps = integrated_gradients(Step(), x)  # marks lead 0, samples 100-199 (2 % of cells)
+    faith = signal_faithfulness(Step(), x, maps)
+    # the 100 removed samples lie on the line from sample 99 to sample 200, whose mean over
+    # samples 100-199 is the midpoint of its ends
+    data = x.numpy().astype(np.float64)
+    before = _sigmoid(data[:, 0, 100:200].mean(axis=1))
+    after = _sigmoid((data[:, 0, 99] + data[:, 0, 200]) / 2)
+    np.testing.assert_allclose(faith, before - after, rtol=1e-4, atol=1e-6)
+    assert (np.abs(faith) > 1e-3).all()
+    assert (signal_faithfulness(Step(), x, np.zeros_like(maps)) == 0).all()
+    elsewhere = np.zeros_like(maps)
+    elsewhere[:, 5] = 1.0  # a lead the model never reads
+    assert (signal_faithfulness(Step(), x, elsewhere) == 0).all()
 
 
 @pytest.mark.parametrize("model", ["ecg-fm", "resnet1d"])

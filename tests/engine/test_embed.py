@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from click.testing import CliRunner
 
 from bench.commands.embed import build_encoder, cohort_inputs, embed, ids_path, input_cohort
@@ -36,20 +37,45 @@ def _embed(
     return np.load(out), pd.read_csv(ids_path(out), dtype=str), result.output
 
 
-def test_embed_round_trips_an_input_array(cli, tmp_path: Path) -> None:
+def _pooled_feature_map(host, tmp_path: Path, x: Path, seed: int = 0) -> np.ndarray:
+    """The embeddings of ``x`` derived here, not by ``bench embed``: the random-init encoder
+    (seed ``seed``) on the cached inputs, its ``forward_features`` map averaged over space."""
+    spec = host.registries.models.get(MODEL)
+    dataset, _, _ = cohort_inputs(spec, input_cohort(x, 500.0), "tiny", tmp_path / "cache")
+    module = build_encoder(spec, "random", "tiny", seed=seed).module.eval()
+    inputs, _ = dataset.__getitems__(list(range(len(dataset))))
+    with torch.no_grad():
+        return module.forward_features(inputs).mean(dim=(2, 3)).numpy()
+
+
+def test_embed_round_trips_an_input_array(cli, host, tmp_path: Path) -> None:
+    """Row ``i`` of the written file is record ``i``'s embedding: the values read back equal
+    the encoder's pooled features computed here, and reordering the input reorders them."""
     x = _signals(tmp_path)
     emb, ids, output = _embed(cli, tmp_path, "--input", str(x), "--fs", "500")
     assert emb.dtype == np.float32 and emb.shape[0] == 8 and emb.shape[1] > 1
-    assert ids["record_id"].tolist() == [str(i) for i in range(8)]
-    assert np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+    assert ids["record_id"].tolist() == ids["patient_id"].tolist() == [str(i) for i in range(8)]
     assert "8 embeddings" in output
+    expected = _pooled_feature_map(host, tmp_path, x)
+    np.testing.assert_allclose(emb, expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(emb[0], emb[1])
     again, _, _ = _embed(cli, tmp_path, "--input", str(x), "--fs", "500")
     np.testing.assert_array_equal(emb, again)
-    # the same ECGs at 250 Hz go through the recipe's resampling to nearly the same vectors
+    order = [5, 2, 7, 0, 3, 6, 1, 4]
+    shuffled = tmp_path / "shuffled.npy"
+    np.save(shuffled, np.load(x)[order])
+    moved, moved_ids, _ = _embed(cli, tmp_path, "--input", str(shuffled), "--fs", "500")
+    assert moved_ids["record_id"].tolist() == [str(i) for i in range(8)]  # positions in the file
+    np.testing.assert_allclose(moved, emb[order], rtol=1e-4, atol=1e-5)
+    # the same ECGs at 250 Hz go through the recipe's resampling to nearly the same vectors:
+    # each is far closer to its own 500 Hz embedding than to any other record's
     slow = tmp_path / "slow.npy"
     np.save(slow, np.load(x)[:, :, ::2])
     halved, _, _ = _embed(cli, tmp_path, "--input", str(slow), "--fs", "250")
     assert halved.shape == emb.shape
+    distance = np.linalg.norm(halved[:, None, :] - emb[None, :, :], axis=2)
+    own, others = np.diag(distance), distance + np.diag(np.full(len(emb), np.inf))
+    assert (own < 0.2 * others.min(axis=1)).all(), distance
 
 
 def test_embeddings_equal_the_linear_probe_features(

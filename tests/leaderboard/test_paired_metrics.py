@@ -68,6 +68,31 @@ def test_a_plugin_metric_gets_paired_differences(tmp_path: Path) -> None:
         assert diff.significant is True and diff.p_value is not None and diff.p_value < 0.05
 
 
+#: Signs of a metric's values on 19 resamples: 3 of them flip the difference's sign.
+SIGNS = np.array([1.0] * 8 + [-1.0] * 3 + [1.0] * 8)
+
+
+def _signed_mean(y_true: np.ndarray, y_score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The mean score times :data:`SIGNS` (sign +1 for the point estimate, one row)."""
+    return float(np.mean(y_score)) * SIGNS[: len(weights)]
+
+
+def test_a_table_difference_carries_the_paired_bootstrap_p_value(tmp_path: Path) -> None:
+    """With values ``m · s_r`` on resample ``r`` (``m`` a model's mean score), the two rows
+    differ by ``(m_a − m_b) · s_r``: 3 of the 19 differences fall on one side of 0 and 16
+    on the other, so on every seed p = 2 (3 + 1) / (19 + 1) = 0.4, as the table reports."""
+    models = {"heartbeit": ("mim", 2.0), "weak": ("random", 0.2)}
+    write_store(tmp_path, models=models, seeds=(0, 1), fractions=(1.0,), splits=("internal",))
+    spec = MetricSpec(name="signed_mean", kind="scores", compute=_accuracy,
+                      replicates=_signed_mean)  # fmt: skip
+    (diff,) = differences(
+        _cells(tmp_path, spec.name), "heartbeit", replicates=len(SIGNS), metrics={spec.name: spec}
+    )
+    assert diff.note == "" and diff.seeds_tested == (0, 1)
+    assert diff.p_value == pytest.approx(0.4, rel=1e-12)
+    assert diff.significant is False  # the interval of the differences spans 0
+
+
 def test_an_unregistered_metric_is_reported_not_tested(tmp_path: Path) -> None:
     write_store(tmp_path, fractions=(1.0,), splits=("internal",))
     diffs = differences(_cells(tmp_path, "mystery"), "heartbeit", replicates=20, metrics={})
