@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas loads when a cohort is built, not when a task plugin is imported
@@ -13,6 +14,22 @@ if TYPE_CHECKING:  # pandas loads when a cohort is built, not when a task plugin
     from bench.signal import ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "site", "label")
+
+
+def files_key(paths: Iterable[Path]) -> str:
+    """16 hex digits over each file's name, size and modification time (nanoseconds), in
+    the given order: a file rewritten in place changes the key, so a cohort whose signal
+    files changed is a new cohort (its cells re-run, its cached inputs are rebuilt), at
+    the cost of one ``stat`` per file. A file that does not exist counts as size -1."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            stat = path.stat()
+            facts = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+        except OSError:
+            facts = f"{path}\0-1\0-1\n"
+        digest.update(facts.encode())
+    return digest.hexdigest()[:16]
 
 
 class CohortError(ValueError):

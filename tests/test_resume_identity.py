@@ -84,3 +84,19 @@ def test_another_signal_recipe_reruns_the_cell_and_changes_only_the_representati
     before = cell.identity()
     report = cell.run(recipe=SignalRecipe(normalise="none"))  # default: zscore
     assert rerun_changes(cell, before, report) == {"model.representation"}
+
+
+def test_a_signal_file_rewritten_in_place_reruns_the_cell_and_changes_only_the_cohort_hash(cell):
+    before = cell.identity()
+    first = cell.manifest.parent / pd.read_csv(cell.manifest).loc[0, "path"]
+    np.save(first, np.load(first) * 0.5)  # the manifest itself is untouched
+    stat = first.stat()  # a new modification time, whatever the timestamp resolution
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert rerun_changes(cell, before, cell.run()) == {"cohort"}
+
+
+def test_another_fine_tune_recipe_reruns_the_cell_and_changes_only_its_training_recipe(cell):
+    before = cell.identity()
+    report = cell.run("--recipe-option", "lr=0.0123")
+    changed = rerun_changes(cell, before, report)
+    assert changed and {name.rsplit(".", 1)[0] for name in changed} == {"train.recipe"}

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.cohort import Cohort, CohortError
+from bench.cohort import Cohort, CohortError, files_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -221,7 +221,7 @@ def manifest_loader(
     """
 
     def load(options: Mapping[str, Any]) -> Cohort:
-        from bench.data.readers.manifest import load_manifest_signal, read_manifest
+        from bench.data.readers.manifest import load_manifest_signal, read_manifest, signal_files
 
         path = _path_option(options, "BENCH_MANIFEST", "manifest", "a manifest CSV")
         label, used, notes = _label_rule(task, "manifest", options, rule, column, rule_for_column)
@@ -236,7 +236,8 @@ def manifest_loader(
             load_signal=lambda rid: load_manifest_signal(
                 {str(k): v for k, v in rows.loc[rid].items()}
             ),
-            cache_key=f"manifest-{path.resolve()}-{path.stat().st_mtime_ns}",
+            cache_key="manifest-"
+            + files_key([path, *(f for p in table["path"] for f in signal_files(p))]),
             notes=notes,
         )
 
@@ -281,7 +282,7 @@ def muse_loader(
             source_version=str(options.get("version", "local")),
             manifest=table,
             load_signal=lambda rid: read_muse_xml(folder / f"{rid}.xml"),
-            cache_key=f"muse-{folder.resolve()}",
+            cache_key=f"muse-{files_key([labels_path, *map(Path, table['path'])])}",
             notes=notes,
         )
 

@@ -113,6 +113,16 @@ def _read_npy(path: Path, row: Mapping[str, Any]) -> ECGSignal:
     return ECGSignal(data=data.astype(np.float32), fs=float(fs), leads=leads)
 
 
+def signal_files(path: str | Path) -> list[Path]:
+    """The files a manifest ``path`` reads: a WFDB record's header and data files (those
+    that exist), else the file itself."""
+    path = Path(path)
+    if path.suffix.lower() in (*RECORD_SUFFIXES, ""):
+        record = path.with_suffix("") if path.suffix else path
+        return [f for f in (record.with_suffix(s) for s in RECORD_SUFFIXES) if f.exists()]
+    return [path]
+
+
 def load_manifest_signal(row: Mapping[str, Any]) -> ECGSignal:
     """Load the signal of one manifest row (a ``pd.Series`` or dict with ``path``)."""
     path = Path(str(row["path"]))
