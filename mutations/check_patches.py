@@ -123,7 +123,9 @@ def check(patches: list[Patch]) -> int:
             if mutated.returncode == 1:
                 print(f"killed   {patch.path.name}: {patch.what}")
             else:
-                print(f"SURVIVED {patch.path.name} (pytest exit {mutated.returncode}): {patch.what}")
+                print(
+                    f"SURVIVED {patch.path.name} (pytest exit {mutated.returncode}): {patch.what}"
+                )
                 print(mutated.stdout[-2000:])
                 failures += 1
     return failures
