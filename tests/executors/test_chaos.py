@@ -24,6 +24,7 @@ from tests.executors.helpers import (
     grid_args,
     invoke,
 )
+from tests.requirements import require_module
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +95,7 @@ def test_local_workers_killed_mid_training_grid_finishes_identically(host, refer
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray = pytest.importorskip("ray", reason="ray not installed (pip install .[ray])")
+    ray = require_module("ray", "ray")
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # Ray's socket paths must be short
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=temp)

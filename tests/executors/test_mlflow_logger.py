@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.executors.helpers import chaos_host, grid_args, invoke
+from tests.requirements import require_module
 
-mlflow = pytest.importorskip("mlflow", reason="mlflow not installed (pip install .[mlflow])")
+mlflow = require_module("mlflow", "mlflow")
 
 
 @pytest.fixture(scope="module")

@@ -1,33 +1,28 @@
 """Headless Debian chromium for the HTML tests: the DOM a page builds, and its console.
 
-Where ``/usr/bin/chromium`` is missing the browser tests skip, unless
-``BENCH_REQUIRE_CHROMIUM=1`` (set by ``.ci/run``) makes that a failure.
+Where ``/usr/bin/chromium`` is missing the browser tests skip, unless ``BENCH_REQUIRE``
+names ``chromium`` (as ``.ci/run`` does): then they fail.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from tests.requirements import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
-REQUIRE = "BENCH_REQUIRE_CHROMIUM"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 
 
 def require_chromium() -> Path:
-    """The browser; skips the test where it is missing, fails it under ``BENCH_REQUIRE_CHROMIUM=1``."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    message = f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    if os.environ.get(REQUIRE) == "1":
-        pytest.fail(f"{message}; {REQUIRE}=1 requires it")
-    pytest.skip(message)
+    """The browser; skips the test where it is missing, fails it where it is required."""
+    if not CHROMIUM.exists():
+        missing("chromium", f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
 
 
 @dataclass
