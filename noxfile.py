@@ -1,4 +1,5 @@
-"""CI sessions. Default: lint, typecheck, tests. Opt-in: slow, smoke, benchmark, leaderboard.
+"""CI sessions. Default: lint, typecheck, tests. Opt-in: slow, smoke, benchmark, mutation,
+leaderboard.
 
 torch and torchvision are pinned to the pair that installs from the local package cache
 in about a minute (an unpinned torch may pull a multi-GB download). Venvs are reused
@@ -90,6 +91,20 @@ def benchmark(session: nox.Session) -> None:
     install_project(session)
     session.install("-e", ".[ray]")  # the Ray executor case (issue #15)
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(default=False)
+def mutation(session: nox.Session) -> None:
+    """Mutation testing (opt-in, not in ``.ci/run``): the committed one-line regressions in
+    ``mutations/patches/`` must each be killed by the tests they name, then mutmut mutates
+    the trust-critical modules and the kill rate of each must reach the threshold, every
+    survivor being listed as equivalent (mutations/README.md; the run time on 2 cores is
+    in ``mutations/baseline.json``). ``-- --module PATH`` for one module.
+    """
+    install_project(session)
+    session.install("mutmut==3.8.1")
+    session.run("python", "mutations/check_patches.py")
+    session.run("python", "mutations/mutmut_session.py", *session.posargs)
 
 
 @nox.session(default=False)

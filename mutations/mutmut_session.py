@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "mutations" / "baseline.json"
 EQUIVALENT = ROOT / "mutations" / "equivalent"
 THRESHOLD = 0.90
+#: how mutmut isolates a mutant run (see its docs); plain fork is several times faster
+ISOLATION = os.environ.get("BENCH_MUTMUT_ISOLATION", "fork")
 #: folders that install under the ``bench`` namespace (see setup.py)
 WINGS = ("plugins", "tasks", "leaderboard")
 #: what the tests read besides the package
@@ -164,7 +167,7 @@ def stage(folder: Path, modules: list[str]) -> None:
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", *deselect],
         # torch is not fork-safe once it has run: fork workers from a clean server
-        "process_isolation": "forkserver",
+        "process_isolation": ISOLATION,
         "use_git_change_detection": False,
     }
     lines = ["", "[tool.mutmut]"]
