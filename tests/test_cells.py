@@ -33,6 +33,10 @@ def test_cell_id_joins_the_coordinates_and_makes_them_filesystem_safe() -> None:
     assert cell_id("acme/vit b", "hcm", "manifest", 1.0, 0, "probe") == (
         "acme-vit-b__hcm__manifest__f1__s0__probe"
     )
+    # letters of either case, digits and _ . = - are kept
+    assert cell_id("ViT_B.16=x-y", "STEMI", "Synthetic", 0.5, 1, "Probe") == (
+        "ViT_B.16=x-y__STEMI__Synthetic__f0.5__s1__Probe"
+    )
     key = CellKey("resnet152", "lvef", "synthetic", 0.25, 1, "probe")
     assert key.id == "resnet152__lvef__synthetic__f0.25__s1__probe"
 

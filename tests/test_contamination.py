@@ -122,3 +122,49 @@ def test_bench_run_records_flag_exactly_the_splits_whose_patients_or_external_si
         ("saw-site-d", "internal"): (False, None),
         ("saw-site-d", "external"): (True, "external site(s) ['D'] seen in pretraining"),
     }
+
+
+def test_a_corpus_is_stored_as_sorted_key_json_and_read_back_unchanged() -> None:
+    corpus = Corpus("synthetic", ("A", "B"), 500)
+    text = corpus.to_metadata()
+    assert text == '{"min_patient_index": 500, "sites": ["A", "B"], "source": "synthetic"}'
+    assert Corpus.from_metadata(text) == corpus
+    assert Corpus("folder:pngs").to_metadata() == (
+        '{"min_patient_index": null, "sites": null, "source": "folder:pngs"}'
+    )
+    assert Corpus.from_metadata(Corpus("folder:pngs").to_metadata()) == Corpus("folder:pngs")
+
+
+def test_corpus_metadata_without_sites_or_range_leaves_them_unknown() -> None:
+    corpus = Corpus.from_metadata('{"source": 7}')
+    assert corpus == Corpus("7", None, None)
+    assert isinstance(corpus.source, str)
+    assert Corpus.from_metadata('{"source": "synthetic", "sites": []}').sites == ()
+
+
+def test_older_plain_corpus_names_map_to_what_they_meant() -> None:
+    # before corpora were declared, the synthetic stream was "synthetic-ecg": sites A–D
+    # (SyntheticConfig's default) from patient index 10**7 on
+    assert Corpus.from_metadata("synthetic-ecg") == Corpus("synthetic", SITES, 10**7)
+    assert Corpus.from_metadata("folder:pngs") == Corpus("folder:pngs", None, None)
+
+
+@pytest.mark.parametrize(
+    ("corpus", "n_patients", "split", "reason"),
+    [
+        (Corpus("synthetic", ("D",), None), 10, "internal",
+         "pretrained on synthetic without a declared patient range"),
+        (Corpus("synthetic", ("D",), 5), None, "internal",
+         "pretrained on synthetic without a declared patient range"),
+        (Corpus("synthetic", ("D",), 5), 10, "external",
+         "patients 5–9 are in the pretraining corpus; external site(s) ['D'] seen in pretraining"),
+        (Corpus("synthetic", None, 5), 5, "external",
+         "external site(s) ['C', 'D'] seen in pretraining"),
+        (Corpus("synthetic", None, 5), 5, "internal", None),
+        (Corpus("synthetic", (), 5), 5, "external", None),
+    ],
+)  # fmt: skip
+def test_check_gives_every_reason_in_full_joined_by_semicolons(
+    corpus: Corpus, n_patients: int | None, split: str, reason: str | None
+) -> None:
+    assert check(corpus, "synthetic", {"D", "C"}, n_patients, split) == reason
