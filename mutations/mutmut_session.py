@@ -79,7 +79,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "plugins/metrics/ranking.py": ("tests/metrics/test_bootstrap.py",),
     "bench/statistics.py": ("tests/metrics/test_paired.py",),
     # scoring records
-    "bench/scoring.py": ("tests/test_records_store.py", "tests/metrics/test_metrics_plugin.py"),
+    "bench/scoring.py": ("tests/test_scoring.py",),
     "bench/records.py": ("tests/test_records_store.py",),
     # leaderboard consistency
     "leaderboard/aggregate.py": ("tests/leaderboard/test_leaderboard_tables.py",),
