@@ -80,9 +80,10 @@ def _integer_column(table: pd.DataFrame, column: str, csv: Path, allow_missing: 
     bad |= values.notna() & (values % 1 != 0)
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
+        cell = table[column].iloc[row]
+        got = "an empty cell" if pd.isna(cell) else repr(str(cell))
         raise ECGFormatError(
-            f"{csv}: row {row + 1}, column {column!r}: expected an integer, "
-            f"got {table[column].iloc[row]!r}"
+            f"{csv}: row {row + 1}, column {column!r}: expected an integer, got {got}"
         )
     return values
 
@@ -112,7 +113,7 @@ def ptbxl_table(root: Path) -> pd.DataFrame:
     out["scp_codes"] = pd.Series(codes, index=out.index, dtype=object)
     for column in ("infarction_stadium1", "infarction_stadium2"):
         if column in out.columns:
-            out[column] = out[column].fillna("").astype(str)
+            out[column] = out[column].astype(object).fillna("").astype(str)
     out["path"] = [str(Path(root) / str(f)) for f in table["filename_hr"]]
     return out
 
