@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.cells import cell_id
 from bench.records import (
     SCHEMA_VERSION,
     RecordError,
     ResultRecord,
+    dumps,
     load_records,
     read_jsonl,
     record_from_dict,
@@ -146,3 +151,118 @@ def test_v2_records_name_the_paper_recipe_and_unknown_convergence():
 
 def test_cell_ids_are_filesystem_safe():
     assert "/" not in cell_id("org/model v2", "t", "s", 0.25, 1, "finetune")
+
+
+def _minimal(**kw: object) -> dict[str, object]:
+    """The JSON of the smallest record any schema version accepts, plus ``kw``."""
+    return {"model": "resnet152", "task": "lvef", "metric": "auroc", "value": 0.84, **kw}
+
+
+def test_a_record_without_schema_version_is_read_as_v1_with_every_default():
+    old = record_from_dict(_minimal())
+    assert old == ResultRecord(
+        run_id="", model="resnet152", task="lvef", source="", fraction=1.0, seed=0,
+        split="internal", metric="auroc", value=0.84, arch="resnet152", recipe="paper",
+    )  # fmt: skip
+    assert (old.schema_version, old.protocol, old.converged) == (SCHEMA_VERSION, "finetune", None)
+
+
+def test_only_older_records_get_the_model_as_arch_and_the_paper_recipe():
+    current = record_from_dict(_minimal(schema_version=SCHEMA_VERSION, details={"a": 1}))
+    assert (current.arch, current.recipe, current.details) == ("", "", {"a": 1})
+    v2_probe = record_from_dict(_minimal(schema_version=2, protocol="linear-probe"))
+    assert (v2_probe.arch, v2_probe.recipe) == ("", "")
+    v1_probe = record_from_dict(_minimal(schema_version=1, protocol="linear-probe"))
+    assert (v1_probe.arch, v1_probe.recipe) == ("resnet152", "")
+
+
+def test_unknown_fields_join_the_records_own_details():
+    data = _minimal(schema_version=1, details={"predictions": "p.csv"}, added_later=[1, 2])
+    as_read = json.loads(json.dumps(data))
+    assert record_from_dict(data).details == {
+        "predictions": "p.csv",
+        "unknown_fields": {"added_later": [1, 2]},
+    }
+    assert data == as_read  # upgrading leaves the caller's dict alone
+
+
+@pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, "3"])
+def test_a_newer_or_malformed_schema_version_is_named_with_the_supported_one(version):
+    with pytest.raises(RecordError) as info:
+        record_from_dict(_minimal(schema_version=version))
+    assert str(info.value) == (
+        f"schema_version {version!r} is newer than this harness supports "
+        f"({SCHEMA_VERSION}); upgrade ecg-bench"
+    )
+
+
+def test_a_record_lacking_required_fields_names_them():
+    with pytest.raises(RecordError) as info:
+        record_from_dict({"model": "m", "value": 0.5})
+    assert str(info.value) == "record lacks required fields ['task', 'metric']"
+
+
+def test_dumps_writes_one_sorted_json_object_per_line_that_reads_back(tmp_path):
+    records = [record(), record(metric="auprc", details={"z": 1, "a": [2]}, bootstrap={"seed": 4})]
+    text = dumps(records)
+    lines = text.split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    for line, r in zip(lines, records, strict=False):
+        assert line == json.dumps(r.to_dict(), sort_keys=True)
+        assert list(json.loads(line)) == sorted(dataclasses.asdict(r))
+    path = tmp_path / "results.jsonl"
+    path.write_text(text)
+    assert list(read_jsonl(path)) == records
+    assert dumps([]) == ""
+
+
+def test_blank_lines_are_skipped_and_errors_name_file_and_line(tmp_path):
+    good = json.dumps(record().to_dict())
+    path = tmp_path / "results.jsonl"
+    path.write_text(f"{good}\n\n   \n{good}\n")
+    assert len(list(read_jsonl(path))) == 2
+    path.write_text(f"{good}\n{{broken\n{good}\n")
+    with pytest.raises(RecordError) as info:
+        list(read_jsonl(path))
+    assert (
+        str(info.value)
+        == f"{path}:2: not valid JSON (Expecting property name enclosed in double quotes)"
+    )
+    lacking = json.dumps({"model": "m", "task": "t", "value": 1})
+    path.write_text(f"{good}\n{lacking}\n")
+    with pytest.raises(RecordError) as info:
+        list(read_jsonl(path))
+    assert str(info.value) == f"{path}:2: record lacks required fields ['metric']"
+
+
+def test_a_malformed_field_is_an_error_naming_file_and_line(tmp_path):
+    # details that are not a mapping cannot take the unknown fields (a TypeError inside)
+    bad = json.dumps(_minimal(details=[1], extra=2))
+    path = tmp_path / "results.jsonl"
+    path.write_text(f"{bad}\n{json.dumps(_minimal())}\n")
+    with pytest.raises(RecordError, match=rf"^{re.escape(str(path))}:1: .*not a mapping"):
+        list(read_jsonl(path))
+
+
+def test_load_records_reads_results_files_below_folders_in_path_order(tmp_path):
+    for run, model in (("b", "m2"), ("a/deep", "m1")):
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "results.jsonl").write_text(dumps([record(model=model)]))
+    (tmp_path / "a" / "other.jsonl").write_text(dumps([record(model="ignored")]))
+    assert [r.model for r in load_records([tmp_path])] == ["m1", "m2"]
+    single = tmp_path / "a" / "other.jsonl"
+    assert [r.model for r in load_records([str(single), tmp_path / "b"])] == ["ignored", "m2"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False),
+    seed=st.integers(0, 2**31),
+    text=st.text(max_size=12),
+    details=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+)
+def test_any_record_round_trips_through_jsonl(tmp_path_factory, value, seed, text, details):
+    r = record(value=value, seed=seed, model=text, details=details, converged=seed % 2 == 0)
+    path = tmp_path_factory.mktemp("jsonl") / "results.jsonl"
+    path.write_text(dumps([r, r]))
+    assert list(read_jsonl(path)) == [r, r]

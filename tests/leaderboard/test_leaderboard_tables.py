@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +15,12 @@ from bench.leaderboard.aggregate import (
     MixedRecordsError,
     SourcedRecord,
     aggregate,
+    check_consistent,
+    fraction_label,
     latest_per_cell,
     load_store,
+    row_labels,
+    select,
     summarise,
 )
 from bench.leaderboard.report import build_leaderboard
@@ -21,7 +28,7 @@ from bench.leaderboard.tables import RENDERERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.records import ResultRecord, read_jsonl
+from bench.records import ResultRecord, dumps, read_jsonl
 from tests.leaderboard.conftest import MODELS, write_store
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -187,3 +194,178 @@ def test_rows_trained_on_different_records_are_refused(tmp_path: Path) -> None:
     write_store(root, run="b", models={"resnet152": ("imagenet", 1.1)}, split_hash="s2")
     with pytest.raises(MixedRecordsError, match="split hash"):
         build_leaderboard([root], replicates=20)
+
+
+def sourced(**kw: object) -> SourcedRecord:
+    """A record of table stemi/synthetic/internal/auroc, row heartbeit, with ``kw`` changed."""
+    base = dict(
+        run_id="r", model="heartbeit", task="stemi", source="synthetic", fraction=0.1, seed=0,
+        split="internal", metric="auroc", value=0.8, ci_low=0.7, ci_high=0.9, init="mim",
+    )  # fmt: skip
+    return SourcedRecord(ResultRecord(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "label"), [(0.01, "1 %"), (0.125, "12.5 %"), (0.5, "50 %"), (1.0, "100 %")]
+)
+def test_fraction_label_is_a_percentage(fraction: float, label: str) -> None:
+    assert fraction_label(fraction) == label
+
+
+def test_predictions_path_is_relative_to_the_results_folder_unless_absolute(tmp_path: Path) -> None:
+    named = ResultRecord("r", "m", "t", "s", 1.0, 0, "internal", "auroc", 0.5,
+                         details={"predictions": "predictions/m.csv"})  # fmt: skip
+    assert SourcedRecord(named, tmp_path).predictions == tmp_path / "predictions" / "m.csv"
+    assert SourcedRecord(named).predictions == Path("predictions/m.csv")
+    absolute = replace(named, details={"predictions": str(tmp_path / "p.csv")})
+    assert SourcedRecord(absolute, Path("elsewhere")).predictions == tmp_path / "p.csv"
+    assert SourcedRecord(replace(named, details={}), tmp_path).predictions is None
+
+
+def test_row_labels_add_init_protocol_and_experiment_only_where_needed() -> None:
+    rows = [
+        ("cnn", "random", "validation", "a", "e1", "finetune"),
+        ("beit", "mim", "validation", "b", "e2", "finetune"),
+        ("beit", "imagenet", "validation", "b", "e3", "finetune"),
+        ("beit", "mim", "validation", "b", "e4", "linear-probe"),
+        ("vit", "imagenet", "validation", "c", "abcdef123", "frozen-attn"),
+        ("vit", "imagenet", "validation", "c", "", "frozen-attn"),
+        ("vit", "imagenet", "last", "c", "e5", "finetune"),
+    ]
+    assert row_labels(rows) == {
+        rows[0]: "cnn",
+        rows[1]: "beit (mim)",
+        rows[2]: "beit (imagenet)",
+        rows[3]: "beit (mim) · linear-probe",
+        rows[4]: "vit · frozen-attn [exp abcdef]",
+        rows[5]: "vit · frozen-attn [exp ?]",
+        rows[6]: "vit",
+    }
+
+
+def test_load_store_reads_folders_and_files_and_names_a_missing_path(tmp_path: Path) -> None:
+    for run, model in (("b", "m2"), ("a/deep", "m1")):
+        (tmp_path / run).mkdir(parents=True)
+        (tmp_path / run / "results.jsonl").write_text(dumps([sourced(model=model).record]))
+    loaded = load_store([tmp_path])
+    assert [(s.record.model, s.base) for s in loaded] == [
+        ("m1", tmp_path / "a" / "deep"),
+        ("m2", tmp_path / "b"),
+    ]
+    single = tmp_path / "b" / "results.jsonl"
+    assert [(s.record.model, s.base) for s in load_store([str(single)])] == [("m2", single.parent)]
+    missing = tmp_path / "nowhere"
+    with pytest.raises(
+        FileNotFoundError, match=f"^results path {re.escape(str(missing))} does not exist$"
+    ):
+        load_store([tmp_path, missing])
+
+
+def test_latest_per_cell_keeps_the_newest_or_last_read_in_input_order() -> None:
+    old = sourced(run_id="old", created="2024-01-01")
+    new = sourced(run_id="new", created="2024-02-01")
+    tie = sourced(run_id="tie", created="2024-02-01")
+    other = sourced(run_id="other", metric="auprc", created="2023-01-01")
+    probe = sourced(run_id="probe", protocol="linear-probe", created="2023-01-01")
+    assert latest_per_cell([other, new, old, probe]) == [other, new, probe]
+    assert latest_per_cell([new, other, tie]) == [other, tie]  # a tie goes to the last read
+
+
+def test_consistent_records_and_empty_fields_pass_the_consistency_check() -> None:
+    records = [
+        sourced(harness_version="1.0", split_hash="s1"),
+        sourced(model="vit", harness_version="", split_hash="s1"),  # not applicable
+        sourced(model="cnn", split_hash=""),
+        sourced(model="cnn", task="lvef", harness_version="2.0", split_hash="s9"),  # own table
+    ]
+    check_consistent(records)
+
+
+def test_inconsistent_tables_are_refused_with_every_problem_named() -> None:
+    records = [
+        sourced(model="vit", task_version="1", split_hash="abcdef0123"),
+        sourced(model="cnn", task_version="1", split_hash="abcdef0123"),
+        sourced(model="beit", task_version="2", split_hash="fedcba9876"),
+        sourced(model="beit", seed=1, task_version="2", split_hash="fedcba9876"),
+        sourced(model="cnn", seed=1, task_version="1", split_hash="fedcba9876"),
+    ]
+    with pytest.raises(MixedRecordsError) as info:
+        check_consistent(records)
+    assert str(info.value) == (
+        "refusing to put incomparable records in one table:\n"
+        "  table stemi/synthetic/internal/auroc: task_version differs: "
+        "'1' (cnn, vit); '2' (beit)\n"
+        "  table stemi/synthetic/internal/auroc: fraction 0.1 seed 0: rows used different "
+        "records (split hash): abcdef01 (cnn, vit); fedcba98 (beit)\n"
+        "(re-run the stale cells, filter with --task/--split, or pass --allow-mixed)"
+    )
+
+
+def test_cell_properties_summarise_convergence_training_and_runs() -> None:
+    def cell(*details: dict[str, object], converged: tuple[bool | None, ...]) -> object:
+        return summarise(
+            [
+                sourced(seed=seed, run_id=f"run{2 - seed}", details=d, converged=c)
+                for seed, (d, c) in enumerate(zip(details, converged, strict=True))
+            ]
+        )
+
+    trained = cell(
+        {"n_train_positive": 10, "training": {"epochs_run": 3}},
+        {"n_train_positive": 13, "training": {"epochs_run": 6}},
+        {"n_train_positive": "n/a", "training": None},
+        converged=(True, True, True),
+    )
+    assert trained.train_positives == 11.5 and trained.epochs_run == 4.5
+    assert trained.converged is True and trained.runs == ("run0", "run1", "run2")
+    assert trained.table == ("stemi", "synthetic", "internal", "auroc")
+    assert trained.row == ("heartbeit", "mim", "validation", "", "", "finetune")
+    unknown = cell({}, {}, converged=(True, None))
+    assert unknown.train_positives is None and unknown.epochs_run is None
+    assert unknown.converged is None
+    assert cell({}, {}, converged=(None, False)).converged is False
+
+
+def test_summarise_of_one_seed_has_no_spread_and_a_missing_ci_bound_drops_the_mean_ci() -> None:
+    (single,) = aggregate([sourced(value=0.75, ci_low=None, ci_high=0.8, n=40, n_positive=9)])
+    assert (single.mean, single.std, single.min, single.max) == (0.75, 0.0, 0.75, 0.75)
+    assert (single.ci_low, single.ci_high, single.n, single.n_positive) == (None, 0.8, 40, 9)
+    items = [
+        sourced(seed=2, value=0.6, ci_low=0.5, ci_high=math.nan, contamination=True),
+        sourced(seed=1, value=0.8, ci_low=0.7, ci_high=0.9),
+    ]
+    cell = summarise(items)
+    assert cell.seeds == (1, 2) and cell.contamination is True
+    assert (cell.ci_low, cell.ci_high) == (pytest.approx(0.6), None)
+    assert cell.std == pytest.approx(statistics.stdev([0.6, 0.8]))
+
+
+def test_aggregate_groups_by_table_row_and_fraction_in_sorted_order() -> None:
+    records = [
+        sourced(fraction=1.0, seed=0, value=0.9),
+        sourced(fraction=0.1, seed=1, value=0.7),
+        sourced(fraction=0.1, seed=0, value=0.5),
+        sourced(model="vit", fraction=0.1, value=0.4),
+        sourced(split="external", fraction=0.1, value=0.3),
+    ]
+    cells = aggregate(records)
+    assert [(c.split, c.model, c.fraction, c.mean) for c in cells] == [
+        ("external", "heartbeit", 0.1, 0.3),
+        ("internal", "heartbeit", 0.1, pytest.approx(0.6)),
+        ("internal", "heartbeit", 1.0, 0.9),
+        ("internal", "vit", 0.1, 0.4),
+    ]
+
+
+def test_select_keeps_records_matching_every_given_filter() -> None:
+    records = [
+        sourced(),
+        sourced(task="lvef"),
+        sourced(metric="auprc"),
+        sourced(split="external"),
+    ]
+    assert select(records) == records
+    assert select(records, tasks=["lvef"]) == [records[1]]
+    assert select(records, metrics=["auprc", "brier"]) == [records[2]]
+    assert select(records, splits=["external"], tasks=["stemi"]) == [records[3]]
+    assert select(records, tasks=["stemi"], metrics=["auroc"], splits=["internal"]) == [records[0]]
