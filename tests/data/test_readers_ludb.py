@@ -132,3 +132,98 @@ def test_fiducials_are_plausible(ludb_dir: Path) -> None:
         assert np.all(fid.t_offset[has_t] > fid.t_onset[has_t])
     assert n_without_beats <= 2  # a paced record has QRS peaks without annotated onsets
     assert min(medians) >= 60 and max(medians) <= 200
+
+
+def test_resolve_falls_back_to_the_default_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a flag or $BENCH_LUDB_DIR the folder beside the repository is used."""
+    from bench.data.readers import ludb
+
+    (tmp_path / "ludb.csv").write_text("ID\n")
+    monkeypatch.delenv("BENCH_LUDB_DIR", raising=False)
+    monkeypatch.setattr(ludb, "DEFAULT_DIR", tmp_path)
+    assert resolve_ludb_dir(None) == tmp_path
+
+
+def _ludb_csv(root: Path, rows: list[dict[str, str]]) -> Path:
+    """``root/ludb.csv`` in the published layout: ID, Sex, Age and the diagnosis columns
+    (empty unless given)."""
+    header = ["ID", "Sex", "Age", *DIAGNOSIS_COLUMNS]
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(",".join(f'"{row.get(c, "")}"' for c in header))
+    (root / "ludb.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_table_from_the_published_layout_strips_cells_and_keeps_age_as_text(
+    tmp_path: Path,
+) -> None:
+    rows = [{"ID": " 3 ", "Sex": "M ", "Age": " >89", "Hypertrophies": "Left ventricular hypertrophy"},
+            {"ID": "12", "Sex": "F", "Age": "NA", "Rhythms": "Sinus rhythm.\nSinus arrhythmia."}]  # fmt: skip
+    table = ludb_table(_ludb_csv(tmp_path, rows))
+    assert list(table["record_id"]) == ["3", "12"]
+    assert list(table["sex"]) == ["M", "F"]
+    assert list(table["age"]) == [">89", "NA"]
+    assert list(table["path"]) == [str(tmp_path / "data" / "3"), str(tmp_path / "data" / "12")]
+    assert list(table["Hypertrophies"]) == ["Left ventricular hypertrophy", ""]
+
+
+def test_diagnosis_search_is_a_plain_substring_not_a_regex(tmp_path: Path) -> None:
+    rows = [{"ID": "1", "Rhythms": "Sinus rhythm."}, {"ID": "2", "Rhythms": "Sinus rhythm"},
+            {"ID": "3", "Other states": "Sinus-rhythm."}]  # fmt: skip
+    table = ludb_table(_ludb_csv(tmp_path, rows))
+    assert list(ludb_diagnosis_contains(table, "Rhythms", "rhythm.")) == [True, False, False]
+    assert list(ludb_diagnosis_contains(table, "all", "Sinus.rhythm")) == [False, False, False]
+    assert list(ludb_diagnosis_contains(table, "all", "SINUS", case=False)) == [True, True, True]
+
+
+def _annotations(root: Path, symbols: list[str], fs: int | None = 500) -> Path:
+    """``root/data/7.ii``, a LUDB annotation file with ``symbols`` 10 samples apart."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    samples = np.arange(1, len(symbols) + 1) * 10
+    wfdb.wrann("7", "ii", samples, symbol=symbols, fs=fs, write_dir=str(root / "data"))
+    return root
+
+
+def test_each_beat_takes_the_t_wave_before_the_next_qrs(tmp_path: Path) -> None:
+    """Beat 2 has no T wave of its own: it must not borrow beat 3's."""
+    root = _annotations(tmp_path, ["(", "N", ")", "(", "t", ")", "(", "N", ")",
+                                   "(", "N", ")", "(", "t", ")"])  # fmt: skip
+    fid = read_ludb_fiducials(root, "7")
+    np.testing.assert_array_equal(fid.qrs_onset, [10, 70, 100])
+    np.testing.assert_array_equal(fid.t_onset, [40, np.nan, 130])
+    np.testing.assert_array_equal(fid.t_offset, [60, np.nan, 150])
+
+
+def test_every_beat_with_a_t_wave_keeps_it(tmp_path: Path) -> None:
+    root = _annotations(tmp_path, ["(", "N", ")", "(", "t", ")"] * 3)
+    fid = read_ludb_fiducials(root, "7", lead=" II ")
+    np.testing.assert_array_equal(fid.qrs_offset, [30, 90, 150])
+    np.testing.assert_array_equal(fid.t_onset, [40, 100, 160])
+
+
+def test_a_qrs_at_either_end_of_the_file_has_no_bounds_and_is_left_out(tmp_path: Path) -> None:
+    """The first annotation cannot have an onset before it (not even the file's last "("),
+    nor the last an offset after it."""
+    head = _annotations(tmp_path / "head", ["N", ")", "(", "N", ")", "(", "t", ")", "("])
+    fid = read_ludb_fiducials(head, "7")
+    np.testing.assert_array_equal(fid.qrs_onset, [30])
+    np.testing.assert_array_equal(fid.t_offset, [80])
+    tail = _annotations(tmp_path / "tail", ["(", "N", ")", "(", "N"])
+    np.testing.assert_array_equal(read_ludb_fiducials(tail, "7").qrs_offset, [30])
+
+
+def test_fs_comes_from_the_header_when_the_annotation_file_has_none(tmp_path: Path) -> None:
+    root = _annotations(tmp_path, ["(", "N", ")"], fs=None)
+    wfdb.wrsamp("7", fs=250, units=["mV"], sig_name=["ii"], p_signal=np.zeros((50, 1)),
+                fmt=["16"], write_dir=str(root / "data"))  # fmt: skip
+    assert read_ludb_fiducials(root, "7").fs == 250.0
+
+
+def test_an_unreadable_annotation_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "7.ii").write_bytes(b"\x01")
+    with pytest.raises(ECGFormatError, match=r"data/7\.ii: unreadable annotation file \("):
+        read_ludb_fiducials(tmp_path, "7")

@@ -122,3 +122,133 @@ def test_bad_signal_entries(files: Path) -> None:
         load_manifest_signal({"path": str(files / "x.edf")})
     with pytest.raises(ECGFormatError, match="manifest file not found"):
         read_manifest(files / "none.csv")
+
+
+@pytest.mark.parametrize(("column", "row"), [("record_id", 1), ("patient_id", 2), ("path", 0)])
+def test_an_empty_required_value_names_its_row_line_and_column(
+    tmp_path: Path, column: str, row: int
+) -> None:
+    """Data row ``row + 1`` is CSV line ``row + 2`` (the header is line 1)."""
+    rows = [dict(ROWS[0], record_id=f"r{k}") for k in range(3)]
+    rows[row][column] = "   "  # blank after stripping
+    path = make_manifest(tmp_path / "manifest.csv", rows)
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"manifest\.csv: row {row + 1} \(line {row + 2}\), column '{column}': empty value$",
+    ):
+        read_manifest(path)
+
+
+def test_duplicate_record_id_names_the_second_row_and_the_id(tmp_path: Path) -> None:
+    rows = [dict(ROWS[0], record_id=r) for r in ("x", "y", "z", "y")]
+    path = make_manifest(tmp_path / "manifest.csv", rows)
+    message = r"manifest\.csv: row 4 \(line 5\), column 'record_id': duplicate record_id 'y'$"
+    with pytest.raises(ECGFormatError, match=message):
+        read_manifest(path)
+
+
+def test_header_and_cells_are_stripped_and_site_defaults_to_unknown(tmp_path: Path) -> None:
+    """Spaces around header names and cells are ignored; without a site column every row's
+    site is "unknown"; a relative CSV path still gives absolute signal paths."""
+    (tmp_path / "m.csv").write_text(" record_id , patient_id ,path, lvef\n  a ,  p1 , ecgs/a ,35\n")
+    table = read_manifest(tmp_path / "m.csv")
+    assert (table["record_id"][0], table["patient_id"][0]) == ("a", "p1")
+    assert table["path"][0] == str((tmp_path / "ecgs" / "a").resolve())
+    assert list(table["site"]) == ["unknown"]
+    assert table["lvef"].dtype == np.float64 and table["lvef"][0] == 35.0
+
+
+def test_a_relative_manifest_path_gives_absolute_signal_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_manifest(tmp_path / "sub" / "m.csv", [ROWS[0]])
+    monkeypatch.chdir(tmp_path)
+    table = read_manifest(Path("sub") / "m.csv")
+    assert table["path"][0] == str(tmp_path.resolve() / "sub" / "ecgs" / "a")
+
+
+def test_fs_is_numeric_even_when_other_numeric_columns_are_named(tmp_path: Path) -> None:
+    path = make_manifest(tmp_path / "m.csv", [dict(ROWS[3], lvef="x")])
+    table = read_manifest(path, numeric_columns=[])
+    assert table["fs"][0] == 500.0 and table["fs"].dtype == np.float64
+    assert table["lvef"][0] == "x"
+    bad = make_manifest(tmp_path / "bad.csv", [dict(ROWS[3], fs="fast")])
+    with pytest.raises(ECGFormatError, match=r"bad\.csv: row 1 \(line 2\), column 'fs': expected a number, got 'fast'$"):  # fmt: skip
+        read_manifest(bad, numeric_columns=[])
+
+
+def test_an_undecodable_manifest_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"record_id,patient_id,path\n\xff\xfe\xfa,1,x\n")
+    with pytest.raises(ECGFormatError, match=r"m\.csv: not a readable CSV \("):
+        read_manifest(path)
+
+
+def test_npy_leads_may_be_separated_by_semicolons_and_data_becomes_float32(
+    tmp_path: Path,
+) -> None:
+    data = np.arange(6, dtype=np.int16).reshape(2, 3)
+    np.save(tmp_path / "x.npy", data)
+    got = load_manifest_signal({"path": str(tmp_path / "x.npy"), "fs": "250", "leads": "V1; aVL"})
+    assert got.leads == ("V1", "aVL")
+    assert got.fs == 250.0 and isinstance(got.fs, float)
+    assert got.data.dtype == np.float32
+    np.testing.assert_array_equal(got.data, [[0, 1, 2], [3, 4, 5]])
+
+
+@pytest.mark.parametrize(
+    ("array", "row", "got"),
+    [(np.zeros(3), {"leads": "I"}, r"float64 \(3,\)"),
+     (np.zeros((2, 3)), {"leads": "I"}, r"float64 \(2, 3\)"),
+     (np.array([["a", "b"]]), {"leads": "I"}, r"<U1 \(1, 2\)"),
+     (np.zeros((2, 3)), {"leads": ""}, r"float64 \(2, 3\)")],
+)  # fmt: skip
+def test_npy_arrays_of_the_wrong_shape_or_type_are_named(
+    tmp_path: Path, array: np.ndarray, row: dict[str, str], got: str
+) -> None:
+    """One named lead wants a (1, samples) numeric array; no ``leads`` wants 12 rows."""
+    np.save(tmp_path / "x.npy", array)
+    n = 1 if row["leads"] else 12
+    message = rf"x\.npy: expected a numeric \({n} leads x samples\) array, got {got}$"
+    with pytest.raises(ECGFormatError, match=message):
+        load_manifest_signal({"path": str(tmp_path / "x.npy"), "fs": 500.0, **row})
+
+
+def test_npy_with_an_empty_fs_cell_is_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((12, 4)))
+    message = r"x\.npy: \.npy signals need an 'fs' column in the manifest$"
+    with pytest.raises(ECGFormatError, match=message):
+        load_manifest_signal({"path": str(tmp_path / "x.npy"), "fs": float("nan")})
+
+
+def test_signal_files_lists_a_records_existing_files_or_the_file_itself(tmp_path: Path) -> None:
+    from bench.data.readers.manifest import signal_files
+
+    for name in ("r.hea", "r.dat", "m.hea", "m.mat"):
+        (tmp_path / name).write_text("")
+    both = [tmp_path / "r.hea", tmp_path / "r.dat"]
+    for given in ("r", "r.hea", "r.dat", "r.DAT", "r.mat"):
+        assert signal_files(tmp_path / given) == both
+    assert signal_files(str(tmp_path / "m")) == [tmp_path / "m.hea", tmp_path / "m.mat"]
+    assert signal_files(tmp_path / "e.XML") == [tmp_path / "e.XML"]
+    assert signal_files(tmp_path / "absent.npy") == [tmp_path / "absent.npy"]
+
+
+def test_signal_type_is_chosen_by_extension_in_any_case(files: Path) -> None:
+    (files / "ecgs" / "b.xml").rename(files / "ecgs" / "B.XML")
+    (files / "ecgs" / "c.npy").rename(files / "ecgs" / "C.NPY")
+    muse = load_manifest_signal({"path": str(files / "ecgs" / "B.XML")})
+    assert muse.leads == STANDARD_LEADS and muse.n_samples == 1000
+    array = load_manifest_signal({"path": str(files / "ecgs" / "C.NPY"), "fs": 250})
+    np.testing.assert_array_equal(array.data, synthetic_ecg(3, fs=250, seconds=2).data)
+    record = load_manifest_signal({"path": str(files / "ecgs" / "a.HEA")})
+    assert record.n_samples == 1000
+    message = r"x\.EDF: unsupported signal file type '\.edf'; use WFDB \(\.hea/\.dat/\.mat\), \.xml or \.npy$"
+    with pytest.raises(ECGFormatError, match=message):
+        load_manifest_signal({"path": str(files / "x.EDF")})
+
+
+def test_npy_lead_name_errors_name_the_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((2, 3)))
+    with pytest.raises(ECGFormatError, match=r"x\.npy: lead 'I' appears twice \(as 'i'\)$"):
+        load_manifest_signal({"path": str(tmp_path / "x.npy"), "fs": 500.0, "leads": "I;i"})
