@@ -129,19 +129,22 @@ def read_muse_xml(path: Path, waveform: Waveform = "rhythm") -> ECGSignal:
     """Read a GE MUSE XML file as a 12-lead :class:`ECGSignal` in mV.
 
     ``waveform`` picks the ``Rhythm`` (the full recording, default) or ``Median`` (the
-    representative beat) waveform. Stored leads I, II and V1-V6 are required; missing limb
-    leads are derived (see :func:`derive_limb_leads`). Raises :class:`ECGFormatError`
+    representative beat) waveform; any other value raises :class:`ValueError` (the caller's
+    mistake, not the file's). Stored leads I, II and V1-V6 are required; missing limb leads
+    are derived (see :func:`derive_limb_leads`). Raises :class:`ECGFormatError`
     naming the file and element when the file is not XML, has no waveform of that type,
     or a lead is missing, not base64, has the wrong sample count or unknown units. An
     unknown ``LeadID`` and a ``RestingECGMeasurements`` rate that disagrees with the
     waveform's give :attr:`ECGSignal.notices` (see the module docstring).
     """
+    wanted = waveform.lower()
+    if wanted not in ("rhythm", "median"):
+        raise ValueError(f"waveform must be 'rhythm' or 'median', got {waveform!r}")
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, ValueError, LookupError, OSError) as exc:  # LookupError: bad encoding
         raise ECGFormatError(f"{path}: not a readable MUSE XML file ({exc})") from exc
-    wanted = waveform.lower()
     element = next(
         (w for w in root.iter("Waveform")
          if (w.findtext("WaveformType") or "").strip().lower() == wanted),
