@@ -277,3 +277,255 @@ def test_writer_refuses_what_int16_cannot_hold(tmp_path: Path) -> None:
     loud.data[0, 10] = 200.0  # 200 mV is beyond 32767 * 4.88 uV
     with pytest.raises(ECGFormatError, match="lead I: amplitude exceeds int16 range"):
         write_muse_xml(loud, tmp_path / "x.xml")
+
+
+#: The int16 samples every lead of :func:`_write_muse` holds unless told otherwise.
+FOUR_SAMPLES = (3, -2, 1000, -7)
+
+
+def _lead_fields(name: str, samples: tuple[int, ...] = FOUR_SAMPLES) -> dict[str, str | None]:
+    """The ``LeadData`` children of one lead at 1 µV per bit, ``samples`` packed by struct."""
+    payload = struct.pack(f"<{len(samples)}h", *samples)
+    return {"LeadID": name, "LeadSampleCountTotal": str(len(samples)),
+            "LeadAmplitudeUnitsPerBit": "1", "LeadAmplitudeUnits": "MICROVOLTS",
+            "WaveFormData": base64.b64encode(payload).decode("ascii")}  # fmt: skip
+
+
+def _write_muse(
+    path: Path,
+    waveform: dict[str, str | None] | None = None,
+    lead_edits: dict[str, dict[str, str | None]] | None = None,
+    extra_leads: tuple[dict[str, str | None], ...] = (),
+    before: tuple[ET.Element, ...] = (),
+) -> Path:
+    """A hand-built MUSE file: ``before`` elements, then one Rhythm waveform (500 Hz as
+    SampleBase 500 x 10^0, fields overridden by ``waveform``) holding the eight stored leads
+    (:func:`_lead_fields`, children overridden by ``lead_edits[name]``) and ``extra_leads``.
+    A field given as None is left out."""
+    root = ET.Element("RestingECG")
+    root.extend(before)
+    element = ET.SubElement(root, "Waveform")
+    fields = {"WaveformType": "Rhythm", "SampleBase": "500", "SampleExponent": "0",
+              **(waveform or {})}  # fmt: skip
+    leads = [{**_lead_fields(name), **(lead_edits or {}).get(name, {})} for name in STORED_LEADS]
+    for tag, text in fields.items():
+        if text is not None:
+            ET.SubElement(element, tag).text = text
+    for lead in (*leads, *extra_leads):
+        child = ET.SubElement(element, "LeadData")
+        for tag, text in lead.items():
+            if text is not None:
+                ET.SubElement(child, tag).text = text
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def _message(path: Path, where: str, rest: str) -> str:
+    """The whole one-line message (as a regex) for an error at ``where`` in ``path``."""
+    return rf"^{re.escape(str(path))}: <Waveform> 'rhythm'{where}: {rest}$"
+
+
+B64_OF_FOUR = _lead_fields("I")["WaveFormData"] or ""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "where", "rest"),
+    [("LeadID", "   ", " <LeadData>", "missing <LeadID>"),
+     ("LeadAmplitudeUnits", None, " <LeadData> V3", "missing <LeadAmplitudeUnits>"),
+     ("LeadSampleCountTotal", None, " <LeadData> V3", "missing <LeadSampleCountTotal>"),
+     ("WaveFormData", " \n ", " <LeadData> V3", "missing <WaveFormData>"),
+     ("LeadSampleCountTotal", "x" * 50, " <LeadData> V3",
+      f"<LeadSampleCountTotal> is not a number: '{'x' * 40}'"),
+     ("LeadAmplitudeUnitsPerBit", "9" * 400, " <LeadData> V3",
+      f"<LeadAmplitudeUnitsPerBit> is not finite: '{'9' * 40}'"),
+     ("LeadAmplitudeUnitsPerBit", "nan", " <LeadData> V3",
+      "<LeadAmplitudeUnitsPerBit> is not finite: 'nan'"),
+     ("LeadSampleCountTotal", "5", " <LeadData> V3",
+      "<LeadSampleCountTotal> says 5 samples, <WaveFormData> holds 4"),
+     ("WaveFormData", B64_OF_FOUR[:4] + "*" + B64_OF_FOUR[4:], " <LeadData> V3",
+      "<WaveFormData> is not valid base64"),
+     ("WaveFormData", base64.b64encode(b"abc").decode(), " <LeadData> V3",
+      r"<WaveFormData> has an odd byte count \(3\)"),
+     ("LeadAmplitudeUnits", "furlongs", " <LeadData> V3",
+      r"<LeadAmplitudeUnits> 'FURLONGS' unknown; expected \['MICROVOLTS', 'MILLIVOLTS'\]")],
+)  # fmt: skip
+def test_a_missing_blank_or_bad_lead_field_is_named_in_full(
+    tmp_path: Path, field: str, value: str | None, where: str, rest: str
+) -> None:
+    """The message names the file, the waveform, the lead (when known), the element and,
+    for a value, the value itself (cut at 40 characters)."""
+    path = _write_muse(tmp_path / "bad.xml", lead_edits={"V3": {field: value}})
+    with pytest.raises(ECGFormatError, match=_message(path, where, rest)):
+        read_muse_xml(path)
+
+
+@pytest.mark.parametrize(
+    ("fields", "rest"),
+    [({"SampleBase": None}, "missing <SampleBase>"),
+     ({"SampleExponent": "x"}, "<SampleExponent> is not a number: 'x'"),
+     ({"SampleBase": "0.00005", "SampleExponent": "7"},
+      "<SampleExponent> must be a whole power of ten between -6 and 6, got 7"),
+     ({"SampleBase": "0"}, r"sampling rate <SampleBase> x 10\^<SampleExponent> = 0 Hz is not positive"),
+     ({"SampleBase": "-5", "SampleExponent": "2"},
+      r"sampling rate <SampleBase> x 10\^<SampleExponent> = -500 Hz is not positive")],
+)  # fmt: skip
+def test_a_bad_sampling_rate_is_named_in_full(
+    tmp_path: Path, fields: dict[str, str | None], rest: str
+) -> None:
+    path = _write_muse(tmp_path / "bad.xml", waveform=fields)
+    with pytest.raises(ECGFormatError, match=_message(path, "", rest)):
+        read_muse_xml(path)
+
+
+@pytest.mark.parametrize(
+    ("base", "exponent", "fs"),
+    [("0.0005", "6", 500.0), ("500000000", "-6", 500.0), ("0.5", "0", 0.5), ("250", " ", 250.0)],
+)
+def test_exponents_up_to_six_and_rates_below_one_hz_are_read(
+    tmp_path: Path, base: str, exponent: str, fs: float
+) -> None:
+    """Any positive rate is accepted; a blank exponent is 10^0."""
+    path = _write_muse(tmp_path / "ok.xml", {"SampleBase": base, "SampleExponent": exponent})
+    assert read_muse_xml(path).fs == pytest.approx(fs, rel=1e-12)
+
+
+def test_lenient_spellings_are_read_and_stored_limb_leads_are_kept(tmp_path: Path) -> None:
+    """Lower-case units, a padded WaveformType, base64 broken over lines and an unknown lead
+    before the stored ones all read; a stored III is used as stored, not derived; the data
+    are float32."""
+    wrapped = "\n  ".join(B64_OF_FOUR[i : i + 4] for i in range(0, len(B64_OF_FOUR), 4))
+    third = _lead_fields("III", (9, 9, 9, 9))
+    path = _write_muse(
+        tmp_path / "ok.xml",
+        waveform={"WaveformType": "  rhythm "},
+        lead_edits={"I": {"LeadAmplitudeUnits": "microvolts", "WaveFormData": wrapped}},
+        extra_leads=(third,),
+    )
+    got = read_muse_xml(path)
+    assert got.data.dtype == np.float32
+    np.testing.assert_allclose(got.lead("I"), np.array(FOUR_SAMPLES) * 1e-3, rtol=1e-6)
+    np.testing.assert_allclose(got.lead("III"), [9e-3] * 4, rtol=1e-6)
+    np.testing.assert_allclose(got.lead("aVF"), np.array(FOUR_SAMPLES) * 0.5e-3, rtol=1e-6)
+
+
+def test_only_waveform_elements_are_searched_for_the_type(tmp_path: Path) -> None:
+    """Another element with a WaveformType child, before the waveform, is not a waveform;
+    a RestingECGMeasurements without ECGSampleBase gives no notice."""
+    decoy = ET.Element("Decoy")
+    ET.SubElement(decoy, "WaveformType").text = "Rhythm"
+    measurements = ET.Element("RestingECGMeasurements")
+    ET.SubElement(measurements, "VentricularRate").text = "60"
+    path = _write_muse(tmp_path / "ok.xml", before=(decoy, measurements))
+    got = read_muse_xml(path)
+    assert got.fs == 500.0 and got.notices == ()
+
+
+def test_duplicate_and_unequal_leads_are_named_in_full(tmp_path: Path) -> None:
+    twice = _write_muse(tmp_path / "twice.xml", extra_leads=(_lead_fields("V3"),))
+    with pytest.raises(
+        ECGFormatError, match=_message(twice, "", "two <LeadData> elements for lead V3")
+    ):
+        read_muse_xml(twice)
+    short = _write_muse(tmp_path / "short.xml", lead_edits={"V6": _lead_fields("V6", (1, 2))})
+    counts = ", ".join(f"'{name}': {2 if name == 'V6' else 4}" for name in STORED_LEADS)
+    rest = rf"leads differ in sample count: \{{{counts}\}}"
+    with pytest.raises(ECGFormatError, match=_message(short, "", rest)):
+        read_muse_xml(short)
+
+
+@pytest.mark.parametrize("waveform", ["", "full", "xxxx"])
+def test_an_unknown_waveform_kind_is_the_callers_error(tmp_path: Path, waveform: str) -> None:
+    path = _write_muse(tmp_path / "ok.xml", waveform={"WaveformType": None})
+    with pytest.raises(
+        ValueError, match=rf"^waveform must be 'rhythm' or 'median', got '{waveform}'$"
+    ):
+        read_muse_xml(path, waveform=waveform)  # type: ignore[arg-type]
+
+
+def _written_leads(path: Path) -> dict[str, dict[str, ET.Element]]:
+    """Per WaveformType, per LeadID: the LeadData elements of a written file (xml.etree)."""
+    out: dict[str, dict[str, ET.Element]] = {}
+    for element in ET.parse(path).getroot().iter("Waveform"):
+        leads = {lead.findtext("LeadID") or "": lead for lead in element.iter("LeadData")}
+        out[element.findtext("WaveformType") or ""] = leads
+    return out
+
+
+def _counts(lead: ET.Element) -> list[int]:
+    data = base64.b64decode(lead.findtext("WaveFormData") or "")
+    return list(struct.unpack(f"<{len(data) // 2}h", data))
+
+
+def test_writer_fields_follow_the_muse_schema(tmp_path: Path) -> None:
+    """Parsed back with xml.etree (not the reader): the DOCTYPE, the root and waveform
+    fields, and each lead's byte count, offset, sample size and type spellings."""
+    path = write_muse_xml(
+        synthetic_ecg(1, fs=250, seconds=1),
+        tmp_path / "w.xml",
+        median=synthetic_ecg(1, seconds=0.2),
+    )
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ['<?xml version="1.0" encoding="utf-8"?>',
+                         '<!DOCTYPE RestingECG SYSTEM "restecg.dtd">']  # fmt: skip
+    root = ET.parse(path).getroot()
+    assert root.tag == "RestingECG"
+    waveforms = root.findall("Waveform")
+    assert [w.findtext("WaveformType") for w in waveforms] == ["Rhythm", "Median"]
+    for waveform, n in zip(waveforms, [250, 100], strict=True):
+        assert [(w.tag, w.text) for w in waveform if w.tag != "LeadData"] == [
+            ("WaveformType", waveform.findtext("WaveformType")), ("WaveformStartTime", "0"),
+            ("NumberofLeads", "8"), ("SampleType", "CONTINUOUS_SAMPLES"),
+            ("SampleBase", "250" if n == 250 else "500"), ("SampleExponent", "0"),
+        ]  # fmt: skip
+        for lead in waveform.iter("LeadData"):
+            assert lead.findtext("LeadByteCountTotal") == str(2 * n)
+            assert lead.findtext("LeadSampleCountTotal") == str(n)
+            assert lead.findtext("LeadTimeOffset") == "0"
+            assert lead.findtext("LeadSampleSize") == "2"
+            assert lead.findtext("LeadAmplitudeUnits") == "MICROVOLTS"
+            assert len(_counts(lead)) == n
+
+
+def test_writer_rounds_the_exact_sample_value_not_a_float32_product(tmp_path: Path) -> None:
+    """-56.26884 mV as float32 is -56.26884078979492 mV = -11530.50016 steps of 4.88 µV:
+    the nearest count is -11531 (float32 arithmetic would give -11530)."""
+    signal = synthetic_ecg(2, seconds=0.01)
+    signal.data[0, 0] = np.float32(-56.26884)
+    expected = round(float(np.float32(-56.26884)) * 1000.0 / 4.88)
+    assert expected == -11531
+    lead_i = _written_leads(write_muse_xml(signal, tmp_path / "w.xml"))["Rhythm"]["I"]
+    assert _counts(lead_i)[0] == expected
+
+
+@pytest.mark.parametrize(("mv", "ok"), [(32.767, True), (-32.768, True), (32.768, False),
+                                        (-32.769, False)])  # fmt: skip
+def test_writer_accepts_exactly_the_int16_range(tmp_path: Path, mv: float, ok: bool) -> None:
+    signal = synthetic_ecg(3, seconds=0.01)
+    signal.data[6, 1] = mv  # V1, at 1 µV per bit: the count is mv x 1000
+    if ok:
+        leads = _written_leads(write_muse_xml(signal, tmp_path / "w.xml", units_per_bit=1.0))
+        assert _counts(leads["Rhythm"]["V1"])[1] == round(mv * 1000)
+    else:
+        with pytest.raises(
+            ECGFormatError, match=r"^lead V1: amplitude exceeds int16 range at 1.0 µV per bit$"
+        ):
+            write_muse_xml(signal, tmp_path / "w.xml", units_per_bit=1.0)
+
+
+def test_writer_edge_cases(tmp_path: Path) -> None:
+    """An empty recording writes empty leads; a step below 1 µV is allowed, zero is not;
+    NaN is refused naming the lead."""
+    empty = ECGSignal(data=np.zeros((12, 0), dtype=np.float32), fs=500.0, leads=STANDARD_LEADS)
+    leads = _written_leads(write_muse_xml(empty, tmp_path / "e.xml"))["Rhythm"]
+    assert leads["V6"].findtext("LeadSampleCountTotal") == "0"
+    fine = _written_leads(write_muse_xml(synthetic_ecg(4, seconds=0.1), tmp_path / "f.xml",
+                                         units_per_bit=0.5))  # fmt: skip
+    assert fine["Rhythm"]["I"].findtext("LeadAmplitudeUnitsPerBit") == "0.5"
+    with pytest.raises(ValueError, match=r"^units_per_bit must be positive, got 0$"):
+        write_muse_xml(synthetic_ecg(4, seconds=0.1), tmp_path / "z.xml", units_per_bit=0)
+    broken = synthetic_ecg(4, seconds=0.1)
+    broken.data[7, 3] = np.nan
+    with pytest.raises(
+        ECGFormatError, match=r"^lead V2: cannot write NaN/inf samples to MUSE XML$"
+    ):
+        write_muse_xml(broken, tmp_path / "n.xml")
