@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import wfdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.data.readers import read_wfdb
-from bench.data.readers.wfdb_reader import read_wfdb_comments
+from bench.data.readers.wfdb_reader import (
+    read_wfdb_comments,
+    record_name,
+    resolve_dataset_dir,
+    wfdb_folder_table,
+)
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 from .fixtures import (
@@ -258,3 +269,383 @@ def test_mutated_header_is_read_or_rejected_cleanly(
     except ECGFormatError:
         return
     assert signal.data.ndim == 2
+
+
+def _header(path: Path, *lines: str) -> Path:
+    """Write the WFDB header ``path`` (``NAME.hea``) from its lines; returns the record path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path.with_suffix("")
+
+
+def test_format_32_samples_beyond_float32_precision_keep_their_distance_from_the_baseline(
+    tmp_path: Path,
+) -> None:
+    """Digital values above 2**24 (a 32-bit ADC with a large offset): (sample - baseline) /
+    gain is exact, not the difference of two float32-rounded numbers (1 mV read as 1.024)."""
+    baseline = 2**30
+    digital = np.array([[baseline + 1, baseline + 1000, baseline - 3, baseline, baseline + 77]])
+    wfdb.wrsamp("big", fs=100, units=["mV"], sig_name=["I"], d_signal=digital.T.copy(),
+                fmt=["32"], adc_gain=[1000.0], baseline=[baseline], write_dir=str(tmp_path))  # fmt: skip
+    got = read_wfdb(tmp_path / "big")
+    assert got.data.dtype == np.float32
+    expected = np.array([[0.001, 1.0, -0.003, 0.0, 0.077]], dtype=np.float32)
+    np.testing.assert_array_equal(got.data, expected)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    digital=st.lists(st.integers(-32767, 32767), min_size=1, max_size=30),
+    gain=st.sampled_from([0.25, 2.0, 3.3, 200.0, 1000.0]),
+    baseline=st.integers(-500, 500),
+    units=st.sampled_from([("mV", 1.0), ("uV", 1e-3), ("V", 1e3)]),
+)
+def test_millivolts_are_the_float32_rounding_of_sample_minus_baseline_over_gain(
+    tmp_path: Path, digital: list[int], gain: float, baseline: int, units: tuple[str, float]
+) -> None:
+    """Converted in double precision and rounded to float32 once, so every value is the
+    float32 nearest (sample - baseline) / gain x (mV per unit), to the last bit."""
+    unit, to_mv = units
+    samples = np.asarray(digital)[:, None]
+    wfdb.wrsamp("conv", fs=100, units=[unit], sig_name=["V2"], d_signal=samples, fmt=["16"],
+                adc_gain=[gain], baseline=[baseline], write_dir=str(tmp_path))  # fmt: skip
+    got = read_wfdb(tmp_path / "conv")
+    expected = ((np.asarray(digital, dtype=np.float64) - baseline) / gain * to_mv)[None, :]
+    np.testing.assert_array_equal(got.data, expected.astype(np.float32))
+
+
+#: mV per unit, by the units a header may write (micro as "u", the micro sign or Greek mu)
+MV_PER_UNIT = {"mV": 1.0, "MV": 1.0, "uV": 1e-3, "UV": 1e-3, "µV": 1e-3, "μV": 1e-3, "V": 1e3,
+               "v": 1e3}  # fmt: skip
+
+
+@pytest.mark.parametrize(("unit", "to_mv"), MV_PER_UNIT.items())
+def test_each_unit_spelling_converts_to_millivolts(tmp_path: Path, unit: str, to_mv: float) -> None:
+    """One sample of 1 unit (digital 10 at 10 per unit) on the third of three signals, after
+    comment and blank lines: the first, with no gain field and no name, is dropped, the
+    second's gain field gives no units: mV."""
+    _header(
+        tmp_path / "u.hea",
+        "u 3 500 1",
+        "u.dat 16",
+        "  # a comment: 10/µV",
+        "u.dat 16 200 16 0 0 0 0 I",
+        "",
+        f"u.dat 16 10/{unit} 16 0 0 0 0 II",
+    )
+    np.array([3, 7, 10], dtype="<i2").tofile(tmp_path / "u.dat")
+    got = read_wfdb(tmp_path / "u")
+    assert got.leads == ("I", "II")
+    assert got.data.tolist() == [[np.float32(7 / 200)], [np.float32(to_mv)]]
+
+
+def test_units_the_header_spells_in_latin1_are_unknown(tmp_path: Path) -> None:
+    """Not UTF-8: the micro sign cannot be told from other bytes, so not read as volts."""
+    record = _header(tmp_path / "u.hea", "u 1 500 1", "u.dat 16 10/XV 16 0 10 0 0 V1")
+    (tmp_path / "u.hea").write_bytes((tmp_path / "u.hea").read_bytes().replace(b"X", b"\xb5"))
+    np.array([10], dtype="<i2").tofile(tmp_path / "u.dat")
+    with pytest.raises(ECGFormatError, match=r"u\.hea: lead 'V1' has unknown units '\ufffdV'; "):
+        read_wfdb(record)
+
+
+def test_missing_samples_become_nan_and_flag_the_signal(tmp_path: Path) -> None:
+    """-32768 is format 16's missing-sample value; a record without one has no flag."""
+    digital = np.array([[5, -32768, 10], [1, 2, 3]])
+    wfdb.wrsamp("gap", fs=100, units=["mV", "mV"], sig_name=["I", "II"], d_signal=digital.T.copy(),
+                fmt=["16", "16"], adc_gain=[5.0, 1.0], baseline=[0, 0], write_dir=str(tmp_path))  # fmt: skip
+    got = read_wfdb(tmp_path / "gap")
+    np.testing.assert_array_equal(got.data, [[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]])
+    assert got.flags == ("missing_samples",)
+    assert read_wfdb(_record(tmp_path)).flags == ()
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ("rec 1 0 4", "rec.dat 16 200/mV 16 0 0 0 0 I"),  # sampling rate 0
+        ("rec 0 500 4",),  # no signals
+    ],
+)
+def test_a_record_without_signals_or_sampling_rate_is_refused(
+    tmp_path: Path, lines: tuple[str, ...]
+) -> None:
+    record = _header(tmp_path / "rec.hea", *lines)
+    np.arange(4, dtype="<i2").tofile(tmp_path / "rec.dat")
+    with pytest.raises(
+        ECGFormatError, match=r"rec\.hea: record has no signals or no sampling rate$"
+    ):
+        read_wfdb(record)
+
+
+def test_an_unparsable_header_is_named_with_the_reason(tmp_path: Path) -> None:
+    record = _header(tmp_path / "rec.hea", "rec 1 500 4", "this is no signal line")
+    with pytest.raises(
+        ECGFormatError, match=r"rec\.hea: unreadable WFDB header \(invalid syntax in signal line\)$"
+    ):
+        read_wfdb(record)
+
+
+def test_a_record_wfdb_cannot_read_despite_sound_files_is_named_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """Two samples per frame (``16x2``) need 16 bytes for 4 frames; 12 are there, which the
+    size check (one sample per frame) lets through to wfdb."""
+    record = _header(tmp_path / "rec.hea", "rec 1 500 4", "rec.dat 16x2 200/mV 16 0 0 0 0 I")
+    np.arange(6, dtype="<i2").tofile(tmp_path / "rec.dat")
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"^{re.escape(str(record))}: unreadable WFDB record \(Samples were not loaded",
+    ):
+        read_wfdb(record)
+
+
+def test_an_unsupported_storage_format_names_the_header_the_format_and_the_file(
+    tmp_path: Path,
+) -> None:
+    record = _header(tmp_path / "rec.hea", "rec 1 500 4", "rec.dat 508 200/mV 16 0 0 0 0 I")
+    (tmp_path / "rec.dat").write_bytes(bytes(8))
+    with pytest.raises(
+        ECGFormatError, match=r"rec\.hea: unsupported WFDB storage format '508' for rec\.dat$"
+    ):
+        read_wfdb(record)
+
+
+#: Bytes that 2 signals x 9 samples take in each storage format (212: 2 samples in 3 bytes,
+#: 310/311: 3 samples in 4 bytes).
+FORMAT_BYTES = {"8": 18, "16": 36, "24": 54, "32": 72, "61": 36, "80": 18, "160": 36,
+                "212": 27, "310": 24, "311": 24}  # fmt: skip
+
+
+@pytest.mark.parametrize(("fmt", "size"), FORMAT_BYTES.items())
+def test_every_storage_format_reads_at_its_size_and_is_truncated_one_byte_short(
+    tmp_path: Path, fmt: str, size: int
+) -> None:
+    record = _header(
+        tmp_path / "rec.hea",
+        "rec 2 100 9",
+        f"rec.dat {fmt} 10/mV 12 0 0 0 0 I",
+        f"rec.dat {fmt} 10/mV 12 0 0 0 0 II",
+    )
+    (tmp_path / "rec.dat").write_bytes(bytes(size))
+    assert read_wfdb(record).data.shape == (2, 9)
+    (tmp_path / "rec.dat").write_bytes(bytes(size - 1))
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"rec\.dat: truncated signal file, expected {size} bytes for 9 samples, "
+        rf"found {size - 1}$",
+    ):
+        read_wfdb(record)
+
+
+def _mat_record(tmp_path: Path, values: np.ndarray, fmts: list[str], offset: int = 24) -> Path:
+    """``m.mat`` holding ``values`` (MATLAB v4, scipy) and ``m.hea`` giving one signal line
+    per format in ``fmts`` (data at byte ``offset``, 10 units per mV)."""
+    from scipy.io import savemat
+
+    savemat(tmp_path / "m.mat", {"val": values}, format="4")
+    leads = STANDARD_LEADS[: len(fmts)]
+    lines = [
+        f"m.mat {fmt}+{offset} 10/mV 16 0 0 0 0 {lead}"
+        for fmt, lead in zip(fmts, leads, strict=True)
+    ]
+    return _header(tmp_path / "m.hea", f"m {len(fmts)} 500 {values.shape[-1]}", *lines)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fmt", "expected"),
+    [(np.int32, "32", [[-7.0, 0.0, 300000.0]]), (np.uint8, "80", [[-13.5, -12.8, 12.7]])],
+)
+def test_int32_and_uint8_mat_files_read_as_formats_32_and_80(
+    tmp_path: Path, dtype: type, fmt: str, expected: list[list[float]]
+) -> None:
+    """Format 80 stores sample + 128 in a byte (so bytes 0, 1, 255: -128 missing, -127, 127)."""
+    values = {"32": [[-70, 0, 3000000]], "80": [[0, 1, 255]]}[fmt]
+    record = _mat_record(tmp_path, np.array(values, dtype=dtype), [fmt])
+    got = read_wfdb(record)
+    if fmt == "80":  # the format's missing value
+        expected = [[np.nan, -12.7, 12.7]]
+    np.testing.assert_allclose(got.data, expected, rtol=1e-6)
+
+
+def test_a_single_signal_mat_file_of_another_type_is_refused(tmp_path: Path) -> None:
+    record = _mat_record(tmp_path, np.array([[1.0, 2.0, 3.0]]), ["16"])
+    with pytest.raises(
+        ECGFormatError,
+        match=r"m\.mat: not a little-endian MATLAB v4 int16 matrix \(type field 0, expected 30 "
+        r"for WFDB format 16 in m\.hea\)$",
+    ):
+        read_wfdb(record)
+
+
+@pytest.mark.parametrize(
+    ("fmts", "given"),
+    [(["16", "32"], r"\['16', '32'\]"), (["212"], r"\['212'\]"), (["212", "212"], r"\['212'\]")],
+)
+def test_a_mat_file_needs_one_of_the_mat_formats_for_all_its_signals(
+    tmp_path: Path, fmts: list[str], given: str
+) -> None:
+    values = np.zeros((len(fmts), 4), dtype=np.int16)
+    record = _mat_record(tmp_path, values, fmts)
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"m\.mat: m\.hea gives WFDB format\(s\) {given} for this MATLAB file; expected "
+        r"one of \['16', '32', '80'\] for all its signals$",
+    ):
+        read_wfdb(record)
+
+
+def test_a_mat_header_whose_byte_offset_misses_the_data_is_refused(tmp_path: Path) -> None:
+    record = _mat_record(tmp_path, np.zeros((1, 4), dtype=np.int16), ["16"], offset=20)
+    with pytest.raises(
+        ECGFormatError, match=r"m\.mat: MATLAB data start at byte 24, m\.hea says byte 20$"
+    ):
+        read_wfdb(record)
+
+
+@pytest.mark.parametrize(
+    ("given", "record"),
+    [("d/rec", "d/rec"), ("d/rec.hea", "d/rec"), ("d/rec.DAT", "d/rec"), ("d/rec.mat", "d/rec"),
+     ("d/rec.v2", "d/rec.v2"), ("d/s0010_re.xyz", "d/s0010_re.xyz")],
+)  # fmt: skip
+def test_record_name_strips_only_header_and_signal_extensions(given: str, record: str) -> None:
+    assert record_name(given) == Path(record)
+
+
+def test_header_comments_are_key_value_lines_keyed_in_lower_case(tmp_path: Path) -> None:
+    """The first of a repeated key wins; a value keeps its own colons; lines without a colon
+    or key, and lines that are not comments, are ignored."""
+    _header(
+        tmp_path / "rec.hea",
+        "rec 1 500 4 #Sex: not a comment line",
+        "rec.dat 16 200/mV 16 0 0 0 0 I",
+        "#Dx: 164865005,426783006",
+        "#Age: 74",
+        "#AGE: 75",
+        "  #Sex: Female",
+        "##Patient: P 1",
+        "#Xtra: at 10:30",
+        "#no colon here",
+        "#: no key",
+        "#  : blank key",
+    )
+    assert read_wfdb_comments(tmp_path / "rec") == {
+        "dx": "164865005,426783006",
+        "age": "74",
+        "sex": "Female",
+        "patient": "P 1",
+        "xtra": "at 10:30",
+    }
+
+
+def test_header_comments_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Read in a process whose locale encoding is ASCII, a UTF-8 header gives the same."""
+    _header(tmp_path / "rec.hea", "rec 1 500 4", "#Sex: Männlich", "#Site: Göteborg")
+    here = read_wfdb_comments(tmp_path / "rec")
+    assert here == {"sex": "Männlich", "site": "Göteborg"}
+    script = (
+        "import json, sys; sys.path[:0] = json.loads(sys.argv[1]);"
+        "from bench.data.readers.wfdb_reader import read_wfdb_comments;"
+        "print(json.dumps(read_wfdb_comments(sys.argv[2])))"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(sys.path), str(tmp_path / "rec")],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(done.stdout) == here
+
+
+def test_header_comments_of_a_missing_or_unreadable_header_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ECGFormatError, match=r"nothing\.hea: WFDB header file not found$"):
+        read_wfdb_comments(tmp_path / "nothing.dat")
+    (tmp_path / "latin.hea").write_bytes("rec 1 500 4\n#Sex: Männlich\n".encode("latin-1"))
+    with pytest.raises(
+        ECGFormatError, match=r"latin\.hea: unreadable WFDB header \('utf-8' codec can't decode"
+    ):
+        read_wfdb_comments(tmp_path / "latin")
+    (tmp_path / "folder.hea").mkdir()
+    with pytest.raises(ECGFormatError, match=r"folder\.hea: unreadable WFDB header \(.*Is a dir"):
+        read_wfdb_comments(tmp_path / "folder")
+
+
+def test_wfdb_folder_table_lists_every_header_with_its_comments_or_error(tmp_path: Path) -> None:
+    _header(tmp_path / "top.hea", "top 1 500 4", "#Dx: 1", "#Age: 50", "#Sex: M", "#Patient: p7")
+    _header(tmp_path / "georgia/g1/E00001.hea", "E00001 1 500 4", "#Dx: 2,3")
+    (tmp_path / "cpsc").mkdir()
+    (tmp_path / "cpsc/A1.hea").write_bytes(b"A1 1 500 4\n#Sex: \xe9\n")
+    (tmp_path / "cpsc/A1.HEA.txt").write_text("not a header")
+    with pytest.raises(ECGFormatError) as caught:
+        read_wfdb_comments(tmp_path / "cpsc/A1")
+    error = str(caught.value)
+    expected = pd.DataFrame(
+        [
+            ["cpsc/A1", str(tmp_path / "cpsc/A1"), "cpsc", "", "", "", "", error],
+            ["georgia/g1/E00001", str(tmp_path / "georgia/g1/E00001"), "georgia", "2,3", "",
+             "", "", ""],
+            ["top", str(tmp_path / "top"), "", "1", "50", "M", "p7", ""],
+        ],
+        columns=["record_id", "path", "folder", "dx", "age", "sex", "patient", "header_error"],
+    )  # fmt: skip
+    assert error.startswith(f"{tmp_path / 'cpsc/A1.hea'}: unreadable WFDB header")
+    pd.testing.assert_frame_equal(wfdb_folder_table(tmp_path), expected)
+    empty = wfdb_folder_table(tmp_path / "cpsc" / "nothing-here")
+    assert list(empty.columns) == list(expected.columns) and empty.empty
+
+
+HOW_TO_GET = "Download X from Y into Z."
+
+
+def _resolve(path: Path | str | None, default: Path | None) -> Path:
+    return resolve_dataset_dir(
+        path, env_var="BENCH_TEST_DIR", marker="x.csv", default=default, how_to_get=HOW_TO_GET
+    )
+
+
+def test_resolve_dataset_dir_takes_the_flag_then_the_environment_then_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flag, env, default = (tmp_path / name for name in ("flag", "env", "default"))
+    for folder in (flag, env, default):
+        folder.mkdir()
+        (folder / "x.csv").write_text("")
+    monkeypatch.setenv("BENCH_TEST_DIR", str(env))
+    assert _resolve(str(flag), default) == flag
+    assert _resolve(None, default) == env
+    monkeypatch.setenv("BENCH_TEST_DIR", "")  # set but empty: not given
+    assert _resolve(None, default) == default
+    monkeypatch.delenv("BENCH_TEST_DIR")
+    assert _resolve(None, default) == default
+
+
+def test_resolve_dataset_dir_says_what_was_tried_and_why_it_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first candidate given is tried: a flag hides $env_var, $env_var the default."""
+    good, empty, a_file = tmp_path / "good", tmp_path / "empty", tmp_path / "file"
+    good.mkdir()
+    (good / "x.csv").write_text("")
+    empty.mkdir()
+    (empty / "x.csv").mkdir()  # a folder named like the marker is not the marker
+    a_file.write_text("")
+    missing = tmp_path / "missing"
+    monkeypatch.setenv("BENCH_TEST_DIR", str(good))
+    cases = [
+        (empty, good, f"{empty} (from the command-line flag) has no x.csv"),
+        (a_file, good, f"{a_file} (from the command-line flag) is not a folder"),
+    ]
+    for flag, default, tried in cases:
+        with pytest.raises(FileNotFoundError, match=f"^{re.escape(tried)}. {HOW_TO_GET}$"):
+            _resolve(flag, default)
+    monkeypatch.setenv("BENCH_TEST_DIR", str(missing))
+    with pytest.raises(FileNotFoundError) as caught:
+        _resolve(None, good)
+    assert str(caught.value) == f"{missing} (from $BENCH_TEST_DIR) does not exist. {HOW_TO_GET}"
+    monkeypatch.delenv("BENCH_TEST_DIR")
+    with pytest.raises(FileNotFoundError) as caught:
+        _resolve(None, empty)
+    assert str(caught.value) == f"{empty} (from the default location) has no x.csv. {HOW_TO_GET}"
+    with pytest.raises(FileNotFoundError) as caught:
+        _resolve(None, None)
+    assert str(caught.value) == f"no folder given and $BENCH_TEST_DIR is not set. {HOW_TO_GET}"

@@ -128,6 +128,19 @@ def _check_mat_header(
         )
 
 
+def _units_as_written(hea: Path, n_sig: int) -> list[str | None]:
+    """Each signal's units as its line in ``hea`` writes them where they are not ASCII
+    (``1000/µV``), else None. wfdb reads headers as ASCII and drops other characters, which
+    makes ``µV`` volts."""
+    lines = hea.read_text(encoding="utf-8", errors="replace").splitlines()
+    spec = [line.split() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    written: list[str | None] = [None] * n_sig
+    for signal, fields in enumerate(spec[1 : n_sig + 1]):
+        units = fields[2].partition("/")[2] if len(fields) > 2 else ""
+        written[signal] = None if units.isascii() else units
+    return written
+
+
 def record_name(path: str | os.PathLike[str]) -> Path:
     """The WFDB record a path names: ``x``, ``x.hea``, ``x.dat`` and ``x.mat`` all give ``x``."""
     path = Path(path)
@@ -138,7 +151,7 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     """Read the WFDB record at ``record_path`` as ``(leads, samples)`` mV.
 
     ``record_path`` may end in ``.hea``, ``.dat`` or ``.mat`` (see :func:`record_name`).
-    Physical values are converted to mV from the header's units (mV, uV, V); lead names are
+    Physical values are converted to mV from the header's units (mV, uV or µV, V); lead names are
     normalised to :data:`bench.signal.STANDARD_LEADS` (aliases included, see
     :mod:`bench.data.readers.lead_names`) and channels that are not standard leads are left
     out and listed in :attr:`ECGSignal.dropped` (an unknown name, one that is not a known
@@ -153,7 +166,9 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     if not hea.is_file():
         raise ECGFormatError(f"{hea}: WFDB header file not found")
     try:
-        record = wfdb.rdrecord(str(record_path), physical=True, return_res=32)
+        # float64: a float32 read rounds digital values above 2**24 (format 32) before the
+        # baseline is subtracted
+        record = wfdb.rdrecord(str(record_path), physical=True, return_res=64)
     except Exception as exc:  # wfdb raises many types on malformed files: say which problem
         _diagnose(record_path, hea)
         raise ECGFormatError(f"{record_path}: unreadable WFDB record ({exc})") from exc
@@ -166,7 +181,8 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
             f"found {record.p_signal.shape[0]}"
         )
     rows, leads, dropped = standard_channels(record.sig_name, str(hea))
-    units = record.units or ["mV"] * record.n_sig
+    written = _units_as_written(hea, record.n_sig)
+    units = [mine or theirs for mine, theirs in zip(written, record.units, strict=True)]
     factors = []
     for row in rows:
         name, unit = record.sig_name[row], units[row]
@@ -176,8 +192,8 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
             raise ECGFormatError(
                 f"{hea}: lead {name!r} has unknown units {unit!r}; expected mV, uV or V"
             ) from None
-    data = np.ascontiguousarray(record.p_signal.T[rows], dtype=np.float32)
-    data *= np.asarray(factors, dtype=np.float32)[:, None]
+    millivolts = record.p_signal.T[rows] * np.asarray(factors)[:, None]
+    data = np.ascontiguousarray(millivolts, dtype=np.float32)
     flags = ("missing_samples",) if np.isnan(data).any() else ()
     notice = unknown_lead_notice(dropped, str(hea))
     return ECGSignal(
