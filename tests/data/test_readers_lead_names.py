@@ -22,7 +22,8 @@ from bench.signal import STANDARD_LEADS, ECGFormatError
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [("i", "I"), ("II", "II"), ("iii", "III"), ("avr", "aVR"), ("AVL", "aVL"), (" aVF", "aVF"),
-     ("V1 ", "V1"), ("v6", "V6"), ("Lead_II", "II"), ("lead aVR", "aVR")],
+     ("V1 ", "V1"), ("v6", "V6"), ("Lead_II", "II"), ("lead aVR", "aVR"), ("Lead-aVL", "aVL"),
+     ("V-4", "V4")],
 )  # fmt: skip
 def test_known_spellings_map_to_standard_names(raw: str, expected: str) -> None:
     assert normalize_lead_name(raw) == expected
@@ -81,3 +82,24 @@ def test_the_alias_table_in_the_docs_is_the_one_the_readers_use() -> None:
     section = docs.split("### Lead-name aliases", 1)[1].split("\n## ", 1)[0]
     table = dict(re.findall(r"^\| `([^`]+)` \| (\w+) \|", section, flags=re.M))
     assert {lead_key(alias): lead for alias, lead in table.items()} == LEAD_ALIASES
+
+
+def test_errors_without_a_source_start_with_the_problem() -> None:
+    """No file given: the message does not start with a stray ``: ``."""
+    with pytest.raises(ECGFormatError, match=r"^unknown lead name 'vx'; expected one of \['I', "):
+        normalize_lead_name("vx")
+    with pytest.raises(ECGFormatError, match=r"^unknown lead name 'vx'; expected one of "):
+        normalize_lead_names(["I", "vx"])
+    with pytest.raises(ECGFormatError, match=r"^lead 'I' appears twice \(as 'DI'\)$"):
+        normalize_lead_names(["I", "DI"])
+    with pytest.raises(ECGFormatError, match=r"^no standard lead among the channels \['vx'\]; "):
+        standard_channels(["vx"])
+    with pytest.raises(ECGFormatError, match=r"^lead 'V1' appears twice \(as 'C1'\)$"):
+        standard_channels(["V1", "C1"])
+
+
+def test_errors_of_a_list_of_names_start_with_its_source() -> None:
+    with pytest.raises(ECGFormatError, match=r"^x\.xml: unknown lead name 'vx'; expected one of "):
+        normalize_lead_names(["I", "vx"], "x.xml")
+    with pytest.raises(ECGFormatError, match=r"^x\.xml: lead 'aVR' appears twice \(as 'AVR'\)$"):
+        normalize_lead_names(["I", "avr", "AVR"], "x.xml")
