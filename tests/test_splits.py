@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -11,6 +13,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from bench.cohort import Cohort
+from bench.specs import TaskSpec
 from bench.splits import (
     MIN_STRATUM_PATIENTS,
     MIN_VALIDATION_POSITIVES,
@@ -20,9 +24,11 @@ from bench.splits import (
     SplitConfig,
     SplitError,
     assert_no_leakage,
+    external_site_for,
     fraction_patients,
     fraction_problem,
     make_split,
+    split_cohort,
 )
 
 
@@ -538,3 +544,298 @@ def test_patient_groups_read_sex_and_age_band_per_patient() -> None:
         "f",
         "0",
     }
+
+
+# -- membership file, validation rules in detail, external sites ------------------------------
+
+
+def test_to_json_records_config_sets_and_the_records_of_every_seed_and_fraction(tmp_path) -> None:
+    """The membership file holds the config, the rule, the sets and, per seed and fraction
+    (each once, in increasing order), the labelled and validation records; it is written
+    with one-space indentation and no temporary file is left behind."""
+    m = cohort(300, 6, prevalence=0.2)
+    split = make_split(m, SplitConfig(test_size=0.3))
+    path = tmp_path / "split.json"
+    split.to_json(path, [0.5, 0.1, 0.5], m, seeds=(2, 0, 2))
+    text = path.read_text()
+    data = json.loads(text)
+    assert list(data) == ["config", "validation_rule", "sets", "labelled", "validation"]
+    assert data["config"] == {
+        "policy": "grouped",
+        "test_size": 0.3,
+        "validation_size": 0.1,
+        "external_site": None,
+        "stratify": True,
+        "min_positives": 2,
+        "seed": SPLIT_SEED,
+    }
+    assert data["validation_rule"] == "full"
+    assert data["sets"] == split.sets
+    for key in ("labelled", "validation"):
+        assert list(data[key]) == ["0", "2"]
+        assert all(list(per_seed) == ["0.1", "0.5"] for per_seed in data[key].values())
+    for seed in (0, 2):
+        for fraction in (0.1, 0.5):
+            labelled = data["labelled"][str(seed)][str(fraction)]
+            assert labelled == split.fraction_records(m, fraction, seed)
+            assert data["validation"][str(seed)][str(fraction)] == split.sets["validation"]
+    assert data["labelled"]["0"]["0.1"] != data["labelled"]["2"]["0.1"]
+    assert text.startswith('{\n "config": {\n  "policy": "grouped",\n')
+    assert [p.name for p in tmp_path.iterdir()] == ["split.json"]
+
+
+def test_to_json_records_the_scaled_rule_and_its_smaller_validation_sets(tmp_path) -> None:
+    m = cohort(2000, 1, prevalence=0.1)
+    split = make_split(m, SplitConfig())
+    path = tmp_path / "split.json"
+    split.to_json(path, [0.01, 1.0], m, seeds=[3], validation_rule="scaled")
+    data = json.loads(path.read_text())
+    assert data["validation_rule"] == "scaled"
+    scaled = data["validation"]["3"]
+    assert scaled["0.01"] == split.validation_records(m, 0.01, 3, "scaled")
+    assert set(scaled["0.01"]) < set(scaled["1.0"]) == set(split.sets["validation"])
+
+
+def _shortest_validation_prefix(
+    order: list[str], positive: pd.Series, fraction: float, minimum: int
+) -> list[str]:
+    """The shortest prefix of ``order`` with at least ceil(fraction n) patients (at least one)
+    and at least ``minimum`` positive patients, or the whole order when it has fewer."""
+    size = max(1, math.ceil(round(Decimal(repr(fraction)) * len(order), 9)))
+    found = 0
+    for i, patient in enumerate(order):
+        found += int(positive[patient])
+        if i + 1 >= size and found >= minimum:
+            return order[: i + 1]
+    return order
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(40, 900),
+    seed=st.integers(0, 10_000),
+    prevalence=st.floats(0.01, 0.3),
+    fraction=st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5, 0.9]),
+    order_seed=st.integers(0, 3),
+)
+@example(n=600, seed=3, prevalence=0.05, fraction=0.5, order_seed=0)
+@example(n=900, seed=1, prevalence=0.3, fraction=0.25, order_seed=1)
+def test_scaled_validation_is_the_shortest_prefix_with_the_fraction_and_enough_positives(
+    n, seed, prevalence, fraction, order_seed
+) -> None:
+    """Scaled validation takes ceil(f n) validation patients of the seed's order, extended
+    to the first MIN_VALIDATION_POSITIVES positive patients (all of them when the set has
+    fewer), with every record of each; the seed defaults to 0."""
+    m = cohort(n, seed, prevalence).sample(frac=1, random_state=seed)
+    split = make_split(m, SplitConfig())
+    order = split.patient_order("validation", order_seed)
+    positive = m.groupby("patient_id")["label"].max()
+    wanted = min(MIN_VALIDATION_POSITIVES, int(positive[order].sum()))
+    chosen = _shortest_validation_prefix(order, positive, fraction, wanted)
+    records = split.validation_records(m, fraction, order_seed, "scaled")
+    assert set(patients(m, records)) == set(chosen)
+    assert sorted(records) == sorted(m.loc[m["patient_id"].isin(chosen), "record_id"])
+    if order_seed == 0:
+        assert split.validation_records(m, fraction, rule="scaled") == records
+
+
+def test_scaled_validation_of_the_whole_fraction_is_the_full_set_as_the_split_lists_it() -> None:
+    """At fraction 1 both rules give the validation set itself, in the split's order, whatever
+    the order of the manifest's rows; the default rule is full at every fraction."""
+    m = cohort(500, 8, prevalence=0.2)
+    split = make_split(m, SplitConfig())
+    shuffled = m.sample(frac=1, random_state=1)
+    assert split.validation_records(shuffled, 0.01) == split.sets["validation"]
+    assert split.validation_records(shuffled, 1.0, 0, "scaled") == split.sets["validation"]
+
+
+def test_scaled_validation_of_an_empty_validation_set_is_empty() -> None:
+    """Three one-record patients: the validation set (10 % of two) is empty, and so is every
+    scaled validation subset of it."""
+    m = pd.DataFrame(
+        {"record_id": ["a", "b", "c"], "patient_id": ["a", "b", "c"], "site": "S0", "label": 0}
+    )
+    split = make_split(m, SplitConfig())
+    assert split.sets["validation"] == []
+    assert split.validation_records(m, 0.5, 0, "scaled") == []
+
+
+def _cohort_object(
+    m: pd.DataFrame, source: str = "synthetic", labels: tuple[str, ...] = (), **notes: str
+) -> Cohort:
+    return Cohort("c", source, "1", m, lambda r: None, "key", notes=notes, labels=labels)  # type: ignore[arg-type,return-value]
+
+
+def _task(default_site: str | None) -> TaskSpec:
+    return TaskSpec("stemi", {}, "ST elevation", "v1", "STEMI", external_site=default_site)
+
+
+OPTION = "--source-option synthetic.external_site"
+NOTE_D = (
+    "no external set: the default external site 'D' of task 'stemi' is not among the "
+    "cohort's sites {sites}; choose one with " + OPTION + "=NAME (or =none to silence this)"
+)
+
+
+@pytest.mark.parametrize(
+    "sites,default,notes,expected",
+    [
+        (3, "S2", {}, ("S2", "")),  # the task's default, present
+        (3, None, {}, (None, "")),  # no default: no external set, nothing to say
+        (3, "D", {}, (None, NOTE_D.format(sites=["S0", "S1", "S2"]))),
+        (2, "D", {}, (None, NOTE_D.format(sites=["S0", "S1"]))),
+        (1, "D", {}, (None, "")),  # a single-site cohort has nothing to hold out
+        (3, "S2", {"external_site": "S1"}, ("S1", "")),  # requested wins over the default
+        (3, "S2", {"external_site": "none"}, (None, "")),
+        (3, "S2", {"external_site": "NONE"}, (None, "")),
+        (3, "D", {"external_site": "None"}, (None, "")),
+    ],
+)
+def test_external_site_is_the_requested_one_else_the_tasks_default_when_present(
+    sites, default, notes, expected
+) -> None:
+    m = cohort(60, 0, sites=sites)
+    assert sorted(m["site"].unique()) == [f"S{i}" for i in range(sites)]
+    assert external_site_for(_task(default), _cohort_object(m, **notes)) == expected
+
+
+def test_no_external_site_is_held_out_when_external_validation_is_off() -> None:
+    m = cohort(60, 0)
+    for notes in ({}, {"external_site": "S1"}, {"external_site": "nowhere"}):
+        assert external_site_for(_task("S2"), _cohort_object(m, **notes), False) == (None, "")
+
+
+def test_a_requested_external_site_the_cohort_lacks_is_an_error_naming_option_and_sites() -> None:
+    m = cohort(60, 0)
+    message = (
+        "external site 'S9' (" + OPTION + ") is not in the synthetic cohort of 'stemi'; "
+        "its sites are ['S0', 'S1', 'S2']"
+    )
+    with pytest.raises(SplitError, match=f"^{re.escape(message)}$"):
+        external_site_for(_task("S2"), _cohort_object(m, external_site="S9"))
+
+
+def test_split_cohort_holds_the_default_site_out_and_splits_the_rest_by_patient() -> None:
+    m = cohort(300, 2)
+    split = split_cohort(_task("S2"), _cohort_object(m))
+    site = m.set_index("record_id")["site"]
+    assert split.sets["external"] and set(site[split.sets["external"]]) == {"S2"}
+    assert sorted(split.sets["external"]) == sorted(m.loc[m["site"] == "S2", "record_id"])
+    assert "S2" not in set(
+        site[[r for k in ("train", "validation", "test") for r in split.sets[k]]]
+    )
+    assert split.config.policy == "grouped" and split.config.external_site == "S2"
+    assert split.notes == []
+    assert not split_cohort(_task("S2"), _cohort_object(m), external=False).sets["external"]
+
+
+def test_split_cohort_notes_a_missing_default_site() -> None:
+    m = cohort(300, 2)
+    split = split_cohort(_task("D"), _cohort_object(m))
+    assert split.notes == [NOTE_D.format(sites=["S0", "S1", "S2"])]
+    assert not split.sets["external"]
+
+
+def test_split_cohort_of_ptbxl_uses_its_folds_even_with_a_default_site() -> None:
+    m = cohort(200, 3, sites=1)
+    m["strat_fold"] = m["patient_id"].str[1:].astype(int) % 10 + 1
+    split = split_cohort(_task("D"), _cohort_object(m, source="ptbxl"))
+    folds = m.set_index("record_id")["strat_fold"]
+    assert set(folds[split.sets["test"]]) == {10} and set(folds[split.sets["validation"]]) == {9}
+    assert split.config.policy == "ptbxl_folds"
+
+
+def test_split_cohort_splits_the_given_records_only() -> None:
+    m = cohort(300, 4)
+    usable = m[~m["record_id"].str.endswith("-e1")]
+    split = split_cohort(_task("S2"), _cohort_object(m), manifest=usable)
+    assert sorted(r for ids in split.sets.values() for r in ids) == sorted(usable["record_id"])
+
+
+def _rarest_label_strata(m: pd.DataFrame, labels: tuple[str, ...]) -> pd.Series:
+    """Per patient: 0 without a positive label, else 1 + the index of their positive label
+    with the fewest positive patients (the first such label on ties), counted by hand."""
+    matrix = m.groupby("patient_id")[[f"label:{n}" for n in labels]].max()
+    carriers = {k: int(matrix.iloc[:, k].sum()) for k in range(len(labels))}
+    strata = {}
+    for patient, row in matrix.iterrows():
+        positive = [k for k in range(len(labels)) if row.iloc[k]]
+        strata[patient] = 1 + min(positive, key=lambda k: (carriers[k], k)) if positive else 0
+    return pd.Series(strata)
+
+
+@pytest.mark.parametrize("prevalences", [(0.1, 0.3, 0.2), (0.3, 0.3, 0.05), (0.2, 0.2, 0.2)])
+def test_split_cohort_stratifies_a_multilabel_cohort_on_each_patients_rarest_label(
+    prevalences,
+) -> None:
+    m = multilabel_cohort(300, 5, prevalences)
+    split = split_cohort(_task(None), _cohort_object(m, labels=LABELS))
+    expected = _rarest_label_strata(m, LABELS)
+    for name in ("train", "validation"):
+        strata = split.patient_labels[name]
+        assert strata.to_dict() == expected[strata.index].to_dict()
+    assert set(expected) >= {0, 1, 2, 3}
+
+
+def test_fraction_problem_of_a_matrix_without_labels_says_no_label_is_usable() -> None:
+    problem = fraction_problem(np.zeros((3, 0), dtype=int), 2)
+    assert problem == "no label has 2 positive and 1 negative ECG(s) (most positives: 0)"
+    problem = fraction_problem(np.array([[0, 0], [0, 0]]), 1)
+    assert problem == "no label has 1 positive and 1 negative ECG(s) (most positives: 0)"
+
+
+def test_ages_in_other_digits_than_ascii_are_unknown_not_an_error() -> None:
+    """Full-width or Arabic-Indic digits match the age pattern but are no age pandas reads:
+    their patients fall in the unknown age band."""
+    m = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d"],
+            "patient_id": ["a", "b", "c", "d"],
+            "site": "S0",
+            "label": [0, 1, 0, 1],
+            "age": ["\uff16\uff12", "\u0666\u0662", "62", 70],
+        }
+    )
+    groups = make_split(m, SplitConfig()).patient_groups
+    assert groups is not None
+    assert groups.to_dict() == {"a": "unknown", "b": "unknown", "c": "40-65", "d": ">65"}
+
+
+@pytest.mark.parametrize("fraction", [Decimal("0.136"), Decimal("0.14"), Decimal("0.171")])
+def test_fraction_patients_is_the_exact_decimal_ceiling_for_millions_of_patients(fraction) -> None:
+    """3 million patients: fraction x n is a whole number whose binary product overshoots by
+    about 1e-10, still a rounding error, not a patient more."""
+    n = 3_000_000
+    order = range(n)
+    assert len(fraction_patients(order, float(fraction))) == _prefix_count(fraction, n)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fraction", [0, -0.1, 1.5, 2.0])
+def test_fractions_outside_zero_to_one_are_an_error_naming_the_value(fraction) -> None:
+    with pytest.raises(
+        SplitError, match=rf"^training fraction must be in \(0, 1\], got {fraction}$"
+    ):
+        fraction_patients(["p0", "p1"], fraction)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(10, 300),
+    seed=st.integers(0, 10_000),
+    multilabel=st.booleans(),
+    demographics=st.booleans(),
+    shuffle=st.integers(0, 2**32 - 1),
+)
+def test_splits_and_orders_do_not_depend_on_the_order_of_manifest_rows(
+    n, seed, multilabel, demographics, shuffle
+) -> None:
+    labels = LABELS if multilabel else ()
+    m = multilabel_cohort(n, seed, (0.05, 0.2, 0.4)) if multilabel else cohort(n, seed)
+    if demographics:
+        m = with_demographics(m, seed)
+    shuffled = m.sample(frac=1, random_state=shuffle % 2**32)
+    a, b = make_split(m, SplitConfig(), labels), make_split(shuffled, SplitConfig(), labels)
+    assert {k: sorted(v) for k, v in a.sets.items()} == {k: sorted(v) for k, v in b.sets.items()}
+    for name in ("train", "validation"):
+        assert a.patient_order(name, 1) == b.patient_order(name, 1)
+    assert a.fraction_records(m, 0.5) == a.fraction_records(m, 0.5, 0)
