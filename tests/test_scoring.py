@@ -4,6 +4,7 @@ the Mann-Whitney AUROC from scipy's ranks on every shared patient resample."""
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import ClassVar
 
@@ -77,10 +78,10 @@ class RecordingMetric:
     among them a ``seed``/``unit``/``replicates`` of its own that the recipe must override."""
 
     details: ClassVar[dict[str, object]] = {
-        "valid_replicates": 3,
-        "replicates": 7,
         "seed": 99,
         "unit": "record",
+        "valid_replicates": 3,
+        "replicates": 7,
     }
 
     def __init__(self) -> None:
@@ -266,13 +267,15 @@ def test_binary_metric_receives_float_scores_string_patients_and_the_split_resam
         assert data.replicate_indices is resamples[split]
     recorded = scores[1]
     assert (recorded.value.value, recorded.n, recorded.n_positive) == (0.25, 30, 10)
-    # the metric's own seed, unit and replicate count give way to the recipe's
+    # the metric's own seed, unit and replicate count give way to the recipe's, whose
+    # entries follow the metric's other details
     assert recorded.bootstrap == {
         "valid_replicates": 3,
         "replicates": 40,
         "seed": 5,
         "unit": "patient",
     }
+    assert list(recorded.bootstrap) == ["valid_replicates", "replicates", "seed", "unit"]
 
 
 @pytest.mark.parametrize("metric", [builtin_auroc(), per_resample_auroc()], ids=lambda m: m.name)
@@ -293,12 +296,14 @@ def test_macro_values_fill_undefined_label_values_with_the_label_point(metric: M
     assert 0 < macro.filled == expected["filled"] < 40  # the rare label is sometimes left out
 
 
-def test_macro_values_of_one_class_labels_only_are_nan_on_every_resample() -> None:
+def test_macro_values_of_one_class_labels_are_nan_everywhere_without_warnings() -> None:
     frame = multilabel_predictions(seed=2)
     frame[[f"label:{n}" for n in LABELS]] = 1
     y_true, y_score, groups = label_arrays(frame)
     resamples = RECIPE.resamples(groups)
-    macro = macro_values(per_resample_auroc(), y_true, y_score, groups, resamples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" from numpy
+        macro = macro_values(per_resample_auroc(), y_true, y_score, groups, resamples)
     assert np.isnan(macro.point) and macro.filled == 0
     assert macro.replicates.shape == (40,) and np.isnan(macro.replicates).all()
     assert np.isnan(macro.label_points).all() and macro.label_replicates.shape == (3, 40)
@@ -354,6 +359,22 @@ def test_macro_score_without_a_two_class_label_is_nan_without_ci() -> None:
     assert score.n_positive == 0
     assert score.per_label == {name: {"n_positive": 0, "value": None} for name in LABELS}
     assert score.bootstrap["valid_replicates"] == 0 and score.bootstrap["labels_scored"] == 0
+
+
+def test_multilabel_metric_receives_float_scores_and_string_patients() -> None:
+    frame = multilabel_predictions(seed=4)
+    for k, name in enumerate(LABELS):
+        frame[f"score:{name}"] = (np.arange(24) * (k + 1)) % 7  # integer scores
+    frame["patient_id"] = np.arange(24) // 2  # integer patient ids
+    resamples = RECIPE.resamples(frame["patient_id"].astype(str).to_numpy())
+    recorder = RecordingMetric()
+    (score,) = score_predictions(frame, [recorder.spec], {"internal": resamples}, RECIPE)
+    assert score.value.value == 0.25 and score.bootstrap["labels_scored"] == 2
+    # once per scored label on the whole set, then on every resample
+    assert len(recorder.seen) == 2 * (1 + 40)
+    assert all(data.y_score.dtype == np.float64 for data in recorder.seen)
+    whole = recorder.seen[-1]  # the last label's value on the whole set
+    assert whole.groups.tolist() == [str(i // 2) for i in range(24)]
 
 
 @settings(max_examples=5, deadline=None)
