@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench.data.readers.lead_names import normalize_lead_names
 from bench.data.readers.muse import read_muse_xml
-from bench.data.readers.wfdb_reader import RECORD_SUFFIXES, read_wfdb
+from bench.data.readers.wfdb_reader import RECORD_SUFFIXES, read_wfdb, record_name
 from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "path")
@@ -115,11 +115,12 @@ def _read_npy(path: Path, row: Mapping[str, Any]) -> ECGSignal:
 
 def signal_files(path: str | Path) -> list[Path]:
     """The files a manifest ``path`` reads: a WFDB record's header and data files (those
-    that exist), else the file itself."""
+    that exist; a record name may hold dots, ``JS00001.v2.hea``), else the file itself."""
     path = Path(path)
     if path.suffix.lower() in (*RECORD_SUFFIXES, ""):
-        record = path.with_suffix("") if path.suffix else path
-        return [f for f in (record.with_suffix(s) for s in RECORD_SUFFIXES) if f.exists()]
+        record = record_name(path)
+        files = (record.with_name(record.name + suffix) for suffix in RECORD_SUFFIXES)
+        return [f for f in files if f.exists()]
     return [path]
 
 
