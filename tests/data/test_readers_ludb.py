@@ -222,6 +222,15 @@ def test_fs_comes_from_the_header_when_the_annotation_file_has_none(tmp_path: Pa
     assert read_ludb_fiducials(root, "7").fs == 250.0
 
 
+def test_without_fs_in_the_annotation_file_or_a_header_the_header_is_named(
+    tmp_path: Path,
+) -> None:
+    root = _annotations(tmp_path, ["(", "N", ")"], fs=None)
+    message = r"data/7\.ii: unreadable annotation file \(.*data/7\.hea"
+    with pytest.raises(ECGFormatError, match=message):
+        read_ludb_fiducials(root, "7")
+
+
 def test_an_unreadable_annotation_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "7.ii").write_bytes(b"\x01")

@@ -234,6 +234,18 @@ def test_signal_files_lists_a_records_existing_files_or_the_file_itself(tmp_path
     assert signal_files(tmp_path / "absent.npy") == [tmp_path / "absent.npy"]
 
 
+def test_signal_files_of_a_record_whose_name_holds_a_dot(tmp_path: Path) -> None:
+    """``JS00001.v2.hea`` is record ``JS00001.v2``, not ``JS00001``, whose files sit beside
+    it and must not be listed instead."""
+    from bench.data.readers.manifest import signal_files
+
+    for name in ("JS00001.v2.hea", "JS00001.v2.mat", "JS00001.hea", "JS00001.dat"):
+        (tmp_path / name).write_text("")
+    record = [tmp_path / "JS00001.v2.hea", tmp_path / "JS00001.v2.mat"]
+    assert signal_files(tmp_path / "JS00001.v2.hea") == record
+    assert signal_files(tmp_path / "JS00001.v2.MAT") == record
+
+
 def test_signal_type_is_chosen_by_extension_in_any_case(files: Path) -> None:
     (files / "ecgs" / "b.xml").rename(files / "ecgs" / "B.XML")
     (files / "ecgs" / "c.npy").rename(files / "ecgs" / "C.NPY")
