@@ -23,6 +23,7 @@ from bench.splits import (
     LeakageError,
     SplitConfig,
     SplitError,
+    TooFewPatientsError,
     assert_no_leakage,
     external_site_for,
     fraction_patients,
@@ -818,24 +819,112 @@ def test_fractions_outside_zero_to_one_are_an_error_naming_the_value(fraction) -
         fraction_patients(["p0", "p1"], fraction)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     n=st.integers(10, 300),
     seed=st.integers(0, 10_000),
     multilabel=st.booleans(),
-    demographics=st.booleans(),
+    demographics=st.sampled_from([(), ("sex",), ("age",), ("sex", "age")]),
     shuffle=st.integers(0, 2**32 - 1),
 )
-def test_splits_and_orders_do_not_depend_on_the_order_of_manifest_rows(
+@example(n=50, seed=0, multilabel=False, demographics=("sex",), shuffle=1)
+@example(n=50, seed=0, multilabel=True, demographics=("age",), shuffle=1)
+def test_splits_orders_and_strata_do_not_depend_on_the_order_of_manifest_rows(
     n, seed, multilabel, demographics, shuffle
 ) -> None:
+    """Everything a split records (sets as sets of ids, patient strata and groups with their
+    patient order, fraction orders) is the same for the manifest's rows in any order."""
     labels = LABELS if multilabel else ()
     m = multilabel_cohort(n, seed, (0.05, 0.2, 0.4)) if multilabel else cohort(n, seed)
-    if demographics:
-        m = with_demographics(m, seed)
-    shuffled = m.sample(frac=1, random_state=shuffle % 2**32)
+    m = with_demographics(m, seed)[[*m.columns, *demographics]]
+    shuffled = m.sample(frac=1, random_state=shuffle)
     a, b = make_split(m, SplitConfig(), labels), make_split(shuffled, SplitConfig(), labels)
     assert {k: sorted(v) for k, v in a.sets.items()} == {k: sorted(v) for k, v in b.sets.items()}
     for name in ("train", "validation"):
+        assert a.patient_labels[name].equals(b.patient_labels[name])
         assert a.patient_order(name, 1) == b.patient_order(name, 1)
-    assert a.fraction_records(m, 0.5) == a.fraction_records(m, 0.5, 0)
+    if demographics:
+        assert a.patient_groups is not None and a.patient_groups.equals(b.patient_groups)
+        assert list(a.patient_groups.index) == sorted(m["patient_id"].unique())
+    assert a.fraction_records(m, 0.5) == a.fraction_records(m, 0.5, 0)  # the default seed
+
+
+def test_ties_between_rarest_labels_go_to_the_first_label_of_many() -> None:
+    """Twelve labels, the odd ones carried by one patient each and the even ones by two: a
+    patient's stratum is 1 + their rarest label, the first of them on ties (label order)."""
+    names = tuple(f"l{k:02d}" for k in range(12))
+    carried = {
+        "pa": (5, 7),
+        "pb": (1, 3),
+        "pc": (9, 11),
+        "pd": (0, 2),
+        "pe": (0, 2),
+        "pf": (4, 6),
+        "pg": (4, 6),
+        "ph": (8, 10),
+        "pi": (8, 10),
+    } | {f"q{i:02d}": () for i in range(21)}
+    stratum = {"pa": 6, "pb": 2, "pc": 10, "pd": 1, "pe": 1, "pf": 5, "pg": 5, "ph": 9, "pi": 9}
+    m = pd.DataFrame(
+        [
+            {"record_id": p, "patient_id": p, "site": "S0"}
+            | {f"label:{n}": int(k in ks) for k, n in enumerate(names)}
+            for p, ks in carried.items()
+        ]
+    ).assign(label=lambda d: d[[f"label:{n}" for n in names]].max(axis=1))
+    split = make_split(m, SplitConfig(), names)
+    found = {**split.patient_labels["train"], **split.patient_labels["validation"]}
+    assert found == {p: stratum.get(p, 0) for p in found}
+    assert set(stratum) <= set(found)  # strata of one or two patients keep them all
+    assert found == _rarest_label_strata(m, names)[list(found)].to_dict()
+
+
+def test_unstratified_held_out_sets_are_rounded_shares_of_the_patients() -> None:
+    m = pd.DataFrame(
+        {"record_id": [f"p{i}" for i in range(10)], "patient_id": [f"p{i}" for i in range(10)]}
+    ).assign(site="S0", label=[0, 1] * 5)
+    split = make_split(m, SplitConfig(stratify=False))
+    assert [len(split.sets[k]) for k in ("test", "validation", "train")] == [2, 1, 7]
+    split = make_split(m.iloc[:5], SplitConfig(stratify=False, validation_size=0.05))
+    assert [len(split.sets[k]) for k in ("test", "validation", "train")] == [1, 1, 3]
+
+
+def test_split_config_bounds_are_named_in_one_line_errors() -> None:
+    for size in (0, 1, -0.5, 1.5):
+        with pytest.raises(SplitError, match=rf"^split test_size must be in \(0, 1\), got {size}$"):
+            SplitConfig(test_size=size)
+        with pytest.raises(
+            SplitError, match=rf"^split validation_size must be in \(0, 1\), got {size}$"
+        ):
+            SplitConfig(validation_size=size)
+    with pytest.raises(SplitError, match=r"^split min_positives must be >= 1, got 0$"):
+        SplitConfig(min_positives=0)
+    assert SplitConfig(min_positives=1).min_positives == 1
+    assert SplitConfig(test_size=0.999, validation_size=0.001).test_size == 0.999
+
+
+def test_too_few_patients_and_missing_folds_are_named() -> None:
+    m = cohort(30, 5)
+    two = m[m["patient_id"].isin(["p0", "p1"])]
+    with pytest.raises(
+        TooFewPatientsError, match=r"^need at least 3 patients to split, cohort has 2$"
+    ):
+        make_split(two, SplitConfig())
+    three = m[m["patient_id"].isin(["p0", "p1", "p2"])]
+    split = make_split(three, SplitConfig())
+    assert sorted(r for ids in split.sets.values() for r in ids) == sorted(three["record_id"])
+    message = r"^policy 'ptbxl_folds' needs a strat_fold column \(PTB-XL\)$"
+    with pytest.raises(SplitError, match=message):
+        make_split(m, SplitConfig(policy="ptbxl_folds"))
+
+
+def test_leakage_error_names_the_patient_and_both_sets() -> None:
+    m = cohort(50, 4)
+    split = make_split(m, SplitConfig())
+    record = split.sets["train"][0]
+    split.sets["test"].append(record)
+    patient = m.set_index("record_id").loc[record, "patient_id"]
+    with pytest.raises(
+        LeakageError, match=rf"^patient '{patient}' appears in both 'train' and 'test'$"
+    ):
+        assert_no_leakage(split)
