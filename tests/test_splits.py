@@ -424,18 +424,26 @@ def test_labelled_subsets_keep_label_rates_groups_and_nesting(
     assert previous == set(split.sets["train"]) or max(fractions) < 1
 
 
-def _old_order(strata: pd.Series, rng: np.random.Generator) -> list[str]:
-    """The patient order as the splits drew it before sex and age entered: per stratum, evenly
-    spaced ranks in (0, 1) given to its members in random order; ties broken at random."""
-    values = strata.to_numpy()
+def _interleaved(values: np.ndarray, rng: np.random.Generator, within=None) -> np.ndarray:
+    """Positions ordered as the module docstring interleaves strata: per value (in sorted
+    order), evenly spaced ranks in (0, 1) given to its members in random order or, when
+    ``within`` splits them into several groups, in an order interleaving those groups the
+    same way; ties broken at random."""
     keys = np.empty(len(values))
-    for value in np.unique(values):
+    for value in sorted(set(values.tolist())):
         members = np.flatnonzero(values == value)
-        keys[members[rng.permutation(len(members))]] = (np.arange(len(members)) + 0.5) / len(
-            members
-        )
-    tiebreak = rng.random(len(values))
-    return list(strata.index.to_numpy()[np.lexsort((tiebreak, keys))])
+        inner = None if within is None else within[members]
+        if inner is None or len(set(inner.tolist())) < 2:
+            ranked = members[rng.permutation(len(members))]
+        else:
+            ranked = members[_interleaved(inner, rng)]
+        keys[ranked] = (np.arange(len(members)) + 0.5) / len(members)
+    return np.lexsort((rng.random(len(values)), keys))
+
+
+def _old_order(strata: pd.Series, rng: np.random.Generator) -> list[str]:
+    """The patient order as the splits drew it before sex and age entered."""
+    return list(strata.index.to_numpy()[_interleaved(strata.to_numpy(), rng)])
 
 
 #: A fixed cohort of 24 one-record patients p00..p23 (binary labels, then a 3-label matrix)
@@ -928,3 +936,26 @@ def test_leakage_error_names_the_patient_and_both_sets() -> None:
         LeakageError, match=rf"^patient '{patient}' appears in both 'train' and 'test'$"
     ):
         assert_no_leakage(split)
+
+
+@pytest.mark.parametrize("columns", [("sex", "age"), ("age",), ("sex",)])
+def test_sex_and_age_groups_interleave_inside_each_stratum_with_small_groups_pooled(
+    columns,
+) -> None:
+    """The train order of a cohort with sex and/or age is the documented one: label strata
+    interleaved, inside each its demographic groups of at least MIN_STRATUM_PATIENTS
+    patients interleaved with one residual group (named "", so first) pooling the others."""
+    m = with_demographics(cohort(500, 9, prevalence=0.1), 9)
+    split = make_split(m[["record_id", "patient_id", "site", "label", *columns]], SplitConfig())
+    strata = split.patient_labels["train"]
+    first = m.groupby("patient_id")[["sex", "age"]].first().loc[strata.index]
+    parts = {"sex": first["sex"].str.lower().replace("", "unknown"), "age": first["age"]}
+    parts["age"] = parts["age"].map(AGE_BAND_OF)
+    group = parts[columns[0]] if len(columns) == 1 else parts["sex"] + "|" + parts["age"]
+    size = group.groupby([strata, group]).transform("size")
+    pooled = group.where(size >= MIN_STRATUM_PATIENTS, "")
+    assert (pooled == "").any() and pooled[pooled != ""].nunique() >= 2
+    for seed in (0, 3):
+        rng = np.random.default_rng([SPLIT_SEED, SET_NAMES.index("train"), seed])
+        positions = _interleaved(strata.to_numpy(), rng, pooled.to_numpy())
+        assert split.patient_order("train", seed) == list(strata.index[positions])
