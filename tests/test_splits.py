@@ -623,12 +623,14 @@ def _shortest_validation_prefix(
 @given(
     n=st.integers(40, 900),
     seed=st.integers(0, 10_000),
-    prevalence=st.floats(0.01, 0.3),
+    prevalence=st.floats(0.01, 0.9),
     fraction=st.sampled_from([0.01, 0.05, 0.1, 0.25, 0.5, 0.9]),
     order_seed=st.integers(0, 3),
 )
 @example(n=600, seed=3, prevalence=0.05, fraction=0.5, order_seed=0)
-@example(n=900, seed=1, prevalence=0.3, fraction=0.25, order_seed=1)
+@example(n=900, seed=1, prevalence=0.3, fraction=0.25, order_seed=1)  # enough at ceil(f n)
+@example(n=40, seed=1, prevalence=0.9, fraction=0.1, order_seed=0)  # 3 patients, all positive
+@example(n=120, seed=7, prevalence=0.05, fraction=0.01, order_seed=0)  # one positive of 10
 def test_scaled_validation_is_the_shortest_prefix_with_the_fraction_and_enough_positives(
     n, seed, prevalence, fraction, order_seed
 ) -> None:
