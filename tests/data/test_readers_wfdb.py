@@ -341,12 +341,22 @@ def test_each_unit_spelling_converts_to_millivolts(tmp_path: Path, unit: str, to
     assert got.data.tolist() == [[np.float32(7 / 200)], [np.float32(to_mv)]]
 
 
-def test_units_the_header_spells_in_latin1_are_unknown(tmp_path: Path) -> None:
-    """Not UTF-8: the micro sign cannot be told from other bytes, so not read as volts."""
-    record = _header(tmp_path / "u.hea", "u 1 500 1", "u.dat 16 10/XV 16 0 10 0 0 V1")
-    (tmp_path / "u.hea").write_bytes((tmp_path / "u.hea").read_bytes().replace(b"X", b"\xb5"))
+@pytest.mark.parametrize(
+    ("written", "named"),
+    [("µV".encode("latin-1"), "\ufffdV"), ("µV/s".encode(), "µV/s")],
+)
+def test_units_in_latin1_or_unknown_units_beyond_ascii_are_named_as_written(
+    tmp_path: Path, written: bytes, named: str
+) -> None:
+    """A Latin-1 micro sign is not UTF-8 (replaced, so not read as volts); other units that
+    are not ASCII are named in full, not as wfdb's ASCII reading (``V/s``)."""
+    record = _header(tmp_path / "u.hea", "u 1 500 1", "u.dat 16 10/UNITS 16 0 10 0 0 V1")
+    (tmp_path / "u.hea").write_bytes((tmp_path / "u.hea").read_bytes().replace(b"UNITS", written))
     np.array([10], dtype="<i2").tofile(tmp_path / "u.dat")
-    with pytest.raises(ECGFormatError, match=r"u\.hea: lead 'V1' has unknown units '\ufffdV'; "):
+    with pytest.raises(
+        ECGFormatError,
+        match=rf"u\.hea: lead 'V1' has unknown units '{named}'; expected mV, uV or V$",
+    ):
         read_wfdb(record)
 
 
@@ -539,15 +549,18 @@ def test_header_comments_are_key_value_lines_keyed_in_lower_case(tmp_path: Path)
     }
 
 
-def test_header_comments_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
-    """Read in a process whose locale encoding is ASCII, a UTF-8 header gives the same."""
-    _header(tmp_path / "rec.hea", "rec 1 500 4", "#Sex: Männlich", "#Site: Göteborg")
-    here = read_wfdb_comments(tmp_path / "rec")
-    assert here == {"sex": "Männlich", "site": "Göteborg"}
+def test_headers_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Read in a process whose locale encoding is ASCII, a UTF-8 header gives the same
+    comments and the same microvolts."""
+    _header(tmp_path / "rec.hea", "rec 1 500 1", "rec.dat 16 10/µV 16 0 0 0 0 I",
+            "#Sex: Männlich", "#Site: Göteborg")  # fmt: skip
+    np.array([10], dtype="<i2").tofile(tmp_path / "rec.dat")
+    here = [read_wfdb_comments(tmp_path / "rec"), read_wfdb(tmp_path / "rec").data.tolist()]
+    assert here == [{"sex": "Männlich", "site": "Göteborg"}, [[np.float32(1e-3)]]]
     script = (
         "import json, sys; sys.path[:0] = json.loads(sys.argv[1]);"
-        "from bench.data.readers.wfdb_reader import read_wfdb_comments;"
-        "print(json.dumps(read_wfdb_comments(sys.argv[2])))"
+        "from bench.data.readers.wfdb_reader import read_wfdb, read_wfdb_comments;"
+        "print(json.dumps([read_wfdb_comments(sys.argv[2]), read_wfdb(sys.argv[2]).data.tolist()]))"
     )
     env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
     done = subprocess.run(
@@ -649,3 +662,17 @@ def test_resolve_dataset_dir_says_what_was_tried_and_why_it_failed(
     with pytest.raises(FileNotFoundError) as caught:
         _resolve(None, None)
     assert str(caught.value) == f"no folder given and $BENCH_TEST_DIR is not set. {HOW_TO_GET}"
+
+
+def test_a_multi_segment_record_reads_as_one_signal(tmp_path: Path) -> None:
+    """Two segments of four samples (digital 1-8 at 10 per uV): one lead of eight samples;
+    the top header's segment lines are not signal lines."""
+    _header(tmp_path / "multi.hea", "multi/2 1 500 8", "seg1 4", "seg2 4")
+    for segment, digital in (("seg1", [1, 2, 3, 4]), ("seg2", [5, 6, 7, 8])):
+        _header(tmp_path / f"{segment}.hea", f"{segment} 1 500 4",
+                f"{segment}.dat 16 10/uV 16 0 0 0 0 II")  # fmt: skip
+        np.array(digital, dtype="<i2").tofile(tmp_path / f"{segment}.dat")
+    got = read_wfdb(tmp_path / "multi")
+    assert got.leads == ("II",)
+    expected = (np.arange(1, 9, dtype=np.float64) / 10 * 1e-3)[None, :]
+    np.testing.assert_array_equal(got.data, expected.astype(np.float32))
