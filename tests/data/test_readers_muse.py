@@ -52,23 +52,16 @@ HAND_SAMPLES: dict[str, tuple[int, ...]] = {
 
 
 def _hand_encoded_muse(path: Path, units: str, units_per_bit: float) -> Path:
-    """A MUSE file built element by element (not by write_muse_xml): a 500 Hz Rhythm waveform
-    written as SampleBase 5 x 10^2, each lead of :data:`HAND_SAMPLES` packed as little-endian
-    int16 and base64-encoded, at ``units_per_bit`` ``units``."""
-    root = ET.Element("RestingECG")
-    waveform = ET.SubElement(root, "Waveform")
-    for tag, text in (("WaveformType", "Rhythm"), ("SampleBase", "5"), ("SampleExponent", "2")):
-        ET.SubElement(waveform, tag).text = text
-    for name, samples in HAND_SAMPLES.items():
-        lead = ET.SubElement(waveform, "LeadData")
-        payload = struct.pack(f"<{len(samples)}h", *samples)
-        fields = {"LeadID": name, "LeadSampleCountTotal": str(len(samples)),
-                  "LeadAmplitudeUnitsPerBit": str(units_per_bit), "LeadAmplitudeUnits": units,
-                  "WaveFormData": base64.b64encode(payload).decode("ascii")}  # fmt: skip
-        for tag, text in fields.items():
-            ET.SubElement(lead, tag).text = text
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
-    return path
+    """A MUSE file built element by element (not by write_muse_xml, see :func:`_write_muse`):
+    a 500 Hz Rhythm waveform written as SampleBase 5 x 10^2, each lead of
+    :data:`HAND_SAMPLES` packed as little-endian int16 and base64-encoded, at
+    ``units_per_bit`` ``units``."""
+    leads = {
+        name: {**_lead_fields(name, samples), "LeadAmplitudeUnitsPerBit": str(units_per_bit),
+               "LeadAmplitudeUnits": units}
+        for name, samples in HAND_SAMPLES.items()
+    }  # fmt: skip
+    return _write_muse(path, {"SampleBase": "5", "SampleExponent": "2"}, lead_edits=leads)
 
 
 @pytest.mark.parametrize(
