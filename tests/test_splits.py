@@ -424,7 +424,9 @@ def test_labelled_subsets_keep_label_rates_groups_and_nesting(
     assert previous == set(split.sets["train"]) or max(fractions) < 1
 
 
-def _interleaved(values: np.ndarray, rng: np.random.Generator, within=None) -> np.ndarray:
+def _interleaved(
+    values: np.ndarray, rng: np.random.Generator, within: np.ndarray | None = None
+) -> np.ndarray:
     """Positions ordered as the module docstring interleaves strata: per value (in sorted
     order), evenly spaced ranks in (0, 1) given to its members in random order or, when
     ``within`` splits them into several groups, in an order interleaving those groups the
