@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
-from bench.plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric, bootstrap_metrics
+from bench.plugins.metrics import ranking
+from bench.plugins.metrics.bootstrap import (
+    bootstrap_indices,
+    bootstrap_metric,
+    bootstrap_metrics,
+    replicate_values,
+)
 from bench.plugins.metrics.calibration import (
+    DEFAULT_BINS,
     brier_replicates,
     ece_replicates,
     expected_calibration_error,
 )
-from bench.plugins.metrics.ranking import ranking_replicates
+from bench.plugins.metrics.ranking import kernel_threads, ranking_replicates
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import (
@@ -144,6 +154,16 @@ def test_unknown_metric_and_bad_labels_are_named():
         bootstrap_metric("auroc", [0, 1, 1], [0.1, 0.2, 0.3], np.ones((2, 4), dtype=int))
 
 
+def _ece(y: np.ndarray, p: np.ndarray, bins: int) -> float:
+    """ECE by its definition: Σ over non-empty equal-width bins of |mean y − mean p| · share."""
+    bin_of = np.minimum((p * bins).astype(int), bins - 1)
+    return sum(
+        abs(y[bin_of == k].mean() - p[bin_of == k].mean()) * (bin_of == k).mean()
+        for k in range(bins)
+        if (bin_of == k).any()
+    )
+
+
 @settings(max_examples=20, deadline=None)
 @given(data=score_sets(), bins=st.integers(1, 20))
 def test_calibration_replicates_equal_materialised_resamples(data, bins):
@@ -156,13 +176,7 @@ def test_calibration_replicates_equal_materialised_resamples(data, bins):
         idx = np.repeat(np.arange(len(y)), counts)
         yy, pp = y[idx], p[idx]
         assert brier[r] == pytest.approx(brier_score_loss(yy, pp), abs=1e-12)
-        bin_of = np.minimum((pp * bins).astype(int), bins - 1)
-        expected = sum(
-            abs(yy[bin_of == k].mean() - pp[bin_of == k].mean()) * (bin_of == k).mean()
-            for k in range(bins)
-            if (bin_of == k).any()
-        )
-        assert ece[r] == pytest.approx(expected, abs=1e-12)
+        assert ece[r] == pytest.approx(_ece(yy, pp, bins), abs=1e-12)
 
 
 def test_perfectly_calibrated_bins_have_zero_ece_and_probabilities_are_checked():
@@ -236,3 +250,140 @@ def test_multiplicities_above_255_widen_the_matrix(monkeypatch):
         assert (counts[0] == 1).all()
         first = counts[1:, groups == groups[0]]
         assert (first == 300).all() and (counts[1:, groups != groups[0]] == 0).all()
+
+
+def test_default_resamples_are_500_replicates_drawn_with_seed_0():
+    groups = np.repeat(np.arange(6), 2)
+    counts = bootstrap_indices(groups)
+    assert counts.shape == (500, 12)
+    assert np.array_equal(counts, _reference_multiplicities(groups, 500, 0, "patient"))
+
+
+@pytest.mark.parametrize(
+    ("groups", "shape"),
+    [(np.array([], dtype=int), r"\(0,\)"), (np.arange(6).reshape(2, 3), r"\(2, 3\)")],
+)
+@pytest.mark.parametrize("unit", ["record", "patient"])
+def test_groups_that_are_not_a_non_empty_vector_are_refused_by_shape(groups, shape, unit):
+    with pytest.raises(
+        ValueError, match=rf"^groups must be a non-empty 1-D array of patient ids, got {shape}$"
+    ):
+        bootstrap_indices(groups, replicates=3, unit=unit)
+
+
+@pytest.mark.parametrize(
+    ("y", "s", "message"),
+    [
+        ([0, 1, 1], [0.1, 0.2, 0.3, 0.4], r"1-D of equal length, got shapes \(3,\) and \(4,\)$"),
+        ([[0], [1], [1]], [0.1, 0.2, 0.3], r"1-D of equal length, got shapes \(3, 1\) and \(3,\)$"),
+        ([0, 1, 1], [[0.1, 0.2, 0.3]], r"1-D of equal length, got shapes \(3,\) and \(1, 3\)$"),
+        (
+            np.arange(12),
+            np.linspace(0, 1, 12),
+            r"binary labels 0/1, got values \[0 1 2 3 4 5 6 7 8 9\]$",
+        ),
+        ([0, 1, 1], [0.1, np.nan, 0.3], r"^y_score contains NaN or infinite values$"),
+        ([0, 1, 1], [0.1, np.inf, 0.3], r"^y_score contains NaN or infinite values$"),
+        ([0, 1, 1], [0.1, None, 0.3], r"^y_score contains NaN or infinite values$"),  # missing
+    ],
+)
+def test_label_and_score_errors_name_what_was_expected(y, s, message):
+    n = len(np.asarray(y))
+    with pytest.raises(ValueError, match=message):
+        ranking_replicates(y, s, np.ones((2, n), dtype=int))
+
+
+def test_unknown_ranking_metric_is_named_with_the_choices():
+    y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    choices = r"\['auprc', 'auprc_trapezoid', 'auroc'\]"
+    with pytest.raises(
+        ValueError, match=rf"^unknown ranking metrics \['f1'\]; choose from {choices}$"
+    ):
+        ranking_replicates(y, s, np.ones((1, 4), dtype=int), ("auroc", "f1"))
+
+
+def test_negative_multiplicities_are_refused_in_words():
+    y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.4, 0.35, 0.8])
+    with pytest.raises(
+        ValueError, match=r"^weights must hold multiplicities >= 0, got a negative value$"
+    ):
+        ranking_replicates(y, s, np.array([[2, -1, 1, 1]]))
+
+
+def test_kernel_threads_come_from_bench_kernel_threads(monkeypatch):
+    monkeypatch.setenv("BENCH_KERNEL_THREADS", "11")  # above the default's cap of 8
+    assert kernel_threads() == 11
+
+
+@pytest.mark.parametrize(
+    ("threads", "replicates", "pool", "parts"),
+    [("1", 150, [], [150]), ("3", 150, [3], [22, 64, 64]), ("8", 100, [2], [36, 64])],
+)
+def test_kernel_threads_share_the_rows_in_parts_of_64_each_computed_once(
+    monkeypatch, threads, replicates, pool, parts
+):
+    monkeypatch.setenv("BENCH_KERNEL_THREADS", threads)
+    calls: list[tuple[int, int]] = []
+    pools: list[int] = []
+    kernel = ranking._ranking_rows
+
+    def counted(w, *args):
+        calls.append((threading.get_ident(), len(w)))
+        kernel(w, *args)
+
+    class Pool(ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            pools.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(ranking, "_ranking_rows", counted)
+    monkeypatch.setattr(ranking, "ThreadPoolExecutor", Pool)
+    rng = np.random.default_rng(1)
+    y, s = (rng.random(30) < 0.5).astype(int), rng.random(30)
+    resamples = bootstrap_indices(np.arange(30), replicates=replicates, seed=4, unit="record")
+    values = ranking_replicates(y, s, resamples, ("auroc",))["auroc"]
+    assert pools == pool
+    assert sorted(rows for _, rows in calls) == parts
+    in_caller = [ident == threading.get_ident() for ident, _ in calls]
+    assert in_caller == [not pool] * len(parts)
+    for r in (0, 64, replicates - 1):
+        idx = np.repeat(np.arange(30), resamples[r])
+        assert values[r] == pytest.approx(roc_auc_score(y[idx], s[idx]), abs=1e-12)
+
+
+def test_bootstrap_metrics_calibration_and_ranking_equal_materialised_resamples():
+    rng = np.random.default_rng(4)
+    y = (rng.random(60) < 0.4).astype(int)
+    p = np.clip(rng.random(60) * 0.6 + 0.4 * y, 0, 1)
+    resamples = bootstrap_indices(rng.integers(0, 40, 60), replicates=30, seed=1)
+    results = bootstrap_metrics(("brier", "auroc", "ece"), y, p, resamples, level=0.5)
+    expected = {
+        "brier": lambda yy, pp: brier_score_loss(yy, pp),
+        "ece": lambda yy, pp: _ece(yy, pp, DEFAULT_BINS),
+        "auroc": roc_auc_score,
+    }
+    for name, metric in expected.items():
+        result = results[name]
+        assert result.point == pytest.approx(metric(y, p), abs=1e-12)
+        for r, counts in enumerate(resamples):
+            idx = np.repeat(np.arange(60), counts)
+            assert result.values[r] == pytest.approx(metric(y[idx], p[idx]), abs=1e-12)
+        quartiles = np.quantile(result.values, [0.25, 0.75])  # level 0.5: the middle half
+        assert (result.ci_low, result.ci_high) == pytest.approx(tuple(quartiles))
+        single = bootstrap_metric(name, y, p, resamples, level=0.5)
+        assert (single.ci_low, single.ci_high) == (result.ci_low, result.ci_high)
+
+
+def test_replicate_values_returns_only_the_metrics_asked_for():
+    y, p = np.array([0, 1, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.6])
+    values = replicate_values(("auprc", "brier"), y, p, np.ones((3, 5), dtype=int))
+    assert sorted(values) == ["auprc", "brier"]
+    assert values["auprc"] == pytest.approx([average_precision_score(y, p)] * 3)
+
+
+def test_calibration_metrics_alone_take_fractional_weights():
+    # Only the ranking pass needs whole multiplicities; Brier alone is a weighted mean.
+    y, p = np.array([0, 1, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8, 0.6])
+    weights = np.random.default_rng(0).dirichlet(np.ones(5), size=4)
+    brier = replicate_values(("brier",), y, p, weights)["brier"]
+    assert brier == pytest.approx(weights @ (p - y) ** 2 / weights.sum(axis=1))
