@@ -134,11 +134,26 @@ def _units_as_written(hea: Path, n_sig: int) -> list[str | None]:
     makes ``µV`` volts."""
     lines = hea.read_text(encoding="utf-8", errors="replace").splitlines()
     spec = [line.split() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if spec and "/" in spec[0][0]:  # a multi-segment record: its signal lines are elsewhere
+        _refuse_non_ascii_segments(hea, [fields[0] for fields in spec[1:]])
+        return [None] * n_sig
     written: list[str | None] = [None] * n_sig
     for signal, fields in enumerate(spec[1 : n_sig + 1]):
         units = fields[2].partition("/")[2] if len(fields) > 2 else ""
         written[signal] = None if units.isascii() else units
     return written
+
+
+def _refuse_non_ascii_segments(hea: Path, segments: list[str]) -> None:
+    """Refuse a multi-segment record one of whose segment headers is not ASCII: wfdb would
+    read ``µV`` there as volts, and its units are not re-read per segment."""
+    for segment in segments:
+        path = hea.with_name(f"{segment}.hea")
+        if path.is_file() and not path.read_bytes().isascii():
+            raise ECGFormatError(
+                f"{path}: non-ASCII characters (units such as µV) in a segment header of a "
+                "multi-segment record are not supported; write them as uV"
+            )
 
 
 def record_name(path: str | os.PathLike[str]) -> Path:
