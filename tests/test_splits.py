@@ -963,3 +963,24 @@ def test_sex_and_age_groups_interleave_inside_each_stratum_with_small_groups_poo
         rng = np.random.default_rng([SPLIT_SEED, SET_NAMES.index("train"), seed])
         positions = _interleaved(strata.to_numpy(), rng, pooled.to_numpy())
         assert split.patient_order("train", seed) == list(strata.index[positions])
+
+
+def test_two_sex_groups_inside_each_stratum_interleave_as_documented() -> None:
+    """With every sex known and both sexes at least MIN_STRATUM_PATIENTS strong in each
+    label stratum, a stratum splits into exactly two groups, which are interleaved (not
+    shuffled as one group): the train order is the documented one."""
+    m = cohort(400, 5, prevalence=0.3)
+    patients_sorted = sorted(m["patient_id"].unique())
+    sex = {p: "F" if i % 2 else "M" for i, p in enumerate(patients_sorted)}
+    m = m.assign(sex=m["patient_id"].map(sex))
+    split = make_split(m[["record_id", "patient_id", "site", "label", "sex"]], SplitConfig())
+    strata = split.patient_labels["train"]
+    group = strata.index.map(sex).to_numpy()
+    for value in np.unique(strata):
+        inside = group[strata.to_numpy() == value]
+        assert sorted(set(inside)) == ["F", "M"]
+        assert min((inside == "F").sum(), (inside == "M").sum()) >= MIN_STRATUM_PATIENTS
+    for seed in (0, 1):
+        rng = np.random.default_rng([SPLIT_SEED, SET_NAMES.index("train"), seed])
+        positions = _interleaved(strata.to_numpy(), rng, group)
+        assert split.patient_order("train", seed) == list(strata.index[positions])

@@ -685,12 +685,12 @@ def test_a_multi_segment_record_with_non_ascii_units_in_a_segment_is_refused(
     """wfdb reads segment headers as ASCII (``µV`` would become volts, 10**6 too large):
     such a record is refused naming the segment header, not read wrong."""
     _header(tmp_path / "multi.hea", "multi/2 1 500 8", "seg1 4", "seg2 4")
-    for segment, written in (("seg1", "uV"), ("seg2", units)):  # the first one is ASCII
+    for segment, written in (("seg1", units), ("seg2", "uV")):  # the second one is ASCII
         _header(tmp_path / f"{segment}.hea", f"{segment} 1 500 4",
                 f"{segment}.dat 16 10/{written} 16 0 0 0 0 II")  # fmt: skip
         np.arange(1, 5, dtype="<i2").tofile(tmp_path / f"{segment}.dat")
     message = (
-        f"{tmp_path / 'seg2.hea'}: non-ASCII characters (units such as µV) in a segment "
+        f"{tmp_path / 'seg1.hea'}: non-ASCII characters (units such as µV) in a segment "
         "header of a multi-segment record are not supported; write them as uV"
     )
     with pytest.raises(ECGFormatError, match=f"^{re.escape(message)}$"):
