@@ -148,7 +148,8 @@ class StreamBatch:
 
 
 def stream_batches(seed: int, batch_size: int) -> Iterator[StreamBatch]:
-    """An endless unlabelled pretraining corpus, each batch with its records' provenance.
+    """An endless unlabelled pretraining corpus, each batch with its records' provenance
+    (:func:`stream_unlabelled` draws the same signals without it).
 
     Each ECG picks one of the tasks' populations uniformly (STEMI, low LVEF, HCM, each
     with its default prevalence and confounders), so about 20 % show a pathology; patients
@@ -156,6 +157,12 @@ def stream_batches(seed: int, batch_size: int) -> Iterator[StreamBatch]:
     cohort of fewer patients, and acquired at :data:`STREAM_SITES` only (never the
     external site D).
     """
+    return _stream(seed, batch_size, provenance=True)
+
+
+def _stream(seed: int, batch_size: int, provenance: bool) -> Iterator[StreamBatch]:
+    """The stream's batches; their ``records`` only with ``provenance`` (an empty frame
+    otherwise: pretraining reads signals alone and skips drawing the latents twice)."""
     if batch_size < 1:
         raise ValueError(f"synthetic stream: batch_size must be >= 1, got {batch_size}")
     tasks = sorted(DEFAULT_PREVALENCE)
@@ -171,14 +178,16 @@ def stream_batches(seed: int, batch_size: int) -> Iterator[StreamBatch]:
         records = []
         for t, config in enumerate(configs):
             rows = np.flatnonzero(task == t)
-            if len(rows):
-                # signals and provenance both come from these latents' patients and ECGs
-                lat = draw_latents(config, patient[rows], np.ones(len(rows), dtype=np.int64))
-                out[rows] = generate(config, lat.patient, lat.ecg)
+            if not len(rows):
+                continue
+            ecg = np.ones(len(rows), dtype=np.int64)
+            out[rows] = generate(config, patient[rows], ecg)
+            if provenance:  # the latents generate() drew for these patients and ECGs
+                lat = draw_latents(config, patient[rows], ecg)
                 records.append(pd.DataFrame(_provenance(config, lat), index=rows))
-        yield StreamBatch(out, pd.concat(records).sort_index())
+        yield StreamBatch(out, pd.concat(records).sort_index() if records else pd.DataFrame())
 
 
 def stream_unlabelled(seed: int, batch_size: int) -> Iterator[np.ndarray]:
     """The signals of :func:`stream_batches`: endless (batch_size, 12, 5000) float32 batches."""
-    return (batch.signals for batch in stream_batches(seed, batch_size))
+    return (batch.signals for batch in _stream(seed, batch_size, provenance=False))
