@@ -4,7 +4,7 @@ Plugin authors import from :mod:`bench.api` (``hookimpl``, the specs, ``Cohort``
 readers, statistics); see ``docs/plugins.md``.
 """
 
-from bench.hookspecs import hookimpl
+from bench.host.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

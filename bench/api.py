@@ -2,19 +2,24 @@
 
 ``from bench.api import hookimpl, ModelSpec, Cohort, read_wfdb, percentile_ci, ...``
 
-Names whose modules are heavy (the readers, resampling and statistics need numpy, pandas,
-wfdb) are imported on first access, so a plugin module that imports this one at the top
-keeps ``bench --help`` and ``bench list`` fast. The specs, ``Cohort``, ``ECGSignal`` and
-the cohort loaders are light and load at once. Documented in ``docs/plugins.md``.
+This is the only door: the built-in plugins, tasks, executors and the leaderboard import
+from here alone, as a third-party package does (an import-linter contract in
+``nox -s lint`` enforces it). Names whose modules are heavy (readers, statistics,
+training, checkpoints need numpy, pandas, torch, wfdb) are imported on first access, so a
+plugin module that imports this one at the top keeps ``bench --help`` and ``bench list``
+fast. The specs, ``Cohort``, ``ECGSignal`` and the cohort loaders are light and load at
+once. Documented in ``docs/plugins.md``.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bench.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench import __version__
+from bench.data.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 from bench.data.sources import (
     LabelRule,
     column_rule,
@@ -25,20 +30,13 @@ from bench.data.sources import (
     synthetic_loader,
     wfdb_loader,
 )
-from bench.engine.recipe import (
-    CNN_RECIPE,
-    DEFAULT_RECIPE,
-    PAPER_RECIPE,
-    TRANSFORMER_RECIPE,
-    FineTuneRecipe,
-)
-from bench.hookspecs import hookimpl
-from bench.lazy import LazyFunction, add_lazy_command, import_object
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
-from bench.specs import (
+from bench.host.hookspecs import hookimpl
+from bench.host.lazy import LazyFunction, add_lazy_command, import_object
+from bench.host.specs import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     BuiltModel,
+    ExecutorSpec,
     MetricSpec,
     MetricValue,
     ModelSpec,
@@ -46,9 +44,13 @@ from bench.specs import (
     TaskSpec,
     TokenizerSpec,
 )
-
-if TYPE_CHECKING:
-    pass
+from bench.training.recipe import (
+    CNN_RECIPE,
+    DEFAULT_RECIPE,
+    PAPER_RECIPE,
+    TRANSFORMER_RECIPE,
+    FineTuneRecipe,
+)
 
 
 def refuse_second_import_name(name: str, expected: str) -> None:
@@ -67,7 +69,8 @@ def refuse_second_import_name(name: str, expected: str) -> None:
 #: Unit of every :attr:`ECGSignal.data` a reader returns and a signal model receives.
 SIGNAL_UNITS: str = next(f.default for f in fields(ECGSignal) if f.name == "units")  # type: ignore[assignment]
 
-#: Heavy names → the module that defines them (imported on first access).
+#: Names imported on first access → the module that defines them. Heavy modules (numpy,
+#: pandas, torch, wfdb) and the run machinery stay unimported until a plugin needs them.
 _LAZY: dict[str, str] = {
     **dict.fromkeys(
         (
@@ -86,8 +89,48 @@ _LAZY: dict[str, str] = {
         ),
         "bench.data.readers",
     ),
-    "Unit": "bench.resampling",
-    "bootstrap_indices": "bench.resampling",
+    **dict.fromkeys(("CohortLoader", "user_sources"), "bench.data.sources"),
+    **dict.fromkeys(
+        ("label_column", "label_columns", "prediction_labels", "score_column"),
+        "bench.data.labels",
+    ),
+    "Fiducials": "bench.data.fiducials",
+    **dict.fromkeys(
+        ("DEFAULT_PREPROCESS", "PreprocessConfig", "preprocess", "preprocess_batch"),
+        "bench.data.preprocess",
+    ),
+    **dict.fromkeys(
+        ("DEFAULT_RENDER", "RenderConfig", "lead_row_band", "region_mask", "render_batch"),
+        "bench.data.render",
+    ),
+    **dict.fromkeys(
+        ("SegmentAggregation", "SignalRecipe", "apply_recipe"), "bench.data.signal_recipe"
+    ),
+    "split_cohort": "bench.data.splits",
+    "stream_unlabelled": "bench.data.synthetic",
+    **dict.fromkeys(
+        (
+            "CellJob",
+            "Executor",
+            "ExecutorError",
+            "ExecutorSettings",
+            "JobResult",
+            "OnResult",
+            "error_text",
+            "import_backend",
+        ),
+        "bench.executors",
+    ),
+    "run_cell": "bench.executors.worker",
+    "get_host": "bench.host.manager",
+    "cell_id": "bench.run.cells",
+    **dict.fromkeys(("CACHE_ENV", "PROFILES", "Profile", "default_cache_dir"), "bench.run.config"),
+    "worker_count": "bench.run.parallelism",
+    **dict.fromkeys(("git_sha", "package_versions", "stable_hash"), "bench.run.provenance"),
+    **dict.fromkeys(("ResultRecord", "dumps", "read_jsonl"), "bench.run.records"),
+    "macro_values": "bench.run.scoring",
+    "RunStore": "bench.run.store",
+    **dict.fromkeys(("Unit", "bootstrap_indices"), "bench.statistics.resampling"),
     **dict.fromkeys(
         (
             "DEFAULT_LEVEL",
@@ -96,7 +139,35 @@ _LAZY: dict[str, str] = {
             "paired_bootstrap",
             "percentile_ci",
         ),
-        "bench.statistics",
+        "bench.statistics.intervals",
+    ),
+    **dict.fromkeys(
+        (
+            "Checkpointing",
+            "LoopResult",
+            "StepOutput",
+            "init_distributed",
+            "pretrain_loop",
+            "rank_world",
+            "resolve_device",
+            "training_autocast",
+        ),
+        "bench.training.pretraining",
+    ),
+    **dict.fromkeys(("RecordRule", "real_segments", "scatter_slots"), "bench.training.segments"),
+    **dict.fromkeys(
+        (
+            "CheckpointError",
+            "load_into",
+            "load_state_dict_file",
+            "read_metadata",
+            "save_state_dict_file",
+        ),
+        "bench.weights.checkpoints",
+    ),
+    **dict.fromkeys(("Corpus", "SYNTHETIC_STREAM"), "bench.weights.contamination"),
+    **dict.fromkeys(
+        ("RANDOM", "create_timm_model", "find_weights", "warn_random_init"), "bench.weights.files"
     ),
 }
 
@@ -115,6 +186,7 @@ __all__ = [
     "CohortError",
     "ECGFormatError",
     "ECGSignal",
+    "ExecutorSpec",
     "FineTuneRecipe",
     "LabelRule",
     "LazyFunction",
@@ -124,6 +196,7 @@ __all__ = [
     "ScoreData",
     "TaskSpec",
     "TokenizerSpec",
+    "__version__",
     "add_lazy_command",
     "column_rule",
     "hookimpl",

@@ -1,7 +1,7 @@
 """The ``bench`` command line. Plugins add commands through ``bench_register_commands``.
 
 Start-up is kept cheap: plugin modules hold metadata only, sub-commands whose modules are
-heavy are registered lazily (:mod:`bench.lazy`), and listings are plain aligned text.
+heavy are registered lazily (:mod:`bench.host.lazy`), and listings are plain aligned text.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import click
 
 from bench import __version__
-from bench.lazy import LazyGroup
-from bench.plugin_manager import STRICT_PLUGINS_ENV, PluginError, PluginHost, get_host
+from bench.host.lazy import LazyGroup
+from bench.host.manager import STRICT_PLUGINS_ENV, PluginError, PluginHost, get_host
 
 LIST_KINDS = ("models", "tasks", "metrics", "tokenizers")
 #: Exit code of a command stopped by ``--strict-plugins``.
@@ -24,12 +24,12 @@ STRICT_EXIT = 2
 #: only when its module is already imported (no exception of it can exist otherwise), so
 #: the mapping costs no import at start-up.
 USER_ERRORS: tuple[tuple[str, str, str, int], ...] = (
-    ("bench.registry", "UnknownNameError", "error", 2),
-    ("bench.config", "ConfigError", "config error", 2),
+    ("bench.host.registry", "UnknownNameError", "error", 2),
+    ("bench.run.config", "ConfigError", "config error", 2),
     ("bench.errors", "RunError", "error", 1),
-    ("bench.cohort", "CohortError", "error", 1),
-    ("bench.splits", "SplitError", "error", 1),
-    ("bench.signal", "ECGFormatError", "error", 1),
+    ("bench.data.cohort", "CohortError", "error", 1),
+    ("bench.data.splits", "SplitError", "error", 1),
+    ("bench.data.signal", "ECGFormatError", "error", 1),
     ("builtins", "FileNotFoundError", "error", 1),
 )
 

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from harness import Load, Paired, Stats, pick, repeats, result
 
-from bench.datasets import ArrayDataset
-from bench.devices import autocast
-from bench.engine import TrainConfig, fine_tune
-from bench.specs import ModelSpec
+from bench.host.specs import ModelSpec
+from bench.training import TrainConfig, fine_tune
+from bench.training.datasets import ArrayDataset
+from bench.training.devices import autocast
 
 SIZE, BATCH = 112, 32
 STEPS = pick(8, 4)

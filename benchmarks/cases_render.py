@@ -15,7 +15,7 @@ from PIL import Image
 from bench.data.preprocess import DEFAULT_PREPROCESS, preprocess_batch
 from bench.data.render import DEFAULT_RENDER, render_batch, render_threads
 from bench.data.render_reference import render_matplotlib
-from bench.signal import STANDARD_LEADS, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGSignal
 
 
 def _signals(n: int, seconds: float = 10.0, fs: float = 500.0) -> list[ECGSignal]:

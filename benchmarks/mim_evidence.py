@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     before = evaluate(BeitMIM(beit, 512), tokenizer, held_out, masks)
     result = run_pretraining(source="synthetic", beit=beit, tokenizer=tokenizer, config=config,
                              output_dir=args.output, profile="quick", pool=pool)  # fmt: skip
-    from bench.checkpoints import load_state_dict_file
+    from bench.weights.checkpoints import load_state_dict_file
 
     model = BeitMIM(beit, 512)
     model.load_backbone_state(load_state_dict_file(args.output / "heartbeit-mim.safetensors"))

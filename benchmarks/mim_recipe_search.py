@@ -41,7 +41,7 @@ from bench.plugins.heartbeit.pretrain import evaluate
 from bench.plugins.heartbeit.recipe import fit_kmeans_tokenizer, run_pretraining, synthetic_pool
 from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer
 
-from bench.checkpoints import load_state_dict_file
+from bench.weights.checkpoints import load_state_dict_file
 
 HELD_OUT_SEED = 12345
 HELD_OUT_MASK_RATIO = 0.4

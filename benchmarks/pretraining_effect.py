@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 from bench.plugins.metrics.paired import delong_test, paired_difference
 
-from bench.records import load_records
-from bench.resampling import bootstrap_indices
+from bench.run.records import load_records
+from bench.statistics.resampling import bootstrap_indices
 
 
 def run(name: str, seeds: list[int], fraction: float, extra: list[str],

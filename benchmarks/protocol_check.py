@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from bench.plugins.metrics.bootstrap import bootstrap_metric
 
-from bench.config import RunConfig
-from bench.records import ResultRecord, load_records
-from bench.resampling import bootstrap_indices
-from bench.statistics import percentile_ci
+from bench.run.config import RunConfig
+from bench.run.records import ResultRecord, load_records
+from bench.statistics.intervals import percentile_ci
+from bench.statistics.resampling import bootstrap_indices
 
 ARMS: dict[str, list[str]] = {
     "finetune": [],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.records import load_records
+from bench.run.records import load_records
 
 MODELS = ("resnet152", "vit-b16")
 FRACTIONS = ("0.5", "1.0")

@@ -3,7 +3,7 @@
 A *table* is one (task, source, split, metric); its *rows* are experiments and its
 *columns* training fractions. A row is keyed by the whole experiment — model name, init,
 selection, the architecture actually trained, the experiment hash (model config, weights
-content, profile, protocol, validation rule, training config; see :mod:`bench.cells`) and
+content, profile, protocol, validation rule, training config; see :mod:`bench.run.cells`) and
 the protocol — so finetune and linear-probe rows of one model share a table as two rows,
 two experiments filed under one model name are two rows (labelled apart, with a note
 naming their runs), never merged, and seeds are aggregated only within one experiment.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.records import ResultRecord, read_jsonl
+from bench.api import ResultRecord, read_jsonl
 
 #: Fields that must agree within one table (``source`` is part of the table key): the data
 #: every row was evaluated on. The input representation (``render_hash``: an image render

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from bench.leaderboard.aggregate import Cell, fraction_label
 
-from bench.records import ResultRecord
+from bench.api import ResultRecord
 
 PROBE = "linear-probe"
 PROBE_NOTE = "Linear-probe rows fit a logistic regression on frozen features: no optimiser steps."

@@ -36,8 +36,7 @@ from bench.leaderboard.aggregate import DEFAULT_PROTOCOL, Cell, RowKey, TableKey
 from bench.leaderboard.replicates import Replicates
 from bench.leaderboard.replicates import registered_metrics as registered_metrics
 
-from bench.specs import MetricSpec
-from bench.statistics import paired_bootstrap
+from bench.api import MetricSpec, paired_bootstrap
 
 #: Kinds of comparison, most specific first (a pair named by several gets the first).
 KINDS = ("pretraining", "control", "contrast", "reference")

@@ -7,8 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import hookimpl
-from bench.lazy import add_lazy_command
+from bench.api import add_lazy_command, hookimpl
 
 if TYPE_CHECKING:
     import click
@@ -31,7 +30,7 @@ def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, object])
     from bench.leaderboard.terminal import results_table
     from rich.console import Console
 
-    from bench.store import RunStore
+    from bench.api import RunStore
 
     records = RunStore(Path(output_dir)).records()
     if records:

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from bench.provenance import git_sha
+    from bench.api import git_sha
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("results_dirs", nargs="+", type=Path)

@@ -7,7 +7,7 @@ by replicate). :class:`Replicates` computes each record's values once per leader
 build; the paired tests (:mod:`bench.leaderboard.paired`) compare two rows on them, and
 :func:`pool_cis` gives a cell of several seeds the percentile CI of all its seeds'
 replicate values pooled. Multi-label predictions are scored on the macro over labels,
-as the records are (:func:`bench.scoring.macro_values`). Where a record has no usable
+as the records are (:func:`bench.run.scoring.macro_values`). Where a record has no usable
 predictions, or its metric is not a registered score metric, the reason is returned
 instead of values.
 """
@@ -24,11 +24,17 @@ import numpy as np
 import pandas as pd
 from bench.leaderboard.aggregate import CI_POOLED, Cell, SourcedRecord
 
-from bench.labels import label_columns, prediction_labels, score_column
-from bench.resampling import bootstrap_indices
-from bench.scoring import macro_values
-from bench.specs import MetricSpec
-from bench.statistics import DEFAULT_REPLICATES, metric_replicates, percentile_ci
+from bench.api import (
+    DEFAULT_REPLICATES,
+    MetricSpec,
+    bootstrap_indices,
+    label_columns,
+    macro_values,
+    metric_replicates,
+    percentile_ci,
+    prediction_labels,
+    score_column,
+)
 
 PREDICTION_COLUMNS = ("record_id", "patient_id", "label", "score", "split")
 #: Columns every predictions table has (multi-label ones have label:/score: per label).
@@ -37,7 +43,7 @@ KEY_COLUMNS = ("record_id", "patient_id", "split")
 
 def registered_metrics() -> dict[str, MetricSpec]:
     """Every metric registered by the loaded plugins, by name."""
-    from bench.plugin_manager import get_host
+    from bench.api import get_host
 
     return {spec.name: spec for spec in get_host().registries.metrics}
 

@@ -26,7 +26,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from bench.records import ResultRecord
+from bench.api import ResultRecord
 
 TableKey = tuple[str, str, str, str]  # task, source, split, metric
 

@@ -61,11 +61,11 @@ DESELECT = (
 #: trust-critical module (repository path) → the tests that guard it
 MODULES: dict[str, tuple[str, ...]] = {
     # identity
-    "bench/cells.py": ("tests/test_cells.py", "tests/test_records_store.py"),
+    "bench/run/cells.py": ("tests/test_cells.py", "tests/test_records_store.py"),
     # splits
-    "bench/splits.py": ("tests/test_splits.py",),
+    "bench/data/splits.py": ("tests/test_splits.py",),
     # contamination
-    "bench/contamination.py": ("tests/test_contamination.py",),
+    "bench/weights/contamination.py": ("tests/test_contamination.py",),
     # readers
     "bench/data/readers/muse.py": ("tests/data/test_readers_muse.py",),
     "bench/data/readers/wfdb_reader.py": ("tests/data/test_readers_wfdb.py",),
@@ -74,13 +74,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "bench/data/readers/lead_names.py": ("tests/data/test_readers_lead_names.py",),
     "bench/data/readers/manifest.py": ("tests/data/test_readers_manifest.py",),
     # resampling and scoring
-    "bench/resampling.py": ("tests/metrics/test_bootstrap.py",),
+    "bench/statistics/resampling.py": ("tests/metrics/test_bootstrap.py",),
     "plugins/metrics/bootstrap.py": ("tests/metrics/test_bootstrap.py",),
     "plugins/metrics/ranking.py": ("tests/metrics/test_bootstrap.py",),
-    "bench/statistics.py": ("tests/metrics/test_paired.py",),
+    "bench/statistics/intervals.py": ("tests/metrics/test_paired.py",),
     # scoring records
-    "bench/scoring.py": ("tests/test_scoring.py",),
-    "bench/records.py": ("tests/test_records_store.py",),
+    "bench/run/scoring.py": ("tests/test_scoring.py",),
+    "bench/run/records.py": ("tests/test_records_store.py",),
     # leaderboard consistency
     "leaderboard/aggregate.py": ("tests/leaderboard/test_leaderboard_tables.py",),
 }
@@ -124,7 +124,7 @@ def module_of(mutant: str) -> str:
 
 def function_of(mutant: str) -> str:
     """``make_split`` or ``SplitConfig.__post_init__`` from a mutmut mutant name
-    (``bench.splits.x_make_split__mutmut_3``, ``bench.splits.xǁSplitConfigǁ__post_init__…``)."""
+    (``bench.data.splits.x_make_split__mutmut_3``, ``bench.data.splits.xǁSplitConfigǁ__post_init__…``)."""
     mangled = re.split(r"\.x(?=[_ǁ])", mutant, maxsplit=1)[1].rsplit("__mutmut_", 1)[0]
     return ".".join(mangled.strip("ǁ").split("ǁ")) if "ǁ" in mangled else mangled[1:]
 

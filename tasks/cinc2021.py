@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.data.sources import wfdb_loader
-from bench.specs import TaskSpec
+from bench.api import TaskSpec, hookimpl, wfdb_loader
 
 if TYPE_CHECKING:
-    from bench.cohort import Cohort
+    from bench.api import Cohort
 
 VERSION = "cinc2021-v1"
 

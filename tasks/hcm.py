@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import hookimpl
-from bench.data.sources import synthetic_loader, user_sources
-from bench.specs import TaskSpec
+from bench.api import TaskSpec, hookimpl, synthetic_loader, user_sources
 
 VERSION = "hcm-v1"
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bench import hookimpl
-from bench.cohort import CohortError
-from bench.data.sources import ludb_loader, user_sources
-from bench.specs import TaskSpec
+from bench.api import CohortError, TaskSpec, hookimpl, ludb_loader, user_sources
 
 if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
     import pandas as pd

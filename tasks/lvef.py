@@ -13,10 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.cohort import Cohort, CohortError
-from bench.data.sources import CohortLoader, synthetic_loader, user_sources, wfdb_loader
-from bench.specs import TaskSpec
+from bench.api import (
+    Cohort,
+    CohortError,
+    CohortLoader,
+    TaskSpec,
+    hookimpl,
+    synthetic_loader,
+    user_sources,
+    wfdb_loader,
+)
 
 if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
     import pandas as pd

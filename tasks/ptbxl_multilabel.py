@@ -20,11 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bench import hookimpl
-from bench.cohort import CohortError
-from bench.data.sources import ptbxl_loader
-from bench.labels import label_column
-from bench.specs import TaskSpec
+from bench.api import CohortError, TaskSpec, hookimpl, label_column, ptbxl_loader
 
 if TYPE_CHECKING:  # pandas loads when a cohort is labelled, not at plugin import
     import pandas as pd

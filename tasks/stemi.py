@@ -25,10 +25,16 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.cohort import Cohort, CohortError
-from bench.data.sources import ludb_loader, ptbxl_loader, synthetic_loader, user_sources
-from bench.specs import TaskSpec
+from bench.api import (
+    Cohort,
+    CohortError,
+    TaskSpec,
+    hookimpl,
+    ludb_loader,
+    ptbxl_loader,
+    synthetic_loader,
+    user_sources,
+)
 
 if TYPE_CHECKING:  # numpy/pandas load when a cohort is labelled, not at plugin import
     import pandas as pd

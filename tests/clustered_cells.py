@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from bench import hookimpl
 from bench.data.signal_recipe import SignalRecipe
-from bench.records import ResultRecord, load_records
+from bench.run.records import ResultRecord, load_records
 
 #: Acquisition sites, patients assigned in turn; ``hcm`` holds its default site D out.
 SITES: tuple[str, ...] = ("A", "B", "C", "D")
@@ -75,7 +75,7 @@ class TinySignalModel:
         """The module: one strided convolution, global pooling and a linear head."""
         from torch import nn
 
-        from bench.specs import BuiltModel
+        from bench.host.specs import BuiltModel
 
         module = nn.Sequential(
             nn.Conv1d(12, 8, 25, stride=10),
@@ -88,7 +88,7 @@ class TinySignalModel:
 
     @hookimpl
     def bench_register_models(self, register):
-        from bench.specs import ModelSpec
+        from bench.host.specs import ModelSpec
 
         register(
             ModelSpec(
@@ -104,7 +104,7 @@ class TinySignalModel:
 def cli_with(recipe: SignalRecipe) -> click.Group:
     """The bench root command on a host with the built-in plugins and ``tiny-signal``."""
     from bench.cli import make_cli
-    from bench.plugin_manager import PluginHost
+    from bench.host.manager import PluginHost
 
     host = PluginHost()
     host.load_default_plugins()

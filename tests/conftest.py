@@ -107,7 +107,7 @@ class TinyModels:
     def build(*, num_classes: int, profile: str, input_size: int, weights: str | None):
         from torch import nn
 
-        from bench.specs import BuiltModel
+        from bench.host.specs import BuiltModel
 
         module = nn.Sequential(
             nn.Conv2d(3, 8, 5, stride=4),
@@ -120,7 +120,7 @@ class TinyModels:
 
     @classmethod
     def spec(cls):
-        from bench.specs import ModelSpec
+        from bench.host.specs import ModelSpec
 
         return ModelSpec(name="tiny-cnn", build=cls.build, family="cnn", description="test model")
 
@@ -132,7 +132,7 @@ class TinyModels:
 @pytest.fixture
 def host():
     """A fresh plugin host with the built-in plugins plus the tiny test model."""
-    from bench.plugin_manager import PluginHost
+    from bench.host.manager import PluginHost
 
     plugin = TinyModels()
     h = PluginHost()

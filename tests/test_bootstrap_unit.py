@@ -18,7 +18,7 @@ def cluster_bootstrap_ci(
 ) -> tuple[float, float]:
     """95 % percentile interval of the AUROC over ``replicates`` cluster resamples.
 
-    The draws follow the harness's documented resampling contract (``bench.resampling``):
+    The draws follow the harness's documented resampling contract (``bench.statistics.resampling``):
     clusters indexed in sorted order, ``default_rng(seed).integers(0, k, (replicates, k))``,
     each drawn cluster bringing all of its records; a resample with one class has no AUROC
     and is left out of the interval.

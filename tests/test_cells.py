@@ -1,4 +1,4 @@
-"""Cell identity (bench.cells): names, hashes and seeds are stable functions of what a cell
+"""Cell identity (bench.run.cells): names, hashes and seeds are stable functions of what a cell
 is, checked against hashlib/json computations written here, since stored identities and
 seeds must not drift between versions of the harness."""
 
@@ -10,7 +10,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.cells import (
+from bench.run.cells import (
     IDENTITY_VERSION,
     CellKey,
     cell_id,

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench import hookimpl
-from bench.records import load_records
+from bench.run.records import load_records
 from tests.conftest import source_copy
 from tests.data.fixtures import make_manifest
 
@@ -480,10 +480,10 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
 def test_every_command_is_documented_in_docs_cli():
     # a fresh interpreter: click caches each command's help option on first use, so
     # commands invoked by earlier tests through plain groups would render differently
-    rendered = subprocess.run([sys.executable, "-m", "bench.clidocs"], capture_output=True,
+    rendered = subprocess.run([sys.executable, "-m", "bench.commands.clidocs"], capture_output=True,
                               text=True, check=True, cwd=REPO).stdout  # fmt: skip
     text = (REPO / "docs" / "cli.md").read_text()
-    assert text == rendered, "docs/cli.md is stale: python -m bench.clidocs > docs/cli.md"
+    assert text == rendered, "docs/cli.md is stale: python -m bench.commands.clidocs > docs/cli.md"
     for command in ("run", "data describe", "leaderboard", "pretrain", "saliency", "wasserstein"):
         assert f"## `bench {command}`" in text
 

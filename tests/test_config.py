@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.config import ConfigError, RunConfig, build_config
+from bench.run.config import ConfigError, RunConfig, build_config
 
 
 def test_yaml_grid_and_flag_override(tmp_path):

@@ -1,5 +1,5 @@
 """Contamination: a pretraining corpus that saw an evaluation set's patients, or the
-external site, is flagged (:func:`bench.contamination.check`) and the flag reaches the
+external site, is flagged (:func:`bench.weights.contamination.check`) and the flag reaches the
 records of ``bench run`` (issue 25)."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench import hookimpl
-from bench.config import PROFILES
-from bench.contamination import Corpus, check
-from bench.records import load_records
-from bench.specs import BuiltModel
+from bench.host.specs import BuiltModel
+from bench.run.config import PROFILES
+from bench.run.records import load_records
+from bench.weights.contamination import Corpus, check
 from tests.conftest import TinyModels
 
 SITES = ("A", "B", "C", "D")

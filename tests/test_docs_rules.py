@@ -27,9 +27,9 @@ from bench.leaderboard.aggregate import (
 from bench.plugins.baselines import CONFIGS, build_baseline
 from torch import nn
 
-from bench import weights as weights_module
-from bench.checkpoints import save_state_dict_file
-from bench.records import ResultRecord
+from bench.run.records import ResultRecord
+from bench.weights import files as weights_module
+from bench.weights.checkpoints import save_state_dict_file
 
 REPO = Path(__file__).resolve().parents[1]
 

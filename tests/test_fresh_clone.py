@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import default_cache_dir
 from bench.data.readers.ludb import ludb_table
+from bench.run.config import default_cache_dir
 from tests.conftest import LUDB_SUBSET, SUBSET_LUDB, find_ludb_dir
 
 
@@ -47,7 +47,7 @@ def test_no_test_reads_the_users_cache(tmp_path_factory: pytest.TempPathFactory)
     folder, not ``~/.cache/ecg-bench``."""
     session_tmp = tmp_path_factory.getbasetemp()
     assert default_cache_dir().is_relative_to(session_tmp)
-    code = "from bench.config import default_cache_dir; print(default_cache_dir())"
+    code = "from bench.run.config import default_cache_dir; print(default_cache_dir())"
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert Path(child.stdout.strip()) == default_cache_dir()
     assert not default_cache_dir().is_relative_to(Path.home() / ".cache")

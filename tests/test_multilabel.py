@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from bench.cohort import Cohort, CohortError
-from bench.datasets import ArrayDataset
-from bench.engine import TrainConfig, fine_tune, linear_probe
-from bench.engine.selection import auroc
-from bench.labels import label_columns, prediction_labels
-from bench.resampling import bootstrap_indices
-from bench.scoring import BootstrapRecipe, score_predictions
-from bench.specs import BuiltModel, MetricSpec, MetricValue
+from bench.data.cohort import Cohort, CohortError
+from bench.data.labels import label_columns, prediction_labels
+from bench.host.specs import BuiltModel, MetricSpec, MetricValue
+from bench.run.scoring import BootstrapRecipe, score_predictions
+from bench.statistics.resampling import bootstrap_indices
+from bench.training import TrainConfig, fine_tune, linear_probe
+from bench.training.datasets import ArrayDataset
+from bench.training.selection import auroc
 from tests.engine.test_engine import SIZE, _built, _spec
 
 LABELS = ("top", "bottom", "left")
@@ -212,8 +212,8 @@ def _multilabel_store(root: Path) -> Path:
     with records as the runner writes them."""
     from dataclasses import replace
 
-    from bench.plugin_manager import PluginHost
-    from bench.records import ResultRecord, dumps
+    from bench.host.manager import PluginHost
+    from bench.run.records import ResultRecord, dumps
 
     host = PluginHost()
     host.load_default_plugins()

@@ -14,12 +14,12 @@ from bench.tasks.cinc2021 import SCORED_CLASSES
 from bench.tasks.ptbxl_multilabel import DIAGNOSTIC, SUPERCLASSES
 from click.testing import CliRunner
 
-from bench.cohort import CohortError
-from bench.labels import label_column, label_columns
-from bench.plugin_manager import PluginHost
-from bench.registry import Registry
-from bench.specs import TaskSpec
-from bench.splits import split_cohort
+from bench.data.cohort import CohortError
+from bench.data.labels import label_column, label_columns
+from bench.data.splits import split_cohort
+from bench.host.manager import PluginHost
+from bench.host.registry import Registry
+from bench.host.specs import TaskSpec
 from tests.data.fixtures import make_ptbxl_dir, synthetic_ecg, write_cinc_record
 
 #: Superclass of each diagnostic statement (PTB-XL 1.0.3's scp_statements.csv).

@@ -8,7 +8,7 @@ from bench.plugins.metrics.ranking import kernel_threads
 
 from bench.data.image_cache import cache_workers
 from bench.data.render import render_threads
-from bench.parallelism import MAX_DEFAULT_WORKERS
+from bench.run.parallelism import MAX_DEFAULT_WORKERS
 
 
 def test_every_parallel_step_reads_its_own_variable_else_the_capped_cpu_count(monkeypatch):

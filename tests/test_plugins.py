@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from bench import hookimpl
-from bench.hookdocs import hook_names, render
-from bench.plugin_manager import DEFAULT_PLUGINS, PluginHost
-from bench.registry import DuplicateNameError, Registry, UnknownNameError
-from bench.specs import MetricSpec, MetricValue, ModelSpec, TaskSpec, TokenizerSpec
+from bench.host.hookdocs import hook_names, render
+from bench.host.manager import DEFAULT_PLUGINS, PluginHost
+from bench.host.registry import DuplicateNameError, Registry, UnknownNameError
+from bench.host.specs import MetricSpec, MetricValue, ModelSpec, TaskSpec, TokenizerSpec
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -33,7 +33,7 @@ def test_every_hook_has_a_test():
 
 
 def test_every_hook_is_documented():
-    assert DOCS.read_text() == render(), "docs/plugins.md is stale: python -m bench.hookdocs"
+    assert DOCS.read_text() == render(), "docs/plugins.md is stale: python -m bench.host.hookdocs"
     for name in hook_names():
         assert f"### `{name}`" in DOCS.read_text()
 
@@ -84,7 +84,7 @@ def test_misspelled_hook_is_an_error_not_silence(host):
 
 
 def test_import_error_is_reported(monkeypatch):
-    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("no_such_module_xyz",))
+    monkeypatch.setattr("bench.host.manager.DEFAULT_PLUGINS", ("no_such_module_xyz",))
     monkeypatch.setenv("BENCH_LOAD_PLUGINS", "no_such_module_xyz")
     h = PluginHost()
     h.load_default_plugins()
@@ -95,7 +95,7 @@ def test_import_error_names_file_and_line(monkeypatch, tmp_path):
     module = tmp_path / "raising_plugin_xyz.py"
     module.write_text("import os\n\nCHECKPOINT = os.environ['NO_SUCH_VARIABLE_XYZ']\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("raising_plugin_xyz",))
+    monkeypatch.setattr("bench.host.manager.DEFAULT_PLUGINS", ("raising_plugin_xyz",))
     monkeypatch.setenv("BENCH_LOAD_PLUGINS", "raising_plugin_xyz")
     h = PluginHost()
     h.load_default_plugins()
@@ -108,7 +108,7 @@ def test_import_error_names_file_and_line(monkeypatch, tmp_path):
 def test_syntax_error_names_file_and_line(monkeypatch, tmp_path):
     (tmp_path / "syntax_plugin_xyz.py").write_text("x = 1\ndef broken(:\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("bench.plugin_manager.DEFAULT_PLUGINS", ("syntax_plugin_xyz",))
+    monkeypatch.setattr("bench.host.manager.DEFAULT_PLUGINS", ("syntax_plugin_xyz",))
     monkeypatch.setenv("BENCH_LOAD_PLUGINS", "syntax_plugin_xyz")
     h = PluginHost()
     h.load_default_plugins()
@@ -129,11 +129,11 @@ def test_public_api_exports_resolve_and_stay_light():
 def test_lazy_function_imports_on_call_and_pickles():
     from bench.api import LazyFunction
 
-    function = LazyFunction("bench.statistics:percentile_ci")
+    function = LazyFunction("bench.statistics.intervals:percentile_ci")
     assert function(np.array([1.0, 2.0, 3.0]), 0.5) == (1.5, 2.5)
     assert pickle.loads(pickle.dumps(function))(np.arange(5.0), 0.5) == (1.0, 3.0)
     with pytest.raises(ValueError, match=r"expected 'package\.module:attribute'"):
-        LazyFunction("bench.statistics.percentile_ci")(1)
+        LazyFunction("bench.statistics.intervals.percentile_ci")(1)
 
 
 def test_signal_models_refuse_image_normalisation():
@@ -315,7 +315,7 @@ def test_hook_bench_register_tasks(host):
 
 
 def test_hook_bench_register_executors(host):
-    from bench.executors import ExecutorSettings, ExecutorSpec, executor_registry
+    from bench.api import ExecutorSettings, ExecutorSpec
 
     made: list[ExecutorSettings] = []
 
@@ -326,7 +326,7 @@ def test_hook_bench_register_executors(host):
 
     host.register(P(), "p")
     try:
-        registry = executor_registry(host)
+        registry = host.registries.executors
         assert registry.owner("k8s") == "p"
         assert {"local", "ray", "slurm"} <= set(registry.names())
         registry.get("k8s").create(ExecutorSettings(Path("run")))

@@ -1,4 +1,4 @@
-"""Task → cohort → usable records → split (bench.preparation) and `bench data describe`,
+"""Task → cohort → usable records → split (bench.run.preparation) and `bench data describe`,
 on collections the tests write: CinC .mat records, a 15-channel PTB Diagnostic record,
 missing and broken files, manifests with real site names."""
 
@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from bench import preparation
 from bench.cli import make_cli
-from bench.cohort import CohortError
+from bench.data.cohort import CohortError
 from bench.data.image_cache import ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
+from bench.data.signal import ECGSignal
+from bench.data.splits import SplitError
 from bench.errors import RunError
-from bench.plugin_manager import PluginHost
-from bench.preparation import (
+from bench.host.manager import PluginHost
+from bench.run import preparation
+from bench.run.preparation import (
     RecordCheck,
     load_cohort,
     reason_group,
@@ -28,8 +30,6 @@ from bench.preparation import (
     split_for,
     usable_records,
 )
-from bench.signal import ECGSignal
-from bench.splits import SplitError
 from tests.data.fixtures import (
     MI_CODE,
     SINUS_CODE,

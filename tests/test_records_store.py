@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.cells import cell_id
-from bench.records import (
+from bench.run.cells import cell_id
+from bench.run.records import (
     SCHEMA_VERSION,
     RecordError,
     ResultRecord,
@@ -21,7 +21,7 @@ from bench.records import (
     read_jsonl,
     record_from_dict,
 )
-from bench.store import RunStore
+from bench.run.store import RunStore
 
 
 def record(**kw) -> ResultRecord:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
-from bench.records import load_records
+from bench.run.records import load_records
 
 CELL = "tiny-cnn__stemi__synthetic__f1__s0__finetune"
 
@@ -109,7 +109,7 @@ def test_the_recipe_is_part_of_the_identity_and_named_in_every_record(cli, tmp_p
 
 
 def test_changed_weights_file_reruns(cli, tmp_path):
-    from bench.initial_weights import file_sha256
+    from bench.weights.initial import file_sha256
 
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"one")
@@ -145,8 +145,8 @@ def test_weights_hash_ignores_the_safetensors_header_order(tmp_path):
     ordered the header; any change to a tensor or a metadata value changes it."""
     import torch
 
-    from bench.checkpoints import load_state_dict_file, read_metadata, save_state_dict_file
-    from bench.initial_weights import file_sha256
+    from bench.weights.checkpoints import load_state_dict_file, read_metadata, save_state_dict_file
+    from bench.weights.initial import file_sha256
 
     state = {"a": torch.arange(6.0), "b": torch.ones(2, 2)}
     meta = {"kind": "mim", "steps": "600", "loss": "2.71"}

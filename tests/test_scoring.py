@@ -1,4 +1,4 @@
-"""Scoring saved predictions (bench.scoring): metric values, bootstrap CIs, macro averages
+"""Scoring saved predictions (bench.run.scoring): metric values, bootstrap CIs, macro averages
 over labels and the record fields a score determines, checked against sklearn's AUROC and
 the Mann-Whitney AUROC from scipy's ranks on every shared patient resample."""
 
@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from bench.resampling import bootstrap_indices
-from bench.scoring import BootstrapRecipe, Score, macro_score, macro_values, score_predictions
-from bench.specs import MetricSpec, MetricValue, ScoreData
+from bench.host.specs import MetricSpec, MetricValue, ScoreData
+from bench.run.scoring import BootstrapRecipe, Score, macro_score, macro_values, score_predictions
+from bench.statistics.resampling import bootstrap_indices
 
 #: the shared resamples of every test here: patient clusters, 40 replicates, seed 5
 RECIPE = BootstrapRecipe(replicates=40, seed=5, unit="patient")

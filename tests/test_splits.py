@@ -13,9 +13,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bench.cohort import Cohort
-from bench.specs import TaskSpec
-from bench.splits import (
+from bench.data.cohort import Cohort
+from bench.data.splits import (
     MIN_STRATUM_PATIENTS,
     MIN_VALIDATION_POSITIVES,
     SET_NAMES,
@@ -31,6 +30,7 @@ from bench.splits import (
     make_split,
     split_cohort,
 )
+from bench.host.specs import TaskSpec
 
 
 def cohort(n_patients: int, seed: int, prevalence: float = 0.2, sites: int = 3) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cohort import CohortError
-from bench.plugin_manager import PluginHost
-from bench.signal import ECGSignal
+from bench.data.cohort import CohortError
+from bench.data.signal import ECGSignal
+from bench.host.manager import PluginHost
 from tests.data.fixtures import make_manifest, make_muse_xml, make_ptbxl_dir
 
 

@@ -46,7 +46,7 @@ def test_torchrun_two_process_gloo_pretraining(tmp_path: Path) -> None:
     )  # fmt: skip
     assert launched.returncode == 0, launched.stderr[-3000:]
 
-    from bench.checkpoints import read_metadata
+    from bench.weights.checkpoints import read_metadata
 
     checkpoint = out / "heartbeit-mim.safetensors"
     metadata = read_metadata(checkpoint)

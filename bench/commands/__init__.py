@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from bench.lazy import add_lazy_command
+from bench.host.lazy import add_lazy_command
 
 
 def add_core_commands(cli: click.Group) -> None:

@@ -11,16 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.commands.options import parse_source_options
-from bench.config import PROFILES
+from bench.data.splits import DEFAULT_FRACTIONS, SplitError, TooFewPatientsError
 from bench.errors import RunError
-from bench.plugin_manager import PluginHost
-from bench.splits import DEFAULT_FRACTIONS, SplitError, TooFewPatientsError
+from bench.host.manager import PluginHost
+from bench.run.config import PROFILES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bench.preparation import FailureGroup, Usable
-    from bench.splits import Split
+    from bench.data.splits import Split
+    from bench.run.preparation import FailureGroup, Usable
 
 console = Console()
 
@@ -186,7 +186,7 @@ def describe_command(
     is read and preprocessed as `bench run` does, and the table shows exactly the records a
     run would train and evaluate on (same task, source and options). The report on the files
     comes first, then the split: too few patients to split is a note after it."""
-    from bench.preparation import (
+    from bench.run.preparation import (
         empty_label_notes,
         load_cohort,
         signal_check,

@@ -1,6 +1,6 @@
 """``bench embed``: one embedding per record (or per segment) from a model's features contract.
 
-The vectors are the mean-pooled tokens of :mod:`bench.engine.features`, computed exactly as
+The vectors are the mean-pooled tokens of :mod:`bench.training.features`, computed exactly as
 the linear probe computes its features (same inputs, same eval-mode forward, same batch
 size), so a probe fitted on exported embeddings sees what ``--protocol linear-probe`` sees.
 Inputs go through the model's own recipe (the image recipe or its signal recipe) with the
@@ -10,7 +10,7 @@ same cache the runner uses.
 into segments) embeds each real segment alone, as a ``(leads, segment_samples)`` input: the
 unit signal models are built for (``ModelSpec.input_size``). A segment model
 (``ModelSpec.segments``: ECG-FM) embeds a record as the mean of the segments it really has
-(:func:`bench.engine.features.record_tokens`), so its record embedding is the mean of its
+(:func:`bench.training.features.record_tokens`), so its record embedding is the mean of its
 ``--per-segment`` rows (a 5 s record's equals its one segment's); a model that convolves
 across the slots (resnet1d) has no such relation.
 """
@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bench.commands.options import parse_source_options
-from bench.config import PROFILES, default_cache_dir
+from bench.run.config import PROFILES, default_cache_dir
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from bench.cohort import Cohort
-    from bench.datasets import ArrayDataset
-    from bench.plugin_manager import PluginHost
-    from bench.specs import BuiltModel, ModelSpec
+    from bench.data.cohort import Cohort
+    from bench.host.manager import PluginHost
+    from bench.host.specs import BuiltModel, ModelSpec
+    from bench.training.datasets import ArrayDataset
 
 
 def ids_path(output: Path) -> Path:
@@ -48,9 +48,9 @@ def input_cohort(path: Path, fs: float) -> Cohort:
     import numpy as np
     import pandas as pd
 
-    from bench.cohort import Cohort
-    from bench.provenance import stable_hash
-    from bench.signal import STANDARD_LEADS, ECGSignal
+    from bench.data.cohort import Cohort
+    from bench.data.signal import STANDARD_LEADS, ECGSignal
+    from bench.run.provenance import stable_hash
 
     try:
         array = np.load(path, allow_pickle=False)
@@ -110,8 +110,8 @@ def cohort_inputs(
     from bench.data.image_cache import ImageCache
     from bench.data.preprocess import PreprocessConfig
     from bench.data.render import RenderConfig
-    from bench.datasets import ArrayDataset
-    from bench.task_data import Inputs
+    from bench.run.task_data import Inputs
+    from bench.training.datasets import ArrayDataset
 
     inputs = Inputs(PreprocessConfig(), RenderConfig(size=PROFILES[profile].image_size))
     ids = cohort.manifest["record_id"].tolist()
@@ -132,12 +132,12 @@ def segment_embeddings(
     device: str,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
-    alone (a :class:`bench.engine.segments.WindowDataset`), and where each segment is:
+    alone (a :class:`bench.training.segments.WindowDataset`), and where each segment is:
     columns ``position`` (its record's row in ``dataset``), ``segment`` (0-based slot) and
     ``start_s`` (seconds from the record's start)."""
     import pandas as pd
 
-    from bench.engine.segments import WindowDataset
+    from bench.training.segments import WindowDataset
 
     recipe = spec.signal_recipe
     if recipe is None:
@@ -156,8 +156,8 @@ def segment_embeddings(
 def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int) -> BuiltModel:
     """``spec`` built as ``bench run --profile PROFILE`` builds it, from ``weights`` (a random
     initialisation is seeded with ``seed``)."""
-    from bench.engine.runtime import seed_everything
-    from bench.initial_weights import resolve_weights
+    from bench.training.runtime import seed_everything
+    from bench.weights.initial import resolve_weights
 
     size = PROFILES[profile]
     input_size = spec.input_size(size.image_size)  # as the runner builds it
@@ -178,10 +178,10 @@ def embed(
     profile's engine settings (same batch size, same precision)."""
     import numpy as np
 
-    from bench.devices import resolve_device
-    from bench.engine import TrainConfig
-    from bench.engine.features import extract_features, frozen_encoder
-    from bench.engine.probe import probe_batch_size
+    from bench.training import TrainConfig
+    from bench.training.devices import resolve_device
+    from bench.training.features import extract_features, frozen_encoder
+    from bench.training.probe import probe_batch_size
 
     config = TrainConfig(**{**PROFILES[profile].train, "device": device})
     torch_device = resolve_device(config.device)
@@ -275,7 +275,7 @@ def embed_command(
     import numpy as np
     import pandas as pd
 
-    from bench.engine.features import FeaturesError
+    from bench.training.features import FeaturesError
 
     if (task is None) == (input_path is None):
         raise click.UsageError("give exactly one of --task or --input")

@@ -1,6 +1,6 @@
 """``bench pretrain --model NAME [OPTIONS]``: run the pretraining objective a model declares.
 
-A model declares its pretraining command in :attr:`bench.specs.ModelSpec.pretrain` (a lazy
+A model declares its pretraining command in :attr:`bench.host.specs.ModelSpec.pretrain` (a lazy
 ``"package.module:command"`` reference); this command looks the model up and hands every
 other option to it, so each objective keeps its own options and ``--help``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from bench.lazy import import_object
+from bench.host.lazy import import_object
 
 
 @click.command(

@@ -10,8 +10,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bench.config import ConfigError, RunConfig
-from bench.plugin_manager import PluginHost
+from bench.host.manager import PluginHost
+from bench.run.config import ConfigError, RunConfig
 
 err_console = Console(stderr=True)
 
@@ -55,7 +55,7 @@ def rescore_command(ctx: click.Context, run_dir: Path, **options: Any) -> None:
       bench rescore runs/quick-1a2b3c4d --metric brier --metric ece
       bench rescore runs/leaderboard --replicates 2000
     """
-    from bench.runner import Runner
+    from bench.run.grid import Runner
 
     host: PluginHost = ctx.find_root().obj
     config = run_config_of(run_dir)

@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 
 from bench.commands.options import parse_source_options, parse_weights, parse_yaml_options
-from bench.config import PROFILES, PROTOCOL_NAMES, build_config
-from bench.plugin_manager import PluginHost
-from bench.splits import DEFAULT_FRACTIONS
+from bench.data.splits import DEFAULT_FRACTIONS
+from bench.host.manager import PluginHost
+from bench.run.config import PROFILES, PROTOCOL_NAMES, build_config
 
 err_console = Console(stderr=True)
 
@@ -250,10 +250,10 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     }
     config = build_config(options["config_file"], overrides)
     if config.executor == "local" and config.workers > 1 and not options["dry_run"]:
-        from bench.executors.local import start_forkserver
+        from bench.plugins.executors.local import start_forkserver
 
         start_forkserver()  # the workers' imports overlap the runner's import below
-    from bench.runner import Runner
+    from bench.run.grid import Runner
 
     runner = Runner(config, host, console=err_console)
     err_console.print(

@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from bench.cohort import Cohort
+from bench.data.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
+from bench.data.signal import RECORD_ERRORS, ECGFormatError, ECGSignal, failure_reason
 from bench.data.signal_recipe import SignalRecipe, apply_recipe, missing_leads
-from bench.parallelism import worker_count
-from bench.signal import RECORD_ERRORS, ECGFormatError, ECGSignal, failure_reason
+from bench.run.parallelism import worker_count
 
 #: Records loaded, preprocessed and rendered together before rows are written.
 CHUNK = 256
@@ -38,7 +38,7 @@ _INDEX_VERSION = 1
 #: What an index keeps per usable record beside its row, each record id → a list of names or
 #: messages: ``missing`` (leads a signal recipe zero-filled), ``dropped`` (extra channels
 #: the reader left out) and ``notices`` (what the reader reported, see
-#: :attr:`bench.signal.ECGSignal.notices`).
+#: :attr:`bench.data.signal.ECGSignal.notices`).
 NOTE_KINDS: tuple[str, ...] = ("missing", "dropped", "notices")
 
 
@@ -55,9 +55,9 @@ class CachedImages:
     failed: dict[str, str] = field(default_factory=dict)
     #: record id → leads the record lacked (zero-filled by a signal recipe)
     missing_leads: dict[str, list[str]] = field(default_factory=dict)
-    #: record id → extra channels its reader left out (:attr:`bench.signal.ECGSignal.dropped`)
+    #: record id → extra channels its reader left out (:attr:`bench.data.signal.ECGSignal.dropped`)
     dropped: dict[str, list[str]] = field(default_factory=dict)
-    #: record id → what its reader reported (:attr:`bench.signal.ECGSignal.notices`)
+    #: record id → what its reader reported (:attr:`bench.data.signal.ECGSignal.notices`)
     notices: dict[str, list[str]] = field(default_factory=dict)
 
     def row(self, record_id: str) -> int:
@@ -233,7 +233,7 @@ def _forget_changed_files(state: dict[str, Any], fingerprints: dict[str, str]) -
 @dataclass(frozen=True)
 class RecordRead:
     """One record loaded and prepared by :func:`read_record`: ``item`` (None when it
-    failed), ``failure`` (why, as :func:`bench.signal.failure_reason` says it; ``""`` when
+    failed), ``failure`` (why, as :func:`bench.data.signal.failure_reason` says it; ``""`` when
     usable) and ``notes`` (the non-empty :data:`NOTE_KINDS` of a usable record)."""
 
     item: Any
@@ -248,9 +248,9 @@ def read_record(
     missing: Callable[[ECGSignal], list[str]] | None = None,
 ) -> RecordRead:
     """Load ``record_id`` and ``prepare`` it; a bad or unreadable input
-    (:data:`bench.signal.RECORD_ERRORS`, never our bugs) is a failure, not an exception.
+    (:data:`bench.data.signal.RECORD_ERRORS`, never our bugs) is a failure, not an exception.
     ``missing`` names the leads a signal recipe zero-fills. The one per-record step of the
-    image cache and of :func:`bench.preparation.signal_check`."""
+    image cache and of :func:`bench.run.preparation.signal_check`."""
     signal = None
     try:
         signal = cohort.load_signal(record_id)

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage, signal
 
-from bench.signal import ECGFormatError, ECGSignal, derive_limb_leads
+from bench.data.signal import ECGFormatError, ECGSignal, derive_limb_leads
 
 PadPolicy = Literal["edge", "zero", "reject"]
 BadLeadPolicy = Literal["reject", "flag"]

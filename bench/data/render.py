@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.data.preprocess import config_hash
-from bench.parallelism import worker_count
+from bench.run.parallelism import worker_count
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The image models get the paper's image recipe (:mod:`bench.data.preprocess`: band-pass,
 median filter, 8 leads, 5 s). A signal model declares a :class:`SignalRecipe` on its
-:class:`bench.specs.ModelSpec` instead; the image cache builds one signals array per recipe
+:class:`bench.host.specs.ModelSpec` instead; the image cache builds one signals array per recipe
 hash. The recipe, in this order (ECG-FM's own preprocessing, research/ecg-fm.md 1.6):
 
 1. reorder to ``leads``; a lead the record lacks is zero-filled (ECG-FM's lead-masking
@@ -19,7 +19,7 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, research/ecg-fm.md 
 No band-pass or median filter is applied.
 
 A *segment model* (one that encodes each slot on its own, such as ECG-FM) also declares a
-:class:`SegmentAggregation` on its :class:`bench.specs.ModelSpec`: how the segments a
+:class:`SegmentAggregation` on its :class:`bench.host.specs.ModelSpec`: how the segments a
 record really has make the record's embedding and scores.
 """
 
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from bench.provenance import stable_hash
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.run.provenance import stable_hash
 
 if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs stay cheap)
     import numpy as np
@@ -97,12 +97,12 @@ class SegmentAggregation:
 
     - its embedding (the features contract: ``bench embed``, the linear probe) is the mean
       of its segments' embeddings, and attention-pooling heads attend over its segments'
-      tokens only (:mod:`bench.engine.features`);
+      tokens only (:mod:`bench.training.features`);
     - the model's own head scores each segment (window), and a label's record score is the
       ``rule`` of its window scores (probabilities): ``"mean"`` or ``"max"``;
       ``label_rules`` overrides it per label name of a multi-label task, as ECG-FM's own
       inference takes the max for findings that one window can show
-      (:class:`bench.engine.segments.RecordRule`).
+      (:class:`bench.training.segments.RecordRule`).
 
     ``version`` changes whenever what a record is made of changes; :meth:`hash` goes into
     the identity of every cell of the model.

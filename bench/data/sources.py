@@ -2,7 +2,7 @@
 
 Each ``*_loader(task, rule)`` turns a data source (synthetic, LUDB, PTB-XL, a manifest CSV,
 a folder of GE MUSE XML files) plus a label rule into a ``loader(options) -> Cohort`` for
-:attr:`bench.specs.TaskSpec.loaders`. Options come from ``--source-option
+:attr:`bench.host.specs.TaskSpec.loaders`. Options come from ``--source-option
 SOURCE.KEY=VALUE``, the YAML ``source_options`` mapping or environment variables. Nothing
 heavy is imported until a loader runs, so task plugins built on these stay cheap to load.
 """
@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.cohort import Cohort, CohortError, files_key
+from bench.data.cohort import Cohort, CohortError, files_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -323,7 +323,7 @@ def dx_classes_rule(classes: Mapping[str, Sequence[str]]) -> LabelRule:
     """Multi-label rule over ``dx`` codes: column ``label:<class>`` is 1 when a record's Dx
     line holds any of the class's (equivalent) codes; a record without a Dx code is left
     out, one whose codes are all unscored is kept with every label 0."""
-    from bench.labels import label_column
+    from bench.data.labels import label_column
 
     def rule(table: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd

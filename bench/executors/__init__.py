@@ -1,6 +1,6 @@
 """Executors: where the pending cells of a grid run (worker processes, Ray, SLURM, …).
 
-The driver (:class:`bench.runner.Runner`) prepares every task once — cohort, split and the
+The driver (:class:`bench.run.grid.Runner`) prepares every task once — cohort, split and the
 image cache, built once per (cohort, render) under the run's cache directory — decides
 which cells are pending, and hands one :class:`CellJob` per pending cell to an executor.
 Every backend runs the same top-level function in its worker,
@@ -11,23 +11,19 @@ cell's own directory. The executor reports each cell back through ``on_result``,
 driver's process, as it finishes; the driver alone rebuilds ``results.jsonl``.
 
 Executors are plugins (hook ``bench_register_executors``); the built-ins are ``local``,
-``ray`` and ``slurm`` (:mod:`bench.executors.builtin`). A failed cell is tried
+``ray`` and ``slurm`` (:mod:`bench.plugins.executors`). A failed cell is tried
 ``1 + retries`` times before it is reported failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bench.registry import Registry
-
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from bench.plugin_manager import PluginHost
 
 
 class ExecutorError(RuntimeError):
@@ -115,30 +111,6 @@ class Executor(Protocol):
 
     def describe(self, jobs: Sequence[CellJob]) -> str:
         """What :meth:`run` would do with ``jobs`` (``bench run --dry-run``)."""
-
-
-@dataclass(frozen=True)
-class ExecutorSpec:
-    """A named executor: ``create(settings)`` returns an :class:`Executor`."""
-
-    name: str
-    description: str
-    create: Callable[[ExecutorSettings], Executor]
-    plugin: str = ""
-
-
-def executor_registry(host: PluginHost) -> Registry[ExecutorSpec]:
-    """Every executor registered through ``bench_register_executors``."""
-    from bench.plugin_manager import current_plugin
-
-    registry: Registry[ExecutorSpec] = Registry("executor")
-
-    def register(spec: ExecutorSpec) -> None:
-        owner = current_plugin()
-        registry.register(spec.name, replace(spec, plugin=owner), owner=owner)
-
-    host.pm.hook.bench_register_executors(register=register)
-    return registry
 
 
 def error_text(exc: BaseException) -> str:

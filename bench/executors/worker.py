@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bench.execution import CellPlan
-    from bench.plugin_manager import PluginHost
-    from bench.runner import Runner
+    from bench.host.manager import PluginHost
+    from bench.run.execution import CellPlan
+    from bench.run.grid import Runner
 
 #: Keys of a cell spec that say which cell it is (the rest say how to rebuild it).
 KEY_FIELDS = ("model", "task", "source", "fraction", "seed", "protocol")
@@ -42,7 +42,7 @@ class IdentityMismatchError(RuntimeError):
 def plugin_refs(host: PluginHost) -> list[dict[str, str]]:
     """``module:attribute`` references of the plugins a worker must register itself:
     those that neither the default plugin list nor an entry point loads."""
-    from bench.plugin_manager import DEFAULT_PLUGINS
+    from bench.host.manager import DEFAULT_PLUGINS
 
     refs = []
     for name, plugin in host.pm.list_name_plugin():
@@ -98,7 +98,7 @@ def _load_ref(ref: str) -> object:
 
 def worker_host(refs: list[dict[str, str]]) -> PluginHost:
     """The default plugins plus the driver's extra plugins (``module:Class`` references)."""
-    from bench.plugin_manager import PluginHost
+    from bench.host.manager import PluginHost
 
     host = PluginHost()
     host.load_default_plugins()
@@ -131,10 +131,10 @@ def run_cell(cell_spec: dict[str, Any], run_dir: str) -> str:
 
     from rich.console import Console
 
-    from bench.cells import CellKey
-    from bench.config import RunConfig
-    from bench.runner import Runner
-    from bench.store import RunStore, atomic_write_text
+    from bench.run.cells import CellKey
+    from bench.run.config import RunConfig
+    from bench.run.grid import Runner
+    from bench.run.store import RunStore, atomic_write_text
 
     root = Path(run_dir)
     config = replace(

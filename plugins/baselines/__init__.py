@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.api import CNN_RECIPE, TRANSFORMER_RECIPE
-from bench.specs import BuiltModel, ModelSpec
+from bench.api import CNN_RECIPE, TRANSFORMER_RECIPE, BuiltModel, ModelSpec, hookimpl
 
 if TYPE_CHECKING:  # torch and timm load when a model is built, not when plugins load
     import torch
@@ -88,7 +86,7 @@ def _file_name(name: str, profile: str) -> str:
 def default_weights(name: str, profile: str, input_size: int) -> str | None:
     """What ``weights=None`` means for baseline ``name``: a local file in the weights
     directory, else the pinned timm tag (downloaded when online), else nothing (random)."""
-    from bench.weights import find_weights
+    from bench.api import find_weights
 
     cfg = _config(name, profile)
     local = find_weights(_file_name(name, profile), None)
@@ -101,7 +99,7 @@ def build_baseline(
     name: str, *, num_classes: int, profile: str, input_size: int, weights: str | None
 ) -> BuiltModel:
     """Build baseline ``name`` for ``profile`` (see :data:`CONFIGS`) and initialise it."""
-    from bench.weights import create_timm_model
+    from bench.api import create_timm_model
 
     cfg = _config(name, profile)
     kwargs = dict(cfg.kwargs)

@@ -14,10 +14,14 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.data.signal_recipe import SegmentAggregation, SignalRecipe
-from bench.lazy import add_lazy_command
-from bench.specs import BuiltModel, ModelSpec
+from bench.api import (
+    BuiltModel,
+    ModelSpec,
+    SegmentAggregation,
+    SignalRecipe,
+    add_lazy_command,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     import click

@@ -22,10 +22,7 @@ from pathlib import Path
 from bench.plugins.ecgfm import ECGFM_SEGMENTS
 from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, count_parameters
 
-from bench.config import default_cache_dir
-from bench.data.signal_recipe import SegmentAggregation
-from bench.engine.segments import RecordRule
-from bench.specs import BuiltModel
+from bench.api import BuiltModel, RecordRule, SegmentAggregation, default_cache_dir
 
 RANDOM = "random"
 #: Segment length (5 s at 500 Hz) of every ECG-FM input.
@@ -71,7 +68,7 @@ def pretraining_config(path: Path) -> dict[str, str]:
     """``pretrain.<key>`` entries from the safetensors metadata of ``path`` (the corpus,
     steps, segments and final loss of the harness's own pretraining); empty otherwise (a
     released fairseq-signals file declares none)."""
-    from bench.checkpoints import read_metadata
+    from bench.api import read_metadata
 
     if path.suffix != ".safetensors":
         return {}
@@ -83,7 +80,7 @@ def default_weights(profile: str, input_size: int) -> str | None:
     """What ``weights=None`` means: the cached default checkpoint of ``profile``, else
     ``$BENCH_WEIGHTS_DIR/ecg-fm.{safetensors,pt}`` (``ecg-fm-quick.*`` for the quick
     profile), else ``None`` (random init)."""
-    from bench.weights import find_weights
+    from bench.api import find_weights
 
     path = default_checkpoint_path(profile)
     if path.is_file():
@@ -104,8 +101,7 @@ def build_ecgfm(
     windows as ``segments`` says for a binary task until the harness sets the task's."""
     from bench.plugins.ecgfm.loader import merge_training_fields, read_checkpoint
 
-    from bench.checkpoints import CheckpointError, load_into
-    from bench.weights import warn_random_init
+    from bench.api import CheckpointError, load_into, warn_random_init
 
     config = profile_config(profile)
     init, path = RANDOM, None

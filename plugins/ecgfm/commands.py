@@ -19,7 +19,7 @@ def convert_weights_command(model: str, src: str, dst: str) -> None:
 
     from bench.plugins.ecgfm.loader import convert
 
-    from bench.checkpoints import CheckpointError
+    from bench.api import CheckpointError
 
     if not dst.endswith(".safetensors"):
         raise click.BadParameter(f"{dst!r}: expected a .safetensors path", param_hint="DST")
@@ -70,7 +70,7 @@ def pretrain_command(
     from bench.plugins.ecgfm.builder import default_checkpoint_path
     from bench.plugins.ecgfm.pretrain import recipe, run_pretraining
 
-    from bench.pretraining import init_distributed
+    from bench.api import init_distributed
 
     _, _, defaults = recipe(profile)
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps}

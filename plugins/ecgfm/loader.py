@@ -23,7 +23,12 @@ import torch
 from bench.plugins.ecgfm.model import CONFIG_KEY, EcgFmConfig, EcgFmEncoder, config_metadata
 from torch import Tensor
 
-from bench.checkpoints import CheckpointError, load_into, read_metadata, save_state_dict_file
+from bench.api import (
+    CheckpointError,
+    load_into,
+    read_metadata,
+    save_state_dict_file,
+)
 
 #: ``cfg["model"]["_name"]`` values whose encoder this loader understands.
 SUPPORTED_MODELS = ("wav2vec2_cmsc", "wav2vec2", "ecg_transformer", "ecg_transformer_classifier")
@@ -215,7 +220,7 @@ def read_checkpoint(path: str | Path, trusted: bool = False) -> LoadedCheckpoint
     if not path.is_file():
         raise CheckpointError(f"{path}: ECG-FM checkpoint not found")
     if path.suffix == ".safetensors":
-        from bench.checkpoints import load_state_dict_file
+        from bench.api import load_state_dict_file
 
         metadata = read_metadata(path)
         if CONFIG_KEY not in metadata:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.engine.segments import RecordRule, real_segments, scatter_slots
+from bench.api import RecordRule, real_segments, scatter_slots
 
 #: Metadata key under which a converted safetensors file stores the architecture.
 CONFIG_KEY = "ecgfm.config"
@@ -332,7 +332,7 @@ class EcgFmClassifier(nn.Module):
 
     Input ``(B, in_channels, n_segments * segment_samples)``. Each filled segment slot
     (:func:`bench.data.signal_recipe.filled_slots`) is encoded on its own and scored by
-    the head (a window score); ``record_rule`` (:class:`bench.engine.segments.RecordRule`)
+    the head (a window score); ``record_rule`` (:class:`bench.training.segments.RecordRule`)
     combines the window scores of each label into the record's over the filled slots only
     (the mean or max of the probabilities), returned as logits of the head's kind, so the
     training loss trains the record score directly. It is binary by default; the harness
@@ -363,7 +363,7 @@ class EcgFmClassifier(nn.Module):
             raise ValueError(
                 f"ECG-FM tokens take one {self.segment_samples}-sample segment per row, got "
                 f"{segments.shape[-1]} samples (records go through "
-                "bench.engine.features.record_tokens)"
+                "bench.training.features.record_tokens)"
             )
         return self.encoder(segments)
 

@@ -1,5 +1,5 @@
 """ECG-FM-style pretraining (W2V + CMSC + RLM) on the synthetic stream or on user ECGs,
-with the shared machinery of :mod:`bench.pretraining` (AdamW with warm-up + cosine, bf16 on
+with the shared machinery of :mod:`bench.training.pretraining` (AdamW with warm-up + cosine, bf16 on
 GPUs, DistributedDataParallel under ``torchrun``, resumable train state).
 
 Data: recordings through the model's own recipe (:data:`bench.plugins.ecgfm.ECGFM_RECIPE`:
@@ -27,15 +27,16 @@ from bench.plugins.ecgfm.model import EcgFmConfig, config_metadata
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc, WcrConfig, WcrOutput
 from torch import Tensor, nn
 
-from bench.checkpoints import save_state_dict_file
-from bench.contamination import SYNTHETIC_STREAM, Corpus
-from bench.pretraining import (
+from bench.api import (
+    SYNTHETIC_STREAM,
     Checkpointing,
+    Corpus,
     LoopResult,
     StepOutput,
     pretrain_loop,
     rank_world,
     resolve_device,
+    save_state_dict_file,
     training_autocast,
 )
 
@@ -90,9 +91,7 @@ def recipe(profile: str) -> tuple[EcgFmConfig, WcrConfig, WcrTrainConfig]:
 
 def _recordings_from_folder(folder: Path, batch_size: int, seed: int, rank: int,
                             world: int) -> Iterator[np.ndarray]:  # fmt: skip
-    from bench.data.readers.wfdb_reader import read_wfdb
-    from bench.data.signal_recipe import apply_recipe
-    from bench.signal import ECGFormatError
+    from bench.api import ECGFormatError, apply_recipe, read_wfdb
 
     records = sorted(p.with_suffix("") for p in folder.rglob("*.hea"))[rank::world]
     if not records:
@@ -114,9 +113,7 @@ def _recordings_from_folder(folder: Path, batch_size: int, seed: int, rank: int,
 
 
 def _synthetic_recordings(batch_size: int, seed: int, rank: int) -> Iterator[np.ndarray]:
-    from bench.data.signal_recipe import apply_recipe
-    from bench.data.synthetic import stream_unlabelled
-    from bench.signal import STANDARD_LEADS, ECGSignal
+    from bench.api import STANDARD_LEADS, ECGSignal, apply_recipe, stream_unlabelled
 
     stream_seed = int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
     for raw in stream_unlabelled(seed=stream_seed, batch_size=batch_size):
@@ -172,7 +169,7 @@ def pretrain_wcr(
     progress: bool = True,
 ) -> LoopResult:
     """Pretrain ``model`` on ``make_batches(start_step)`` (``(B, 12, 2S)`` recordings) with
-    the shared loop of :func:`bench.pretraining.pretrain_loop`."""
+    the shared loop of :func:`bench.training.pretraining.pretrain_loop`."""
     rank, _ = rank_world()
     device = resolve_device(config.device)
     model.to(device)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from bench.specs import BuiltModel
+from bench.api import BuiltModel
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,7 @@ def build_resnet1d(
     *, num_classes: int, profile: str, input_size: int, weights: str | None
 ) -> BuiltModel:
     """Build ``resnet1d`` for ``profile``; random init unless ``weights`` names a file."""
-    from bench.checkpoints import load_into, load_state_dict_file
-    from bench.weights import RANDOM
+    from bench.api import RANDOM, load_into, load_state_dict_file
 
     if profile not in PROFILES:
         raise ValueError(f"resnet1d: unknown profile {profile!r}; expected {sorted(PROFILES)}")

@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
-from bench.api import TRANSFORMER_RECIPE
-from bench.lazy import add_lazy_command
-from bench.specs import BuiltModel, ModelSpec, TokenizerSpec
+from bench.api import (
+    TRANSFORMER_RECIPE,
+    BuiltModel,
+    ModelSpec,
+    TokenizerSpec,
+    add_lazy_command,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     import click

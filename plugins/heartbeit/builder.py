@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.plugins.heartbeit.mim import MIM_PREFIX
 from bench.plugins.heartbeit.model import BeitConfig, build_beit, profile_config
 
-from bench.specs import BuiltModel
+from bench.api import BuiltModel
 
 RANDOM = "random"
 
@@ -33,7 +33,7 @@ def build_heartbeit(
     *, num_classes: int, profile: str, input_size: int, weights: str | None
 ) -> BuiltModel:
     """Build the HeartBEiT classifier for ``profile`` at ``input_size`` pixels."""
-    from bench.checkpoints import load_into, load_state_dict_file, read_metadata
+    from bench.api import load_into, load_state_dict_file, read_metadata
 
     beit = profile_config(profile, input_size)
     module = build_beit(beit, num_classes=num_classes)

@@ -22,7 +22,7 @@ from bench.plugins.heartbeit.model import profile_config
 from bench.plugins.heartbeit.pretrain import PretrainConfig
 from bench.plugins.heartbeit.tokenizers.kmeans import DEFAULT_DOWNSAMPLE
 
-from bench.config import CACHE_ENV, default_cache_dir
+from bench.api import CACHE_ENV, default_cache_dir
 
 STEPS_ENV = "BENCH_PRETRAIN_STEPS"
 #: Steps the reported masked-token loss is averaged over (one step's loss is noisy).
@@ -150,7 +150,7 @@ def _create(path: Path, profile: str, input_size: int) -> None:
         os.replace(result.checkpoint, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    from bench.checkpoints import read_metadata
+    from bench.api import read_metadata
 
     window = result.losses[-LOSS_WINDOW:]
     loss = sum(window) / len(window)

@@ -16,7 +16,7 @@ from bench.plugins.heartbeit.pretrain import PretrainConfig
 from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 from bench.plugins.heartbeit.tokenizers.kmeans import DEFAULT_DOWNSAMPLE as KMEANS_DOWNSAMPLE
 
-from bench.pretraining import init_distributed
+from bench.api import init_distributed
 
 TOKENIZER_FILE = "tokenizer-kmeans.safetensors"
 

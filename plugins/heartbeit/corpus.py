@@ -35,8 +35,8 @@ class Shard:
 
 
 def describe(source: str) -> str:
-    """The corpus declaration recorded in checkpoints (:class:`bench.contamination.Corpus`)."""
-    from bench.contamination import SYNTHETIC_STREAM, Corpus
+    """The corpus declaration recorded in checkpoints (:class:`bench.weights.contamination.Corpus`)."""
+    from bench.api import SYNTHETIC_STREAM, Corpus
 
     corpus = SYNTHETIC_STREAM if source == SYNTHETIC else Corpus(f"folder:{Path(source).name}")
     return corpus.to_metadata()
@@ -46,7 +46,7 @@ def render_hash(source: str, image_size: int) -> str:
     """Hash of the image recipe: the render config for synthetic data, ``"external"`` else."""
     if source != SYNTHETIC:
         return "external"
-    from bench.data.render import RenderConfig
+    from bench.api import RenderConfig
 
     return RenderConfig(size=image_size).hash()
 
@@ -54,10 +54,14 @@ def render_hash(source: str, image_size: int) -> str:
 def _synthetic_batches(
     image_size: int, batch_size: int, seed: int, shard: Shard
 ) -> Iterator[np.ndarray]:
-    from bench.data.preprocess import preprocess_batch
-    from bench.data.render import RenderConfig, render_batch
-    from bench.data.synthetic import stream_unlabelled
-    from bench.signal import STANDARD_LEADS, ECGSignal
+    from bench.api import (
+        STANDARD_LEADS,
+        ECGSignal,
+        RenderConfig,
+        preprocess_batch,
+        render_batch,
+        stream_unlabelled,
+    )
 
     config = RenderConfig(size=image_size)
     stream_seed = int(np.random.SeedSequence([seed, shard.rank]).generate_state(1)[0])

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from bench.plugins.heartbeit.model import BeitConfig, build_beit
 from torch import nn
 
-from bench.specs import IMAGENET_MEAN, IMAGENET_STD
+from bench.api import IMAGENET_MEAN, IMAGENET_STD
 
 #: State-dict prefix of the parameters only pretraining uses (mask token, token head).
 MIM_PREFIX = "mim."

@@ -27,7 +27,7 @@ from bench.plugins.heartbeit.mim import BeitMIM, MIMOutput
 from bench.plugins.heartbeit.tokenizers import VisualTokenizer
 from torch import nn
 
-from bench.pretraining import (
+from bench.api import (
     Checkpointing,
     StepOutput,
     pretrain_loop,
@@ -78,7 +78,7 @@ class PretrainResult:
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """[0, 1] images → the ImageNet-normalised input the fine-tuning classifier sees too."""
-    from bench.specs import IMAGENET_MEAN, IMAGENET_STD
+    from bench.api import IMAGENET_MEAN, IMAGENET_STD
 
     mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
@@ -113,7 +113,7 @@ def evaluate(
 
 def save_mim_checkpoint(model: BeitMIM, path: Path, metadata: dict[str, str]) -> None:
     """Write the model as safetensors atomically (tmp file + rename)."""
-    from bench.checkpoints import save_state_dict_file
+    from bench.api import save_state_dict_file
 
     tmp = path.with_name(path.name + ".tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in model.backbone_state().items()}

@@ -90,13 +90,13 @@ def code_unigram_entropy(tokenizer: VisualTokenizer, images: np.ndarray, batch: 
 
 
 def tokenizer_options(path: str | None, beit: BeitConfig) -> dict[str, Any]:
-    """The options a :class:`bench.specs.TokenizerSpec` ``build`` receives."""
+    """The options a :class:`bench.host.specs.TokenizerSpec` ``build`` receives."""
     return {"path": path, "patch_size": beit.patch_size, "image_size": beit.img_size}
 
 
 def build_tokenizer(name: str, options: Mapping[str, Any]) -> VisualTokenizer:
     """A registered tokenizer by name (``bench_register_tokenizers``)."""
-    from bench.plugin_manager import get_host
+    from bench.api import get_host
 
     spec = get_host().registries.tokenizers.get(name)
     tokenizer: VisualTokenizer = spec.build(options)

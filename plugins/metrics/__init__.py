@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 import click
 from bench.plugins.metrics.saliency import add_saliency_command, register_saliency
 
-from bench import hookimpl
-from bench.specs import MetricSpec, MetricValue, ScoreData
+from bench.api import MetricSpec, MetricValue, ScoreData, hookimpl
 
 if TYPE_CHECKING:  # numpy, scipy and POT load when a metric is computed
     import numpy as np
 
-    from bench.resampling import Unit
+    from bench.api import Unit
 
 SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
     # name: (description, higher_is_better, default)
@@ -49,8 +48,7 @@ def compute_score_metric(
     """
     from bench.plugins.metrics.bootstrap import bootstrap_metric
 
-    from bench.resampling import bootstrap_indices
-    from bench.statistics import DEFAULT_REPLICATES
+    from bench.api import DEFAULT_REPLICATES, bootstrap_indices
 
     resamples = data.replicate_indices
     if resamples is None:

@@ -18,8 +18,7 @@ import numpy as np
 from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
 from bench.plugins.metrics.ranking import RANKING_METRICS, ranking_replicates
 
-from bench.resampling import bootstrap_indices
-from bench.statistics import DEFAULT_LEVEL, percentile_ci
+from bench.api import DEFAULT_LEVEL, bootstrap_indices, percentile_ci
 
 #: Calibration metrics: kernel(y_true, y_prob, weights (R, n)) -> (R,) values.
 CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {

@@ -108,9 +108,7 @@ def task_image_set(
     task: str, source: str, n: int = 1000, size: int = 224, seed: int = 0
 ) -> tuple[np.ndarray, str]:
     """``n`` ECGs of ``task``'s ``source`` cohort (random records), preprocessed and rendered."""
-    from bench.data.preprocess import preprocess_batch
-    from bench.data.render import RenderConfig, render_batch
-    from bench.plugin_manager import get_host
+    from bench.api import RenderConfig, get_host, preprocess_batch, render_batch
 
     spec = get_host().registries.tasks.get(task)
     if source not in spec.loaders:

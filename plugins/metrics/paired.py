@@ -18,7 +18,7 @@ from bench.plugins.metrics.bootstrap import bootstrap_metric
 from bench.plugins.metrics.ranking import check_binary_inputs
 from scipy.stats import norm, rankdata
 
-from bench.statistics import DEFAULT_LEVEL, paired_bootstrap
+from bench.api import DEFAULT_LEVEL, paired_bootstrap
 
 
 def paired_difference(

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import hookimpl
+from bench.api import hookimpl
 
 if TYPE_CHECKING:
-    from bench.records import ResultRecord
+    from bench.api import ResultRecord
 
 NAME = "mlflow"
 DEFAULT_EXPERIMENT = "ecg-bench"

@@ -8,8 +8,8 @@ import pytest
 import torch
 from bench.plugins.baselines import bench_register_models, build_baseline
 
-from bench.checkpoints import CheckpointError, save_state_dict_file
-from bench.specs import ModelSpec
+from bench.host.specs import ModelSpec
+from bench.weights.checkpoints import CheckpointError, save_state_dict_file
 
 NAMES = ("vit-b16", "resnet152", "efficientnet-b4")
 

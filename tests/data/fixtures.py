@@ -15,7 +15,7 @@ import pandas as pd
 import wfdb
 
 from bench.data.readers.muse import write_muse_xml
-from bench.signal import STANDARD_LEADS, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGSignal
 
 #: Lead names as PTB-XL's headers spell them.
 PTBXL_SIG_NAMES: tuple[str, ...] = (

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cohort import Cohort
+from bench.data.cohort import Cohort
 from bench.data.image_cache import CachedImages, ImageCache
 from bench.data.preprocess import DEFAULT_PREPROCESS, preprocess
 from bench.data.render import RenderConfig, render
-from bench.signal import ECGSignal
+from bench.data.signal import ECGSignal
 
 from .fixtures import synthetic_ecg
 

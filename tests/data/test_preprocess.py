@@ -18,7 +18,7 @@ from bench.data.preprocess import (
     preprocess_batch,
     resample,
 )
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 from .fixtures import synthetic_ecg
 

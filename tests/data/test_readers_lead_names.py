@@ -16,7 +16,7 @@ from bench.data.readers.lead_names import (
     standard_channels,
     standard_lead_name,
 )
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from bench.data.readers import (
     resolve_ludb_dir,
 )
 from bench.data.readers.ludb import DIAGNOSIS_COLUMNS
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 from tests.conftest import LudbFacts
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.data.readers import load_manifest_signal, read_manifest
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 
 from .fixtures import (
     PTBXL_SIG_NAMES,

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bench.data.readers import read_ludb_signal, read_muse_xml, write_muse_xml
 from bench.data.readers.muse import STORED_LEADS
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 from .fixtures import make_muse_xml, synthetic_ecg
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.data.readers import ptbxl_table, read_ptbxl_signal, resolve_ptbxl_dir, scp_statements
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 
 from .fixtures import make_ptbxl_dir, synthetic_ecg
 

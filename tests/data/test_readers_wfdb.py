@@ -24,7 +24,7 @@ from bench.data.readers.wfdb_reader import (
     resolve_dataset_dir,
     wfdb_folder_table,
 )
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 from .fixtures import (
     PTBDB_SIG_NAMES,

@@ -24,7 +24,7 @@ from bench.data.render import (
     sample_to_x,
 )
 from bench.data.render_reference import render_matplotlib, save_png
-from bench.signal import ECGSignal
+from bench.data.signal import ECGSignal
 
 from .fixtures import synthetic_ecg
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.cohort import Cohort
+from bench.data.cohort import Cohort
 from bench.data.image_cache import ImageCache
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 from bench.data.signal_recipe import SignalRecipe, apply_recipe, resample_linear, zscore_leads
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 RECIPE = SignalRecipe(segment_samples=500, n_segments=3)
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.cohort import Cohort
+from bench.data.cohort import Cohort
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 from bench.data.synthetic import (
     DEFAULT_PREVALENCE,
     SyntheticConfig,
@@ -20,7 +21,6 @@ from bench.data.synthetic import (
     synthetic_manifest,
     synthetic_signal,
 )
-from bench.signal import STANDARD_LEADS, ECGFormatError
 
 FS = 500
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.config import PROFILES
 from bench.data.synthetic import stream_batches, synthetic_cohort
-from bench.plugin_manager import PluginHost
-from bench.specs import TaskSpec
+from bench.host.manager import PluginHost
+from bench.host.specs import TaskSpec
+from bench.run.config import PROFILES
 
 #: Records drawn per example (4 batches of 16): were a quarter of the stream at one more
 #: site, all 64 records would miss it with probability 0.75 ** 64 ≈ 1e-8.

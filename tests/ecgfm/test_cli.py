@@ -10,7 +10,7 @@ import pytest
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc
 from click.testing import CliRunner
 
-from bench.records import load_records
+from bench.run.records import load_records
 
 from .fixtures import write_checkpoint
 

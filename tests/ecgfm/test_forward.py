@@ -9,7 +9,7 @@ from bench.plugins.ecgfm.loader import normalise_state
 from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmEncoder, masked_mean
 from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc
 
-from bench.engine.segments import RecordRule
+from bench.training.segments import RecordRule
 
 from .fixtures import TINY
 from .reference import Variant, reference_encoder

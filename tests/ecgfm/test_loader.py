@@ -20,7 +20,7 @@ from bench.plugins.ecgfm.wcr import Wav2Vec2Cmsc, WcrConfig
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.checkpoints import CheckpointError, read_metadata
+from bench.weights.checkpoints import CheckpointError, read_metadata
 
 from .fixtures import TINY, TINY_CFG, write_checkpoint
 

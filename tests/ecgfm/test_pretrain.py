@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.checkpoints import read_metadata
-from bench.contamination import SYNTHETIC_STREAM, Corpus
+from bench.weights.checkpoints import read_metadata
+from bench.weights.contamination import SYNTHETIC_STREAM, Corpus
 
 from .fixtures import pretraining_model
 
@@ -97,7 +97,7 @@ def test_pretraining_reads_a_folder_of_wfdb_records(tmp_path: Path) -> None:
     import wfdb
     from bench.plugins.ecgfm.pretrain import recordings, to_segments
 
-    from bench.signal import STANDARD_LEADS
+    from bench.data.signal import STANDARD_LEADS
 
     rng = np.random.default_rng(0)
     for name, seconds in (("a", 10), ("b", 12), ("short", 3)):

@@ -19,7 +19,7 @@ from bench.plugins.metrics.saliency.signals import (
 )
 from click.testing import CliRunner
 
-from bench.checkpoints import save_state_dict_file
+from bench.weights.checkpoints import save_state_dict_file
 
 
 class Step(torch.nn.Module):

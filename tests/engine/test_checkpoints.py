@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoints import (
+from bench.weights.checkpoints import (
     CheckpointError,
     load_into,
     load_state_dict_file,

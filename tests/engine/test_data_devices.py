@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.datasets import ArrayDataset
-from bench.devices import DeviceError, resolve_device
-from bench.specs import IMAGENET_MEAN, IMAGENET_STD
+from bench.host.specs import IMAGENET_MEAN, IMAGENET_STD
+from bench.training.datasets import ArrayDataset
+from bench.training.devices import DeviceError, resolve_device
 
 
 @settings(max_examples=30, deadline=None)

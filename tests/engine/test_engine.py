@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from bench.datasets import ArrayDataset
-from bench.engine import TrainConfig, fine_tune, linear_probe
-from bench.engine import loop as engine_loop
-from bench.engine.plan import Plan
-from bench.engine.selection import auroc
-from bench.specs import BuiltModel, ModelSpec
+from bench.host.specs import BuiltModel, ModelSpec
+from bench.training import TrainConfig, fine_tune, linear_probe
+from bench.training import loop as engine_loop
+from bench.training.datasets import ArrayDataset
+from bench.training.plan import Plan
+from bench.training.selection import auroc
 
 SIZE = 32
 

@@ -10,17 +10,17 @@ import timm
 import torch
 from torch import nn
 
-from bench.engine import fine_tune, linear_probe
-from bench.engine.features import FeaturesError, pooled_function, timm_tokens, token_function
-from bench.engine.heads import (
+from bench.host.specs import BuiltModel, ModelSpec
+from bench.training import fine_tune, linear_probe
+from bench.training.features import FeaturesError, pooled_function, timm_tokens, token_function
+from bench.training.heads import (
     PROTOCOLS,
     AttentionPool,
     TokenClassifier,
     attention_heads,
     protocol_model,
 )
-from bench.engine.selection import auroc
-from bench.specs import BuiltModel, ModelSpec
+from bench.training.selection import auroc
 from tests.engine.test_engine import FAST, TinyNet, _built, _sets, _spec
 
 

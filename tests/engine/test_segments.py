@@ -12,18 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.cohort import Cohort
 from bench.commands.embed import build_encoder, cohort_inputs, embed, segment_embeddings
+from bench.data.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.data.signal_recipe import SegmentAggregation, apply_recipe, filled_slots
-from bench.datasets import ArrayDataset
-from bench.engine import TrainConfig, linear_probe
-from bench.engine import probe as probe_module
-from bench.engine.heads import ATTENTION_PROTOCOLS, AttentionPool, protocol_model
-from bench.engine.segments import RecordRule, WindowDataset, window_scores, window_sets
-from bench.specs import BuiltModel, ModelSpec
-from bench.task_data import Inputs
+from bench.host.specs import BuiltModel, ModelSpec
+from bench.run.task_data import Inputs
+from bench.training import TrainConfig, linear_probe
+from bench.training import probe as probe_module
+from bench.training.datasets import ArrayDataset
+from bench.training.heads import ATTENTION_PROTOCOLS, AttentionPool, protocol_model
+from bench.training.segments import RecordRule, WindowDataset, window_scores, window_sets
 from tests.data.fixtures import synthetic_ecg
 
 MODEL = "ecg-fm"

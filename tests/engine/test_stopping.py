@@ -14,11 +14,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.datasets import ArrayDataset
-from bench.engine import TrainConfig, fine_tune
-from bench.engine import loop as engine_loop
-from bench.engine.plan import Plan
-from bench.engine.recipe import PAPER_RECIPE, FineTuneRecipe, apply_drop_path, build_optimisation
+from bench.training import TrainConfig, fine_tune
+from bench.training import loop as engine_loop
+from bench.training.datasets import ArrayDataset
+from bench.training.plan import Plan
+from bench.training.recipe import PAPER_RECIPE, FineTuneRecipe, apply_drop_path, build_optimisation
 from tests.engine.test_engine import _built, _sets, _spec
 
 COSINE = FineTuneRecipe(name="cos", optimizer="adamw", lr=3e-3, reference_batch=16,

@@ -48,7 +48,7 @@ class ChaosModels:
     @staticmethod
     def _build(factory):
         def build(*, num_classes: int, profile: str, input_size: int, weights: str | None):
-            from bench.specs import BuiltModel
+            from bench.host.specs import BuiltModel
 
             return BuiltModel(factory(num_classes), init="random")
 
@@ -56,7 +56,7 @@ class ChaosModels:
 
     @hookimpl
     def bench_register_models(self, register):
-        from bench.specs import ModelSpec
+        from bench.host.specs import ModelSpec
 
         register(ModelSpec(name="tiny-cnn", build=self._build(_tiny_net), family="cnn",
                            description="test model"))  # fmt: skip

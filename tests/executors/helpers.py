@@ -15,7 +15,7 @@ VOLATILE = ("run_id", "created", "timings", "git_sha")
 
 def chaos_host():
     """Default plugins plus :class:`ChaosModels` (importable by worker processes)."""
-    from bench.plugin_manager import PluginHost
+    from bench.host.manager import PluginHost
     from tests.executors.chaos_plugin import ChaosModels
 
     host = PluginHost()

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from bench import hookimpl
-from bench.config import ConfigError, RunConfig, build_config
-from bench.executors import ExecutorError, ExecutorSettings, ExecutorSpec, executor_registry
+from bench.api import ExecutorError, ExecutorSettings, ExecutorSpec
+from bench.run.config import ConfigError, RunConfig, build_config
 from tests.executors.helpers import (
     assert_one_record_set,
     assert_same_run,
@@ -29,9 +29,9 @@ def host():
 
 
 def test_builtin_executors_are_registered_through_the_hook(host):
-    registry = executor_registry(host)
+    registry = host.registries.executors
     assert registry.names() == ["local", "ray", "slurm"]
-    assert {registry.owner(n) for n in registry.names()} == {"bench.executors.builtin"}
+    assert {registry.owner(n) for n in registry.names()} == {"bench.plugins.executors"}
     with pytest.raises(KeyError, match="did you mean: slurm"):
         registry.get("slurn")
 
@@ -68,14 +68,14 @@ def test_unknown_executor_and_options_are_errors(host, tmp_path):
     result = invoke(host, [*grid_args(tmp_path, "x"), "--executor", "kubernetes"])
     assert result.exit_code == 2
     assert "unknown executor 'kubernetes'" in result.output
-    local = executor_registry(host).get("local")
+    local = host.registries.executors.get("local")
     settings = ExecutorSettings(tmp_path, options={"adress": "auto"})
     with pytest.raises(ExecutorError, match=r"unknown option\(s\) \['adress'\]"):
         local.create(settings)
     slurm_settings = ExecutorSettings(tmp_path, options={"time": "long"})
     if HAS_SUBMITIT:
         with pytest.raises(ExecutorError, match="option 'time': expected int/float"):
-            executor_registry(host).get("slurm").create(slurm_settings)
+            host.registries.executors.get("slurm").create(slurm_settings)
 
 
 def test_executor_option_values_are_yaml(host, tmp_path):
@@ -115,9 +115,9 @@ def test_slurm_dry_run_prints_the_job_array_script(host, tmp_path):
 
 
 def test_a_worker_refuses_a_cell_whose_identity_differs(host, tmp_path):
-    from bench.cells import CellKey
     from bench.executors.worker import IdentityMismatchError, cell_spec, run_cell
-    from bench.runner import Runner, RunSummary
+    from bench.run.cells import CellKey
+    from bench.run.grid import Runner, RunSummary
 
     config = build_config(None, {"models": ("tiny-cnn",), "fractions": (1.0,), "profile": "tiny",
                                  "output": str(tmp_path / "runs"), "run_name": "id",
@@ -240,8 +240,9 @@ def test_slurm_executor_through_submitit_local_equals_in_process(host, tmp_path)
 
 @pytest.mark.slow
 def test_local_executor_retries_a_failing_cell_then_reports_it(tmp_path):
+    from bench.plugins.executors.local import create
+
     from bench.executors import CellJob
-    from bench.executors.local import create
 
     job = CellJob("broken-cell", {"config": {"no_such_key": 1}, "sys_path": []})
     results = []
@@ -252,8 +253,9 @@ def test_local_executor_retries_a_failing_cell_then_reports_it(tmp_path):
 
 
 def test_local_workers_are_kept_for_cpu_cells_and_fresh_for_gpu_cells(tmp_path):
+    from bench.plugins.executors.local import create
+
     from bench.executors import CellJob
-    from bench.executors.local import create
 
     cpu, gpu = CellJob("cpu", {}), CellJob("gpu", {}, num_gpus=1)
     default = create(ExecutorSettings(tmp_path, workers=2, dry_run=True))

@@ -11,7 +11,7 @@ from bench.plugins.heartbeit.mim import BeitMIM
 from bench.plugins.heartbeit.model import profile_config, saliency_layers, saliency_reshape
 from bench.plugins.heartbeit.pretrain import save_mim_checkpoint
 
-from bench.checkpoints import CheckpointError, read_metadata, save_state_dict_file
+from bench.weights.checkpoints import CheckpointError, read_metadata, save_state_dict_file
 
 
 def test_random_init_is_recorded() -> None:

@@ -10,7 +10,7 @@ from bench.plugins.heartbeit.builder import build_heartbeit
 from bench.plugins.heartbeit.model import build_beit, profile_config
 from bench.plugins.heartbeit.recipe import code_unigram_entropy
 
-from bench.checkpoints import save_state_dict_file
+from bench.weights.checkpoints import save_state_dict_file
 
 
 class FixedCodes:

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bench.checkpoints import read_metadata
-from bench.contamination import Corpus
+from bench.weights.checkpoints import read_metadata
+from bench.weights.contamination import Corpus
 from tests.heartbeit.conftest import striped_images
 
 

@@ -56,6 +56,6 @@ def test_two_process_gloo_pretraining_stays_in_sync(tmp_path: Path) -> None:
     assert [r["shard"] for r in reports] == [(0, 2), (1, 2)]
     assert all(r["in_sync"] for r in reports)
     assert (out / "heartbeit-mim.safetensors").is_file()
-    from bench.checkpoints import read_metadata
+    from bench.weights.checkpoints import read_metadata
 
     assert read_metadata(out / "heartbeit-mim.safetensors")["world_size"] == "2"

@@ -18,8 +18,8 @@ from bench.plugins.heartbeit.pretrain import (
 )
 from bench.plugins.heartbeit.tokenizers.kmeans import KMeansTokenizer, fit_kmeans
 
-from bench.checkpoints import read_metadata
-from bench.pretraining import warmup_cosine
+from bench.training.pretraining import warmup_cosine
+from bench.weights.checkpoints import read_metadata
 from tests.heartbeit.conftest import striped_images
 
 POOL = striped_images(32, 32)

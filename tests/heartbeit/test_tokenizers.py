@@ -87,7 +87,7 @@ def test_dalle_weights_round_trip(tmp_path: Path, suffix: str) -> None:
     if suffix == ".pt":
         torch.save(encoder.state_dict(), path)
     else:
-        from bench.checkpoints import save_state_dict_file
+        from bench.weights.checkpoints import save_state_dict_file
 
         save_state_dict_file(encoder.state_dict(), path, None)
     loaded = DalleTokenizer.from_file(path)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from bench.plugins.metrics.bootstrap import bootstrap_indices, bootstrap_metric
 
-from bench.records import ResultRecord, dumps
+from bench.run.records import ResultRecord, dumps
 
 #: model -> (init, signal strength of its scores)
 MODELS = {"heartbeit": ("mim", 1.6), "resnet152": ("imagenet", 1.1), "vit_b16": ("imagenet", 0.5)}

@@ -14,7 +14,7 @@ from bench.leaderboard.terminal import results_table
 from click.testing import CliRunner
 from rich.console import Console
 
-from bench.records import read_jsonl
+from bench.run.records import read_jsonl
 from tests.leaderboard.conftest import MODELS, write_store
 
 

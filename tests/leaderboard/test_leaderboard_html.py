@@ -13,7 +13,7 @@ from bench.leaderboard.html import write_html
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.tables import HEADERS
 
-from bench.records import ResultRecord, dumps, read_jsonl
+from bench.run.records import ResultRecord, dumps, read_jsonl
 from tests.leaderboard.chromium import Element, load, parse_html
 from tests.leaderboard.conftest import write_store
 

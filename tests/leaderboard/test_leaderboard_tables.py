@@ -28,7 +28,7 @@ from bench.leaderboard.tables import RENDERERS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.records import ResultRecord, dumps, read_jsonl
+from bench.run.records import ResultRecord, dumps, read_jsonl
 from tests.leaderboard.conftest import MODELS, write_store
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -23,9 +23,9 @@ from bench.leaderboard.replicates import registered_metrics
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from click.testing import CliRunner
 
-from bench.records import ResultRecord, dumps, read_jsonl
-from bench.resampling import bootstrap_indices
-from bench.statistics import metric_replicates, percentile_ci
+from bench.run.records import ResultRecord, dumps, read_jsonl
+from bench.statistics.intervals import metric_replicates, percentile_ci
+from bench.statistics.resampling import bootstrap_indices
 from tests.leaderboard.conftest import write_store
 
 SEEDS = (0, 1, 2)

@@ -16,9 +16,9 @@ from bench.plugins.metrics import compute_score_metric
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.resampling import bootstrap_indices
-from bench.specs import MetricSpec, MetricValue, ScoreData
-from bench.statistics import metric_replicates
+from bench.host.specs import MetricSpec, MetricValue, ScoreData
+from bench.statistics.intervals import metric_replicates
+from bench.statistics.resampling import bootstrap_indices
 from tests.leaderboard.conftest import write_store
 
 #: A third-party metric with only ``compute`` (no vectorised ``replicates``).

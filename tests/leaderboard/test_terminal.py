@@ -11,7 +11,7 @@ from bench.leaderboard.aggregate import SourcedRecord, aggregate, latest_per_cel
 from bench.leaderboard.terminal import results_table
 from rich.console import Console
 
-from bench.records import read_jsonl
+from bench.run.records import read_jsonl
 
 LONG_ARCH = "BEiT width 192 depth 6 heads 3 patch 16 at 112 px (quick profile)"
 

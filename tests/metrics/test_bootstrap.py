@@ -219,7 +219,7 @@ def test_matrix_is_the_documented_draw_and_identical_for_a_seed(
 
 @pytest.mark.parametrize("block_draws", [1, 3_000, 10_000])
 def test_matrix_built_in_blocks_equals_one_draw(monkeypatch, block_draws):
-    from bench import resampling
+    from bench.statistics import resampling
 
     monkeypatch.setattr(resampling, "BLOCK_DRAWS", block_draws)  # 1 row per block and more
     groups = np.random.default_rng(0).integers(0, 700, 1000)
@@ -229,7 +229,7 @@ def test_matrix_built_in_blocks_equals_one_draw(monkeypatch, block_draws):
 
 
 def test_multiplicities_above_255_widen_the_matrix(monkeypatch):
-    from bench import resampling
+    from bench.statistics import resampling
 
     # Draws of one row per block: the first row draws every unit once, later rows draw
     # unit 0 every time, so the matrix must widen after a uint8 row was written.

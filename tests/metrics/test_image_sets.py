@@ -48,7 +48,7 @@ def test_bad_sets_are_named(tmp_path):
 
 
 def test_task_source_set_renders_ecgs(monkeypatch):
-    from bench import plugin_manager
+    from bench.host import manager as plugin_manager
 
     monkeypatch.setenv(plugin_manager.LOAD_PLUGINS_ENV, "bench.tasks.stemi")
     plugin_manager.reset_host()

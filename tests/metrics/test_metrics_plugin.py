@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from bench.specs import MetricValue, ScoreData
+from bench.host.specs import MetricValue, ScoreData
 
 
 def _score_data(shared: bool) -> ScoreData:

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from bench.specs import MetricSpec, MetricValue, ScoreData
-from bench.statistics import metric_replicates, paired_bootstrap, percentile_ci
+from bench.host.specs import MetricSpec, MetricValue, ScoreData
+from bench.statistics.intervals import metric_replicates, paired_bootstrap, percentile_ci
 
 
 def _two_models(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

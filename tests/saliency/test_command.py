@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from bench import hookimpl
-from bench.specs import BuiltModel, ModelSpec
+from bench.host.specs import BuiltModel, ModelSpec
 
 
 def _build(*, num_classes: int, profile: str, input_size: int, weights: str | None) -> BuiltModel:
@@ -34,8 +34,8 @@ class TinyCamPlugin:
 
 @pytest.fixture
 def saliency_cli(tmp_path):
-    from bench.checkpoints import save_state_dict_file
-    from bench.plugin_manager import PluginHost
+    from bench.host.manager import PluginHost
+    from bench.weights.checkpoints import save_state_dict_file
 
     host = PluginHost()
     host.load_default_plugins()

@@ -1,4 +1,4 @@
-"""ECG file readers; every reader returns a :class:`bench.signal.ECGSignal` in mV.
+"""ECG file readers; every reader returns a :class:`bench.data.signal.ECGSignal` in mV.
 
 - :func:`read_wfdb` — any WFDB record (``.hea`` + ``.dat``).
 - LUDB (:func:`ludb_table`, :func:`read_ludb_signal`, :func:`read_ludb_fiducials`).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.signal import STANDARD_LEADS, ECGFormatError
+from bench.data.signal import STANDARD_LEADS, ECGFormatError
 
 #: Spellings that are not a case/punctuation variant of a standard name, as the key
 #: :func:`lead_key` gives them. Listed in docs/data.md (a test keeps the two in sync).
@@ -24,7 +24,7 @@ LEAD_ALIASES: dict[str, str] = {
 _BY_KEY: dict[str, str] = {name.lower(): name for name in STANDARD_LEADS} | LEAD_ALIASES
 
 #: Channels known not to be one of the 12 standard leads, as :func:`lead_key` gives them.
-#: Readers leave them out quietly (listed in :attr:`bench.signal.ECGSignal.dropped`); any
+#: Readers leave them out quietly (listed in :attr:`bench.data.signal.ECGSignal.dropped`); any
 #: other name that is neither a standard lead nor an alias is an unknown lead name, left out
 #: with a notice (:func:`unknown_lead_notice`). Listed in docs/data.md.
 EXTRA_CHANNELS: frozenset[str] = frozenset({
@@ -50,7 +50,7 @@ def standard_lead_name(name: str) -> str | None:
 
 
 def normalize_lead_name(name: str, source: str = "") -> str:
-    """Return the standard spelling (see :data:`bench.signal.STANDARD_LEADS`) of ``name``.
+    """Return the standard spelling (see :data:`bench.data.signal.STANDARD_LEADS`) of ``name``.
 
     Case, surrounding whitespace, ``_``/``-``/spaces and a ``lead`` prefix are ignored, so
     ``"avr"``, ``" aVR"``, ``"Lead_aVR"`` all map to ``"aVR"``; the spellings of

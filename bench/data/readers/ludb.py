@@ -22,7 +22,7 @@ import wfdb
 
 from bench.data.fiducials import Fiducials
 from bench.data.readers.wfdb_reader import read_wfdb, resolve_dataset_dir
-from bench.signal import ECGFormatError, ECGSignal
+from bench.data.signal import ECGFormatError, ECGSignal
 
 ENV_VAR = "BENCH_LUDB_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -22,7 +22,7 @@ import pandas as pd
 from bench.data.readers.lead_names import normalize_lead_names
 from bench.data.readers.muse import read_muse_xml
 from bench.data.readers.wfdb_reader import RECORD_SUFFIXES, read_wfdb, record_name
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "path")
 #: Columns that are text by definition; every other column must be numeric.

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from bench.data.readers.lead_names import standard_lead_name, unknown_lead_notice
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal, derive_limb_leads
 
 #: The leads a MUSE file stores; the other four standard leads are derived from I and II.
 STORED_LEADS: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")

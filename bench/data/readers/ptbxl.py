@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from bench.data.readers.wfdb_reader import read_wfdb, resolve_dataset_dir
-from bench.signal import ECGFormatError, ECGSignal
+from bench.data.signal import ECGFormatError, ECGSignal
 
 ENV_VAR = "BENCH_PTBXL_DIR"
 DATABASE_CSV = "ptbxl_database.csv"

@@ -20,7 +20,7 @@ import numpy as np
 import wfdb
 
 from bench.data.readers.lead_names import standard_channels, unknown_lead_notice
-from bench.signal import ECGFormatError, ECGSignal
+from bench.data.signal import ECGFormatError, ECGSignal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,7 +167,7 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
 
     ``record_path`` may end in ``.hea``, ``.dat`` or ``.mat`` (see :func:`record_name`).
     Physical values are converted to mV from the header's units (mV, uV or µV, V); lead names are
-    normalised to :data:`bench.signal.STANDARD_LEADS` (aliases included, see
+    normalised to :data:`bench.data.signal.STANDARD_LEADS` (aliases included, see
     :mod:`bench.data.readers.lead_names`) and channels that are not standard leads are left
     out and listed in :attr:`ECGSignal.dropped` (an unknown name, one that is not a known
     extra channel either, with a notice in :attr:`ECGSignal.notices`). Samples stored as the format's invalid

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.cohort import Cohort
+from bench.data.cohort import Cohort
 from bench.data.fiducials import Fiducials
+from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 from bench.data.synthetic.config import (
     DEFAULT_PREVALENCE,
     FS,
@@ -23,7 +24,6 @@ from bench.data.synthetic.config import (
 from bench.data.synthetic.generator import OFFSET, beat_train, generate
 from bench.data.synthetic.morphology import build_beats
 from bench.data.synthetic.pathology import EFFECTS, Latents, draw_latents, n_ecgs_of
-from bench.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 
 #: Patient indices of the unlabelled stream start here, beyond any labelled cohort.
 STREAM_PATIENT_OFFSET = 10**7
@@ -116,7 +116,7 @@ def synthetic_fiducials(record_id: str, config: SyntheticConfig) -> Fiducials:
 
 
 def synthetic_cohort(options: Mapping[str, Any]) -> Cohort:
-    """A labelled synthetic :class:`~bench.cohort.Cohort` (the default data of every task).
+    """A labelled synthetic :class:`~bench.data.cohort.Cohort` (the default data of every task).
 
     ``options``: ``task`` (required), ``n_patients``, ``seed``, ``prevalence``,
     ``ecgs_per_patient``, ``sites`` (see :class:`SyntheticConfig`).
@@ -138,7 +138,7 @@ def synthetic_cohort(options: Mapping[str, Any]) -> Cohort:
 class StreamBatch:
     """One batch of the unlabelled pretraining stream and what it is made of.
 
-    ``signals`` is ``(B, 12, 5000)`` float32 (leads in :data:`bench.signal.STANDARD_LEADS`
+    ``signals`` is ``(B, 12, 5000)`` float32 (leads in :data:`bench.data.signal.STANDARD_LEADS`
     order); row ``b`` of ``records`` (``record_id, patient_id, site``, in the labelled
     manifest's formats) describes ``signals[b]``.
     """

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.signal import ECGFormatError
+from bench.data.signal import ECGFormatError
 
 #: Version of the generator; changes whenever a signal or label for a given id changes.
 VERSION = "1.0"

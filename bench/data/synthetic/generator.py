@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft
 
+from bench.data.signal import derive_limb_leads
 from bench.data.synthetic.config import FS, N_SAMPLES, SyntheticConfig
 from bench.data.synthetic.morphology import PRE_S, TEMPLATE_LEN, build_beats, lead_vectors
 from bench.data.synthetic.pathology import Latents, draw_latents
 from bench.data.synthetic.sites import site_table
-from bench.signal import derive_limb_leads
 
 FRAME = 6000  # 12 s: mains (50/60 Hz) and wander (k/12 Hz) fall on exact FFT bins
 OFFSET = (FRAME - N_SAMPLES) // 2

@@ -151,7 +151,7 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"DALL·E encoder weights not found: {path}")
     if path.suffix == ".safetensors":
-        from bench.checkpoints import load_state_dict_file
+        from bench.api import load_state_dict_file
 
         return load_state_dict_file(path)
     try:

@@ -119,7 +119,7 @@ class KMeansTokenizer:
     # -- persistence ---------------------------------------------------------------
     def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
         """Write the codebook as safetensors with its patch size and hash in the metadata."""
-        from bench.checkpoints import save_state_dict_file
+        from bench.api import save_state_dict_file
 
         meta = {
             "tokenizer": NAME, "patch_size": str(self.patch_size),
@@ -131,7 +131,7 @@ class KMeansTokenizer:
     @classmethod
     def load(cls, path: str | Path) -> KMeansTokenizer:
         """Read a codebook written by :meth:`save`."""
-        from bench.checkpoints import load_state_dict_file, read_metadata
+        from bench.api import load_state_dict_file, read_metadata
 
         meta = read_metadata(path)
         if meta.get("tokenizer") != NAME or "patch_size" not in meta:

@@ -12,8 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.lazy import add_lazy_command
-from bench.specs import MetricSpec, MetricValue
+from bench.api import MetricSpec, MetricValue, add_lazy_command
 
 if TYPE_CHECKING:
     import click
@@ -90,7 +89,7 @@ def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
 
     from bench.plugins.metrics.saliency.pipeline import run_saliency
 
-    from bench.plugin_manager import get_host
+    from bench.api import get_host
 
     config = json.loads((run_dir / "run.json").read_text())["config"]
     grids = []

@@ -1,6 +1,6 @@
 """Class activation maps of a classifier on rendered ECG images, via ``pytorch_grad_cam``.
 
-The model declares where to look (:attr:`bench.specs.ModelSpec.saliency_layers`) and, for
+The model declares where to look (:attr:`bench.host.specs.ModelSpec.saliency_layers`) and, for
 transformers, how to turn tokens into a spatial grid (``saliency_reshape``); this module
 only normalises the images the way the model was trained and runs the chosen CAM method
 in batches. ``pytorch_grad_cam`` is imported lazily: it pulls in OpenCV and torchvision.
@@ -17,7 +17,7 @@ import torch
 if TYPE_CHECKING:
     from torch import nn
 
-    from bench.specs import ModelSpec
+    from bench.api import ModelSpec
 
 #: CLI name → pytorch_grad_cam class name.
 CAM_METHODS: dict[str, str] = {
@@ -36,7 +36,7 @@ class SaliencyTarget(NamedTuple):
 
 
 def saliency_target(spec: ModelSpec, module: nn.Module) -> SaliencyTarget:
-    """The :class:`SaliencyTarget` a :class:`~bench.specs.ModelSpec` declares for ``module``."""
+    """The :class:`SaliencyTarget` a :class:`~bench.host.specs.ModelSpec` declares for ``module``."""
     if spec.saliency_layers is None:
         raise ValueError(
             f"model {spec.name!r} declares no saliency_layers in its ModelSpec; "

@@ -10,7 +10,7 @@ from bench.plugins.metrics.saliency.cam import CAM_METHODS
 from rich.console import Console
 from rich.table import Table
 
-from bench.config import PROFILES
+from bench.api import PROFILES
 
 console = Console()
 

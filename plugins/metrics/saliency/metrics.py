@@ -1,4 +1,4 @@
-"""The saliency metrics as :class:`bench.specs.MetricSpec` objects (kind ``"saliency"``).
+"""The saliency metrics as :class:`bench.host.specs.MetricSpec` objects (kind ``"saliency"``).
 
 Each metric scores every image of a :class:`SaliencyData` set and reports the mean over
 images with a percentile-bootstrap CI over images.
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from bench.plugins.metrics.saliency.scores import entropy, gini, localisation, pointing_game
 
-from bench.specs import MetricValue
-from bench.statistics import percentile_ci
+from bench.api import MetricValue, percentile_ci
 
 DEFAULT_REPLICATES = 1000
 

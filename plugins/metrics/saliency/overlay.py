@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.render import RenderConfig, lead_row_band
+from bench.api import RenderConfig, lead_row_band
 
 #: Image pairs (ECG, overlay) per figure row.
 PAIRS_PER_ROW = 2

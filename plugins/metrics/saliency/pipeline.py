@@ -21,14 +21,20 @@ from bench.plugins.metrics.saliency.faithfulness import faithfulness
 from bench.plugins.metrics.saliency.metrics import SaliencyData
 from bench.plugins.metrics.saliency.regions import region_masks
 
-from bench import __version__
-from bench.cohort import Cohort
-from bench.config import PROFILES, Profile
-from bench.data.preprocess import PreprocessConfig, preprocess
-from bench.data.render import RenderConfig, render_batch
-from bench.records import ResultRecord
-from bench.signal import ECGFormatError
-from bench.specs import ModelSpec, TaskSpec
+from bench.api import (
+    PROFILES,
+    Cohort,
+    ECGFormatError,
+    ModelSpec,
+    PreprocessConfig,
+    Profile,
+    RenderConfig,
+    ResultRecord,
+    TaskSpec,
+    __version__,
+    preprocess,
+    render_batch,
+)
 
 CHECKPOINT = Path("checkpoint") / "best.safetensors"
 
@@ -55,7 +61,7 @@ def find_cell(
     """The finished cell of ``model``/``task``/``source`` in ``run_dir`` with a best
     checkpoint; ``fraction``/``seed`` narrow the choice (default: largest fraction, then
     lowest seed)."""
-    from bench.records import read_jsonl
+    from bench.api import read_jsonl
 
     run_dir = Path(run_dir)
     candidates = []
@@ -75,7 +81,7 @@ def find_cell(
             f"{source!r} (fraction {fraction}, seed {seed}) with a {CHECKPOINT} checkpoint"
         )
     best = min(candidates, key=lambda r: (-r.fraction, r.seed))
-    from bench.cells import cell_id
+    from bench.api import cell_id
 
     cell = cell_id(best.model, best.task, best.source, best.fraction, best.seed, best.protocol)
     run_json = run_dir / "run.json"
@@ -93,7 +99,7 @@ def find_cell(
 def load_model(spec: ModelSpec, checkpoint: Path, profile: Profile) -> torch.nn.Module:
     """``spec``'s architecture for ``profile`` with every weight (head included) from
     ``checkpoint``."""
-    from bench.checkpoints import load_into, load_state_dict_file
+    from bench.api import load_into, load_state_dict_file
 
     built = spec.build(
         num_classes=2,
@@ -131,7 +137,7 @@ def candidate_records(
     """Up to ``n`` internal-test record ids, positives first, each with fiducials for the
     task's region inside the rendered window. ``test_ids`` are the run's saved test set;
     without a run, the task's own split of ``cohort``."""
-    from bench.splits import split_cohort
+    from bench.api import split_cohort
 
     if cohort.fiducials is None:
         raise SaliencyError(
@@ -232,7 +238,7 @@ def result_records(
     method: str,
 ) -> list[ResultRecord]:
     """One :class:`ResultRecord` per saliency metric (value = mean over images)."""
-    from bench.provenance import git_sha, package_versions, stable_hash
+    from bench.api import git_sha, package_versions, stable_hash
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
     settings = {
@@ -290,10 +296,10 @@ def result_records(
 
 def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
     """``bench saliency`` end to end with the CLI's options; returns the stored records and
-    the overlay PNG. ``host`` is the :class:`~bench.plugin_manager.PluginHost`."""
+    the overlay PNG. ``host`` is the :class:`~bench.host.manager.PluginHost`."""
     from bench.plugins.metrics.saliency.overlay import save_overlay_grid
 
-    from bench.records import dumps
+    from bench.api import dumps
 
     spec: ModelSpec = host.registries.models.get(options["model"])
     task: TaskSpec = host.registries.tasks.get(options["task"])

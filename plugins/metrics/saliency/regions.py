@@ -12,9 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bench.data.fiducials import Fiducials
-from bench.data.preprocess import PreprocessConfig
-from bench.data.render import RenderConfig, region_mask
+from bench.api import Fiducials, PreprocessConfig, RenderConfig, region_mask
 
 
 def region_windows(fiducials: Fiducials, region: str, preprocess: PreprocessConfig) -> np.ndarray:

@@ -24,10 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.cohort import Cohort
-from bench.data.signal_recipe import SignalRecipe, apply_recipe
-from bench.signal import ECGFormatError
-from bench.specs import ModelSpec, TaskSpec
+from bench.api import Cohort, ECGFormatError, ModelSpec, SignalRecipe, TaskSpec, apply_recipe
 
 SIGNAL_METHODS: tuple[str, ...] = ("gradcam", "integrated-gradients")
 IG_STEPS = 32

@@ -1,0 +1,267 @@
+"""Metadata objects that plugins register: the single source of truth for CLI, runner and
+leaderboard (in the spirit of MTEB's ``TaskMetadata``/``ModelMeta`` and timm's registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import Tensor, nn
+
+    from bench.data.cohort import Cohort
+    from bench.data.signal_recipe import SegmentAggregation, SignalRecipe
+    from bench.executors import Executor, ExecutorSettings
+    from bench.training.recipe import FineTuneRecipe
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+InputKind = Literal["image", "signal"]
+
+
+@dataclass
+class BuiltModel:
+    """A freshly built classifier and an honest statement of how it was initialised.
+
+    ``init`` is what goes into every result record: ``"random"``, ``"imagenet"``,
+    ``"mim"`` (HeartBEiT pretraining) or ``"file"``; ``weights`` names the file or
+    checkpoint used, if any. ``arch`` names the architecture actually built, in words
+    (e.g. a quick profile's smaller member of the family); empty means the model's name.
+    """
+
+    module: nn.Module
+    init: str
+    weights: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    arch: str = ""
+
+
+class ModelBuilder(Protocol):
+    """Signature of :attr:`ModelSpec.build`.
+
+    ``profile`` is the *model-size* profile: ``"paper"`` (the published architecture) or
+    ``"quick"`` (a small member of the family, CPU scale); ``bench run --profile tiny``
+    builds ``"quick"`` models too (see :attr:`bench.run.config.Profile.model_profile`).
+    ``input_size`` is :meth:`ModelSpec.input_size` of the run's image size: the image side
+    in pixels for image models, the samples per segment for signal models.
+    """
+
+    def __call__(
+        self, *, num_classes: int, profile: str, input_size: int, weights: str | None
+    ) -> BuiltModel: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the harness can fine-tune and evaluate.
+
+    ``input_kind`` is ``"image"`` (3 x H x W rendered ECG, normalised with ``mean``/``std``)
+    or ``"signal"`` (leads x samples float32 in mV, for ECG-FM-style models).
+    ``build(num_classes=, profile=, input_size=, weights=)`` returns a :class:`BuiltModel`;
+    ``weights`` is a user-supplied path or ``None`` for the model's default.
+    ``saliency_layers(module)`` returns the layers Grad-CAM should target and
+    ``saliency_reshape`` turns transformer tokens into a spatial grid (``None`` for CNNs).
+    ``pretrained_on`` lists the datasets behind the default weights so the leaderboard
+    can flag contamination.
+    ``signal_recipe`` (signal models) declares the model's own preprocessing
+    (:class:`bench.data.signal_recipe.SignalRecipe`); ``None`` feeds the image recipe's
+    filtered 8-lead signals. ``segments`` (a
+    :class:`~bench.data.signal_recipe.SegmentAggregation`, with a ``signal_recipe``) makes
+    it a *segment model*, one that encodes each segment slot of its recipe on its own: its
+    ``features`` then map one segment ``(B, leads, segment_samples)`` to tokens, the
+    harness assembles a record from the segments it really has (:mod:`bench.training.segments`),
+    and its module combines window scores by the :class:`bench.training.segments.RecordRule`
+    in its ``record_rule`` attribute, which the harness sets to each task's labels.
+    ``default_weights(profile, input_size)`` says what ``weights=None`` means: a local
+    file (content-hashed into the cell identity), a descriptor such as a pinned timm tag,
+    or ``None`` (random initialisation); see :mod:`bench.weights.initial`.
+
+    ``features(module)`` is the model's one *features contract*: it returns a function
+    mapping a batch of model inputs (as ``build``'s module receives them) to encoder
+    tokens ``(B, T, D)``, before any pooling or head — patch tokens for ViT/BEiT (no class
+    token), a CNN's last feature map flattened to ``(B, H*W, C)``, a signal model's time
+    tokens (a segment model concatenates its segments' tokens along ``T``). The
+    protocols ``finetune-attn`` and ``frozen-attn`` put an attention-pooling head on these
+    tokens, ``linear-probe`` and ``bench embed`` use their mean over ``T``. ``None``:
+    timm-style modules are read through ``forward_features``
+    (:func:`bench.training.features.timm_tokens`); any other module gets a clear error for
+    those protocols (plain ``finetune`` never needs it).
+    ``recipe`` is the model's fine-tuning recipe (:class:`bench.training.recipe.FineTuneRecipe`:
+    optimiser, peak LR at a reference batch, warm-up, schedule, weight decay, drop-path,
+    head LR multiplier, layer-wise LR decay), used unless a run asks for another
+    (``--recipe paper``); ``None`` takes :data:`bench.training.recipe.DEFAULT_RECIPE`.
+    ``pretrain`` names the click command (``"package.module:command"``, imported when used)
+    that ``bench pretrain --model NAME`` runs with the remaining options.
+    """
+
+    name: str
+    build: ModelBuilder
+    description: str = ""
+    family: str = ""
+    input_kind: InputKind = "image"
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    optimizer: Literal["adam", "adamw"] = "adam"
+    paper_params_m: float | None = None
+    pretrained_on: tuple[str, ...] = ()
+    saliency_layers: Callable[[nn.Module], list[nn.Module]] | None = None
+    saliency_reshape: Callable[..., Any] | None = None
+    channels_last: bool = False
+    signal_recipe: SignalRecipe | None = None
+    segments: SegmentAggregation | None = None
+    default_weights: Callable[[str, int], str | None] | None = None
+    features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
+    pretrain: str | None = None
+    recipe: FineTuneRecipe | None = None
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.input_kind == "signal" and (self.mean, self.std) != (IMAGENET_MEAN, IMAGENET_STD):
+            raise ValueError(
+                f"model {self.name!r}: mean/std normalise images and are not applied to "
+                "signal models; declare the normalisation in signal_recipe instead"
+            )
+        if self.segments is not None and self.signal_recipe is None:
+            raise ValueError(
+                f"model {self.name!r}: `segments` aggregates the segments of a signal recipe; "
+                "declare the model's signal_recipe"
+            )
+
+    def input_size(self, image_size: int) -> int:
+        """What ``build(input_size=…)`` receives in a run whose images are ``image_size`` px:
+        that side for image models; for signal models the samples of one input segment
+        (the recipe's ``segment_samples``, else the image recipe's signal length)."""
+        if self.input_kind == "image":
+            return image_size
+        if self.signal_recipe is not None:
+            return self.signal_recipe.segment_samples
+        from bench.data.preprocess import PreprocessConfig
+
+        return PreprocessConfig().n_samples
+
+
+def representation_key(spec: ModelSpec) -> str:
+    """The cached array that feeds ``spec``: ``image``, ``signal`` or ``signal-<recipe hash>``."""
+    if spec.input_kind == "signal" and spec.signal_recipe is not None:
+        return f"signal-{spec.signal_recipe.hash()}"
+    return spec.input_kind
+
+
+CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A binary (or multi-label) classification task over one or more data sources.
+
+    ``loaders`` maps a source name (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, ``"muse"``,
+    ``"manifest"``, …) to a function ``loader(options) -> Cohort``; ``options`` holds
+    that source's ``--source-option SOURCE.KEY=VALUE`` flags and YAML ``source_options``
+    (plus ``n_patients`` from the profile for ``synthetic``). Environment variables are
+    not merged in: a loader may fall back to its own (the built-in loaders read
+    ``BENCH_LUDB_DIR``, ``BENCH_PTBXL_DIR``, ``BENCH_MANIFEST``, ``BENCH_MUSE_DIR``). ``definition`` states the label in
+    words and ``version`` changes whenever the definition does. ``region`` names the
+    clinically relevant ECG segment (``"st"``, ``"qrs"``) used by saliency localisation.
+    ``labels`` makes the task multi-label: K label names, one 0/1 manifest column
+    ``label:<name>`` each, K sigmoid outputs trained with BCE, macro metrics (see
+    :mod:`bench.data.labels`); empty (the default) is a binary task on the ``label`` column.
+    """
+
+    name: str
+    loaders: Mapping[str, CohortLoader]
+    definition: str
+    version: str
+    positive_class: str
+    description: str = ""
+    default_source: str = "synthetic"
+    region: str = "qrs"
+    external_site: str | None = None
+    labels: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ScoreData:
+    """What score metrics consume: labels, scores and patient groups of one test set.
+
+    ``replicate_indices`` is the shared bootstrap resample matrix of
+    :func:`bench.statistics.resampling.bootstrap_indices` — ``(replicates, n)`` multiplicities,
+    created once per test set so that every model is compared on the same resamples.
+    """
+
+    y_true: np.ndarray
+    y_score: np.ndarray
+    groups: np.ndarray
+    replicate_indices: np.ndarray | None = None  # (replicates, n) multiplicities
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric result: a point estimate with an optional confidence interval."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric. ``kind`` says what it consumes:
+
+    - ``"scores"``: ``compute(ScoreData) -> MetricValue`` on one test set's predictions;
+    - ``"images"``: image sets (Wasserstein), run by its own command;
+    - ``"saliency"``: a trained model plus images (Grad-CAM), run by its own command.
+
+    A ``"scores"`` metric may add ``replicates(y_true, y_score, weights) -> values``: its
+    value on every row of a bootstrap multiplicity matrix ``weights`` ``(R, n)`` at once
+    (the leaderboard's paired test uses it; without it, ``compute`` runs once per
+    replicate, see :func:`bench.statistics.intervals.metric_replicates`).
+
+    ``default=True`` metrics are computed for every cell of ``bench run``. A non-score
+    metric that ``bench run --metric`` may request provides ``run(run_dir, names) ->
+    paths``: it computes the named metrics from the finished run directory (its saved
+    splits and checkpoints) and returns the files it wrote; without ``run`` such a request
+    is an error.
+    """
+
+    name: str
+    kind: Literal["scores", "images", "saliency"]
+    compute: Callable[..., Any]
+    description: str = ""
+    higher_is_better: bool = True
+    default: bool = False
+    replicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    run: Callable[[Path, Sequence[str]], list[Path]] | None = None
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A visual tokenizer for BEiT masked-image-modelling pretraining.
+
+    ``build(options) -> tokenizer`` where the tokenizer exposes ``vocab_size`` and
+    ``tokens(images) -> LongTensor[batch, patches]``.
+    """
+
+    name: str
+    build: Callable[[Mapping[str, Any]], Any]
+    description: str = ""
+    trainable: bool = False
+    plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """A named executor (``bench run --executor NAME``): ``create(settings)`` returns an
+    :class:`bench.executors.Executor` that runs the grid's pending cells."""
+
+    name: str
+    description: str
+    create: Callable[[ExecutorSettings], Executor]
+    plugin: str = ""

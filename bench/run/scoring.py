@@ -1,0 +1,205 @@
+"""Metrics of a finished cell, computed from its saved predictions.
+
+Score metrics are functions of the predictions alone, so adding a metric or changing the
+bootstrap replicates never retrains: :func:`score_predictions` runs on a predictions table
+(``record_id, patient_id, label, score, split``) and the shared resamples of each test set.
+The bootstrap recipe stored in a record is the one the resamples were built with, not
+whatever a metric plugin reports as its own default.
+
+Multi-label predictions (``label:<name>``/``score:<name>`` columns, :mod:`bench.data.labels`)
+give one :class:`Score` per metric and split whose value is the macro mean over the labels
+that have both classes in that split; its CI comes from the macro on each shared patient
+resample. A rare label can be undefined on a resample (its positives all left out): it then
+contributes its full-sample value, so the macro always averages the same labels (dropping
+it instead would bias the interval towards the common labels). ``per_label`` holds every
+label's value, CI and positives (``None`` value for a one-class label); the bootstrap
+details count the label values filled in (``filled_label_values``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.data.labels import label_column, prediction_labels, score_column
+from bench.host.specs import MetricSpec, MetricValue, ScoreData
+from bench.statistics.intervals import metric_replicates, percentile_ci
+from bench.statistics.resampling import bootstrap_indices
+
+
+@dataclass(frozen=True)
+class BootstrapRecipe:
+    """How the shared resamples of every test set are drawn (goes into every record)."""
+
+    replicates: int
+    seed: int
+    unit: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as stored under ``bootstrap`` in result records."""
+        return {"replicates": self.replicates, "seed": self.seed, "unit": self.unit}
+
+    def resamples(self, groups: np.ndarray) -> np.ndarray:
+        """The multiplicity matrix of one test set with patient ids ``groups``."""
+        return bootstrap_indices(
+            groups,
+            replicates=self.replicates,
+            seed=self.seed,
+            unit=self.unit,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric on one evaluation split of a cell."""
+
+    split: str
+    metric: MetricSpec
+    value: MetricValue
+    n: int
+    n_positive: int
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+    per_label: dict[str, dict[str, Any]] | None = None
+
+    def record_fields(self) -> dict[str, Any]:
+        """The fields of a :class:`bench.run.records.ResultRecord` this score determines."""
+        return {
+            "split": self.split,
+            "metric": self.metric.name,
+            "value": self.value.value,
+            "ci_low": self.value.ci_low,
+            "ci_high": self.value.ci_high,
+            "n": self.n,
+            "n_positive": self.n_positive,
+            "higher_is_better": self.metric.higher_is_better,
+            "bootstrap": self.bootstrap,
+        }
+
+
+def score_predictions(
+    predictions: pd.DataFrame,
+    metrics: Sequence[MetricSpec],
+    resamples: Mapping[str, np.ndarray],
+    recipe: BootstrapRecipe,
+) -> list[Score]:
+    """Every metric on every evaluation split present in ``predictions``.
+
+    ``resamples[split]`` must be the shared matrix of that split's records, in the order
+    they appear in ``predictions`` (the order the runner writes them).
+    """
+    out: list[Score] = []
+    names = prediction_labels(predictions)
+    for split, rows in predictions.groupby("split", sort=False):
+        if names:
+            out.extend(
+                macro_score(str(split), rows, names, m, resamples[str(split)], recipe)
+                for m in metrics
+            )
+            continue
+        data = ScoreData(
+            y_true=rows["label"].to_numpy(),
+            y_score=rows["score"].to_numpy(dtype=np.float64),
+            groups=rows["patient_id"].astype(str).to_numpy(),
+            replicate_indices=resamples[str(split)],
+        )
+        for metric in metrics:
+            value = metric.compute(data)
+            extra = {k: v for k, v in value.details.items() if k not in ("unit", "seed")}
+            out.append(
+                Score(
+                    split=str(split),
+                    metric=metric,
+                    value=value,
+                    n=len(rows),
+                    n_positive=int(data.y_true.sum()),
+                    bootstrap={**extra, **recipe.to_dict()},
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class MacroValues:
+    """A metric macro-averaged over labels: the point value, its value on every resample
+    (``(R,)``), and per label the point value and resample values (NaN for a label with
+    one class, which is left out of the macro)."""
+
+    point: float
+    replicates: np.ndarray
+    label_points: np.ndarray  # (K,)
+    label_replicates: np.ndarray  # (K, R)
+    filled: int  # label values undefined on a resample, filled with the label's point value
+
+
+def macro_values(
+    metric: MetricSpec,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    groups: np.ndarray,
+    resamples: np.ndarray,
+) -> MacroValues:
+    """``metric`` on each label column of ``y_true``/``y_score`` ``(n, K)`` and its macro
+    over the labels with both classes, on the whole set and on every row of the
+    multiplicity matrix ``resamples`` (see the module docstring)."""
+    n_labels, n_replicates = y_true.shape[1], len(resamples)
+    single = np.ones((1, len(y_true)), dtype=np.int32)
+    label_points = np.full(n_labels, np.nan)
+    label_replicates = np.full((n_labels, n_replicates), np.nan)
+    for k in range(n_labels):
+        if len(np.unique(y_true[:, k])) < 2:
+            continue
+        label_replicates[k] = metric_replicates(
+            metric, y_true[:, k], y_score[:, k], groups, resamples
+        )
+        label_points[k] = metric_replicates(metric, y_true[:, k], y_score[:, k], groups, single)[0]
+    scored = np.isfinite(label_points)
+    undefined = ~np.isfinite(label_replicates[scored])
+    filled = np.where(undefined, label_points[scored, None], label_replicates[scored])
+    point = float(label_points[scored].mean()) if scored.any() else float("nan")
+    replicates = filled.mean(axis=0) if scored.any() else np.full(n_replicates, np.nan)
+    return MacroValues(point, replicates, label_points, label_replicates, int(undefined.sum()))
+
+
+def macro_score(
+    split: str,
+    rows: pd.DataFrame,
+    names: Sequence[str],
+    metric: MetricSpec,
+    resamples: np.ndarray,
+    recipe: BootstrapRecipe,
+) -> Score:
+    """``metric`` macro-averaged over the labels ``names`` of one split's multi-label
+    predictions ``rows``, with its CI on the shared ``resamples`` (see the module docstring).
+    ``n_positive`` counts records with any positive label."""
+    y_true = rows[[label_column(n) for n in names]].to_numpy()
+    y_score = rows[[score_column(n) for n in names]].to_numpy(dtype=np.float64)
+    groups = rows["patient_id"].astype(str).to_numpy()
+    macro = macro_values(metric, y_true, y_score, groups, resamples)
+    per_label: dict[str, dict[str, Any]] = {}
+    for k, name in enumerate(names):
+        entry: dict[str, Any] = {"n_positive": int(y_true[:, k].sum()), "value": None}
+        if np.isfinite(macro.label_points[k]):
+            low, high = percentile_ci(macro.label_replicates[k])
+            entry.update(value=float(macro.label_points[k]), ci_low=low, ci_high=high)
+        per_label[name] = entry
+    low, high = percentile_ci(macro.replicates)
+    scored = int(np.isfinite(macro.label_points).sum())
+    return Score(
+        split=split,
+        metric=metric,
+        value=MetricValue(macro.point, low, high) if scored else MetricValue(float("nan")),
+        n=len(rows),
+        n_positive=int(y_true.any(axis=1).sum()),
+        bootstrap={
+            "valid_replicates": int(np.isfinite(macro.replicates).sum()),
+            "labels_scored": scored,
+            "filled_label_values": macro.filled,
+            "labels": len(names),
+            **recipe.to_dict(),
+        },
+        per_label=per_label,
+    )

@@ -1,0 +1,247 @@
+"""A task's data, prepared once for all its cells: cohort, usable records, split, cached
+model inputs and the shared bootstrap resamples of each test set.
+
+The usable cohort is the manifest less the records that failed to load (format errors,
+counted in the run's report); its hash, not the full manifest's, goes into every cell
+identity, so a record that starts or stops failing changes the identity of the cells it
+touches.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bench.data.cohort import Cohort
+from bench.data.image_cache import CachedImages, ImageCache
+from bench.data.labels import label_column, label_columns, score_column, window_score_column
+from bench.data.preprocess import PreprocessConfig
+from bench.data.render import RenderConfig
+from bench.data.splits import Split
+from bench.host.specs import ModelSpec, TaskSpec, representation_key
+from bench.run.provenance import stable_hash
+from bench.run.scoring import BootstrapRecipe
+from bench.training.datasets import ArrayDataset
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Names of the evaluation splits and the split sets they come from.
+EVAL_SETS: dict[str, str] = {"internal": "test", "external": "external"}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """How image and default signal inputs are made (the paper's recipe at a size)."""
+
+    preprocess: PreprocessConfig
+    render: RenderConfig
+
+    def representation_hash(self, spec: ModelSpec) -> str:
+        """Hash of everything that turns a raw ECG into this model's input and, for a
+        segment model, of how its segments make a record (``ModelSpec.segments``)."""
+        if spec.input_kind == "image":
+            return stable_hash([self.preprocess.hash(), self.render.hash()])
+        if spec.signal_recipe is not None and spec.segments is not None:
+            return stable_hash([spec.signal_recipe.hash(), spec.segments.hash()], length=16)
+        if spec.signal_recipe is not None:
+            return spec.signal_recipe.hash()
+        return self.preprocess.hash()
+
+    def build(
+        self, cache: ImageCache, cohort: Cohort, ids: Sequence[str], spec: ModelSpec
+    ) -> CachedImages:
+        """Cached inputs of ``ids`` for ``spec`` (built where missing)."""
+        if spec.input_kind == "image":
+            return cache.images(cohort, ids, self.preprocess, self.render)
+        if spec.signal_recipe is not None:
+            return cache.recipe_signals(cohort, ids, spec.signal_recipe)
+        return cache.signals(cohort, ids, self.preprocess)
+
+
+@dataclass
+class PreparedTask:
+    """A task's cohort, split and representations, shared by all its cells."""
+
+    task: TaskSpec
+    source: str
+    cohort: Cohort
+    manifest: pd.DataFrame  # usable records only
+    split: Split
+    eval_sets: dict[str, list[str]]
+    arrays: dict[str, CachedImages]  # representation_key → cached inputs
+    recipe: BootstrapRecipe
+    bad_records: dict[str, str] = field(default_factory=dict)
+    notices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Usable.notices
+    usable: dict[str, Any] = field(default_factory=dict)  # Usable.summary(), for report.json
+    resamples: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_id = self.by_id
+        self.resamples = {
+            name: self.recipe.resamples(by_id.loc[ids, "patient_id"].to_numpy())
+            for name, ids in self.eval_sets.items()
+        }
+
+    @functools.cached_property
+    def by_id(self) -> pd.DataFrame:
+        """The usable manifest indexed by record id (built once, used by every cell)."""
+        return self.manifest.set_index("record_id")
+
+    @functools.cached_property
+    def usable_hash(self) -> str:
+        """Hash of this task's usable records (see :meth:`Cohort.content_hash`)."""
+        return self.cohort.content_hash(self.manifest)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Label names of a multi-label task (``()`` for a binary task)."""
+        return self.task.labels
+
+    @property
+    def label_columns(self) -> list[str]:
+        """Manifest columns holding the labels (see :func:`bench.data.labels.label_columns`)."""
+        return label_columns(self.labels)
+
+    def label_values(self, ids: Sequence[str]) -> np.ndarray:
+        """Labels of ``ids``: ``(n,)`` for a binary task, ``(n, K)`` for a multi-label one."""
+        if not self.labels:
+            return self.by_id.loc[list(ids), "label"].to_numpy()
+        return self.by_id.loc[list(ids), self.label_columns].to_numpy()
+
+    @property
+    def task_version(self) -> str:
+        """The label definition applied (a loader's note overrides the task's version)."""
+        return str(self.cohort.notes.get("task_version", self.task.version))
+
+    def train_ids(self, fraction: float, seed: int) -> list[str]:
+        """Usable labelled training records of ``fraction`` for ``seed``."""
+        return self.split.fraction_records(self.manifest, fraction, seed)
+
+    def validation_ids(self, fraction: float, seed: int, rule: str) -> list[str]:
+        """Usable validation records under the validation ``rule``."""
+        return self.split.validation_records(self.manifest, fraction, seed, rule)
+
+    def missing_leads(
+        self, spec: ModelSpec, train_ids: Sequence[str], eval_sets: dict[str, list[str]]
+    ) -> dict[str, dict[str, int]]:
+        """Per set (``train`` and each evaluation split): how many records lacked each lead
+        the model's signal recipe zero-filled (empty for models without zero-filling)."""
+        missing = self.arrays[representation_key(spec)].missing_leads
+        out: dict[str, dict[str, int]] = {}
+        for name, ids in {"train": list(train_ids), **eval_sets}.items():
+            counts: dict[str, int] = {}
+            for record_id in ids:
+                for lead in missing.get(record_id, ()):
+                    counts[lead] = counts.get(lead, 0) + 1
+            if counts:
+                out[name] = counts
+        return out
+
+    def dataset(self, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
+        """The model inputs and labels of ``ids`` for ``spec``."""
+        cached = self.arrays[representation_key(spec)]
+        return ArrayDataset(
+            cached.array,
+            cached.rows(ids),
+            self.label_values(ids),
+            kind=spec.input_kind,
+            mean=spec.mean,
+            std=spec.std,
+        )
+
+    def predictions(
+        self, scores: dict[str, np.ndarray], windows: dict[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
+        """The predictions table of one cell: record, patient, label, score, split (a
+        multi-label task has ``label:<name>``/``score:<name>`` per label instead).
+
+        ``windows`` (segment models) holds per evaluation set the score of each window
+        alone, ``(records, slots)`` (``(records, slots, K)``), NaN in an empty slot; they
+        become the columns ``window<j>:score`` (``window<j>:score:<name>``) beside the
+        record's score.
+        """
+        frames = []
+        for name, ids in self.eval_sets.items():
+            rows = self.by_id.loc[ids]
+            columns: dict[str, Any] = {
+                "record_id": ids,
+                "patient_id": rows["patient_id"].to_numpy(),
+            }
+            per_window = (windows or {}).get(name)
+            if self.labels:
+                for k, label in enumerate(self.labels):
+                    columns[label_column(label)] = rows[label_column(label)].to_numpy()
+                    columns[score_column(label)] = scores[name][:, k]
+            else:
+                columns["label"] = rows["label"].to_numpy()
+                columns["score"] = scores[name]
+            if per_window is not None:
+                for slot in range(per_window.shape[1]):
+                    values = per_window[:, slot].reshape(len(ids), -1)  # (records, K or 1)
+                    names: Sequence[str | None] = self.labels or (None,)  # binary: "score"
+                    for k, label_name in enumerate(names):
+                        columns[window_score_column(slot, label_name)] = values[:, k]
+            frames.append(pd.DataFrame({**columns, "split": name}))
+        return pd.concat(frames, ignore_index=True)
+
+
+def prepare_task(
+    task: TaskSpec,
+    source: str,
+    cohort: Cohort,
+    external: bool,
+    models: Sequence[ModelSpec],
+    cache: ImageCache,
+    inputs: Inputs,
+    recipe: BootstrapRecipe,
+    console: Console | None = None,
+) -> PreparedTask:
+    """Task → cohort → usable records → split, through :mod:`bench.run.preparation` (the path
+    ``bench data describe --check`` takes too): the usability check builds (or opens) the
+    cached inputs of every record for every representation the models need; records that
+    fail to load are left out before the usable records are split."""
+    from bench.run.preparation import RecordCheck, split_for, usable_records
+
+    arrays: dict[str, CachedImages] = {}
+
+    def build_inputs(ids: Sequence[str]) -> RecordCheck:
+        failed: dict[str, str] = {}
+        dropped: dict[str, list[str]] = {}
+        notices: dict[str, list[str]] = {}
+        for key, spec in {representation_key(m): m for m in models}.items():
+            if console is not None:
+                console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
+            cached = inputs.build(cache, cohort, ids, spec)
+            if cached.missing_leads and console is not None:
+                console.print(
+                    f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "
+                    f"{spec.name} recipe needs; zero-filled[/]"
+                )
+            arrays[key] = cached
+            failed.update(cached.failed)
+            dropped.update(cached.dropped)
+            notices.update(cached.notices)
+        return RecordCheck(failed, dropped, notices)
+
+    usable = usable_records(cohort, build_inputs)
+    split = split_for(task, cohort, usable.manifest, external)
+    eval_sets = {name: list(split.sets[set_name]) for name, set_name in EVAL_SETS.items()}
+    return PreparedTask(
+        task=task,
+        source=source,
+        cohort=cohort,
+        manifest=usable.manifest,
+        split=split,
+        eval_sets={k: v for k, v in eval_sets.items() if v},
+        arrays=arrays,
+        recipe=recipe,
+        bad_records=usable.failed,
+        notices=usable.notices,
+        usable=usable.summary(),
+    )

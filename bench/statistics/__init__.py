@@ -1,0 +1,2 @@
+"""Statistics: the shared bootstrap resamples, percentile CIs and per-replicate metric
+values, and paired comparisons."""

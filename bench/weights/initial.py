@@ -1,0 +1,99 @@
+"""What a cell starts from, resolved before it runs so that it can enter the cell identity.
+
+``--weights PATH`` is identified by the file's content (SHA-256; for safetensors, of the
+header with its keys sorted plus the tensor bytes, because the safetensors writer orders
+the header's metadata differently from one process to the next), ``random`` by itself, and
+the model's default by :attr:`bench.host.specs.ModelSpec.default_weights`: a file the model
+creates or finds locally (content-hashed), or a descriptor such as a pinned timm tag.
+Changing the weights file therefore changes every identity that uses it, and the cells
+re-run instead of reusing results from other weights.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from bench.host.specs import ModelSpec
+
+RANDOM = "random"
+
+
+@functools.cache
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if path.endswith(".safetensors"):
+            digest.update(_canonical_safetensors_header(handle, size))
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _canonical_safetensors_header(handle: BinaryIO, size: int) -> bytes:
+    """A safetensors file's JSON header re-serialised with sorted keys (the handle is left
+    at the start of the tensor bytes). The writer's header order varies between
+    processes, so two byte-different files of the same tensors and metadata get the same
+    hash. A file that is not valid safetensors is hashed as raw bytes."""
+    prefix = handle.read(8)
+    length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+    if not 0 < length <= size - 8:
+        handle.seek(0)
+        return b""
+    raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+    except ValueError:
+        return prefix + raw
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+def file_sha256(path: str | Path) -> str:
+    """16 hex digits of the SHA-256 of a file's content (memoised per path, size and mtime);
+    safetensors files hash their header canonically (see :func:`_canonical_safetensors_header`)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """``argument`` is what ``ModelSpec.build(weights=…)`` receives; ``identity`` what
+    enters the cell identity (``kind`` plus ``sha256`` or ``name``)."""
+
+    argument: str | None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str | None:
+        """Content hash of the weights file, when the weights are a file."""
+        value = self.identity.get("sha256")
+        return str(value) if value else None
+
+
+def _file(path: Path, kind: str) -> ResolvedWeights:
+    return ResolvedWeights(str(path), {"kind": kind, "sha256": file_sha256(path)})
+
+
+def resolve_weights(
+    spec: ModelSpec, option: str | None, profile: str, input_size: int
+) -> ResolvedWeights:
+    """Resolve ``--weights`` (``option``) for ``spec`` at ``profile``/``input_size``."""
+    if option == RANDOM:
+        return ResolvedWeights(RANDOM, {"kind": RANDOM})
+    if option:
+        path = Path(option).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights file for {spec.name} not found")
+        return _file(path, "file")
+    if spec.default_weights is None:
+        return ResolvedWeights(None, {"kind": "default"})
+    value = spec.default_weights(profile, input_size)
+    if value is None:
+        return ResolvedWeights(None, {"kind": "default", "name": "none"})
+    if Path(value).is_file():
+        return _file(Path(value), "default-file")
+    return ResolvedWeights(None, {"kind": "default", "name": value})
