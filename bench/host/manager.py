@@ -130,16 +130,6 @@ def _allowed_plugins() -> set[str] | None:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def strict_from_env() -> bool:
-    """Whether ``$BENCH_STRICT_PLUGINS`` asks for strict plugin loading."""
-    return os.environ.get(STRICT_PLUGINS_ENV, "").lower() in ("1", "true", "yes")
-
-
-def current_plugin() -> str:
-    """Name of the plugin whose hook implementation is running ('' outside hooks)."""
-    return _CURRENT_PLUGIN.get("")
-
-
 def _register_as(registry: Registry[S], spec: S) -> None:
     """The ``register`` callback handed to plugins: records which plugin added ``spec``."""
     owner = _CURRENT_PLUGIN.get("")

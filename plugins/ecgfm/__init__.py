@@ -35,8 +35,6 @@ ECGFM_RECIPE = SignalRecipe(segment_samples=2500, n_segments=2)
 #: electronic pacemaker, named as the cinc2021 task's labels; its poor-data-quality, VT and
 #: SVT-with-aberrancy labels have no built-in counterpart).
 ECGFM_SEGMENTS = SegmentAggregation(rule="mean", label_rules=(("PVC|VPB", "max"), ("PR", "max")))
-#: Released weights: MIMIC-IV-ECG v1.0 + PhysioNet 2021 v1.0.3 (wanglab/ecg-fm, MIT).
-RELEASED_CORPORA = ("mimic-iv-ecg", "physionet-2021")
 
 
 def _build_ecgfm(**kwargs: Any) -> BuiltModel:

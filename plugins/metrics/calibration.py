@@ -4,7 +4,7 @@ Scores are read as predicted probabilities of the positive class and must lie in
 ECE uses ``bins`` equal-width bins: bin ``k`` holds ``[k/bins, (k+1)/bins)`` and the last bin
 also holds 1.0; ECE = Σ_k (n_k / n) · |mean(y in k) − mean(score in k)|.
 Both accept a ``(replicates, n)`` multiplicity matrix (see
-:func:`plugins.metrics.bootstrap.bootstrap_indices`); a single row of ones is the plain
+:func:`bench.statistics.resampling.bootstrap_indices`); a single row of ones is the plain
 estimate on the full set.
 """
 
@@ -55,15 +55,3 @@ def ece_replicates(
     gap = w @ (onehot * (y - p)[:, None])  # (replicates, bins): Σ_k w (y − p)
     return np.abs(gap).sum(axis=1) / w.sum(axis=1)
 
-
-def brier_score(y_true: np.ndarray, y_prob: np.ndarray) -> float:
-    """Brier score of one prediction set (lower is better)."""
-    return float(brier_replicates(y_true, y_prob, np.ones((1, len(np.asarray(y_true)))))[0])
-
-
-def expected_calibration_error(
-    y_true: np.ndarray, y_prob: np.ndarray, bins: int = DEFAULT_BINS
-) -> float:
-    """Expected calibration error of one prediction set (lower is better)."""
-    ones = np.ones((1, len(np.asarray(y_true))))
-    return float(ece_replicates(y_true, y_prob, ones, bins)[0])

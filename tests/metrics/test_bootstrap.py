@@ -18,7 +18,6 @@ from bench.plugins.metrics.calibration import (
     DEFAULT_BINS,
     brier_replicates,
     ece_replicates,
-    expected_calibration_error,
 )
 from bench.plugins.metrics.ranking import kernel_threads, ranking_replicates
 from hypothesis import given, settings
@@ -182,9 +181,10 @@ def test_calibration_replicates_equal_materialised_resamples(data, bins):
 def test_perfectly_calibrated_bins_have_zero_ece_and_probabilities_are_checked():
     y = np.array([0, 0, 0, 1, 1, 1, 1, 0])
     p = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 0.5, 0.5, 0.5])  # the 0.5 bin holds 2 of 3 ones
-    assert expected_calibration_error(y, p, bins=10) == pytest.approx(abs(2 / 3 - 0.5) * 3 / 8)
+    ones = np.ones((1, len(y)))
+    assert ece_replicates(y, p, ones, bins=10)[0] == pytest.approx(abs(2 / 3 - 0.5) * 3 / 8)
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
-        expected_calibration_error(y, p * 3)
+        ece_replicates(y, p * 3, ones)
 
 
 def _reference_multiplicities(groups: np.ndarray, replicates: int, seed: int, unit: str):
