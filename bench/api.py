@@ -149,11 +149,10 @@ _LAZY: dict[str, str] = {
             "init_distributed",
             "pretrain_loop",
             "rank_world",
-            "resolve_device",
-            "training_autocast",
         ),
         "bench.training.pretraining",
     ),
+    **dict.fromkeys(("autocast", "resolve_device"), "bench.training.devices"),
     **dict.fromkeys(("RecordRule", "real_segments", "scatter_slots"), "bench.training.segments"),
     **dict.fromkeys(
         (

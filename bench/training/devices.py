@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -20,11 +21,13 @@ def _mps_available() -> bool:
 def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"`` (CUDA, then Apple MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
 
-    Raises :class:`DeviceError` when the device is unknown or not present.
+    Under ``torchrun`` (``LOCAL_RANK`` set) ``"auto"`` picks this rank's GPU. Raises
+    :class:`DeviceError` when the device is unknown or not present.
     """
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            local_rank = os.environ.get("LOCAL_RANK")
+            return torch.device("cuda", int(local_rank)) if local_rank else torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     try:
         device = torch.device(name)

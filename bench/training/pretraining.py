@@ -1,7 +1,8 @@
-"""Machinery every pretraining recipe shares (HeartBEiT's MIM, ECG-FM's WCR): device and
-process-group set-up under ``torchrun``, the warm-up + cosine schedule, bf16 autocast on
-GPUs, DistributedDataParallel wrapping, atomic train-state files for ``--resume`` and the
-training loop itself (:func:`pretrain_loop`); a recipe supplies its step and checkpoints.
+"""Machinery every pretraining recipe shares (HeartBEiT's MIM, ECG-FM's WCR): process-group
+set-up under ``torchrun``, the warm-up + cosine schedule, DistributedDataParallel wrapping,
+atomic train-state files for ``--resume`` and the training loop itself
+(:func:`pretrain_loop`); a recipe supplies its step and checkpoints. Devices and bf16
+autocast come from :mod:`bench.training.devices`.
 
 Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench pretrain ...``;
 :func:`init_distributed` joins the process group (NCCL on GPUs, gloo on CPU), gradients are
@@ -10,7 +11,6 @@ averaged by DistributedDataParallel and rank 0 writes files.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -34,15 +34,6 @@ class Schedule(Protocol):
     def warmup_steps(self) -> int: ...
     @property
     def min_lr_ratio(self) -> float: ...
-
-
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` → CUDA when available (this rank's GPU under torchrun), else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def warmup_cosine(config: Schedule) -> Callable[[int], float]:
@@ -73,13 +64,6 @@ def init_distributed(device: str) -> bool:
     use_cuda = device != "cpu" and torch.cuda.is_available()
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return True
-
-
-def training_autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA, a no-op elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def wrap_for_training(model: nn.Module, device: torch.device, compile_: bool) -> nn.Module:

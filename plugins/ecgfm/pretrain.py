@@ -33,11 +33,11 @@ from bench.api import (
     Corpus,
     LoopResult,
     StepOutput,
+    autocast,
     pretrain_loop,
     rank_world,
     resolve_device,
     save_state_dict_file,
-    training_autocast,
 )
 
 FINAL_CHECKPOINT = "ecgfm-wcr.safetensors"
@@ -177,7 +177,7 @@ def pretrain_wcr(
         model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
         weight_decay=config.weight_decay,
     )  # fmt: skip
-    autocast = training_autocast(device)
+    bf16 = autocast(device, enabled=True)
 
     def make_step(train: nn.Module, start: int) -> Callable[[int], StepOutput]:
         batches = make_batches(start)
@@ -187,7 +187,7 @@ def pretrain_wcr(
         def step(index: int) -> StepOutput:
             model.quantizer.set_num_updates(index)
             segments = to_segments(next(batches), ECGFM_RECIPE.segment_samples, device)
-            with autocast:
+            with bf16:
                 out: WcrOutput = train(segments, rng)
             logs = {"contrastive": out.contrastive, "cmsc": out.cmsc,
                     "diversity": out.diversity, "accuracy": out.accuracy}  # fmt: skip

@@ -30,10 +30,10 @@ from torch import nn
 from bench.api import (
     Checkpointing,
     StepOutput,
+    autocast,
     pretrain_loop,
     rank_world,
     resolve_device,
-    training_autocast,
 )
 
 FINAL_CHECKPOINT = "heartbeit-mim.safetensors"
@@ -90,11 +90,12 @@ def mim_step(
     tokenizer: VisualTokenizer,
     images: torch.Tensor,
     mask: torch.Tensor,
-    autocast: contextlib.AbstractContextManager[Any],
+    precision: contextlib.AbstractContextManager[Any],
 ) -> MIMOutput:
-    """Tokenise ``images`` ((B, 3, H, W) in [0, 1]) and compute the MIM loss."""
+    """Tokenise ``images`` ((B, 3, H, W) in [0, 1]) and compute the MIM loss under
+    ``precision`` (bf16 autocast on GPUs)."""
     targets = tokenizer.tokens(images)
-    with autocast:
+    with precision:
         output: MIMOutput = model(normalise(images), mask, targets)
     return output
 
@@ -157,7 +158,7 @@ def pretrain(
         weight_decay=config.weight_decay,
         fused=device.type == "cuda",
     )
-    autocast = training_autocast(device)
+    bf16 = autocast(device, enabled=True)
     masking = BlockMasking(grid=model.config.grid, ratio=config.mask_ratio)
     tokenizer_hash = tokenizer.hash()
 
@@ -168,7 +169,7 @@ def pretrain(
         def step(_: int) -> StepOutput:
             images = to_tensor(next(batches), device)
             mask = torch.from_numpy(masking.batch(len(images), rng)).to(device)
-            output = mim_step(train, tokenizer, images, mask, autocast)
+            output = mim_step(train, tokenizer, images, mask, bf16)
             return StepOutput(output.loss, {"accuracy": output.accuracy}, len(images))
 
         return step

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.host.specs import IMAGENET_MEAN, IMAGENET_STD
+from bench.api import IMAGENET_MEAN, IMAGENET_STD
 from bench.training.datasets import ArrayDataset
 from bench.training.devices import DeviceError, resolve_device
 
@@ -48,3 +48,24 @@ def test_resolve_device() -> None:
             resolve_device("cuda:1")
     with pytest.raises(DeviceError, match="unknown"):
         resolve_device("tpu-please")
+
+
+@pytest.mark.parametrize(("local_rank", "expected"), [(None, "cuda"), ("3", "cuda:3")])
+def test_auto_picks_this_ranks_gpu_under_torchrun(
+    monkeypatch: pytest.MonkeyPatch, local_rank: str | None, expected: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    if local_rank is None:
+        monkeypatch.delenv("LOCAL_RANK", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+    assert resolve_device("auto") == torch.device(expected)
+
+
+def test_autocast_is_bf16_on_cuda_only() -> None:
+    from bench.training.devices import autocast
+
+    on_gpu = autocast(torch.device("cuda"), enabled=True)
+    assert isinstance(on_gpu, torch.autocast) and on_gpu.fast_dtype == torch.bfloat16
+    assert not isinstance(autocast(torch.device("cuda"), enabled=False), torch.autocast)
+    assert not isinstance(autocast(torch.device("cpu"), enabled=True), torch.autocast)
