@@ -132,14 +132,12 @@ _LAZY: dict[str, str] = {
     "RunStore": "bench.run.store",
     **dict.fromkeys(("Unit", "bootstrap_indices"), "bench.statistics.resampling"),
     **dict.fromkeys(
-        (
-            "DEFAULT_LEVEL",
-            "DEFAULT_REPLICATES",
-            "metric_replicates",
-            "paired_bootstrap",
-            "percentile_ci",
-        ),
+        ("DEFAULT_LEVEL", "DEFAULT_REPLICATES", "metric_replicates", "percentile_ci"),
         "bench.statistics.intervals",
+    ),
+    "check_binary_inputs": "bench.statistics.inputs",
+    **dict.fromkeys(
+        ("delong_covariance", "delong_test", "paired_bootstrap"), "bench.statistics.paired"
     ),
     **dict.fromkeys(
         (

@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from bench.plugins.metrics.paired import delong_test, paired_difference
+from bench.plugins.metrics.bootstrap import paired_difference
 
 from bench.run.records import load_records
+from bench.statistics.paired import delong_test
 from bench.statistics.resampling import bootstrap_indices
 
 

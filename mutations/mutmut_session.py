@@ -77,7 +77,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "bench/statistics/resampling.py": ("tests/metrics/test_bootstrap.py",),
     "plugins/metrics/bootstrap.py": ("tests/metrics/test_bootstrap.py",),
     "plugins/metrics/ranking.py": ("tests/metrics/test_bootstrap.py",),
+    "bench/statistics/inputs.py": ("tests/metrics/test_bootstrap.py",),
     "bench/statistics/intervals.py": ("tests/metrics/test_paired.py",),
+    "bench/statistics/paired.py": ("tests/metrics/test_paired.py",),
     # scoring records
     "bench/run/scoring.py": ("tests/test_scoring.py",),
     "bench/run/records.py": ("tests/test_records_store.py",),

@@ -1,2 +1,3 @@
-"""Statistics: the shared bootstrap resamples, percentile CIs and per-replicate metric
-values, and paired comparisons."""
+"""Statistics: the shared bootstrap resamples (:mod:`.resampling`), percentile CIs and
+per-replicate metric values (:mod:`.intervals`), paired comparisons of two models
+(:mod:`.paired`) and the checks of binary labels and scores (:mod:`.inputs`)."""

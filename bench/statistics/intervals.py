@@ -1,5 +1,6 @@
-"""Shared statistics for metric plugins and the leaderboard: percentile CIs, per-replicate
-metric values on the shared bootstrap resamples, and the paired bootstrap comparison.
+"""Shared statistics for metric plugins and the leaderboard: percentile CIs and
+per-replicate metric values on the shared bootstrap resamples (paired comparisons of two
+models are in :mod:`bench.statistics.paired`).
 
 Resamples are multiplicity matrices from :func:`bench.statistics.resampling.bootstrap_indices`
 (``counts[r, i]`` = how often record ``i`` is in replicate ``r``), created once per test
@@ -8,7 +9,7 @@ set, so two models' values pair up replicate by replicate.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -69,41 +70,3 @@ def metric_replicates(
         except ValueError:
             continue
     return out
-
-
-def paired_bootstrap(
-    values_a: np.ndarray,
-    values_b: np.ndarray,
-    point_a: float,
-    point_b: float,
-    level: float = DEFAULT_LEVEL,
-) -> dict[str, Any]:
-    """Compare two models from their metric values on the same resamples (``a − b``).
-
-    Returns ``metric_a``, ``metric_b``, ``diff`` with ``diff_ci``, ``relative_diff``
-    (``(a − b) / b``, as the HeartBEiT paper reports improvements) with
-    ``relative_diff_ci``, the two-sided bootstrap ``p_value`` and the replicate counts.
-    The p-value inverts the percentile interval, ``p = 2 · min(P*(d ≤ 0), P*(d ≥ 0))``
-    with the ``(count + 1) / (B + 1)`` correction, so a 95 % CI excluding 0 goes with
-    ``p < 0.05``. Replicates where either value is not finite are left out.
-    """
-    values_a, values_b = np.asarray(values_a, float), np.asarray(values_b, float)
-    valid = np.isfinite(values_a) & np.isfinite(values_b)
-    diffs = values_a[valid] - values_b[valid]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = diffs / values_b[valid]
-    point_relative = (point_a - point_b) / point_b if point_b else float("nan")
-    n_valid = int(valid.sum())
-    tail = min(np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0))
-    return {
-        "metric_a": point_a,
-        "metric_b": point_b,
-        "diff": point_a - point_b,
-        "diff_ci": percentile_ci(diffs, level),
-        "relative_diff": point_relative,
-        "relative_diff_ci": percentile_ci(relative, level),
-        "p_value": min(1.0, 2 * (tail + 1) / (n_valid + 1)),
-        "valid_replicates": n_valid,
-        "replicates": len(values_a),
-        "level": level,
-    }

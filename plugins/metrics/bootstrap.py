@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
 from bench.plugins.metrics.ranking import RANKING_METRICS, ranking_replicates
 
-from bench.api import DEFAULT_LEVEL, bootstrap_indices, percentile_ci
+from bench.api import DEFAULT_LEVEL, bootstrap_indices, paired_bootstrap, percentile_ci
 
 #: Calibration metrics: kernel(y_true, y_prob, weights (R, n)) -> (R,) values.
 CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
@@ -106,3 +107,21 @@ def bootstrap_metric(
 ) -> BootstrapResult:
     """One metric ``name`` (see :data:`METRICS`) with its bootstrap percentile CI."""
     return bootstrap_metrics((name,), y_true, y_score, resamples, level)[name]
+
+
+def paired_difference(
+    metric: str,
+    y_true: np.ndarray,
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    resamples: np.ndarray,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Any]:
+    """Difference ``a − b`` of ``metric`` between two models' scores on shared resamples:
+    ``metric`` and what :func:`bench.api.paired_bootstrap` returns for the two."""
+    result_a = bootstrap_metric(metric, y_true, score_a, resamples, level)
+    result_b = bootstrap_metric(metric, y_true, score_b, resamples, level)
+    comparison = paired_bootstrap(
+        result_a.values, result_b.values, result_a.point, result_b.point, level
+    )
+    return {"metric": metric, **comparison}

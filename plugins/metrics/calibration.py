@@ -11,7 +11,8 @@ estimate on the full set.
 from __future__ import annotations
 
 import numpy as np
-from bench.plugins.metrics.ranking import check_binary_inputs
+
+from bench.api import check_binary_inputs
 
 DEFAULT_BINS = 15
 
@@ -54,4 +55,3 @@ def ece_replicates(
     onehot[np.arange(len(y)), bin_of] = 1.0
     gap = w @ (onehot * (y - p)[:, None])  # (replicates, bins): Σ_k w (y − p)
     return np.abs(gap).sum(axis=1) / w.sum(axis=1)
-

@@ -7,14 +7,21 @@ import warnings
 
 import numpy as np
 import pytest
-from bench.plugins.metrics.bootstrap import bootstrap_indices
-from bench.plugins.metrics.paired import delong_covariance, delong_test, paired_difference
+from bench.plugins.metrics.bootstrap import bootstrap_indices, paired_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from bench.host.specs import MetricSpec, MetricValue, ScoreData
-from bench.statistics.intervals import metric_replicates, paired_bootstrap, percentile_ci
+from bench.api import (
+    MetricSpec,
+    MetricValue,
+    ScoreData,
+    delong_covariance,
+    delong_test,
+    metric_replicates,
+    paired_bootstrap,
+    percentile_ci,
+)
 
 
 def _two_models(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

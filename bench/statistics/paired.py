@@ -1,12 +1,9 @@
-"""Paired model comparisons on one test set: bootstrap differences and DeLong's test.
+"""Paired comparisons of two models on one test set: the paired bootstrap and DeLong's test.
 
 The bootstrap comparison evaluates both models on the *same* resamples, so the spread of
-the difference reflects only how the models disagree, not test-set sampling twice over.
-The two-sided p-value inverts the percentile interval: ``p = 2 · min(P*(d ≤ 0), P*(d ≥ 0))``
-with the ``(count + 1) / (B + 1)`` correction, so a 95 % CI excluding 0 goes with
-``p < 0.05`` and p never claims more resolution than ``B`` replicates give.
-DeLong's test (fast midrank algorithm of Sun & Xu, IEEE SPL 2014) is the analytic
-cross-check for AUROC.
+the difference reflects only how the models disagree, not test-set sampling twice over;
+its p-value never claims more resolution than ``B`` replicates give. DeLong's test (the
+fast midrank algorithm of Sun & Xu, IEEE SPL 2014) is the analytic cross-check for AUROC.
 """
 
 from __future__ import annotations
@@ -14,33 +11,48 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from bench.plugins.metrics.bootstrap import bootstrap_metric
-from bench.plugins.metrics.ranking import check_binary_inputs
 from scipy.stats import norm, rankdata
 
-from bench.api import DEFAULT_LEVEL, paired_bootstrap
+from bench.statistics.inputs import check_binary_inputs
+from bench.statistics.intervals import DEFAULT_LEVEL, percentile_ci
 
 
-def paired_difference(
-    metric: str,
-    y_true: np.ndarray,
-    score_a: np.ndarray,
-    score_b: np.ndarray,
-    resamples: np.ndarray,
+def paired_bootstrap(
+    values_a: np.ndarray,
+    values_b: np.ndarray,
+    point_a: float,
+    point_b: float,
     level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
-    """Difference ``a − b`` of ``metric`` between two models' scores on shared resamples.
+    """Compare two models from their metric values on the same resamples (``a − b``).
 
     Returns ``metric_a``, ``metric_b``, ``diff`` with ``diff_ci``, ``relative_diff``
     (``(a − b) / b``, as the HeartBEiT paper reports improvements) with
     ``relative_diff_ci``, the two-sided bootstrap ``p_value`` and the replicate counts.
+    The p-value inverts the percentile interval, ``p = 2 · min(P*(d ≤ 0), P*(d ≥ 0))``
+    with the ``(count + 1) / (B + 1)`` correction, so a 95 % CI excluding 0 goes with
+    ``p < 0.05``. Replicates where either value is not finite are left out.
     """
-    result_a = bootstrap_metric(metric, y_true, score_a, resamples, level)
-    result_b = bootstrap_metric(metric, y_true, score_b, resamples, level)
-    comparison = paired_bootstrap(
-        result_a.values, result_b.values, result_a.point, result_b.point, level
-    )
-    return {"metric": metric, **comparison}
+    values_a, values_b = np.asarray(values_a, float), np.asarray(values_b, float)
+    valid = np.isfinite(values_a) & np.isfinite(values_b)
+    diffs = values_a[valid] - values_b[valid]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = diffs / values_b[valid]
+    point_relative = (point_a - point_b) / point_b if point_b else float("nan")
+    n_valid = int(valid.sum())
+    tail = min(np.count_nonzero(diffs <= 0), np.count_nonzero(diffs >= 0))
+    return {
+        "metric_a": point_a,
+        "metric_b": point_b,
+        "diff": point_a - point_b,
+        "diff_ci": percentile_ci(diffs, level),
+        "relative_diff": point_relative,
+        "relative_diff_ci": percentile_ci(relative, level),
+        "p_value": min(1.0, 2 * (tail + 1) / (n_valid + 1)),
+        "valid_replicates": n_valid,
+        "replicates": len(values_a),
+        "level": level,
+    }
 
 
 def delong_covariance(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
