@@ -3,7 +3,7 @@
 The image models get the paper's image recipe (:mod:`bench.data.preprocess`: band-pass,
 median filter, 8 leads, 5 s). A signal model declares a :class:`SignalRecipe` on its
 :class:`bench.host.specs.ModelSpec` instead; the image cache builds one signals array per recipe
-hash. The recipe, in this order (ECG-FM's own preprocessing, research/ecg-fm.md 1.6):
+hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
 
 1. reorder to ``leads``; a lead the record lacks is zero-filled (ECG-FM's lead-masking
    convention for "absent") and reported;

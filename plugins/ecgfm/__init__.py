@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bench.api import (
-    BuiltModel,
+    LazyFunction,
+    ModelMeta,
     ModelSpec,
     SegmentAggregation,
+    SignalInput,
     SignalRecipe,
     add_lazy_command,
     hookimpl,
@@ -28,31 +30,13 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-#: ECG-FM's input contract (research/ecg-fm.md 1.6): 10 s records as two 5 s segments.
+#: ECG-FM's input contract (docs/models.md, ECG-FM port): 10 s records as two 5 s segments.
 ECGFM_RECIPE = SignalRecipe(segment_samples=2500, n_segments=2)
-#: How ECG-FM's segments make a record (research/ecg-fm.md 1.6): the mean over the segments
+#: How ECG-FM's segments make a record (docs/models.md, ECG-FM port): the mean over the segments
 #: a record has; the max for the labels ECG-FM's own inference takes the max of (PVC and
 #: electronic pacemaker, named as the cinc2021 task's labels; its poor-data-quality, VT and
 #: SVT-with-aberrancy labels have no built-in counterpart).
 ECGFM_SEGMENTS = SegmentAggregation(rule="mean", label_rules=(("PVC|VPB", "max"), ("PR", "max")))
-
-
-def _build_ecgfm(**kwargs: Any) -> BuiltModel:
-    from bench.plugins.ecgfm.builder import build_ecgfm
-
-    return build_ecgfm(**kwargs)
-
-
-def _default_weights(profile: str, input_size: int) -> str | None:
-    from bench.plugins.ecgfm.builder import default_weights
-
-    return default_weights(profile, input_size)
-
-
-def _build_resnet1d(**kwargs: Any) -> BuiltModel:
-    from bench.plugins.ecgfm.resnet1d import build_resnet1d
-
-    return build_resnet1d(**kwargs)
 
 
 def _ecgfm_layers(module: nn.Module) -> list[nn.Module]:
@@ -75,47 +59,43 @@ def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return module.tokens  # type: ignore[return-value]
 
 
-def _resnet1d_layers(module: nn.Module) -> list[nn.Module]:
-    from bench.plugins.ecgfm.resnet1d import saliency_layers
-
-    return saliency_layers(module)
-
-
 @hookimpl
 def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """``ecg-fm`` and ``resnet1d``."""
     register(
         ModelSpec(
             name="ecg-fm",
-            build=partial(_build_ecgfm, segments=ECGFM_SEGMENTS),
-            description="ECG-FM (wav2vec2+CMSC transformer on raw 12-lead signals; loads the "
-            "released fairseq-signals weights); a record is the segments it has, their "
-            "scores averaged",
-            family="ecg-fm",
-            input_kind="signal",
+            build=partial(
+                LazyFunction("bench.plugins.ecgfm.builder:build_ecgfm"), segments=ECGFM_SEGMENTS
+            ),
+            meta=ModelMeta(
+                description="ECG-FM (wav2vec2+CMSC transformer on raw 12-lead signals; loads "
+                "the released fairseq-signals weights); a record is the segments it has, their "
+                "scores averaged",
+                family="ecg-fm",
+                paper_params_m=90.9,
+            ),
+            input=SignalInput(recipe=ECGFM_RECIPE, segments=ECGFM_SEGMENTS),
             optimizer="adam",
-            paper_params_m=90.9,
             saliency_layers=_ecgfm_layers,
             saliency_reshape=_ecgfm_reshape,
             features=_tokens,
-            signal_recipe=ECGFM_RECIPE,
-            segments=ECGFM_SEGMENTS,
-            default_weights=_default_weights,
+            default_weights=LazyFunction("bench.plugins.ecgfm.builder:default_weights"),
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",
         )
     )
     register(
         ModelSpec(
             name="resnet1d",
-            build=_build_resnet1d,
-            description="xresnet1d 1-D ResNet on raw 12-lead signals, trained from scratch "
-            "(quick: 1 basic block per stage; paper: xresnet1d101)",
-            family="resnet1d",
-            input_kind="signal",
-            paper_params_m=None,
-            saliency_layers=_resnet1d_layers,
+            build=LazyFunction("bench.plugins.ecgfm.resnet1d:build_resnet1d"),
+            meta=ModelMeta(
+                description="xresnet1d 1-D ResNet on raw 12-lead signals, trained from scratch "
+                "(quick: 1 basic block per stage; paper: xresnet1d101)",
+                family="resnet1d",
+            ),
+            input=SignalInput(recipe=ECGFM_RECIPE),
+            saliency_layers=LazyFunction("bench.plugins.ecgfm.resnet1d:saliency_layers"),
             features=_tokens,
-            signal_recipe=ECGFM_RECIPE,
         )
     )
 

@@ -1,4 +1,5 @@
-"""Load fairseq-signals ECG-FM checkpoints without fairseq (research/ecg-fm.md 1.2–1.4, 1.11).
+"""Load fairseq-signals ECG-FM checkpoints without fairseq (the file, keys and loaders:
+docs/models.md, "ECG-FM port").
 
 A released file is a ``torch.save`` of a plain dict: ``cfg`` (the resolved Hydra config,
 ``cfg["model"]`` the architecture), ``model`` (the state dict), optimizer state and

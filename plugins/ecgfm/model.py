@@ -2,7 +2,7 @@
 encoder and a segment classifier around it.
 
 The forward pass follows fairseq-signals (``ECGTransformerModel.get_embeddings`` and
-``TransformerEncoder``), step for step (research/ecg-fm.md 1.5):
+``TransformerEncoder``), step for step (docs/models.md, "ECG-FM port: forward pass"):
 
 1. CNN: block 0 is conv → dropout → GroupNorm (computed in fp32) → GELU; blocks 1.. are
    conv → dropout → GELU;

@@ -1,4 +1,4 @@
-"""ECG-FM's pretraining objective, "WCR" (research/ecg-fm.md 1.7): wav2vec 2.0 masked
+"""ECG-FM's pretraining objective, "WCR" (docs/models.md, "ECG-FM port"): wav2vec 2.0 masked
 contrastive learning with a Gumbel quantizer and span masking, plus CMSC (adjacent 5 s
 segments of one recording are positives), on inputs with random lead masking.
 
