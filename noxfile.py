@@ -32,10 +32,12 @@ def install_project(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
-    session.install("ruff")
+    """ruff check, ruff format --check and the import contracts of pyproject.toml
+    (import-linter reads the source only: the project need not be installed)."""
+    session.install("ruff", "import-linter")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", ".ci/lint_imports.py")
 
 
 @nox.session
