@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import __version__
 from bench.data.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.representation import IMAGENET_MEAN, IMAGENET_STD, ImageInput, SignalInput
 from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 from bench.data.sources import (
     LabelRule,
@@ -33,12 +34,11 @@ from bench.data.sources import (
 from bench.host.hookspecs import hookimpl
 from bench.host.lazy import LazyFunction, add_lazy_command, import_object
 from bench.host.specs import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     BuiltModel,
     ExecutorSpec,
     MetricSpec,
     MetricValue,
+    ModelMeta,
     ModelSpec,
     ScoreData,
     TaskSpec,
@@ -185,12 +185,15 @@ __all__ = [
     "ECGSignal",
     "ExecutorSpec",
     "FineTuneRecipe",
+    "ImageInput",
     "LabelRule",
     "LazyFunction",
     "MetricSpec",
     "MetricValue",
+    "ModelMeta",
     "ModelSpec",
     "ScoreData",
+    "SignalInput",
     "TaskSpec",
     "TokenizerSpec",
     "__version__",

@@ -70,10 +70,10 @@ def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]
         return ["name", "input", "family", "params (paper, M)", "pretrained on", "plugin"], [
             [
                 m.name,
-                m.input_kind,
-                m.family,
-                f"{m.paper_params_m or ''}",
-                ", ".join(m.pretrained_on) or "-",
+                m.input.kind,
+                m.meta.family,
+                f"{m.meta.paper_params_m or ''}",
+                ", ".join(m.meta.pretrained_on) or "-",
                 m.plugin,
             ]
             for m in regs.models

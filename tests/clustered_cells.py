@@ -88,15 +88,14 @@ class TinySignalModel:
 
     @hookimpl
     def bench_register_models(self, register):
-        from bench.host.specs import ModelSpec
+        from bench.api import ModelMeta, ModelSpec, SignalInput
 
         register(
             ModelSpec(
                 name="tiny-signal",
                 build=self.build,
-                description="test model",
-                input_kind="signal",
-                signal_recipe=self.recipe,
+                meta=ModelMeta(description="test model"),
+                input=SignalInput(recipe=self.recipe),
             )
         )
 

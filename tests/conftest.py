@@ -120,9 +120,11 @@ class TinyModels:
 
     @classmethod
     def spec(cls):
-        from bench.host.specs import ModelSpec
+        from bench.api import ModelMeta, ModelSpec
 
-        return ModelSpec(name="tiny-cnn", build=cls.build, family="cnn", description="test model")
+        return ModelSpec(
+            name="tiny-cnn", build=cls.build, meta=ModelMeta(family="cnn", description="test model")
+        )
 
     @hookimpl
     def bench_register_models(self, register):

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from bench import hookimpl
+from bench.api import SignalInput, SignalRecipe
 from bench.host.hookdocs import hook_names, render
 from bench.host.manager import DEFAULT_PLUGINS, PluginHost
 from bench.host.registry import DuplicateNameError, Registry, UnknownNameError
@@ -136,12 +137,12 @@ def test_lazy_function_imports_on_call_and_pickles():
         LazyFunction("bench.statistics.intervals.percentile_ci")(1)
 
 
-def test_signal_models_refuse_image_normalisation():
+def test_input_size_is_the_image_side_or_the_samples_of_one_signal_segment():
     build = None  # never called
-    with pytest.raises(ValueError, match="mean/std normalise images"):
-        ModelSpec(name="sig", build=build, input_kind="signal", mean=(0.0,), std=(1.0,))  # type: ignore[arg-type]
-    spec = ModelSpec(name="sig", build=build, input_kind="signal")  # type: ignore[arg-type]
+    spec = ModelSpec(name="sig", build=build, input=SignalInput())  # type: ignore[arg-type]
     assert spec.input_size(112) == 2500
+    recipe = SignalRecipe(segment_samples=1000, n_segments=2)
+    assert ModelSpec(name="s", build=build, input=SignalInput(recipe)).input_size(112) == 1000  # type: ignore[arg-type]
     assert ModelSpec(name="img", build=build).input_size(112) == 112  # type: ignore[arg-type]
 
 

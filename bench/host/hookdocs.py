@@ -50,7 +50,8 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | names | what |
 |---|---|
 | `hookimpl` | the hook marker |
-| `ModelSpec`, `BuiltModel` | a model: metadata + `build(...)`, and what `build` returns |
+| `ModelSpec`, `ModelMeta`, `BuiltModel`, `PretrainingFacts` | a model: `build(...)`, what it is (`meta`: description, family, size, `pretrained_on` corpora in the source vocabulary), what it is fed (`input`) and its capabilities (features, saliency, default weights, recipe, pretraining command); what `build` returns |
+| `ImageInput`, `SignalInput` | the two input representations (`ModelSpec.input`): a rendered image with its normalisation, or signals through the image recipe or the model's own `SignalRecipe` (with `SegmentAggregation` for a segment model) |
 | `TaskSpec`, `Cohort`, `CohortError`, `REQUIRED_COLUMNS` | a task: label definition + one cohort loader per data source |
 | `MetricSpec`, `ScoreData`, `MetricValue` | a metric: `compute(ScoreData) -> MetricValue` |
 | `TokenizerSpec` | a visual tokenizer for MIM pretraining |
@@ -61,6 +62,17 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `percentile_ci`, `paired_bootstrap`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL` | CI helpers and the paired comparison the leaderboard uses |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |
 | `IMAGENET_MEAN`, `IMAGENET_STD` | default image normalisation |
+| `SignalRecipe`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |
+| `PreprocessConfig`, `preprocess`, `preprocess_batch`, `DEFAULT_PREPROCESS`, `RenderConfig`, `render_batch`, `DEFAULT_RENDER`, `lead_row_band`, `region_mask`, `Fiducials` | the paper's preprocessing and image renderer, and ECG regions for saliency |
+| `CohortLoader`, `user_sources`, `split_cohort`, `stream_unlabelled`, `label_column`, `label_columns`, `prediction_labels`, `score_column` | cohorts, splits, the synthetic pretraining stream and the label layout |
+| `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
+| `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `training_autocast` | the pretraining loop every recipe shares (`bench pretrain`) |
+| `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
+| `find_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
+| `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
+| `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash` | result records, the run store and provenance (loggers, the leaderboard) |
+| `ExecutorSpec`, `Executor`, `ExecutorSettings`, `CellJob`, `JobResult`, `OnResult`, `ExecutorError`, `error_text`, `import_backend`, `run_cell` | the executor protocol: what `bench_register_executors` registers and what a worker runs |
+| `PROFILES`, `Profile`, `CACHE_ENV`, `default_cache_dir`, `worker_count`, `get_host` | run profiles, the cache directory, thread counts and the process's plugin host |
 
 ### What a model receives
 
@@ -69,16 +81,16 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
   the model-size profile, `"paper"` or `"quick"` (`bench run --profile tiny` builds
   `"quick"` models); `input_size` is `ModelSpec.input_size(image size)`; `weights` is a
   path, `"random"` or `None` for the model's default (`ModelSpec.default_weights`).
-- **Image models** (`input_kind="image"`) get `(batch, 3, S, S)` float32 renderings of the
-  paper's recipe (500 Hz, 5 s, band-pass 0.5–40 Hz, median filter, leads I, II, V1–V6),
-  normalised with the spec's `mean`/`std`; `input_size` is `S` (224 paper, 112 quick).
-- **Signal models** (`input_kind="signal"`) get `(batch, leads, samples)` float32 in mV:
-  by default the same filtered 8 leads, 2,500 samples at 500 Hz; a spec with a
-  `signal_recipe` gets its own leads, rate, normalisation and segment length instead.
-  `input_size` is the samples per segment. `mean`/`std` do not apply to signals and are
-  an error on a signal model.
-- **Segment models** (a spec with `segments`, a `SegmentAggregation`, beside its
-  `signal_recipe`: ECG-FM) encode each segment slot on its own. Their `features` map one
+- **Image models** (`input=ImageInput(mean=, std=, channels_last=)`, the default) get
+  `(batch, 3, S, S)` float32 renderings of the paper's recipe (500 Hz, 5 s, band-pass
+  0.5–40 Hz, median filter, leads I, II, V1–V6), normalised with the input's `mean`/`std`;
+  `input_size` is `S` (224 paper, 112 quick).
+- **Signal models** (`input=SignalInput()`) get `(batch, leads, samples)` float32 in mV:
+  by default the same filtered 8 leads, 2,500 samples at 500 Hz; `SignalInput(recipe)`
+  with a `SignalRecipe` gets the model's own leads, rate, normalisation and segment length
+  instead. `input_size` is the samples per segment.
+- **Segment models** (`SignalInput(recipe, segments)`, a `SegmentAggregation`: ECG-FM)
+  encode each segment slot on its own. Their `features` map one
   segment `(batch, leads, segment_samples)` to tokens; the harness makes a record of the
   segments it really has (slot 0, and each later slot holding a non-zero sample): its
   embedding is the mean of theirs and attention heads mask the empty slots. The module's

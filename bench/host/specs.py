@@ -18,10 +18,11 @@ if TYPE_CHECKING:
     from bench.executors import Executor, ExecutorSettings
     from bench.training.recipe import FineTuneRecipe
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-InputKind = Literal["image", "signal"]
+from bench.data.representation import (
+    ImageInput,
+    InputKind,
+    InputRepresentation,
+)
 
 
 @dataclass
@@ -57,26 +58,45 @@ class ModelBuilder(Protocol):
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A model the harness can fine-tune and evaluate.
+class ModelMeta:
+    """What a model *is*, for people and the leaderboard (MTEB's ``ModelMeta`` in spirit):
+    nothing here changes how the harness trains or evaluates it.
 
-    ``input_kind`` is ``"image"`` (3 x H x W rendered ECG, normalised with ``mean``/``std``)
-    or ``"signal"`` (leads x samples float32 in mV, for ECG-FM-style models).
+    ``pretrained_on`` names the corpora behind the default weights in the data-source
+    vocabulary of ``--source`` (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, …; a non-ECG
+    corpus such as ``"imagenet-1k"`` by its own name), so that a cell whose checkpoint
+    declares no corpus is still checked for contamination against any evaluation source
+    (:func:`bench.weights.contamination.check`).
+    """
+
+    description: str = ""
+    family: str = ""
+    paper_params_m: float | None = None
+    pretrained_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the harness can fine-tune and evaluate: its name, its builder, what it is
+    (``meta``), what it is fed (``input``) and what the harness can do with it (the
+    remaining fields, its capabilities).
+
+    ``input`` is the model's :mod:`input representation <bench.data.representation>`:
+    :class:`~bench.data.representation.ImageInput` (3 x H x W rendered ECG normalised with
+    its ``mean``/``std``; the default) or :class:`~bench.data.representation.SignalInput`
+    (leads x samples float32 in mV: the image recipe's filtered signals, or the model's own
+    :class:`~bench.data.signal_recipe.SignalRecipe`; with ``segments``, a
+    :class:`~bench.data.signal_recipe.SegmentAggregation`, a *segment model* that encodes
+    each segment slot of its recipe on its own: its ``features`` then map one segment
+    ``(B, leads, segment_samples)`` to tokens, the harness assembles a record from the
+    segments it really has (:mod:`bench.training.segments`), and its module combines window
+    scores by the :class:`bench.training.segments.RecordRule` in its ``record_rule``
+    attribute, which the harness sets to each task's labels).
+
     ``build(num_classes=, profile=, input_size=, weights=)`` returns a :class:`BuiltModel`;
     ``weights`` is a user-supplied path or ``None`` for the model's default.
     ``saliency_layers(module)`` returns the layers Grad-CAM should target and
     ``saliency_reshape`` turns transformer tokens into a spatial grid (``None`` for CNNs).
-    ``pretrained_on`` lists the datasets behind the default weights so the leaderboard
-    can flag contamination.
-    ``signal_recipe`` (signal models) declares the model's own preprocessing
-    (:class:`bench.data.signal_recipe.SignalRecipe`); ``None`` feeds the image recipe's
-    filtered 8-lead signals. ``segments`` (a
-    :class:`~bench.data.signal_recipe.SegmentAggregation`, with a ``signal_recipe``) makes
-    it a *segment model*, one that encodes each segment slot of its recipe on its own: its
-    ``features`` then map one segment ``(B, leads, segment_samples)`` to tokens, the
-    harness assembles a record from the segments it really has (:mod:`bench.training.segments`),
-    and its module combines window scores by the :class:`bench.training.segments.RecordRule`
-    in its ``record_rule`` attribute, which the harness sets to each task's labels.
     ``default_weights(profile, input_size)`` says what ``weights=None`` means: a local
     file (content-hashed into the cell identity), a descriptor such as a pinned timm tag,
     or ``None`` (random initialisation); see :mod:`bench.weights.initial`.
@@ -101,55 +121,55 @@ class ModelSpec:
 
     name: str
     build: ModelBuilder
-    description: str = ""
-    family: str = ""
-    input_kind: InputKind = "image"
-    mean: tuple[float, ...] = IMAGENET_MEAN
-    std: tuple[float, ...] = IMAGENET_STD
+    meta: ModelMeta = field(default_factory=ModelMeta)
+    input: InputRepresentation = field(default_factory=ImageInput)
     optimizer: Literal["adam", "adamw"] = "adam"
-    paper_params_m: float | None = None
-    pretrained_on: tuple[str, ...] = ()
     saliency_layers: Callable[[nn.Module], list[nn.Module]] | None = None
     saliency_reshape: Callable[..., Any] | None = None
-    channels_last: bool = False
-    signal_recipe: SignalRecipe | None = None
-    segments: SegmentAggregation | None = None
     default_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
     recipe: FineTuneRecipe | None = None
     plugin: str = ""
 
-    def __post_init__(self) -> None:
-        if self.input_kind == "signal" and (self.mean, self.std) != (IMAGENET_MEAN, IMAGENET_STD):
-            raise ValueError(
-                f"model {self.name!r}: mean/std normalise images and are not applied to "
-                "signal models; declare the normalisation in signal_recipe instead"
-            )
-        if self.segments is not None and self.signal_recipe is None:
-            raise ValueError(
-                f"model {self.name!r}: `segments` aggregates the segments of a signal recipe; "
-                "declare the model's signal_recipe"
-            )
-
     def input_size(self, image_size: int) -> int:
-        """What ``build(input_size=…)`` receives in a run whose images are ``image_size`` px:
-        that side for image models; for signal models the samples of one input segment
-        (the recipe's ``segment_samples``, else the image recipe's signal length)."""
-        if self.input_kind == "image":
-            return image_size
-        if self.signal_recipe is not None:
-            return self.signal_recipe.segment_samples
-        from bench.data.preprocess import PreprocessConfig
+        """What ``build(input_size=…)`` receives in a run whose images are ``image_size`` px
+        (see :meth:`bench.data.representation.InputRepresentation.input_size`)."""
+        return self.input.input_size(image_size)
 
-        return PreprocessConfig().n_samples
+    # transitional read-only views, removed once every call site reads meta/input
+    @property
+    def input_kind(self) -> InputKind:
+        return self.input.kind
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return self.input.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return self.input.std
+
+    @property
+    def channels_last(self) -> bool:
+        return self.input.channels_last
+
+    @property
+    def signal_recipe(self) -> SignalRecipe | None:
+        return getattr(self.input, "recipe", None)
+
+    @property
+    def segments(self) -> SegmentAggregation | None:
+        return getattr(self.input, "segments", None)
+
+    @property
+    def pretrained_on(self) -> tuple[str, ...]:
+        return self.meta.pretrained_on
 
 
 def representation_key(spec: ModelSpec) -> str:
-    """The cached array that feeds ``spec``: ``image``, ``signal`` or ``signal-<recipe hash>``."""
-    if spec.input_kind == "signal" and spec.signal_recipe is not None:
-        return f"signal-{spec.signal_recipe.hash()}"
-    return spec.input_kind
+    """Transitional: :meth:`bench.data.representation.InputRepresentation.key`."""
+    return spec.input.key()
 
 
 CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]

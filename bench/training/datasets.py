@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.host.specs import IMAGENET_MEAN, IMAGENET_STD
+from bench.data.representation import IMAGENET_MEAN, IMAGENET_STD
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 KINDS = ("image", "signal")

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bench.api import CNN_RECIPE, TRANSFORMER_RECIPE, BuiltModel, ModelSpec, hookimpl
+from bench.api import (
+    CNN_RECIPE,
+    TRANSFORMER_RECIPE,
+    BuiltModel,
+    ImageInput,
+    ModelMeta,
+    ModelSpec,
+    hookimpl,
+)
 
 if TYPE_CHECKING:  # torch and timm load when a model is built, not when plugins load
     import torch
@@ -165,15 +173,17 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ModelSpec(
                 name=name,
                 build=partial(build_baseline, name),
-                description=f"timm {CONFIGS[name]['paper'].arch}, ImageNet-1k supervised "
-                f"({CONFIGS[name]['quick'].note})",
+                meta=ModelMeta(
+                    description=f"timm {CONFIGS[name]['paper'].arch}, ImageNet-1k supervised "
+                    f"({CONFIGS[name]['quick'].note})",
+                    family=family,
+                    paper_params_m=params_m,
+                    pretrained_on=("imagenet-1k",),
+                ),
+                input=ImageInput(channels_last=cnn),
                 default_weights=partial(default_weights, name),
-                family=family,
-                paper_params_m=params_m,
-                pretrained_on=("imagenet-1k",),
                 saliency_layers=layers,
                 saliency_reshape=None if cnn else vit_tokens_to_grid,
-                channels_last=cnn,
                 recipe=CNN_RECIPE if cnn else TRANSFORMER_RECIPE,
                 plugin="baselines",
             )

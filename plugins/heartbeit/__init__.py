@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from bench.api import (
     TRANSFORMER_RECIPE,
-    BuiltModel,
+    LazyFunction,
+    ModelMeta,
     ModelSpec,
     TokenizerSpec,
     add_lazy_command,
@@ -18,42 +19,10 @@ from bench.api import (
 
 if TYPE_CHECKING:
     import click
-    import torch
-    from torch import nn
 
-#: The corpus behind the default weights (the built-in synthetic ECG generator).
-PRETRAINED_ON = ("synthetic-ecg",)
-
-
-def build_heartbeit(
-    *, num_classes: int, profile: str, input_size: int, weights: str | None
-) -> BuiltModel:
-    """:func:`bench.plugins.heartbeit.builder.build_heartbeit`, imported when first used."""
-    from bench.plugins.heartbeit.builder import build_heartbeit as build
-
-    return build(num_classes=num_classes, profile=profile, input_size=input_size, weights=weights)
-
-
-def default_weights(profile: str, input_size: int) -> str:
-    """The cached default MIM checkpoint of ``profile`` at ``input_size`` (created, by a
-    short seeded pretraining on the synthetic stream, the first time it is needed)."""
-    from bench.plugins.heartbeit.checkpoint_cache import ensure_default_checkpoint
-
-    return str(ensure_default_checkpoint(profile, input_size))
-
-
-def saliency_layers(module: nn.Module) -> list[nn.Module]:
-    """:func:`bench.plugins.heartbeit.model.saliency_layers`, imported when first used."""
-    from bench.plugins.heartbeit.model import saliency_layers as layers
-
-    return layers(module)
-
-
-def saliency_reshape(tokens: torch.Tensor) -> torch.Tensor:
-    """:func:`bench.plugins.heartbeit.model.saliency_reshape`, imported when first used."""
-    from bench.plugins.heartbeit.model import saliency_reshape as reshape
-
-    return reshape(tokens)
+#: The corpus behind the default weights (the built-in synthetic ECG generator), in the
+#: data-source vocabulary.
+PRETRAINED_ON = ("synthetic",)
 
 
 def _require_path(name: str, options: Mapping[str, Any]) -> str:
@@ -95,16 +64,20 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     register(
         ModelSpec(
             name="heartbeit",
-            build=build_heartbeit,
-            description="BEiT vision transformer pretrained by masked image modelling on ECGs",
-            family="beit",
+            build=LazyFunction("bench.plugins.heartbeit.builder:build_heartbeit"),
+            meta=ModelMeta(
+                description="BEiT vision transformer pretrained by masked image modelling on ECGs",
+                family="beit",
+                paper_params_m=86.0,
+                pretrained_on=PRETRAINED_ON,
+            ),
             optimizer="adamw",
             recipe=TRANSFORMER_RECIPE,
-            paper_params_m=86.0,
-            pretrained_on=PRETRAINED_ON,
-            saliency_layers=saliency_layers,
-            saliency_reshape=saliency_reshape,
-            default_weights=default_weights,
+            saliency_layers=LazyFunction("bench.plugins.heartbeit.model:saliency_layers"),
+            saliency_reshape=LazyFunction("bench.plugins.heartbeit.model:saliency_reshape"),
+            default_weights=LazyFunction(
+                "bench.plugins.heartbeit.checkpoint_cache:default_weights"
+            ),
             pretrain="bench.plugins.heartbeit.commands:pretrain_command",
         )
     )

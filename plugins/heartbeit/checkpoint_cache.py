@@ -104,6 +104,13 @@ def default_checkpoint_path(profile: str, input_size: int) -> Path:
     return default_cache_dir() / "heartbeit" / name
 
 
+def default_weights(profile: str, input_size: int) -> str:
+    """HeartBEiT's ``ModelSpec.default_weights``: the cached default MIM checkpoint of
+    ``profile`` at ``input_size`` (created, by a short seeded pretraining on the synthetic
+    stream, the first time it is needed)."""
+    return str(ensure_default_checkpoint(profile, input_size))
+
+
 def ensure_default_checkpoint(profile: str, input_size: int) -> Path:
     """The default checkpoint, pretraining it on the synthetic corpus if it is missing."""
     path = default_checkpoint_path(profile, input_size)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from bench.api import ImageInput, SignalInput
 from bench.host.specs import BuiltModel, ModelSpec
 from bench.training import TrainConfig, fine_tune, linear_probe
 from bench.training import loop as engine_loop
@@ -53,7 +54,9 @@ def _spec(kind: str = "image") -> ModelSpec:
     def build(**_: object) -> BuiltModel:
         raise AssertionError("tests build models directly")
 
-    return ModelSpec(name="tiny", build=build, input_kind=kind)  # type: ignore[arg-type]
+    return ModelSpec(
+        name="tiny", build=build, input=ImageInput() if kind == "image" else SignalInput()
+    )
 
 
 def _built(seed: int = 0, **kwargs: int) -> BuiltModel:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from bench.api import SignalInput
 from bench.commands.embed import build_encoder, cohort_inputs, embed, segment_embeddings
 from bench.data.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig
@@ -151,8 +152,8 @@ def test_segment_aggregation_declares_rules_per_label() -> None:
     assert aggregation.rules(("af", "pvc")) == ("mean", "max")
     with pytest.raises(ValueError, match="'pvc' must be one of"):
         SegmentAggregation(label_rules=(("pvc", "median"),))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="declare the model's signal_recipe"):
-        ModelSpec(name="x", build=lambda **kw: None, segments=aggregation)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="declare the model's recipe"):
+        SignalInput(segments=aggregation)
 
 
 def test_record_rule_of_binary_and_multilabel_heads() -> None:
@@ -206,7 +207,7 @@ def test_the_aggregation_is_part_of_a_segment_model_identity(host, ecgfm: ModelS
     recipe = ecgfm.signal_recipe.hash()
     assert inputs.representation_hash(resnet1d) == recipe  # same recipe, no segments
     assert inputs.representation_hash(ecgfm) != recipe
-    other = replace(ecgfm, segments=replace(ecgfm.segments, rule="max"))
+    other = replace(ecgfm, input=replace(ecgfm.input, segments=replace(ecgfm.segments, rule="max")))
     assert inputs.representation_hash(other) != inputs.representation_hash(ecgfm)
 
 

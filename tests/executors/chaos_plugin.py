@@ -56,9 +56,10 @@ class ChaosModels:
 
     @hookimpl
     def bench_register_models(self, register):
-        from bench.host.specs import ModelSpec
+        from bench.api import ModelMeta, ModelSpec
 
-        register(ModelSpec(name="tiny-cnn", build=self._build(_tiny_net), family="cnn",
-                           description="test model"))  # fmt: skip
-        register(ModelSpec(name="slow-cnn", build=self._build(_slow_net), family="cnn",
-                           description="test model, slow training steps"))  # fmt: skip
+        register(ModelSpec(name="tiny-cnn", build=self._build(_tiny_net),
+                           meta=ModelMeta(family="cnn", description="test model")))  # fmt: skip
+        register(ModelSpec(name="slow-cnn", build=self._build(_slow_net),
+                           meta=ModelMeta(family="cnn",
+                                          description="test model, slow training steps")))  # fmt: skip

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from bench.api import (
     LazyFunction,
     MetricSpec,
+    ModelMeta,
     ModelSpec,
+    SignalInput,
     TaskSpec,
     hookimpl,
     ludb_loader,
@@ -32,9 +34,8 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ModelSpec(
                 name=name,
                 build=LazyFunction(f"{PACKAGE}.model:{function}"),
-                input_kind="signal",
-                family="example",
-                description=description,
+                meta=ModelMeta(family="example", description=description),
+                input=SignalInput(),
             )
         )
 

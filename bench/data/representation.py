@@ -1,0 +1,198 @@
+"""Input representations: what a model is fed, as one type per kind instead of branches.
+
+A model declares one representation (:attr:`bench.host.specs.ModelSpec.input`):
+
+- :class:`ImageInput`: the paper's rendered ECG image, ``3 × S × S`` normalised with the
+  model's ``mean``/``std``, drawn by the run's preprocessing and render recipe;
+- :class:`SignalInput`: ``leads × samples`` float32 in mV, either the image recipe's
+  filtered signals (no ``recipe``) or the model's own :class:`SignalRecipe`, optionally
+  encoded segment by segment (``segments``, a *segment model*).
+
+Each answers the questions the harness used to answer with ``if input_kind == …``: the
+key of its cached array, the hash of everything that turns a raw ECG into it, how to
+build that cache, the size its builder receives, and the identity fields of a cell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from bench.data.signal_recipe import SegmentAggregation, SignalRecipe
+from bench.run.provenance import stable_hash
+
+if TYPE_CHECKING:
+    from bench.data.cohort import Cohort
+    from bench.data.image_cache import CachedImages, ImageCache
+    from bench.data.preprocess import PreprocessConfig
+    from bench.data.render import RenderConfig
+
+InputKind = Literal["image", "signal"]
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+class InputRepresentation(Protocol):
+    """What every representation answers (see the module docstring)."""
+
+    kind: ClassVar[InputKind]
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Per-channel mean an image is normalised with (ImageNet's for signals: unused)."""
+        ...
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Per-channel std an image is normalised with (ImageNet's for signals: unused)."""
+        ...
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether batches and the module use the channels-last memory format."""
+        ...
+
+    def key(self) -> str:
+        """The cached array that feeds the model: ``image``, ``signal`` or
+        ``signal-<recipe hash>`` (models with equal keys share one cache)."""
+        ...
+
+    def hash(self, preprocess: PreprocessConfig, render: RenderConfig) -> str:
+        """Hash of everything that turns a raw ECG into this input (cell identity)."""
+        ...
+
+    def build(
+        self,
+        cache: ImageCache,
+        cohort: Cohort,
+        ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        render: RenderConfig,
+    ) -> CachedImages:
+        """The cached inputs of ``ids`` (built where missing)."""
+        ...
+
+    def input_size(self, image_size: int) -> int:
+        """What the model's builder receives as ``input_size`` in a run of ``image_size`` px."""
+        ...
+
+    def identity(self) -> dict[str, Any]:
+        """The fields of a cell's identity that say how inputs are fed."""
+        ...
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """A rendered ECG image normalised with ``mean``/``std`` (ImageNet's by default)."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    channels_last: bool = False
+    kind: ClassVar[InputKind] = "image"
+
+    def key(self) -> str:
+        """Every image model of a run shares the one rendered cache."""
+        return "image"
+
+    def hash(self, preprocess: PreprocessConfig, render: RenderConfig) -> str:
+        """The preprocessing and render recipes."""
+        return stable_hash([preprocess.hash(), render.hash()])
+
+    def build(
+        self,
+        cache: ImageCache,
+        cohort: Cohort,
+        ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        render: RenderConfig,
+    ) -> CachedImages:
+        """Preprocessed and rendered images."""
+        return cache.images(cohort, ids, preprocess, render)
+
+    def input_size(self, image_size: int) -> int:
+        """The image side in pixels."""
+        return image_size
+
+    def identity(self) -> dict[str, Any]:
+        """Kind and normalisation."""
+        return _identity(self)
+
+
+@dataclass(frozen=True)
+class SignalInput:
+    """Signals in mV: the model's own ``recipe`` (``None``: the image recipe's filtered
+    leads), encoded segment by segment when ``segments`` is set (needs a ``recipe``)."""
+
+    recipe: SignalRecipe | None = None
+    segments: SegmentAggregation | None = None
+    kind: ClassVar[InputKind] = "signal"
+
+    def __post_init__(self) -> None:
+        if self.segments is not None and self.recipe is None:
+            raise ValueError(
+                "SignalInput: `segments` aggregates the segments of a signal recipe; "
+                "declare the model's recipe"
+            )
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Not applied to signals (a cell identity still states ImageNet's, as always)."""
+        return IMAGENET_MEAN
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Not applied to signals (a cell identity still states ImageNet's, as always)."""
+        return IMAGENET_STD
+
+    @property
+    def channels_last(self) -> bool:
+        """Signals are never channels-last."""
+        return False
+
+    def key(self) -> str:
+        """``signal-<recipe hash>`` for a model recipe, else the shared ``signal``."""
+        return "signal" if self.recipe is None else f"signal-{self.recipe.hash()}"
+
+    def hash(self, preprocess: PreprocessConfig, render: RenderConfig) -> str:
+        """The recipe (and segment aggregation), else the image preprocessing."""
+        if self.recipe is not None and self.segments is not None:
+            return stable_hash([self.recipe.hash(), self.segments.hash()], length=16)
+        if self.recipe is not None:
+            return self.recipe.hash()
+        return preprocess.hash()
+
+    def build(
+        self,
+        cache: ImageCache,
+        cohort: Cohort,
+        ids: Sequence[str],
+        preprocess: PreprocessConfig,
+        render: RenderConfig,
+    ) -> CachedImages:
+        """Signals through the model's recipe, else through the image preprocessing."""
+        if self.recipe is not None:
+            return cache.recipe_signals(cohort, ids, self.recipe)
+        return cache.signals(cohort, ids, preprocess)
+
+    def input_size(self, image_size: int) -> int:
+        """Samples of one input segment: the recipe's, else the image recipe's length."""
+        if self.recipe is not None:
+            return self.recipe.segment_samples
+        from bench.data.preprocess import PreprocessConfig
+
+        return PreprocessConfig().n_samples
+
+    def identity(self) -> dict[str, Any]:
+        """Kind and the (unused) normalisation fields every cell identity has carried."""
+        return _identity(self)
+
+
+def _identity(representation: InputRepresentation) -> dict[str, Any]:
+    """``input_kind``, ``mean`` and ``std``: a cell identity's input fields since schema 1."""
+    return {
+        "input_kind": representation.kind,
+        "mean": list(representation.mean),
+        "std": list(representation.std),
+    }
