@@ -143,7 +143,6 @@ _LAZY: dict[str, str] = {
         (
             "Checkpointing",
             "LoopResult",
-            "StepOutput",
             "init_distributed",
             "pretrain_loop",
             "rank_world",
@@ -152,6 +151,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("autocast", "resolve_device"), "bench.training.devices"),
     **dict.fromkeys(("RecordRule", "real_segments", "scatter_slots"), "bench.training.segments"),
+    "StepOutput": "bench.training.steps",
     **dict.fromkeys(
         (
             "CheckpointError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from bench.training.runtime import (
 )
 from bench.training.selection import INTERNAL, VALIDATION, auroc, check_policy, selection_score
 from bench.training.state import Progress, StateStore
+from bench.training.steps import StepOutput, Updater, run_steps
 
 
 def positive_weights(labels: np.ndarray) -> Tensor:
@@ -70,7 +71,7 @@ class _Trainer:
         optimisation = build_optimisation(
             self.module, config.recipe, config.batch_size, self.plan.total_steps, spec.optimizer
         )
-        self.optimizer, self.scheduler = optimisation.optimizer, optimisation.scheduler
+        self.updater = Updater(optimisation.optimizer, optimisation.scheduler)
         self.optimisation = optimisation.details
         self.workers = worker_count(self.device, config.num_workers)
         self.multilabel = train.labels.ndim == 2
@@ -117,7 +118,7 @@ class _Trainer:
             "evaluation": len(self.progress.history) + 1,
             "step": step,
             "epoch": step / self.plan.steps_per_epoch,
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": self.updater.scheduler.get_last_lr()[0],
             "train_loss": train_loss,
         }
         sets = {VALIDATION: self.validation}
@@ -142,19 +143,23 @@ class _Trainer:
                 meta = {"step": str(entry["step"]), "selection": self.config.selection}
                 store.save_best(self.best, meta)
         if store is not None:
-            store.save(self.module, self.optimizer, self.scheduler, progress)
+            store.save(self.module, self.updater, progress)
 
     # -- training ------------------------------------------------------------------
-    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
-        """One optimiser + scheduler step; returns the (detached) loss."""
+    def train_step(self, x: Tensor, y: Tensor) -> StepOutput:
+        """The training loss of one batch (the model's forward under autocast)."""
         with autocast(self.device, self.amp):
             logits = self.forward(x)
-        loss = self.loss(logits.float(), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.scheduler.step()
-        return loss.detach()
+        return StepOutput(self.loss(logits.float(), y), {}, len(y))
+
+    def train_batches(self, step: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The plan's training batches from optimiser step ``step`` (0-based) on, epoch
+        after epoch (each epoch's loader starts when its first batch is needed)."""
+        steps_per_epoch = self.plan.steps_per_epoch
+        while True:
+            epoch, skip = divmod(step, steps_per_epoch)
+            yield from self._batches(self.train_set, self.plan.epoch_batches(epoch)[skip:])
+            step = (epoch + 1) * steps_per_epoch
 
     def since_best(self) -> int:
         """Evaluations since the validation ``monitor`` last improved on its best so far
@@ -181,30 +186,33 @@ class _Trainer:
         eval_steps = set(plan.eval_steps)
         self.module.train()
         loss_sum, loss_n = torch.zeros((), device=self.device), 0
-        while progress.step < plan.total_steps and not self.stopped_early():
-            epoch = progress.step // plan.steps_per_epoch
-            skip = progress.step - epoch * plan.steps_per_epoch
-            batches = plan.epoch_batches(epoch)[skip:]
-            start = time.perf_counter()
-            for x, y in self._batches(self.train_set, batches):
-                loss_sum += self.train_step(x, y)
-                loss_n += 1
-                progress.step += 1
-                self.timings["train_images"] += len(y)
-                if bar is not None and task is not None:
-                    bar.advance(task)
-                if progress.step in eval_steps or progress.step >= plan.total_steps:
-                    self.timings["train_s"] += time.perf_counter() - start
-                    self.record(self.evaluate(float(loss_sum) / loss_n), store)
-                    self.module.train()
-                    loss_sum.zero_()
-                    loss_n = 0
-                    start = time.perf_counter()
-                    if self.stopped_early():  # the history changes only here
-                        break
-                if progress.step >= plan.total_steps:
-                    break
+        batches = self.train_batches(progress.step)
+        start = time.perf_counter()
+
+        def step(_: int) -> StepOutput:
+            return self.train_step(*next(batches))
+
+        def after(done: int, output: StepOutput) -> bool:
+            nonlocal loss_n, start
+            loss_sum.add_(output.loss.detach())
+            loss_n += 1
+            progress.step = done
+            self.timings["train_images"] += output.items
+            if bar is not None and task is not None:
+                bar.advance(task)
+            if done not in eval_steps and done < plan.total_steps:
+                return False
             self.timings["train_s"] += time.perf_counter() - start
+            self.record(self.evaluate(float(loss_sum) / loss_n), store)
+            self.module.train()
+            loss_sum.zero_()
+            loss_n = 0
+            start = time.perf_counter()
+            return self.stopped_early()  # the history changes only here
+
+        if not self.stopped_early():
+            run_steps(step, self.updater, progress.step, plan.total_steps, after)
+        self.timings["train_s"] += time.perf_counter() - start
         if bar is not None and task is not None:
             bar.update(task, completed=plan.total_steps)
 
@@ -293,9 +301,7 @@ def fine_tune(
     trainer = _Trainer(built, spec, train, validation, evals, config)
     store = StateStore(checkpoint_dir, config) if checkpoint_dir is not None else None
     if store is not None and store.exists():
-        trainer.progress, trainer.best = store.restore(
-            trainer.module, trainer.optimizer, trainer.scheduler
-        )
+        trainer.progress, trainer.best = store.restore(trainer.module, trainer.updater)
         trainer.timings["resumed_at_step"] = float(trainer.progress.step)
     trainer.run(store, progress, f"fine-tune {spec.name}")
     return trainer.finish()

@@ -1,8 +1,8 @@
 """Machinery every pretraining recipe shares (HeartBEiT's MIM, ECG-FM's WCR): process-group
 set-up under ``torchrun``, the warm-up + cosine schedule, DistributedDataParallel wrapping,
-atomic train-state files for ``--resume`` and the training loop itself
-(:func:`pretrain_loop`); a recipe supplies its step and checkpoints. Devices and bf16
-autocast come from :mod:`bench.training.devices`.
+train-state files for ``--resume`` and the pretraining loop (:func:`pretrain_loop`, on the
+shared step loop of :mod:`bench.training.steps`); a recipe supplies its step and
+checkpoints. Devices and bf16 autocast come from :mod:`bench.training.devices`.
 
 Multi-GPU / multi-node: launch with ``torchrun --nproc-per-node N -m bench pretrain ...``;
 :func:`init_distributed` joins the process group (NCCL on GPUs, gloo on CPU), gradients are
@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 import torch.distributed as dist
 from rich.progress import Progress
 from torch import nn
+
+from bench.training.steps import StepOutput, Updater, run_steps, save_atomic
 
 
 class Schedule(Protocol):
@@ -76,22 +78,6 @@ def wrap_for_training(model: nn.Module, device: torch.device, compile_: bool) ->
     if compile_:
         wrapped = torch.compile(wrapped)  # type: ignore[assignment]
     return wrapped
-
-
-def save_train_state(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` ``payload`` atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-@dataclass
-class StepOutput:
-    """One optimiser step's loss, the scalars to show and keep, and the items it consumed."""
-
-    loss: torch.Tensor
-    logs: dict[str, float]
-    items: int
 
 
 @dataclass
@@ -150,9 +136,10 @@ def pretrain_loop(
     label: str = "pretraining",
     unit: str = "items",
 ) -> LoopResult:
-    """The shared loop: resume, DDP/compile wrapping, warm-up + cosine, gradient clipping,
-    periodic and final checkpoints (rank 0) with ``metadata`` plus the running ``steps`` and
-    ``loss``, and ``train-state.pt``.
+    """The pretraining loop: resume, DDP/compile wrapping, warm-up + cosine, gradient
+    clipping, periodic and final checkpoints (rank 0) with ``metadata`` plus the running
+    ``steps`` and ``loss``, and ``train-state.pt``; the steps themselves run in
+    :func:`bench.training.steps.run_steps`, as fine-tuning's do.
 
     ``make_step(train_module, start)`` returns the per-step function (it gets the wrapped
     module and the step training starts from, so a resumed run draws fresh data).
@@ -163,6 +150,7 @@ def pretrain_loop(
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config))
+    updater = Updater(optimizer, scheduler, config.clip_grad)
     state_path, start = out / TRAIN_STATE, 0
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
@@ -173,8 +161,7 @@ def pretrain_loop(
                     f"not {value}; resume with the same settings or use a new --output"
                 )
         checkpointing.load(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        updater.load_state_dict(state)
         start = int(state["step"])
     step_fn = make_step(wrap_for_training(model, device, config.compile), start)
     result = LoopResult(checkpoint=None, steps=start)
@@ -183,9 +170,9 @@ def pretrain_loop(
     def save(name: str) -> Path:
         path = out / name
         checkpointing.save(path, meta)
-        save_train_state(state_path, {
-            "model": checkpointing.state(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": result.steps, **checkpointing.extra,
+        save_atomic(state_path, {
+            "model": checkpointing.state(), **updater.state_dict(), "step": result.steps,
+            **checkpointing.extra,
         })  # fmt: skip
         return path
 
@@ -193,28 +180,25 @@ def pretrain_loop(
     seen, t0 = 0, time.perf_counter()
     with _progress(label, unit, progress and rank == 0) as bar:
         task = bar.add_task(label, total=config.steps, completed=start, logs="", rate=0.0)
-        for step in range(start, config.steps):
-            output = step_fn(step)
-            optimizer.zero_grad(set_to_none=True)
-            output.loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            optimizer.step()
-            scheduler.step()
+
+        def after(done: int, output: StepOutput) -> bool:
+            nonlocal seen
             logs = {"loss": float(output.loss.detach()), **output.logs}
             result.history.append(logs)
             seen += output.items * world
             result.items_per_s = seen / (time.perf_counter() - t0)
-            result.steps = step + 1
+            result.steps = done
             shown = " ".join(f"{k} {v:.3f}" for k, v in logs.items())
             bar.update(task, advance=1, logs=shown, rate=result.items_per_s)
-            total = result.steps * output.items * world  # items seen since step 0
-            meta.update(
-                {"steps": str(result.steps), unit: str(total), "loss": f"{logs['loss']:.5f}"}
-            )
+            total = done * output.items * world  # items seen since step 0
+            meta.update({"steps": str(done), unit: str(total), "loss": f"{logs['loss']:.5f}"})
             meta.update({k: f"{v:.5f}" for k, v in output.logs.items()})
             every = config.checkpoint_every
-            if rank == 0 and every and result.steps % every == 0 and result.steps < config.steps:
-                save(checkpointing.every.format(step=result.steps))
+            if rank == 0 and every and done % every == 0 and done < config.steps:
+                save(checkpointing.every.format(step=done))
+            return False
+
+        run_steps(step_fn, updater, start, config.steps, after)
     if rank == 0 and result.steps > start:
         result.checkpoint = save(checkpointing.final)
     elif (out / checkpointing.final).is_file():

@@ -8,7 +8,6 @@ the new file. A state written under different hyperparameters is refused.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 
 from bench.run.provenance import stable_hash
 from bench.training.config import TrainConfig
+from bench.training.steps import Updater, save_atomic
 from bench.weights.checkpoints import CheckpointError, load_state_dict_file, save_state_dict_file
 
 STATE_FILE = "state.pt"
@@ -58,20 +58,13 @@ class StateStore:
         """Whether an earlier (possibly interrupted) run left a state here."""
         return (self.directory / STATE_FILE).is_file()
 
-    def save(
-        self,
-        module: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
-        progress: Progress,
-    ) -> None:
+    def save(self, module: nn.Module, updater: Updater, progress: Progress) -> None:
         """Write the full training state atomically."""
         self.directory.mkdir(parents=True, exist_ok=True)
         state = {
             "key": self.key,
             "model": module.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            **updater.state_dict(),
             "step": progress.step,
             "history": progress.history,
             "best_index": -1 if progress.best_index is None else progress.best_index,
@@ -79,20 +72,14 @@ class StateStore:
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
-        path = self.directory / STATE_FILE
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        save_atomic(self.directory / STATE_FILE, state)
 
     def save_best(self, weights: dict[str, Tensor], metadata: dict[str, str]) -> None:
         """Write the best model so far (atomically)."""
         save_state_dict_file(weights, self.best_path, metadata)
 
     def restore(
-        self,
-        module: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        self, module: nn.Module, updater: Updater
     ) -> tuple[Progress, dict[str, Tensor] | None]:
         """Load the saved state into the objects; returns progress and the best weights."""
         path = self.directory / STATE_FILE
@@ -106,8 +93,7 @@ class StateStore:
                 "to start this cell afresh"
             )
         module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        updater.load_state_dict(state)
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
