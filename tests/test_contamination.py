@@ -84,7 +84,7 @@ class CorpusModels:
         def build(**kwargs: Any) -> BuiltModel:
             built = TinyModels.build(**kwargs)
             return replace(
-                built, init="pretrained", config={"pretrain.corpus": corpus.to_metadata()}
+                built, init="file", config={"pretrain.corpus": corpus.to_metadata()}
             )
 
         return build

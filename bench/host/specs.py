@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,22 +24,32 @@ from bench.data.representation import (
     InputRepresentation,
 )
 
+#: How a built model was initialised (every result record's ``init``): ``random``,
+#: ``imagenet`` (supervised ImageNet weights), ``mim`` (HeartBEiT's masked image
+#: modelling), ``wcr`` (ECG-FM's pretraining) or ``file`` (weights from any other file,
+#: such as a released checkpoint).
+Init = Literal["random", "imagenet", "mim", "wcr", "file"]
+INITS: tuple[str, ...] = get_args(Init)
+
 
 @dataclass
 class BuiltModel:
     """A freshly built classifier and an honest statement of how it was initialised.
 
-    ``init`` is what goes into every result record: ``"random"``, ``"imagenet"``,
-    ``"mim"`` (HeartBEiT pretraining) or ``"file"``; ``weights`` names the file or
+    ``init`` (:data:`Init`) goes into every result record; ``weights`` names the file or
     checkpoint used, if any. ``arch`` names the architecture actually built, in words
     (e.g. a quick profile's smaller member of the family); empty means the model's name.
     """
 
     module: nn.Module
-    init: str
+    init: Init
     weights: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     arch: str = ""
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"BuiltModel.init {self.init!r}: expected one of {INITS}")
 
 
 class ModelBuilder(Protocol):
