@@ -30,6 +30,7 @@ from bench.api import (
     Profile,
     RenderConfig,
     ResultRecord,
+    SignalInput,
     TaskSpec,
     __version__,
     preprocess,
@@ -205,7 +206,7 @@ def explain(
     """Render up to ``n`` of ``ids``, compute ``method`` CAMs for the positive class, the
     region masks and (optionally) ROAD faithfulness. Signal models are explained on their
     own input (:mod:`bench.plugins.metrics.saliency.signals`)."""
-    if spec.input_kind == "signal":
+    if isinstance(spec.input, SignalInput):
         from bench.plugins.metrics.saliency.signals import explain_signals
 
         try:
@@ -220,9 +221,18 @@ def explain(
     kept, signals, masks = _usable(cohort, ids, n, task, prep, render)
     images = render_batch(signals, render)
     cams = compute_cams(
-        module, saliency_target(spec, module), images, spec.mean, spec.std, method=method
+        module,
+        saliency_target(spec, module),
+        images,
+        spec.input.mean,
+        spec.input.std,
+        method=method,
     )
-    faith = faithfulness(module, images, cams, spec.mean, spec.std) if with_faithfulness else None
+    faith = (
+        faithfulness(module, images, cams, spec.input.mean, spec.input.std)
+        if with_faithfulness
+        else None
+    )
     labels = cohort.subset(kept)["label"].to_numpy()
     return SaliencySet(kept, labels, images, SaliencyData(cams, masks, faith))
 
@@ -351,10 +361,10 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
         for rid, label in zip(result.record_ids, result.labels, strict=True)
     ]
     stem = f"{spec.name}__{task.name}__{source}__{options['method']}"
-    if spec.signal_recipe is not None:
+    if isinstance(spec.input, SignalInput) and spec.input.recipe is not None:
         from bench.plugins.metrics.saliency.signals import save_signal_overlays
 
-        recipe = spec.signal_recipe
+        recipe = spec.input.recipe
         grid = save_signal_overlays(out / f"{stem}.png", result.images, result.data.maps,
                                     result.data.masks, recipe.leads, recipe.target_fs, titles)  # fmt: skip
         return records, grid

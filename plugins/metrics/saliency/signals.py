@@ -24,7 +24,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.api import Cohort, ECGFormatError, ModelSpec, SignalRecipe, TaskSpec, apply_recipe
+from bench.api import (
+    Cohort,
+    ECGFormatError,
+    ModelSpec,
+    SignalInput,
+    SignalRecipe,
+    TaskSpec,
+    apply_recipe,
+)
 
 SIGNAL_METHODS: tuple[str, ...] = ("gradcam", "integrated-gradients")
 IG_STEPS = 32
@@ -150,11 +158,12 @@ def explain_signals(
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Maps of ``method`` for up to ``n`` of ``ids``: ``(ids, inputs, maps, masks,
     faithfulness or None)``."""
-    if spec.signal_recipe is None:
-        raise ValueError(f"model {spec.name!r} declares no signal_recipe; cannot explain it")
+    recipe = spec.input.recipe if isinstance(spec.input, SignalInput) else None
+    if recipe is None:
+        raise ValueError(f"model {spec.name!r} declares no signal recipe; cannot explain it")
     if method not in SIGNAL_METHODS:
         raise ValueError(f"signal saliency method {method!r}: expected one of {SIGNAL_METHODS}")
-    kept, inputs, masks = signal_inputs(cohort, ids, n, task.region, spec.signal_recipe)
+    kept, inputs, masks = signal_inputs(cohort, ids, n, task.region, recipe)
     x = torch.from_numpy(inputs)
     module.eval()
     if method == "gradcam":
