@@ -476,3 +476,17 @@ def test_logger_exception_does_not_stop_the_run(host, tmp_path, capsys):
     assert calls == ["r"]
     err = capsys.readouterr().err
     assert "warning: plugin 'failing' failed in bench_result: RuntimeError: logger down" in err
+
+
+#: Corpora that are not ECG data sources, so no evaluation set can overlap them.
+NON_ECG_CORPORA = ("imagenet-1k",)
+
+
+def test_pretraining_corpora_are_named_in_the_source_vocabulary(host):
+    """A model's ``pretrained_on`` names what ``--source`` names, so contamination can be
+    checked on any source (HeartBEiT once said "synthetic-ecg", which no source is)."""
+    sources = {source for task in host.registries.tasks for source in task.loaders}
+    assert "synthetic" in sources
+    for model in host.registries.models:
+        for corpus in model.meta.pretrained_on:
+            assert corpus in sources or corpus in NON_ECG_CORPORA, (model.name, corpus)
