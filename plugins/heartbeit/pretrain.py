@@ -12,7 +12,6 @@ Files written to the output directory (rank 0 only):
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -113,13 +112,10 @@ def evaluate(
 
 
 def save_mim_checkpoint(model: BeitMIM, path: Path, metadata: dict[str, str]) -> None:
-    """Write the model as safetensors atomically (tmp file + rename)."""
+    """Write the model's backbone and MIM head as safetensors (atomically)."""
     from bench.api import save_state_dict_file
 
-    tmp = path.with_name(path.name + ".tmp")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.backbone_state().items()}
-    save_state_dict_file(state, tmp, metadata)
-    os.replace(tmp, path)
+    save_state_dict_file(model.backbone_state(), path, metadata)
 
 
 def pretrain(
