@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from bench.run.provenance import stable_hash
 from bench.training.recipe import PAPER_RECIPE, FineTuneRecipe
@@ -13,7 +13,12 @@ from bench.training.recipe import PAPER_RECIPE, FineTuneRecipe
 if TYPE_CHECKING:  # numpy loads with the engine, not with a config
     import numpy as np
 
-SELECTIONS = ("validation", "test", "last")
+#: Which evaluation point's weights a cell reports (:mod:`bench.training.selection`).
+Selection = Literal["validation", "test", "last"]
+SELECTIONS: tuple[Selection, ...] = get_args(Selection)
+#: Evaluation modes, ``--protocol`` (:mod:`bench.training.heads`).
+EvalProtocol = Literal["finetune", "finetune-attn", "frozen-attn", "linear-probe"]
+PROTOCOLS: tuple[EvalProtocol, ...] = get_args(EvalProtocol)
 MONITORS = ("loss", "auroc")
 #: What the linear probe's C × class-weight choice minimises/maximises on validation.
 PROBE_CRITERIA: tuple[str, ...] = ("log_loss", "auroc")
@@ -57,7 +62,7 @@ class TrainConfig:
     eval_every: int | None = None
     max_steps: int | None = None
     evaluations: int | None = None
-    selection: str = "validation"
+    selection: Selection = "validation"
     probe_criterion: str = "log_loss"
     seed: int = 0
     device: str = "auto"

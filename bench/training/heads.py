@@ -24,13 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from bench.host.specs import BuiltModel, ModelSpec
-from bench.run.config import PROTOCOL_NAMES
+from bench.training.config import PROTOCOLS, EvalProtocol
 from bench.training.features import RecordTokenFn, record_tokens, token_dim
 from bench.training.segments import RecordRule
 
-PROTOCOLS: tuple[str, ...] = PROTOCOL_NAMES
 #: Protocols that train an attention-pooling head on the token features.
-ATTENTION_PROTOCOLS: tuple[str, ...] = ("finetune-attn", "frozen-attn")
+ATTENTION_PROTOCOLS: tuple[EvalProtocol, ...] = ("finetune-attn", "frozen-attn")
 #: Attention heads tried in order; the first that divides the token width is used.
 HEAD_COUNTS: tuple[int, ...] = (8, 4, 16, 12, 6, 2, 1)
 
@@ -117,7 +116,7 @@ def segment_head(built: BuiltModel, spec: ModelSpec, labels: Sequence[str]) -> B
 def protocol_model(
     built: BuiltModel,
     spec: ModelSpec,
-    protocol: str,
+    protocol: EvalProtocol,
     num_outputs: int,
     sample: Tensor,
     labels: Sequence[str] = (),

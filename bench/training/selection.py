@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from bench.training.config import Selection
+
 INTERNAL = "internal"
 VALIDATION = "validation"
 
@@ -28,7 +30,7 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-def check_policy(selection: str, eval_names: Mapping[str, Any]) -> None:
+def check_policy(selection: Selection, eval_names: Mapping[str, Any]) -> None:
     """Fail early when a policy cannot be applied to the given evaluation sets."""
     if VALIDATION in eval_names:
         raise ValueError(f"evals: the name {VALIDATION!r} is reserved for the validation set")
@@ -39,7 +41,9 @@ def check_policy(selection: str, eval_names: Mapping[str, Any]) -> None:
         )
 
 
-def selection_score(selection: str, entry: Mapping[str, float], monitor: str = "auroc") -> float:
+def selection_score(
+    selection: Selection, entry: Mapping[str, float], monitor: str = "auroc"
+) -> float:
     """The number a policy maximises for one history entry.
 
     ``validation``: with ``monitor="auroc"`` the validation AUROC, macro over labels for
