@@ -61,7 +61,11 @@ DESELECT = (
 #: trust-critical module (repository path) → the tests that guard it
 MODULES: dict[str, tuple[str, ...]] = {
     # identity
-    "bench/run/cells.py": ("tests/test_cells.py", "tests/test_records_store.py"),
+    "bench/run/cells.py": (
+        "tests/test_cells.py",
+        "tests/test_records_store.py",
+        "tests/test_resume_identity.py",
+    ),
     # splits
     "bench/data/splits.py": ("tests/test_splits.py",),
     # contamination

@@ -17,8 +17,17 @@ from hypothesis import strategies as st
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
+from bench import hookimpl
+from bench.errors import RunError
 from bench.host.specs import MetricSpec, MetricValue, ScoreData
-from bench.run.scoring import BootstrapRecipe, Score, macro_score, macro_values, score_predictions
+from bench.run.scoring import (
+    BootstrapRecipe,
+    Score,
+    macro_score,
+    macro_values,
+    score_predictions,
+    select_metrics,
+)
 from bench.statistics.resampling import bootstrap_indices
 
 #: the shared resamples of every test here: patient clusters, 40 replicates, seed 5
@@ -406,3 +415,36 @@ def test_multilabel_predictions_score_every_split_and_metric_as_the_rank_auroc_m
             pytest.approx(high),
         )
         assert score.bootstrap["filled_label_values"] == expected["filled"]
+
+
+class _RunlessMetric:
+    """A saliency metric without a run-level implementation."""
+
+    @hookimpl
+    def bench_register_metrics(self, register):
+        register(MetricSpec("runless", "saliency", compute=lambda data: None))
+
+
+def test_select_metrics_takes_the_defaults_then_the_requested_once(host) -> None:
+    chosen = [m.name for m in select_metrics(host, ["brier", "auroc", "saliency_gini"])]
+    assert chosen == ["auprc", "auroc", "brier", "saliency_gini"]
+    assert [m.name for m in select_metrics(host, ["ece"], defaults=False)] == ["ece"]
+
+
+@pytest.mark.parametrize(
+    ("requested", "defaults", "message"),
+    [
+        (["wasserstein_w1"], True, "compares image sets and cannot run per cell"),
+        (["runless"], True, r"'runless' \(saliency\) has no run-level implementation"),
+        ([], False, "no metric to compute: with --no-default-metrics pass --metric NAME"),
+    ],
+)
+def test_select_metrics_refuses_what_a_run_cannot_compute(
+    host, requested: list[str], defaults: bool, message: str
+) -> None:
+    host.register(_RunlessMetric(), "runless-metric")
+    try:
+        with pytest.raises(RunError, match=message):
+            select_metrics(host, requested, defaults)
+    finally:
+        host.unregister("runless-metric")

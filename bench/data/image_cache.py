@@ -4,7 +4,8 @@ Layout under ``root``: one folder per (kind, cohort.cache_key, preprocess hash, 
 hash) holding ``data.bin`` — a raw C-order array ``(capacity, *item_shape)`` opened with
 :class:`numpy.memmap` — and ``index.json`` (record id → row, failed records with their
 error message, the number of rows in use). Building appends only records that are not yet
-in the index; rows are flushed to disk *before* the index that marks them done is
+in the index (a cache opened with ``build=False`` only reads, and a record it lacks is a
+:class:`CacheMissError`); rows are flushed to disk *before* the index that marks them done is
 atomically replaced, so an interrupted build never leaves a half-written row marked done.
 One cache folder must not be built by two processes at once.
 """
@@ -40,6 +41,11 @@ _INDEX_VERSION = 1
 #: the reader left out) and ``notices`` (what the reader reported, see
 #: :attr:`bench.data.signal.ECGSignal.notices`).
 NOTE_KINDS: tuple[str, ...] = ("missing", "dropped", "notices")
+
+
+class CacheMissError(RuntimeError):
+    """A cache opened without building lacks records (a cell reads caches built by the
+    run's preparation; it never builds one)."""
 
 
 @dataclass
@@ -101,6 +107,7 @@ class ImageCache:
         preprocess: PreprocessConfig,
         render: RenderConfig,
         progress: bool = True,
+        build: bool = True,
     ) -> CachedImages:
         """Rendered ``(size, size, 3)`` uint8 images of ``record_ids``, building missing ones."""
         layout = _Layout(
@@ -110,7 +117,7 @@ class ImageCache:
             prepare=lambda sig: prepare(sig, preprocess),
             produce=lambda prepared: render_batch(finish(prepared, preprocess), render),
         )
-        return self._build(layout, cohort, record_ids, progress)
+        return self._build(layout, cohort, record_ids, progress, build)
 
     def signals(
         self,
@@ -118,6 +125,7 @@ class ImageCache:
         record_ids: Sequence[str],
         preprocess: PreprocessConfig,
         progress: bool = True,
+        build: bool = True,
     ) -> CachedImages:
         """Preprocessed ``(leads, n_samples)`` float32 mV signals (for signal models)."""
         layout = _Layout(
@@ -127,7 +135,7 @@ class ImageCache:
             prepare=lambda sig: prepare(sig, preprocess),
             produce=lambda prepared: finish(prepared, preprocess),
         )
-        return self._build(layout, cohort, record_ids, progress)
+        return self._build(layout, cohort, record_ids, progress, build)
 
     def recipe_signals(
         self,
@@ -135,6 +143,7 @@ class ImageCache:
         record_ids: Sequence[str],
         recipe: SignalRecipe,
         progress: bool = True,
+        build: bool = True,
     ) -> CachedImages:
         """``(leads, n_samples)`` float32 signals through a model's own :class:`SignalRecipe`.
 
@@ -148,7 +157,7 @@ class ImageCache:
             produce=np.stack,
             missing=lambda sig: missing_leads(sig, recipe),
         )
-        return self._build(layout, cohort, record_ids, progress)
+        return self._build(layout, cohort, record_ids, progress, build)
 
     def _folder(self, key: str) -> Path:
         readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:80]
@@ -160,14 +169,22 @@ class ImageCache:
         cohort: Cohort,
         record_ids: Sequence[str],
         progress: bool,
+        build: bool,
     ) -> CachedImages:
         folder = self._folder(layout.key)
-        folder.mkdir(parents=True, exist_ok=True)
+        if build:
+            folder.mkdir(parents=True, exist_ok=True)
         state = _read_index(folder / "index.json", layout)
         _forget_changed_files(state, record_fingerprints(cohort, record_ids))
         todo = list(dict.fromkeys(
             str(r) for r in record_ids if str(r) not in state["rows"] and str(r) not in state["failed"]
         ))  # fmt: skip
+        if todo and not build:
+            raise CacheMissError(
+                f"{folder}: {len(todo)} record(s) of {cohort.name} are not cached (or changed "
+                f"since), e.g. {todo[0]!r}; caches are built when a run prepares its tasks, "
+                "before any cell runs"
+            )
         if todo:
             chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
             with Progress(disable=not progress) as bar:

@@ -3,10 +3,12 @@
 A cell spec (:func:`cell_spec`, a plain picklable dict) names the cell, the identity hash
 the driver planned, the driver's resolved config, the plugins to load beyond the
 default ones and, for the local executor, the CUDA devices the worker may see. The
-worker rebuilds the plugin host, the config and the prepared task (through the same
-code path as the driver, reading the image cache the driver built), re-plans the cell,
-refuses to run it if its identity differs from the driver's, and trains it, writing only
-its own cell directory. A worker process may run many cells (see the executors'
+worker rebuilds the plugin host and the driver's cell context
+(:class:`bench.run.context.CellContext`), opens the prepared task from the caches the
+driver built (it never builds one: a missing cache is an error), re-plans the cell
+(:func:`bench.run.cells.plan_cell`), refuses to run it if its identity differs from the
+driver's, and runs it (:func:`bench.run.execution.run_cell`), writing only its own cell
+directory. A worker process may run many cells (see the executors'
 ``cells_per_worker`` and ``max_calls``); each call rebuilds all of this from its spec.
 This module imports nothing heavy at module level. ``CUDA_VISIBLE_DEVICES`` is set before
 CUDA is initialised, which torch does lazily, on a cell's first GPU operation.
@@ -27,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bench.host.manager import PluginHost
-    from bench.run.execution import CellPlan
-    from bench.run.grid import Runner
+    from bench.run.cells import CellPlan
+    from bench.run.context import CellContext
 
 #: Keys of a cell spec that say which cell it is (the rest say how to rebuild it).
 KEY_FIELDS = ("model", "task", "source", "fraction", "seed", "protocol")
@@ -57,18 +59,18 @@ def plugin_refs(host: PluginHost) -> list[dict[str, str]]:
     return refs
 
 
-def cell_spec(runner: Runner, plan: CellPlan) -> dict[str, Any]:
+def cell_spec(context: CellContext, plan: CellPlan) -> dict[str, Any]:
     """The picklable description of one planned cell that :func:`run_cell` receives."""
     key = plan.key
     return {
         **{name: getattr(key, name) for name in KEY_FIELDS},
         "cell": key.id,
         "digest": plan.digest,
-        "config": runner.config.to_dict(),
-        "plugins": plugin_refs(runner.host),
+        "config": context.config.to_dict(),
+        "plugins": plugin_refs(context.host),
         "sys_path": [p for p in sys.path if p],
         "devices": None,
-        "num_threads": runner.cell_threads,
+        "num_threads": context.cell_threads,
     }
 
 
@@ -120,7 +122,8 @@ def run_cell(cell_spec: dict[str, Any], run_dir: str) -> str:
     """Run one planned cell in this process; returns the path of its cell directory.
 
     Sets ``CUDA_VISIBLE_DEVICES`` (when the spec assigns devices) before CUDA is
-    initialised, rebuilds host, config and prepared task, checks the identity and trains.
+    initialised, rebuilds host and context, opens the prepared task from the driver's
+    caches, checks the identity and runs the cell.
     """
     if cell_spec.get("devices") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(cell_spec["devices"])
@@ -131,31 +134,32 @@ def run_cell(cell_spec: dict[str, Any], run_dir: str) -> str:
 
     from rich.console import Console
 
-    from bench.run.cells import CellKey
+    from bench.run import execution
+    from bench.run.cells import CellKey, plan_cell
     from bench.run.config import RunConfig
-    from bench.run.grid import Runner
-    from bench.run.store import RunStore, atomic_write_text
+    from bench.run.context import CellContext
+    from bench.run.store import atomic_write_text
 
     root = Path(run_dir)
     config = replace(
         RunConfig.from_dict(cell_spec["config"]), output=str(root.parent), run_name=root.name
     )
-    runner = Runner(config, worker_host(cell_spec.get("plugins", [])), Console(quiet=True))
-    runner.store = RunStore(root, driver=False)
+    host = worker_host(cell_spec.get("plugins", []))
+    context = CellContext.open(config, host, Console(quiet=True), driver=False)
     key = CellKey(*(cell_spec[name] for name in KEY_FIELDS))
-    regs = runner.host.registries
-    prepared = runner.load_task(regs.tasks.get(key.task))
-    plan = runner.plan(
-        prepared, regs.models.get(key.model), key, prepared.train_ids(key.fraction, key.seed)
-    )
+    regs = host.registries
+    prepared = context.load_task(regs.tasks.get(key.task), build=False)
+    train_ids = prepared.train_ids(key.fraction, key.seed)
+    plan = plan_cell(context, prepared, regs.models.get(key.model), key, train_ids)
     if plan.digest != cell_spec["digest"]:
         raise IdentityMismatchError(
             f"cell {key.id}: the worker planned identity {plan.digest}, the driver "
             f"{cell_spec['digest']}; worker and driver differ in code, plugins or data"
         )
-    runner.store.start_cell(key.id, plan.identity)
+    store = context.store
+    store.start_cell(key.id, plan.identity)
     where = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-    atomic_write_text(runner.store.cell_dir(key.id) / "worker.json", json.dumps(where))
+    atomic_write_text(store.cell_dir(key.id) / "worker.json", json.dumps(where))
     with intra_op_threads(int(cell_spec.get("num_threads") or 1)):
-        runner.run_cell(prepared, plan)
-    return str(runner.store.cell_dir(key.id))
+        execution.run_cell(context, prepared, plan)
+    return str(store.cell_dir(key.id))

@@ -1,51 +1,37 @@
-"""One cell, from its plan to its predictions: seed, build, train or probe, predict.
+"""One cell's work, from its plan (:class:`bench.run.cells.CellPlan`) to its stored records.
 
-:class:`CellPlan` is everything the cell needs, decided before it runs (its identity, the
-records it trains, selects and evaluates on, its engine config, its resolved weights).
-:func:`train_cell` seeds every random draw from the identity *before* the model is built,
-so initial weights, heads and data order never depend on what ran earlier in the process.
-This is the unit of work an executor runs.
+:func:`run_cell` trains a planned cell (:func:`train_cell`), scores its predictions and
+stores its records; it is the unit of work an executor runs, in the driver's process or in
+a worker (:mod:`bench.executors.worker`). :func:`train_cell` seeds every random draw from
+the identity *before* the model is built, so initial weights, heads and data order never
+depend on what ran earlier in the process. :func:`rescore_cell` recomputes a done cell's
+records from its saved predictions, never retraining.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bench.host.specs import BuiltModel, ModelSpec
-from bench.run.cells import CellKey
+from bench.host.specs import BuiltModel
+from bench.run.cells import CellPlan
+from bench.run.recording import scored_records, trained_records
+from bench.run.records import ResultRecord
+from bench.run.scoring import score_predictions
 from bench.run.task_data import PreparedTask
-from bench.training import TrainConfig, TrainResult, fine_tune, linear_probe
+from bench.training import TrainResult, fine_tune, linear_probe
 from bench.training.heads import protocol_model
 from bench.training.runtime import seed_everything
 from bench.training.segments import window_scores, window_sets
-from bench.weights.initial import ResolvedWeights
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-
-@dataclass(frozen=True)
-class CellPlan:
-    """A cell ready to run: key, identity (and its hash), records and settings."""
-
-    key: CellKey
-    spec: ModelSpec
-    identity: dict[str, Any]
-    digest: str
-    experiment: str
-    train_ids: list[str]
-    validation_ids: list[str]
-    train_config: TrainConfig
-    weights: ResolvedWeights
-    model_profile: str
-    input_size: int
-    validation_rule: str
-    split_hash: str
+    from bench.run.context import CellContext
 
 
 @dataclass
@@ -103,3 +89,42 @@ def train_cell(
     timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
     predictions = prepared.predictions(result.scores, per_window)
     return CellOutcome(built, result, predictions, n_params, timings)
+
+
+def run_cell(
+    context: CellContext, prepared: PreparedTask, plan: CellPlan, progress: Progress | None = None
+) -> list[ResultRecord]:
+    """Train and evaluate one cell; returns its records (already stored)."""
+    cell, store = plan.key.id, context.store
+    store.start_cell(cell, plan.identity)
+    outcome = train_cell(
+        prepared,
+        plan,
+        context.config.protocol,
+        checkpoint_dir=store.cell_dir(cell) / "checkpoint",
+        progress=progress,
+    )
+    scores = score_predictions(
+        outcome.predictions, context.metrics, prepared.resamples, context.recipe
+    )
+    records = trained_records(context, prepared, plan, outcome, scores)
+    store.write_cell(cell, records, outcome.predictions)
+    return records
+
+
+def rescore_cell(context: CellContext, prepared: PreparedTask, plan: CellPlan) -> bool:
+    """Recompute a done cell's records from its predictions when the requested metrics
+    or bootstrap recipe differ from the stored ones; True if it did."""
+    cell, store, recipe = plan.key.id, context.store, context.recipe
+    stored = store.cell_records(cell)
+    wanted = {(m.name, recipe.replicates, recipe.seed, recipe.unit) for m in context.metrics}
+    have = {(r.metric, r.bootstrap.get("replicates"), r.bootstrap.get("seed"),
+             r.bootstrap.get("unit")) for r in stored}  # fmt: skip
+    if wanted == have or not stored:
+        return False
+    predictions = store.cell_predictions(cell)
+    scores = score_predictions(predictions, context.metrics, prepared.resamples, recipe)
+    # each split's stored record carries that split's contamination and details
+    splits = {r.split: asdict(r) for r in stored}
+    store.write_cell(cell, scored_records(splits, scores))
+    return True

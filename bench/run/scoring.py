@@ -20,15 +20,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bench.data.labels import label_column, prediction_labels, score_column
+from bench.errors import RunError
 from bench.host.specs import MetricSpec, MetricValue, ScoreData
 from bench.statistics.intervals import metric_replicates, percentile_ci
 from bench.statistics.resampling import bootstrap_indices
+
+if TYPE_CHECKING:
+    from bench.host.manager import PluginHost
+
+
+def select_metrics(
+    host: PluginHost, requested: Sequence[str], defaults: bool = True
+) -> list[MetricSpec]:
+    """The score metrics of every cell: the defaults (unless ``defaults`` is False) plus
+    ``requested`` (registry names).
+
+    A requested metric that ``bench run`` cannot compute is an error, not a warning:
+    image-set metrics need their own command, and run-level metrics must provide ``run``.
+    """
+    regs = host.registries
+    chosen = [m for m in regs.metrics if defaults and m.default and m.kind == "scores"]
+    for name in requested:
+        metric = regs.metrics.get(name)
+        if metric.kind == "images":
+            raise RunError(
+                f"metric {name!r} compares image sets and cannot run per cell; "
+                f"use `bench wasserstein` (or the command its plugin provides)"
+            )
+        if metric.kind != "scores" and metric.run is None:
+            raise RunError(f"metric {name!r} ({metric.kind}) has no run-level implementation")
+        if metric not in chosen:
+            chosen.append(metric)
+    if not chosen:
+        raise RunError("no metric to compute: with --no-default-metrics pass --metric NAME")
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,20 @@ class Inputs:
         return self.preprocess.hash()
 
     def build(
-        self, cache: ImageCache, cohort: Cohort, ids: Sequence[str], spec: ModelSpec
+        self,
+        cache: ImageCache,
+        cohort: Cohort,
+        ids: Sequence[str],
+        spec: ModelSpec,
+        build: bool = True,
     ) -> CachedImages:
-        """Cached inputs of ``ids`` for ``spec`` (built where missing)."""
+        """Cached inputs of ``ids`` for ``spec``, built where missing (``build=False``: only
+        opened; a record missing from the cache is a :class:`bench.data.image_cache.CacheMissError`)."""
         if spec.input_kind == "image":
-            return cache.images(cohort, ids, self.preprocess, self.render)
+            return cache.images(cohort, ids, self.preprocess, self.render, build=build)
         if spec.signal_recipe is not None:
-            return cache.recipe_signals(cohort, ids, spec.signal_recipe)
-        return cache.signals(cohort, ids, self.preprocess)
+            return cache.recipe_signals(cohort, ids, spec.signal_recipe, build=build)
+        return cache.signals(cohort, ids, self.preprocess, build=build)
 
 
 @dataclass
@@ -201,11 +207,16 @@ def prepare_task(
     inputs: Inputs,
     recipe: BootstrapRecipe,
     console: Console | None = None,
+    build: bool = True,
 ) -> PreparedTask:
     """Task → cohort → usable records → split, through :mod:`bench.run.preparation` (the path
     ``bench data describe --check`` takes too): the usability check builds (or opens) the
     cached inputs of every record for every representation the models need; records that
-    fail to load are left out before the usable records are split."""
+    fail to load are left out before the usable records are split.
+
+    This is where caches are built, once per task before any cell runs; with
+    ``build=False`` (an executor's worker) they are only opened, and a record missing from
+    one is an error (:class:`bench.data.image_cache.CacheMissError`)."""
     from bench.run.preparation import RecordCheck, split_for, usable_records
 
     arrays: dict[str, CachedImages] = {}
@@ -217,7 +228,7 @@ def prepare_task(
         for key, spec in {representation_key(m): m for m in models}.items():
             if console is not None:
                 console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
-            cached = inputs.build(cache, cohort, ids, spec)
+            cached = inputs.build(cache, cohort, ids, spec, build=build)
             if cached.missing_leads and console is not None:
                 console.print(
                     f"[yellow]{len(cached.missing_leads)} record(s) lack lead(s) the "

@@ -115,25 +115,55 @@ def test_slurm_dry_run_prints_the_job_array_script(host, tmp_path):
 
 
 def test_a_worker_refuses_a_cell_whose_identity_differs(host, tmp_path):
+    from rich.console import Console
+
     from bench.executors.worker import IdentityMismatchError, cell_spec, run_cell
-    from bench.run.cells import CellKey
-    from bench.run.grid import Runner, RunSummary
+    from bench.run.cells import CellKey, plan_cell
+    from bench.run.context import CellContext
 
     config = build_config(None, {"models": ("tiny-cnn",), "fractions": (1.0,), "profile": "tiny",
                                  "output": str(tmp_path / "runs"), "run_name": "id",
                                  "cache_dir": str(tmp_path / "cache")})  # fmt: skip
-    runner = Runner(config, host)
-    prepared = runner.prepare(host.registries.tasks.get("stemi"), RunSummary(runner.run_dir))
+    context = CellContext.open(config, host, Console(quiet=True))
+    prepared = context.load_task(host.registries.tasks.get("stemi"))
     key = CellKey("tiny-cnn", "stemi", "synthetic", 1.0, 0, "finetune")
     spec = host.registries.models.get("tiny-cnn")
-    plan = runner.plan(prepared, spec, key, prepared.train_ids(1.0, 0))
-    job = cell_spec(runner, plan)
+    plan = plan_cell(context, prepared, spec, key, prepared.train_ids(1.0, 0))
+    job = cell_spec(context, plan)
     assert job["plugins"] == [
         {"name": "chaos-models", "ref": "tests.executors.chaos_plugin:ChaosModels"}
     ]
     with pytest.raises(IdentityMismatchError, match="the driver 0000"):
-        run_cell({**job, "digest": "0000"}, str(runner.run_dir))
-    assert not (runner.run_dir / "cells").exists()
+        run_cell({**job, "digest": "0000"}, str(context.run_dir))
+    assert not (context.run_dir / "cells").exists()
+
+
+def test_a_worker_opens_the_drivers_caches_and_never_builds_one(host, tmp_path):
+    from rich.console import Console
+
+    from bench.data.image_cache import CacheMissError
+    from bench.executors.worker import cell_spec, run_cell
+    from bench.run.cells import CellKey, plan_cell
+    from bench.run.context import CellContext
+
+    config = build_config(None, {"models": ("tiny-cnn",), "fractions": (1.0,), "profile": "tiny",
+                                 "output": str(tmp_path / "runs"), "run_name": "c",
+                                 "cache_dir": str(tmp_path / "cache")})  # fmt: skip
+    context = CellContext.open(config, host, Console(quiet=True))
+    task = host.registries.tasks.get("stemi")
+    with pytest.raises(CacheMissError, match="not cached"):
+        context.load_task(task, build=False)
+    assert not list((tmp_path / "cache").glob("*"))
+    prepared = context.load_task(task)
+    key = CellKey("tiny-cnn", "stemi", "synthetic", 1.0, 0, "finetune")
+    spec = host.registries.models.get("tiny-cnn")
+    plan = plan_cell(context, prepared, spec, key, prepared.train_ids(1.0, 0))
+    job = cell_spec(context, plan)
+    for folder in (tmp_path / "cache").iterdir():  # the driver's caches go missing
+        for file in folder.iterdir():
+            file.unlink()
+    with pytest.raises(CacheMissError, match="caches are built when a run prepares"):
+        run_cell(job, str(context.run_dir))
 
 
 class Inline:
