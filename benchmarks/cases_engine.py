@@ -20,9 +20,10 @@ import torch.nn.functional as F
 from harness import Load, Paired, Stats, pick, repeats, result
 
 from bench.host.specs import ModelSpec
-from bench.training import TrainConfig, fine_tune
+from bench.training import TrainConfig
 from bench.training.datasets import ArrayDataset
 from bench.training.devices import autocast
+from bench.training.loop import fine_tune
 
 SIZE, BATCH = 112, 32
 STEPS = pick(8, 4)

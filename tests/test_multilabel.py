@@ -18,8 +18,10 @@ from bench.data.labels import label_columns, prediction_labels
 from bench.host.specs import BuiltModel, MetricSpec, MetricValue
 from bench.run.scoring import BootstrapRecipe, score_predictions
 from bench.statistics.resampling import bootstrap_indices
-from bench.training import TrainConfig, fine_tune, linear_probe
+from bench.training import TrainConfig
 from bench.training.datasets import ArrayDataset
+from bench.training.loop import fine_tune
+from bench.training.probe import linear_probe
 from bench.training.selection import auroc
 from tests.engine.test_engine import SIZE, _built, _spec
 

@@ -23,8 +23,11 @@ from bench.run.recording import scored_records, trained_records
 from bench.run.records import ResultRecord
 from bench.run.scoring import score_predictions
 from bench.run.task_data import PreparedTask
-from bench.training import TrainResult, fine_tune, linear_probe
+from bench.training import TrainResult
+from bench.training.config import EvalProtocol
 from bench.training.heads import protocol_model
+from bench.training.loop import fine_tune
+from bench.training.probe import linear_probe
 from bench.training.runtime import seed_everything
 from bench.training.segments import window_scores, window_sets
 
@@ -48,7 +51,7 @@ class CellOutcome:
 def train_cell(
     prepared: PreparedTask,
     plan: CellPlan,
-    protocol: str,
+    protocol: EvalProtocol,
     checkpoint_dir: Path,
     progress: Progress | None = None,
 ) -> CellOutcome:

@@ -6,7 +6,7 @@
 - ``frozen-attn``: the same head on a frozen encoder (kept in eval mode: batch-norm
   statistics and dropout frozen too); only the head trains;
 - ``linear-probe``: logistic regression on the mean-pooled tokens
-  (:func:`bench.training.linear_probe`).
+  (:func:`bench.training.probe.linear_probe`).
 
 Every model gets all four through its one token contract; nothing here knows a model.
 A segment model's head sees only the tokens of the segments a record has

@@ -12,9 +12,10 @@ import torch
 from click.testing import CliRunner
 
 from bench.commands.embed import build_encoder, cohort_inputs, embed, ids_path, input_cohort
-from bench.training import TrainConfig, linear_probe
+from bench.training import TrainConfig
 from bench.training import probe as probe_module
 from bench.training.datasets import ArrayDataset
+from bench.training.probe import linear_probe
 from tests.data.fixtures import synthetic_ecg
 
 MODEL = "resnet152"  # quick size: a half-width ResNet-18, fast at the tiny profile's 64 px

@@ -13,10 +13,12 @@ from torch import nn
 
 from bench.api import ImageInput, SignalInput
 from bench.host.specs import BuiltModel, ModelSpec
-from bench.training import TrainConfig, fine_tune, linear_probe
+from bench.training import TrainConfig
 from bench.training import loop as engine_loop
 from bench.training.datasets import ArrayDataset
+from bench.training.loop import fine_tune
 from bench.training.plan import Plan
+from bench.training.probe import linear_probe
 from bench.training.selection import auroc
 
 SIZE = 32

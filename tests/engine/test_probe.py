@@ -11,8 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
 
-from bench.training import linear_probe
-from bench.training.probe import C_GRID, GRID, select_probe
+from bench.training.probe import C_GRID, GRID, linear_probe, select_probe
 from tests.engine.test_engine import FAST, _built, _sets, _spec
 
 #: The grid as the test spells it: every C with no class weights, then balanced ones.

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from bench.host.specs import BuiltModel, ModelSpec
-from bench.training import fine_tune, linear_probe
 from bench.training.features import FeaturesError, pooled_function, timm_tokens, token_function
 from bench.training.heads import (
     PROTOCOLS,
@@ -20,6 +19,8 @@ from bench.training.heads import (
     attention_heads,
     protocol_model,
 )
+from bench.training.loop import fine_tune
+from bench.training.probe import linear_probe
 from bench.training.selection import auroc
 from tests.engine.test_engine import FAST, TinyNet, _built, _sets, _spec
 

@@ -20,10 +20,11 @@ from bench.data.render import RenderConfig
 from bench.data.signal_recipe import SegmentAggregation, apply_recipe, filled_slots
 from bench.host.specs import BuiltModel, ModelSpec
 from bench.run.task_data import Inputs
-from bench.training import TrainConfig, linear_probe
+from bench.training import TrainConfig
 from bench.training import probe as probe_module
 from bench.training.datasets import ArrayDataset
 from bench.training.heads import ATTENTION_PROTOCOLS, AttentionPool, protocol_model
+from bench.training.probe import linear_probe
 from bench.training.segments import RecordRule, WindowDataset, window_scores, window_sets
 from tests.data.fixtures import synthetic_ecg
 

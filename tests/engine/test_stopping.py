@@ -14,9 +14,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.training import TrainConfig, fine_tune
+from bench.training import TrainConfig
 from bench.training import loop as engine_loop
 from bench.training.datasets import ArrayDataset
+from bench.training.loop import fine_tune
 from bench.training.plan import Plan
 from bench.training.recipe import PAPER_RECIPE, FineTuneRecipe, apply_drop_path, build_optimisation
 from tests.engine.test_engine import _built, _sets, _spec
