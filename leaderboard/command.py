@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 from bench.leaderboard.aggregate import MixedRecordsError
 from bench.leaderboard.html import board_html
-from bench.leaderboard.paired import DEFAULT_CONTRASTS, parse_contrast
-from bench.leaderboard.report import DEFAULT_METRICS, DEFAULT_REFERENCE, build_leaderboard
+from bench.leaderboard.paired import parse_contrast
+from bench.leaderboard.report import DEFAULT_METRICS, build_leaderboard
+from bench.leaderboard.settings import COMPARISONS_FILE, Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS
 
 FORMATS = (*RENDERERS, "html")
@@ -36,12 +37,18 @@ def _target(output: Path, fmt: str) -> Path:
     help="Metrics to tabulate (repeatable).",
 )  # fmt: skip
 @click.option("--split", "splits", multiple=True, type=click.Choice(["internal", "external"]))
-@click.option("--reference", default=DEFAULT_REFERENCE, show_default=True,
-              help="Reference model for the relative differences (MODEL or MODEL:INIT).")  # fmt: skip
+@click.option(
+    "--comparisons", "comparisons_file", type=click.Path(path_type=Path),
+    help=f"YAML file with the default reference and contrasts (default: {COMPARISONS_FILE} "
+    "in the working directory, if there is one).",
+)  # fmt: skip
+@click.option("--reference", default=None, metavar="MODEL[:INIT]",
+              help="Reference model for the relative differences (default: the comparisons "
+              "file's).")  # fmt: skip
 @click.option(
     "--contrast", "contrasts", multiple=True, metavar="FIRST:SECOND",
     help="Compare model FIRST against model SECOND in every table (repeatable; replaces the "
-    f"defaults {', '.join(f'{a}:{b}' for a, b in DEFAULT_CONTRASTS)}).",
+    "comparisons file's contrasts).",
 )  # fmt: skip
 @click.option("--allow-mixed", is_flag=True, help="Tabulate records of differing versions.")
 @click.option("--replicates", default=500, show_default=True, help="Paired bootstrap replicates.")
@@ -55,7 +62,8 @@ def leaderboard_command(
     tasks: tuple[str, ...],
     metrics: tuple[str, ...],
     splits: tuple[str, ...],
-    reference: str,
+    comparisons_file: Path | None,
+    reference: str | None,
     contrasts: tuple[str, ...],
     allow_mixed: bool,
     replicates: int,
@@ -71,13 +79,18 @@ def leaderboard_command(
     hold the generated Findings and every row's identity.
     """
     try:
-        pairs = [parse_contrast(c) for c in contrasts] if contrasts else DEFAULT_CONTRASTS
+        configured = load_comparisons(comparisons_file)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--comparisons") from None
+    try:
+        pairs = tuple(parse_contrast(c) for c in contrasts) if contrasts else configured.contrasts
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--contrast") from None
+    comparisons = Comparisons(reference or configured.reference, pairs)
     try:
         board = build_leaderboard(
             results_dirs or (Path("runs"),), tasks=tasks, metrics=metrics, splits=splits,
-            reference=reference, contrasts=pairs, allow_mixed=allow_mixed, replicates=replicates,
+            comparisons=comparisons, allow_mixed=allow_mixed, replicates=replicates,
         )  # fmt: skip
     except (MixedRecordsError, ValueError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -10,10 +10,9 @@ the most specific kind that names it):
   random-init encoder of the same model and architecture under the linear probe (does the
   pretrained model beat "any features"? Random-init encoders under a linear probe match
   published pretrained models on many ECG tasks);
-- ``contrast``: configured pairs of models (:data:`DEFAULT_CONTRASTS`: the signal
-  foundation model against the signal CNN from scratch, HeartBEiT against the ViT), per
-  protocol;
-- ``reference``: the reference model against every other row.
+- ``contrast``: configured pairs of models (``contrasts`` of
+  :mod:`bench.leaderboard.settings`), per protocol;
+- ``reference``: the configured reference model against every other row.
 
 The value reported is the paper's relative difference, ``(first − second) / second`` in
 %, of the seed means. Whether it is "real" is decided by a paired, patient-level
@@ -34,15 +33,12 @@ from dataclasses import dataclass
 
 from bench.leaderboard.aggregate import DEFAULT_PROTOCOL, Cell, RowKey, TableKey
 from bench.leaderboard.replicates import Replicates
-from bench.leaderboard.replicates import registered_metrics as registered_metrics
 
 from bench.api import MetricSpec, paired_bootstrap
 
 #: Kinds of comparison, most specific first (a pair named by several gets the first).
 KINDS = ("pretraining", "control", "contrast", "reference")
 PROBE = "linear-probe"
-#: Image-vs-signal and image-model contrasts compared by default (first vs second model).
-DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (("ecg-fm", "resnet1d"), ("heartbeit", "vit-b16"))
 RANDOM_INIT = "random"
 
 
@@ -116,9 +112,10 @@ def _random_probe(rows: Sequence[RowKey], row: RowKey) -> RowKey | None:
 
 
 def comparison_pairs(
-    rows: Sequence[RowKey], reference: str, contrasts: Sequence[tuple[str, str]]
+    rows: Sequence[RowKey], reference: str | None, contrasts: Sequence[tuple[str, str]]
 ) -> dict[tuple[RowKey, RowKey], str]:
-    """(first row, second row) → kind, for the rows of one table."""
+    """(first row, second row) → kind, for the rows of one table (no ``reference`` kind
+    when ``reference`` is None)."""
     kinds: dict[tuple[RowKey, RowKey], str] = {}
     for row in rows:
         twin = _random_twin(rows, row) if row[1] not in (RANDOM_INIT, "") else None
@@ -133,7 +130,7 @@ def comparison_pairs(
             a, b = find_reference(same, first), find_reference(same, second)
             if a is not None and b is not None:
                 kinds.setdefault((a, b), "contrast")
-    ref = find_reference(rows, reference)
+    ref = find_reference(rows, reference) if reference is not None else None
     if ref is not None:
         for row in rows:
             if row != ref:
@@ -180,9 +177,9 @@ def relative_difference_pct(ref: float, other: float) -> float:
 
 def differences(
     cells: Sequence[Cell],
-    reference: str,
+    reference: str | None,
     *,
-    contrasts: Sequence[tuple[str, str]] = DEFAULT_CONTRASTS,
+    contrasts: Sequence[tuple[str, str]] = (),
     replicates: int = 500,
     seed: int = 0,
     metrics: Mapping[str, MetricSpec] | None = None,

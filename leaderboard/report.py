@@ -25,13 +25,13 @@ from bench.leaderboard.identity import (
     row_identities,
     rows_markdown,
 )
-from bench.leaderboard.paired import DEFAULT_CONTRASTS, Difference, differences, find_reference
+from bench.leaderboard.paired import Difference, differences, find_reference
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
 from bench.leaderboard.replicates import Replicates, pool_cis
+from bench.leaderboard.settings import Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
 
 DEFAULT_METRICS: tuple[str, ...] = ("auroc", "auprc")
-DEFAULT_REFERENCE = "heartbeit"
 FINDINGS_METRIC = "auroc"
 
 
@@ -46,7 +46,7 @@ class Leaderboard:
     rows: list[RowIdentity]
     findings: Findings
     caption: str = ""  # the profile caption (small stand-ins), when it applies
-    reference: str = DEFAULT_REFERENCE
+    reference: str | None = None
 
     def plot(self, out_dir: Path) -> list[Path]:
         """Write every figure (PNG + SVG) into ``out_dir``.
@@ -57,7 +57,11 @@ class Leaderboard:
         rows: dict[TableKey, set[RowKey]] = {}
         for cell in self.cells:
             rows.setdefault(cell.table, set()).add(cell.row)
-        references = {table: find_reference(sorted(r), self.reference) for table, r in rows.items()}
+        reference = self.reference
+        references = {
+            table: find_reference(sorted(r), reference) if reference is not None else None
+            for table, r in rows.items()
+        }
         shown = [d for d in self.differences if d.reference == references.get(d.table)]
         return plot_all([*self.cells, *self.saliency], shown, out_dir)
 
@@ -88,15 +92,15 @@ def build_leaderboard(
     tasks: Sequence[str] = (),
     metrics: Sequence[str] = DEFAULT_METRICS,
     splits: Sequence[str] = (),
-    reference: str = DEFAULT_REFERENCE,
-    contrasts: Sequence[tuple[str, str]] = DEFAULT_CONTRASTS,
+    comparisons: Comparisons | None = None,
     allow_mixed: bool = False,
     replicates: int = 500,
 ) -> Leaderboard:
     """Load, keep the latest record per cell, filter, check consistency, aggregate, pool
     the seeds' CIs and compare rows (the reference against every row, pretraining
-    ablations, the ``contrasts`` (first, second model)), on ``replicates`` shared
-    patient-level resamples.
+    ablations, the contrasts), on ``replicates`` shared patient-level resamples. The
+    reference and the contrasts are those of ``comparisons`` (default: the configured
+    ones, :func:`bench.leaderboard.settings.load_comparisons`).
 
     Raises :class:`leaderboard.aggregate.MixedRecordsError` when a table would mix
     versions (unless ``allow_mixed``) and ``ValueError`` when nothing matches.
@@ -116,9 +120,12 @@ def build_leaderboard(
     ]
     if not allow_mixed:
         check_consistent([*chosen, *saliency])
+    comparisons = comparisons or load_comparisons()
     values = Replicates(replicates)
     cells = pool_cis(aggregate(chosen), values)
-    diffs = differences(cells, reference, contrasts=contrasts, values=values)
+    diffs = differences(
+        cells, comparisons.reference, contrasts=comparisons.contrasts, values=values
+    )
     return Leaderboard(
         cells=cells,
         saliency=aggregate(saliency),
@@ -127,5 +134,5 @@ def build_leaderboard(
         rows=row_identities(cells),
         findings=findings(diffs, cells, FINDINGS_METRIC),
         caption=profile_caption(cells),
-        reference=reference,
+        reference=comparisons.reference,
     )

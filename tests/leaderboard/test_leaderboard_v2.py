@@ -21,6 +21,7 @@ from bench.leaderboard.plugin import bench_register_commands
 from bench.leaderboard.publish import write_leaderboard
 from bench.leaderboard.replicates import registered_metrics
 from bench.leaderboard.report import Leaderboard, build_leaderboard
+from bench.leaderboard.settings import Comparisons
 from click.testing import CliRunner
 
 from bench.run.records import ResultRecord, dumps, read_jsonl
@@ -170,7 +171,10 @@ def test_pretraining_ablation_and_contrasts_are_compared_per_seed(board: Leaderb
 def test_contrasts_are_configurable_from_the_api_and_the_cli(tmp_path: Path) -> None:
     root = _store(tmp_path / "runs")
     board = build_leaderboard(
-        [root], metrics=["auroc"], replicates=20, contrasts=[("resnet1d", "ecg-fm")]
+        [root],
+        metrics=["auroc"],
+        replicates=20,
+        comparisons=Comparisons("heartbeit", (("resnet1d", "ecg-fm"),)),
     )
     assert {(d.reference[0], d.row[0]) for d in board.differences if d.kind == "contrast"} == {
         ("resnet1d", "ecg-fm")

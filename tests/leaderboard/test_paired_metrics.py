@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench.leaderboard.aggregate import SourcedRecord, aggregate, load_store
-from bench.leaderboard.paired import differences, registered_metrics, relative_difference_pct
+from bench.leaderboard.paired import differences, relative_difference_pct
+from bench.leaderboard.replicates import registered_metrics
 from bench.plugins.metrics import compute_score_metric
 from hypothesis import given, settings
 from hypothesis import strategies as st
