@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench import hookimpl
-from bench.host.specs import BuiltModel
+from bench.host.specs import BuiltModel, PretrainingFacts
 from bench.run.config import PROFILES
 from bench.run.records import load_records
 from bench.weights.contamination import Corpus, check
@@ -84,7 +84,7 @@ class CorpusModels:
         def build(**kwargs: Any) -> BuiltModel:
             built = TinyModels.build(**kwargs)
             return replace(
-                built, init="file", config={"pretrain.corpus": corpus.to_metadata()}
+                built, init="file", pretraining=PretrainingFacts(corpus=corpus.to_metadata())
             )
 
         return build
@@ -113,8 +113,13 @@ def test_bench_run_records_flag_exactly_the_splits_whose_patients_or_external_si
         args += ["--model", model]
     result = CliRunner().invoke(make_cli(host), args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    records = load_records([tmp_path / "runs" / "r"])
     reasons = {(r.model, r.split): (r.contamination, r.details["contamination"])
-               for r in load_records([tmp_path / "runs" / "r"])}  # fmt: skip
+               for r in records}  # fmt: skip
+    for record in records:  # the declared corpus, as records have always carried it
+        declared = corpora[record.model].to_metadata()
+        assert record.pretraining == {"corpus": declared}
+        assert record.details["model_config"]["pretrain.corpus"] == declared
     patients = f"patients {n // 2}–{n - 1} are in the pretraining corpus"
     assert reasons == {
         ("saw-patients", "internal"): (True, patients),

@@ -5,7 +5,7 @@ leaderboard (in the spirit of MTEB's ``TaskMetadata``/``ModelMeta`` and timm's r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
@@ -39,6 +39,8 @@ class BuiltModel:
     ``init`` (:data:`Init`) goes into every result record; ``weights`` names the file or
     checkpoint used, if any. ``arch`` names the architecture actually built, in words
     (e.g. a quick profile's smaller member of the family); empty means the model's name.
+    ``pretraining`` states what the weights' own pretraining declared (a harness
+    checkpoint's metadata), ``None`` when they declare nothing.
     """
 
     module: nn.Module
@@ -46,6 +48,7 @@ class BuiltModel:
     weights: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
     arch: str = ""
+    pretraining: PretrainingFacts | None = None
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
@@ -295,3 +298,28 @@ class ExecutorSpec:
     description: str
     create: Callable[[ExecutorSettings], Executor]
     plugin: str = ""
+
+
+@dataclass(frozen=True)
+class PretrainingFacts:
+    """What a pretraining checkpoint declares about its pretraining, as its metadata says it
+    (strings, ``None`` when not declared): the ``corpus`` it saw (a
+    :class:`bench.weights.contamination.Corpus` in JSON, checked against every evaluation
+    set), its budget (``steps``, ``images`` or ``segments`` seen, final ``loss``) and, for
+    masked-image modelling, the tokenizer and what the model recovered of the code entropy.
+    Every result record carries them (``pretraining``)."""
+
+    corpus: str | None = None
+    steps: str | None = None
+    images: str | None = None
+    segments: str | None = None
+    loss: str | None = None
+    tokenizer: str | None = None
+    tokenizer_hash: str | None = None
+    render_hash: str | None = None
+    code_unigram_entropy: str | None = None
+    nats_recovered: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        """The declared facts (what a result record's ``pretraining`` holds)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}

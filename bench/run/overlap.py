@@ -1,6 +1,7 @@
 """Which evaluation splits of a trained cell overlap its model's pretraining corpus.
 
-The corpus is the one the built model declares (a checkpoint's metadata), else, for
+The corpus is the one the built model declares (:attr:`bench.host.specs.BuiltModel.pretraining`,
+from a checkpoint's metadata), else, for
 pretrained weights, the corpora its spec names (:attr:`bench.host.specs.ModelSpec.pretrained_on`);
 a randomly initialised model saw none. Each split is checked by
 :func:`bench.weights.contamination.check`.
@@ -21,9 +22,9 @@ def split_overlaps(
     prepared: PreparedTask, spec: ModelSpec, built: BuiltModel
 ) -> dict[str, str | None]:
     """Per evaluation split, why it overlaps the model's pretraining corpus (or None)."""
-    declared = built.config.get("pretrain.corpus")
+    declared = built.pretraining.corpus if built.pretraining else None
     if declared:
-        corpora = [Corpus.from_metadata(str(declared))]
+        corpora = [Corpus.from_metadata(declared)]
     elif built.init != "random":
         corpora = [Corpus.from_metadata(name) for name in spec.pretrained_on]
     else:

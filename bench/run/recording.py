@@ -37,6 +37,12 @@ def determinism_flags() -> dict[str, bool]:
     }
 
 
+def model_config_pretraining(pretraining: Mapping[str, str]) -> dict[str, str]:
+    """The pretraining facts as a record's ``details.model_config`` has always spelled
+    them beside the built config: ``pretrain.<fact>``."""
+    return {f"pretrain.{fact}": value for fact, value in pretraining.items()}
+
+
 def scored_records(
     splits: Mapping[str, Mapping[str, Any]], scores: Sequence[Score]
 ) -> list[ResultRecord]:
@@ -64,10 +70,7 @@ def trained_records(
     by_id = prepared.by_id
     built, result, key = outcome.built, outcome.result, plan.key
     contamination = split_overlaps(prepared, plan.spec, built)
-    pretraining = {
-        k.removeprefix("pretrain."): v for k, v in built.config.items()
-        if k.startswith("pretrain.")
-    }  # fmt: skip
+    pretraining = built.pretraining.to_dict() if built.pretraining else {}
     common: dict[str, Any] = {
         "run_id": context.run_dir.name,
         "model": key.model,
@@ -106,7 +109,7 @@ def trained_records(
     train_labels = prepared.label_values(plan.train_ids)
     details = {
         "predictions": context.store.predictions_path(key.id),
-        "model_config": built.config,
+        "model_config": {**built.config, **model_config_pretraining(pretraining)},
         "n_train": len(plan.train_ids),
         "n_train_positive": int(by_id.loc[plan.train_ids, "label"].sum()),
         "n_train_patients": int(by_id.loc[plan.train_ids, "patient_id"].nunique()),

@@ -22,7 +22,13 @@ from pathlib import Path
 from bench.plugins.ecgfm import ECGFM_SEGMENTS
 from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, count_parameters
 
-from bench.api import BuiltModel, RecordRule, SegmentAggregation, default_cache_dir
+from bench.api import (
+    BuiltModel,
+    PretrainingFacts,
+    RecordRule,
+    SegmentAggregation,
+    default_cache_dir,
+)
 
 RANDOM = "random"
 #: Segment length (5 s at 500 Hz) of every ECG-FM input.
@@ -59,21 +65,22 @@ def default_checkpoint_path(profile: str) -> Path:
 
 
 #: Checkpoint metadata a ``bench pretrain --model ecg-fm`` file declares, recorded as the
-#: cell's ``pretraining`` budget (``pretrain.<key>`` in the built config; the runner checks
-#: ``corpus`` against the evaluation sets).
+#: cell's ``pretraining`` budget (:class:`PretrainingFacts`; the runner checks ``corpus``
+#: against the evaluation sets).
 PRETRAINING_KEYS = ("corpus", "steps", "segments", "loss")
 
 
-def pretraining_config(path: Path) -> dict[str, str]:
-    """``pretrain.<key>`` entries from the safetensors metadata of ``path`` (the corpus,
-    steps, segments and final loss of the harness's own pretraining); empty otherwise (a
-    released fairseq-signals file declares none)."""
+def pretraining_facts(path: Path) -> PretrainingFacts | None:
+    """What the safetensors metadata of ``path`` declares about its pretraining (the
+    corpus, steps, segments and final loss of the harness's own pretraining); ``None``
+    otherwise (a released fairseq-signals file declares none)."""
     from bench.api import read_metadata
 
     if path.suffix != ".safetensors":
-        return {}
+        return None
     metadata = read_metadata(path)
-    return {f"pretrain.{key}": metadata[key] for key in PRETRAINING_KEYS if key in metadata}
+    facts = {key: metadata[key] for key in PRETRAINING_KEYS if key in metadata}
+    return PretrainingFacts(**facts) if facts else None
 
 
 def default_weights(profile: str, input_size: int) -> str | None:
@@ -104,7 +111,7 @@ def build_ecgfm(
     from bench.api import CheckpointError, load_into, warn_random_init
 
     config = profile_config(profile)
-    init, path = RANDOM, None
+    init, path, pretraining = RANDOM, None, None
     if weights is None:
         weights = default_weights(profile, input_size)
     if weights is None:
@@ -131,7 +138,7 @@ def build_ecgfm(
             raise CheckpointError(f"{path}: {exc}") from None
         init = "wcr" if path == default_checkpoint_path(profile) else "file"
         info.update(source_model=loaded.model_name, dropped_keys=len(loaded.dropped))
-        info.update(pretraining_config(path))
+        pretraining = pretraining_facts(path)
     info.update(
         architecture=asdict(config),
         segment_samples=SEGMENT_SAMPLES,
@@ -143,5 +150,10 @@ def build_ecgfm(
         else f"ECG-FM (width {config.embed_dim}, {config.layers} layers)"
     )
     return BuiltModel(
-        module=module, init=init, weights=str(path) if path else None, config=info, arch=arch
+        module=module,
+        init=init,
+        weights=str(path) if path else None,
+        config=info,
+        arch=arch,
+        pretraining=pretraining,
     )

@@ -8,12 +8,13 @@ file whose backbone is loaded (``init="mim"`` when its metadata says ``kind=mim`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from bench.plugins.heartbeit.mim import MIM_PREFIX
 from bench.plugins.heartbeit.model import BeitConfig, build_beit, profile_config
 
-from bench.api import BuiltModel
+from bench.api import BuiltModel, PretrainingFacts
 
 RANDOM = "random"
 
@@ -57,11 +58,26 @@ def build_heartbeit(
     state = load_state_dict_file(path)
     load_into(module, state, ignore=("head.", MIM_PREFIX))
     init = "mim" if metadata.get("kind") == "mim" else "file"
-    for key in ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "images", "loss",
-                "code_unigram_entropy"):  # fmt: skip
-        if key in metadata:
-            config[f"pretrain.{key}"] = metadata[key]
+    return BuiltModel(
+        module=module,
+        init=init,
+        weights=str(path),
+        config=config,
+        arch=arch,
+        pretraining=pretraining_facts(metadata),
+    )
+
+
+#: Checkpoint metadata a HeartBEiT file declares about its pretraining.
+PRETRAINING_KEYS = ("corpus", "tokenizer", "tokenizer_hash", "render_hash", "steps", "images",
+                    "loss", "code_unigram_entropy")  # fmt: skip
+
+
+def pretraining_facts(metadata: Mapping[str, str]) -> PretrainingFacts | None:
+    """What a checkpoint's metadata declares about its pretraining, with the nats its final
+    loss recovered beyond the unigram entropy of its codes (``None``: it declares nothing)."""
+    facts = {key: metadata[key] for key in PRETRAINING_KEYS if key in metadata}
     if "loss" in metadata and "code_unigram_entropy" in metadata:
         recovered = float(metadata["code_unigram_entropy"]) - float(metadata["loss"])
-        config["pretrain.nats_recovered"] = f"{recovered:.4f}"
-    return BuiltModel(module=module, init=init, weights=str(path), config=config, arch=arch)
+        facts["nats_recovered"] = f"{recovered:.4f}"
+    return PretrainingFacts(**facts) if facts else None

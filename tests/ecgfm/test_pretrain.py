@@ -81,9 +81,10 @@ def test_bench_pretrain_ecg_fm_resumes_and_installs_the_default(
     built = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights=None)
     assert built.init == "wcr" and built.weights == str(default)
     # the records carry the pretraining budget and the runner checks the corpus
-    assert built.config["pretrain.steps"] == "3"
-    assert built.config["pretrain.corpus"] == meta["corpus"]
-    assert built.config["pretrain.segments"] == meta["segments"]
+    assert built.pretraining is not None
+    assert built.pretraining.to_dict() == {
+        "corpus": meta["corpus"], "steps": "3", "segments": meta["segments"], "loss": meta["loss"]
+    }  # fmt: skip
     random = build_ecgfm(num_classes=2, profile="quick", input_size=2500, weights="random")
     assert random.init == "random"
 

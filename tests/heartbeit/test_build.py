@@ -11,6 +11,7 @@ from bench.plugins.heartbeit.mim import BeitMIM
 from bench.plugins.heartbeit.model import profile_config, saliency_layers, saliency_reshape
 from bench.plugins.heartbeit.pretrain import save_mim_checkpoint
 
+from bench.host.specs import PretrainingFacts
 from bench.weights.checkpoints import CheckpointError, read_metadata, save_state_dict_file
 
 
@@ -26,7 +27,7 @@ def test_mim_file_loads_backbone(tmp_path: Path) -> None:
     path = tmp_path / "mim.safetensors"
     save_mim_checkpoint(mim, path, {"kind": "mim", "corpus": "synthetic-ecg", **beit.metadata()})
     built = build_heartbeit(num_classes=2, profile="quick", input_size=32, weights=str(path))
-    assert built.init == "mim" and built.config["pretrain.corpus"] == "synthetic-ecg"
+    assert built.init == "mim" and built.pretraining == PretrainingFacts(corpus="synthetic-ecg")
     assert torch.equal(built.module.pos_embed, mim.backbone.pos_embed)
     assert built.module.head.out_features == 2
 

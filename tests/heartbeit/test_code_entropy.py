@@ -37,4 +37,6 @@ def test_a_checkpoint_reports_nats_recovered_beyond_the_unigram_entropy(tmp_path
     save_state_dict_file(state, path, metadata)
     built = build_heartbeit(num_classes=2, profile="quick", input_size=32, weights=str(path))
     assert built.init == "mim"
-    assert built.config["pretrain.nats_recovered"] == "1.7500"
+    assert built.pretraining is not None and built.pretraining.to_dict() == {
+        "loss": "2.50000", "code_unigram_entropy": "4.2500", "nats_recovered": "1.7500"
+    }  # fmt: skip
