@@ -11,7 +11,6 @@ averaged by DistributedDataParallel and rank 0 writes files.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -24,10 +23,11 @@ import torch.distributed as dist
 from rich.progress import Progress
 from torch import nn
 
+from bench.training.recipe import cosine_decay
 from bench.training.steps import StepOutput, Updater, run_steps, save_atomic
 
 
-class Schedule(Protocol):
+class ScheduleSettings(Protocol):
     """What :func:`warmup_cosine` reads from a pretraining config."""
 
     @property
@@ -38,16 +38,13 @@ class Schedule(Protocol):
     def min_lr_ratio(self) -> float: ...
 
 
-def warmup_cosine(config: Schedule) -> Callable[[int], float]:
+def warmup_cosine(config: ScheduleSettings) -> Callable[[int], float]:
     """LR multiplier: linear warm-up, then cosine decay to ``min_lr_ratio``."""
 
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
-        span = max(1, config.steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        cosine = 0.5 * (1 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+        return cosine_decay(step, config.warmup_steps, config.steps, config.min_lr_ratio)
 
     return factor
 
@@ -91,7 +88,7 @@ class LoopResult:
     items_per_s: float = 0.0
 
 
-class LoopConfig(Schedule, Protocol):
+class LoopConfig(ScheduleSettings, Protocol):
     """What :func:`pretrain_loop` reads from a pretraining config."""
 
     @property

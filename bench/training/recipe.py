@@ -242,6 +242,14 @@ def apply_drop_path(module: nn.Module, rate: float) -> int:
     return len(blocks)
 
 
+def cosine_decay(step: int, start: int, total: int, floor: float = 0.0) -> float:
+    """LR factor of a cosine decay from 1 at step ``start`` to ``floor`` at step ``total``
+    (and ``floor`` after it): the decay of fine-tuning's and pretraining's schedules."""
+    progress = min(1.0, (step - start) / max(1, total - start))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return floor + (1.0 - floor) * cosine
+
+
 def _warmup_then(total: int, warmup: float, decay: bool) -> Callable[[int], float]:
     """LR factor per step: linear warm-up over ``warmup`` of ``total`` steps, then cosine
     decay to 0 (``decay``) or the peak."""
@@ -250,10 +258,7 @@ def _warmup_then(total: int, warmup: float, decay: bool) -> Callable[[int], floa
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / (warm + 1)
-        if not decay:
-            return 1.0
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return cosine_decay(step, warm, total) if decay else 1.0
 
     return factor
 

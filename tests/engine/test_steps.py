@@ -51,3 +51,13 @@ def test_state_dict_restores_optimiser_and_schedule() -> None:
     restored.load_state_dict({**updater.state_dict(), "step": 3})
     assert restored.scheduler.get_last_lr() == updater.scheduler.get_last_lr()
     assert restored.scheduler.last_epoch == 3
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.05])
+def test_cosine_decay_runs_from_one_to_the_floor(floor: float) -> None:
+    from bench.training.recipe import cosine_decay
+
+    assert cosine_decay(10, 10, 110, floor) == 1.0
+    assert cosine_decay(60, 10, 110, floor) == pytest.approx((1 + floor) / 2)
+    assert cosine_decay(110, 10, 110, floor) == pytest.approx(floor)
+    assert cosine_decay(500, 10, 110, floor) == pytest.approx(floor)
