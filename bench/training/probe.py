@@ -23,10 +23,7 @@ from bench.training.config import PROBE_CRITERIA, TrainConfig, TrainResult
 from bench.training.datasets import ArrayDataset
 from bench.training.devices import resolve_device
 from bench.training.features import FEATURES_VERSION, extract_features, frozen_encoder
-from bench.training.runtime import (
-    seed_everything,
-    worker_count,
-)
+from bench.training.runtime import seed_everything, worker_count
 from bench.training.selection import INTERNAL, VALIDATION, auroc, check_policy
 
 #: Inverse regularisation strengths tried.
@@ -36,7 +33,6 @@ CLASS_WEIGHTS: tuple[str | None, ...] = (None, "balanced")
 #: The grid of (C, class_weight) points, in the order ties are broken (earlier wins:
 #: stronger regularisation first, unweighted before balanced).
 GRID: tuple[tuple[float, str | None], ...] = tuple(itertools.product(C_GRID, CLASS_WEIGHTS))
-#: What a grid point is selected on: ``log_loss`` (the default) or ``auroc``.
 #: Solver iterations per regression; a fit that needs them all did not converge.
 MAX_ITER = 2000
 
