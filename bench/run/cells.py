@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bench.run.context import CellContext
     from bench.run.task_data import PreparedTask
     from bench.training import TrainConfig
+    from bench.training.config import EvalProtocol
     from bench.weights.initial import ResolvedWeights
 
 #: Version of the identity recipe itself (bump when its fields change meaning).
@@ -49,7 +50,7 @@ class CellKey:
     source: str
     fraction: float
     seed: int
-    protocol: str
+    protocol: EvalProtocol
 
     @property
     def id(self) -> str:
