@@ -62,6 +62,7 @@ def test_auto_picks_this_ranks_gpu_under_torchrun(
     assert resolve_device("auto") == torch.device(expected)
 
 
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")  # a CPU-only host
 def test_autocast_is_bf16_on_cuda_only() -> None:
     from bench.training.devices import autocast
 
