@@ -107,6 +107,7 @@ def bench_register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(
         TaskSpec(
             name="stemi",
+            default=True,
             loaders={
                 "synthetic": synthetic_loader("stemi"),
                 "ptbxl": _ptbxl,

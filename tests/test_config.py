@@ -55,3 +55,17 @@ def test_run_name_is_stable_and_ignores_output_paths():
     b = RunConfig(output="y", device="cpu")
     assert a.default_run_name() == b.default_run_name()
     assert RunConfig(profile="tiny").default_run_name() != a.default_run_name()
+
+
+def test_bench_run_without_models_or_tasks_runs_the_registered_defaults() -> None:
+    from bench.host.manager import get_host
+
+    regs = get_host().registries
+    assert [s.name for s in regs.models if s.default] == ["heartbeit"]
+    assert [s.name for s in regs.tasks if s.default] == ["stemi"]
+    config = build_config(None, {}).with_defaults(("heartbeit",), ("stemi",))
+    assert (config.models, config.tasks) == (("heartbeit",), ("stemi",))
+    named = build_config(None, {"models": ("vit-b16",)}).with_defaults(("heartbeit",), ("stemi",))
+    assert (named.models, named.tasks) == (("vit-b16",), ("stemi",))
+    with pytest.raises(ConfigError, match="no tasks named"):
+        RunConfig().with_defaults(("heartbeit",), ())

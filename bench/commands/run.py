@@ -18,10 +18,18 @@ err_console = Console(stderr=True)
 
 @click.command("run")
 @click.option(
-    "--model", "-m", "models", multiple=True, help="Model name (repeatable). Default: heartbeit."
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    help="Model name (repeatable). Default: the models their plugins register as default.",
 )
 @click.option(
-    "--task", "-t", "tasks", multiple=True, help="Task name (repeatable). Default: stemi."
+    "--task",
+    "-t",
+    "tasks",
+    multiple=True,
+    help="Task name (repeatable). Default: the tasks their plugins register as default.",
 )
 @click.option(
     "--fraction",
@@ -213,6 +221,9 @@ def run_command(ctx: click.Context, **options: Any) -> None:
       bench run --config configs/paper.yaml --executor slurm --executor-option partition=gpu
     """
     host: PluginHost = ctx.find_root().obj
+    regs = host.registries
+    default_models = tuple(spec.name for spec in regs.models if spec.default)
+    default_tasks = tuple(spec.name for spec in regs.tasks if spec.default)
     models = options["models"]
     train_keys = ("epochs", "max_steps", "batch_size", "patience")
     train = {k: options[k] for k in train_keys if options[k] is not None}
@@ -232,7 +243,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "protocol": options["protocol"],
         "selection": options["selection"],
         "validation_rule": options["validation_rule"],
-        "weights": parse_weights(options["weights"], models or ("heartbeit",)),
+        "weights": parse_weights(options["weights"], models or default_models),
         "train": train,
         "recipe": options["recipe"],
         "recipe_options": parse_yaml_options(options["recipe_options"], "--recipe-option"),
@@ -248,7 +259,9 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "executor_options": parse_yaml_options(options["executor_options"], "--executor-option"),
         "log": options["log"],
     }
-    config = build_config(options["config_file"], overrides)
+    config = build_config(options["config_file"], overrides).with_defaults(
+        default_models, default_tasks
+    )
     if config.executor == "local" and config.workers > 1 and not options["dry_run"]:
         from bench.plugins.executors.local import start_forkserver
 

@@ -143,6 +143,9 @@ class ModelSpec:
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
     recipe: FineTuneRecipe | None = None
+    #: ``bench run`` runs the models registered with ``default=True`` when neither
+    #: ``--model`` nor the grid file names one (the built-ins: heartbeit).
+    default: bool = False
     plugin: str = ""
 
     def input_size(self, image_size: int) -> int:
@@ -215,6 +218,9 @@ class TaskSpec:
     region: str = "qrs"
     external_site: str | None = None
     labels: tuple[str, ...] = ()
+    #: ``bench run`` runs the tasks registered with ``default=True`` when neither
+    #: ``--task`` nor the grid file names one (the built-ins: stemi).
+    default: bool = False
     plugin: str = ""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -132,8 +132,9 @@ PROFILES: dict[str, Profile] = {
 class RunConfig:
     """Everything that defines a ``bench run`` grid (model × task × fraction × seed)."""
 
-    models: tuple[str, ...] = ("heartbeit",)
-    tasks: tuple[str, ...] = ("stemi",)
+    #: Empty: the registered defaults, filled in by :meth:`with_defaults` (``bench run``).
+    models: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     seeds: tuple[int, ...] = (0,)
     profile: str = "quick"
@@ -213,6 +214,21 @@ class RunConfig:
     def recipe_name(self) -> str:
         """The recipe this run fine-tunes with: its own setting, else the profile's."""
         return self.recipe or self.profile_spec.recipe
+
+    def with_defaults(self, models: Sequence[str], tasks: Sequence[str]) -> RunConfig:
+        """This config with empty ``models`` / ``tasks`` filled in from ``models`` /
+        ``tasks`` (``bench run`` passes the names registered with ``default=True``);
+        :class:`ConfigError` when one stays empty."""
+        config = replace(
+            self, models=self.models or tuple(models), tasks=self.tasks or tuple(tasks)
+        )
+        for key in ("models", "tasks"):
+            if not getattr(config, key):
+                raise ConfigError(
+                    f"no {key} named and no plugin registers a default one; name them "
+                    f"(--{key[:-1]} or the grid file's {key!r})"
+                )
+        return config
 
     def source_for(self, task: str, default: str) -> str:
         """The data source of ``task``: per-task setting, then ``source``, then default."""

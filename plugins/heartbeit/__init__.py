@@ -65,6 +65,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
         ModelSpec(
             name="heartbeit",
             build=LazyFunction("bench.plugins.heartbeit.builder:build_heartbeit"),
+            default=True,
             meta=ModelMeta(
                 description="BEiT vision transformer pretrained by masked image modelling on ECGs",
                 family="beit",
