@@ -490,3 +490,18 @@ def test_pretraining_corpora_are_named_in_the_source_vocabulary(host):
     for model in host.registries.models:
         for corpus in model.meta.pretrained_on:
             assert corpus in sources or corpus in NON_ECG_CORPORA, (model.name, corpus)
+
+
+def test_the_public_api_table_lists_exactly_what_bench_api_exports():
+    """docs/plugins.md's table of ``bench.api`` is the door's documentation: every exported
+    name is in it and it names nothing the module does not export."""
+    import re
+
+    import bench.api
+
+    section = render().split("## The public API: `bench.api`")[1].split("###")[0]
+    documented = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`([A-Za-z_]\w*)`", line.split("|")[1]))
+    assert documented == set(bench.api.__all__)

@@ -49,7 +49,8 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 
 | names | what |
 |---|---|
-| `hookimpl` | the hook marker |
+| `hookimpl`, `__version__` | the hook marker and the harness version |
+| `refuse_second_import_name` | guard for a plugin package imported under a second name |
 | `ModelSpec`, `ModelMeta`, `BuiltModel`, `PretrainingFacts` | a model: `build(...)`, what it is (`meta`: description, family, size, `pretrained_on` corpora in the source vocabulary), what it is fed (`input`) and its capabilities (features, saliency, default weights, recipe, pretraining command); what `build` returns |
 | `ImageInput`, `SignalInput` | the two input representations (`ModelSpec.input`): a rendered image with its normalisation, or signals through the image recipe or the model's own `SignalRecipe` (with `SegmentAggregation` for a segment model) |
 | `TaskSpec`, `Cohort`, `CohortError`, `REQUIRED_COLUMNS` | a task: label definition + one cohort loader per data source |
@@ -59,14 +60,15 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `read_wfdb`, `read_muse_xml`, `write_muse_xml`, `read_manifest`, `load_manifest_signal`, `ludb_table`, `read_ludb_signal`, `read_ludb_fiducials`, `resolve_ludb_dir`, `ptbxl_table`, `read_ptbxl_signal`, `resolve_ptbxl_dir` | readers: every one returns an `ECGSignal` in mV or a table, and names the file in its errors |
 | `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
 | `bootstrap_indices`, `Unit` | the shared bootstrap resamples (patient-level multiplicity matrices) |
-| `percentile_ci`, `paired_bootstrap`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL` | CI helpers and the paired comparison the leaderboard uses |
+| `percentile_ci`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL`, `check_binary_inputs` | CI helpers and the input check of binary score metrics |
+| `paired_bootstrap`, `delong_test`, `delong_covariance` | paired comparisons of two models on one test set (the leaderboard's, and DeLong's test for AUROC) |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |
 | `IMAGENET_MEAN`, `IMAGENET_STD` | default image normalisation |
 | `SignalRecipe`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |
 | `PreprocessConfig`, `preprocess`, `preprocess_batch`, `DEFAULT_PREPROCESS`, `RenderConfig`, `render_batch`, `DEFAULT_RENDER`, `lead_row_band`, `region_mask`, `Fiducials` | the paper's preprocessing and image renderer, and ECG regions for saliency |
 | `CohortLoader`, `user_sources`, `split_cohort`, `stream_unlabelled`, `label_column`, `label_columns`, `prediction_labels`, `score_column` | cohorts, splits, the synthetic pretraining stream and the label layout |
 | `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
-| `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `training_autocast` | the pretraining loop every recipe shares (`bench pretrain`) |
+| `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `autocast` | the pretraining loop every recipe shares (`bench pretrain`), the device resolver and bf16 autocast |
 | `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
 | `find_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
 | `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
