@@ -41,7 +41,7 @@ def _bare_images_per_s(spec: ModelSpec, data: ArrayDataset) -> float:
     """Forward + cross-entropy + backward + optimiser step on ready in-memory batches."""
     torch.manual_seed(0)
     module = spec.build(num_classes=2, profile="quick", input_size=SIZE, weights="random").module
-    fmt = torch.channels_last if spec.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if spec.input.channels_last else torch.contiguous_format
     module = module.to(memory_format=fmt)
     cls = torch.optim.AdamW if spec.optimizer == "adamw" else torch.optim.Adam
     optimizer = cls(module.parameters(), lr=3e-4)
@@ -67,8 +67,12 @@ def _case(name: str) -> Callable[[], dict[str, Any]]:
         n = STEPS * BATCH
         images = rng.integers(0, 256, size=(n + 8, SIZE, SIZE, 3), dtype=np.uint8)
         labels = np.arange(n + 8) % 2
-        train = ArrayDataset(images, np.arange(n), labels[:n], "image", spec.mean, spec.std)
-        val = ArrayDataset(images, np.arange(n, n + 8), labels[n:], "image", spec.mean, spec.std)
+        train = ArrayDataset(
+            images, np.arange(n), labels[:n], "image", spec.input.mean, spec.input.std
+        )
+        val = ArrayDataset(
+            images, np.arange(n, n + 8), labels[n:], "image", spec.input.mean, spec.input.std
+        )
         config = TrainConfig(
             epochs=1, batch_size=BATCH, max_steps=STEPS, evaluations=1, device="cpu"
         )
@@ -106,7 +110,7 @@ def _case(name: str) -> Callable[[], dict[str, Any]]:
             ok=ratio >= 0.9,
             notes=f"engine overhead {1 - ratio:+.1%} (median); {SIZE} px, batch {BATCH}, "
             f"{STEPS} steps per repeat, CPU fp32, {torch.get_num_threads()} threads, "
-            f"channels_last={spec.channels_last}; GPU not measured",
+            f"channels_last={spec.input.channels_last}; GPU not measured",
         )
 
     case.__name__ = f"train_throughput_{name.replace('-', '_')}"

@@ -9,7 +9,7 @@ same cache the runner uses.
 ``--per-segment`` (models whose :class:`~bench.data.signal_recipe.SignalRecipe` cuts a record
 into segments) embeds each real segment alone, as a ``(leads, segment_samples)`` input: the
 unit signal models are built for (``ModelSpec.input_size``). A segment model
-(``ModelSpec.segments``: ECG-FM) embeds a record as the mean of the segments it really has
+(``SignalInput.segments``: ECG-FM) embeds a record as the mean of the segments it really has
 (:func:`bench.training.features.record_tokens`), so its record embedding is the mean of its
 ``--per-segment`` rows (a 5 s record's equals its one segment's); a model that convolves
 across the slots (resnet1d) has no such relation.
@@ -119,7 +119,7 @@ def cohort_inputs(
     usable = [r for r in ids if r not in cached.failed]
     labels = np.zeros(len(usable), dtype=np.int64)
     dataset = ArrayDataset(
-        cached.array, cached.rows(usable), labels, spec.input_kind, spec.mean, spec.std
+        cached.array, cached.rows(usable), labels, spec.input.kind, spec.input.mean, spec.input.std
     )
     return dataset, usable, dict(cached.failed)
 
@@ -139,7 +139,7 @@ def segment_embeddings(
 
     from bench.training.segments import WindowDataset
 
-    recipe = spec.signal_recipe
+    recipe = spec.input.recipe
     if recipe is None:
         raise ValueError(f"model {spec.name!r} has no signal recipe: its inputs have no segments")
     windows = WindowDataset(dataset, recipe.segment_samples)
@@ -285,10 +285,10 @@ def embed_command(
         raise click.UsageError("--source/--source-option apply to --task only")
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.models.get(model)
-    if per_segment and spec.signal_recipe is None:
-        segmented = [m.name for m in host.registries.models if m.signal_recipe is not None]
+    if per_segment and spec.input.recipe is None:
+        segmented = [m.name for m in host.registries.models if m.input.recipe is not None]
         raise click.UsageError(
-            f"--per-segment: model {model!r} takes one {spec.input_kind} input per record (it "
+            f"--per-segment: model {model!r} takes one {spec.input.kind} input per record (it "
             "declares no signal recipe that cuts records into segments); models with segments: "
             f"{', '.join(segmented) or 'none installed'}"
         )

@@ -54,6 +54,21 @@ class InputRepresentation(Protocol):
         """Whether batches and the module use the channels-last memory format."""
         ...
 
+    @property
+    def recipe(self) -> SignalRecipe | None:
+        """The model's own signal recipe, which cuts a record into segment slots (``None``:
+        the image recipe's input)."""
+        ...
+
+    @property
+    def segments(self) -> SegmentAggregation | None:
+        """How a *segment model* makes a record of its segments (``None``: not one)."""
+        ...
+
+    def segment_samples(self) -> int | None:
+        """Samples of one segment of a segment model (``None``: not a segment model)."""
+        ...
+
     def key(self) -> str:
         """The cached array that feeds the model: ``image``, ``signal`` or
         ``signal-<recipe hash>`` (models with equal keys share one cache)."""
@@ -70,8 +85,10 @@ class InputRepresentation(Protocol):
         ids: Sequence[str],
         preprocess: PreprocessConfig,
         render: RenderConfig,
+        build: bool = True,
     ) -> CachedImages:
-        """The cached inputs of ``ids`` (built where missing)."""
+        """The cached inputs of ``ids``, built where missing (``build=False``: only opened;
+        a record missing from the cache is a :class:`bench.data.image_cache.CacheMissError`)."""
         ...
 
     def input_size(self, image_size: int) -> int:
@@ -92,6 +109,20 @@ class ImageInput:
     channels_last: bool = False
     kind: ClassVar[InputKind] = "image"
 
+    @property
+    def recipe(self) -> None:
+        """Images follow the run's preprocessing and render recipe, never a model's own."""
+        return None
+
+    @property
+    def segments(self) -> None:
+        """An image is one input, never segments."""
+        return None
+
+    def segment_samples(self) -> None:
+        """An image is one input, never segments."""
+        return None
+
     def key(self) -> str:
         """Every image model of a run shares the one rendered cache."""
         return "image"
@@ -107,9 +138,10 @@ class ImageInput:
         ids: Sequence[str],
         preprocess: PreprocessConfig,
         render: RenderConfig,
+        build: bool = True,
     ) -> CachedImages:
         """Preprocessed and rendered images."""
-        return cache.images(cohort, ids, preprocess, render)
+        return cache.images(cohort, ids, preprocess, render, build=build)
 
     def input_size(self, image_size: int) -> int:
         """The image side in pixels."""
@@ -151,6 +183,12 @@ class SignalInput:
         """Signals are never channels-last."""
         return False
 
+    def segment_samples(self) -> int | None:
+        """The recipe's segment length when ``segments`` makes this a segment model."""
+        if self.segments is None or self.recipe is None:
+            return None
+        return self.recipe.segment_samples
+
     def key(self) -> str:
         """``signal-<recipe hash>`` for a model recipe, else the shared ``signal``."""
         return "signal" if self.recipe is None else f"signal-{self.recipe.hash()}"
@@ -170,11 +208,12 @@ class SignalInput:
         ids: Sequence[str],
         preprocess: PreprocessConfig,
         render: RenderConfig,
+        build: bool = True,
     ) -> CachedImages:
         """Signals through the model's recipe, else through the image preprocessing."""
         if self.recipe is not None:
-            return cache.recipe_signals(cohort, ids, self.recipe)
-        return cache.signals(cohort, ids, preprocess)
+            return cache.recipe_signals(cohort, ids, self.recipe, build=build)
+        return cache.signals(cohort, ids, preprocess, build=build)
 
     def input_size(self, image_size: int) -> int:
         """Samples of one input segment: the recipe's, else the image recipe's length."""

@@ -14,13 +14,11 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from bench.data.cohort import Cohort
-    from bench.data.signal_recipe import SegmentAggregation, SignalRecipe
     from bench.executors import Executor, ExecutorSettings
     from bench.training.recipe import FineTuneRecipe
 
 from bench.data.representation import (
     ImageInput,
-    InputKind,
     InputRepresentation,
 )
 
@@ -152,40 +150,6 @@ class ModelSpec:
         """What ``build(input_size=…)`` receives in a run whose images are ``image_size`` px
         (see :meth:`bench.data.representation.InputRepresentation.input_size`)."""
         return self.input.input_size(image_size)
-
-    # transitional read-only views, removed once every call site reads meta/input
-    @property
-    def input_kind(self) -> InputKind:
-        return self.input.kind
-
-    @property
-    def mean(self) -> tuple[float, ...]:
-        return self.input.mean
-
-    @property
-    def std(self) -> tuple[float, ...]:
-        return self.input.std
-
-    @property
-    def channels_last(self) -> bool:
-        return self.input.channels_last
-
-    @property
-    def signal_recipe(self) -> SignalRecipe | None:
-        return getattr(self.input, "recipe", None)
-
-    @property
-    def segments(self) -> SegmentAggregation | None:
-        return getattr(self.input, "segments", None)
-
-    @property
-    def pretrained_on(self) -> tuple[str, ...]:
-        return self.meta.pretrained_on
-
-
-def representation_key(spec: ModelSpec) -> str:
-    """Transitional: :meth:`bench.data.representation.InputRepresentation.key`."""
-    return spec.input.key()
 
 
 CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]

@@ -2,7 +2,7 @@
 
 The corpus is the one the built model declares (:attr:`bench.host.specs.BuiltModel.pretraining`,
 from a checkpoint's metadata), else, for
-pretrained weights, the corpora its spec names (:attr:`bench.host.specs.ModelSpec.pretrained_on`);
+pretrained weights, the corpora its spec names (:attr:`bench.host.specs.ModelMeta.pretrained_on`);
 a randomly initialised model saw none. Each split is checked by
 :func:`bench.weights.contamination.check`.
 """
@@ -26,7 +26,7 @@ def split_overlaps(
     if declared:
         corpora = [Corpus.from_metadata(declared)]
     elif built.init != "random":
-        corpora = [Corpus.from_metadata(name) for name in spec.pretrained_on]
+        corpora = [Corpus.from_metadata(name) for name in spec.meta.pretrained_on]
     else:
         corpora = []
     synthetic = prepared.cohort.notes.get("config")

@@ -23,8 +23,7 @@ from bench.data.labels import label_column, label_columns, score_column, window_
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.data.splits import Split
-from bench.host.specs import ModelSpec, TaskSpec, representation_key
-from bench.run.provenance import stable_hash
+from bench.host.specs import ModelSpec, TaskSpec
 from bench.run.scoring import BootstrapRecipe
 from bench.training.datasets import ArrayDataset
 
@@ -43,15 +42,9 @@ class Inputs:
     render: RenderConfig
 
     def representation_hash(self, spec: ModelSpec) -> str:
-        """Hash of everything that turns a raw ECG into this model's input and, for a
-        segment model, of how its segments make a record (``ModelSpec.segments``)."""
-        if spec.input_kind == "image":
-            return stable_hash([self.preprocess.hash(), self.render.hash()])
-        if spec.signal_recipe is not None and spec.segments is not None:
-            return stable_hash([spec.signal_recipe.hash(), spec.segments.hash()], length=16)
-        if spec.signal_recipe is not None:
-            return spec.signal_recipe.hash()
-        return self.preprocess.hash()
+        """Hash of everything that turns a raw ECG into this model's input (and, for a
+        segment model, of how its segments make a record): its representation's hash."""
+        return spec.input.hash(self.preprocess, self.render)
 
     def build(
         self,
@@ -63,11 +56,7 @@ class Inputs:
     ) -> CachedImages:
         """Cached inputs of ``ids`` for ``spec``, built where missing (``build=False``: only
         opened; a record missing from the cache is a :class:`bench.data.image_cache.CacheMissError`)."""
-        if spec.input_kind == "image":
-            return cache.images(cohort, ids, self.preprocess, self.render, build=build)
-        if spec.signal_recipe is not None:
-            return cache.recipe_signals(cohort, ids, spec.signal_recipe, build=build)
-        return cache.signals(cohort, ids, self.preprocess, build=build)
+        return spec.input.build(cache, cohort, ids, self.preprocess, self.render, build=build)
 
 
 @dataclass
@@ -80,7 +69,7 @@ class PreparedTask:
     manifest: pd.DataFrame  # usable records only
     split: Split
     eval_sets: dict[str, list[str]]
-    arrays: dict[str, CachedImages]  # representation_key → cached inputs
+    arrays: dict[str, CachedImages]  # InputRepresentation.key() → cached inputs
     recipe: BootstrapRecipe
     bad_records: dict[str, str] = field(default_factory=dict)
     notices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # Usable.notices
@@ -138,7 +127,7 @@ class PreparedTask:
     ) -> dict[str, dict[str, int]]:
         """Per set (``train`` and each evaluation split): how many records lacked each lead
         the model's signal recipe zero-filled (empty for models without zero-filling)."""
-        missing = self.arrays[representation_key(spec)].missing_leads
+        missing = self.arrays[spec.input.key()].missing_leads
         out: dict[str, dict[str, int]] = {}
         for name, ids in {"train": list(train_ids), **eval_sets}.items():
             counts: dict[str, int] = {}
@@ -151,14 +140,14 @@ class PreparedTask:
 
     def dataset(self, spec: ModelSpec, ids: Sequence[str]) -> ArrayDataset:
         """The model inputs and labels of ``ids`` for ``spec``."""
-        cached = self.arrays[representation_key(spec)]
+        cached = self.arrays[spec.input.key()]
         return ArrayDataset(
             cached.array,
             cached.rows(ids),
             self.label_values(ids),
-            kind=spec.input_kind,
-            mean=spec.mean,
-            std=spec.std,
+            kind=spec.input.kind,
+            mean=spec.input.mean,
+            std=spec.input.std,
         )
 
     def predictions(
@@ -225,7 +214,7 @@ def prepare_task(
         failed: dict[str, str] = {}
         dropped: dict[str, list[str]] = {}
         notices: dict[str, list[str]] = {}
-        for key, spec in {representation_key(m): m for m in models}.items():
+        for key, spec in {m.input.key(): m for m in models}.items():
             if console is not None:
                 console.print(f"[bold]{task.name}[/]: preparing {key} of {len(ids):,} ECGs")
             cached = inputs.build(cache, cohort, ids, spec, build=build)

@@ -12,7 +12,7 @@ needs a representation reads it from here, never from a model by name:
   probe fits on.
 
 Both read a record's tokens through :func:`record_tokens`. For a segment model
-(``ModelSpec.segments``) that is the tokens of the segments the record really has, each
+(``SignalInput.segments``) that is the tokens of the segments the record really has, each
 segment encoded alone, with a mask that leaves out the empty slots: the pooled features
 are the mean of the real segments' embeddings (a 5 s record's equal its segment's) and an
 attention head never attends to an empty slot. Any other model's tokens come unmasked,
@@ -109,9 +109,9 @@ def record_tokens(spec: ModelSpec, module: nn.Module) -> RecordTokenFn:
     (``k`` times the tokens of one segment, zero and masked out in an empty slot).
     """
     tokens = token_function(spec, module)
-    if spec.segments is None or spec.signal_recipe is None:
+    samples = spec.input.segment_samples()
+    if samples is None:
         return lambda x: RecordTokens(tokens(x))
-    samples = spec.signal_recipe.segment_samples
 
     def segment_tokens(x: Tensor) -> RecordTokens:
         segments, filled = real_segments(x, samples)
@@ -153,7 +153,7 @@ def frozen_encoder(module: nn.Module, spec: ModelSpec, device: torch.device) -> 
     """``module`` on ``device`` in eval mode (channels-last when ``spec`` asks for it), as the
     linear probe and ``bench embed`` read it."""
     module = module.to(device).eval()
-    if spec.channels_last:
+    if spec.input.channels_last:
         module = module.to(memory_format=torch.channels_last)
     return module
 
@@ -171,6 +171,10 @@ def extract_features(
     mode in batches of ``batch_size``: what the linear probe fits on and ``bench embed``
     writes (float32 values, returned as float64)."""
     batches = DeviceBatches(
-        dataset, sequential_batches(len(dataset), batch_size), device, workers, spec.channels_last
+        dataset,
+        sequential_batches(len(dataset), batch_size),
+        device,
+        workers,
+        spec.input.channels_last,
     )
     return predict(pooled_function(spec, module), module, batches, device, amp)[0]

@@ -96,12 +96,12 @@ class TokenClassifier(nn.Module):
 
 
 def segment_head(built: BuiltModel, spec: ModelSpec, labels: Sequence[str]) -> BuiltModel:
-    """A segment model's own head set to combine its windows by ``spec.segments`` for a
+    """A segment model's own head set to combine its windows by ``spec.input.segments`` for a
     task with ``labels`` (``()``: binary): its module's ``record_rule`` attribute (see
     :class:`bench.training.segments.RecordRule`) is replaced and recorded as
     ``segment_rules`` in the built config."""
-    assert spec.segments is not None
-    rule = RecordRule.for_task(spec.segments, labels)
+    assert spec.input.segments is not None
+    rule = RecordRule.for_task(spec.input.segments, labels)
     module = built.module
     if not isinstance(getattr(module, "record_rule", None), RecordRule):
         raise TypeError(
@@ -126,7 +126,7 @@ def protocol_model(
     head (``sample``, a batch of one input, measures the token width)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    if protocol == "finetune" and spec.segments is not None:
+    if protocol == "finetune" and spec.input.segments is not None:
         return segment_head(built, spec, labels)
     if protocol not in ATTENTION_PROTOCOLS:
         return built

@@ -58,7 +58,7 @@ class _Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         self.amp = config.amp
-        self.channels_last = spec.channels_last
+        self.channels_last = spec.input.channels_last
         self.train_set, self.validation, self.evals = train, validation, evals
         self.module = built.module.to(self.device)
         if self.channels_last:

@@ -1,6 +1,6 @@
 """Segment models: a record is the segments it really has, never its empty slots.
 
-A segment model (``ModelSpec.segments``, a
+A segment model (``SignalInput.segments``, a
 :class:`~bench.data.signal_recipe.SegmentAggregation`) encodes each segment slot of its
 signal recipe on its own. This module holds what the harness does with such a model:
 
@@ -140,9 +140,9 @@ def window_sets(spec: ModelSpec, evals: Mapping[str, ArrayDataset]) -> dict[str,
     """The windows of every evaluation set of a segment model, named ``<set>:windows``
     (none for other models): scored as extra evaluation sets, they give per-window scores
     from the same trained model, head and selected weights as the records' scores."""
-    if spec.segments is None or spec.signal_recipe is None:
+    samples = spec.input.segment_samples()
+    if samples is None:
         return {}
-    samples = spec.signal_recipe.segment_samples
     return {f"{name}{WINDOWS_SUFFIX}": WindowDataset(ds, samples) for name, ds in evals.items()}
 
 

@@ -23,8 +23,10 @@ def specs() -> dict[str, ModelSpec]:
 
 def test_hook_registers_the_paper_baselines(specs: dict[str, ModelSpec]) -> None:
     assert set(specs) == set(NAMES)
-    assert specs["vit-b16"].meta.paper_params_m == 86 and specs["resnet152"].meta.paper_params_m == 60
-    assert all(s.pretrained_on == ("imagenet-1k",) for s in specs.values())
+    assert (
+        specs["vit-b16"].meta.paper_params_m == 86 and specs["resnet152"].meta.paper_params_m == 60
+    )
+    assert all(s.meta.pretrained_on == ("imagenet-1k",) for s in specs.values())
 
 
 @pytest.mark.parametrize("name", NAMES)

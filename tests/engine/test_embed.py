@@ -97,7 +97,9 @@ def test_embeddings_equal_the_linear_probe_features(
 
     monkeypatch.setattr(probe_module, "extract_features", recording)
     labels = np.arange(len(ids)) % 2
-    train = ArrayDataset(dataset.array, dataset.rows, labels, "image", spec.mean, spec.std)
+    train = ArrayDataset(
+        dataset.array, dataset.rows, labels, "image", spec.input.mean, spec.input.std
+    )
     config = TrainConfig(batch_size=16, max_steps=12, evaluations=2, epochs=2, device="cpu")
     linear_probe(build_encoder(spec, "random", "tiny", seed=3), spec, train, train, {}, config)
     np.testing.assert_array_equal(seen[0].astype(np.float32), exported)
@@ -161,7 +163,7 @@ def _periodic(tmp_path: Path, name: str, periods: list[int]) -> Path:
 
 @pytest.mark.parametrize("model", ["ecg-fm", "resnet1d"])
 def test_per_segment_embeds_each_real_segment_alone(cli, host, tmp_path, model) -> None:
-    recipe = host.registries.models.get(model).signal_recipe
+    recipe = host.registries.models.get(model).input.recipe
     seconds = recipe.segment_samples / recipe.target_fs
     # 3 records of 10 s at 500 Hz: record 0 repeats one 5 s stretch, 1 and 2 are noise
     long = _periodic(tmp_path, "long.npy", [50, 0, 0])

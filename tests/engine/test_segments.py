@@ -60,7 +60,7 @@ def _dataset(spec: ModelSpec, tmp_path: Path, seconds=SECONDS) -> ArrayDataset:
 
 
 def test_filled_slots_hold_after_the_recipe(ecgfm: ModelSpec) -> None:
-    recipe = ecgfm.signal_recipe
+    recipe = ecgfm.input.recipe
     flat = synthetic_ecg(3)
     flat.data[:, SEGMENT:] = 0.0  # 10 s whose last 5 s read exactly 0 mV (lead off)
     signals = [synthetic_ecg(0, seconds=s) for s in SECONDS] + [flat]
@@ -205,10 +205,12 @@ def test_only_segment_models_get_window_sets(host, ecgfm: ModelSpec) -> None:
 def test_the_aggregation_is_part_of_a_segment_model_identity(host, ecgfm: ModelSpec) -> None:
     inputs = Inputs(PreprocessConfig(), RenderConfig())
     resnet1d = host.registries.models.get("resnet1d")
-    recipe = ecgfm.signal_recipe.hash()
+    recipe = ecgfm.input.recipe.hash()
     assert inputs.representation_hash(resnet1d) == recipe  # same recipe, no segments
     assert inputs.representation_hash(ecgfm) != recipe
-    other = replace(ecgfm, input=replace(ecgfm.input, segments=replace(ecgfm.segments, rule="max")))
+    other = replace(
+        ecgfm, input=replace(ecgfm.input, segments=replace(ecgfm.input.segments, rule="max"))
+    )
     assert inputs.representation_hash(other) != inputs.representation_hash(ecgfm)
 
 

@@ -361,7 +361,7 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
         for rid, label in zip(result.record_ids, result.labels, strict=True)
     ]
     stem = f"{spec.name}__{task.name}__{source}__{options['method']}"
-    if isinstance(spec.input, SignalInput) and spec.input.recipe is not None:
+    if spec.input.recipe is not None:
         from bench.plugins.metrics.saliency.signals import save_signal_overlays
 
         recipe = spec.input.recipe

@@ -28,7 +28,6 @@ from bench.api import (
     Cohort,
     ECGFormatError,
     ModelSpec,
-    SignalInput,
     SignalRecipe,
     TaskSpec,
     apply_recipe,
@@ -158,7 +157,7 @@ def explain_signals(
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Maps of ``method`` for up to ``n`` of ``ids``: ``(ids, inputs, maps, masks,
     faithfulness or None)``."""
-    recipe = spec.input.recipe if isinstance(spec.input, SignalInput) else None
+    recipe = spec.input.recipe
     if recipe is None:
         raise ValueError(f"model {spec.name!r} declares no signal recipe; cannot explain it")
     if method not in SIGNAL_METHODS:
