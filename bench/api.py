@@ -19,11 +19,10 @@ from typing import Any
 
 from bench import __version__
 from bench.data.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.label_rules import LabelRule, column_rule
 from bench.data.representation import IMAGENET_MEAN, IMAGENET_STD, ImageInput, SignalInput
 from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
 from bench.data.sources import (
-    LabelRule,
-    column_rule,
     ludb_loader,
     manifest_loader,
     muse_loader,
@@ -117,6 +116,7 @@ _LAZY: dict[str, str] = {
             "ExecutorSettings",
             "JobResult",
             "OnResult",
+            "WORKER_MODULES",
             "error_text",
             "import_backend",
         ),

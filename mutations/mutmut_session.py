@@ -68,6 +68,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     # splits
     "bench/data/splits.py": ("tests/test_splits.py",),
+    "bench/data/strata.py": ("tests/test_splits.py",),
     # contamination
     "bench/weights/contamination.py": ("tests/test_contamination.py",),
     # readers

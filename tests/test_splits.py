@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from bench.data.cohort import Cohort
 from bench.data.splits import (
-    MIN_STRATUM_PATIENTS,
     MIN_VALIDATION_POSITIVES,
     SET_NAMES,
     SPLIT_SEED,
@@ -30,6 +29,7 @@ from bench.data.splits import (
     make_split,
     split_cohort,
 )
+from bench.data.strata import MIN_STRATUM_PATIENTS
 from bench.host.specs import TaskSpec
 
 

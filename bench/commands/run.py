@@ -262,10 +262,10 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     config = build_config(options["config_file"], overrides).with_defaults(
         default_models, default_tasks
     )
-    if config.executor == "local" and config.workers > 1 and not options["dry_run"]:
-        from bench.plugins.executors.local import start_forkserver
-
-        start_forkserver()  # the workers' imports overlap the runner's import below
+    executors = host.registries.executors
+    warm_up = executors.get(config.executor).warm_up if config.executor in executors else None
+    if warm_up is not None and not options["dry_run"]:
+        warm_up(config.workers)  # overlaps the runner's import below
     from bench.run.grid import Runner
 
     runner = Runner(config, host, console=err_console)

@@ -10,53 +10,30 @@ heavy is imported until a loader runs, so task plugins built on these stay cheap
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.data.cohort import Cohort, CohortError, files_key
+from bench.data.label_rules import (
+    ColumnRule,
+    LabelRule,
+    column_rule,
+    dx_classes_rule,
+    dx_rule,
+    labelled_table,
+    requested_rule,
+)
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-LabelRule = Callable[["pd.DataFrame"], "pd.Series | pd.DataFrame"]
-"""Maps a source's metadata table to labels: 1, 0, or NaN (record excluded). A multi-label
-task's rule returns a DataFrame instead, one 0/1 column ``label:<name>`` per label (a row
-with any NaN is excluded)."""
-
-ColumnRule = Callable[[str], LabelRule]
-"""Builds a label rule that reads one named column (e.g. :func:`column_rule`)."""
+    pass
 
 CohortLoader = Callable[[Mapping[str, Any]], Cohort]
 
 #: The sources through which users bring their own labelled ECGs; every task offers them
 #: (see :func:`user_sources`).
 USER_SOURCES: tuple[str, ...] = ("manifest", "muse", "wfdb")
-
-
-def _labelled(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
-    import pandas as pd
-
-    result: pd.Series | pd.DataFrame = rule(table)
-    if isinstance(result, pd.DataFrame):  # multi-label: the cohort derives ``label``
-        out = table.copy()
-        for column in result.columns:  # column by column: table.attrs may hold frames
-            out[str(column)] = pd.to_numeric(result[column], errors="coerce").to_numpy()
-        columns = [str(c) for c in result.columns]
-        out = out[out[columns].notna().all(axis=1).to_numpy()].copy()
-        if out.empty:
-            raise CohortError(f"{where}: no record is labelled by this task's definition")
-        for column in columns:
-            out[column] = out[column].astype(int)
-        return out
-    labels = pd.to_numeric(result, errors="coerce")
-    out = table.assign(label=labels)
-    out = out[out["label"].notna()].copy()
-    out["label"] = out["label"].astype(int)
-    if out.empty:
-        raise CohortError(f"{where}: no record is labelled by this task's definition")
-    return out
 
 
 def synthetic_loader(task: str) -> Callable[[Mapping[str, Any]], Cohort]:
@@ -85,7 +62,7 @@ def ludb_loader(
         )
 
         root = resolve_ludb_dir(options.get("path"))
-        table = _labelled(ludb_table(root), rule, f"LUDB at {root}")
+        table = labelled_table(ludb_table(root), rule, f"LUDB at {root}")
         return Cohort(
             name=task,
             source="ludb",
@@ -121,7 +98,7 @@ def ptbxl_loader(
         root = resolve_ptbxl_dir(options.get("path"))
         table = ptbxl_table(root)
         table.attrs["scp_statements"] = scp_statements(root)
-        labelled = _labelled(table, rule, f"PTB-XL at {root}")
+        labelled = labelled_table(table, rule, f"PTB-XL at {root}")
         return Cohort(
             name=task,
             source="ptbxl",
@@ -148,63 +125,6 @@ def _path_option(options: Mapping[str, Any], env: str, source: str, what: str) -
     return path
 
 
-def column_rule(column: str) -> LabelRule:
-    """Label from a 0/1 column; a missing column is an error naming it."""
-
-    def rule(table: pd.DataFrame) -> pd.Series:
-        import pandas as pd
-
-        if column not in table.columns:
-            raise CohortError(
-                f"label column {column!r} not found; columns are {list(table.columns)}"
-            )
-        values = pd.to_numeric(table[column], errors="coerce")
-        bad = table[column].notna() & ~values.isin([0, 1])
-        if bad.any():
-            row = table.loc[bad].iloc[0]
-            raise CohortError(
-                f"column {column!r} must be 0/1; record {row['record_id']!r} has {row[column]!r}"
-            )
-        return values
-
-    return rule
-
-
-def _label_rule(
-    task: str,
-    source: str,
-    options: Mapping[str, Any],
-    rule: LabelRule | None,
-    column: str | None,
-    rule_for_column: ColumnRule,
-) -> tuple[LabelRule, str | None, dict[str, Any]]:
-    """The rule a table-based source applies, the column it reads and cohort notes.
-
-    ``SOURCE.label_column=NAME`` replaces the task's own rule (over ``column``) by
-    ``rule_for_column(NAME)``; the label version then records the column, since the labels
-    are the user's definition, not the task's.
-    """
-    requested = options.get("label_column")
-    if requested is None or str(requested).strip() == column:
-        if rule is None:
-            raise CohortError(
-                f"task {task!r} has no label definition on source {source!r}: name the column "
-                f"that holds its 0/1 label with --source-option {source}.label_column=COLUMN"
-            )
-        return rule, column, {}
-    names = [c.strip() for c in str(requested).split(",") if c.strip()]
-    if len(names) != 1:
-        raise CohortError(
-            f"{source}.label_column must name one column of 0/1 labels, got {requested!r} "
-            "(tasks with several labels are not supported yet)"
-        )
-    return (
-        rule_for_column(names[0]),
-        names[0],
-        {"task_version": f"{task}:{source}.label_column={names[0]}"},
-    )
-
-
 def manifest_loader(
     task: str,
     rule: LabelRule | None = None,
@@ -224,9 +144,11 @@ def manifest_loader(
         from bench.data.readers.manifest import load_manifest_signal, read_manifest, signal_files
 
         path = _path_option(options, "BENCH_MANIFEST", "manifest", "a manifest CSV")
-        label, used, notes = _label_rule(task, "manifest", options, rule, column, rule_for_column)
+        label, used, notes = requested_rule(
+            task, "manifest", options, rule, column, rule_for_column
+        )
         raw = read_manifest(path, numeric_columns=None if used is None else [used])
-        table = _labelled(raw, label, str(path))
+        table = labelled_table(raw, label, str(path))
         rows = table.set_index("record_id")
         return Cohort(
             name=task,
@@ -273,8 +195,8 @@ def muse_loader(
                 raise CohortError(f"{labels_path}: missing column {column!r}")
         if "site" not in table.columns:
             table["site"] = "unknown"
-        label, _, notes = _label_rule(task, "muse", options, rule, column, rule_for_column)
-        table = _labelled(table, label, str(labels_path))
+        label, _, notes = requested_rule(task, "muse", options, rule, column, rule_for_column)
+        table = labelled_table(table, label, str(labels_path))
         table["path"] = [str(folder / f"{rid}.xml") for rid in table["record_id"]]
         return Cohort(
             name=task,
@@ -289,23 +211,6 @@ def muse_loader(
     return load
 
 
-def dx_rule(codes: Iterable[str]) -> LabelRule:
-    """1 when a record's ``dx`` (comma-separated SNOMED CT codes of its ``#Dx:`` header line)
-    holds any of ``codes``, 0 when it holds none, NaN (excluded) when it has no code."""
-    wanted = {str(c).strip() for c in codes}
-
-    def rule(table: pd.DataFrame) -> pd.Series:
-        import pandas as pd
-
-        def label(text: str) -> float:
-            found = {c.strip() for c in str(text).split(",") if c.strip()}
-            return float("nan") if not found else float(bool(found & wanted))
-
-        return pd.Series([label(t) for t in table["dx"]], index=table.index, dtype=float)
-
-    return rule
-
-
 def _codes_option(options: Mapping[str, Any]) -> list[str]:
     codes = [c.strip() for c in str(options.get("codes", "")).split(",") if c.strip()]
     if not codes:
@@ -317,27 +222,6 @@ def _codes_option(options: Mapping[str, Any]) -> list[str]:
     if not all(c.isdigit() for c in codes):
         raise CohortError(f"wfdb.codes must be numeric SNOMED CT codes, got {codes}")
     return codes
-
-
-def dx_classes_rule(classes: Mapping[str, Sequence[str]]) -> LabelRule:
-    """Multi-label rule over ``dx`` codes: column ``label:<class>`` is 1 when a record's Dx
-    line holds any of the class's (equivalent) codes; a record without a Dx code is left
-    out, one whose codes are all unscored is kept with every label 0."""
-    from bench.data.labels import label_column
-
-    def rule(table: pd.DataFrame) -> pd.DataFrame:
-        import pandas as pd
-
-        found = [{c.strip() for c in str(t).split(",") if c.strip()} for t in table["dx"]]
-        columns = {
-            label_column(name): [
-                float(bool(codes & set(equivalent))) if codes else float("nan") for codes in found
-            ]
-            for name, equivalent in classes.items()
-        }
-        return pd.DataFrame(columns, index=table.index)
-
-    return rule
 
 
 def wfdb_loader(task: str, classes: Mapping[str, Sequence[str]] | None = None) -> CohortLoader:
@@ -377,7 +261,7 @@ def wfdb_loader(task: str, classes: Mapping[str, Sequence[str]] | None = None) -
         )
         table["patient_id"] = table["patient"].where(table["patient"] != "", fallback)
         rule = dx_rule(codes) if classes is None else dx_classes_rule(classes)
-        labelled = _labelled(table, rule, f"WFDB records under {root}")
+        labelled = labelled_table(table, rule, f"WFDB records under {root}")
         paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
         notes: dict[str, Any] = {"unlabelled": len(table) - len(labelled)}
         if classes is None:  # a multi-label task's classes are its own, versioned definition

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+#: The modules a worker imports to run a cell (:func:`bench.executors.worker.run_cell`
+#: and the grid it re-plans with): what a backend that forks workers from a warm process
+#: (a forkserver) preloads.
+WORKER_MODULES: tuple[str, ...] = ("bench.run.grid", "bench.executors.worker")
+
+
 class ExecutorError(RuntimeError):
     """An executor cannot run (missing package, bad option); the message says which."""
 

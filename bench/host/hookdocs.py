@@ -73,7 +73,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `find_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
 | `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
 | `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash` | result records, the run store and provenance (loggers, the leaderboard) |
-| `ExecutorSpec`, `Executor`, `ExecutorSettings`, `CellJob`, `JobResult`, `OnResult`, `ExecutorError`, `error_text`, `import_backend`, `run_cell` | the executor protocol: what `bench_register_executors` registers and what a worker runs |
+| `ExecutorSpec`, `Executor`, `ExecutorSettings`, `CellJob`, `JobResult`, `OnResult`, `WORKER_MODULES`, `ExecutorError`, `error_text`, `import_backend`, `run_cell` | the executor protocol: what `bench_register_executors` registers and what a worker runs |
 | `PROFILES`, `Profile`, `CACHE_ENV`, `default_cache_dir`, `worker_count`, `get_host` | run profiles, the cache directory, thread counts and the process's plugin host |
 
 ### What a model receives

@@ -268,6 +268,9 @@ class ExecutorSpec:
     description: str
     create: Callable[[ExecutorSettings], Executor]
     plugin: str = ""
+    #: Called with the run's worker count before the driver imports its grid (not on a dry
+    #: run), so that a backend's start-up (a forkserver, a cluster client) overlaps it.
+    warm_up: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,30 +7,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.api import Executor, ExecutorSettings, ExecutorSpec, hookimpl
-
-
-def _local(settings: ExecutorSettings) -> Executor:
-    from bench.plugins.executors import local
-
-    return local.create(settings)
-
-
-def _ray(settings: ExecutorSettings) -> Executor:
-    from bench.plugins.executors import ray_executor
-
-    return ray_executor.create(settings)
-
-
-def _slurm(settings: ExecutorSettings) -> Executor:
-    from bench.plugins.executors import slurm
-
-    return slurm.create(settings)
+from bench.api import ExecutorSpec, LazyFunction, hookimpl
 
 
 @hookimpl
 def bench_register_executors(register: Callable[[ExecutorSpec], None]) -> None:
     """``local`` (worker processes), ``ray`` (one task per cell), ``slurm`` (a job array)."""
-    register(ExecutorSpec("local", "--workers N processes on this machine, one per cell", _local))
-    register(ExecutorSpec("ray", "one Ray task per cell (pip install ecg-bench[ray])", _ray))
-    register(ExecutorSpec("slurm", "one SLURM job array via submitit (ecg-bench[slurm])", _slurm))
+    register(
+        ExecutorSpec(
+            "local",
+            "--workers N processes on this machine, one per cell",
+            LazyFunction("bench.plugins.executors.local:create"),
+            warm_up=LazyFunction("bench.plugins.executors.local:start_forkserver"),
+        )
+    )
+    register(
+        ExecutorSpec(
+            "ray",
+            "one Ray task per cell (pip install ecg-bench[ray])",
+            LazyFunction("bench.plugins.executors.ray_executor:create"),
+        )
+    )
+    register(
+        ExecutorSpec(
+            "slurm",
+            "one SLURM job array via submitit (ecg-bench[slurm])",
+            LazyFunction("bench.plugins.executors.slurm:create"),
+        )
+    )

@@ -42,6 +42,7 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 
 from bench.api import (
+    WORKER_MODULES,
     CellJob,
     ExecutorError,
     ExecutorSettings,
@@ -52,7 +53,7 @@ from bench.api import (
 
 #: What the forkserver imports once for all workers: torch, timm (which the built-in image
 #: models and :mod:`bench.weights.files` use) and the worker's own code path.
-PRELOAD = ("torch", "timm", "bench.run.grid", "bench.executors.worker", __name__)
+PRELOAD = ("torch", "timm", *WORKER_MODULES, __name__)
 
 
 def _exit_with_driver(lifeline: Connection) -> None:
@@ -102,10 +103,11 @@ def worker_context() -> ForkServerContext | SpawnContext:
     return context
 
 
-def start_forkserver() -> None:
-    """Start the forkserver that workers are forked from, if the platform has one and it
-    is not running yet, so that its imports overlap whatever the driver does next."""
-    if worker_context().get_start_method() == "forkserver":
+def start_forkserver(workers: int) -> None:
+    """Start the forkserver that ``workers`` (> 1) worker processes are forked from, if the
+    platform has one and it is not running yet, so that its imports overlap whatever the
+    driver does next (the executor's ``warm_up``)."""
+    if workers > 1 and worker_context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
@@ -238,5 +240,5 @@ def create(settings: ExecutorSettings) -> LocalExecutor:
     its forkserver already starting unless this is a dry run."""
     executor = LocalExecutor(replace(settings, workers=max(1, settings.workers)))
     if not settings.dry_run:
-        start_forkserver()
+        start_forkserver(executor.settings.workers)
     return executor
