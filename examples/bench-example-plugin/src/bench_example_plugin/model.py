@@ -2,7 +2,7 @@
 
 A signal model receives float32 batches ``(batch, leads, samples)`` in mV: the image
 recipe's filtered 8 leads (I, II, V1-V6) at 500 Hz unless its spec declares a
-``signal_recipe`` of its own.
+``SignalInput(recipe)`` of its own.
 """
 
 from __future__ import annotations
