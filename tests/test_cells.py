@@ -15,10 +15,10 @@ from bench.run.cells import (
     CellKey,
     cell_id,
     cell_seed,
-    changed_fields,
     identity_hash,
     ids_hash,
 )
+from bench.run.store import changed_fields
 
 
 def _sha256_of_canonical_json(data: object) -> str:

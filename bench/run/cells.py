@@ -74,19 +74,6 @@ def cell_seed(identity_digest: str) -> int:
     return int(hashlib.sha256(identity_digest.encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
-def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted names of the fields that differ between two identities (nested dicts)."""
-    out: list[str] = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        name = f"{prefix}{key}"
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            out.extend(changed_fields(a, b, prefix=f"{name}."))
-        elif a != b:
-            out.append(name)
-    return out
-
-
 def ids_hash(ids: list[str]) -> str:
     """Order-independent hash of a set of record ids (split membership in identities)."""
     return stable_hash(sorted(ids), length=16)

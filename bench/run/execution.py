@@ -11,19 +11,15 @@ records from its saved predictions, never retraining.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from bench.host.specs import BuiltModel
 from bench.run.cells import CellPlan
-from bench.run.recording import scored_records, trained_records
+from bench.run.recording import CellOutcome, scored_records, trained_records
 from bench.run.records import ResultRecord
 from bench.run.scoring import score_predictions
 from bench.run.task_data import PreparedTask
-from bench.training import TrainResult
 from bench.training.config import EvalProtocol
 from bench.training.heads import protocol_model
 from bench.training.loop import fine_tune
@@ -35,17 +31,6 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from bench.run.context import CellContext
-
-
-@dataclass
-class CellOutcome:
-    """A trained cell: the model as built, how training went, predictions, timings."""
-
-    built: BuiltModel
-    result: TrainResult
-    predictions: pd.DataFrame
-    n_params: int
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def train_cell(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench import __version__
@@ -18,11 +19,25 @@ from bench.run.provenance import git_sha, package_versions, stable_hash
 from bench.run.records import ResultRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from bench.host.specs import BuiltModel
     from bench.run.cells import CellPlan
     from bench.run.context import CellContext
-    from bench.run.execution import CellOutcome
     from bench.run.scoring import Score
     from bench.run.task_data import PreparedTask
+    from bench.training import TrainResult
+
+
+@dataclass
+class CellOutcome:
+    """A trained cell: the model as built, how training went, predictions, timings."""
+
+    built: BuiltModel
+    result: TrainResult
+    predictions: pd.DataFrame
+    n_params: int
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def determinism_flags() -> dict[str, bool]:

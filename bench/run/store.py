@@ -24,20 +24,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bench.run.cells import changed_fields
 from bench.run.records import ResultRecord, dumps, read_jsonl
 
 RECORDS_NAME = "records.jsonl"
 RESULTS_NAME = "results.jsonl"
 IDENTITY_NAME = "identity.json"
 PREDICTIONS_NAME = "predictions.csv"
+
+
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the fields that differ between two identities (nested dicts)."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(changed_fields(a, b, prefix=f"{name}."))
+        elif a != b:
+            out.append(name)
+    return out
 
 
 @dataclass(frozen=True)
