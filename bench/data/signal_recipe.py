@@ -8,7 +8,8 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
 1. reorder to ``leads``; a lead the record lacks is zero-filled (ECG-FM's lead-masking
    convention for "absent") and reported;
 2. reject non-finite samples;
-3. resample to ``target_fs`` by linear interpolation;
+3. resample to ``target_fs`` by linear interpolation on the recipe's ``resampling`` grid
+   (:func:`resample_linear`);
 4. per-lead z-score over the whole resampled record (a constant lead becomes 0);
 5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped
    (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
@@ -37,6 +38,9 @@ if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs s
     from torch import Tensor
 
 Normalisation = Literal["zscore", "none"]
+#: Where linear resampling puts the input samples (:func:`resample_linear`).
+Resampling = Literal["time", "endpoints"]
+RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints")
 #: How one label's window scores make its record score: their mean or their maximum.
 SegmentRule = Literal["mean", "max"]
 SEGMENT_RULES: tuple[SegmentRule, ...] = ("mean", "max")
@@ -50,6 +54,9 @@ class SignalRecipe:
 
     - ``leads``: output rows, in order (missing leads are zero-filled);
     - ``target_fs``: output rate in Hz (linear interpolation);
+    - ``resampling``: the interpolation grid, ``"time"`` (sample ``i`` at ``i / fs``) or
+      ``"endpoints"`` (fairseq-signals' grid, ECG-FM's own pipeline: the first and last
+      samples of input and output coincide); see :func:`resample_linear`;
     - ``normalise``: ``"zscore"`` per lead over the whole record, or ``"none"`` (mV);
     - ``segment_samples``: length of one model input segment;
     - ``n_segments``: segment slots per record (record length = ``n_segments *
@@ -58,6 +65,7 @@ class SignalRecipe:
 
     leads: tuple[str, ...] = STANDARD_LEADS
     target_fs: float = 500.0
+    resampling: Resampling = "time"
     normalise: Normalisation = "zscore"
     segment_samples: int = 2500
     n_segments: int = 2
@@ -68,6 +76,10 @@ class SignalRecipe:
             raise ValueError(f"SignalRecipe.leads: expected unique lead names, got {self.leads}")
         if not self.target_fs > 0:
             raise ValueError(f"SignalRecipe.target_fs must be > 0, got {self.target_fs}")
+        if self.resampling not in RESAMPLINGS:
+            raise ValueError(
+                f"SignalRecipe.resampling must be one of {RESAMPLINGS}, got {self.resampling!r}"
+            )
         if self.normalise not in ("zscore", "none"):
             raise ValueError(
                 f"SignalRecipe.normalise must be 'zscore' or 'none', got {self.normalise!r}"
@@ -131,21 +143,35 @@ class SegmentAggregation:
         return stable_hash(asdict(self), length=16)
 
 
-def resample_linear(data: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
+def resample_linear(
+    data: np.ndarray, fs: float, target_fs: float, resampling: Resampling = "time"
+) -> np.ndarray:
     """Linear interpolation of ``(leads, n)`` from ``fs`` to ``target_fs`` Hz (float64).
 
-    Output sample ``k`` is at time ``k / target_fs``; there are ``floor(n * target_fs / fs)``
-    of them (values past the last input sample hold it).
+    - ``"time"``: output sample ``k`` is at time ``k / target_fs`` and input sample ``i`` at
+      ``i / fs``; there are ``floor(n * target_fs / fs)`` outputs (values past the last
+      input sample hold it).
+    - ``"endpoints"``: fairseq-signals' ``resample`` (scripts/preprocess/ecg/preprocess.py,
+      the pipeline ECG-FM was trained and evaluated with): ``n' = int(n * (target_fs /
+      fs))`` outputs at positions ``0 … n' - 1``, the ``n`` inputs spread evenly over
+      ``linspace(0, n' - 1, n)``, so the first and last samples coincide and the input is
+      stretched by ``(n' - 1) / (n - 1)`` rather than exactly ``target_fs / fs``.
     """
     import numpy as np
 
+    rows = np.asarray(data, dtype=np.float64)
     if fs == target_fs:
-        return np.asarray(data, dtype=np.float64)
+        return rows
     n = data.shape[1]
-    n_out = int(np.floor(n * target_fs / fs + 1e-9))
-    t_in = np.arange(n) / fs
-    t_out = np.arange(n_out) / target_fs
-    return np.stack([np.interp(t_out, t_in, row) for row in np.asarray(data, dtype=np.float64)])
+    if resampling == "endpoints":
+        n_out = int(n * (target_fs / fs))
+        x_in = np.linspace(0, n_out - 1, n)
+        x_out = np.arange(n_out, dtype=np.float64)
+    else:
+        n_out = int(np.floor(n * target_fs / fs + 1e-9))
+        x_in = np.arange(n) / fs
+        x_out = np.arange(n_out) / target_fs
+    return np.stack([np.interp(x_out, x_in, row) for row in rows])
 
 
 def zscore_leads(data: np.ndarray) -> np.ndarray:
@@ -181,7 +207,7 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     rows = np.stack([sig.lead(name) for name in present])
     if not np.isfinite(rows).all():
         raise ECGFormatError("non-finite samples (NaN/inf) in the record")
-    resampled = resample_linear(rows, sig.fs, recipe.target_fs)
+    resampled = resample_linear(rows, sig.fs, recipe.target_fs, recipe.resampling)
     if recipe.normalise == "zscore":
         resampled = zscore_leads(resampled)
     n_whole = resampled.shape[1] // recipe.segment_samples

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-#: ECG-FM's input contract (docs/models.md, ECG-FM port): 10 s records as two 5 s segments.
-ECGFM_RECIPE = SignalRecipe(segment_samples=2500, n_segments=2)
+#: ECG-FM's input contract (docs/models.md, ECG-FM port): 10 s records as two 5 s segments,
+#: resampled on fairseq-signals' endpoint grid as ECG-FM's own preprocessing does.
+ECGFM_RECIPE = SignalRecipe(segment_samples=2500, n_segments=2, resampling="endpoints")
 #: How ECG-FM's segments make a record (docs/models.md, ECG-FM port): the mean over the segments
 #: a record has; the max for the labels ECG-FM's own inference takes the max of (PVC and
 #: electronic pacemaker, named as the cinc2021 task's labels; its poor-data-quality, VT and

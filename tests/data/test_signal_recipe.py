@@ -43,6 +43,45 @@ def test_linear_resampling_is_exact_on_a_ramp(fs: float, n: int) -> None:
     np.testing.assert_allclose(out[0, inside], 2.0 * t[inside], atol=1e-9)
 
 
+def test_endpoint_resampling_pins_fairseq_signals_grid_by_hand() -> None:
+    """400 -> 500 Hz of 4 samples: n' = int(4 * 1.25) = 5 outputs at 0..4, the inputs at
+    linspace(0, 4, 4) = 0, 4/3, 8/3, 4; a line through them is 9/4 per output step."""
+    out = resample_linear(np.array([[0.0, 3.0, 6.0, 9.0]]), 400.0, 500.0, "endpoints")
+    np.testing.assert_allclose(out, [[0.0, 2.25, 4.5, 6.75, 9.0]], atol=1e-12)
+    time_grid = resample_linear(np.array([[0.0, 3.0, 6.0, 9.0]]), 400.0, 500.0, "time")
+    np.testing.assert_allclose(time_grid, [[0.0, 2.4, 4.8, 7.2, 9.0]], atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(fs=st.sampled_from([100.0, 250.0, 257.0, 360.0, 400.0, 1000.0]), n=st.integers(50, 4096))
+def test_endpoint_resampling_equals_scipy_interp1d_on_the_pipeline_grid(fs: float, n: int) -> None:
+    """The ECG-FM pipeline's resampler (fairseq-signals ``resample``: scipy's interp1d with
+    the inputs at ``linspace(0, n' - 1, n)``), written independently with scipy."""
+    from scipy.interpolate import interp1d
+
+    data = np.random.default_rng(n).normal(size=(2, n))
+    n_out = int(n * (500.0 / fs))
+    reference = interp1d(np.linspace(0, n_out - 1, n), data, kind="linear")(np.arange(n_out))
+    np.testing.assert_allclose(resample_linear(data, fs, 500.0, "endpoints"), reference,
+                               rtol=0, atol=1e-12)  # fmt: skip
+
+
+def test_ecg_fm_preprocesses_on_its_own_pipeline_grid() -> None:
+    """ECG-FM's registered input contract resamples a 400 Hz ECG as its authors' pipeline
+    does (interp1d on the endpoint grid, then the per-lead z-score), not on the time grid."""
+    from scipy.interpolate import interp1d
+
+    from bench.api import get_host
+
+    recipe = get_host().registries.models.get("ecg-fm").input.recipe
+    assert recipe is not None and recipe.resampling == "endpoints"
+    sig = _sig(4000, fs=400.0)  # 10 s at 400 Hz, as CODE-15%
+    raw = sig.data.astype(np.float64)
+    resampled = interp1d(np.linspace(0, 4999, 4000), raw, kind="linear")(np.arange(5000))
+    expected = (resampled - resampled.mean(1, keepdims=True)) / resampled.std(1, keepdims=True)
+    np.testing.assert_allclose(apply_recipe(sig, recipe), expected, atol=2e-6)
+
+
 def test_missing_leads_are_zero_filled_in_recipe_order() -> None:
     leads = tuple(name for name in STANDARD_LEADS if name not in ("aVR", "V3"))
     out = apply_recipe(_sig(1500, leads=leads), RECIPE)
