@@ -201,6 +201,10 @@ class ScoreData:
     y_score: np.ndarray
     groups: np.ndarray
     replicate_indices: np.ndarray | None = None  # (replicates, n) multiplicities
+    #: What the cohort knows of each record, aligned with ``y_true``: ``site`` always,
+    #: ``sex`` and ``age`` where the source has them (as the manifest holds them; see
+    #: :mod:`bench.data.strata` for how they are read). Subgroup metrics use them.
+    covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,11 @@ def run_cell(
         progress=progress,
     )
     scores = score_predictions(
-        outcome.predictions, context.metrics, prepared.resamples, context.recipe
+        outcome.predictions,
+        context.metrics,
+        prepared.resamples,
+        context.recipe,
+        prepared.covariates,
     )
     records = trained_records(context, prepared, plan, outcome, scores)
     store.write_cell(cell, records, outcome.predictions)
@@ -111,7 +115,9 @@ def rescore_cell(context: CellContext, prepared: PreparedTask, plan: CellPlan) -
     if wanted == have or not stored:
         return False
     predictions = store.cell_predictions(cell)
-    scores = score_predictions(predictions, context.metrics, prepared.resamples, recipe)
+    scores = score_predictions(
+        predictions, context.metrics, prepared.resamples, recipe, prepared.covariates
+    )
     # each split's stored record carries that split's contamination and details
     splits = {r.split: asdict(r) for r in stored}
     store.write_cell(cell, scored_records(splits, scores))

@@ -111,16 +111,27 @@ class Score:
         }
 
 
+def _covariates_of(rows: pd.DataFrame, covariates: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """The covariate columns of ``rows``' records, aligned with them."""
+    if covariates is None:
+        return {}
+    aligned = covariates.reindex(rows["record_id"].astype(str).to_numpy())
+    return {str(name): aligned[name].to_numpy() for name in aligned.columns}
+
+
 def score_predictions(
     predictions: pd.DataFrame,
     metrics: Sequence[MetricSpec],
     resamples: Mapping[str, np.ndarray],
     recipe: BootstrapRecipe,
+    covariates: pd.DataFrame | None = None,
 ) -> list[Score]:
     """Every metric on every evaluation split present in ``predictions``.
 
     ``resamples[split]`` must be the shared matrix of that split's records, in the order
-    they appear in ``predictions`` (the order the runner writes them).
+    they appear in ``predictions`` (the order the runner writes them). ``covariates``
+    (indexed by record id; :attr:`bench.run.task_data.PreparedTask.covariates`) gives a
+    binary task's metrics each record's site, sex and age (:attr:`ScoreData.covariates`).
     """
     out: list[Score] = []
     names = prediction_labels(predictions)
@@ -136,6 +147,7 @@ def score_predictions(
             y_score=rows["score"].to_numpy(dtype=np.float64),
             groups=rows["patient_id"].astype(str).to_numpy(),
             replicate_indices=resamples[str(split)],
+            covariates=_covariates_of(rows, covariates),
         )
         for metric in metrics:
             value = metric.compute(data)

@@ -59,6 +59,10 @@ class Inputs:
         return spec.input.build(cache, cohort, ids, self.preprocess, self.render, build=build)
 
 
+#: Manifest columns scoring passes to metrics (:attr:`bench.host.specs.ScoreData.covariates`).
+COVARIATES: tuple[str, ...] = ("site", "sex", "age")
+
+
 @dataclass
 class PreparedTask:
     """A task's cohort, split and representations, shared by all its cells."""
@@ -87,6 +91,15 @@ class PreparedTask:
     def by_id(self) -> pd.DataFrame:
         """The usable manifest indexed by record id (built once, used by every cell)."""
         return self.manifest.set_index("record_id")
+
+    @functools.cached_property
+    def covariates(self) -> pd.DataFrame:
+        """What the cohort knows of each usable record, indexed by record id: the
+        :data:`COVARIATES` columns its manifest has (``site`` always)."""
+        columns = [c for c in COVARIATES if c in self.by_id.columns]
+        frame = self.by_id[columns].copy()
+        frame.index = frame.index.astype(str)
+        return frame
 
     @functools.cached_property
     def usable_hash(self) -> str:
