@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bench.commands.inputs import input_cohort
 from bench.commands.options import parse_source_options
 from bench.run.config import PROFILES, default_cache_dir
 
@@ -38,45 +39,6 @@ if TYPE_CHECKING:
 def ids_path(output: Path) -> Path:
     """The ids file written beside ``output`` (``emb.npy`` → ``emb.ids.csv``)."""
     return output.with_name(f"{output.stem}.ids.csv")
-
-
-def input_cohort(path: Path, fs: float) -> Cohort:
-    """Raw signals ``(N, 12, samples)`` in mV at ``fs`` Hz, standard lead order, as a cohort
-    (record ids ``0 … N-1``); a wrong shape or dtype is an error naming the file."""
-    import hashlib
-
-    import numpy as np
-    import pandas as pd
-
-    from bench.data.cohort import Cohort
-    from bench.data.signal import STANDARD_LEADS, ECGSignal
-    from bench.run.provenance import stable_hash
-
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(f"{path}: not a readable .npy file ({exc})") from exc
-    n_leads = len(STANDARD_LEADS)
-    if array.ndim != 3 or array.shape[1] != n_leads or not np.issubdtype(array.dtype, np.number):
-        raise click.BadParameter(
-            f"{path}: expected a numeric array (N, {n_leads}, samples) in mV in the standard "
-            f"lead order {', '.join(STANDARD_LEADS)}; got {array.dtype} {array.shape}",
-            param_hint="--input",
-        )
-    if fs <= 0:
-        raise click.BadParameter(f"sampling rate must be > 0 Hz, got {fs}", param_hint="--fs")
-    signals = array.astype(np.float32)
-    ids = [str(i) for i in range(len(signals))]
-    manifest = pd.DataFrame({"record_id": ids, "patient_id": ids, "site": "input", "label": 0})
-    digest = stable_hash([hashlib.sha256(signals.tobytes()).hexdigest(), fs], length=16)
-    return Cohort(
-        name="input",
-        source="input",
-        source_version=digest,
-        manifest=manifest,
-        load_signal=lambda rid: ECGSignal(data=signals[int(rid)], fs=fs, leads=STANDARD_LEADS),
-        cache_key=f"input-{digest}",
-    )
 
 
 def task_cohort(
@@ -218,12 +180,13 @@ def embed(
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Raw signals instead of a task: a .npy array (N, 12, samples) in mV, leads in the "
-    "standard order I, II, III, aVR, aVL, aVF, V1-V6.",
+    help="Raw ECGs instead of a task, no labels needed: a .npy array (N, 12, samples) in mV "
+    "(leads I, II, III, aVR, aVL, aVF, V1-V6; needs --fs), a folder of WFDB records or a "
+    "manifest CSV (record_id, patient_id, path), records of any length and rate.",
 )
-@click.option("--fs", type=float, default=None, help="Sampling rate of --input in Hz (required).")
+@click.option("--fs", type=float, default=None, help="Sampling rate of a .npy --input in Hz.")
 @click.option(
     "-o",
     "--output",
@@ -271,6 +234,7 @@ def embed_command(
       bench embed -m heartbeit -t ludb-lvh --source-option ludb.path=/data/ludb -o ludb.npy
       bench embed -m vit-b16 --input ecgs.npy --fs 500 -o ecgs-emb.npy
       bench embed -m ecg-fm --input ecgs.npy --fs 500 --per-segment -o segments.npy
+      bench embed -m ecg-fm --input /data/wfdb-folder -o folder-emb.npy
     """
     import numpy as np
     import pandas as pd
@@ -279,8 +243,6 @@ def embed_command(
 
     if (task is None) == (input_path is None):
         raise click.UsageError("give exactly one of --task or --input")
-    if input_path is not None and fs is None:
-        raise click.UsageError("--input needs --fs (the sampling rate of the array, in Hz)")
     if input_path is not None and (source or source_options):
         raise click.UsageError("--source/--source-option apply to --task only")
     host: PluginHost = ctx.find_root().obj
@@ -293,7 +255,6 @@ def embed_command(
             f"{', '.join(segmented) or 'none installed'}"
         )
     if input_path is not None:
-        assert fs is not None
         cohort = input_cohort(input_path, fs)
     else:
         assert task is not None

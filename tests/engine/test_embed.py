@@ -3,6 +3,7 @@ embeddings of signal models, input errors."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench.commands.embed import build_encoder, cohort_inputs, embed, ids_path, input_cohort
+from bench.commands.embed import build_encoder, cohort_inputs, embed, ids_path
+from bench.commands.inputs import input_cohort
 from bench.training import TrainConfig
 from bench.training import probe as probe_module
 from bench.training.datasets import ArrayDataset
 from bench.training.probe import linear_probe
-from tests.data.fixtures import synthetic_ecg
+from tests.data.fixtures import synthetic_ecg, write_cinc_record
 
 MODEL = "resnet152"  # quick size: a half-width ResNet-18, fast at the tiny profile's 64 px
 
@@ -135,6 +137,56 @@ def test_embed_input_errors_say_what_was_expected(cli, tmp_path, args, message) 
     args = [{"X": str(x), "BAD": str(bad)}.get(a, a) for a in args]
     out = tmp_path / "e.npy"
     result = CliRunner().invoke(cli, ["embed", "-m", MODEL, "-o", str(out), *args])
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_embed_takes_a_wfdb_folder_and_a_manifest_of_any_length_and_rate(cli, tmp_path) -> None:
+    """Records of different lengths and rates, no labels: a WFDB folder and a manifest of
+    ``.npy`` files embed each record through the model's own recipe, and the same signal
+    given as an array, a WFDB record or a manifest row gets the same embedding."""
+    raw = [synthetic_ecg(0), synthetic_ecg(1, fs=400.0, seconds=7.0), synthetic_ecg(2)]
+    # on WFDB's 1 µV grid, so the three forms hold the same numbers
+    signals = [replace(s, data=np.round(s.data * 1000) / np.float32(1000)) for s in raw]
+    folder = tmp_path / "wfdb"
+    for k, sig in enumerate(signals):
+        write_cinc_record(folder / f"site{k % 2}" / f"r{k}", sig)
+    rows = []
+    for k, sig in enumerate(signals):
+        np.save(tmp_path / f"r{k}.npy", sig.data)
+        rows.append(
+            {"record_id": f"r{k}", "patient_id": f"p{k}", "path": f"r{k}.npy", "fs": sig.fs}
+        )
+    manifest = tmp_path / "records.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    array = tmp_path / "ten_s.npy"
+    np.save(array, np.stack([signals[0].data, signals[2].data]))
+
+    by_folder, folder_ids, _ = _embed(cli, tmp_path, "--input", str(folder), model="ecg-fm")
+    by_manifest, manifest_ids, _ = _embed(cli, tmp_path, "--input", str(manifest), model="ecg-fm")
+    by_array, _, _ = _embed(cli, tmp_path, "--input", str(array), "--fs", "500", model="ecg-fm")
+    assert folder_ids["record_id"].tolist() == ["site0/r0", "site0/r2", "site1/r1"]
+    assert manifest_ids["record_id"].tolist() == ["r0", "r1", "r2"]
+    assert manifest_ids["patient_id"].tolist() == ["p0", "p1", "p2"]
+    np.testing.assert_allclose(by_folder[[0, 2, 1]], by_manifest, atol=1e-5)
+    np.testing.assert_allclose(by_manifest[[0, 2]], by_array, atol=1e-5)
+    assert not np.allclose(by_manifest[0], by_manifest[1], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([], "needs --fs"), (["--fs", "500"], "--fs applies to a .npy --input only")],
+)
+def test_embed_input_rate_comes_from_the_array_flag_or_the_files(
+    cli, tmp_path, extra, message
+) -> None:
+    x = _signals(tmp_path, 2)
+    folder = tmp_path / "wfdb"
+    write_cinc_record(folder / "r0", synthetic_ecg(0))
+    target = str(x) if not extra else str(folder)
+    out = tmp_path / "e.npy"
+    result = CliRunner().invoke(
+        cli, ["embed", "-m", MODEL, "-o", str(out), "--input", target, *extra]
+    )
     assert result.exit_code == 2 and message in result.output, result.output
 
 
