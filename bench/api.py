@@ -31,7 +31,6 @@ from bench.data.sources import (
     wfdb_loader,
 )
 from bench.data.sources_code15 import code15_loader, code_test_loader
-from bench.data.sources_echonext import ECHONEXT_FLAGS, echonext_loader
 from bench.host.hookspecs import hookimpl
 from bench.host.lazy import LazyFunction, add_lazy_command, import_object
 from bench.host.specs import (
@@ -109,7 +108,6 @@ _LAZY: dict[str, str] = {
         ("SegmentAggregation", "SignalRecipe", "apply_recipe"), "bench.data.signal_recipe"
     ),
     "split_cohort": "bench.data.splits",
-    **dict.fromkeys(("AGE_BANDS", "age_band", "age_years", "known_sex"), "bench.data.strata"),
     "stream_unlabelled": "bench.data.synthetic",
     **dict.fromkeys(
         (
@@ -215,8 +213,6 @@ __all__ = [
     "ptbxl_loader",
     "synthetic_loader",
     "wfdb_loader",
-    "ECHONEXT_FLAGS",
-    "echonext_loader",
     *sorted(_LAZY),
 ]
 
