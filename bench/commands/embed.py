@@ -18,7 +18,7 @@ across the slots (resnet1d) has no such relation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bench.host.manager import PluginHost
     from bench.host.specs import BuiltModel, ModelSpec
     from bench.training.datasets import ArrayDataset
+    from bench.training.devices import Precision
 
 
 def ids_path(output: Path) -> Path:
@@ -92,6 +93,7 @@ def segment_embeddings(
     dataset: ArrayDataset,
     profile: str,
     device: str,
+    precision: str = "auto",
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
     alone (a :class:`bench.training.segments.WindowDataset`), and where each segment is:
@@ -112,7 +114,7 @@ def segment_embeddings(
             "start_s": windows.slots * recipe.segment_samples / recipe.target_fs,
         }
     )
-    return embed(built, spec, windows, profile, device), where
+    return embed(built, spec, windows, profile, device, precision), where
 
 
 def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int) -> BuiltModel:
@@ -134,10 +136,16 @@ def build_encoder(spec: ModelSpec, weights: str | None, profile: str, seed: int)
 
 
 def embed(
-    built: BuiltModel, spec: ModelSpec, dataset: ArrayDataset, profile: str, device: str
+    built: BuiltModel,
+    spec: ModelSpec,
+    dataset: ArrayDataset,
+    profile: str,
+    device: str,
+    precision: str = "auto",
 ) -> np.ndarray:
     """Embeddings ``(n, D)`` float32: the linear probe's features of ``dataset`` under the
-    profile's engine settings (same batch size, same precision)."""
+    profile's engine settings (same batch size; ``precision`` ``"auto"``: the engine's, bf16
+    autocast on CUDA and fp32 elsewhere, or an explicit ``fp32``/``bf16``/``fp16``)."""
     import numpy as np
 
     from bench.training import TrainConfig
@@ -149,7 +157,8 @@ def embed(
     torch_device = resolve_device(config.device)
     module = frozen_encoder(built.module, spec, torch_device)
     batch = probe_batch_size(config)
-    features = extract_features(module, spec, dataset, torch_device, batch, amp=config.amp)
+    amp: bool | Precision = config.amp if precision == "auto" else cast("Precision", precision)
+    features = extract_features(module, spec, dataset, torch_device, batch, amp=amp)
     return features.astype(np.float32)
 
 
@@ -202,6 +211,14 @@ def embed(
     "record_id, patient_id, segment (0-based) and start_s (seconds). Image models take one "
     "input per record and refuse it.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Arithmetic of the forward pass: auto (as the linear probe: bf16 autocast on CUDA, "
+    "fp32 elsewhere), fp32, or bf16/fp16 autocast on any device.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a random init.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--cache-dir", default=None, help="Input cache directory (default as bench run).")
@@ -218,6 +235,7 @@ def embed_command(
     fs: float | None,
     output: Path,
     per_segment: bool,
+    precision: str,
     seed: int,
     device: str,
     cache_dir: str | None,
@@ -270,9 +288,9 @@ def embed_command(
     try:
         built = build_encoder(spec, weights, profile, seed)
         if per_segment:
-            embeddings, where = segment_embeddings(built, spec, dataset, profile, device)
+            embeddings, where = segment_embeddings(built, spec, dataset, profile, device, precision)
         else:
-            embeddings = embed(built, spec, dataset, profile, device)
+            embeddings = embed(built, spec, dataset, profile, device, precision)
             where = pd.DataFrame({"position": np.arange(len(ids))})
     except FeaturesError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -284,9 +302,13 @@ def embed_command(
     np.save(output, embeddings)
     table.to_csv(ids_path(output), index=False)
     unit = f" ({len(ids)} records, one per segment)" if per_segment else ""
+    if precision == "auto":
+        from bench.training.devices import resolve_device
+
+        precision = "bf16" if resolve_device(device).type == "cuda" else "fp32"
     click.echo(
         f"{len(embeddings)} embeddings of width {embeddings.shape[1]}{unit} → {output} "
-        f"(ids: {ids_path(output)})"
+        f"(ids: {ids_path(output)}; precision {precision})"
     )
     if failed:
         click.echo(f"{len(failed)} record(s) could not be read and were left out:", err=True)

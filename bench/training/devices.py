@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Literal
 
 import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+#: Arithmetic precision of a forward pass (``--precision``): float32 throughout, or
+#: autocast to bfloat16 / float16 (weights stay float32).
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class DeviceError(ValueError):
@@ -46,11 +52,27 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on CUDA when ``enabled``; a no-op elsewhere (CPU/MPS train in fp32)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast(
+    device: torch.device, enabled: bool | Precision
+) -> contextlib.AbstractContextManager[object]:
+    """The autocast context of a forward pass.
+
+    ``enabled`` is the engine's ``amp`` flag (``True``: bf16 autocast on CUDA, a no-op
+    elsewhere, where CPU/MPS run in fp32) or an explicit :data:`Precision`: ``"fp32"`` is a
+    no-op, ``"bf16"``/``"fp16"`` autocast to that dtype on any device type, CPU included
+    (``bench embed --precision``). An explicit precision the device cannot autocast to is a
+    :class:`DeviceError`.
+    """
+    if enabled is True:
+        enabled = "bf16" if device.type == "cuda" else "fp32"
+    if enabled is False or enabled == "fp32":
+        return contextlib.nullcontext()
+    if enabled not in _AUTOCAST_DTYPES:
+        raise DeviceError(f"precision {enabled!r}: expected one of {PRECISIONS}")
+    try:
+        return torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[enabled])
+    except RuntimeError as exc:
+        raise DeviceError(f"precision {enabled!r} is not supported on {device}: {exc}") from exc
 
 
 def uses_pinned_memory(device: torch.device) -> bool:

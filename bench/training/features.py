@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from bench.host.specs import ModelSpec
 from bench.training.datasets import ArrayDataset
+from bench.training.devices import Precision
 from bench.training.runtime import DeviceBatches, predict, sequential_batches
 from bench.training.segments import real_segments, scatter_slots
 
@@ -165,7 +166,7 @@ def extract_features(
     device: torch.device,
     batch_size: int,
     workers: int = 0,
-    amp: bool = True,
+    amp: bool | Precision = True,
 ) -> np.ndarray:
     """Pooled features ``(n, D)`` of every row of ``dataset`` (in order), computed in eval
     mode in batches of ``batch_size``: what the linear probe fits on and ``bench embed``

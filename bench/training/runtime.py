@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bench.training.datasets import ArrayDataset, Batch, collate_batch
-from bench.training.devices import autocast, uses_pinned_memory
+from bench.training.devices import Precision, autocast, uses_pinned_memory
 
 _GPU_WORKERS = 8
 
@@ -78,7 +78,7 @@ def predict(
     module: nn.Module,
     batches: DeviceBatches,
     device: torch.device,
-    amp: bool,
+    amp: bool | Precision,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``forward`` over all batches in eval mode; returns (outputs float64, labels)."""
     was_training = module.training

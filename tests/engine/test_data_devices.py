@@ -70,3 +70,33 @@ def test_autocast_is_bf16_on_cuda_only() -> None:
     assert isinstance(on_gpu, torch.autocast) and on_gpu.fast_dtype == torch.bfloat16
     assert not isinstance(autocast(torch.device("cuda"), enabled=False), torch.autocast)
     assert not isinstance(autocast(torch.device("cpu"), enabled=True), torch.autocast)
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")  # a CPU-only host
+@pytest.mark.parametrize(
+    ("device", "precision", "dtype"),
+    [
+        ("cpu", "bf16", torch.bfloat16),
+        ("cpu", "fp16", torch.float16),
+        ("cuda", "fp16", torch.float16),
+        ("cpu", "fp32", None),
+        ("cuda", "fp32", None),
+    ],
+)
+def test_an_explicit_precision_autocasts_on_any_device(device, precision, dtype) -> None:
+    """``--precision`` is what it says on every device; only the engine's ``amp=True`` is
+    CUDA-only."""
+    from bench.training.devices import autocast
+
+    context = autocast(torch.device(device), precision)
+    if dtype is None:
+        assert not isinstance(context, torch.autocast)
+    else:
+        assert isinstance(context, torch.autocast) and context.fast_dtype == dtype
+
+
+def test_an_unknown_precision_is_an_error_naming_the_choices() -> None:
+    from bench.training.devices import DeviceError, autocast
+
+    with pytest.raises(DeviceError, match="'fp8'.*fp32"):
+        autocast(torch.device("cpu"), "fp8")  # type: ignore[arg-type]

@@ -190,6 +190,21 @@ def test_embed_input_rate_comes_from_the_array_flag_or_the_files(
     assert result.exit_code == 2 and message in result.output, result.output
 
 
+def test_embed_precision_is_a_choice_and_auto_is_fp32_on_cpu(cli, tmp_path) -> None:
+    """``--precision``: auto equals fp32 on a CPU exactly; bf16 autocast really runs (its
+    embeddings are close to, not equal to, fp32's) and the line says which was used."""
+    x = _signals(tmp_path, 4)
+    auto, _, auto_out = _embed(cli, tmp_path, "--input", str(x), "--fs", "500")
+    fp32, _, _ = _embed(cli, tmp_path, "--input", str(x), "--fs", "500", "--precision", "fp32")
+    bf16, _, bf16_out = _embed(
+        cli, tmp_path, "--input", str(x), "--fs", "500", "--precision", "bf16"
+    )
+    assert "precision fp32" in auto_out and "precision bf16" in bf16_out
+    np.testing.assert_array_equal(auto, fp32)
+    assert not np.array_equal(bf16, fp32)
+    np.testing.assert_allclose(bf16, fp32, atol=0.1 * np.abs(fp32).max())
+
+
 def test_a_model_without_features_is_refused(cli, tmp_path) -> None:
     x = _signals(tmp_path, 2)
     args = ["embed", "-m", "tiny-cnn", "--input", str(x), "--fs", "500", "-p", "tiny"]
