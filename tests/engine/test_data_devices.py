@@ -98,5 +98,5 @@ def test_an_explicit_precision_autocasts_on_any_device(device, precision, dtype)
 def test_an_unknown_precision_is_an_error_naming_the_choices() -> None:
     from bench.training.devices import DeviceError, autocast
 
-    with pytest.raises(DeviceError, match="'fp8'.*fp32"):
+    with pytest.raises(DeviceError, match=r"'fp8'.*fp32"):
         autocast(torch.device("cpu"), "fp8")  # type: ignore[arg-type]
