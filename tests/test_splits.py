@@ -193,6 +193,48 @@ def test_ptbxl_folds_policy_uses_strat_fold():
         make_split(m.drop(columns="strat_fold"), SplitConfig(policy="ptbxl_folds"))
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(3, 60), st.integers(0, 10_000))
+def test_published_policy_follows_the_published_split_column(n, seed):
+    m = cohort(n, seed)
+    rng = np.random.default_rng(seed)
+    chosen = {p: str(rng.choice(["train", "validation", "test"])) for p in m["patient_id"]}
+    m["published_split"] = m["patient_id"].map(chosen)
+    split = make_split(m, SplitConfig(policy="published"))
+    for name in ("train", "validation", "test"):
+        assert sorted(split.sets[name]) == sorted(m.loc[m["published_split"] == name, "record_id"])
+    assert_no_leakage(split)
+
+
+def test_published_policy_refuses_a_patient_in_two_sets_and_unknown_names():
+    m = cohort(30, 7)
+    m["published_split"] = "train"
+    with pytest.raises(SplitError, match="needs a published_split column"):
+        make_split(m.drop(columns="published_split"), SplitConfig(policy="published"))
+    twice = m.groupby("patient_id")["record_id"].transform("size") > 1
+    patient = m.loc[twice, "patient_id"].iloc[0]
+    mixed = m.copy()
+    mixed.loc[mixed.index[mixed["patient_id"] == patient][-1], "published_split"] = "test"
+    with pytest.raises(SplitError, match=f"patient '{patient}' has records in published sets"):
+        make_split(mixed, SplitConfig(policy="published"))
+    m.loc[0, "published_split"] = "val"
+    with pytest.raises(SplitError, match="holds 'val'; expected train, validation or test"):
+        make_split(m, SplitConfig(policy="published"))
+
+
+def test_split_cohort_follows_a_published_split_column():
+    m = cohort(40, 3)
+    m["published_split"] = np.where(m["patient_id"].str[1:].astype(int) % 5 == 0, "test", "train")
+    task = TaskSpec(name="t", loaders={}, definition="", version="1", positive_class="1")
+    data = Cohort(
+        name="t", source="echonext", source_version="1", manifest=m,
+        load_signal=lambda rid: None, cache_key="k",
+    )  # fmt: skip
+    split = split_cohort(task, data, external=False)
+    assert split.config.policy == "published" and not split.sets["validation"]
+    assert sorted(split.sets["test"]) == sorted(m.loc[m["published_split"] == "test", "record_id"])
+
+
 def test_leakage_guard_catches_a_shared_patient():
     m = cohort(50, 4)
     split = make_split(m, SplitConfig())

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 DEFAULT_FRACTIONS: tuple[float, ...] = (0.01, 0.1, 0.25, 0.5, 1.0)
 SPLIT_SEED = 20230606  # constant: the same patients in every run and for every model
 SET_NAMES: tuple[str, ...] = ("train", "validation", "test", "external")
+SplitPolicy = Literal["grouped", "ptbxl_folds", "published"]
+#: The manifest column of a dataset's own split (policy ``published``).
+PUBLISHED_SPLIT_COLUMN = "published_split"
 VALIDATION_RULES: tuple[str, ...] = ("full", "scaled")
 #: Fewest positive validation patients the ``scaled`` rule keeps (when the set has them).
 MIN_VALIDATION_POSITIVES = 5
@@ -70,10 +73,12 @@ class SplitConfig:
     ``policy="grouped"``: stratified patient-grouped shuffle split with ``test_size`` of
     patients for test and ``validation_size`` of the remaining patients for validation.
     ``policy="ptbxl_folds"``: PTB-XL's ``strat_fold`` column (1–8 train, 9 validation,
-    10 test). ``external_site`` holds one site out entirely as external validation.
+    10 test). ``policy="published"``: a dataset's own split, the ``published_split`` column
+    (``train``, ``validation`` or ``test`` per record; a patient in two of them is an error).
+    ``external_site`` holds one site out entirely as external validation.
     """
 
-    policy: Literal["grouped", "ptbxl_folds"] = "grouped"
+    policy: SplitPolicy = "grouped"
     test_size: float = 0.2
     validation_size: float = 0.1
     external_site: str | None = None
@@ -230,6 +235,8 @@ def make_split(
         fold = pool.groupby("patient_id", sort=True)["strat_fold"].max()
         test_p = set(fold.index[fold == 10])
         val_p = set(fold.index[fold == 9])
+    elif config.policy == "published":
+        test_p, val_p = _published_patients(pool)
     else:
         order = stratified_order(labels, rng, config.stratify, groups)
         test_p = _take(order, labels, config.test_size, config.stratify)
@@ -252,6 +259,29 @@ def make_split(
     )
     assert_no_leakage(split)
     return split
+
+
+def _published_patients(manifest: pd.DataFrame) -> tuple[set[str], set[str]]:
+    """Test and validation patients of the ``published_split`` column; a patient whose
+    records lie in two published sets, or an unknown set name, is a :class:`SplitError`."""
+    if PUBLISHED_SPLIT_COLUMN not in manifest.columns:
+        raise SplitError(f"policy 'published' needs a {PUBLISHED_SPLIT_COLUMN} column")
+    sets = manifest[PUBLISHED_SPLIT_COLUMN].astype(str)
+    unknown = sorted(set(sets) - {"train", "validation", "test"})
+    if unknown:
+        raise SplitError(
+            f"column {PUBLISHED_SPLIT_COLUMN!r} holds {unknown[0]!r}; expected train, "
+            "validation or test"
+        )
+    per_patient = sets.groupby(manifest["patient_id"], sort=True).unique()
+    mixed = per_patient[per_patient.map(len) > 1]
+    if len(mixed):
+        raise SplitError(
+            f"patient {mixed.index[0]!r} has records in published sets "
+            f"{sorted(mixed.iloc[0])}; a published split must be patient-grouped"
+        )
+    first = per_patient.map(lambda values: values[0])
+    return set(first.index[first == "test"]), set(first.index[first == "validation"])
 
 
 def assert_no_leakage(split: Split) -> None:
@@ -333,17 +363,22 @@ def external_site_for(
 def split_cohort(
     task: TaskSpec, cohort: Cohort, external: bool = True, manifest: pd.DataFrame | None = None
 ) -> Split:
-    """The task's patient-grouped split (PTB-XL: its official folds) with the external site
-    of :func:`external_site_for` held out; leakage-checked.
+    """The task's patient-grouped split (PTB-XL: its official folds; a cohort with a
+    ``published_split`` column, e.g. EchoNext: that split) with the external site of
+    :func:`external_site_for` held out; leakage-checked.
 
     ``manifest`` (default: the whole cohort's) holds the records to split, e.g. the usable
     records of :func:`bench.run.preparation.usable_records`.
     """
     site, note = external_site_for(task, cohort, external)
-    policy: Literal["grouped", "ptbxl_folds"] = (
-        "ptbxl_folds" if cohort.source == "ptbxl" else "grouped"
-    )
     rows = cohort.manifest if manifest is None else manifest
+    policy: SplitPolicy = (
+        "ptbxl_folds"
+        if cohort.source == "ptbxl"
+        else "published"
+        if PUBLISHED_SPLIT_COLUMN in rows.columns
+        else "grouped"
+    )
     split = make_split(rows, SplitConfig(external_site=site, policy=policy), cohort.labels)
     if note:
         split.notes.append(note)
