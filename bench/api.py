@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import __version__
 from bench.data.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.echonext_layout import ECHONEXT_FLAGS
 from bench.data.label_rules import LabelRule, column_rule
 from bench.data.representation import IMAGENET_MEAN, IMAGENET_STD, ImageInput, SignalInput
 from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
@@ -31,6 +32,7 @@ from bench.data.sources import (
     wfdb_loader,
 )
 from bench.data.sources_code15 import code15_loader, code_test_loader
+from bench.data.sources_echonext import echonext_loader
 from bench.host.hookspecs import hookimpl
 from bench.host.lazy import LazyFunction, add_lazy_command, import_object
 from bench.host.specs import (
@@ -213,6 +215,8 @@ __all__ = [
     "ptbxl_loader",
     "synthetic_loader",
     "wfdb_loader",
+    "ECHONEXT_FLAGS",
+    "echonext_loader",
     *sorted(_LAZY),
 ]
 

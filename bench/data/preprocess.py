@@ -31,7 +31,12 @@ from typing import Literal
 import numpy as np
 from scipy import ndimage, signal
 
-from bench.data.signal import ECGFormatError, ECGSignal, derive_limb_leads
+from bench.data.signal import (
+    STANDARDISED_UNITS,
+    ECGFormatError,
+    ECGSignal,
+    derive_limb_leads,
+)
 
 PadPolicy = Literal["edge", "zero", "reject"]
 BadLeadPolicy = Literal["reject", "flag"]
@@ -204,8 +209,10 @@ def prepare(sig: ECGSignal, config: PreprocessConfig = DEFAULT_PREPROCESS) -> np
     shorter than ``n_samples`` under ``pad="reject"``, or a bad lead in the window under
     ``on_bad_lead="reject"``.
     """
-    if sig.units != "mV":
-        raise ECGFormatError(f"signal units must be mV, got {sig.units!r}")
+    if sig.units not in ("mV", STANDARDISED_UNITS):
+        raise ECGFormatError(
+            f"signal units must be mV (or {STANDARDISED_UNITS!r}), got {sig.units!r}"
+        )
     selected = used_window(_select(sig, config.plot_leads), config)
     flags = check_quality(selected, config)
     nonfinite = [f for f in flags if "non-finite" in f]

@@ -25,6 +25,13 @@ STANDARD_LEADS: tuple[str, ...] = (
 )
 
 
+#: Units of a release that ships its samples standardised rather than in mV (EchoNext: per
+#: lead median-filtered, clipped and z-scored by the publisher with statistics it did not
+#: publish). Readers of such releases say so instead of calling the numbers millivolts;
+#: preprocessing accepts them, its amplitude thresholds then applying in these units.
+STANDARDISED_UNITS = "zscore"
+
+
 class ECGFormatError(ValueError):
     """A record could not be read or does not meet expectations.
 

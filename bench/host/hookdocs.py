@@ -58,7 +58,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `TokenizerSpec` | a visual tokenizer for MIM pretraining |
 | `ECGSignal`, `ECGFormatError`, `STANDARD_LEADS`, `SIGNAL_UNITS` | the one signal type: `(leads × samples)` float32 in mV, standard lead names and order |
 | `read_wfdb`, `read_muse_xml`, `write_muse_xml`, `read_manifest`, `load_manifest_signal`, `ludb_table`, `read_ludb_signal`, `read_ludb_fiducials`, `resolve_ludb_dir`, `ptbxl_table`, `read_ptbxl_signal`, `resolve_ptbxl_dir` | readers: every one returns an `ECGSignal` in mV or a table, and names the file in its errors |
-| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `code15_loader`, `code_test_loader`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
+| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `code15_loader`, `code_test_loader`, `echonext_loader`, `ECHONEXT_FLAGS`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
 | `bootstrap_indices`, `Unit` | the shared bootstrap resamples (patient-level multiplicity matrices) |
 | `percentile_ci`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL`, `check_binary_inputs` | CI helpers and the input check of binary score metrics |
 | `paired_bootstrap`, `delong_test`, `delong_covariance` | paired comparisons of two models on one test set (the leaderboard's, and DeLong's test for AUROC) |

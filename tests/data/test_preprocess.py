@@ -14,6 +14,7 @@ from bench.data.preprocess import (
     PreprocessConfig,
     add_limb_leads,
     check_quality,
+    prepare,
     preprocess,
     preprocess_batch,
     resample,
@@ -212,3 +213,11 @@ def test_output_shape_and_dtype_for_any_rate_and_length(
     assert out.shape == (8, 2500)
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
+
+
+def test_prepare_takes_mv_and_standardised_samples_and_refuses_other_units() -> None:
+    base = synthetic_ecg(3)
+    standardised = dataclasses.replace(base, units="zscore")
+    np.testing.assert_array_equal(prepare(standardised), prepare(base))
+    with pytest.raises(ECGFormatError, match=r"signal units must be mV .* got 'uV'"):
+        prepare(dataclasses.replace(base, units="uV"))
