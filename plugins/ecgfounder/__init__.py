@@ -1,0 +1,90 @@
+"""ECGFounder (Li et al., "An Electrocardiogram Foundation Model Built on over 10 Million
+Recordings with External Evaluation across Multiple Domains", NEJM AI 2025): the authors'
+Net1D (a RegNet-style 1-D CNN with Swish and squeeze-and-excitation, pretrained on the
+Harvard-Emory ECG Database to 150 ECG statements), as two models:
+
+- ``ecgfounder``: 12 leads (I, II, III, aVR, aVL, aVF, V1–V6);
+- ``ecgfounder-1lead``: lead I alone.
+
+They are two names, not one name with a variant option, because the leads are the input
+contract (:class:`SignalRecipe`), which the harness keys caches and cell identities on per
+registered model; the released files are separate checkpoints too.
+
+Input contract (docs/models.md, ECGFounder): the leads in that order, 500 Hz on the
+authors' resampling grid (``resample_unequal``: first and last samples coincide), one 10 s
+window (5,000 samples; a longer record's first 10 s), then one z-score over the whole
+record (all leads together, as their ``z_score_normalization`` does: the model does it, as
+:class:`SignalRecipe` only z-scores lead by lead). The authors' fine-tuning data set also
+band-passes (50 Hz notch, Butterworth 0.67–40 Hz, 0.4 s median baseline removal); their own
+evaluation script does not, and neither does this contract (see docs/models.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from bench.api import (
+    STANDARD_LEADS,
+    LazyFunction,
+    ModelMeta,
+    ModelSpec,
+    SignalInput,
+    SignalRecipe,
+    hookimpl,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+def recipe(leads: tuple[str, ...]) -> SignalRecipe:
+    """ECGFounder's input contract for ``leads`` (see the module docstring)."""
+    return SignalRecipe(
+        leads=leads,
+        target_fs=500,
+        resampling="endpoints",
+        normalise="none",
+        segment_samples=5000,
+        n_segments=1,
+    )
+
+
+#: name → (leads, parameters of the released model in millions, what it is).
+VARIANTS: dict[str, tuple[tuple[str, ...], float, str]] = {
+    "ecgfounder": (STANDARD_LEADS, 30.8, "12-lead"),
+    "ecgfounder-1lead": (("I",), 30.8, "single-lead (lead I)"),
+}
+
+
+def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The features contract: the last stage's time tokens of the z-scored record."""
+    return module.tokens  # type: ignore[return-value]
+
+
+@hookimpl
+def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
+    """``ecgfounder`` and ``ecgfounder-1lead``."""
+    for name, (leads, params_m, what) in VARIANTS.items():
+        register(
+            ModelSpec(
+                name=name,
+                build=partial(
+                    LazyFunction("bench.plugins.ecgfounder.builder:build_ecgfounder"),
+                    name=name,
+                    leads=len(leads),
+                ),
+                meta=ModelMeta(
+                    description=f"ECGFounder {what} (Net1D RegNet-style 1-D CNN; loads the "
+                    "released weights, pretrained on the Harvard-Emory ECG Database, MIT "
+                    "licence); 10 s at 500 Hz, one z-score per record",
+                    family="ecgfounder",
+                    paper_params_m=params_m,
+                ),
+                input=SignalInput(recipe=recipe(leads)),
+                saliency_layers=LazyFunction("bench.plugins.ecgfounder.builder:saliency_layers"),
+                features=_tokens,
+            )
+        )

@@ -1,0 +1,196 @@
+"""``ModelSpec.build`` of ECGFounder: Net1D with the authors' record z-score in front, from a
+released checkpoint or random initialisation.
+
+``weights``:
+
+- a path: the released ``12_lead_ECGFounder.pth`` / ``1_lead_ECGFounder.pth`` (Hugging Face
+  ``PKUDigitalHealth/ECGFounder``), any ``.pth`` saved in the authors' layout (the weights
+  under ``state_dict``), a bare ``state_dict``, or a ``.safetensors`` of one. The
+  architecture is the file's (:func:`~bench.plugins.ecgfounder.net1d.config_from_state`);
+  every encoder key must load (strict: missing, unexpected and mis-shaped keys are listed);
+  the 150-class ``dense`` head is replaced by the task's. ``init="file"``;
+- ``None``: ``$BENCH_WEIGHTS_DIR/<model name>.{safetensors,pth,…}`` when present, else random
+  init with a loud warning (nothing is downloaded);
+- ``"random"``: random init on purpose, the released architecture (``paper``) or a CPU-size
+  one (``quick``).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+from bench.plugins.ecgfounder.net1d import Net1D, Net1dConfig, config_from_state
+from torch import Tensor
+
+from bench.api import BuiltModel, CheckpointError
+
+#: The authors' head: 150 ECG statements.
+N_CLASSES = 150
+#: The released architecture (``paper``) and a CPU-size one of the same code path (``quick``).
+PROFILES: dict[str, Net1dConfig] = {
+    "paper": Net1dConfig(),
+    "quick": Net1dConfig(
+        base_filters=16,
+        filter_list=(16, 32, 32, 64, 64, 128, 128),
+        m_blocks_list=(1,) * 7,
+        groups_width=16,
+    ),
+}
+#: Where the released weights are and what to pass, per variant (for messages).
+RELEASED_FILE = {12: "12_lead_ECGFounder.pth", 1: "1_lead_ECGFounder.pth"}
+WEIGHTS_URL = "https://huggingface.co/PKUDigitalHealth/ECGFounder"
+#: The only globals a checkpoint may name besides torch's own: numpy's scalar reconstructor
+#: (under its numpy 2 and numpy 1 paths), ``numpy.dtype`` and its dtype classes, as the
+#: authors' ``save_checkpoint`` stores ``val_auroc``, a ``numpy.float64``.
+_NUMPY_SCALAR_PATHS = ("numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar")
+#: Parameter keys of the head the harness replaces.
+HEAD_PREFIX = "dense."
+
+
+class EcgFounder(Net1D):
+    """Net1D fed as the authors feed it: each record ``(leads, 5000)`` in mV is z-scored as
+    a whole (one mean and one standard deviation over all its leads and samples, ``+ 1e-8``
+    on the deviation: their ``z_score_normalization``) before the first convolution."""
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """The last stage's map as time tokens ``(B, T', C)`` (the features contract; their
+        mean over ``T'`` is ECGFounder's embedding, what ``dense`` classifies)."""
+        std, mean = torch.std_mean(x, dim=(1, 2), correction=0, keepdim=True)
+        return self.feature_map((x - mean) / (std + 1e-8)).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of the embedding."""
+        return self.dense(self.tokens(x).mean(1))
+
+
+def _allowed_globals() -> list[tuple[object, str]]:
+    import numpy as np
+
+    scalar = np.float64(0.0).__reduce__()[0]  # numpy's scalar reconstructor
+    dtypes = [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType")]
+    return [
+        *((scalar, path) for path in _NUMPY_SCALAR_PATHS),
+        (np.dtype, "numpy.dtype"),
+        *((cls, f"numpy.dtypes.{cls.__name__}") for cls in dtypes),
+    ]
+
+
+def _torch_file(path: Path) -> object:
+    """``torch.load(weights_only=True)`` with numpy scalars allow-listed; a file that needs
+    more is refused in one line naming what it stores."""
+    from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+
+    allowed = _allowed_globals()
+    try:
+        with safe_globals(allowed):  # type: ignore[arg-type]
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        names = {name for _, name in allowed}
+        try:
+            unsafe = [g for g in get_unsafe_globals_in_checkpoint(path) if g not in names]
+        except Exception:  # a corrupt zip: say what failed without a traceback
+            unsafe = []
+        if not unsafe:
+            raise CheckpointError(f"{path}: not a readable torch checkpoint") from None
+        raise CheckpointError(
+            f"{path}: needs full unpickling (it stores {', '.join(sorted(unsafe))}), which "
+            "could run code; ECG Bench loads .pth files with torch.load(weights_only=True) "
+            "only, and has no --trust-checkpoint option yet"
+        ) from None
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from None
+
+
+def read_state(path: Path) -> dict[str, Tensor]:
+    """The Net1D ``state_dict`` in ``path``: the authors' checkpoint dict (``state_dict``
+    key), a bare state dict, or a ``.safetensors``; a DataParallel ``module.`` prefix is
+    removed. Raises :class:`CheckpointError` naming the file."""
+    from bench.api import load_state_dict_file
+
+    if path.suffix == ".safetensors":
+        return load_state_dict_file(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    obj = _torch_file(path)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"{path}: expected a state_dict (parameter name → tensor), or a dict holding one "
+            "under 'state_dict'"
+        )
+    if obj and all(key.startswith("module.") for key in obj):
+        obj = {key.removeprefix("module."): value for key, value in obj.items()}
+    return obj
+
+
+def load_checkpoint(path: Path, leads: int, num_classes: int) -> EcgFounder:
+    """An :class:`EcgFounder` of ``path``'s architecture with its encoder loaded strictly
+    and a new ``num_classes`` head."""
+    from bench.api import load_into
+
+    state = read_state(path)
+    try:
+        config = config_from_state(state)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a Net1D (ECGFounder) state_dict ({exc})") from None
+    if config.in_channels != leads:
+        other = "ecgfounder-1lead" if config.in_channels == 1 else "ecgfounder"
+        raise CheckpointError(
+            f"{path}: a {config.in_channels}-lead checkpoint, but this model takes {leads} "
+            f"lead(s); use --model {other}"
+        )
+    module = EcgFounder(config, num_classes)
+    try:
+        load_into(module, state, ignore=(HEAD_PREFIX,))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return module
+
+
+def build_ecgfounder(
+    *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str, leads: int
+) -> BuiltModel:
+    """Build the ``leads``-lead ECGFounder registered as ``name`` (see the module docstring)."""
+    from bench.api import RANDOM, find_weights, warn_random_init
+
+    if profile not in PROFILES:
+        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
+    path = None
+    if weights is None:
+        path = find_weights(name, None)
+        if path is None:
+            warn_random_init(
+                name,
+                f"no ECGFounder checkpoint: download {RELEASED_FILE[leads]} from "
+                f"{WEIGHTS_URL} and pass --weights PATH",
+            )
+    elif weights != RANDOM:
+        path = Path(weights)
+    if path is None:
+        module = EcgFounder(replace(PROFILES[profile], in_channels=leads), num_classes)
+    else:
+        module = load_checkpoint(path, leads, num_classes)
+    config = module.config
+    released = replace(config, in_channels=12) == PROFILES["paper"]
+    info = {
+        "profile": profile,
+        "architecture": asdict(config),
+        "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
+    }
+    arch = "Net1D (ECGFounder)" if released else f"Net1D (widths {list(config.filter_list)})"
+    return BuiltModel(
+        module=module,
+        init=RANDOM if path is None else "file",
+        weights=None if path is None else str(path),
+        config=info,
+        arch=arch,
+    )
+
+
+def saliency_layers(module: EcgFounder) -> list[torch.nn.Module]:
+    """Grad-CAM target: the last block (temporal map ``(B, C, T')``)."""
+    return [module.stage_list[-1].block_list[-1]]
