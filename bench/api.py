@@ -110,6 +110,7 @@ _LAZY: dict[str, str] = {
         ("SegmentAggregation", "SignalRecipe", "apply_recipe"), "bench.data.signal_recipe"
     ),
     "split_cohort": "bench.data.splits",
+    **dict.fromkeys(("AGE_BANDS", "age_band", "age_years", "known_sex"), "bench.data.strata"),
     "stream_unlabelled": "bench.data.synthetic",
     **dict.fromkeys(
         (

@@ -62,6 +62,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `bootstrap_indices`, `Unit` | the shared bootstrap resamples (patient-level multiplicity matrices) |
 | `percentile_ci`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL`, `check_binary_inputs` | CI helpers and the input check of binary score metrics |
 | `paired_bootstrap`, `delong_test`, `delong_covariance` | paired comparisons of two models on one test set (the leaderboard's, and DeLong's test for AUROC) |
+| `known_sex`, `age_years`, `age_band`, `AGE_BANDS` | how a cohort's `sex` and `age` values are read (stratified splits, subgroup metrics) |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |
 | `IMAGENET_MEAN`, `IMAGENET_STD` | default image normalisation |
 | `SignalRecipe`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |

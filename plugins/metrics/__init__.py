@@ -1,7 +1,9 @@
-"""Built-in metrics plugin: bootstrap AUROC/AUPRC, calibration, Wasserstein image distances.
+"""Built-in metrics plugin: bootstrap AUROC/AUPRC, calibration, subgroups, Wasserstein image
+distances.
 
 Registers the score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``, ``brier``,
-``ece``), the image metric ``wasserstein_w1`` and the ``bench wasserstein`` command.
+``ece``, and ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`), the image metric
+``wasserstein_w1`` and the ``bench wasserstein`` command.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from bench.plugins.metrics.saliency import add_saliency_command, register_saliency
 
-from bench.api import MetricSpec, MetricValue, ScoreData, hookimpl
+from bench.api import LazyFunction, MetricSpec, MetricValue, ScoreData, hookimpl
 
 if TYPE_CHECKING:  # numpy, scipy and POT load when a metric is computed
     import numpy as np
@@ -29,6 +31,19 @@ SCORE_METRICS: dict[str, tuple[str, bool, bool]] = {
     "auprc_trapezoid": ("trapezoidal PR area (HeartBEiT code), 95 % bootstrap CI", True, False),
     "brier": ("Brier score of probabilities, 95 % bootstrap CI", False, False),
     "ece": ("expected calibration error, 15 equal-width bins, 95 % bootstrap CI", False, False),
+}
+
+#: Subgroup metrics (:mod:`.subgroups`): name → (the ranking metric broken down, description).
+SUBGROUP_METRICS: dict[str, tuple[str, str]] = {
+    name: (
+        metric,
+        f"{label} per sex, age band and site with patient-level CIs; value: the largest gap "
+        "(paired bootstrap CI)",
+    )
+    for name, metric, label in (
+        ("subgroup_auroc", "auroc", "AUROC"),
+        ("subgroup_auprc", "auprc", "average precision"),
+    )
 }
 
 
@@ -46,15 +61,9 @@ def compute_score_metric(
     pass the ``seed``/``unit`` it was built with, since they go into the record — otherwise
     builds one from ``data.groups``.
     """
-    from bench.plugins.metrics.bootstrap import bootstrap_metric
+    from bench.plugins.metrics.bootstrap import bootstrap_metric, resamples_of
 
-    from bench.api import DEFAULT_REPLICATES, bootstrap_indices
-
-    resamples = data.replicate_indices
-    if resamples is None:
-        resamples = bootstrap_indices(
-            data.groups, replicates=replicates or DEFAULT_REPLICATES, seed=seed, unit=unit
-        )
+    resamples = resamples_of(data, replicates, seed, unit)
     result = bootstrap_metric(name, data.y_true, data.y_score, resamples)
     return MetricValue(
         value=result.point,
@@ -98,6 +107,18 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 higher_is_better=higher,
                 default=default,
                 replicates=partial(score_replicates, name),
+            )
+        )
+    for name, (metric, description) in SUBGROUP_METRICS.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=partial(
+                    LazyFunction("bench.plugins.metrics.subgroups:subgroup_metric"), metric
+                ),
+                description=description,
+                higher_is_better=False,
             )
         )
     register(

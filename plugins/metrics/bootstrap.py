@@ -19,7 +19,15 @@ import numpy as np
 from bench.plugins.metrics.calibration import brier_replicates, ece_replicates
 from bench.plugins.metrics.ranking import RANKING_METRICS, ranking_replicates
 
-from bench.api import DEFAULT_LEVEL, bootstrap_indices, paired_bootstrap, percentile_ci
+from bench.api import (
+    DEFAULT_LEVEL,
+    DEFAULT_REPLICATES,
+    ScoreData,
+    Unit,
+    bootstrap_indices,
+    paired_bootstrap,
+    percentile_ci,
+)
 
 #: Calibration metrics: kernel(y_true, y_prob, weights (R, n)) -> (R,) values.
 CALIBRATION_KERNELS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
@@ -35,6 +43,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_metric",
     "bootstrap_metrics",
+    "resamples_of",
 ]
 
 
@@ -52,6 +61,19 @@ class BootstrapResult:
     values: np.ndarray
     valid_replicates: int
     replicates: int
+
+
+def resamples_of(
+    data: ScoreData, replicates: int | None = None, seed: int = 0, unit: Unit = "patient"
+) -> np.ndarray:
+    """The multiplicity matrix a score metric bootstraps ``data`` on: the shared
+    ``data.replicate_indices`` when present (the caller then passes the ``seed``/``unit`` it
+    was built with, since they go into the record), else one drawn from ``data.groups``."""
+    if data.replicate_indices is not None:
+        return data.replicate_indices
+    return bootstrap_indices(
+        data.groups, replicates=replicates or DEFAULT_REPLICATES, seed=seed, unit=unit
+    )
 
 
 def replicate_values(

@@ -1,0 +1,213 @@
+"""``subgroup_auroc`` / ``subgroup_auprc``: per-subgroup metrics with patient-level CIs and
+the largest gap with a paired CI, checked against an independent bootstrap (scikit-learn with
+sample weights on every row of the shared resample matrix) and end to end on LUDB."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from bench.plugins.metrics.subgroups import MIN_POSITIVES, subgroup_breakdown
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from bench.api import MetricValue, ScoreData, bootstrap_indices
+from bench.run.records import load_records
+
+SKLEARN = {"auroc": roc_auc_score, "auprc": average_precision_score}
+#: Raw manifest values → the subgroup each must land in (None: unknown, left out).
+SEX = {"M": "m", "F": "f", " f ": "f", "": None, "unknown": None}
+AGE = {"25": "<40", "40": "40-65", "52": "40-65", "65": "40-65", "70.5": ">65", ">89": ">65",
+       "": None, "n/a": None}  # fmt: skip
+
+
+def cohort(seed: int = 0, patients: int = 500, replicates: int = 200) -> dict:
+    """Records of 1-3 per patient with raw sex/age/site manifest values, labels, scores that
+    separate the classes better for men than for women, and the shared patient resamples."""
+    rng = np.random.default_rng(seed)
+    per_patient = rng.integers(1, 4, patients)
+    patient = np.repeat(np.arange(patients), per_patient)
+    sex = rng.choice(list(SEX), patients, p=[0.4, 0.3, 0.1, 0.1, 0.1])[patient]
+    age = rng.choice(list(AGE), patients)[patient]
+    site = rng.choice(["A", "B", "C"], patients, p=[0.5, 0.4, 0.1])[patient]
+    y = (rng.random(len(patient)) < 0.3).astype(int)
+    separation = np.where(np.isin(sex, ["M"]), 2.0, 0.4)
+    score = rng.normal(size=len(y)) + y * separation
+    groups = patient.astype(str)
+    return {
+        "y": y,
+        "score": score,
+        "groups": groups,
+        "covariates": {"sex": sex.astype(object), "age": age.astype(object), "site": site},
+        "truth": {
+            "sex": np.array([SEX[v] for v in sex], dtype=object),
+            "age": np.array([AGE[v] for v in age], dtype=object),
+            "site": site.astype(object),
+        },
+        "resamples": bootstrap_indices(groups, replicates=replicates, seed=seed + 1),
+    }
+
+
+def independent_values(metric: str, y, score, weights) -> np.ndarray:
+    """``metric`` by scikit-learn on every row of ``weights`` (NaN where a class is absent)."""
+    values = np.full(len(weights), np.nan)
+    for r, w in enumerate(weights):
+        if w[y == 1].sum() and w[y == 0].sum():
+            values[r] = SKLEARN[metric](y, score, sample_weight=w)
+    return values
+
+
+def compute(host, name: str, data: dict) -> MetricValue:
+    spec = host.registries.metrics.get(name)
+    return spec.compute(
+        ScoreData(data["y"], data["score"], data["groups"], data["resamples"], data["covariates"])
+    )
+
+
+def test_specs_are_registered_as_optional_lower_is_better_score_metrics(host):
+    for name in ("subgroup_auroc", "subgroup_auprc"):
+        spec = host.registries.metrics.get(name)
+        assert (spec.kind, spec.default, spec.higher_is_better) == ("scores", False, False)
+
+
+@pytest.mark.parametrize("metric", ["auroc", "auprc"])
+def test_subgroup_ci_equals_an_independent_patient_bootstrap(host, metric):
+    data = cohort()
+    value = compute(host, f"subgroup_{metric}", data)
+    checked = 0
+    for dimension, truth in data["truth"].items():
+        entries = value.details["dimensions"][dimension]["subgroups"]
+        for name, entry in entries.items():
+            members = truth == name
+            y, score = data["y"][members], data["score"][members]
+            assert (entry["n"], entry["n_positive"]) == (members.sum(), y.sum())
+            if "not scored" in entry:
+                continue
+            values = independent_values(metric, y, score, data["resamples"][:, members])
+            low, high = np.percentile(values[np.isfinite(values)], [2.5, 97.5])
+            assert entry["value"] == pytest.approx(SKLEARN[metric](y, score), abs=1e-12)
+            assert (entry["ci_low"], entry["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+            assert entry["valid_replicates"] == np.isfinite(values).sum()
+            checked += 1
+    assert checked >= 6  # m, f, three age bands, sites A and B at least
+
+
+def test_unknown_sex_and_age_are_left_out_and_over_89_is_over_65(host):
+    data = cohort(seed=2)
+    details = compute(host, "subgroup_auroc", data).details["dimensions"]
+    assert set(details["sex"]["subgroups"]) == {"m", "f"}
+    assert details["sex"]["unknown"] == sum(v is None for v in data["truth"]["sex"])
+    assert set(details["age"]["subgroups"]) == {"<40", "40-65", ">65"}
+    assert details["age"]["unknown"] == sum(v is None for v in data["truth"]["age"])
+    over_65 = np.isin(data["covariates"]["age"], [">89", "70.5"]).sum()
+    assert details["age"]["subgroups"][">65"]["n"] == over_65
+    assert details["site"]["unknown"] == 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(positives=st.integers(0, 14), negatives=st.integers(0, 3))
+def test_subgroups_under_the_minimum_are_listed_not_scored(positives, negatives):
+    rng = np.random.default_rng(positives * 10 + negatives)
+    n_big = 60
+    y = np.r_[np.tile([0, 1], n_big // 2), np.ones(positives, int), np.zeros(negatives, int)]
+    site = np.array(["big"] * n_big + ["small"] * (positives + negatives), dtype=object)
+    groups = np.arange(len(y)).astype(str)
+    resamples = bootstrap_indices(groups, replicates=20, seed=0)
+    value = subgroup_breakdown("auroc", y, rng.random(len(y)), {"site": site}, resamples)
+    entries = value.details["dimensions"]["site"]["subgroups"]
+    assert entries["big"]["n_positive"] == n_big // 2 and "value" in entries["big"]
+    if positives + negatives == 0:
+        assert set(entries) == {"big"}
+    else:
+        small = entries["small"]
+        assert (small["n"], small["n_positive"]) == (positives + negatives, positives)
+        assert ("value" in small) == (positives >= MIN_POSITIVES and negatives >= 1)
+        assert ("not scored" in small) != ("value" in small)
+    two_scored = positives >= MIN_POSITIVES and negatives >= 1
+    assert math.isnan(value.value) != two_scored
+    assert ("undefined" in value.details) != two_scored
+
+
+@pytest.mark.parametrize("metric", ["auroc", "auprc"])
+def test_gap_ci_is_the_paired_difference_of_the_same_two_subgroups(host, metric):
+    data = cohort(seed=1)
+    value = compute(host, f"subgroup_{metric}", data)
+    dimensions = value.details["dimensions"]
+    gap = dimensions["sex"]["gap"]
+    assert gap["pair"] == ["m", "f"]  # the scores separate men's classes far better
+    best, worst = (data["truth"]["sex"] == name for name in gap["pair"])
+    points = [SKLEARN[metric](data["y"][m], data["score"][m]) for m in (best, worst)]
+    assert gap["value"] == pytest.approx(points[0] - points[1], abs=1e-12)
+    a, b = (
+        independent_values(metric, data["y"][m], data["score"][m], data["resamples"][:, m])
+        for m in (best, worst)
+    )
+    valid = np.isfinite(a) & np.isfinite(b)
+    diffs = a[valid] - b[valid]
+    assert (gap["ci_low"], gap["ci_high"]) == pytest.approx(
+        tuple(np.percentile(diffs, [2.5, 97.5])), abs=1e-12
+    )
+    assert gap["ci_low"] <= gap["value"] <= gap["ci_high"]
+    tail = min((diffs <= 0).sum(), (diffs >= 0).sum())
+    assert gap["p_value"] == pytest.approx(min(1.0, 2 * (tail + 1) / (valid.sum() + 1)))
+    gaps = {d: e["gap"]["value"] for d, e in dimensions.items() if e["gap"] is not None}
+    largest = max(gaps, key=lambda d: gaps[d])
+    assert value.details["largest_gap"]["dimension"] == largest
+    assert (value.value, value.ci_low, value.ci_high) == (
+        gaps[largest],
+        dimensions[largest]["gap"]["ci_low"],
+        dimensions[largest]["gap"]["ci_high"],
+    )
+
+
+def test_without_a_scorable_dimension_the_value_is_nan_and_says_why(host):
+    data = cohort()
+    empty = ScoreData(data["y"], data["score"], data["groups"], data["resamples"])
+    value = host.registries.metrics.get("subgroup_auroc").compute(empty)
+    assert math.isnan(value.value) and value.ci_low is None
+    assert "none in the covariates" in value.details["undefined"]
+    one_site = {"site": np.full(len(data["y"]), "X", dtype=object)}
+    value = compute(host, "subgroup_auroc", {**data, "covariates": one_site})
+    assert math.isnan(value.value)
+    assert value.details["dimensions"]["site"]["no gap"].startswith("1 scored subgroup")
+
+
+def test_a_covariate_of_the_wrong_length_is_an_error(host):
+    data = cohort()
+    short = {**data["covariates"], "age": data["covariates"]["age"][:-1]}
+    with pytest.raises(ValueError, match=r"covariates\['age'\] has \d+ values for \d+ records"):
+        compute(host, "subgroup_auroc", {**data, "covariates": short})
+
+
+def test_bench_rescore_adds_subgroup_auroc_to_a_finished_ludb_run(cli, tmp_path):
+    subset = Path(__file__).resolve().parents[1] / "ludb_subset"
+    run = ["run", "-m", "resnet1d", "-t", "ludb-lvh", "--source", "ludb", "--source-option",
+           f"ludb.path={subset}", "-p", "tiny", "-f", "1.0", "--no-external",
+           "-o", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"),
+           "--run-name", "r"]  # fmt: skip
+    result = CliRunner().invoke(cli, run, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "r"
+    rescore = ["rescore", str(run_dir), "--metric", "subgroup_auroc"]
+    result = CliRunner().invoke(cli, rescore, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (record,) = [r for r in load_records([run_dir]) if r.metric == "subgroup_auroc"]
+    (predictions,) = run_dir.glob("cells/*/predictions.csv")
+    rows = pd.read_csv(predictions, dtype={"record_id": str})
+    table = pd.read_csv(subset / "ludb.csv", dtype=str).set_index("ID")
+    sex = table.loc[rows["record_id"], "Sex"].str.strip().str.lower().to_numpy()
+    expected = {
+        s: {"n": int((sex == s).sum()), "n_positive": int(rows["label"][sex == s].sum())}
+        for s in np.unique(sex)
+    }
+    listed = record.bootstrap["dimensions"]["sex"]["subgroups"]
+    assert {s: {k: e[k] for k in ("n", "n_positive")} for s, e in listed.items()} == expected
+    assert all(e["not scored"].endswith(f"fewer than {MIN_POSITIVES}") for e in listed.values())
+    assert math.isnan(record.value) and "undefined" in record.bootstrap
+    json.dumps(record.to_dict())  # the breakdown is plain JSON
