@@ -62,26 +62,38 @@ def require_h5py(source: str) -> Any:
     return h5py
 
 
-#: Open HDF5 files of this process: (pid, path, size, mtime) → h5py.File. A forked worker
-#: opens its own handles (HDF5 handles must not cross a fork); a rewritten file is reopened.
-_OPEN: dict[tuple[int, str, int, int], Any] = {}
-
-
 def open_hdf5(path: Path, source: str) -> Any:
-    """``path`` opened read-only (cached per process); one-line errors name the file."""
+    """``path`` opened read-only (a new handle: close it, e.g. ``with``); one-line errors
+    name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: HDF5 file not found (source {source!r})")
+    h5py = require_h5py(source)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise ECGFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
+#: HDF5 files this process reads records from: (pid, path) → (size, mtime, h5py.File). A
+#: forked worker opens its own handles (HDF5 handles must not cross a fork); a file
+#: rewritten since it was opened is reopened.
+_OPEN: dict[tuple[int, str], tuple[int, int, Any]] = {}
+
+
+def cached_hdf5(path: Path, source: str) -> Any:
+    """``path`` opened read-only once per process and kept open for the records it holds."""
     try:
         stat = path.stat()
     except OSError:
         raise FileNotFoundError(f"{path}: HDF5 file not found (source {source!r})") from None
-    key = (os.getpid(), str(path), stat.st_size, stat.st_mtime_ns)
-    handle = _OPEN.get(key)
-    if handle is None:
-        h5py = require_h5py(source)
-        try:
-            handle = h5py.File(path, "r")
-        except OSError as exc:
-            raise ECGFormatError(f"{path}: not a readable HDF5 file ({exc})") from None
-        _OPEN[key] = handle
+    key, facts = (os.getpid(), str(path)), (stat.st_size, stat.st_mtime_ns)
+    cached = _OPEN.get(key)
+    if cached is not None and cached[:2] == facts:
+        return cached[2]
+    if cached is not None:
+        cached[2].close()
+    handle = open_hdf5(path, source)
+    _OPEN[key] = (*facts, handle)
     return handle
 
 
@@ -105,16 +117,16 @@ def tracings_dataset(handle: Any, path: Path, rows: int | None = None) -> Any:
 
 def part_exam_ids(path: Path) -> np.ndarray:
     """The ``exam_id`` dataset of a CODE-15% part, checked against its ``tracings``."""
-    handle = open_hdf5(path, "code15")
-    if "exam_id" not in handle:
-        raise ECGFormatError(
-            f"{path}: no dataset 'exam_id' (found {sorted(handle.keys())}); expected "
-            "'exam_id' of shape (N,) beside 'tracings'"
-        )
-    ids = np.asarray(handle["exam_id"][()])
-    if ids.ndim != 1:
-        raise ECGFormatError(f"{path}: dataset 'exam_id' has shape {ids.shape}, expected (N,)")
-    tracings_dataset(handle, path, rows=len(ids))
+    with open_hdf5(path, "code15") as handle:
+        if "exam_id" not in handle:
+            raise ECGFormatError(
+                f"{path}: no dataset 'exam_id' (found {sorted(handle.keys())}); expected "
+                "'exam_id' of shape (N,) beside 'tracings'"
+            )
+        ids = np.asarray(handle["exam_id"][()])  # N integers; the tracings stay on disk
+        if ids.ndim != 1:
+            raise ECGFormatError(f"{path}: dataset 'exam_id' has shape {ids.shape}, expected (N,)")
+        tracings_dataset(handle, path, rows=len(ids))
     return ids
 
 
@@ -191,6 +203,6 @@ class HDF5Records:
         except KeyError:
             raise ECGFormatError(f"{self.source}: no record {record_id!r}") from None
         path = Path(file)
-        tracings = tracings_dataset(open_hdf5(path, self.source), path)
+        tracings = tracings_dataset(cached_hdf5(path, self.source), path)
         raw = tracings[row]  # one (4096, 12) row: a hyperslab read, not the part
         return decode_tracing(raw, self.leads, f"{path}: row {row} ({record_id})")

@@ -188,7 +188,8 @@ def code_test_table(root: Path) -> Any:
 
     root = Path(root)
     h5 = root / CODE_TEST_HDF5
-    n = int(tracings_dataset(open_hdf5(h5, "code-test"), h5).shape[0])
+    with open_hdf5(h5, "code-test") as handle:
+        n = int(tracings_dataset(handle, h5).shape[0])
     attributes = _text_csv(root / ATTRIBUTES_CSV, ("age", "sex"))
     gold = _text_csv(root / GOLD_STANDARD_CSV, LABELS)
     for path, table in ((root / ATTRIBUTES_CSV, attributes), (root / GOLD_STANDARD_CSV, gold)):
