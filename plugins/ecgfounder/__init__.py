@@ -78,8 +78,8 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 ),
                 meta=ModelMeta(
                     description=f"ECGFounder {what} (Net1D RegNet-style 1-D CNN; loads the "
-                    "released weights, pretrained on the Harvard-Emory ECG Database, MIT "
-                    "licence); 10 s at 500 Hz, one z-score per record",
+                    "released weights, pretrained on the Harvard-Emory ECG Database; code MIT, "
+                    "the weights' card names no licence); 10 s at 500 Hz, one z-score per record",
                     family="ecgfounder",
                     paper_params_m=params_m,
                 ),
