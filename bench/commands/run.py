@@ -194,8 +194,9 @@ err_console = Console(stderr=True)
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Prepare and plan the grid, print what the executor would run (for slurm the job "
-    "script), and run nothing.",
+    help="Plan the grid and print what the executor would run (for slurm the job script), "
+    "running nothing: no input cache is built (their size is printed; identities planned "
+    "on unchecked records are provisional) and no default weights are created.",
 )
 @click.option(
     "--log",

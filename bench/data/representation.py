@@ -95,6 +95,10 @@ class InputRepresentation(Protocol):
         """What the model's builder receives as ``input_size`` in a run of ``image_size`` px."""
         ...
 
+    def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
+        """Bytes one record takes in this input's cache (a dry run's disk estimate)."""
+        ...
+
     def identity(self) -> dict[str, Any]:
         """The fields of a cell's identity that say how inputs are fed."""
         ...
@@ -146,6 +150,10 @@ class ImageInput:
     def input_size(self, image_size: int) -> int:
         """The image side in pixels."""
         return image_size
+
+    def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
+        """An RGB uint8 image of the render's size."""
+        return render.size * render.size * 3
 
     def identity(self) -> dict[str, Any]:
         """Kind and normalisation."""
@@ -222,6 +230,12 @@ class SignalInput:
         from bench.data.preprocess import PreprocessConfig
 
         return PreprocessConfig().n_samples
+
+    def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
+        """float32 ``(leads, samples)``: the recipe's, else the image recipe's 8 leads."""
+        if self.recipe is not None:
+            return len(self.recipe.leads) * self.recipe.n_samples * 4
+        return len(preprocess.plot_leads) * preprocess.n_samples * 4
 
     def identity(self) -> dict[str, Any]:
         """Kind and the (unused) normalisation fields every cell identity has carried."""

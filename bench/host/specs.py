@@ -138,6 +138,9 @@ class ModelSpec:
     saliency_layers: Callable[[nn.Module], list[nn.Module]] | None = None
     saliency_reshape: Callable[..., Any] | None = None
     default_weights: Callable[[str, int], str | None] | None = None
+    #: Where ``default_weights`` keeps weights it creates on first use (HeartBEiT's MIM
+    #: checkpoint), without creating them: a dry run plans with it instead.
+    planned_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
     recipe: FineTuneRecipe | None = None

@@ -9,12 +9,13 @@ config, so both plan a cell (:func:`bench.run.cells.plan_cell`) and run it
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.data.image_cache import ImageCache
+from bench.data.image_cache import CacheMissError, ImageCache
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.run.config import ConfigError, RunConfig, default_cache_dir
@@ -52,6 +53,9 @@ class CellContext:
     inputs: Inputs
     cache: ImageCache
     recipe: BootstrapRecipe
+    #: A dry run's context builds no cache and creates no default weights (see
+    #: :meth:`load_task` and :meth:`weights`).
+    dry_run: bool = False
     _weights: dict[str, ResolvedWeights] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -101,7 +105,11 @@ class CellContext:
     def load_task(self, task: TaskSpec, build: bool = True) -> PreparedTask:
         """Load the cohort, split it and build (``build=False``: only open) the cached
         inputs of every model; writes nothing to the run directory, so an executor's worker
-        re-creates the driver's prepared task from the caches the driver built."""
+        re-creates the driver's prepared task from the caches the driver built.
+
+        A dry run builds nothing: it opens the caches when they hold every record, and
+        otherwise plans on the unchecked cohort (every record counted usable), whose
+        identities are then provisional (``PreparedTask.usable["checked"]`` is false)."""
         config = self.config
         source = config.source_for(task.name, task.default_source)
         cohort = load_cohort(
@@ -110,13 +118,20 @@ class CellContext:
             config.source_options.get(source, {}),
             synthetic=config.profile_spec.synthetic_options(task.name),
         )
-        return prepare_task(
-            task, source, cohort, config.external, self.models, self.cache, self.inputs,
-            self.recipe, self.console, build=build,
+        prepare = functools.partial(
+            prepare_task, task, source, cohort, config.external, self.models, self.cache,
+            self.inputs, self.recipe, self.console,
         )  # fmt: skip
+        if not self.dry_run:
+            return prepare(build=build)
+        try:
+            return prepare(build=False)
+        except CacheMissError:
+            return prepare(check=False)
 
     def weights(self, spec: ModelSpec) -> ResolvedWeights:
-        """What ``spec`` starts from in this run (resolved once; may create a default)."""
+        """What ``spec`` starts from in this run (resolved once; may create a default, except
+        in a dry run)."""
         if spec.name not in self._weights:
             profile = self.config.profile_spec
             self._weights[spec.name] = resolve_weights(
@@ -124,7 +139,15 @@ class CellContext:
                 self.config.weights.get(spec.name),
                 profile.model_profile,
                 spec.input_size(profile.image_size),
+                create=not self.dry_run,
             )
+            pending = self._weights[spec.name].identity.get("pending")
+            if pending:
+                self.console.print(
+                    f"[yellow]dry run: {spec.name}'s default weights are not created "
+                    f"({pending}: {self._weights[spec.name].identity.get('name')}); its "
+                    "planned identities are provisional[/]"
+                )
         return self._weights[spec.name]
 
     def train_config(self) -> TrainConfig:

@@ -24,6 +24,7 @@ the driver alone rebuilds ``results.jsonl`` as cells come back.
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
@@ -78,6 +79,8 @@ class Runner:
         config = self.config
         prepared = self.context.load_task(task)
         report_prepared(prepared, summary, self.console, config.strict)
+        if not prepared.usable.get("checked", True):
+            self._report_unbuilt(prepared)
         (self.run_dir / "splits").mkdir(exist_ok=True)
         prepared.split.to_json(
             self.run_dir / "splits" / f"{task.name}__{prepared.source}.json",
@@ -88,6 +91,23 @@ class Runner:
         )
         return prepared
 
+    def _report_unbuilt(self, prepared: PreparedTask) -> None:
+        """A dry run's word on the caches it did not build: their size, and that records
+        are unchecked until they are."""
+        inputs = self.context.inputs
+        per_key = {
+            m.input.key(): m.input.item_bytes(inputs.preprocess, inputs.render) for m in self.models
+        }
+        n = len(prepared.manifest)
+        total = n * sum(per_key.values())
+        parts = ", ".join(f"{key} {size / 1e3:,.1f} kB" for key, size in per_key.items())
+        self.console.print(
+            f"[yellow]{prepared.task.name}/{prepared.source}: dry run: the input caches of "
+            f"{n:,} ECGs are not built (the real run writes ~{total / 1e9:,.2f} GB to "
+            f"{self.context.cache.root}; per ECG: {parts}); records are unchecked, so the "
+            "planned identities are provisional[/]"
+        )
+
     def run(self, dry_run: bool = False) -> RunSummary:
         """Run every cell that is not done under its current identity.
 
@@ -95,6 +115,8 @@ class Runner:
         cells (for SLURM, the job script) is kept in :attr:`described`."""
         summary = RunSummary(self.run_dir)
         config = self.config
+        if dry_run and not self.context.dry_run:
+            self.context = replace(self.context, dry_run=True)
         self.store.write_json(
             "run.json",
             {

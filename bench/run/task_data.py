@@ -210,6 +210,7 @@ def prepare_task(
     recipe: BootstrapRecipe,
     console: Console | None = None,
     build: bool = True,
+    check: bool = True,
 ) -> PreparedTask:
     """Task → cohort → usable records → split, through :mod:`bench.run.preparation` (the path
     ``bench data describe --check`` takes too): the usability check builds (or opens) the
@@ -218,7 +219,8 @@ def prepare_task(
 
     This is where caches are built, once per task before any cell runs; with
     ``build=False`` (an executor's worker) they are only opened, and a record missing from
-    one is an error (:class:`bench.data.image_cache.CacheMissError`)."""
+    one is an error (:class:`bench.data.image_cache.CacheMissError`). ``check=False`` (a dry
+    run without caches) reads and caches nothing: every record counts as usable, unchecked."""
     from bench.run.preparation import RecordCheck, split_for, usable_records
 
     arrays: dict[str, CachedImages] = {}
@@ -242,7 +244,7 @@ def prepare_task(
             notices.update(cached.notices)
         return RecordCheck(failed, dropped, notices)
 
-    usable = usable_records(cohort, build_inputs)
+    usable = usable_records(cohort, build_inputs if check else None)
     split = split_for(task, cohort, usable.manifest, external)
     eval_sets = {name: list(split.sets[set_name]) for name, set_name in EVAL_SETS.items()}
     return PreparedTask(

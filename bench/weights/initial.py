@@ -79,9 +79,12 @@ def _file(path: Path, kind: str) -> ResolvedWeights:
 
 
 def resolve_weights(
-    spec: ModelSpec, option: str | None, profile: str, input_size: int
+    spec: ModelSpec, option: str | None, profile: str, input_size: int, create: bool = True
 ) -> ResolvedWeights:
-    """Resolve ``--weights`` (``option``) for ``spec`` at ``profile``/``input_size``."""
+    """Resolve ``--weights`` (``option``) for ``spec`` at ``profile``/``input_size``.
+
+    ``create=False`` (a dry run) never creates default weights: a model whose default is
+    created on first use (``ModelSpec.planned_weights``) resolves to where they will be."""
     if option == RANDOM:
         return ResolvedWeights(RANDOM, {"kind": RANDOM})
     if option:
@@ -91,6 +94,15 @@ def resolve_weights(
         return _file(path, "file")
     if spec.default_weights is None:
         return ResolvedWeights(None, {"kind": "default"})
+    planned = (
+        None
+        if create or spec.planned_weights is None
+        else spec.planned_weights(profile, input_size)
+    )
+    if planned is not None and not Path(planned).is_file():
+        return ResolvedWeights(
+            None, {"kind": "default", "name": planned, "pending": "created by the first run"}
+        )
     value = spec.default_weights(profile, input_size)
     if value is None:
         return ResolvedWeights(None, {"kind": "default", "name": "none"})

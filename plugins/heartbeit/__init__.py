@@ -79,6 +79,9 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             default_weights=LazyFunction(
                 "bench.plugins.heartbeit.checkpoint_cache:default_weights"
             ),
+            planned_weights=LazyFunction(
+                "bench.plugins.heartbeit.checkpoint_cache:planned_weights"
+            ),
             pretrain="bench.plugins.heartbeit.commands:pretrain_command",
         )
     )

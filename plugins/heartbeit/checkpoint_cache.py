@@ -104,6 +104,12 @@ def default_checkpoint_path(profile: str, input_size: int) -> Path:
     return default_cache_dir() / "heartbeit" / name
 
 
+def planned_weights(profile: str, input_size: int) -> str:
+    """HeartBEiT's ``ModelSpec.planned_weights``: where :func:`default_weights` keeps the
+    default checkpoint, without creating it (a dry run)."""
+    return str(default_checkpoint_path(profile, input_size))
+
+
 def default_weights(profile: str, input_size: int) -> str:
     """HeartBEiT's ``ModelSpec.default_weights``: the cached default MIM checkpoint of
     ``profile`` at ``input_size`` (created, by a short seeded pretraining on the synthetic

@@ -33,7 +33,7 @@ CODE15_HOW = (
     f"--source-option code15.path=DIR or {CODE15_ENV} at that folder."
 )
 CODE_TEST_HOW = (
-    "Download CODE-test (ecg_tracings.hdf5 from Zenodo, https://doi.org/10.5281/zenodo.3765780, "
+    "Download CODE-test (ecg_tracings.hdf5 from Zenodo, https://doi.org/10.5281/zenodo.3625006, "
     "with attributes.csv and annotations/ from github.com/antonior92/automatic-ecg-diagnosis, "
     f"folder data/); point --source-option code-test.path=DIR or {CODE_TEST_ENV} at the folder."
 )
