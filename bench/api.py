@@ -142,7 +142,8 @@ _LAZY: dict[str, str] = {
     ),
     "check_binary_inputs": "bench.statistics.inputs",
     **dict.fromkeys(
-        ("delong_covariance", "delong_test", "paired_bootstrap"), "bench.statistics.paired"
+        ("delong_covariance", "delong_test", "paired_bootstrap", "paired_permutation"),
+        "bench.statistics.paired",
     ),
     **dict.fromkeys(
         (
