@@ -20,8 +20,12 @@ bootstrap on the saved predictions of both rows on the same test records (same s
 same resamples for both, :class:`bench.leaderboard.replicates.Replicates`): the
 difference is marked significant when its 95 % CI excludes zero on every seed tested
 and on the same side. Every registered ``"scores"`` metric is tested, a plugin's
-included. When predictions are missing or do not cover the same records, the difference
-is reported without a test and the note says why. When the second row's value is 0 the
+included. Beside it, single-label AUROC differences get the paired permutation test
+(:func:`bench.api.paired_permutation`: the two rows' scores swapped within patients,
+9999 permutations seeded with the bootstrap seed); ``permutation_p`` is its largest
+p-value over the seeds tested, None for other metrics and multi-label tasks. When
+predictions are missing or do not cover the same records, the difference is reported
+without a test and the note says why. When the second row's value is 0 the
 relative difference is ±inf (shown as such), not a vanished row.
 """
 
@@ -32,9 +36,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bench.leaderboard.aggregate import DEFAULT_PROTOCOL, Cell, RowKey, TableKey
-from bench.leaderboard.replicates import Replicates
+from bench.leaderboard.replicates import Replicates, SeedValues
 
-from bench.api import MetricSpec, paired_bootstrap
+from bench.api import MetricSpec, paired_bootstrap, paired_permutation
 
 #: Kinds of comparison, most specific first (a pair named by several gets the first).
 KINDS = ("pretraining", "control", "contrast", "reference")
@@ -63,6 +67,7 @@ class Difference:
     kind: str = "reference"  # one of KINDS
     reference_value: float = math.nan
     value: float = math.nan
+    permutation_p: float | None = None  # AUROC only: the paired permutation test's max p
 
 
 def parse_contrast(text: str) -> tuple[str, str]:
@@ -138,34 +143,66 @@ def comparison_pairs(
     return kinds
 
 
-def _test_cell(
-    first: Cell, second: Cell, values: Replicates
-) -> tuple[bool | None, float | None, tuple[int, ...], str]:
-    """(significant, max p-value, seeds tested, note) for one pair of cells; a cell that
-    did not converge is not tested, so no finding rests on it."""
+@dataclass(frozen=True)
+class _Test:
+    """Outcome of the paired tests of one pair of cells (see :class:`Difference`)."""
+
+    significant: bool | None = None
+    p_value: float | None = None
+    seeds: tuple[int, ...] = ()
+    note: str = ""
+    permutation_p: float | None = None
+
+
+def _permutation_p(
+    metric: str, pairs: Sequence[tuple[SeedValues, SeedValues]], seed: int
+) -> float | None:
+    """Largest paired permutation p-value over the seeds' ``pairs`` for a single-label
+    AUROC, else None (the permutation test's metric is AUROC)."""
+    if metric != "auroc" or any(a.labels.shape[1] != 1 for a, _ in pairs):
+        return None
+    p_values = []
+    for a, b in pairs:
+        y = a.labels[:, 0]
+        if y.all() or not y.any():
+            return None
+        result = paired_permutation(y, a.scores[:, 0], b.scores[:, 0], a.groups, seed=seed)
+        p_values.append(float(result["p_value"]))
+    return max(p_values)
+
+
+def _test_cell(first: Cell, second: Cell, values: Replicates) -> _Test:
+    """The paired tests of one pair of cells; a cell that did not converge is not tested,
+    so no finding rests on it."""
     stopped = [c.model for c in (first, second) if c.converged is False]
     if stopped:
-        return None, None, (), f"not tested: {' and '.join(stopped)} did not converge"
+        return _Test(note=f"not tested: {' and '.join(stopped)} did not converge")
     spec = values.spec(first.metric)
     if isinstance(spec, str):
-        return None, None, (), f"no paired test: {spec}"
+        return _Test(note=f"no paired test: {spec}")
     first_by_seed = {item.record.seed: item for item in first.records}
     second_by_seed = {item.record.seed: item for item in second.records}
     seeds = tuple(sorted(set(first_by_seed) & set(second_by_seed)))
     if not seeds:
-        return None, None, (), f"{first.model} and {second.model} have no seed in common"
-    results = []
+        return _Test(note=f"{first.model} and {second.model} have no seed in common")
+    pairs = []
     for s in seeds:
         a, b = values.of(first_by_seed[s]), values.of(second_by_seed[s])
         if isinstance(a, str) or isinstance(b, str):
-            return None, None, (), a if isinstance(a, str) else str(b)
+            return _Test(note=a if isinstance(a, str) else str(b))
         if not a.pairs_with(b):
             who = f"{first.model} and {second.model} (seed {s})"
-            return None, None, (), f"predictions of {who} do not cover the same test records"
-        results.append(paired_bootstrap(a.values, b.values, a.point, b.point))
+            return _Test(note=f"predictions of {who} do not cover the same test records")
+        pairs.append((a, b))
+    results = [paired_bootstrap(a.values, b.values, a.point, b.point) for a, b in pairs]
     above = all(r["diff_ci"][0] > 0 for r in results)
     below = all(r["diff_ci"][1] < 0 for r in results)
-    return above or below, max(float(r["p_value"]) for r in results), seeds, ""
+    return _Test(
+        significant=above or below,
+        p_value=max(float(r["p_value"]) for r in results),
+        seeds=seeds,
+        permutation_p=_permutation_p(first.metric, pairs, values.seed),
+    )
 
 
 def relative_difference_pct(ref: float, other: float) -> float:
@@ -205,7 +242,7 @@ def differences(
                 first, second = grid.get((first_row, fraction)), grid.get((second_row, fraction))
                 if first is None or second is None:
                     continue
-                significant, p_value, seeds, note = _test_cell(first, second, values)
+                test = _test_cell(first, second, values)
                 out.append(
                     Difference(
                         table=table,
@@ -213,13 +250,14 @@ def differences(
                         reference=first_row,
                         fraction=fraction,
                         rel_diff_pct=relative_difference_pct(first.mean, second.mean),
-                        significant=significant,
-                        p_value=p_value,
-                        seeds_tested=seeds,
-                        note=note,
+                        significant=test.significant,
+                        p_value=test.p_value,
+                        seeds_tested=test.seeds,
+                        note=test.note,
                         kind=kind,
                         reference_value=first.mean,
                         value=second.mean,
+                        permutation_p=test.permutation_p,
                     )
                 )
     return out

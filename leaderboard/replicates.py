@@ -83,6 +83,8 @@ class SeedValues:
     groups_key: str  # digest of the patient ids, which determine the resamples
     point: float
     values: np.ndarray  # (replicates,)
+    scores: np.ndarray  # (n, K) the model's scores (for the permutation test)
+    groups: np.ndarray  # (n,) patient ids
 
     def pairs_with(self, other: SeedValues) -> bool:
         """Whether both were scored on the same records, labels and resamples."""
@@ -142,16 +144,16 @@ class Replicates:
                 groups, replicates=self.replicates, seed=self.seed, unit="patient"
             )
         resamples = self._resamples[groups_key]
+        scores = frame[[score_column(n) for n in names] if names else ["score"]].to_numpy(float)
         if names:
-            scores = frame[[score_column(n) for n in names]].to_numpy(dtype=float)
             macro = macro_values(spec, y_true, scores, groups, resamples)
             point, values = macro.point, macro.replicates
         else:
-            scores = frame["score"].to_numpy(dtype=float)
             whole = np.ones((1, len(y_true)), dtype=np.int32)
-            point = float(metric_replicates(spec, y_true[:, 0], scores, groups, whole)[0])
-            values = metric_replicates(spec, y_true[:, 0], scores, groups, resamples)
-        return SeedValues(frame.index, y_true, groups_key, point, np.asarray(values, float))
+            point = float(metric_replicates(spec, y_true[:, 0], scores[:, 0], groups, whole)[0])
+            values = metric_replicates(spec, y_true[:, 0], scores[:, 0], groups, resamples)
+        values = np.asarray(values, float)
+        return SeedValues(frame.index, y_true, groups_key, point, values, scores, groups)
 
 
 def pooled_ci(cell: Cell, values: Replicates) -> tuple[float, float] | str:

@@ -249,9 +249,11 @@ CSV_COLUMNS = (
     "contamination", "fraction", "mean", "std", "min", "max", "ci_low", "ci_high", "ci_method",
     "seeds", "n", "n_positive", "n_params", "weights_hash", "pretraining", "steps", "kind",
     "reference", "reference_init", "reference_protocol", "rel_diff_pct", "significant",
-    "p_value", "seeds_tested", "note",
+    "p_value", "permutation_p", "seeds_tested", "note",
 )  # fmt: skip
-FLOAT_COLUMNS = ("mean", "std", "min", "max", "ci_low", "ci_high", "rel_diff_pct", "p_value")
+FLOAT_COLUMNS = (
+    "mean", "std", "min", "max", "ci_low", "ci_high", "rel_diff_pct", "p_value", "permutation_p",
+)  # fmt: skip
 
 
 def _cell_dict(cell: Cell, identity: RowIdentity) -> dict[str, Any]:
@@ -277,7 +279,8 @@ def _diff_dict(diff: Difference) -> dict[str, Any]:
         "reference_protocol": diff.reference[5], "fraction": diff.fraction,
         "reference_value": diff.reference_value, "value": diff.value,
         "rel_diff_pct": diff.rel_diff_pct, "significant": diff.significant,
-        "p_value": diff.p_value, "seeds_tested": list(diff.seeds_tested), "note": diff.note,
+        "p_value": diff.p_value, "permutation_p": diff.permutation_p,
+        "seeds_tested": list(diff.seeds_tested), "note": diff.note,
     }  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def _digest(matrix: np.ndarray) -> str:
 
 @pytest.mark.parametrize("unit", ["patient", "record"])
 def test_unstratified_matrix_is_bit_identical_to_before(unit: str) -> None:
-    matrix = bootstrap_indices(GROUPS, replicates=200, seed=7, unit=unit)  # type: ignore[arg-type]
+    matrix = bootstrap_indices(GROUPS, replicates=200, seed=7, unit=unit)
     assert matrix.dtype == np.uint8 and matrix.shape == (200, 20)
     assert _digest(matrix) == BEFORE[unit]
 
