@@ -8,10 +8,11 @@ padding) and zero-padded on the channel axis (half below, half above) when it wi
 channels. The first block of the first stage has no pre-activation. The embedding is the
 time-average of the last stage's map, which the ``dense`` layer classifies.
 
-The released model (``PAPER``) uses no batch normalisation and no dropout, but, as the
-authors' code does, its BatchNorm layers still exist (their parameters are in every released
-``state_dict``, unused). Module and parameter names equal the authors' ``net1d.py``, so a
-released ``state_dict`` loads with strict key checking. The numbers follow that code:
+The released model uses no batch normalisation and no dropout (the authors' ``use_bn=False,
+use_do=False``), and neither does this one; as in their code, its BatchNorm layers still
+exist (their parameters are in every released ``state_dict``, unused). Module and parameter
+names equal the authors' ``net1d.py``, so a released ``state_dict`` loads with strict key
+checking. The numbers follow that code:
 "same" padding puts the odd padding sample on the right, and the max-pool pads with zeros.
 """
 
@@ -38,8 +39,6 @@ class Net1dConfig:
     kernel_size: int = 16
     stride: int = 2
     groups_width: int = 16
-    use_bn: bool = False
-    use_do: bool = False
 
     def __post_init__(self) -> None:
         if len(self.filter_list) != len(self.m_blocks_list) or not self.filter_list:
@@ -85,7 +84,6 @@ class BasicBlock(nn.Module):
         middle = int(out_channels * config.ratio)
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.is_first_block = is_first_block
-        self.use_bn, self.use_do = config.use_bn, config.use_do
         self.bn1 = nn.BatchNorm1d(in_channels)
         self.conv1 = MyConv1dPadSame(in_channels, middle, 1, 1)
         self.bn2 = nn.BatchNorm1d(middle)
@@ -96,17 +94,9 @@ class BasicBlock(nn.Module):
         self.se_fc1 = nn.Linear(out_channels, out_channels // 2)
         self.se_fc2 = nn.Linear(out_channels // 2, out_channels)
 
-    def _preact(self, x: Tensor, bn: nn.BatchNorm1d) -> Tensor:
-        if self.use_bn:
-            x = bn(x)
-        x = F.silu(x)
-        return F.dropout(x, 0.5, self.training) if self.use_do else x
-
     def forward(self, x: Tensor) -> Tensor:
-        out = x if self.is_first_block else self._preact(x, self.bn1)
-        out = self.conv1(out)
-        out = self.conv2(self._preact(out, self.bn2))
-        out = self.conv3(self._preact(out, self.bn3))
+        out = self.conv1(x if self.is_first_block else F.silu(x))
+        out = self.conv3(F.silu(self.conv2(F.silu(out))))
         gate = torch.sigmoid(self.se_fc2(F.silu(self.se_fc1(out.mean(-1)))))
         out = out * gate.unsqueeze(-1)
         shortcut = x
@@ -160,10 +150,7 @@ class Net1D(nn.Module):
 
     def feature_map(self, x: Tensor) -> Tensor:
         """The last stage's output ``(B, filter_list[-1], T')``."""
-        x = self.first_conv(x)
-        if self.config.use_bn:
-            x = self.first_bn(x)
-        x = F.silu(x)
+        x = F.silu(self.first_conv(x))
         for stage in self.stage_list:
             x = stage(x)
         return x

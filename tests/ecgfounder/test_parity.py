@@ -10,7 +10,7 @@ import pytest
 import torch
 from bench.plugins.ecgfounder.builder import read_state
 
-from .fixtures import TAGS, checkpoint, embeddings, harness_inputs, reference
+from .fixtures import FIXTURES, TAGS, checkpoint, embeddings, harness_inputs, reference
 
 MODELS = sorted(TAGS)
 
@@ -68,4 +68,17 @@ def test_one_zscore_per_record_not_per_lead(host) -> None:
 def test_embeddings_equal_the_authors_filtered_finetuning_pipeline(host, model: str) -> None:
     spec, built = _build(host, model)
     expected = reference(model, "filtered", "embeddings")
+    np.testing.assert_allclose(embeddings(spec, built.module), expected, atol=1e-4, rtol=0)
+
+
+def test_an_edge_configuration_equals_the_authors_code_too(host) -> None:
+    """Bottleneck ratio 0.5, an odd kernel, odd channel growth (the shortcut's zero channels
+    split unevenly) and group width 2: read back from the file and equal to upstream."""
+    spec = host.registries.models.get("ecgfounder")
+    built = spec.build(num_classes=2, profile="paper", input_size=5000,
+                       weights=str(FIXTURES / "edge.pth"))  # fmt: skip
+    architecture = built.config["architecture"]
+    assert architecture["ratio"] == 0.5 and architecture["kernel_size"] == 5
+    assert architecture["filter_list"] == (6, 10, 10) and architecture["groups_width"] == 2
+    expected = np.load(FIXTURES / "edge_eval_embeddings.npy")
     np.testing.assert_allclose(embeddings(spec, built.module), expected, atol=1e-4, rtol=0)
