@@ -101,7 +101,8 @@ def _torch_file(path: Path) -> object:
             "only, and has no --trust-checkpoint option yet"
         ) from None
     except (RuntimeError, OSError, EOFError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
 
 
 def read_state(path: Path) -> dict[str, Tensor]:

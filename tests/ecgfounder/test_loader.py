@@ -92,8 +92,9 @@ def test_unreadable_or_absent_files_are_errors(host, tmp_path: Path, content) ->
     path = tmp_path / "x.pth"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(CheckpointError, match=str(path)):
+    with pytest.raises(CheckpointError, match=str(path)) as info:
         _build(host, "ecgfounder", path)
+    assert "\n" not in str(info.value)
 
 
 def test_a_non_net1d_state_dict_is_refused(host, tmp_path: Path) -> None:
