@@ -56,6 +56,12 @@ class Profile:
     #: (the synthetic generator's defaults), a label the generator draws at a prevalence
     #: under ``below`` is drawn at ``raised`` instead; None keeps every default.
     synthetic_rare_prevalence: tuple[float, float] | None = None
+    #: How each trained cell's compute cost is measured (:func:`bench.training.cost.
+    #: measure_cost` keywords): latency per ECG at these batch sizes, median of ``repeats``
+    #: timed passes after ``warmup`` untimed ones.
+    cost: Mapping[str, Any] = field(
+        default_factory=lambda: {"batch_sizes": (1, 64), "repeats": 3, "warmup": 1}
+    )
 
     def synthetic_options(self, task: str) -> dict[str, Any]:
         """The synthetic source's options under this profile for ``task``: its cohort size
@@ -123,6 +129,7 @@ PROFILES: dict[str, Profile] = {
             train={"epochs": 2, "batch_size": 16, "max_steps": 12, "evaluations": 2},
             synthetic_patients=300,
             bootstrap_replicates=100,
+            cost={"batch_sizes": (1,), "repeats": 1, "warmup": 0},
         ),
     )
 }

@@ -11,9 +11,12 @@ records from its saved predictions, never retraining.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from bench.run.cells import CellPlan
 from bench.run.recording import CellOutcome, scored_records, trained_records
@@ -21,6 +24,8 @@ from bench.run.records import ResultRecord
 from bench.run.scoring import score_predictions
 from bench.run.task_data import PreparedTask
 from bench.training.config import EvalProtocol
+from bench.training.cost import measure_cost, reset_peak_memory
+from bench.training.devices import resolve_device
 from bench.training.heads import protocol_model
 from bench.training.loop import fine_tune
 from bench.training.probe import linear_probe
@@ -39,6 +44,7 @@ def train_cell(
     protocol: EvalProtocol,
     checkpoint_dir: Path,
     progress: Progress | None = None,
+    cost: Mapping[str, Any] | None = None,
 ) -> CellOutcome:
     """Seed from the identity, build the model, train (or probe) it and predict.
 
@@ -46,9 +52,13 @@ def train_cell(
     wrap the built model in an attention-pooling head on its token features. A segment
     model's evaluation sets are also scored window by window (each real segment alone,
     :func:`bench.training.segments.window_sets`); the predictions table holds both.
+    Once predicted, the trained model's compute cost is measured
+    (:func:`bench.training.cost.measure_cost` with the ``cost`` keywords).
     """
     started = time.perf_counter()
     seed_everything(plan.train_config.seed)
+    device = resolve_device(plan.train_config.device)
+    reset_peak_memory(device)
     spec = plan.spec
     outputs = len(prepared.labels) or 2  # K sigmoid outputs, or the binary 2-logit head
     built = spec.build(
@@ -73,10 +83,14 @@ def train_cell(
             built, spec, *sets, plan.train_config, checkpoint_dir=checkpoint_dir, progress=progress
         )
     per_window = window_scores(result.scores, windows)
-    n_params = sum(p.numel() for p in built.module.parameters())
-    timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
     predictions = prepared.predictions(result.scores, per_window)
-    return CellOutcome(built, result, predictions, n_params, timings)
+    timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
+    example = sample.to(memory_format=torch.channels_last) if spec.input.channels_last else sample
+    measured = measure_cost(
+        built.module, example, device, amp=plan.train_config.amp, **(cost or {})
+    )
+    timings["cost_s"] = round(time.perf_counter() - started - timings["cell_s"], 3)
+    return CellOutcome(built, result, predictions, measured.params, timings, measured)
 
 
 def run_cell(
@@ -91,6 +105,7 @@ def run_cell(
         context.config.protocol,
         checkpoint_dir=store.cell_dir(cell) / "checkpoint",
         progress=progress,
+        cost=context.config.profile_spec.cost,
     )
     scores = score_predictions(
         outcome.predictions,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bench.run.scoring import Score
     from bench.run.task_data import PreparedTask
     from bench.training import TrainResult
+    from bench.training.cost import ModelCost
 
 
 @dataclass
@@ -38,6 +39,7 @@ class CellOutcome:
     predictions: pd.DataFrame
     n_params: int
     timings: dict[str, float] = field(default_factory=dict)
+    cost: ModelCost | None = None
 
 
 def determinism_flags() -> dict[str, bool]:
@@ -120,6 +122,9 @@ def trained_records(
         "packages": package_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "timings": outcome.timings,
+        "compute": {}
+        if outcome.cost is None
+        else {**outcome.cost.to_dict(), "train_s": outcome.timings.get("train_s")},
     }
     train_labels = prepared.label_values(plan.train_ids)
     details = {

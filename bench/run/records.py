@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class RecordError(ValueError):
@@ -68,6 +68,9 @@ class ResultRecord:
     recipe: str = ""  # recipe name ("paper", a model's, "+key=value" for changed settings)
     converged: bool | None = None  # None: not assessed (schema < 3, linear probe's solver)
     timings: dict[str, float] = field(default_factory=dict)
+    # schema 4: what the trained model costs to run (bench.training.cost.ModelCost, plus the
+    # training wall time): params, GFLOPs and latency per ECG, peak memory
+    compute: dict[str, Any] = field(default_factory=dict)
     device: str = ""
     packages: dict[str, str] = field(default_factory=dict)
     created: str = ""
@@ -103,7 +106,8 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     (unknown), and their ``arch`` is the model name they were filed under. v2 → v3 added
     ``recipe`` and ``converged``: v2 cells trained under a step cap with the paper's
     OneCycle schedule, so their recipe is ``paper`` (fine-tuning protocols) and their
-    convergence is unknown (None).
+    convergence is unknown (None). v3 → v4 added ``compute``; older records have none
+    (an empty mapping: not measured).
     """
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:

@@ -77,13 +77,18 @@ def _countable_attention() -> Iterator[None]:
 def flops_per_input(module: nn.Module, example: torch.Tensor) -> float:
     """Forward FLOPs of ``module`` on one input ``example`` of shape ``(1, ...)``, counted by
     :class:`torch.utils.flop_counter.FlopCounterMode` (a multiply-add is 2 FLOPs) in eval
-    mode under ``torch.no_grad()``; the training flags are restored afterwards.
+    mode; the training flags are restored afterwards.
+
+    Autograd stays on while counting (nothing is backpropagated): the counter's module
+    tracker hooks every module input that requires grad, and under ``no_grad`` a parameter
+    passed as an input (an attention head's learned query) has no gradient accumulator to
+    hook, which fails.
 
     Raises :class:`ValueError` when ``example`` is not a batch of exactly one input.
     """
     _check_one(example)
     counter = FlopCounterMode(display=False)
-    with _evaluating(module), _countable_attention(), counter:
+    with _evaluating(module), torch.enable_grad(), _countable_attention(), counter:
         module(example)
     return float(counter.get_total_flops())
 
@@ -173,7 +178,8 @@ class ModelCost:
 
     ``latency_s_per_ecg`` maps a batch size to median seconds per ECG; ``peak_memory_kind``
     says what ``peak_memory_bytes`` measures (:func:`peak_memory`); ``torch_threads`` is
-    the intra-op thread count the CPU timings ran with.
+    the intra-op thread count the CPU timings ran with; ``precision`` the arithmetic the
+    latency was timed in (``amp`` autocasts to bf16 on CUDA only).
     """
 
     params: int
@@ -186,10 +192,16 @@ class ModelCost:
     amp: bool
     torch_threads: int
 
+    @property
+    def precision(self) -> str:
+        """``bf16`` when the latency ran under autocast (``amp`` on CUDA), else ``fp32``."""
+        return "bf16" if self.amp and self.device.startswith("cuda") else "fp32"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; the latency keys become strings (``{"1": s, "64": s}``)."""
         out = asdict(self)
         out["latency_s_per_ecg"] = {str(b): s for b, s in self.latency_s_per_ecg.items()}
+        out["precision"] = self.precision
         return out
 
 

@@ -148,3 +148,18 @@ def test_a_built_resnet1d_costs_its_conv_and_linear_multiply_adds() -> None:
     assert json.loads(json.dumps(record)) == record
     assert set(record["latency_s_per_ecg"]) == {"1", "2"}
     assert record["device"] == "cpu" and record["peak_memory_bytes"] > 0
+
+
+@pytest.mark.parametrize("protocol", ["finetune-attn", "frozen-attn"])
+def test_flops_count_through_an_attention_pooling_head(protocol) -> None:
+    """The attention protocols pass a learned query (a parameter) into their attention
+    layer; counting must still work, and the head adds FLOPs on top of the encoder's."""
+    from bench.api import get_host
+    from bench.training.heads import protocol_model
+
+    spec = get_host().registries.models.get("resnet1d")
+    x = torch.randn(1, 12, spec.input.input_size(64) * 2)
+    build = {"num_classes": 2, "profile": "quick", "input_size": spec.input.input_size(64)}
+    plain = spec.build(**build, weights="random")
+    wrapped = protocol_model(spec.build(**build, weights="random"), spec, protocol, 2, x, ())
+    assert flops_per_input(wrapped.module, x) > flops_per_input(plain.module, x) > 0
