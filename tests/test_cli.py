@@ -536,3 +536,23 @@ def test_a_bad_record_is_skipped_counted_and_reported_unless_strict(cli, run_arg
     assert len(load_records([tmp_path / "runs" / "lenient"])) == 2  # auroc + auprc, internal
     strict = invoke(cli, [*args, "--run-name", "strict", "--strict"])
     assert strict.exit_code == 1 and "--strict: bad record r7" in strict.output
+
+
+def test_a_split_without_validation_skips_its_cells_with_the_reason(cli, run_args, tmp_path):
+    """Six patients: stratified 10 % validation rounds to none. Training monitors and
+    selects on validation, so the cell is skipped with the reason, never crashed."""
+    rows = []
+    for i in range(12):
+        path = tmp_path / f"r{i}.npy"
+        np.save(path, np.random.default_rng(i).normal(0, 0.1, (12, 5000)).astype(np.float32))
+        rows.append({"record_id": f"r{i}", "patient_id": f"p{i // 2}", "path": path.name,
+                     "fs": 500, "site": "H1", "hcm": int(i // 2 % 2)})  # fmt: skip
+    manifest = make_manifest(tmp_path / "manifest.csv", rows)
+    args = ["run", "--model", "tiny-cnn", "--task", "hcm", "--source", "manifest",
+            "--source-option", f"manifest.path={manifest}", "--fraction", "1.0",
+            "--no-external", *run_args[:-4], "--run-name", "small"]  # fmt: skip
+    result = invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "no validation ECG in the split" in " ".join(result.output.split())
+    report = json.loads((tmp_path / "runs" / "small" / "report.json").read_text())
+    assert report["skipped"][0]["reason"].startswith("no validation ECG")

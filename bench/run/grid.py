@@ -195,6 +195,14 @@ class Runner:
                     key = CellKey(spec.name, task.name, source, fraction, seed, config.protocol)
                     train_ids = prepared.train_ids(fraction, seed)
                     problem = fraction_problem(prepared.label_values(train_ids), min_positives)
+                    if not problem and not prepared.validation_ids(
+                        fraction, seed, config.validation_rule
+                    ):
+                        problem = (
+                            f"no validation ECG in the split of {len(prepared.manifest)} "
+                            "usable ECG(s): training monitors and selects on validation; "
+                            "use a cohort with more patients"
+                        )
                     if problem:
                         summary.skipped.append({"cell": key.id, "reason": problem})
                         self.console.print(f"[yellow]skipped {key.id}: {problem}[/]")
