@@ -198,3 +198,38 @@ def test_bench_rescore_recomputes_from_predictions_and_never_trains(cli, tmp_pat
     cell_records = [r for r in load_records([run_dir]) if r.fraction == 1.0]
     assert {r.metric for r in cell_records} == {"auroc", "auprc", "ece"}
     assert {r.bootstrap["replicates"] for r in cell_records} == {40}
+
+
+def test_a_stratified_bootstrap_is_recorded_and_rescores_with_the_test_sets_balance(cli, tmp_path):
+    """``--bootstrap-stratified``: every replicate keeps the test set's positive and
+    negative patients (the AUROC CI, from those replicates, changes), records say so, and
+    the same recipe again re-scores nothing."""
+    from bench.run.scoring import BootstrapRecipe
+
+    args = [*common(tmp_path, "s"), "-m", "tiny-cnn", "-f", "1.0"]
+    assert invoke(cli, args).exit_code == 0
+    run_dir = tmp_path / "runs" / "s"
+    plain = {r.metric: r for r in load_records([run_dir]) if r.split == "internal"}
+    assert plain["auroc"].bootstrap["stratified"] is False
+    result = invoke(cli, ["rescore", str(run_dir), "--bootstrap-stratified"])
+    assert result.exit_code == 0 and "re-scored 1 of 1" in result.text, result.output
+    strat = {r.metric: r for r in load_records([run_dir]) if r.split == "internal"}
+    assert strat["auroc"].bootstrap["stratified"] is True
+    assert strat["auroc"].value == plain["auroc"].value
+    assert (strat["auroc"].ci_low, strat["auroc"].ci_high) != (
+        plain["auroc"].ci_low,
+        plain["auroc"].ci_high,
+    )
+    rows = predictions(tmp_path, "s").query("split == 'internal'").reset_index(drop=True)
+    stored = strat["auroc"].bootstrap
+    recipe = BootstrapRecipe(
+        stored["replicates"], stored["seed"], stored["unit"], stored["stratified"]
+    )
+    matrix = recipe.resamples(rows["patient_id"].to_numpy(), rows["label"].to_numpy() == 1)
+    first = rows.drop_duplicates("patient_id")  # one column per patient (patient unit)
+    drawn = matrix[:, first.index.to_numpy()]
+    positive = rows.groupby("patient_id")["label"].max().loc[first["patient_id"]].to_numpy() == 1
+    assert (drawn[:, positive].sum(axis=1) == positive.sum()).all()
+    assert (drawn[:, ~positive].sum(axis=1) == (~positive).sum()).all()
+    again = invoke(cli, ["rescore", str(run_dir), "--bootstrap-stratified"])
+    assert "re-scored 0 of 1" in again.text, again.output

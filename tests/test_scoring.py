@@ -188,7 +188,9 @@ def label_arrays(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def test_recipe_to_dict_is_the_bootstrap_entry_of_records() -> None:
-    assert RECIPE.to_dict() == {"replicates": 40, "seed": 5, "unit": "patient"}
+    assert RECIPE.to_dict() == {
+        "replicates": 40, "seed": 5, "unit": "patient", "stratified": False
+    }  # fmt: skip
 
 
 def test_recipe_resamples_whole_patients_with_its_replicates_and_seed() -> None:
@@ -253,6 +255,7 @@ def test_binary_scores_are_sklearn_auroc_with_the_percentile_ci_of_the_shared_re
             "replicates": 40,
             "seed": 5,
             "unit": "patient",
+            "stratified": False,
         }
 
 
@@ -283,8 +286,11 @@ def test_binary_metric_receives_float_scores_string_patients_and_the_split_resam
         "replicates": 40,
         "seed": 5,
         "unit": "patient",
+        "stratified": False,
     }
-    assert list(recorded.bootstrap) == ["valid_replicates", "replicates", "seed", "unit"]
+    assert list(recorded.bootstrap) == [
+        "valid_replicates", "replicates", "seed", "unit", "stratified"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("metric", [builtin_auroc(), per_resample_auroc()], ids=lambda m: m.name)
@@ -355,6 +361,7 @@ def test_macro_score_reports_macro_ci_and_every_label_with_its_positives() -> No
         "replicates": 40,
         "seed": 5,
         "unit": "patient",
+        "stratified": False,
     }
 
 

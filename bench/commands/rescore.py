@@ -43,6 +43,13 @@ def run_config_of(run_dir: Path) -> RunConfig:
     default=None,
     help="Resample patients (cluster bootstrap, default) or records.",
 )
+@click.option(
+    "--bootstrap-stratified/--no-bootstrap-stratified",
+    default=None,
+    help="Resample positive and negative patients separately, so every bootstrap replicate "
+    "keeps the test set's class balance (multi-label: 'any label positive'); recorded in "
+    "every record's bootstrap recipe. Default: off.",
+)
 @click.pass_context
 def rescore_command(ctx: click.Context, run_dir: Path, **options: Any) -> None:
     """Recompute the metrics of every finished cell of RUN_DIR from its saved predictions.
@@ -64,6 +71,7 @@ def rescore_command(ctx: click.Context, run_dir: Path, **options: Any) -> None:
         "bootstrap_replicates": options["replicates"],
         "bootstrap_seed": options["bootstrap_seed"],
         "bootstrap_unit": options["bootstrap_unit"],
+        "bootstrap_stratified": options["bootstrap_stratified"],
     }
     config = replace(config, **{k: v for k, v in changes.items() if v is not None})
     summary = Runner(config, host, console=err_console, score_only=True).run()

@@ -160,6 +160,13 @@ err_console = Console(stderr=True)
     help="Compute only the --metric metrics, not the defaults.",
 )
 @click.option("--replicates", type=int, default=None, help="Bootstrap replicates (default 500).")
+@click.option(
+    "--bootstrap-stratified/--no-bootstrap-stratified",
+    default=None,
+    help="Resample positive and negative patients separately, so every bootstrap replicate "
+    "keeps the test set's class balance (multi-label: 'any label positive'); recorded in "
+    "every record's bootstrap recipe. Default: off.",
+)
 @click.option("--no-external", is_flag=True, help="Do not hold out an external-validation site.")
 @click.option("--strict", is_flag=True, help="Fail on the first bad record or failed cell.")
 @click.option(
@@ -249,6 +256,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "recipe": options["recipe"],
         "recipe_options": parse_yaml_options(options["recipe_options"], "--recipe-option"),
         "bootstrap_replicates": options["replicates"],
+        "bootstrap_stratified": options["bootstrap_stratified"],
         "metrics": options["metrics"],
         "default_metrics": False if options["no_default_metrics"] else None,
         "external": False if options["no_external"] else None,

@@ -163,6 +163,9 @@ class RunConfig:
     bootstrap_replicates: int | None = None
     bootstrap_unit: Literal["patient", "record"] = "patient"
     bootstrap_seed: int = 0
+    #: Resample positive and negative patients separately (every replicate keeps the test
+    #: set's class balance; a multi-label task stratifies on "any label positive").
+    bootstrap_stratified: bool = False
     metrics: tuple[str, ...] = ()
     #: False: compute only ``metrics``, not the registered defaults (``--no-default-metrics``).
     default_metrics: bool = True
@@ -279,6 +282,7 @@ EVALUATION_KEYS = (
     "bootstrap_replicates",
     "bootstrap_unit",
     "bootstrap_seed",
+    "bootstrap_stratified",
     "strict",
 )
 

@@ -81,6 +81,7 @@ class CellContext:
                 replicates=config.bootstrap_replicates or profile.bootstrap_replicates,
                 seed=config.bootstrap_seed,
                 unit=config.bootstrap_unit,
+                stratified=config.bootstrap_stratified,
             ),
         )
         context.train_config()

@@ -124,9 +124,8 @@ def rescore_cell(context: CellContext, prepared: PreparedTask, plan: CellPlan) -
     or bootstrap recipe differ from the stored ones; True if it did."""
     cell, store, recipe = plan.key.id, context.store, context.recipe
     stored = store.cell_records(cell)
-    wanted = {(m.name, recipe.replicates, recipe.seed, recipe.unit) for m in context.metrics}
-    have = {(r.metric, r.bootstrap.get("replicates"), r.bootstrap.get("seed"),
-             r.bootstrap.get("unit")) for r in stored}  # fmt: skip
+    wanted = {(m.name, *recipe.key()) for m in context.metrics}
+    have = {(r.metric, *recipe.stored_key(r.bootstrap)) for r in stored}
     if wanted == have or not stored:
         return False
     predictions = store.cell_predictions(cell)

@@ -69,18 +69,40 @@ class BootstrapRecipe:
     replicates: int
     seed: int
     unit: str
+    stratified: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, as stored under ``bootstrap`` in result records."""
-        return {"replicates": self.replicates, "seed": self.seed, "unit": self.unit}
+        return {
+            "replicates": self.replicates,
+            "seed": self.seed,
+            "unit": self.unit,
+            "stratified": self.stratified,
+        }
 
-    def resamples(self, groups: np.ndarray) -> np.ndarray:
-        """The multiplicity matrix of one test set with patient ids ``groups``."""
+    def key(self) -> tuple[int, int, str, bool]:
+        """What a stored record's ``bootstrap`` must match to need no re-scoring."""
+        return (self.replicates, self.seed, self.unit, self.stratified)
+
+    @staticmethod
+    def stored_key(bootstrap: Mapping[str, Any]) -> tuple[Any, Any, Any, bool]:
+        """:meth:`key` of a record's stored ``bootstrap`` (unstratified before the option)."""
+        return (
+            bootstrap.get("replicates"),
+            bootstrap.get("seed"),
+            bootstrap.get("unit"),
+            bool(bootstrap.get("stratified", False)),
+        )
+
+    def resamples(self, groups: np.ndarray, positive: np.ndarray | None = None) -> np.ndarray:
+        """The multiplicity matrix of one test set with patient ids ``groups``; a stratified
+        recipe draws the patients of ``positive`` (per record) and the others separately."""
         return bootstrap_indices(
             groups,
             replicates=self.replicates,
             seed=self.seed,
             unit=self.unit,  # type: ignore[arg-type]
+            stratify=positive.astype(np.int8) if self.stratified and positive is not None else None,
         )
 
 

@@ -83,9 +83,14 @@ class PreparedTask:
     def __post_init__(self) -> None:
         by_id = self.by_id
         self.resamples = {
-            name: self.recipe.resamples(by_id.loc[ids, "patient_id"].to_numpy())
+            name: self.recipe.resamples(by_id.loc[ids, "patient_id"].to_numpy(), self.positive(ids))
             for name, ids in self.eval_sets.items()
         }
+
+    def positive(self, ids: Sequence[str]) -> np.ndarray:
+        """Whether each record of ``ids`` is positive (a multi-label record: for any label)."""
+        values = np.asarray(self.label_values(list(ids)))
+        return (values.reshape(len(ids), -1) == 1).any(axis=1)
 
     @functools.cached_property
     def by_id(self) -> pd.DataFrame:
