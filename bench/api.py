@@ -33,6 +33,7 @@ from bench.data.sources import (
 )
 from bench.data.sources_code15 import code15_loader, code_test_loader
 from bench.data.sources_echonext import echonext_loader
+from bench.data.sources_physionet import chapman_loader, mimic_iv_ecg_loader
 from bench.host.hookspecs import hookimpl
 from bench.host.lazy import LazyFunction, add_lazy_command, import_object
 from bench.host.specs import (
@@ -107,7 +108,8 @@ _LAZY: dict[str, str] = {
         "bench.data.render",
     ),
     **dict.fromkeys(
-        ("SegmentAggregation", "SignalRecipe", "apply_recipe"), "bench.data.signal_recipe"
+        ("SegmentAggregation", "SignalFilter", "SignalRecipe", "apply_recipe"),
+        "bench.data.signal_recipe",
     ),
     "split_cohort": "bench.data.splits",
     **dict.fromkeys(("AGE_BANDS", "age_band", "age_years", "known_sex"), "bench.data.strata"),
@@ -219,6 +221,8 @@ __all__ = [
     "wfdb_loader",
     "ECHONEXT_FLAGS",
     "echonext_loader",
+    "chapman_loader",
+    "mimic_iv_ecg_loader",
     *sorted(_LAZY),
 ]
 

@@ -58,14 +58,14 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `TokenizerSpec` | a visual tokenizer for MIM pretraining |
 | `ECGSignal`, `ECGFormatError`, `STANDARD_LEADS`, `SIGNAL_UNITS` | the one signal type: `(leads × samples)` float32 in mV, standard lead names and order |
 | `read_wfdb`, `read_muse_xml`, `write_muse_xml`, `read_manifest`, `load_manifest_signal`, `ludb_table`, `read_ludb_signal`, `read_ludb_fiducials`, `resolve_ludb_dir`, `ptbxl_table`, `read_ptbxl_signal`, `resolve_ptbxl_dir` | readers: every one returns an `ECGSignal` in mV or a table, and names the file in its errors |
-| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `code15_loader`, `code_test_loader`, `echonext_loader`, `ECHONEXT_FLAGS`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
+| `synthetic_loader`, `ludb_loader`, `ptbxl_loader`, `manifest_loader`, `muse_loader`, `wfdb_loader`, `code15_loader`, `code_test_loader`, `echonext_loader`, `mimic_iv_ecg_loader`, `chapman_loader`, `ECHONEXT_FLAGS`, `column_rule`, `LabelRule` | cohort loaders of the built-in sources: `loader(task, rule)` → `TaskSpec.loaders` value |
 | `bootstrap_indices`, `Unit` | the shared bootstrap resamples (patient-level multiplicity matrices; `stratify=labels` keeps each replicate's class balance) |
 | `percentile_ci`, `metric_replicates`, `DEFAULT_REPLICATES`, `DEFAULT_LEVEL`, `check_binary_inputs` | CI helpers and the input check of binary score metrics |
 | `paired_bootstrap`, `delong_test`, `delong_covariance`, `paired_permutation` | paired comparisons of two models on one test set (the leaderboard's, DeLong's test for AUROC, and the permutation test swapping models within patients) |
 | `known_sex`, `age_years`, `age_band`, `AGE_BANDS` | how a cohort's `sex` and `age` values are read (stratified splits, subgroup metrics) |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |
 | `IMAGENET_MEAN`, `IMAGENET_STD` | default image normalisation |
-| `SignalRecipe`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |
+| `SignalRecipe`, `SignalFilter`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |
 | `PreprocessConfig`, `preprocess`, `preprocess_batch`, `DEFAULT_PREPROCESS`, `RenderConfig`, `render_batch`, `DEFAULT_RENDER`, `lead_row_band`, `region_mask`, `Fiducials` | the paper's preprocessing and image renderer, and ECG regions for saliency |
 | `CohortLoader`, `user_sources`, `split_cohort`, `stream_unlabelled`, `label_column`, `label_columns`, `prediction_labels`, `score_column` | cohorts, splits, the synthetic pretraining stream and the label layout |
 | `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
