@@ -8,16 +8,19 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
 1. reorder to ``leads``; a lead the record lacks is zero-filled (ECG-FM's lead-masking
    convention for "absent") and reported;
 2. reject non-finite samples;
+2b. the recipe's ``filters``, in order, at the record's own rate (:class:`SignalFilter`:
+   notch, Butterworth band-pass, median baseline removal; none by default);
 3. resample to ``target_fs`` by linear interpolation on the recipe's ``resampling`` grid
    (:func:`resample_linear`);
-4. per-lead z-score over the whole resampled record (a constant lead becomes 0);
+4. normalise: per-lead z-score over the whole resampled record (a constant lead becomes 0),
+   one z-score over all its leads and samples together (``"zscore-record"``), or none;
 5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped
    (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
    first ``n_segments`` whole segments are kept; slots a shorter record cannot fill stay
    all-zero, which a segment model reads as "no segment" (:func:`filled_slots`). A record
    shorter than one segment is rejected.
 
-No band-pass or median filter is applied.
+By default no filter is applied.
 
 A *segment model* (one that encodes each slot on its own, such as ECG-FM) also declares a
 :class:`SegmentAggregation` on its :class:`bench.host.specs.ModelSpec`: how the segments a
@@ -37,7 +40,11 @@ if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs s
     import numpy as np
     from torch import Tensor
 
-Normalisation = Literal["zscore", "none"]
+Normalisation = Literal["zscore", "zscore-record", "none"]
+NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "zscore-record", "none")
+#: The filters a recipe can apply (:class:`SignalFilter`).
+FilterKind = Literal["notch", "butter-bandpass", "median-baseline"]
+FILTER_KINDS: tuple[FilterKind, ...] = ("notch", "butter-bandpass", "median-baseline")
 #: Where linear resampling puts the input samples (:func:`resample_linear`).
 Resampling = Literal["time", "endpoints"]
 RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints")
@@ -49,6 +56,57 @@ Records = TypeVar("Records", "np.ndarray", "Tensor")
 
 
 @dataclass(frozen=True)
+class SignalFilter:
+    """One filter of a model's input contract, applied lead by lead with zero phase.
+
+    - ``notch``: scipy's ``iirnotch(freq, q)`` run forward and backward (``filtfilt``);
+    - ``butter-bandpass``: a Butterworth band-pass of ``order`` between ``low`` and ``high``
+      Hz (``butter(order, [low, high], "bandpass")``), ``filtfilt``;
+    - ``median-baseline``: subtracts the lead's running median over ``seconds`` (a window of
+      ``int(seconds * fs) + 1`` samples, made odd; ``medfilt``), removing baseline wander.
+
+    These are the operations of ECGFounder's ``filter_bandpass`` (notch 50 Hz Q 30,
+    Butterworth order 4 at 0.67-40 Hz, 0.4 s median), and the usual ECG front ends.
+    """
+
+    kind: FilterKind
+    low: float = 0.0
+    high: float = 0.0
+    order: int = 4
+    freq: float = 0.0
+    q: float = 30.0
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FILTER_KINDS:
+            raise ValueError(f"SignalFilter.kind must be one of {FILTER_KINDS}, got {self.kind!r}")
+        if self.kind == "notch" and not (self.freq > 0 and self.q > 0):
+            raise ValueError(f"notch filter: expected freq > 0 and q > 0, got {self}")
+        if self.kind == "butter-bandpass" and not (0 < self.low < self.high and self.order >= 1):
+            raise ValueError(
+                f"band-pass filter: expected 0 < low < high and order >= 1, got {self}"
+            )
+        if self.kind == "median-baseline" and not self.seconds > 0:
+            raise ValueError(f"median baseline filter: expected seconds > 0, got {self}")
+
+    def apply(self, rows: np.ndarray, fs: float) -> np.ndarray:
+        """``rows`` ``(leads, n)`` at ``fs`` Hz, filtered (float64)."""
+        import numpy as np
+        from scipy import signal
+
+        rows = np.asarray(rows, dtype=np.float64)
+        if self.kind == "median-baseline":
+            kernel = int(self.seconds * fs) + 1
+            kernel += 1 - kernel % 2
+            return rows - np.stack([signal.medfilt(row, kernel_size=kernel) for row in rows])
+        if self.kind == "notch":
+            b, a = signal.iirnotch(self.freq, self.q, fs)
+        else:
+            b, a = signal.butter(self.order, [self.low, self.high], btype="bandpass", fs=fs)
+        return np.stack([signal.filtfilt(b, a, row) for row in rows])
+
+
+@dataclass(frozen=True)
 class SignalRecipe:
     """A signal model's input contract; :meth:`hash` keys the cache and goes into records.
 
@@ -57,7 +115,11 @@ class SignalRecipe:
     - ``resampling``: the interpolation grid, ``"time"`` (sample ``i`` at ``i / fs``) or
       ``"endpoints"`` (fairseq-signals' grid, ECG-FM's own pipeline: the first and last
       samples of input and output coincide); see :func:`resample_linear`;
-    - ``normalise``: ``"zscore"`` per lead over the whole record, or ``"none"`` (mV);
+    - ``filters``: :class:`SignalFilter` s applied in order at the record's own rate,
+      before resampling (none by default);
+    - ``normalise``: ``"zscore"`` per lead over the whole record, ``"zscore-record"`` one
+      ``(x - mean) / (std + 1e-8)`` over all its leads and samples together (ECGFounder's
+      ``z_score_normalization``), or ``"none"`` (mV);
     - ``segment_samples``: length of one model input segment;
     - ``n_segments``: segment slots per record (record length = ``n_segments *
       segment_samples``; 2 × 2,500 = the 10 s of a standard ECG at 500 Hz).
@@ -66,6 +128,7 @@ class SignalRecipe:
     leads: tuple[str, ...] = STANDARD_LEADS
     target_fs: float = 500.0
     resampling: Resampling = "time"
+    filters: tuple[SignalFilter, ...] = ()
     normalise: Normalisation = "zscore"
     segment_samples: int = 2500
     n_segments: int = 2
@@ -80,9 +143,9 @@ class SignalRecipe:
             raise ValueError(
                 f"SignalRecipe.resampling must be one of {RESAMPLINGS}, got {self.resampling!r}"
             )
-        if self.normalise not in ("zscore", "none"):
+        if self.normalise not in NORMALISATIONS:
             raise ValueError(
-                f"SignalRecipe.normalise must be 'zscore' or 'none', got {self.normalise!r}"
+                f"SignalRecipe.normalise must be one of {NORMALISATIONS}, got {self.normalise!r}"
             )
         if self.segment_samples < 1 or self.n_segments < 1:
             raise ValueError(
@@ -207,9 +270,16 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     rows = np.stack([sig.lead(name) for name in present])
     if not np.isfinite(rows).all():
         raise ECGFormatError("non-finite samples (NaN/inf) in the record")
+    for step in recipe.filters:
+        try:
+            rows = step.apply(rows, sig.fs)
+        except ValueError as exc:  # e.g. a record shorter than filtfilt's padding
+            raise ECGFormatError(f"{step.kind} filter cannot run on this record: {exc}") from exc
     resampled = resample_linear(rows, sig.fs, recipe.target_fs, recipe.resampling)
     if recipe.normalise == "zscore":
         resampled = zscore_leads(resampled)
+    elif recipe.normalise == "zscore-record":
+        resampled = (resampled - resampled.mean()) / (resampled.std() + 1e-8)
     n_whole = resampled.shape[1] // recipe.segment_samples
     if n_whole == 0:
         raise ECGFormatError(

@@ -13,10 +13,11 @@ registered model; the released files are separate checkpoints too.
 Input contract (docs/models.md, ECGFounder): the leads in that order, 500 Hz on the
 authors' resampling grid (``resample_unequal``: first and last samples coincide), one 10 s
 window (5,000 samples; a longer record's first 10 s), then one z-score over the whole
-record (all leads together, as their ``z_score_normalization`` does: the model does it, as
-:class:`SignalRecipe` only z-scores lead by lead). The authors' fine-tuning data set also
-band-passes (50 Hz notch, Butterworth 0.67–40 Hz, 0.4 s median baseline removal); their own
-evaluation script does not, and neither does this contract (see docs/models.md).
+record (all leads together, as their ``z_score_normalization`` does:
+``normalise="zscore-record"``). The authors' fine-tuning data set also band-passes
+(:data:`FINETUNE_FILTERS`: 50 Hz notch, Butterworth 0.67–40 Hz, 0.4 s median baseline
+removal); their own evaluation script does not, and neither does this contract (see
+docs/models.md); ``replace(recipe, filters=FINETUNE_FILTERS)`` is their fine-tuning input.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.api import (
     LazyFunction,
     ModelMeta,
     ModelSpec,
+    SignalFilter,
     SignalInput,
     SignalRecipe,
     hookimpl,
@@ -46,11 +48,18 @@ def recipe(leads: tuple[str, ...]) -> SignalRecipe:
         leads=leads,
         target_fs=500,
         resampling="endpoints",
-        normalise="none",
+        normalise="zscore-record",
         segment_samples=5000,
         n_segments=1,
     )
 
+
+#: The filters of the authors' fine-tuning data set (``util.filter_bandpass``).
+FINETUNE_FILTERS: tuple[SignalFilter, ...] = (
+    SignalFilter("notch", freq=50.0, q=30.0),
+    SignalFilter("butter-bandpass", low=0.67, high=40.0, order=4),
+    SignalFilter("median-baseline", seconds=0.4),
+)
 
 #: name → (leads, parameters of the released model in millions, what it is).
 VARIANTS: dict[str, tuple[tuple[str, ...], float, str]] = {

@@ -1,4 +1,4 @@
-"""``ModelSpec.build`` of ECGFounder: Net1D with the authors' record z-score in front, from a
+"""``ModelSpec.build`` of ECGFounder: Net1D (its record z-score is the input contract's), from a
 released checkpoint or random initialisation.
 
 ``weights``:
@@ -51,15 +51,14 @@ HEAD_PREFIX = "dense."
 
 
 class EcgFounder(Net1D):
-    """Net1D fed as the authors feed it: each record ``(leads, 5000)`` in mV is z-scored as
-    a whole (one mean and one standard deviation over all its leads and samples, ``+ 1e-8``
-    on the deviation: their ``z_score_normalization``) before the first convolution."""
+    """Net1D on records ``(leads, 5000)`` as its input contract makes them: z-scored as a
+    whole by the harness (``SignalRecipe(normalise="zscore-record")``, the authors'
+    ``z_score_normalization``)."""
 
     def tokens(self, x: Tensor) -> Tensor:
         """The last stage's map as time tokens ``(B, T', C)`` (the features contract; their
         mean over ``T'`` is ECGFounder's embedding, what ``dense`` classifies)."""
-        std, mean = torch.std_mean(x, dim=(1, 2), correction=0, keepdim=True)
-        return self.feature_map((x - mean) / (std + 1e-8)).transpose(1, 2)
+        return self.feature_map(x).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of the embedding."""

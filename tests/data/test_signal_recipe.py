@@ -119,3 +119,57 @@ def test_recipe_cache_is_keyed_by_recipe_and_counts_missing_leads(tmp_path: Path
                                  progress=False)  # fmt: skip
     assert other.array.shape == (1, 12, 1500) and SignalRecipe().hash() != RECIPE.hash()
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_recipe_filters_remove_mains_hum_and_baseline_wander_and_keep_the_band() -> None:
+    """A 10 Hz wave plus 50 Hz hum and 0.2 Hz wander: the notch and the median baseline
+    remove those two, the band-pass keeps the 10 Hz wave (to within a few per cent)."""
+    from bench.data.signal_recipe import SignalFilter
+
+    fs, t = 500.0, np.arange(5000) / 500.0
+    wave = np.sin(2 * np.pi * 10 * t)
+    hum, wander = 0.5 * np.sin(2 * np.pi * 50 * t), 2.0 * np.sin(2 * np.pi * 0.2 * t)
+    rows = np.stack([wave + hum, wave + wander])
+    notch = SignalFilter("notch", freq=50.0, q=30.0).apply(rows[:1], fs)
+    assert np.abs(notch[0, 500:-500] - wave[500:-500]).max() < 0.05
+    band = SignalFilter("butter-bandpass", low=0.67, high=40.0).apply(rows[1:], fs)
+    assert np.abs(band[0, 500:-500] - wave[500:-500]).max() < 0.1
+    recipe = SignalRecipe(leads=("I",), filters=(SignalFilter("median-baseline", seconds=0.4),),
+                          normalise="none", segment_samples=5000, n_segments=1)  # fmt: skip
+    out = apply_recipe(ECGSignal(rows[1:].astype(np.float32), fs, ("I",)), recipe)
+    residue = np.abs(out[0, 500:-500] - wave[500:-500]).mean()
+    assert residue < 0.1 * np.abs(wander[500:-500]).mean(), residue
+
+
+def test_record_zscore_is_one_mean_and_deviation_over_all_leads() -> None:
+    sig = _sig(1500)
+    out = apply_recipe(sig, SignalRecipe(normalise="zscore-record", segment_samples=500,
+                                         n_segments=3))  # fmt: skip
+    data = sig.data.astype(np.float64)
+    np.testing.assert_allclose(out, (data - data.mean()) / (data.std() + 1e-8), atol=1e-6)
+    assert abs(out.mean()) < 1e-6 and not np.allclose(out.std(axis=1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "lowpass"}, "kind must be one of"),
+        ({"kind": "butter-bandpass", "low": 40.0, "high": 0.5}, "0 < low < high"),
+        ({"kind": "notch"}, "freq > 0"),
+        ({"kind": "median-baseline"}, "seconds > 0"),
+    ],
+)
+def test_a_bad_filter_is_refused_naming_what_was_expected(kwargs, message) -> None:
+    from bench.data.signal_recipe import SignalFilter
+
+    with pytest.raises(ValueError, match=message):
+        SignalFilter(**kwargs)
+
+
+def test_a_record_too_short_for_a_filter_is_a_format_error() -> None:
+    from bench.data.signal_recipe import SignalFilter
+
+    recipe = SignalRecipe(filters=(SignalFilter("butter-bandpass", low=0.5, high=40.0),),
+                          segment_samples=10, n_segments=1)  # fmt: skip
+    with pytest.raises(ECGFormatError, match="butter-bandpass filter cannot run"):
+        apply_recipe(_sig(20), recipe)
