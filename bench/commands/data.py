@@ -235,7 +235,9 @@ def describe_command(
     if cohort.notes.get("unlabelled"):
         notes.append(
             f"{cohort.notes['unlabelled']:,} record(s) left out before these counts: no label "
-            "(no diagnosis code in the header, or an unreadable header)"
+            + cohort.notes.get(
+                "unlabelled_reason", "(no diagnosis code in the header, or an unreadable header)"
+            )
         )
     if as_json:
         payload = {**header, "notes": notes, "rows": rows}

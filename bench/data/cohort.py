@@ -51,7 +51,9 @@ class Cohort:
     ``cache_key`` identifies the signals for the image cache: two cohorts with the same key
     must return the same signal for the same record id. ``notes["task_version"]``, when a
     loader sets it, names the label definition applied (it overrides ``TaskSpec.version``
-    in result records, e.g. for PTB-XL sensitivity definitions).
+    in result records, e.g. for PTB-XL sensitivity definitions). ``notes["unlabelled"]``
+    counts the records a loader left out for want of a label, and
+    ``notes["unlabelled_reason"]`` says why (``bench data describe`` prints both).
     """
 
     name: str

@@ -31,7 +31,8 @@ def mimic_iv_ecg_loader(
     """MIMIC-IV-ECG v1.0 as downloaded by the user (``mimic-iv-ecg.path`` or
     ``$BENCH_MIMIC_IV_ECG_DIR``: the folder with ``record_list.csv``,
     ``machine_measurements.csv`` and ``files/``); ``labels`` names a multi-label task's
-    labels (its rule returning their ``label:<name>`` columns)."""
+    labels (its rule returning their ``label:<name>`` columns). Records the rule leaves
+    unlabelled are counted in ``cohort.notes["unlabelled"]``."""
 
     def load(options: Mapping[str, Any]) -> Cohort:
         from bench.data.readers.mimic_iv_ecg import (
@@ -54,7 +55,11 @@ def mimic_iv_ecg_loader(
             load_signal=lambda rid: read_mimic_iv_ecg_signal(paths[rid]),
             cache_key="mimic-iv-ecg-"
             + files_key([root / RECORD_LIST_CSV, root / MEASUREMENTS_CSV]),
-            notes={"unlabelled": len(table) - len(labelled)},
+            notes={
+                "unlabelled": len(table) - len(labelled),
+                "unlabelled_reason": "(the task's rule gives none, e.g. no machine report "
+                "statement)",
+            },
             labels=labels,
         )
 

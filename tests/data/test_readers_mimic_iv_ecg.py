@@ -175,7 +175,9 @@ def test_bench_data_describe_check(cli, mimic: Written) -> None:
     args = ["data", "describe", "--task", NAME, "--source", "mimic-iv-ecg", "--source-option"]
     result = CliRunner().invoke(cli, [*args, f"mimic-iv-ecg.path={mimic.root}", "--check"])
     assert result.exit_code == 0, result.output
-    assert "23 usable" in " ".join(result.output.split())
+    output = " ".join(result.output.split())
+    assert "23 usable" in output and "1 record(s) left out" in output
+    assert "no machine report statement" in output
 
 
 def test_bench_run_resnet1d_end_to_end(cli, tmp_path: Path) -> None:
