@@ -9,6 +9,7 @@ replaces).
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,13 +59,33 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/unsafe pickles
-        raise CheckpointError(f"{path}: cannot read as a weights-only torch file ({exc})") from exc
+        raise CheckpointError(
+            f"{path}: cannot read as a weights-only torch file ({_why_unreadable(path, exc)})"
+        ) from None
     for key in _NESTED_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
     if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
         raise CheckpointError(f"{path}: expected a mapping of parameter names to tensors")
     return dict(obj)
+
+
+def _why_unreadable(path: Path, exc: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` failed: the globals the pickle
+    names beyond torch's allow-list, else the first line of torch's error (whose later
+    lines suggest ``weights_only=False``, which could run code)."""
+    from torch.serialization import get_unsafe_globals_in_checkpoint
+
+    if isinstance(exc, pickle.UnpicklingError):
+        try:
+            unsafe = get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # not a zip archive: nothing more to say than that it is unreadable
+            unsafe = []
+        if unsafe:
+            return f"it stores {', '.join(sorted(unsafe))}, which needs full unpickling"
+        return "not a torch checkpoint"
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def save_state_dict_file(

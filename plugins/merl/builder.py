@@ -60,13 +60,10 @@ class Merl(ResNet1d):
 def read_state(path: Path) -> dict[str, Tensor]:
     """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring), read
     with ``torch.load(weights_only=True)``. Raises :class:`CheckpointError` naming the file,
-    in one line."""
+    in one line (:func:`bench.api.load_state_dict_file`)."""
     from bench.api import load_state_dict_file
 
-    try:
-        state = load_state_dict_file(path)
-    except CheckpointError as exc:
-        raise CheckpointError(str(exc).strip().splitlines()[0]) from None
+    state = load_state_dict_file(path)
     if state and all(key.startswith("module.") for key in state):
         state = {key.removeprefix("module."): value for key, value in state.items()}
     if any(key.startswith(ENCODER_PREFIX) for key in state):

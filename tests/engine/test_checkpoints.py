@@ -45,8 +45,11 @@ def test_torch_files_load_weights_only_and_unwrap(tmp_path: Path, nest: str | No
 def test_unsafe_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"w": torch.zeros(1), "obj": Net()}, path)
-    with pytest.raises(CheckpointError, match=r"evil\.pt"):
+    with pytest.raises(CheckpointError, match=r"evil\.pt") as info:
         load_state_dict_file(path)
+    text = str(info.value)
+    assert "\n" not in text and "\x1b" not in text
+    assert "it stores test_checkpoints.Net" in text and "needs full unpickling" in text
 
 
 @pytest.mark.parametrize(
@@ -56,8 +59,9 @@ def test_missing_corrupt_or_unknown_files_name_the_path(tmp_path: Path, name: st
     path = tmp_path / name
     if name != "missing.safetensors":
         path.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+    with pytest.raises(CheckpointError, match=name.replace(".", r"\.")) as info:
         load_state_dict_file(path)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
 
 
 def test_load_into_ignores_the_head_but_lists_other_mismatches() -> None:
