@@ -173,3 +173,43 @@ def test_check_gives_every_reason_in_full_joined_by_semicolons(
     corpus: Corpus, n_patients: int | None, split: str, reason: str | None
 ) -> None:
     assert check(corpus, "synthetic", {"D", "C"}, n_patients, split) == reason
+
+
+@pytest.mark.parametrize(
+    ("corpus", "source", "flagged"),
+    [
+        ("cinc2021", "ptbxl", True),  # PhysioNet/CinC 2021 holds PTB-XL
+        ("cinc2021", "chapman", True),
+        ("cinc2021", "ludb", False),
+        ("mimic-iv-ecg", "mimic-iv-ecg", True),
+        ("mimic-iv-ecg", "ptbxl", False),
+        ("heedb", "ptbxl", False),
+        ("imagenet-1k", "synthetic", False),
+    ],
+)
+def test_a_released_corpus_overlaps_the_sources_it_holds(corpus, source, flagged) -> None:
+    reason = check(Corpus(corpus), source, {"site"}, None, "test")
+    assert (reason is not None) == flagged, reason
+    if flagged and corpus != source:
+        assert reason == f"pretrained on {corpus}, which contains {source} records"
+
+
+def test_ecg_fm_declares_its_released_corpora_so_ptbxl_tasks_are_flagged(host) -> None:
+    """ECG-FM's released weights saw PhysioNet 2021 (PTB-XL inside) and MIMIC-IV-ECG: a cell
+    loading a checkpoint that declares no corpus of its own is flagged on those sources."""
+    from bench.run.overlap import split_overlaps
+
+    spec = host.registries.models.get("ecg-fm")
+    built = BuiltModel(module=None, init="file")  # type: ignore[arg-type]
+
+    class Prepared:  # the two facts split_overlaps reads of a prepared task
+        def __init__(self, source: str) -> None:
+            import pandas as pd
+
+            self.cohort = type("C", (), {"source": source, "notes": {}})()
+            self.eval_sets = {"test": ["r1"]}
+            self.by_id = pd.DataFrame({"site": ["s"]}, index=["r1"])
+
+    assert split_overlaps(Prepared("ptbxl"), spec, built)["test"]  # type: ignore[arg-type]
+    assert split_overlaps(Prepared("mimic-iv-ecg"), spec, built)["test"]  # type: ignore[arg-type]
+    assert split_overlaps(Prepared("ludb"), spec, built)["test"] is None  # type: ignore[arg-type]

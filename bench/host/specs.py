@@ -73,10 +73,12 @@ class ModelMeta:
     """What a model *is*, for people and the leaderboard (MTEB's ``ModelMeta`` in spirit):
     nothing here changes how the harness trains or evaluates it.
 
-    ``pretrained_on`` names the corpora behind the default weights in the data-source
-    vocabulary of ``--source`` (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, …; a non-ECG
-    corpus such as ``"imagenet-1k"`` by its own name), so that a cell whose checkpoint
-    declares no corpus is still checked for contamination against any evaluation source
+    ``pretrained_on`` names the corpora behind the model's pretrained (released or default)
+    weights in the data-source vocabulary of ``--source`` (``"synthetic"``, ``"ptbxl"``,
+    ``"mimic-iv-ecg"``, …), or by a name in :data:`bench.weights.contamination.CORPORA` for
+    a corpus that is no single source (``"cinc2021"``, which holds PTB-XL and Chapman
+    records; ``"imagenet-1k"``; ``"heedb"``), so that a cell whose checkpoint declares no
+    corpus of its own is still checked for contamination against any evaluation source
     (:func:`bench.weights.contamination.check`).
     """
 

@@ -54,6 +54,26 @@ class Corpus:
         )
 
 
+#: Pretraining corpora named by released models that are not one data source of the
+#: harness: the sources each contains (an evaluation set from any of them overlaps the
+#: corpus) and what it is. Every other corpus name is a data source (``--source``).
+CORPORA: dict[str, tuple[tuple[str, ...], str]] = {
+    "imagenet-1k": ((), "ImageNet-1k natural images: no ECG"),
+    "cinc2021": (
+        ("ptbxl", "chapman"),
+        "PhysioNet/CinC Challenge 2021 training data: CPSC 2018 and its extra set, St "
+        "Petersburg INCART, PTB, PTB-XL, Georgia, Chapman-Shaoxing and Ningbo",
+    ),
+    "heedb": ((), "Harvard-Emory ECG Database (ECGFounder's corpus): in no source here"),
+}
+
+
+def corpus_sources(name: str) -> set[str]:
+    """The data sources corpus ``name`` holds records of: itself (a source name), or what
+    :data:`CORPORA` says it contains."""
+    return set(CORPORA[name][0]) if name in CORPORA else {name}
+
+
 #: The built-in synthetic pretraining stream (never the tasks' external site D).
 SYNTHETIC_STREAM = Corpus("synthetic", STREAM_SITES, STREAM_PATIENT_OFFSET)
 
@@ -66,8 +86,10 @@ def check(
     ``source``/``sites`` describe the evaluation set; ``n_patients`` is the size of a
     synthetic cohort (its patient indices are ``0 … n_patients − 1``), ``None`` otherwise.
     """
-    if corpus.source != source:
+    if source not in corpus_sources(corpus.source):
         return None
+    if corpus.source != source:
+        return f"pretrained on {corpus.source}, which contains {source} records"
     reasons = []
     if corpus.min_patient_index is None or n_patients is None:
         reasons.append(f"pretrained on {source} without a declared patient range")

@@ -75,6 +75,9 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 "scores averaged",
                 family="ecg-fm",
                 paper_params_m=90.9,
+                # the released weights' corpus (McKeen et al. 2024): MIMIC-IV-ECG and the
+                # PhysioNet/CinC 2021 data (which holds PTB-XL and Chapman-Shaoxing-Ningbo)
+                pretrained_on=("mimic-iv-ecg", "cinc2021"),
             ),
             input=SignalInput(recipe=ECGFM_RECIPE, segments=ECGFM_SEGMENTS),
             optimizer="adam",

@@ -91,6 +91,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                     "the weights' card names no licence); 10 s at 500 Hz, one z-score per record",
                     family="ecgfounder",
                     paper_params_m=params_m,
+                    pretrained_on=("heedb",),
                 ),
                 input=SignalInput(recipe=recipe(leads)),
                 saliency_layers=LazyFunction("bench.plugins.ecgfounder.builder:saliency_layers"),
