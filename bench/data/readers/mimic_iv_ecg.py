@@ -134,14 +134,13 @@ def machine_measurements(root: Path) -> Any:
     table = _csv(csv, ("study_id", *INTERVAL_COLUMNS), usecols=wanted)
     study = _integers(table, "study_id", csv)
     _unique(study, "study_id", csv)
-    reports = [c for c in REPORT_COLUMNS if c in table.columns]
     out = pd.DataFrame({"study_id": study})
-    text = table[reports].apply(lambda col: col.str.strip()) if reports else None
-    out["machine_report"] = (
-        ["; ".join(s for s in row if s) for row in text.itertuples(index=False)]
-        if text is not None
-        else ""
-    )
+    report = pd.Series("", index=table.index, dtype=object)
+    for column in (c for c in REPORT_COLUMNS if c in table.columns):  # vectorised per column
+        statement = table[column].str.strip().astype(object)
+        both = ((report != "") & (statement != "")).to_numpy()
+        report = report + np.where(both, "; ", "") + statement
+    out["machine_report"] = report.to_numpy()
     for column in (*INTERVAL_COLUMNS, *(c for c in AXIS_COLUMNS if c in table.columns)):
         out[column] = _numbers(table, column, csv)
     out["qrs_duration_ms"] = out["qrs_end"] - out["qrs_onset"]
@@ -174,7 +173,7 @@ def mimic_iv_ecg_table(root: Path) -> Any:
     out.insert(1, "patient_id", subject.astype(str))
     out.insert(2, "site", "bidmc")
     out["study_id"] = study
-    out["path"] = [str(root / p) for p in relative]
+    out["path"] = (str(root) + os.sep + relative).to_numpy()  # 800,000 rows: no Path per row
     measured = machine_measurements(root)
     joined = out.merge(measured, on="study_id", how="left", validate="one_to_one")
     joined["machine_report"] = joined["machine_report"].fillna("")
