@@ -210,6 +210,10 @@ class ScoreData:
     #: ``sex`` and ``age`` where the source has them (as the manifest holds them; see
     #: :mod:`bench.data.strata` for how they are read). Subgroup metrics use them.
     covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
+    #: The cell's validation predictions (a binary task's; ``None`` for cells stored before
+    #: they were kept): what a metric fitted on validation fits on (temperature scaling, a
+    #: decision threshold) before it is applied to this test set.
+    reference: ScoreData | None = None
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def train_cell(
             built, spec, *sets, plan.train_config, checkpoint_dir=checkpoint_dir, progress=progress
         )
     per_window = window_scores(result.scores, windows)
-    predictions = prepared.predictions(result.scores, per_window)
+    predictions = prepared.predictions(result.scores, per_window, plan.validation_ids)
     timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
     example = sample.to(memory_format=torch.channels_last) if spec.input.channels_last else sample
     measured = measure_cost(

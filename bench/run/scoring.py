@@ -30,6 +30,7 @@ from bench.errors import RunError
 from bench.host.specs import MetricSpec, MetricValue, ScoreData
 from bench.statistics.intervals import metric_replicates, percentile_ci
 from bench.statistics.resampling import bootstrap_indices
+from bench.training.selection import VALIDATION
 
 if TYPE_CHECKING:
     from bench.host.manager import PluginHost
@@ -157,7 +158,15 @@ def score_predictions(
     """
     out: list[Score] = []
     names = prediction_labels(predictions)
-    for split, rows in predictions.groupby("split", sort=False):
+    validation = predictions[predictions["split"] == VALIDATION]
+    reference = None
+    if not names and len(validation):
+        reference = ScoreData(
+            y_true=validation["label"].to_numpy(),
+            y_score=validation["score"].to_numpy(dtype=np.float64),
+            groups=validation["patient_id"].astype(str).to_numpy(),
+        )
+    for split, rows in predictions[predictions["split"] != VALIDATION].groupby("split", sort=False):
         if names:
             out.extend(
                 macro_score(str(split), rows, names, m, resamples[str(split)], recipe)
@@ -170,6 +179,7 @@ def score_predictions(
             groups=rows["patient_id"].astype(str).to_numpy(),
             replicate_indices=resamples[str(split)],
             covariates=_covariates_of(rows, covariates),
+            reference=reference,
         )
         for metric in metrics:
             value = metric.compute(data)

@@ -26,6 +26,7 @@ from bench.data.splits import Split
 from bench.host.specs import ModelSpec, TaskSpec
 from bench.run.scoring import BootstrapRecipe
 from bench.training.datasets import ArrayDataset
+from bench.training.selection import VALIDATION
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -169,10 +170,17 @@ class PreparedTask:
         )
 
     def predictions(
-        self, scores: dict[str, np.ndarray], windows: dict[str, np.ndarray] | None = None
+        self,
+        scores: dict[str, np.ndarray],
+        windows: dict[str, np.ndarray] | None = None,
+        validation_ids: Sequence[str] = (),
     ) -> pd.DataFrame:
         """The predictions table of one cell: record, patient, label, score, split (a
         multi-label task has ``label:<name>``/``score:<name>`` per label instead).
+
+        Besides the evaluation sets, the cell's validation records (``validation_ids``,
+        split ``validation``) when ``scores`` holds them: what metrics fitted on validation
+        (temperature scaling, decision thresholds) fit on; no record scores them.
 
         ``windows`` (segment models) holds per evaluation set the score of each window
         alone, ``(records, slots)`` (``(records, slots, K)``), NaN in an empty slot; they
@@ -180,7 +188,10 @@ class PreparedTask:
         record's score.
         """
         frames = []
-        for name, ids in self.eval_sets.items():
+        sets = dict(self.eval_sets)
+        if validation_ids and VALIDATION in scores:
+            sets[VALIDATION] = list(validation_ids)
+        for name, ids in sets.items():
             rows = self.by_id.loc[ids]
             columns: dict[str, Any] = {
                 "record_id": ids,

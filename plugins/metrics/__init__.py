@@ -2,7 +2,9 @@
 distances.
 
 Registers the score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``, ``brier``,
-``ece``, and ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`), the image metric
+``ece``, ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`, and the metrics fitted
+on validation of :mod:`.validation_fitted`: ``ece_ts``, ``brier_ts``, ``sensitivity``,
+``specificity``, ``ppv``, ``npv``), the image metric
 ``wasserstein_w1`` and the ``bench wasserstein`` command.
 """
 
@@ -44,6 +46,23 @@ SUBGROUP_METRICS: dict[str, tuple[str, str]] = {
         ("subgroup_auroc", "auroc", "AUROC"),
         ("subgroup_auprc", "auprc", "average precision"),
     )
+}
+
+
+#: Metrics fitted on a cell's validation predictions (:mod:`.validation_fitted`):
+#: name → (function, description, higher_is_better).
+VALIDATION_FITTED: dict[str, tuple[str, str, bool]] = {
+    "ece_ts": ("calibrated", "ECE after temperature scaling fitted on validation", False),
+    "brier_ts": ("calibrated", "Brier score after temperature scaling fitted on validation", False),
+    **{
+        name: ("at_validation_threshold", f"{label} at validation's Youden threshold", True)
+        for name, label in (
+            ("sensitivity", "sensitivity"),
+            ("specificity", "specificity"),
+            ("ppv", "positive predictive value"),
+            ("npv", "negative predictive value"),
+        )
+    },
 }
 
 
@@ -119,6 +138,18 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 ),
                 description=description,
                 higher_is_better=False,
+            )
+        )
+    for name, (function, description, higher) in VALIDATION_FITTED.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=partial(
+                    LazyFunction(f"bench.plugins.metrics.validation_fitted:{function}"), name
+                ),
+                description=f"{description}, 95 % bootstrap CI",
+                higher_is_better=higher,
             )
         )
     register(

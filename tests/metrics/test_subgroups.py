@@ -199,7 +199,7 @@ def test_bench_rescore_adds_subgroup_auroc_to_a_finished_ludb_run(cli, tmp_path)
     assert result.exit_code == 0, result.output
     (record,) = [r for r in load_records([run_dir]) if r.metric == "subgroup_auroc"]
     (predictions,) = run_dir.glob("cells/*/predictions.csv")
-    rows = pd.read_csv(predictions, dtype={"record_id": str})
+    rows = pd.read_csv(predictions, dtype={"record_id": str}).query("split == 'internal'")
     table = pd.read_csv(subset / "ludb.csv", dtype=str).set_index("ID")
     sex = table.loc[rows["record_id"], "Sex"].str.strip().str.lower().to_numpy()
     expected = {
