@@ -13,7 +13,8 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
 3. resample to ``target_fs`` by linear interpolation on the recipe's ``resampling`` grid
    (:func:`resample_linear`);
 4. normalise: per-lead z-score over the whole resampled record (a constant lead becomes 0),
-   one z-score over all its leads and samples together (``"zscore-record"``), or none;
+   one z-score over all its leads and samples together (``"zscore-record"``), one min-max
+   scaling to [0, 1] over the samples kept in step 5 (``"minmax-record"``), or none;
 5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped
    (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
    first ``n_segments`` whole segments are kept; slots a shorter record cannot fill stay
@@ -40,8 +41,8 @@ if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs s
     import numpy as np
     from torch import Tensor
 
-Normalisation = Literal["zscore", "zscore-record", "none"]
-NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "zscore-record", "none")
+Normalisation = Literal["zscore", "zscore-record", "minmax-record", "none"]
+NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "zscore-record", "minmax-record", "none")
 #: The filters a recipe can apply (:class:`SignalFilter`).
 FilterKind = Literal["notch", "butter-bandpass", "median-baseline"]
 FILTER_KINDS: tuple[FilterKind, ...] = ("notch", "butter-bandpass", "median-baseline")
@@ -119,7 +120,9 @@ class SignalRecipe:
       before resampling (none by default);
     - ``normalise``: ``"zscore"`` per lead over the whole record, ``"zscore-record"`` one
       ``(x - mean) / (std + 1e-8)`` over all its leads and samples together (ECGFounder's
-      ``z_score_normalization``), or ``"none"`` (mV);
+      ``z_score_normalization``), ``"minmax-record"`` ``(x - min) / (max - min + 1e-8)``
+      over all leads (zero-filled ones included) of the samples kept after the cut (MERL's
+      scaling of its window to [0, 1]), or ``"none"`` (mV);
     - ``segment_samples``: length of one model input segment;
     - ``n_segments``: segment slots per record (record length = ``n_segments *
       segment_samples``; 2 × 2,500 = the 10 s of a standard ECG at 500 Hz).
@@ -288,11 +291,14 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
             "segment"
         )
     keep = min(n_whole, recipe.n_segments) * recipe.segment_samples
-    out = np.zeros((len(recipe.leads), recipe.n_samples), dtype=np.float32)
+    out = np.zeros((len(recipe.leads), recipe.n_samples), dtype=np.float64)
     index = {name: k for k, name in enumerate(recipe.leads)}
     for row, name in zip(resampled, present, strict=True):
         out[index[name], :keep] = row[:keep]
-    return out
+    if recipe.normalise == "minmax-record":  # the kept window with its zero-filled leads,
+        kept = out[:, :keep]  # as MERL scales its (zero-padded) window
+        out[:, :keep] = (kept - kept.min()) / (kept.max() - kept.min() + 1e-8)
+    return out.astype(np.float32)
 
 
 def filled_slots(records: Records, segment_samples: int) -> Records:

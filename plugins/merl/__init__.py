@@ -7,7 +7,7 @@ aVR, **aVF, aVL**, V1–V6: the authors swap aVL and aVF of every downstream rec
 it), 500 Hz (the authors never resample: every data set they use is stored at 500 Hz), one
 10 s window (5,000 samples; a longer record's first 10 s), then one min-max scaling to
 ``[0, 1]`` over the whole window (all leads together, as their ``finetune_dataset.py``
-does: the model does it, as :class:`SignalRecipe` has no min-max). No filter.
+does: ``normalise="minmax-record"``). No filter.
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ MERL_RECIPE = SignalRecipe(
     leads=MERL_LEADS,
     target_fs=500,
     resampling="time",
-    normalise="none",
+    normalise="minmax-record",
     segment_samples=5000,
     n_segments=1,
 )
 
 
 def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract: the last stage's time tokens of the min-max scaled record."""
+    """The features contract: the last stage's time tokens (of the min-max scaled window)."""
     return module.tokens  # type: ignore[return-value]
 
 

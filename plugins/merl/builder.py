@@ -1,5 +1,5 @@
-"""``ModelSpec.build`` of MERL: the authors' ResNet18-1D with their per-record min-max in
-front, from a released checkpoint or random initialisation.
+"""``ModelSpec.build`` of MERL: the authors' ResNet18-1D (its per-record min-max is the input
+contract's), from a released checkpoint or random initialisation.
 
 ``weights``:
 
@@ -41,16 +41,14 @@ ENCODER_PREFIX = "ecg_encoder."
 
 
 class Merl(ResNet1d):
-    """ResNet18-1D fed as the authors feed it: each record ``(leads, 5000)`` is scaled to
-    ``[0, 1]`` as a whole (one minimum and one maximum over all its leads and samples,
-    ``+ 1e-8`` on the range: ``finetune_dataset.py``) before the first convolution."""
+    """ResNet18-1D on windows ``(leads, 5000)`` as its input contract makes them: scaled
+    to ``[0, 1]`` as a whole by the harness (``SignalRecipe(normalise="minmax-record")``,
+    ``finetune_dataset.py``'s scaling)."""
 
     def tokens(self, x: Tensor) -> Tensor:
         """The last stage's map as time tokens ``(B, T', C)`` (the features contract; their
         mean over ``T'`` is the pooled feature the authors' linear probe classifies)."""
-        low = x.amin(dim=(1, 2), keepdim=True)
-        high = x.amax(dim=(1, 2), keepdim=True)
-        return self.feature_map((x - low) / (high - low + 1e-8)).transpose(1, 2)
+        return self.feature_map(x).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of the embedding."""

@@ -173,3 +173,18 @@ def test_a_record_too_short_for_a_filter_is_a_format_error() -> None:
                           segment_samples=10, n_segments=1)  # fmt: skip
     with pytest.raises(ECGFormatError, match="butter-bandpass filter cannot run"):
         apply_recipe(_sig(20), recipe)
+
+
+def test_record_minmax_scales_the_kept_window_with_its_zero_filled_leads() -> None:
+    """``minmax-record``: one min and max over every lead of the samples kept after the cut
+    (a spike after the window does not count; a zero-filled lead takes part, as in MERL)."""
+    leads = tuple(name for name in STANDARD_LEADS if name != "V3")
+    data = np.random.default_rng(0).normal(0, 0.3, (11, 1200)).astype(np.float32)
+    data[4, 1100] = 50.0  # after the one kept 1,000-sample window
+    recipe = SignalRecipe(normalise="minmax-record", segment_samples=1000, n_segments=1)
+    out = apply_recipe(ECGSignal(data, 500.0, leads), recipe)
+    window = np.zeros((12, 1000))
+    window[[STANDARD_LEADS.index(n) for n in leads]] = data[:, :1000]
+    expected = (window - window.min()) / (window.max() - window.min() + 1e-8)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert out.min() == 0.0 and out.max() == pytest.approx(1.0)

@@ -46,17 +46,21 @@ def test_the_files_head_gives_the_authors_linear_probe_logits(host, arch: str) -
 @pytest.mark.parametrize("wrong", ["no min-max", "per-lead min-max", "standard lead order"])
 def test_each_part_of_the_contract_matters(host, wrong: str) -> None:
     """The fixture catches a record fed in mV, scaled lead by lead, or with aVL before aVF
-    (the harness's first 10 s are cut before the model scales them, so the 6 mV spike the
+    (the harness's first 10 s are cut before the recipe scales them, so the 6 mV spike the
     fixture has in V2 after 10 s cannot count)."""
+    from dataclasses import replace
+
     spec, built = build(host, checkpoint())
     x = harness_inputs(spec)
+    unscaled = replace(spec.input.recipe, normalise="none")
+    mv = harness_inputs(replace(spec, input=replace(spec.input, recipe=unscaled)))
     module = built.module.eval()
     with torch.no_grad():
         if wrong == "no min-max":
-            tokens = module.feature_map(x).transpose(1, 2)
+            tokens = module.tokens(mv)
         elif wrong == "per-lead min-max":
-            low, high = x.amin(-1, keepdim=True), x.amax(-1, keepdim=True)
-            tokens = module.feature_map((x - low) / (high - low)).transpose(1, 2)
+            low, high = mv.amin(-1, keepdim=True), mv.amax(-1, keepdim=True)
+            tokens = module.tokens((mv - low) / (high - low))
         else:
             tokens = module.tokens(x[:, [0, 1, 2, 3, 5, 4, *range(6, 12)]])
     wrong_embeddings = tokens.mean(1).numpy()
