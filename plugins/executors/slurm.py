@@ -8,11 +8,18 @@ Options (``executor_options``, or ``--executor-option KEY=VALUE``):
   and ``extra``: a mapping of further ``#SBATCH`` parameters (``{"account": "ecg"}``);
 - ``folder``: where submitit keeps job scripts, pickles and logs (default
   ``<run dir>/slurm``); ``cluster``: ``slurm`` (default) or ``local`` (submitit's local
-  executor, one subprocess per job, used by the tests).
+  executor, one subprocess per job, used by the tests);
+- ``poll_s`` (default 5): seconds between polls; ``grace_s`` (default 300): how long an
+  element may be gone from ``squeue`` without a result before it counts as dead.
 
 All pending cells go into one job array; the driver polls the jobs, reports each cell as
 it finishes, and resubmits failed cells (one new array per round) up to ``retries``
-times. Compute nodes must see the run directory and the image cache directory
+times. Without SLURM accounting submitit cannot tell a killed element (``srun`` killed, a
+node lost, preemption without requeue) from a running one and would wait forever, so the
+driver also watches ``squeue``: an element absent from it for ``grace_s`` with no result
+file is failed ("left the queue without a result"), one line names the cell, the job id
+and the reason, and the retry rule applies. While waiting it prints the array's pending,
+running, finished and failed counts whenever they change. Compute nodes must see the run directory and the image cache directory
 (``--cache-dir``) on a shared filesystem: the driver builds the cache before submitting.
 ``bench run --executor slurm --dry-run`` prints the job script without submitting.
 """
@@ -37,9 +44,30 @@ from bench.api import (
 )
 
 OPTIONS = ("partition", "time", "gpus", "cpus", "mem_gb", "max_parallel", "extra", "folder",
-           "cluster", "poll_s")  # fmt: skip
+           "cluster", "poll_s", "grace_s")  # fmt: skip
 DEFAULT_TIME_MIN = 240
 DEFAULT_MAX_PARALLEL = 64
+DEFAULT_GRACE_S = 300.0
+
+
+def squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
+    """SLURM's state code (``PD``, ``R``, ``CG``, …) of each of ``job_ids`` still in the queue
+    (array elements as ``JOB_INDEX``); ``None`` when ``squeue`` cannot be run, so nothing
+    can be said about absence."""
+    import subprocess
+
+    arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
+    try:
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i %t", "-j", ",".join(arrays)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0 and "Invalid job id" not in out.stderr:
+        return None  # a failing squeue says nothing; finished arrays give 'Invalid job id'
+    states = dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
+    return {job_id: states[job_id] for job_id in job_ids if job_id in states}
 
 
 class SlurmExecutor:
@@ -58,6 +86,14 @@ class SlurmExecutor:
         self.folder = Path(settings.option("folder", str(settings.run_dir / "slurm"), kind=str))
         self.cluster = settings.option("cluster", "slurm", kind=str)
         self.poll_s = settings.option("poll_s", 5.0, kind=(int, float))
+        self.grace_s = settings.option("grace_s", DEFAULT_GRACE_S, kind=(int, float))
+        if self.grace_s < 0 or self.poll_s <= 0:
+            raise ExecutorError(
+                f"executor options 'grace_s' (>= 0) and 'poll_s' (> 0): got {self.grace_s} "
+                f"and {self.poll_s}"
+            )
+        #: How the queue is read (``squeue``; replaced in tests).
+        self.queue_states = squeue_states
         if self.cluster not in ("slurm", "local"):
             raise ExecutorError(
                 f"executor option 'cluster': expected 'slurm' or 'local', got {self.cluster!r}"
@@ -129,31 +165,84 @@ class SlurmExecutor:
         specs = [job.spec for job in jobs]
         return list(executor.map_array(run_cell, specs, [run_dir] * len(jobs)))
 
+    def _say(self, text: str) -> None:
+        console = self.settings.console
+        if console is not None:
+            console.print(text)
+        else:
+            print(text, file=sys.stderr)
+
+    def _dead(self, submitted: Mapping[Any, CellJob], gone_since: dict[Any, float]) -> list[Any]:
+        """Elements gone from ``squeue`` for ``grace_s`` without a result file (dead), after
+        updating when each was first seen gone; reports the array's counts when they change."""
+        if self.cluster != "slurm" or not submitted:
+            return []
+        states = self.queue_states([str(h.job_id) for h in submitted])
+        if states is None:
+            return []
+        now, dead = time.monotonic(), []
+        for handle in submitted:
+            if str(handle.job_id) in states or handle.paths.result_pickle.exists():
+                gone_since.pop(handle, None)
+            elif now - gone_since.setdefault(handle, now) >= self.grace_s:
+                dead.append(handle)
+        running = sum(state in ("R", "CG") for state in states.values())
+        counts = (len(states) - running, running)
+        if counts != getattr(self, "_last_counts", None):
+            self._last_counts = counts
+            self._say(
+                f"slurm: {counts[0]} pending, {counts[1]} running, {len(gone_since)} gone "
+                f"from the queue awaiting a result (of {len(submitted)} unfinished)"
+            )
+        return dead
+
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Submit the job array, poll it, resubmit failed cells up to ``retries`` times."""
         submitit = import_backend("submitit", "slurm", "slurm")
         todo, attempt = list(jobs), 1
         while todo:
-            submitted = dict(zip(self._submit(submitit, todo), todo, strict=True))
-            retry: list[CellJob] = []
-            while submitted:
-                finished = [j for j in submitted if j.done()]
-                if not finished:
+            todo = self._round(self._submit(submitit, todo), todo, attempt, on_result)
+            attempt += 1
+
+    def _round(
+        self, handles: Sequence[Any], jobs: Sequence[CellJob], attempt: int, on_result: OnResult
+    ) -> list[CellJob]:
+        """Wait for one submitted array; returns the cells to submit again."""
+        submitted = dict(zip(handles, jobs, strict=True))
+        retry: list[CellJob] = []
+        gone_since: dict[Any, float] = {}
+        last = attempt > self.settings.retries
+
+        def failed(job: CellJob, error: str) -> None:
+            if last:
+                on_result(JobResult(job, attempt, error=error))
+            else:
+                retry.append(job)
+
+        while submitted:
+            for handle in self._dead(submitted, gone_since):
+                job = submitted.pop(handle)
+                reason = (
+                    f"left the SLURM queue without a result for {self.grace_s:g} s "
+                    "(killed, preempted or its node failed)"
+                )
+                outcome = "failed" if last else "retrying"
+                self._say(f"[yellow]{job.cell} (job {handle.job_id}): {reason}; {outcome}[/]")
+                failed(job, reason)
+            finished = [h for h in submitted if h.done()]
+            if not finished:
+                if submitted:
                     time.sleep(self.poll_s)
-                    continue
-                for handle in finished:
-                    job = submitted.pop(handle)
-                    try:
-                        path = handle.result()
-                    except Exception as exc:  # FailedJobError, UncompletedJobError
-                        if attempt <= self.settings.retries:
-                            retry.append(job)
-                        else:
-                            error = error_text(exc).splitlines()[0]
-                            on_result(JobResult(job, attempt, error=error))
-                    else:
-                        on_result(JobResult(job, attempt, path=path))
-            todo, attempt = retry, attempt + 1
+                continue
+            for handle in finished:
+                job = submitted.pop(handle)
+                try:
+                    path = handle.result()
+                except Exception as exc:  # FailedJobError, UncompletedJobError
+                    failed(job, error_text(exc).splitlines()[0])
+                else:
+                    on_result(JobResult(job, attempt, path=path))
+        return retry
 
 
 def create(settings: ExecutorSettings) -> SlurmExecutor:

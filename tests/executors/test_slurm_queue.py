@@ -1,0 +1,114 @@
+"""The SLURM executor's queue watch: an array element gone from ``squeue`` without a result
+is failed after the grace period and retried under the retry rule (without accounting,
+submitit alone would wait for it forever), and the array's counts are reported."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from bench.plugins.executors.slurm import SlurmExecutor, squeue_states
+from rich.console import Console
+
+from bench.api import CellJob, ExecutorSettings, JobResult
+
+
+class FakeHandle:
+    """A submitit job handle: done when told; a result file where told."""
+
+    def __init__(self, job_id: str, folder: Path, result: str | None = None) -> None:
+        self.job_id = job_id
+        self.paths = SimpleNamespace(result_pickle=folder / f"{job_id}_result.pkl")
+        self.finished = result is not None
+        self._result = result
+
+    def done(self) -> bool:
+        return self.finished
+
+    def result(self) -> str:
+        assert self._result is not None
+        return self._result
+
+
+def _executor(tmp_path: Path, retries: int, console: Console) -> SlurmExecutor:
+    settings = ExecutorSettings(
+        run_dir=tmp_path, retries=retries, options={"grace_s": 0.05, "poll_s": 0.01},
+        console=console,
+    )  # fmt: skip
+    return SlurmExecutor(settings)
+
+
+def test_an_element_gone_from_the_queue_is_retried_and_the_grid_finishes(tmp_path) -> None:
+    out = io.StringIO()
+    executor = _executor(tmp_path, retries=1, console=Console(file=out, width=200))
+    jobs = [CellJob("cell-a", {}), CellJob("cell-b", {})]
+    rounds = [
+        [FakeHandle("100_0", tmp_path, "runs/a"), FakeHandle("100_1", tmp_path)],  # b dies
+        [FakeHandle("101_0", tmp_path, "runs/b")],
+    ]
+    submitted: list[list[str]] = []
+
+    def submit(_submitit, todo):
+        submitted.append([job.cell for job in todo])
+        return rounds.pop(0)
+
+    executor._submit = submit  # type: ignore[method-assign]
+    executor.queue_states = lambda ids: {}  # type: ignore[assignment]  # nothing queued
+    results: list[JobResult] = []
+    executor.run(jobs, results.append)
+    assert submitted == [["cell-a", "cell-b"], ["cell-b"]]
+    assert {(r.job.cell, r.attempts, r.path) for r in results} == {
+        ("cell-a", 1, "runs/a"),
+        ("cell-b", 2, "runs/b"),
+    }
+    text = " ".join(out.getvalue().split())
+    assert "cell-b (job 100_1): left the SLURM queue without a result for 0.05 s" in text
+    assert "retrying" in text
+
+
+def test_without_retries_a_dead_element_is_a_failed_cell_naming_why(tmp_path) -> None:
+    executor = _executor(tmp_path, retries=0, console=Console(file=io.StringIO()))
+    executor._submit = lambda _s, todo: [FakeHandle("7_0", tmp_path)]  # type: ignore[method-assign]
+    executor.queue_states = lambda ids: {}  # type: ignore[assignment]
+    results: list[JobResult] = []
+    executor.run([CellJob("cell-x", {})], results.append)
+    (result,) = results
+    assert not result.ok and "left the SLURM queue without a result" in str(result.error)
+
+
+def test_a_queued_element_or_one_with_a_result_file_is_never_declared_dead(tmp_path) -> None:
+    """Pending/running in squeue, or gone but with its result written: waited for."""
+    out = io.StringIO()
+    executor = _executor(tmp_path, retries=0, console=Console(file=out, width=200))
+    queued, written = FakeHandle("9_0", tmp_path), FakeHandle("9_1", tmp_path)
+    written.paths.result_pickle.write_text("done")
+    polls = {"n": 0}
+
+    def states(ids):
+        polls["n"] += 1
+        if polls["n"] > 20:  # then both finish
+            queued.finished, queued._result = True, "runs/q"
+            written.finished, written._result = True, "runs/w"
+        return {"9_0": "PD"}
+
+    executor._submit = lambda _s, todo: [queued, written]  # type: ignore[method-assign]
+    executor.queue_states = states  # type: ignore[assignment]
+    results: list[JobResult] = []
+    executor.run([CellJob("q", {}), CellJob("w", {})], results.append)
+    assert all(r.ok for r in results) and len(results) == 2
+    assert "slurm: 1 pending, 0 running" in out.getvalue()
+
+
+def test_squeue_that_cannot_run_says_nothing_about_absence(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert squeue_states(["1_0"]) is None
+
+
+@pytest.mark.parametrize("value", [-1, "soon"])
+def test_grace_must_be_a_number(tmp_path, value) -> None:
+    from bench.api import ExecutorError
+
+    with pytest.raises(ExecutorError, match="grace_s"):
+        SlurmExecutor(ExecutorSettings(run_dir=tmp_path, options={"grace_s": value}))
