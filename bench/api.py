@@ -166,6 +166,7 @@ _LAZY: dict[str, str] = {
             "load_into",
             "load_state_dict_file",
             "read_metadata",
+            "read_torch_file",
             "save_state_dict_file",
         ),
         "bench.weights.checkpoints",

@@ -67,13 +67,15 @@ def _warn(error: PluginError, verbose: bool) -> None:
 def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]:
     regs = host.registries
     if kind == "models":
-        return ["name", "input", "family", "params (paper, M)", "pretrained on", "plugin"], [
+        header = ["name", "input", "family", "params (paper, M)", "pretrained on", "licence"]
+        return [*header, "plugin"], [
             [
                 m.name,
                 m.input.kind,
                 m.meta.family,
                 f"{m.meta.paper_params_m or ''}",
                 ", ".join(m.meta.pretrained_on) or "-",
+                m.meta.licence or "-",
                 m.plugin,
             ]
             for m in regs.models

@@ -34,6 +34,12 @@ def add_core_commands(cli: click.Group) -> None:
     )
     add_lazy_command(
         cli,
+        "convert-weights",
+        "bench.commands.convert:convert_weights_command",
+        "Convert MODEL's released checkpoint SRC into DST (.safetensors) plus a manifest.",
+    )
+    add_lazy_command(
+        cli,
         "pretrain",
         "bench.commands.pretrain:pretrain_command",
         "Pretrain a model on unlabelled ECGs with the objective it declares.",

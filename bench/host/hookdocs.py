@@ -70,7 +70,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `CohortLoader`, `user_sources`, `split_cohort`, `stream_unlabelled`, `label_column`, `label_columns`, `prediction_labels`, `score_column` | cohorts, splits, the synthetic pretraining stream and the label layout |
 | `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
 | `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `autocast` | the pretraining loop every recipe shares (`bench pretrain`), the device resolver and bf16 autocast |
-| `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
+| `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `read_torch_file`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
 | `find_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
 | `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
 | `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash` | result records, the run store and provenance (loggers, the leaderboard) |

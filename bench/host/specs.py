@@ -86,6 +86,9 @@ class ModelMeta:
     family: str = ""
     paper_params_m: float | None = None
     pretrained_on: tuple[str, ...] = ()
+    #: The released weights' licence, as their publisher states it ("" when they state
+    #: none); shown by ``bench list models`` and written into converted weights' manifests.
+    licence: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,13 @@ class ModelSpec:
     planned_weights: Callable[[str, int], str | None] | None = None
     features: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
     pretrain: str | None = None
+    #: ``convert_weights(src, trusted)`` reads a released checkpoint (``trusted``: full
+    #: unpickling allowed, see :func:`bench.weights.checkpoints.read_torch_file`) into the
+    #: state dict and safetensors metadata its ``build(weights=...)`` loads
+    #: (``bench convert-weights``); ``None``: the model has no released format to convert.
+    convert_weights: Callable[[str, bool], tuple[Mapping[str, Any], Mapping[str, str]]] | None = (
+        None
+    )
     recipe: FineTuneRecipe | None = None
     #: ``bench run`` runs the models registered with ``default=True`` when neither
     #: ``--model`` nor the grid file names one (the built-ins: heartbeit).

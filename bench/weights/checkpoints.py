@@ -13,6 +13,7 @@ import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -56,12 +57,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     if path.suffix not in PICKLE_SUFFIXES:
         expected = ", ".join((SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES))
         raise CheckpointError(f"{path}: unknown checkpoint type; expected one of {expected}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt/unsafe pickles
-        raise CheckpointError(
-            f"{path}: cannot read as a weights-only torch file ({_why_unreadable(path, exc)})"
-        ) from None
+    obj = read_torch_file(path)
     for key in _NESTED_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -86,6 +82,43 @@ def _why_unreadable(path: Path, exc: Exception) -> str:
         return "not a torch checkpoint"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_torch_file(
+    path: str | Path, trusted: bool = False, allowed: Sequence[tuple[Any, str]] = ()
+) -> Any:
+    """``torch.load`` of a released ``.pt``/``.pth`` file, on the CPU.
+
+    By default weights-only (no code can run), with ``allowed`` extra globals (``(object,
+    "module.name")`` pairs, e.g. numpy scalars a training script stored); a file that needs
+    more is refused in one line naming what it stores and how to convert it once, knowingly:
+    ``bench convert-weights MODEL SRC DST --trust-checkpoint``. ``trusted=True`` unpickles
+    fully, which can run code the file carries: only for a file whose origin you trust.
+    """
+    from torch.serialization import safe_globals
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if trusted:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise CheckpointError(f"{path}: not a readable torch file ({exc})") from None
+    try:
+        with safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt/unsafe pickles
+        why = _why_unreadable(path, exc)
+        hint = (
+            "; if you trust its origin, convert it once: bench convert-weights MODEL "
+            f"{path.name} OUT.safetensors --trust-checkpoint"
+            if "full unpickling" in why
+            else ""
+        )
+        raise CheckpointError(
+            f"{path}: cannot read as a weights-only torch file ({why}){hint}"
+        ) from None
 
 
 def save_state_dict_file(

@@ -21,12 +21,10 @@ from bench.api import (
     SegmentAggregation,
     SignalInput,
     SignalRecipe,
-    add_lazy_command,
     hookimpl,
 )
 
 if TYPE_CHECKING:
-    import click
     import torch
     from torch import nn
 
@@ -78,6 +76,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 # the released weights' corpus (McKeen et al. 2024): MIMIC-IV-ECG and the
                 # PhysioNet/CinC 2021 data (which holds PTB-XL and Chapman-Shaoxing-Ningbo)
                 pretrained_on=("mimic-iv-ecg", "cinc2021"),
+                licence="MIT (wanglab/ecg-fm)",
             ),
             input=SignalInput(recipe=ECGFM_RECIPE, segments=ECGFM_SEGMENTS),
             optimizer="adam",
@@ -86,6 +85,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             features=_tokens,
             default_weights=LazyFunction("bench.plugins.ecgfm.builder:default_weights"),
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",
+            convert_weights=LazyFunction("bench.plugins.ecgfm.loader:converted"),
         )
     )
     register(
@@ -101,15 +101,4 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             saliency_layers=LazyFunction("bench.plugins.ecgfm.resnet1d:saliency_layers"),
             features=_tokens,
         )
-    )
-
-
-@hookimpl
-def bench_register_commands(cli: click.Group) -> None:
-    """``bench convert-weights`` (imported when used)."""
-    add_lazy_command(
-        cli,
-        "convert-weights",
-        "bench.plugins.ecgfm.commands:convert_weights_command",
-        "Convert a fairseq-signals ECG-FM checkpoint SRC (.pt) into DST (.safetensors).",
     )

@@ -28,7 +28,6 @@ from bench.api import (
     CheckpointError,
     load_into,
     read_metadata,
-    save_state_dict_file,
 )
 
 #: ``cfg["model"]["_name"]`` values whose encoder this loader understands.
@@ -286,13 +285,10 @@ def merge_training_fields(architecture: EcgFmConfig, training: EcgFmConfig | Non
     return architecture.replace(**{k: getattr(training, k) for k in TRAINING_FIELDS})
 
 
-def convert(src: str | Path, dst: str | Path) -> tuple[EcgFmConfig, int]:
-    """Write the encoder of ``src`` as safetensors with its config in the metadata.
-
-    The state is checked by loading it strictly first. Returns the config and the number
-    of tensors written.
-    """
-    loaded = read_checkpoint(src)
+def converted(src: str | Path, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """ECG-FM's ``ModelSpec.convert_weights``: the encoder of ``src`` (checked by loading it
+    strictly) and the safetensors metadata holding its config (``bench convert-weights``)."""
+    loaded = read_checkpoint(src, trusted)
     module = EcgFmEncoder(loaded.config)
     try:
         load_into(module, loaded.encoder, ignore=())
@@ -301,5 +297,4 @@ def convert(src: str | Path, dst: str | Path) -> tuple[EcgFmConfig, int]:
     metadata = config_metadata(
         loaded.config, {"source": Path(src).name, "source_model": loaded.model_name}
     )
-    save_state_dict_file(module.state_dict(), dst, metadata)
-    return loaded.config, len(module.state_dict())
+    return module.state_dict(), metadata

@@ -92,8 +92,10 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                     family="ecgfounder",
                     paper_params_m=params_m,
                     pretrained_on=("heedb",),
+                    licence="code MIT; the weights' card names no licence",
                 ),
                 input=SignalInput(recipe=recipe(leads)),
+                convert_weights=LazyFunction("bench.plugins.ecgfounder.builder:converted"),
                 saliency_layers=LazyFunction("bench.plugins.ecgfounder.builder:saliency_layers"),
                 features=_tokens,
             )

@@ -17,7 +17,6 @@ released checkpoint or random initialisation.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -77,44 +76,26 @@ def _allowed_globals() -> list[tuple[object, str]]:
     ]
 
 
-def _torch_file(path: Path) -> object:
-    """``torch.load(weights_only=True)`` with numpy scalars allow-listed; a file that needs
-    more is refused in one line naming what it stores."""
-    from torch.serialization import get_unsafe_globals_in_checkpoint, safe_globals
+def _torch_file(path: Path, trusted: bool = False) -> object:
+    """The authors' ``.pth`` through :func:`bench.api.read_torch_file`, numpy scalars
+    allow-listed (their ``save_checkpoint`` stores ``val_auroc`` as a ``numpy.float64``)."""
+    from bench.api import read_torch_file
 
-    allowed = _allowed_globals()
-    try:
-        with safe_globals(allowed):  # type: ignore[arg-type]
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        names = {name for _, name in allowed}
-        try:
-            unsafe = [g for g in get_unsafe_globals_in_checkpoint(path) if g not in names]
-        except Exception:  # a corrupt zip: say what failed without a traceback
-            unsafe = []
-        if not unsafe:
-            raise CheckpointError(f"{path}: not a readable torch checkpoint") from None
-        raise CheckpointError(
-            f"{path}: needs full unpickling (it stores {', '.join(sorted(unsafe))}), which "
-            "could run code; ECG Bench loads .pth files with torch.load(weights_only=True) "
-            "only, and has no --trust-checkpoint option yet"
-        ) from None
-    except (RuntimeError, OSError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
+    return read_torch_file(path, trusted, _allowed_globals())
 
 
-def read_state(path: Path) -> dict[str, Tensor]:
+def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     """The Net1D ``state_dict`` in ``path``: the authors' checkpoint dict (``state_dict``
     key), a bare state dict, or a ``.safetensors``; a DataParallel ``module.`` prefix is
-    removed. Raises :class:`CheckpointError` naming the file."""
+    removed (``trusted``: full unpickling allowed). Raises :class:`CheckpointError` naming
+    the file."""
     from bench.api import load_state_dict_file
 
     if path.suffix == ".safetensors":
         return load_state_dict_file(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
-    obj = _torch_file(path)
+    obj = _torch_file(path, trusted)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -194,3 +175,11 @@ def build_ecgfounder(
 def saliency_layers(module: EcgFounder) -> list[torch.nn.Module]:
     """Grad-CAM target: the last block (temporal map ``(B, C, T')``)."""
     return [module.stage_list[-1].block_list[-1]]
+
+
+def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """ECGFounder's ``ModelSpec.convert_weights``: the Net1D state of a released ``.pth``
+    (its 150-class ``dense`` head kept), checked by reading its architecture from it."""
+    state = read_state(Path(src), trusted)
+    config_from_state(state)  # refuses a file that is no Net1D
+    return state, {"source": Path(src).name}

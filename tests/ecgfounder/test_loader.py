@@ -76,8 +76,9 @@ def test_a_file_needing_full_unpickling_is_refused_in_one_line(host, tmp_path: P
     with pytest.raises(CheckpointError) as info:
         _build(host, "ecgfounder", path)
     text = str(info.value)
-    assert "\n" not in text and text.startswith(f"{path}: needs full unpickling")
-    assert "argparse.Namespace" in text and "--trust-checkpoint" in text
+    assert "\n" not in text and text.startswith(f"{path}: cannot read as a weights-only")
+    assert "argparse.Namespace" in text and "needs full unpickling" in text
+    assert "bench convert-weights MODEL trusting.pth OUT.safetensors --trust-checkpoint" in text
 
 
 def test_the_wrong_variant_is_named(host) -> None:
