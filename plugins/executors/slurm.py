@@ -19,13 +19,20 @@ node lost, preemption without requeue) from a running one and would wait forever
 driver also watches ``squeue``: an element absent from it for ``grace_s`` with no result
 file is failed ("left the queue without a result"), one line names the cell, the job id
 and the reason, and the retry rule applies. While waiting it prints the array's pending,
-running, finished and failed counts whenever they change. Compute nodes must see the run directory and the image cache directory
+running, finished and failed counts whenever they change.
+
+The driver can go away: every submitted element is recorded in ``<folder>/submitted.json``
+(cell, its identity digest, job id). A driver restarted with the same command re-attaches
+to an element of the same cell and identity that is still in ``squeue`` or has written its
+result, instead of submitting the cell again. Compute nodes must see the run directory and the image cache directory
 (``--cache-dir``) on a shared filesystem: the driver builds the cache before submitting.
 ``bench run --executor slurm --dry-run`` prints the job script without submitting.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
 import time
@@ -156,6 +163,50 @@ class SlurmExecutor:
             f"at most {self.max_parallel} at once\n{cells}\n{sbatch}"
         )
 
+    @property
+    def ledger(self) -> Path:
+        """Where the submitted elements are recorded (cell@digest → job id)."""
+        return self.folder / "submitted.json"
+
+    def _recorded(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.ledger.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _record(self, pairs: Sequence[tuple[CellJob, Any]]) -> None:
+        ledger = {**self._recorded(), **{_ledger_key(job): str(h.job_id) for job, h in pairs}}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.ledger.with_name(self.ledger.name + ".tmp")
+        tmp.write_text(json.dumps(ledger, indent=1, sort_keys=True))
+        os.replace(tmp, self.ledger)
+
+    def _attach(self, submitit: Any, job_id: str) -> Any:
+        """A handle on an element a previous driver submitted."""
+        return submitit.SlurmJob(folder=self.folder, job_id=job_id)
+
+    def _reattached(self, submitit: Any, jobs: Sequence[CellJob]) -> dict[Any, CellJob]:
+        """The elements of ``jobs`` a previous driver submitted that are still queued or
+        running, or have written their result: re-attached rather than submitted again."""
+        recorded = self._recorded()
+        known = [(job, recorded[_ledger_key(job)]) for job in jobs if _ledger_key(job) in recorded]
+        if not known or self.cluster != "slurm":
+            return {}
+        states = self.queue_states([job_id for _, job_id in known]) or {}
+        attached = {}
+        for job, job_id in known:
+            handle = self._attach(submitit, job_id)
+            if job_id in states or handle.paths.result_pickle.exists():
+                attached[handle] = job
+        if attached:
+            self._say(
+                f"slurm: re-attached to {len(attached)} element(s) a previous driver submitted "
+                f"(still queued, running or finished): "
+                f"{', '.join(sorted(str(h.job_id) for h in attached))}"
+            )
+        return attached
+
     def _submit(self, submitit: Any, jobs: Sequence[CellJob]) -> list[Any]:
         from bench.api import run_cell
 
@@ -199,9 +250,16 @@ class SlurmExecutor:
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Submit the job array, poll it, resubmit failed cells up to ``retries`` times."""
         submitit = import_backend("submitit", "slurm", "slurm")
-        todo, attempt = list(jobs), 1
+        attached = self._reattached(submitit, jobs)
+        todo = [job for job in jobs if job not in attached.values()]
+        handles = self._submit(submitit, todo) if todo else []
+        self._record(list(zip(todo, handles, strict=True)))
+        todo = self._round([*attached, *handles], [*attached.values(), *todo], 1, on_result)
+        attempt = 2
         while todo:
-            todo = self._round(self._submit(submitit, todo), todo, attempt, on_result)
+            handles = self._submit(submitit, todo)
+            self._record(list(zip(todo, handles, strict=True)))
+            todo = self._round(handles, todo, attempt, on_result)
             attempt += 1
 
     def _round(
@@ -243,6 +301,11 @@ class SlurmExecutor:
                 else:
                     on_result(JobResult(job, attempt, path=path))
         return retry
+
+
+def _ledger_key(job: CellJob) -> str:
+    """A submitted element's key: its cell and identity (another identity never re-attaches)."""
+    return f"{job.cell}@{job.spec.get('digest', '')}"
 
 
 def create(settings: ExecutorSettings) -> SlurmExecutor:

@@ -112,3 +112,36 @@ def test_grace_must_be_a_number(tmp_path, value) -> None:
 
     with pytest.raises(ExecutorError, match="grace_s"):
         SlurmExecutor(ExecutorSettings(run_dir=tmp_path, options={"grace_s": value}))
+
+
+def test_a_restarted_driver_reattaches_to_elements_still_queued_or_finished(tmp_path) -> None:
+    """The first driver submits three cells and dies; the second, with the same cells,
+    re-attaches to the one still queued and the one whose result is written, and submits
+    only the one that is gone; a cell of another identity is never re-attached."""
+    out = io.StringIO()
+    first = _executor(tmp_path, retries=0, console=Console(file=out, width=200))
+    jobs = [CellJob(f"cell-{c}", {"digest": "d1"}) for c in "abc"]
+    first._record([(job, FakeHandle(f"50_{i}", tmp_path)) for i, job in enumerate(jobs)])
+    FakeHandle("50_1", tmp_path).paths.result_pickle.write_text("done")
+
+    second = _executor(tmp_path, retries=0, console=Console(file=out, width=200))
+    attached = {"50_0": FakeHandle("50_0", tmp_path, "runs/a"),
+                "50_1": FakeHandle("50_1", tmp_path, "runs/b")}  # fmt: skip
+    second._attach = lambda _s, job_id: attached.get(job_id, FakeHandle(job_id, tmp_path))  # type: ignore[method-assign]
+    second.queue_states = lambda ids: {"50_0": "R"}  # type: ignore[assignment]
+    submitted: list[list[str]] = []
+
+    def submit(_submitit, todo):
+        submitted.append([job.cell for job in todo])
+        return [FakeHandle(f"60_{i}", tmp_path, f"runs/{job.cell}") for i, job in enumerate(todo)]
+
+    second._submit = submit  # type: ignore[method-assign]
+    results: list[JobResult] = []
+    stale = CellJob("cell-a", {"digest": "d2"})  # cell a under another identity
+    second.run([*jobs, stale], results.append)
+    assert submitted == [["cell-c", "cell-a"]]
+    assert sorted((r.job.cell, r.path) for r in results) == [
+        ("cell-a", "runs/a"), ("cell-a", "runs/cell-a"), ("cell-b", "runs/b"),
+        ("cell-c", "runs/cell-c"),
+    ]  # fmt: skip
+    assert "re-attached to 2 element(s)" in " ".join(out.getvalue().split())
