@@ -1,0 +1,147 @@
+"""``ModelSpec.build`` of ST-MEM: the authors' ViT encoder (its per-window filters and
+z-score applied by the model, :mod:`bench.plugins.st_mem.preprocess`), from a released
+checkpoint or random initialisation.
+
+``weights``:
+
+- a path: the released ``st_mem_vit_base.pth`` / ``encoder.pth`` (``misc.save_model``'s
+  layout: the encoder's ``state_dict`` under ``model``, beside ``epoch``, ``optimizer``,
+  ``scaler`` and the run ``config``), a downstream ``best-*.pth`` of the same layout (its
+  ``head`` is replaced by the task's), a bare ``state_dict``, a DataParallel ``module.``
+  prefix, or a ``.safetensors`` of any of these. The architecture is the file's
+  (:func:`~bench.plugins.st_mem.vit.config_from_state`; the head count from the file's
+  ``config.model.heads`` when it has one); every encoder key must load (strict: missing,
+  unexpected and mis-shaped keys are listed). ``init="file"``;
+- ``None``: ``$BENCH_WEIGHTS_DIR/st-mem.{safetensors,pth,…}`` when present, else random
+  init with a loud warning (nothing is downloaded);
+- ``"random"``: random init on purpose, the released ViT-B/75 (``paper``) or a CPU-size
+  one of the same code path (``quick``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from bench.plugins.st_mem.preprocess import window_transform
+from bench.plugins.st_mem.vit import STMEMViT, ViTConfig, config_from_state
+from torch import Tensor
+
+from bench.api import BuiltModel, CheckpointError
+
+#: The released ViT-B/75 (``paper``) and a CPU-size one of the same code path (``quick``).
+PROFILES: dict[str, ViTConfig] = {
+    "paper": ViTConfig(),
+    "quick": ViTConfig(width=128, depth=2, mlp_dim=256, heads=2, dim_head=64),
+}
+WEIGHTS_URL = "https://drive.google.com/file/d/1E7J-A1HqWa2f08T6Sfk5uWk-_CFJhOYQ/view"
+#: The classifier the authors' downstream checkpoints hold (``ST_MEM_ViT.head``).
+HEAD_PREFIX = "head."
+
+
+class StMem(STMEMViT):
+    """ST-MEM's ViT on 9 s windows ``(B, 12, 2250)`` at 250 Hz, in mV as the input
+    contract makes them; each window is high-/low-passed and z-scored first."""
+
+    def tokens(self, series: Tensor) -> Tensor:
+        """The features contract (:meth:`STMEMViT.tokens` of the preprocessed windows)."""
+        return super().tokens(window_transform(series))
+
+    def forward(self, series: Tensor) -> Tensor:
+        """Logits of the authors' representation of the preprocessed windows."""
+        return super().forward(window_transform(series))
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring) and the
+    model arguments its ``config`` records (``{}`` when none), read with
+    ``torch.load(weights_only=True)``. Raises :class:`CheckpointError` naming the file."""
+    from bench.api import load_state_dict_file, read_torch_file
+
+    state = load_state_dict_file(path)
+    if state and all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    args: dict[str, Any] = {}
+    if path.suffix != ".safetensors":
+        obj = read_torch_file(path)
+        config = obj.get("config") if isinstance(obj, Mapping) else None
+        model = config.get("model") if isinstance(config, Mapping) else None
+        args = dict(model) if isinstance(model, Mapping) else {}
+    return state, args
+
+
+def load_checkpoint(path: Path, num_classes: int) -> StMem:
+    """A :class:`StMem` of ``path``'s architecture with its encoder loaded strictly and a
+    new ``num_classes`` head."""
+    from bench.api import load_into
+
+    state, args = read_checkpoint(path)
+    try:
+        config = config_from_state(state)
+        if isinstance(args.get("heads"), int) and isinstance(args.get("dim_head"), int):
+            config = replace(config, heads=args["heads"], dim_head=args["dim_head"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not an ST-MEM ViT state_dict ({exc})") from None
+    if config.heads * config.dim_head * 3 != state["block0.attn.fn.to_qkv.weight"].shape[0]:
+        raise CheckpointError(
+            f"{path}: config.model heads {config.heads} x dim_head {config.dim_head} does not "
+            "fit block0.attn.fn.to_qkv.weight"
+        )
+    if config.num_leads != 12:
+        raise CheckpointError(
+            f"{path}: {config.num_leads} lead embeddings, but st-mem takes the 12 leads"
+        )
+    module = StMem(config, num_classes)
+    try:
+        load_into(module, state, ignore=(HEAD_PREFIX,))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return module
+
+
+def build_st_mem(
+    *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
+) -> BuiltModel:
+    """Build ST-MEM's encoder registered as ``name`` (see the module docstring)."""
+    from bench.api import RANDOM, find_weights, warn_random_init
+
+    if profile not in PROFILES:
+        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
+    path = None
+    if weights is None:
+        path = find_weights(name, None)
+        if path is None:
+            warn_random_init(
+                name,
+                f"no ST-MEM checkpoint: download the encoder (st_mem_vit_base.pth) from "
+                f"{WEIGHTS_URL} and pass --weights PATH",
+            )
+    elif weights != RANDOM:
+        path = Path(weights)
+    module = (
+        StMem(PROFILES[profile], num_classes)
+        if path is None
+        else load_checkpoint(path, num_classes)
+    )
+    config = module.config
+    if config.seq_len != input_size:
+        raise CheckpointError(
+            f"{name}: the encoder takes {config.seq_len}-sample windows, the input contract "
+            f"gives {input_size}"
+        )
+    released = config == PROFILES["paper"]
+    return BuiltModel(
+        module=module,
+        init=RANDOM if path is None else "file",
+        weights=None if path is None else str(path),
+        config={
+            "profile": profile,
+            "architecture": asdict(config),
+            "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
+        },
+        arch="ViT-B/75 (ST-MEM)"
+        if released
+        else f"ViT/{config.patch_size} (width {config.width}, depth {config.depth})",
+    )
