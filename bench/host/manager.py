@@ -41,7 +41,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.plugins.ecgfm",
     "bench.plugins.ecgfounder",
     "bench.plugins.merl",
-    "bench.plugins.ecgfm_ked",
     "bench.plugins.st_mem",
     "bench.plugins.metrics",
     "bench.tasks.stemi",
