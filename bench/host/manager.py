@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.plugins.ecgfm",
     "bench.plugins.ecgfounder",
     "bench.plugins.merl",
+    "bench.plugins.ecgfm_ked",
     "bench.plugins.st_mem",
     "bench.plugins.metrics",
     "bench.tasks.stemi",

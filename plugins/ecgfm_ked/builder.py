@@ -1,0 +1,156 @@
+"""``ModelSpec.build`` of ECGFM-KED: the authors' ``xresnet1d101`` ECG encoder, from a
+released checkpoint or random initialisation, with a linear head on its time-pooled map.
+
+``weights``:
+
+- a path: the released training checkpoint (``best_valid_all_increase_with_augment_
+  epoch_3.pt``: ``main_mimiciv.py``'s ``save_obj``, a dict whose ``ecg_model`` is the
+  encoder's ``state_dict`` beside ``model`` (the TQN decoder), ``text_encoder``,
+  ``optimizer``, ``lr_scheduler``, ``config``, ``epoch``; only ``ecg_model`` is taken), the
+  encoder's bare ``state_dict``, either with a DataParallel ``module.`` prefix, or a
+  ``.safetensors`` of the encoder. Read with ``torch.load(weights_only=True)``. The
+  architecture is the file's (:func:`~bench.plugins.ecgfm_ked.xresnet1d.config_from_
+  state`); every encoder key must load (strict: missing, unexpected and mis-shaped keys
+  are listed). ``init="file"``;
+- ``None``: ``$BENCH_WEIGHTS_DIR/ecgfm-ked.{safetensors,pt,…}`` when present, else random
+  init with a loud warning (nothing is downloaded);
+- ``"random"``: random init on purpose, the released architecture (``paper``) or a
+  CPU-size one of the same code path (``quick``, which ``--profile tiny`` builds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from bench.plugins.ecgfm_ked.xresnet1d import XResNet1d, XResNetConfig, config_from_state
+from torch import Tensor, nn
+
+from bench.api import BuiltModel, CheckpointError
+
+#: The released xresnet1d101 (``paper``) and CPU-size ones of the same code path.
+PROFILES: dict[str, XResNetConfig] = {
+    "paper": XResNetConfig(),
+    "quick": XResNetConfig(stem=(16, 16, 64), widths=(16, 32, 32, 48), blocks=(1, 1, 2, 1)),
+}
+WEIGHTS_URL = "https://zenodo.org/records/14881564"
+#: Where the encoder sits in the authors' training checkpoint.
+ENCODER_KEY = "ecg_model"
+
+
+class EcgfmKed(nn.Module):
+    """The encoder ``encoder`` (upstream's ``ecg_model``) and a task head ``head`` on the
+    time-mean of its last map, the authors' ``ecg_features_pool``."""
+
+    def __init__(self, config: XResNetConfig, num_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = XResNet1d(config)
+        self.head = nn.Linear(config.out_channels, num_classes)
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """The last map as time tokens ``(B, T', 768)`` of windows ``(B, 12, 1000)`` in mV
+        (the features contract; their mean over ``T'`` is the authors' pooled feature)."""
+        return self.encoder(x).transpose(1, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of the pooled feature."""
+        return self.head(self.tokens(x).mean(1))
+
+
+def read_state(path: Path) -> dict[str, Tensor]:
+    """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring). Raises
+    :class:`CheckpointError` naming the file, in one line."""
+    from bench.api import load_state_dict_file, read_torch_file
+
+    obj: Any = (
+        load_state_dict_file(path) if path.suffix == ".safetensors" else read_torch_file(path)
+    )
+    if isinstance(obj, dict) and ENCODER_KEY in obj:
+        obj = obj[ENCODER_KEY]
+    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise CheckpointError(
+            f"{path}: expected the encoder's state_dict or a KED checkpoint with "
+            f"'{ENCODER_KEY}' (a mapping of parameter names to tensors)"
+        )
+    state = dict(obj)
+    if state and all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
+    return state
+
+
+def load_checkpoint(path: Path, num_classes: int) -> EcgfmKed:
+    """An :class:`EcgfmKed` of ``path``'s architecture with its encoder loaded strictly and a
+    new ``num_classes`` head."""
+    from bench.api import load_into
+
+    state = read_state(path)
+    try:
+        config = config_from_state(state)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not an ECGFM-KED xresnet1d state_dict ({exc})") from None
+    if config.in_channels != 12:
+        raise CheckpointError(
+            f"{path}: a {config.in_channels}-lead checkpoint, but ecgfm-ked takes the 12 leads"
+        )
+    for key, value in state.items():
+        alias = key.replace(".convpath.0.", ".convs.", 1)
+        if alias != key and alias in state and not torch.equal(value, state[alias]):
+            raise CheckpointError(
+                f"{path}: {key} differs from {alias}; upstream stores one tensor under both"
+            )
+    module = EcgfmKed(config, num_classes)
+    try:
+        load_into(module.encoder, state, ignore=())
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return module
+
+
+def build_ecgfm_ked(
+    *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
+) -> BuiltModel:
+    """Build ECGFM-KED's encoder registered as ``name`` (see the module docstring)."""
+    from bench.api import RANDOM, find_weights, warn_random_init
+
+    if profile not in PROFILES:
+        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
+    path = None
+    if weights is None:
+        path = find_weights(name, None)
+        if path is None:
+            warn_random_init(
+                name,
+                f"no ECGFM-KED checkpoint: download best_valid_all_increase_with_augment_"
+                f"epoch_3.pt from {WEIGHTS_URL} and pass --weights PATH",
+            )
+    elif weights != RANDOM:
+        path = Path(weights)
+    module = (
+        EcgfmKed(PROFILES[profile], num_classes)
+        if path is None
+        else load_checkpoint(path, num_classes)
+    )
+    config = module.config
+    info = {
+        "profile": profile,
+        "architecture": asdict(config),
+        "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
+    }
+    released = config == PROFILES["paper"]
+    return BuiltModel(
+        module=module,
+        init=RANDOM if path is None else "file",
+        weights=None if path is None else str(path),
+        config=info,
+        arch="xresnet1d101 (ECGFM-KED)"
+        if released
+        else f"xresnet1d (widths {list(config.widths)}, blocks {list(config.blocks)})",
+    )
+
+
+def saliency_layers(module: EcgfmKed) -> list[torch.nn.Module]:
+    """Grad-CAM target: the last block (temporal map ``(B, C, T')``)."""
+    return [module.encoder[-1][-1]]
