@@ -10,7 +10,8 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 #: Record fields that legitimately differ between two runs of the same cell.
-VOLATILE = ("run_id", "created", "timings", "git_sha")
+#: ``compute`` holds measured latencies and peak memory (the rest of it is deterministic).
+VOLATILE = ("run_id", "created", "timings", "git_sha", "compute")
 
 
 def chaos_host():
