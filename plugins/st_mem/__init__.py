@@ -78,5 +78,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ),
             input=SignalInput(recipe=ST_MEM_RECIPE),
             features=_tokens,
+            convert_weights=LazyFunction("bench.plugins.st_mem.builder:converted"),
         )
     )

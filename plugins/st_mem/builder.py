@@ -54,30 +54,41 @@ class StMem(STMEMViT):
         return super().forward(window_transform(series))
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+def read_checkpoint(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring) and the
-    model arguments its ``config`` records (``{}`` when none), read with
-    ``torch.load(weights_only=True)``. Raises :class:`CheckpointError` naming the file."""
+    model arguments it records (a ``.pth``'s ``config.model``, a converted file's
+    ``heads``/``dim_head`` metadata; ``{}`` when none), read with
+    ``torch.load(weights_only=True)`` unless ``trusted``. Raises :class:`CheckpointError`
+    naming the file."""
     from bench.api import load_state_dict_file, read_torch_file
 
-    state = load_state_dict_file(path)
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
     args: dict[str, Any] = {}
-    if path.suffix != ".safetensors":
-        obj = read_torch_file(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        state = load_state_dict_file(path)
+        with safe_open(str(path), "pt") as handle:
+            metadata = handle.metadata() or {}
+        args = {k: int(metadata[k]) for k in ("heads", "dim_head") if metadata.get(k, "").isdigit()}
+    else:
+        obj = read_torch_file(path, trusted)
         config = obj.get("config") if isinstance(obj, Mapping) else None
         model = config.get("model") if isinstance(config, Mapping) else None
         args = dict(model) if isinstance(model, Mapping) else {}
+        for key in ("model", "state_dict"):
+            if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+                obj = obj[key]
+        if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+            raise CheckpointError(f"{path}: expected a mapping of parameter names to tensors")
+        state = dict(obj)
+    if state and all(key.startswith("module.") for key in state):
+        state = {key.removeprefix("module."): value for key, value in state.items()}
     return state, args
 
 
-def load_checkpoint(path: Path, num_classes: int) -> StMem:
-    """A :class:`StMem` of ``path``'s architecture with its encoder loaded strictly and a
-    new ``num_classes`` head."""
-    from bench.api import load_into
-
-    state, args = read_checkpoint(path)
+def architecture(path: Path, state: Mapping[str, Tensor], args: Mapping[str, Any]) -> ViTConfig:
+    """The :class:`ViTConfig` of ``path``'s ``state`` (its head count from ``args`` when
+    given); refuses a file that is no 12-lead ST-MEM ViT."""
     try:
         config = config_from_state(state)
         if isinstance(args.get("heads"), int) and isinstance(args.get("dim_head"), int):
@@ -93,12 +104,32 @@ def load_checkpoint(path: Path, num_classes: int) -> StMem:
         raise CheckpointError(
             f"{path}: {config.num_leads} lead embeddings, but st-mem takes the 12 leads"
         )
-    module = StMem(config, num_classes)
+    return config
+
+
+def load_checkpoint(path: Path, num_classes: int) -> StMem:
+    """A :class:`StMem` of ``path``'s architecture with its encoder loaded strictly and a
+    new ``num_classes`` head."""
+    from bench.api import load_into
+
+    state, args = read_checkpoint(path)
+    module = StMem(architecture(path, state, args), num_classes)
     try:
         load_into(module, state, ignore=(HEAD_PREFIX,))
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     return module
+
+
+def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """ST-MEM's ``ModelSpec.convert_weights``: the encoder state of a released ``.pth``
+    (a downstream ``head`` kept), checked by reading its architecture from it; the head
+    count, which the shapes do not give, goes into the metadata."""
+    path = Path(src)
+    state, args = read_checkpoint(path, trusted)
+    config = architecture(path, state, args)
+    metadata = {"source": path.name, "heads": str(config.heads), "dim_head": str(config.dim_head)}
+    return state, metadata
 
 
 def build_st_mem(

@@ -4,6 +4,7 @@ in one line naming the file and what is wrong."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 from bench.plugins.st_mem.builder import PROFILES, StMem, read_checkpoint
 from bench.plugins.st_mem.vit import ViTConfig, config_from_state
+from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from bench.api import CheckpointError
@@ -119,3 +121,18 @@ def test_random_init_is_the_released_architecture(host) -> None:
     encoder = sum(p.numel() for k, p in built.module.named_parameters() if k[:5] != "head.")
     assert round(encoder / 1e6, 1) == spec.meta.paper_params_m == 85.2
     assert spec.meta.licence.startswith("CC BY-NC 4.0 (non-commercial)")
+
+
+def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path) -> None:
+    """``bench convert-weights st-mem``: safetensors with the head count in its metadata
+    and a manifest with the non-commercial licence; it builds the same encoder."""
+    dst = tmp_path / "st-mem.safetensors"
+    result = CliRunner().invoke(cli, ["convert-weights", "st-mem", str(CHECKPOINT), str(dst)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "st-mem.safetensors.manifest.json").read_text())
+    assert manifest["source_file"] == "tiny.pth" and "CC BY-NC 4.0" in manifest["licence"]
+    assert manifest["metadata"]["heads"] == "2"
+    spec, built = build(host, dst)
+    np.testing.assert_allclose(
+        embeddings(spec, built.module), reference(250, "embeddings"), atol=1e-4, rtol=0
+    )
