@@ -37,6 +37,8 @@ KED_LEADS: tuple[str, ...] = (
 #: Parameters of the released xresnet1d101 encoder in millions (counted from the
 #: architecture; the paper gives no count).
 PARAMS_M = 7.87
+#: What the authors state of the weights' licence (the repository has no LICENSE file).
+LICENCE = "none stated by the repository; the Zenodo record's licence was not checked"
 #: ECGFM-KED's input contract (see the module docstring).
 KED_RECIPE = SignalRecipe(
     leads=KED_LEADS,
@@ -69,9 +71,11 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 family="ecgfm-ked",
                 paper_params_m=PARAMS_M,
                 pretrained_on=("mimic-iv-ecg",),
+                licence=LICENCE,
             ),
             input=SignalInput(recipe=KED_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.ecgfm_ked.builder:saliency_layers"),
             features=_tokens,
+            convert_weights=LazyFunction("bench.plugins.ecgfm_ked.builder:converted"),
         )
     )

@@ -60,13 +60,16 @@ class EcgfmKed(nn.Module):
         return self.head(self.tokens(x).mean(1))
 
 
-def read_state(path: Path) -> dict[str, Tensor]:
-    """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring). Raises
-    :class:`CheckpointError` naming the file, in one line."""
+def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
+    """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring; full
+    unpickling only when ``trusted``). Raises :class:`CheckpointError` naming the file, in
+    one line."""
     from bench.api import load_state_dict_file, read_torch_file
 
     obj: Any = (
-        load_state_dict_file(path) if path.suffix == ".safetensors" else read_torch_file(path)
+        load_state_dict_file(path)
+        if path.suffix == ".safetensors"
+        else read_torch_file(path, trusted)
     )
     if isinstance(obj, dict) and ENCODER_KEY in obj:
         obj = obj[ENCODER_KEY]
@@ -107,6 +110,19 @@ def load_checkpoint(path: Path, num_classes: int) -> EcgfmKed:
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     return module
+
+
+def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """ECGFM-KED's ``ModelSpec.convert_weights``: the encoder state of a released training
+    checkpoint (its ``ecg_model``), checked by reading its architecture from it; each
+    tensor is copied, as safetensors cannot store the ``convs``/``convpath`` aliases as
+    one."""
+    state = read_state(Path(src), trusted)
+    try:
+        config_from_state(state)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{src}: not an ECGFM-KED xresnet1d state_dict ({exc})") from None
+    return {k: v.clone() for k, v in state.items()}, {"source": Path(src).name}
 
 
 def build_ecgfm_ked(

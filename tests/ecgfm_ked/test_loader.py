@@ -3,6 +3,7 @@ refused in one line naming the file and what is wrong."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 from bench.plugins.ecgfm_ked.builder import PROFILES, EcgfmKed, read_state
 from bench.plugins.ecgfm_ked.xresnet1d import XResNet1d, config_from_state
+from click.testing import CliRunner
 from safetensors.torch import save_file
 
 from bench.api import CheckpointError
@@ -133,3 +135,28 @@ def test_profiles_read_back_from_their_state(profile: str) -> None:
 def test_random_weights_build_the_profile(host) -> None:
     _, built = build(host, "random", profile="quick")
     assert built.init == "random" and built.config["architecture"]["widths"] == (16, 32, 32, 48)
+
+
+def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path) -> None:
+    """``bench convert-weights ecgfm-ked``: the training checkpoint's encoder as
+    safetensors (every alias stored) with a manifest; it builds the same encoder."""
+    dst = tmp_path / "ked.safetensors"
+    args = ["convert-weights", "ecgfm-ked", str(CHECKPOINT), str(dst)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "ked.safetensors.manifest.json").read_text())
+    assert manifest["source_file"] == "ked_tiny.pt" and manifest["model"] == "ecgfm-ked"
+    assert "none stated" in manifest["licence"]
+    spec, built = build(host, dst)
+    ours = embeddings(spec, built.module, upstream_resampled(spec))
+    np.testing.assert_allclose(ours, reference(), atol=1e-4, rtol=0)
+
+
+def test_convert_weights_refuses_a_file_that_is_no_ked_encoder(cli, tmp_path: Path) -> None:
+    src = tmp_path / "other.pt"
+    torch.save({"ecg_model": {"conv1.weight": torch.zeros(8, 12, 5)}}, src)
+    args = ["convert-weights", "ecgfm-ked", str(src), str(tmp_path / "o.safetensors")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert f"{src}: not an ECGFM-KED xresnet1d state_dict" in result.output
+    assert not (tmp_path / "o.safetensors").exists()
