@@ -47,8 +47,8 @@ NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "zscore-record", "minmax-
 FilterKind = Literal["notch", "butter-bandpass", "median-baseline"]
 FILTER_KINDS: tuple[FilterKind, ...] = ("notch", "butter-bandpass", "median-baseline")
 #: Where linear resampling puts the input samples (:func:`resample_linear`).
-Resampling = Literal["time", "endpoints"]
-RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints")
+Resampling = Literal["time", "endpoints", "fft"]
+RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints", "fft")
 #: How one label's window scores make its record score: their mean or their maximum.
 SegmentRule = Literal["mean", "max"]
 SEGMENT_RULES: tuple[SegmentRule, ...] = ("mean", "max")
@@ -115,7 +115,8 @@ class SignalRecipe:
     - ``target_fs``: output rate in Hz (linear interpolation);
     - ``resampling``: the interpolation grid, ``"time"`` (sample ``i`` at ``i / fs``) or
       ``"endpoints"`` (fairseq-signals' grid, ECG-FM's own pipeline: the first and last
-      samples of input and output coincide); see :func:`resample_linear`;
+      samples of input and output coincide), or ``"fft"`` (``scipy.signal.resample`` of
+      the whole record, as ST-MEM and ECGFM-KED do); see :func:`resample_linear`;
     - ``filters``: :class:`SignalFilter` s applied in order at the record's own rate,
       before resampling (none by default);
     - ``normalise``: ``"zscore"`` per lead over the whole record, ``"zscore-record"`` one
@@ -212,7 +213,8 @@ class SegmentAggregation:
 def resample_linear(
     data: np.ndarray, fs: float, target_fs: float, resampling: Resampling = "time"
 ) -> np.ndarray:
-    """Linear interpolation of ``(leads, n)`` from ``fs`` to ``target_fs`` Hz (float64).
+    """Resampling of ``(leads, n)`` from ``fs`` to ``target_fs`` Hz (float64): linear
+    interpolation on one of two grids, or Fourier resampling.
 
     - ``"time"``: output sample ``k`` is at time ``k / target_fs`` and input sample ``i`` at
       ``i / fs``; there are ``floor(n * target_fs / fs)`` outputs (values past the last
@@ -222,6 +224,8 @@ def resample_linear(
       fs))`` outputs at positions ``0 … n' - 1``, the ``n`` inputs spread evenly over
       ``linspace(0, n' - 1, n)``, so the first and last samples coincide and the input is
       stretched by ``(n' - 1) / (n - 1)`` rather than exactly ``target_fs / fs``.
+    - ``"fft"``: ``scipy.signal.resample`` of the whole record to ``floor(n * target_fs /
+      fs)`` samples (ST-MEM's and ECGFM-KED's pipelines).
     """
     import numpy as np
 
@@ -229,6 +233,10 @@ def resample_linear(
     if fs == target_fs:
         return rows
     n = data.shape[1]
+    if resampling == "fft":  # Fourier resampling of the whole record (periodic assumption)
+        from scipy.signal import resample
+
+        return np.asarray(resample(rows, int(np.floor(n * target_fs / fs + 1e-9)), axis=1))
     if resampling == "endpoints":
         n_out = int(n * (target_fs / fs))
         x_in = np.linspace(0, n_out - 1, n)

@@ -34,13 +34,18 @@ def test_the_released_head_gives_the_authors_logits(host) -> None:
     np.testing.assert_allclose(logits, reference(250, "logits"), atol=1e-4, rtol=0)
 
 
-def test_at_500hz_only_the_resampler_differs(host) -> None:
-    """The authors resample 500 Hz records with ``scipy.signal.resample`` (FFT); the
-    contract interpolates linearly, which moves the embeddings by ~0.2. Given the FFT-
-    resampled record at 250 Hz, the harness equals upstream's 500 Hz pipeline to 1e-4."""
+def test_at_500hz_the_contract_resamples_as_the_authors_do(host) -> None:
+    """The authors resample 500 Hz records with ``scipy.signal.resample`` (FFT), and so does
+    the contract (``resampling="fft"``): the harness equals upstream's 500 Hz pipeline to
+    1e-4; linear interpolation would move the embeddings by ~0.2."""
+    from dataclasses import replace
+
     spec, built = build(host)
     expected = reference(500, "embeddings")
-    assert np.abs(embeddings(spec, built.module, fs=500) - expected).max() > 1e-2
+    np.testing.assert_allclose(embeddings(spec, built.module, fs=500), expected, atol=1e-4, rtol=0)
+    linear = replace(spec, input=replace(spec.input, recipe=replace(spec.input.recipe,
+                                                                    resampling="time")))  # fmt: skip
+    assert np.abs(embeddings(linear, built.module, fs=500) - expected).max() > 1e-2
     fft = resample(raw(500), 2250, axis=-1)
     with torch.no_grad():
         ours = spec.features(built.module.eval())(harness_inputs(spec, fft, 250.0))
