@@ -179,6 +179,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                     family=family,
                     paper_params_m=params_m,
                     pretrained_on=("imagenet-1k",),
+                    licence="timm Apache-2.0; ImageNet weights per their timm model card",
                 ),
                 input=ImageInput(channels_last=cnn),
                 default_weights=partial(default_weights, name),

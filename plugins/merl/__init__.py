@@ -66,6 +66,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 family="merl",
                 paper_params_m=PARAMS_M,
                 pretrained_on=("mimic-iv-ecg",),
+                licence="code MIT; the weights' folder names no licence",
             ),
             input=SignalInput(recipe=MERL_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.merl.builder:saliency_layers"),
