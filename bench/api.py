@@ -173,7 +173,8 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("Corpus", "SYNTHETIC_STREAM"), "bench.weights.contamination"),
     **dict.fromkeys(
-        ("RANDOM", "create_timm_model", "find_weights", "warn_random_init"), "bench.weights.files"
+        ("RANDOM", "create_timm_model", "find_weights", "released_weights", "warn_random_init"),
+        "bench.weights.files",
     ),
 }
 

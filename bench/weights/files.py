@@ -64,6 +64,21 @@ def find_weights(name: str, explicit: str | Path | None) -> Path | None:
     return None
 
 
+def released_weights(name: str, weights: str | None, download_hint: str) -> Path | None:
+    """The file a model with released weights builds from: ``weights`` itself (a path),
+    ``None`` for ``"random"``, and for ``None`` (no ``--weights``) the file
+    :func:`find_weights` finds for ``name`` in the weights directory, else ``None`` after
+    :func:`warn_random_init`'s loud warning saying where to get it (``download_hint``)."""
+    if weights == RANDOM:
+        return None
+    if weights is not None:
+        return Path(weights)
+    path = find_weights(name, None)
+    if path is None:
+        warn_random_init(name, download_hint)
+    return path
+
+
 def _offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes")
 

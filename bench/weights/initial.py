@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bench.host.specs import ModelSpec
-
-RANDOM = "random"
+from bench.weights.files import RANDOM
 
 
 @functools.cache

@@ -136,21 +136,16 @@ def build_ecgfounder(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str, leads: int
 ) -> BuiltModel:
     """Build the ``leads``-lead ECGFounder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, find_weights, warn_random_init
+    from bench.api import RANDOM, released_weights
 
     if profile not in PROFILES:
         raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = None
-    if weights is None:
-        path = find_weights(name, None)
-        if path is None:
-            warn_random_init(
-                name,
-                f"no ECGFounder checkpoint: download {RELEASED_FILE[leads]} from "
-                f"{WEIGHTS_URL} and pass --weights PATH",
-            )
-    elif weights != RANDOM:
-        path = Path(weights)
+    path = released_weights(
+        name,
+        weights,
+        f"no ECGFounder checkpoint: download {RELEASED_FILE[leads]} from "
+        f"{WEIGHTS_URL} and pass --weights PATH",
+    )
     if path is None:
         module = EcgFounder(replace(PROFILES[profile], in_channels=leads), num_classes)
     else:

@@ -99,21 +99,16 @@ def build_merl(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build MERL's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, find_weights, warn_random_init
+    from bench.api import RANDOM, released_weights
 
     if profile not in PROFILES:
         raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = None
-    if weights is None:
-        path = find_weights(name, None)
-        if path is None:
-            warn_random_init(
-                name,
-                f"no MERL checkpoint: download the ResNet18 encoder file (*_encoder.pth) from "
-                f"{WEIGHTS_URL} and pass --weights PATH",
-            )
-    elif weights != RANDOM:
-        path = Path(weights)
+    path = released_weights(
+        name,
+        weights,
+        f"no MERL checkpoint: download the ResNet18 encoder file (*_encoder.pth) from "
+        f"{WEIGHTS_URL} and pass --weights PATH",
+    )
     module = (
         Merl(PROFILES[profile], num_classes) if path is None else load_checkpoint(path, num_classes)
     )

@@ -136,21 +136,16 @@ def build_st_mem(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build ST-MEM's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, find_weights, warn_random_init
+    from bench.api import RANDOM, released_weights
 
     if profile not in PROFILES:
         raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = None
-    if weights is None:
-        path = find_weights(name, None)
-        if path is None:
-            warn_random_init(
-                name,
-                f"no ST-MEM checkpoint: download the encoder (st_mem_vit_base.pth) from "
-                f"{WEIGHTS_URL} and pass --weights PATH",
-            )
-    elif weights != RANDOM:
-        path = Path(weights)
+    path = released_weights(
+        name,
+        weights,
+        f"no ST-MEM checkpoint: download the encoder (st_mem_vit_base.pth) from "
+        f"{WEIGHTS_URL} and pass --weights PATH",
+    )
     module = (
         StMem(PROFILES[profile], num_classes)
         if path is None
