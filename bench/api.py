@@ -47,6 +47,7 @@ from bench.host.specs import (
     ScoreData,
     TaskSpec,
     TokenizerSpec,
+    tokens_method,
 )
 from bench.training.recipe import (
     CNN_RECIPE,
@@ -213,6 +214,7 @@ __all__ = [
     "hookimpl",
     "import_object",
     "refuse_second_import_name",
+    "tokens_method",
     "code15_loader",
     "code_test_loader",
     "ludb_loader",

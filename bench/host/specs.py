@@ -91,6 +91,12 @@ class ModelMeta:
     licence: str = ""
 
 
+def tokens_method(module: nn.Module) -> Callable[[Tensor], Tensor]:
+    """A ``ModelSpec.features`` for a module that implements the features contract as its
+    own ``tokens`` method (the built-in signal models)."""
+    return module.tokens  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model the harness can fine-tune and evaluate: its name, its builder, what it is

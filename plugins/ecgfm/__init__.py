@@ -22,6 +22,7 @@ from bench.api import (
     SignalInput,
     SignalRecipe,
     hookimpl,
+    tokens_method,
 )
 
 if TYPE_CHECKING:
@@ -52,12 +53,6 @@ def _ecgfm_reshape(tokens: torch.Tensor) -> torch.Tensor:
     return per_record.reshape(rows // k, channels, k * frames)
 
 
-def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract of both signal models, their ``tokens`` method: ECG-FM's maps
-    one segment (the harness assembles its records), resnet1d's the whole input."""
-    return module.tokens  # type: ignore[return-value]
-
-
 @hookimpl
 def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """``ecg-fm`` and ``resnet1d``."""
@@ -82,7 +77,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             optimizer="adam",
             saliency_layers=_ecgfm_layers,
             saliency_reshape=_ecgfm_reshape,
-            features=_tokens,
+            features=tokens_method,
             default_weights=LazyFunction("bench.plugins.ecgfm.builder:default_weights"),
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",
             convert_weights=LazyFunction("bench.plugins.ecgfm.loader:converted"),
@@ -99,6 +94,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ),
             input=SignalInput(recipe=ECGFM_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.ecgfm.resnet1d:saliency_layers"),
-            features=_tokens,
+            features=tokens_method,
         )
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from bench.api import (
     LazyFunction,
@@ -24,11 +23,8 @@ from bench.api import (
     SignalInput,
     SignalRecipe,
     hookimpl,
+    tokens_method,
 )
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
 #: MIMIC-IV-ECG's lead order, which ECGFM-KED was pretrained on (aVF before aVL).
 KED_LEADS: tuple[str, ...] = (
@@ -48,11 +44,6 @@ KED_RECIPE = SignalRecipe(
     segment_samples=1000,
     n_segments=1,
 )
-
-
-def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract: the last stage's time tokens (of the window in mV)."""
-    return module.tokens  # type: ignore[return-value]
 
 
 @hookimpl
@@ -75,7 +66,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ),
             input=SignalInput(recipe=KED_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.ecgfm_ked.builder:saliency_layers"),
-            features=_tokens,
+            features=tokens_method,
             convert_weights=LazyFunction("bench.plugins.ecgfm_ked.builder:converted"),
         )
     )

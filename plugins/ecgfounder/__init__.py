@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from bench.api import (
     STANDARD_LEADS,
@@ -35,11 +34,8 @@ from bench.api import (
     SignalInput,
     SignalRecipe,
     hookimpl,
+    tokens_method,
 )
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
 
 def recipe(leads: tuple[str, ...]) -> SignalRecipe:
@@ -68,11 +64,6 @@ VARIANTS: dict[str, tuple[tuple[str, ...], float, str]] = {
 }
 
 
-def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract: the last stage's time tokens of the z-scored record."""
-    return module.tokens  # type: ignore[return-value]
-
-
 @hookimpl
 def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """``ecgfounder`` and ``ecgfounder-1lead``."""
@@ -97,6 +88,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 input=SignalInput(recipe=recipe(leads)),
                 convert_weights=LazyFunction("bench.plugins.ecgfounder.builder:converted"),
                 saliency_layers=LazyFunction("bench.plugins.ecgfounder.builder:saliency_layers"),
-                features=_tokens,
+                features=tokens_method,
             )
         )

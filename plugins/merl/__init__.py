@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from bench.api import (
     LazyFunction,
@@ -23,11 +22,8 @@ from bench.api import (
     SignalInput,
     SignalRecipe,
     hookimpl,
+    tokens_method,
 )
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
 #: MIMIC-IV-ECG's lead order, which MERL was pretrained on (aVF before aVL).
 MERL_LEADS: tuple[str, ...] = (
@@ -45,11 +41,6 @@ MERL_RECIPE = SignalRecipe(
     segment_samples=5000,
     n_segments=1,
 )
-
-
-def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract: the last stage's time tokens (of the min-max scaled window)."""
-    return module.tokens  # type: ignore[return-value]
 
 
 @hookimpl
@@ -70,6 +61,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             ),
             input=SignalInput(recipe=MERL_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.merl.builder:saliency_layers"),
-            features=_tokens,
+            features=tokens_method,
         )
     )

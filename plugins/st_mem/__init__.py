@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from bench.api import (
     STANDARD_LEADS,
@@ -28,11 +27,8 @@ from bench.api import (
     SignalInput,
     SignalRecipe,
     hookimpl,
+    tokens_method,
 )
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
 
 #: Parameters of the released encoder in millions (ViT-B/75 without a head, counted from
 #: the architecture; the paper gives no count).
@@ -53,12 +49,6 @@ ST_MEM_RECIPE = SignalRecipe(
 )
 
 
-def _tokens(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The features contract: the lead × patch tokens, whose mean is the authors'
-    representation."""
-    return module.tokens  # type: ignore[return-value]
-
-
 @hookimpl
 def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
     """``st-mem``."""
@@ -77,7 +67,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 licence=LICENCE,
             ),
             input=SignalInput(recipe=ST_MEM_RECIPE),
-            features=_tokens,
+            features=tokens_method,
             convert_weights=LazyFunction("bench.plugins.st_mem.builder:converted"),
         )
     )
