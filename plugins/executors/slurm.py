@@ -101,6 +101,8 @@ class SlurmExecutor:
             )
         #: How the queue is read (``squeue``; replaced in tests).
         self.queue_states = squeue_states
+        #: The (pending, running) counts last reported, so only changes are printed.
+        self._last_counts: tuple[int, int] | None = None
         if self.cluster not in ("slurm", "local"):
             raise ExecutorError(
                 f"executor option 'cluster': expected 'slurm' or 'local', got {self.cluster!r}"
@@ -239,7 +241,7 @@ class SlurmExecutor:
                 dead.append(handle)
         running = sum(state in ("R", "CG") for state in states.values())
         counts = (len(states) - running, running)
-        if counts != getattr(self, "_last_counts", None):
+        if counts != self._last_counts:
             self._last_counts = counts
             self._say(
                 f"slurm: {counts[0]} pending, {counts[1]} running, {len(gone_since)} gone "
