@@ -29,6 +29,13 @@ from bench.data.representation import (
 Init = Literal["random", "imagenet", "mim", "wcr", "file"]
 INITS: tuple[str, ...] = get_args(Init)
 
+#: What a task predicts (``TaskSpec.kind``): ``classification`` (binary, or multi-label
+#: with ``labels``), ``regression`` (one real target on the ``label`` column, or one per
+#: name in ``labels``) or ``survival`` (an event indicator on ``label`` plus the follow-up
+#: time on the ``time`` column; the model predicts a risk score).
+TaskKind = Literal["classification", "regression", "survival"]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+
 
 @dataclass
 class BuiltModel:
@@ -207,6 +214,21 @@ class TaskSpec:
     #: ``--task`` nor the grid file names one (the built-ins: stemi).
     default: bool = False
     plugin: str = ""
+    kind: TaskKind = "classification"
+    #: Survival tasks: the horizons (in the ``time`` column's unit) at which time-dependent
+    #: metrics are reported.
+    horizons: tuple[float, ...] = ()
+    #: Regression and survival tasks: the unit of the targets (``"ms"``, ``"years"``).
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"TaskSpec.kind must be one of {TASK_KINDS}, got {self.kind!r}")
+        if self.kind == "survival" and (self.labels or not self.horizons):
+            raise ValueError(
+                f"survival task {self.name!r}: needs horizons and no labels (the event is "
+                "the 'label' column, the follow-up time the 'time' column)"
+            )
 
 
 @dataclass(frozen=True)
@@ -230,6 +252,11 @@ class ScoreData:
     #: they were kept): what a metric fitted on validation fits on (temperature scaling, a
     #: decision threshold) before it is applied to this test set.
     reference: ScoreData | None = None
+    #: Survival tasks: each record's follow-up time (``y_true`` is then the event
+    #: indicator and ``y_score`` a risk score, higher meaning earlier events).
+    times: np.ndarray | None = None
+    #: Survival tasks: the task's horizons (see :attr:`TaskSpec.horizons`).
+    horizons: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +298,9 @@ class MetricSpec:
     replicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
     run: Callable[[Path, Sequence[str]], list[Path]] | None = None
     plugin: str = ""
+    #: The task kinds (:data:`TaskKind`) a ``"scores"`` metric applies to: a default metric
+    #: runs on those cells only, and requesting it for another kind is an error.
+    task_kinds: tuple[TaskKind, ...] = ("classification",)
 
 
 @dataclass(frozen=True)
