@@ -15,6 +15,7 @@ import click
 from bench import __version__
 from bench.host.lazy import LazyGroup
 from bench.host.manager import STRICT_PLUGINS_ENV, PluginError, PluginHost, get_host
+from bench.host.specs import TaskSpec
 
 LIST_KINDS = ("models", "tasks", "metrics", "tokenizers")
 #: Exit code of a command stopped by ``--strict-plugins``.
@@ -64,6 +65,16 @@ def _warn(error: PluginError, verbose: bool) -> None:
         click.echo(error.traceback.rstrip(), err=True)
 
 
+def _task_kind(task: TaskSpec) -> str:
+    """A task's kind as ``bench list tasks`` shows it: binary, multi-label (K), regression
+    (K targets) or survival."""
+    if task.kind == "classification":
+        return f"multi-label ({len(task.labels)})" if task.labels else "binary"
+    if task.kind == "regression" and task.labels:
+        return f"regression ({len(task.labels)})"
+    return task.kind
+
+
 def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]:
     regs = host.registries
     if kind == "models":
@@ -81,10 +92,11 @@ def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]
             for m in regs.models
         ]
     if kind == "tasks":
-        header = ["name", "positive class", "version", "default source", "sources", "plugin"]
-        return header, [
+        header = ["name", "kind", "positive class", "version", "default source", "sources"]
+        return [*header, "plugin"], [
             [
                 t.name,
+                _task_kind(t),
                 t.positive_class,
                 t.version,
                 t.default_source,
@@ -94,8 +106,15 @@ def _list_rows(host: PluginHost, kind: str) -> tuple[list[str], list[list[str]]]
             for t in regs.tasks
         ]
     if kind == "metrics":
-        return ["name", "kind", "default", "description", "plugin"], [
-            [m.name, m.kind, "yes" if m.default else "", m.description, m.plugin]
+        return ["name", "kind", "tasks", "default", "description", "plugin"], [
+            [
+                m.name,
+                m.kind,
+                ", ".join(m.task_kinds) if m.kind == "scores" else "-",
+                "yes" if m.default else "",
+                m.description,
+                m.plugin,
+            ]
             for m in regs.metrics
         ]
     return ["name", "trainable", "description", "plugin"], [

@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # pandas loads when a cohort is built, not when a task plugin
     from bench.data.signal import ECGSignal
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("record_id", "patient_id", "site", "label")
+#: The follow-up time column of a survival cohort (``kind="survival"``; ``label`` is then
+#: the event indicator).
+TIME_COLUMN = "time"
 
 
 def files_key(paths: Iterable[Path]) -> str:
@@ -48,6 +51,10 @@ class Cohort:
     ``labels`` names the labels of a multi-label cohort: the manifest then has one 0/1
     column ``label:<name>`` per label (validated like ``label``; ``label`` itself is
     derived as "any label positive" when absent), see :mod:`bench.data.labels`.
+    ``kind`` is the task kind (:data:`bench.host.specs.TaskKind`): a ``regression`` cohort's
+    label columns hold finite real targets (``label`` is then the first target when
+    absent); a ``survival`` cohort's ``label`` is the 0/1 event indicator and its
+    :data:`TIME_COLUMN` the follow-up time (finite, > 0).
     ``cache_key`` identifies the signals for the image cache: two cohorts with the same key
     must return the same signal for the same record id. ``notes["task_version"]``, when a
     loader sets it, names the label definition applied (it overrides ``TaskSpec.version``
@@ -65,6 +72,7 @@ class Cohort:
     fiducials: Callable[[str], Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
+    kind: str = "classification"
 
     def __post_init__(self) -> None:
         from bench.data.labels import label_columns
@@ -73,8 +81,12 @@ class Cohort:
         if self.labels and "label" not in self.manifest.columns:
             missing_labels = [c for c in columns if c not in self.manifest.columns]
             if not missing_labels:
-                self.manifest = self.manifest.assign(label=self.manifest[columns].max(axis=1))
-        missing = [c for c in (*REQUIRED_COLUMNS, *columns) if c not in self.manifest.columns]
+                derived = self.manifest[columns[0]] if self.kind == "regression" else None
+                if derived is None:
+                    derived = self.manifest[columns].max(axis=1)
+                self.manifest = self.manifest.assign(label=derived)
+        required = (*REQUIRED_COLUMNS, *columns, *self.kind_columns)
+        missing = [c for c in required if c not in self.manifest.columns]
         if missing:
             raise CohortError(
                 f"cohort {self.name!r} ({self.source}): manifest lacks columns {missing}; "
@@ -90,22 +102,47 @@ class Cohort:
                 f"cohort {self.name!r}: duplicate record_id values, e.g. {dup.iloc[0]!r}"
             )
         for column in dict.fromkeys([*columns, "label"]):  # label columns first: named in errors
-            m[column] = self._binary(m, column)
+            m[column] = (
+                self._target(m, column) if self.kind == "regression" else self._binary(m, column)
+            )
+        if self.kind == "survival":
+            m[TIME_COLUMN] = self._target(m, TIME_COLUMN, positive=True)
         self.manifest = m.reset_index(drop=True)
+
+    @property
+    def kind_columns(self) -> tuple[str, ...]:
+        """Columns this cohort's kind needs besides the labels (a survival cohort's time)."""
+        return (TIME_COLUMN,) if self.kind == "survival" else ()
 
     def _binary(self, m: pd.DataFrame, column: str) -> pd.Series:
         """``m[column]`` as 0/1 ints; a :class:`CohortError` names the first bad record."""
         import pandas as pd
 
         labels = pd.to_numeric(m[column], errors="coerce")
-        bad = ~labels.isin([0, 1])
-        if bad.any():
-            row = m.loc[bad].iloc[0]
+        return self._checked(m, column, labels, labels.isin([0, 1]), "0 or 1").astype(int)
+
+    def _target(self, m: pd.DataFrame, column: str, positive: bool = False) -> pd.Series:
+        """``m[column]`` as finite floats (``positive``: and > 0); a :class:`CohortError`
+        names the first bad record."""
+        import numpy as np
+        import pandas as pd
+
+        values = pd.to_numeric(m[column], errors="coerce").astype(float)
+        good = pd.Series(np.isfinite(values) & ((values > 0) if positive else True), m.index)
+        expected = "a finite number > 0" if positive else "a finite number"
+        return self._checked(m, column, values, good, expected)
+
+    def _checked(
+        self, m: pd.DataFrame, column: str, values: pd.Series, good: pd.Series, expected: str
+    ) -> pd.Series:
+        """``values``, or a :class:`CohortError` naming the first record that is not ``good``."""
+        if not good.all():
+            row = m.loc[~good].iloc[0]
             raise CohortError(
-                f"cohort {self.name!r}: {column} must be 0 or 1, record {row['record_id']!r} "
-                f"has {row[column]!r}"
+                f"cohort {self.name!r}: {column} must be {expected}, record "
+                f"{row['record_id']!r} has {row[column]!r}"
             )
-        return labels.astype(int)
+        return values
 
     @property
     def n_records(self) -> int:
@@ -132,7 +169,7 @@ class Cohort:
         from bench.data.labels import label_columns
 
         rows = self.manifest if manifest is None else manifest
-        extra = label_columns(self.labels) if self.labels else []
+        extra = [*(label_columns(self.labels) if self.labels else []), *self.kind_columns]
         cols = rows[[*REQUIRED_COLUMNS, *extra]].sort_values("record_id")
         h = hashlib.sha256(self.cache_key.encode())
         h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())

@@ -1,7 +1,8 @@
 """Label rules: how a source's metadata table becomes a task's labels.
 
 A :data:`LabelRule` maps a table to 1, 0 or NaN (excluded) per record, or to one 0/1 column
-per label for a multi-label task. The built-in rules read a 0/1 column
+per label for a multi-label task (real targets for a regression task; the event and the
+follow-up ``time`` for a survival task). The built-in rules read a 0/1 column
 (:func:`column_rule`) or a record's SNOMED CT diagnosis codes (:func:`dx_rule`,
 :func:`dx_classes_rule`); :func:`requested_rule` lets ``SOURCE.label_column`` replace a
 task's rule by a user's column.
@@ -26,29 +27,30 @@ ColumnRule = Callable[[str], LabelRule]
 """Builds a label rule that reads one named column (e.g. :func:`column_rule`)."""
 
 
-def labelled_table(table: pd.DataFrame, rule: LabelRule, where: str) -> pd.DataFrame:
+def labelled_table(
+    table: pd.DataFrame, rule: LabelRule, where: str, kind: str = "classification"
+) -> pd.DataFrame:
     """The rows of ``table`` that ``rule`` labels, with their ``label`` (binary) or
-    ``label:<name>`` columns (multi-label) as ints; an error naming ``where`` when none is."""
+    ``label:<name>`` columns (multi-label) as ints; an error naming ``where`` when none is.
+
+    ``kind`` is the task kind: a ``regression`` rule's values stay real numbers; a
+    ``survival`` rule returns the columns ``label`` (the 0/1 event, an int) and ``time``
+    (the follow-up time, real)."""
     import pandas as pd
 
     result: pd.Series | pd.DataFrame = rule(table)
-    if isinstance(result, pd.DataFrame):  # multi-label: the cohort derives ``label``
-        out = table.copy()
-        for column in result.columns:  # column by column: table.attrs may hold frames
-            out[str(column)] = pd.to_numeric(result[column], errors="coerce").to_numpy()
-        columns = [str(c) for c in result.columns]
-        out = out[out[columns].notna().all(axis=1).to_numpy()].copy()
-        if out.empty:
-            raise CohortError(f"{where}: no record is labelled by this task's definition")
-        for column in columns:
-            out[column] = out[column].astype(int)
-        return out
-    labels = pd.to_numeric(result, errors="coerce")
-    out = table.assign(label=labels)
-    out = out[out["label"].notna()].copy()
-    out["label"] = out["label"].astype(int)
+    frame = result if isinstance(result, pd.DataFrame) else pd.DataFrame({"label": result})
+    out = table.copy()
+    for column in frame.columns:  # column by column: table.attrs may hold frames
+        out[str(column)] = pd.to_numeric(frame[column], errors="coerce").to_numpy()
+    columns = [str(c) for c in frame.columns]
+    out = out[out[columns].notna().all(axis=1).to_numpy()].copy()
     if out.empty:
         raise CohortError(f"{where}: no record is labelled by this task's definition")
+    if kind != "regression":
+        for column in columns:
+            if column != "time":
+                out[column] = out[column].astype(int)
     return out
 
 

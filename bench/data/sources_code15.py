@@ -22,7 +22,7 @@ CODE_TEST_VERSION = "code-test-1.0"
 
 
 def code15_loader(
-    task: str, rule: LabelRule, labels: tuple[str, ...] = ()
+    task: str, rule: LabelRule, labels: tuple[str, ...] = (), kind: str = "classification"
 ) -> Callable[[Mapping[str, Any]], Cohort]:
     """CODE-15% as downloaded by the user (``code15.path`` or ``$BENCH_CODE15_DIR``: the
     folder with ``exams.csv`` and ``exams_part*.hdf5``); ``labels`` names a multi-label
@@ -47,7 +47,7 @@ def code15_loader(
             raise CohortError(f"code15.parts must be 'all' or 'present', got {parts!r}")
         root = resolve_code15_dir(options.get("path"))
         table, rows = code15_rows(code15_table(root), root, present_only=parts == "present")
-        labelled = labelled_table(table, rule, f"CODE-15% at {root}")
+        labelled = labelled_table(table, rule, f"CODE-15% at {root}", kind)
         files = sorted({Path(f) for f, _ in rows.values()})
         return Cohort(
             name=task,
@@ -58,13 +58,14 @@ def code15_loader(
             cache_key="code15-" + files_key([root / EXAMS_CSV, *files]),
             notes={"parts": len(files)},
             labels=labels,
+            kind=kind,
         )
 
     return load
 
 
 def code_test_loader(
-    task: str, rule: LabelRule, labels: tuple[str, ...] = ()
+    task: str, rule: LabelRule, labels: tuple[str, ...] = (), kind: str = "classification"
 ) -> Callable[[Mapping[str, Any]], Cohort]:
     """CODE-test (827 exams, one per patient, labelled by cardiologists) as downloaded by
     the user (``code-test.path`` or ``$BENCH_CODE_TEST_DIR``: the folder with
@@ -84,7 +85,7 @@ def code_test_loader(
         require_h5py("code-test")
         root = resolve_code_test_dir(options.get("path"))
         table = code_test_table(root)
-        labelled = labelled_table(table, rule, f"CODE-test at {root}")
+        labelled = labelled_table(table, rule, f"CODE-test at {root}", kind)
         rows = {
             r: (p, int(i))
             for r, p, i in labelled[["record_id", "path", "row"]].itertuples(index=False)
@@ -99,6 +100,7 @@ def code_test_loader(
             + files_key([root / n for n in (CODE_TEST_HDF5, ATTRIBUTES_CSV, GOLD_STANDARD_CSV)]),
             notes={"labels_from": GOLD_STANDARD_CSV},
             labels=labels,
+            kind=kind,
         )
 
     return load

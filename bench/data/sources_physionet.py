@@ -26,7 +26,7 @@ CHAPMAN_VERSION = "chapman-1.0.0"
 
 
 def mimic_iv_ecg_loader(
-    task: str, rule: LabelRule, labels: tuple[str, ...] = ()
+    task: str, rule: LabelRule, labels: tuple[str, ...] = (), kind: str = "classification"
 ) -> Callable[[Mapping[str, Any]], Cohort]:
     """MIMIC-IV-ECG v1.0 as downloaded by the user (``mimic-iv-ecg.path`` or
     ``$BENCH_MIMIC_IV_ECG_DIR``: the folder with ``record_list.csv``,
@@ -45,7 +45,7 @@ def mimic_iv_ecg_loader(
 
         root = resolve_mimic_iv_ecg_dir(options.get("path"))
         table = mimic_iv_ecg_table(root)
-        labelled = labelled_table(table, rule, f"MIMIC-IV-ECG at {root}")
+        labelled = labelled_table(table, rule, f"MIMIC-IV-ECG at {root}", kind)
         paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
         return Cohort(
             name=task,
@@ -61,13 +61,14 @@ def mimic_iv_ecg_loader(
                 "statement)",
             },
             labels=labels,
+            kind=kind,
         )
 
     return load
 
 
 def chapman_loader(
-    task: str, rule: LabelRule, labels: tuple[str, ...] = ()
+    task: str, rule: LabelRule, labels: tuple[str, ...] = (), kind: str = "classification"
 ) -> Callable[[Mapping[str, Any]], Cohort]:
     """Chapman-Shaoxing-Ningbo v1.0.0 as downloaded by the user (``chapman.path`` or
     ``$BENCH_CHAPMAN_DIR``: the folder with ``ConditionNames_SNOMED-CT.csv`` and
@@ -81,7 +82,7 @@ def chapman_loader(
 
         root = resolve_chapman_dir(options.get("path"))
         table = chapman_table(root)
-        labelled = labelled_table(table, rule, f"Chapman at {root}")
+        labelled = labelled_table(table, rule, f"Chapman at {root}", kind)
         paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
         return Cohort(
             name=task,
@@ -92,6 +93,7 @@ def chapman_loader(
             cache_key=f"chapman-{files_key([root / CONDITIONS_CSV])}-{root.resolve()}",
             notes={"unlabelled": len(table) - len(labelled)},
             labels=labels,
+            kind=kind,
         )
 
     return load

@@ -207,11 +207,15 @@ def _take(order: list[str], labels: pd.Series, share: float, stratify: bool) -> 
 
 
 def make_split(
-    manifest: pd.DataFrame, config: SplitConfig, label_names: Sequence[str] = ()
+    manifest: pd.DataFrame,
+    config: SplitConfig,
+    label_names: Sequence[str] = (),
+    kind: str = "classification",
 ) -> Split:
     """Split ``manifest`` (record_id, patient_id, site, label; optional sex and age) by
     patient; ``label_names`` names a multi-label task's labels (columns ``label:<name>``),
-    stratified on as a matrix."""
+    stratified on as a matrix; ``kind`` is the task kind (a regression task is stratified
+    on quantile bins of its target, :func:`bench.data.strata.patient_strata`)."""
     rng = np.random.default_rng(config.seed)
     sets: dict[str, list[str]] = {name: [] for name in SET_NAMES}
     pool = manifest
@@ -225,7 +229,7 @@ def make_split(
         sets["external"] = _records_for_patients(manifest, external_patients)
         pool = manifest[~manifest["patient_id"].isin(external_patients)]
 
-    labels = patient_strata(pool, label_names)
+    labels = patient_strata(pool, label_names, kind)
     groups = patient_groups(pool)
     if len(labels) < 3:
         raise TooFewPatientsError(f"need at least 3 patients to split, cohort has {len(labels)}")
@@ -296,12 +300,21 @@ def assert_no_leakage(split: Split) -> None:
             seen[patient] = name
 
 
-def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
+def fraction_problem(
+    labels: np.ndarray, min_positives: int, kind: str = "classification"
+) -> str | None:
     """Why a training fraction cannot be trained (too few positives/negatives), or None.
 
     Multi-label ``(n, K)`` labels can be trained when at least one label has
     ``min_positives`` positive and one negative ECG (rarer labels train on what they have).
+    Regression targets need two distinct values (each target of ``(n, K)``); survival
+    labels are the event indicators, needing ``min_positives`` events.
     """
+    if kind == "regression":
+        columns = labels.reshape(len(labels), -1)
+        if len(labels) < 2 or (np.ptp(columns, axis=0) == 0).any():
+            return "a target takes a single value in the training ECGs"
+        return None
     if labels.ndim == 2:
         positives_k = labels.sum(axis=0)
         usable = (positives_k >= min_positives) & (positives_k < len(labels))
@@ -313,9 +326,10 @@ def fraction_problem(labels: np.ndarray, min_positives: int) -> str | None:
         return None
     positives = int(np.sum(labels == 1))
     negatives = int(np.sum(labels == 0))
+    what = "event" if kind == "survival" else "positive"
     if positives < min_positives:
-        return f"only {positives} positive ECG(s) (minimum {min_positives})"
-    if negatives < 1:
+        return f"only {positives} {what} ECG(s) (minimum {min_positives})"
+    if negatives < 1 and kind != "survival":
         return "no negative ECGs"
     return None
 
@@ -379,7 +393,8 @@ def split_cohort(
         if PUBLISHED_SPLIT_COLUMN in rows.columns
         else "grouped"
     )
-    split = make_split(rows, SplitConfig(external_site=site, policy=policy), cohort.labels)
+    config = SplitConfig(external_site=site, policy=policy)
+    split = make_split(rows, config, cohort.labels, cohort.kind)
     if note:
         split.notes.append(note)
     assert_no_leakage(split)

@@ -63,10 +63,22 @@ def patient_labels(manifest: pd.DataFrame) -> pd.Series:
     return manifest.groupby("patient_id", sort=True)["label"].max()
 
 
-def patient_strata(manifest: pd.DataFrame, labels: Sequence[str]) -> pd.Series:
-    """Patient strata (see the module docstring): the patient label of a binary task; for a
-    multi-label task 0 (no positive label) or 1 + the index of the patient's rarest positive
-    label."""
+#: Strata of a regression task: quantile bins of the patient's median first target.
+REGRESSION_STRATA = 4
+
+
+def patient_strata(
+    manifest: pd.DataFrame, labels: Sequence[str], kind: str = "classification"
+) -> pd.Series:
+    """Patient strata (see the module docstring): the patient label of a binary task (of a
+    survival task: whether the patient has an event); for a multi-label task 0 (no positive
+    label) or 1 + the index of the patient's rarest positive label; for a regression task
+    the :data:`REGRESSION_STRATA`-quantile bin (0 lowest) of the patient's median first
+    target."""
+    if kind == "regression":
+        target = manifest.groupby("patient_id", sort=True)[label_columns(labels)[0]].median()
+        ranks = target.rank(method="first").to_numpy() - 1
+        return pd.Series((ranks * REGRESSION_STRATA // len(target)).astype(int), target.index)
     if not labels:
         return patient_labels(manifest)
     matrix = manifest.groupby("patient_id", sort=True)[label_columns(labels)].max()

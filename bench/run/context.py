@@ -65,7 +65,15 @@ class CellContext:
         """The context of ``config`` (its run directory under ``config.output``); a bad
         ``train`` mapping, recipe option or metric fails here, before any data is read."""
         profile = config.profile_spec
-        metrics = select_metrics(host, config.metrics, config.default_metrics)
+        kinds = [host.registries.tasks.get(name).kind for name in config.tasks]
+        if config.bootstrap_stratified and "regression" in kinds:
+            raise ConfigError(
+                "--bootstrap-stratified resamples positive and negative patients separately; "
+                "a regression task has no positives (run it without the option)"
+            )
+        metrics = select_metrics(
+            host, config.metrics, config.default_metrics, kinds or ("classification",)
+        )
         run_dir = Path(config.output) / (config.run_name or config.default_run_name())
         context = cls(
             config=config,

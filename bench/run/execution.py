@@ -21,13 +21,14 @@ import torch
 from bench.run.cells import CellPlan
 from bench.run.recording import CellOutcome, scored_records, trained_records
 from bench.run.records import ResultRecord
-from bench.run.scoring import score_predictions
+from bench.run.scoring import metrics_for, score_predictions
 from bench.run.task_data import PreparedTask
 from bench.training.config import EvalProtocol
 from bench.training.cost import measure_cost, reset_peak_memory
 from bench.training.devices import resolve_device
 from bench.training.heads import protocol_model
 from bench.training.loop import fine_tune
+from bench.training.objectives import head_outputs
 from bench.training.probe import linear_probe
 from bench.training.runtime import seed_everything
 from bench.training.segments import window_scores, window_sets
@@ -60,7 +61,8 @@ def train_cell(
     device = resolve_device(plan.train_config.device)
     reset_peak_memory(device)
     spec = plan.spec
-    outputs = len(prepared.labels) or 2  # K sigmoid outputs, or the binary 2-logit head
+    kind = prepared.task.kind
+    outputs = head_outputs(kind, prepared.labels)
     built = spec.build(
         num_classes=outputs,
         profile=plan.model_profile,
@@ -71,16 +73,24 @@ def train_cell(
     validation = prepared.dataset(spec, plan.validation_ids)
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
     sample = train[0][0].unsqueeze(0)
-    built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels)
+    built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels, kind)
     windows = window_sets(spec, evals)
     scored = {**evals, **windows}
     sets = (train, validation, scored)
     if protocol == "linear-probe":
         criterion = plan.train_config.probe_criterion
-        result = linear_probe(built, spec, *sets, plan.train_config, progress, criterion=criterion)
+        result = linear_probe(
+            built, spec, *sets, plan.train_config, progress, criterion=criterion, kind=kind
+        )
     else:
         result = fine_tune(
-            built, spec, *sets, plan.train_config, checkpoint_dir=checkpoint_dir, progress=progress
+            built,
+            spec,
+            *sets,
+            plan.train_config,
+            checkpoint_dir=checkpoint_dir,
+            progress=progress,
+            kind=kind,
         )
     per_window = window_scores(result.scores, windows)
     predictions = prepared.predictions(result.scores, per_window, plan.validation_ids)
@@ -113,6 +123,8 @@ def run_cell(
         prepared.resamples,
         context.recipe,
         prepared.covariates,
+        prepared.task.kind,
+        prepared.task.horizons,
     )
     records = trained_records(context, prepared, plan, outcome, scores)
     store.write_cell(cell, records, outcome.predictions)
@@ -124,13 +136,20 @@ def rescore_cell(context: CellContext, prepared: PreparedTask, plan: CellPlan) -
     or bootstrap recipe differ from the stored ones; True if it did."""
     cell, store, recipe = plan.key.id, context.store, context.recipe
     stored = store.cell_records(cell)
-    wanted = {(m.name, *recipe.key()) for m in context.metrics}
+    wanted = {(m.name, *recipe.key()) for m in metrics_for(prepared.task.kind, context.metrics)}
     have = {(r.metric, *recipe.stored_key(r.bootstrap)) for r in stored}
     if wanted == have or not stored:
         return False
     predictions = store.cell_predictions(cell)
+    task = prepared.task
     scores = score_predictions(
-        predictions, context.metrics, prepared.resamples, recipe, prepared.covariates
+        predictions,
+        context.metrics,
+        prepared.resamples,
+        recipe,
+        prepared.covariates,
+        task.kind,
+        task.horizons,
     )
     # each split's stored record carries that split's contamination and details
     splits = {r.split: asdict(r) for r in stored}

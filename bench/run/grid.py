@@ -194,7 +194,9 @@ class Runner:
                 for spec in self.models:
                     key = CellKey(spec.name, task.name, source, fraction, seed, config.protocol)
                     train_ids = prepared.train_ids(fraction, seed)
-                    problem = fraction_problem(prepared.label_values(train_ids), min_positives)
+                    problem = fraction_problem(
+                        prepared.label_values(train_ids), min_positives, task.kind
+                    )
                     if not problem and not prepared.validation_ids(
                         fraction, seed, config.validation_rule
                     ):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bench.data.cohort import TIME_COLUMN
 from bench.data.labels import label_column, prediction_labels, score_column
 from bench.errors import RunError
 from bench.host.specs import MetricSpec, MetricValue, ScoreData
@@ -37,18 +38,32 @@ if TYPE_CHECKING:
 
 
 def select_metrics(
-    host: PluginHost, requested: Sequence[str], defaults: bool = True
+    host: PluginHost,
+    requested: Sequence[str],
+    defaults: bool = True,
+    kinds: Sequence[str] = ("classification",),
 ) -> list[MetricSpec]:
-    """The score metrics of every cell: the defaults (unless ``defaults`` is False) plus
-    ``requested`` (registry names).
+    """The score metrics of the cells of tasks of ``kinds``: the defaults (unless
+    ``defaults`` is False) plus ``requested`` (registry names). Each cell computes those
+    that apply to its task's kind (:func:`metrics_for`).
 
     A requested metric that ``bench run`` cannot compute is an error, not a warning:
-    image-set metrics need their own command, and run-level metrics must provide ``run``.
+    image-set metrics need their own command, run-level metrics must provide ``run``, and a
+    score metric must apply to the kind of at least one task of the run.
     """
     regs = host.registries
-    chosen = [m for m in regs.metrics if defaults and m.default and m.kind == "scores"]
+    chosen = [
+        m
+        for m in regs.metrics
+        if defaults and m.default and m.kind == "scores" and set(m.task_kinds) & set(kinds)
+    ]
     for name in requested:
         metric = regs.metrics.get(name)
+        if metric.kind == "scores" and not set(metric.task_kinds) & set(kinds):
+            raise RunError(
+                f"metric {name!r} scores {' and '.join(metric.task_kinds)} tasks; this run's "
+                f"tasks are {' and '.join(sorted(set(kinds)))}"
+            )
         if metric.kind == "images":
             raise RunError(
                 f"metric {name!r} compares image sets and cannot run per cell; "
@@ -61,6 +76,19 @@ def select_metrics(
     if not chosen:
         raise RunError("no metric to compute: with --no-default-metrics pass --metric NAME")
     return chosen
+
+
+def metrics_for(kind: str, metrics: Sequence[MetricSpec]) -> list[MetricSpec]:
+    """The ``metrics`` that apply to a task of ``kind`` (:attr:`MetricSpec.task_kinds`)."""
+    return [m for m in metrics if kind in m.task_kinds]
+
+
+def positives(kind: str, y_true: np.ndarray) -> int:
+    """A score's ``n_positive``: positive records (classification, any label for
+    multi-label), events (survival), 0 for regression (its targets have no positives)."""
+    if kind == "regression":
+        return 0
+    return int((y_true.reshape(len(y_true), -1) == 1).any(axis=1).sum())
 
 
 @dataclass(frozen=True)
@@ -148,19 +176,25 @@ def score_predictions(
     resamples: Mapping[str, np.ndarray],
     recipe: BootstrapRecipe,
     covariates: pd.DataFrame | None = None,
+    kind: str = "classification",
+    horizons: tuple[float, ...] = (),
 ) -> list[Score]:
-    """Every metric on every evaluation split present in ``predictions``.
+    """Every metric that applies to a task of ``kind`` (:func:`metrics_for`) on every
+    evaluation split present in ``predictions``.
 
     ``resamples[split]`` must be the shared matrix of that split's records, in the order
     they appear in ``predictions`` (the order the runner writes them). ``covariates``
     (indexed by record id; :attr:`bench.run.task_data.PreparedTask.covariates`) gives a
     binary task's metrics each record's site, sex and age (:attr:`ScoreData.covariates`).
+    A survival task's predictions hold the follow-up ``time`` of each record, which its
+    metrics get as :attr:`ScoreData.times` with the task's ``horizons``.
     """
     out: list[Score] = []
+    metrics = metrics_for(kind, metrics)
     names = prediction_labels(predictions)
     validation = predictions[predictions["split"] == VALIDATION]
     reference = None
-    if not names and len(validation):
+    if not names and len(validation) and kind == "classification":
         reference = ScoreData(
             y_true=validation["label"].to_numpy(),
             y_score=validation["score"].to_numpy(dtype=np.float64),
@@ -169,7 +203,7 @@ def score_predictions(
     for split, rows in predictions[predictions["split"] != VALIDATION].groupby("split", sort=False):
         if names:
             out.extend(
-                macro_score(str(split), rows, names, m, resamples[str(split)], recipe)
+                macro_score(str(split), rows, names, m, resamples[str(split)], recipe, kind)
                 for m in metrics
             )
             continue
@@ -180,6 +214,8 @@ def score_predictions(
             replicate_indices=resamples[str(split)],
             covariates=_covariates_of(rows, covariates),
             reference=reference,
+            times=rows[TIME_COLUMN].to_numpy(dtype=np.float64) if kind == "survival" else None,
+            horizons=horizons,
         )
         for metric in metrics:
             value = metric.compute(data)
@@ -190,7 +226,7 @@ def score_predictions(
                     metric=metric,
                     value=value,
                     n=len(rows),
-                    n_positive=int(data.y_true.sum()),
+                    n_positive=positives(kind, data.y_true),
                     bootstrap={**extra, **recipe.to_dict()},
                 )
             )
@@ -246,17 +282,19 @@ def macro_score(
     metric: MetricSpec,
     resamples: np.ndarray,
     recipe: BootstrapRecipe,
+    kind: str = "classification",
 ) -> Score:
     """``metric`` macro-averaged over the labels ``names`` of one split's multi-label
-    predictions ``rows``, with its CI on the shared ``resamples`` (see the module docstring).
-    ``n_positive`` counts records with any positive label."""
+    predictions ``rows`` (a regression task's targets), with its CI on the shared
+    ``resamples`` (see the module docstring). ``n_positive`` counts records with any
+    positive label (:func:`positives`)."""
     y_true = rows[[label_column(n) for n in names]].to_numpy()
     y_score = rows[[score_column(n) for n in names]].to_numpy(dtype=np.float64)
     groups = rows["patient_id"].astype(str).to_numpy()
     macro = macro_values(metric, y_true, y_score, groups, resamples)
     per_label: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(names):
-        entry: dict[str, Any] = {"n_positive": int(y_true[:, k].sum()), "value": None}
+        entry: dict[str, Any] = {"n_positive": positives(kind, y_true[:, k]), "value": None}
         if np.isfinite(macro.label_points[k]):
             low, high = percentile_ci(macro.label_replicates[k])
             entry.update(value=float(macro.label_points[k]), ci_low=low, ci_high=high)
@@ -268,7 +306,7 @@ def macro_score(
         metric=metric,
         value=MetricValue(macro.point, low, high) if scored else MetricValue(float("nan")),
         n=len(rows),
-        n_positive=int(y_true.any(axis=1).sum()),
+        n_positive=positives(kind, y_true),
         bootstrap={
             "valid_replicates": int(np.isfinite(macro.replicates).sum()),
             "labels_scored": scored,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bench.data.cohort import Cohort
+from bench.data.cohort import TIME_COLUMN, Cohort
 from bench.data.image_cache import CachedImages, ImageCache
 from bench.data.labels import label_column, label_columns, score_column, window_score_column
 from bench.data.preprocess import PreprocessConfig
@@ -123,10 +123,25 @@ class PreparedTask:
         return label_columns(self.labels)
 
     def label_values(self, ids: Sequence[str]) -> np.ndarray:
-        """Labels of ``ids``: ``(n,)`` for a binary task, ``(n, K)`` for a multi-label one."""
+        """Labels of ``ids``: ``(n,)`` for a binary task, ``(n, K)`` for a multi-label one
+        (a regression task's targets likewise; a survival task's events)."""
         if not self.labels:
             return self.by_id.loc[list(ids), "label"].to_numpy()
         return self.by_id.loc[list(ids), self.label_columns].to_numpy()
+
+    def times(self, ids: Sequence[str]) -> np.ndarray | None:
+        """A survival task's follow-up times of ``ids`` (None for other kinds)."""
+        if self.task.kind != "survival":
+            return None
+        return self.by_id.loc[list(ids), TIME_COLUMN].to_numpy(dtype=np.float64)
+
+    def training_labels(self, ids: Sequence[str]) -> np.ndarray:
+        """What the objective trains on (:mod:`bench.training.objectives`): the labels, and
+        for a survival task ``(n, 2)`` rows of (time, event)."""
+        times = self.times(ids)
+        if times is None:
+            return self.label_values(ids)
+        return np.stack([times, self.label_values(ids).astype(np.float64)], axis=1)
 
     @property
     def task_version(self) -> str:
@@ -163,7 +178,7 @@ class PreparedTask:
         return ArrayDataset(
             cached.array,
             cached.rows(ids),
-            self.label_values(ids),
+            self.training_labels(ids),
             kind=spec.input.kind,
             mean=spec.input.mean,
             std=spec.input.std,
@@ -205,6 +220,8 @@ class PreparedTask:
             else:
                 columns["label"] = rows["label"].to_numpy()
                 columns["score"] = scores[name]
+            if self.task.kind == "survival":
+                columns[TIME_COLUMN] = rows[TIME_COLUMN].to_numpy()
             if per_window is not None:
                 for slot in range(per_window.shape[1]):
                     values = per_window[:, slot].reshape(len(ids), -1)  # (records, K or 1)

@@ -61,7 +61,8 @@ class ArrayDataset(Dataset[Batch]):
             )
         self.array = array
         self.rows = rows
-        self.labels = labels.astype(np.int64 if labels.ndim == 1 else np.float32)
+        binary = labels.ndim == 1 and not np.issubdtype(labels.dtype, np.floating)
+        self.labels = labels.astype(np.int64 if binary else np.float32)  # float: BCE, targets
         self.kind = kind
         self._mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) * 255.0
         self._scale = 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1) * 255.0)

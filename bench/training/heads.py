@@ -95,13 +95,15 @@ class TokenClassifier(nn.Module):
         return self.head(tokens.tokens, tokens.mask)
 
 
-def segment_head(built: BuiltModel, spec: ModelSpec, labels: Sequence[str]) -> BuiltModel:
+def segment_head(
+    built: BuiltModel, spec: ModelSpec, labels: Sequence[str], kind: str = "classification"
+) -> BuiltModel:
     """A segment model's own head set to combine its windows by ``spec.input.segments`` for a
-    task with ``labels`` (``()``: binary): its module's ``record_rule`` attribute (see
+    task of ``kind`` with ``labels`` (``()``: binary): its module's ``record_rule`` attribute (see
     :class:`bench.training.segments.RecordRule`) is replaced and recorded as
     ``segment_rules`` in the built config."""
     assert spec.input.segments is not None
-    rule = RecordRule.for_task(spec.input.segments, labels)
+    rule = RecordRule.for_task(spec.input.segments, labels, kind)
     module = built.module
     if not isinstance(getattr(module, "record_rule", None), RecordRule):
         raise TypeError(
@@ -120,14 +122,15 @@ def protocol_model(
     num_outputs: int,
     sample: Tensor,
     labels: Sequence[str] = (),
+    kind: str = "classification",
 ) -> BuiltModel:
     """The model a protocol trains: ``built`` itself (a segment model's head set to the
-    task's ``labels``, see :func:`segment_head`), or ``built`` wrapped in an attention
+    task's ``labels`` and ``kind``, see :func:`segment_head`), or ``built`` wrapped in an attention
     head (``sample``, a batch of one input, measures the token width)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     if protocol == "finetune" and spec.input.segments is not None:
-        return segment_head(built, spec, labels)
+        return segment_head(built, spec, labels, kind)
     if protocol not in ATTENTION_PROTOCOLS:
         return built
     tokens = record_tokens(spec, built.module)

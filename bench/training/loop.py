@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rich.progress import Progress as RichProgress
 from torch import Tensor
 
@@ -18,6 +17,7 @@ from bench.host.specs import BuiltModel, ModelSpec
 from bench.training.config import MIN_CONVERGED_PATIENCE, TrainConfig, TrainResult
 from bench.training.datasets import ArrayDataset
 from bench.training.devices import autocast, resolve_device
+from bench.training.objectives import Objective
 from bench.training.plan import Plan
 from bench.training.recipe import apply_drop_path, build_optimisation
 from bench.training.runtime import (
@@ -27,18 +27,9 @@ from bench.training.runtime import (
     sequential_batches,
     worker_count,
 )
-from bench.training.selection import INTERNAL, VALIDATION, auroc, check_policy, selection_score
+from bench.training.selection import INTERNAL, VALIDATION, check_policy, selection_score
 from bench.training.state import Progress, StateStore
 from bench.training.steps import StepOutput, Updater, run_steps
-
-
-def positive_weights(labels: np.ndarray) -> Tensor:
-    """Per-label BCE ``pos_weight``: negatives / positives in ``labels`` ``(n, K)`` (1 for
-    a label without positives)."""
-    positives = labels.sum(axis=0)
-    negatives = len(labels) - positives
-    weights = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
-    return torch.as_tensor(weights, dtype=torch.float32)
 
 
 class _Trainer:
@@ -52,6 +43,7 @@ class _Trainer:
         validation: ArrayDataset,
         evals: Mapping[str, ArrayDataset],
         config: TrainConfig,
+        objective: Objective | None = None,
     ) -> None:
         check_policy(config.selection, evals)
         seed_everything(config.seed)
@@ -74,11 +66,8 @@ class _Trainer:
         self.updater = Updater(optimisation.optimizer, optimisation.scheduler)
         self.optimisation = optimisation.details
         self.workers = worker_count(self.device, config.num_workers)
-        self.multilabel = train.labels.ndim == 2
-        self.pos_weight = (
-            positive_weights(train.labels).to(self.device)
-            if self.multilabel and config.pos_weight
-            else None
+        self.objective = objective or Objective.for_task(
+            "classification", train.labels, config.pos_weight
         )
         self.progress = Progress()
         self.best: dict[str, Tensor] | None = None
@@ -88,27 +77,13 @@ class _Trainer:
     def _batches(self, dataset: ArrayDataset, batches: list[list[int]]) -> DeviceBatches:
         return DeviceBatches(dataset, batches, self.device, self.workers, self.channels_last)
 
-    def loss(self, logits: Tensor, y: Tensor) -> Tensor:
-        """Cross-entropy over 2 logits (binary) or BCE over K sigmoid outputs."""
-        if not self.multilabel:
-            return F.cross_entropy(logits, y)
-        weight = None if self.pos_weight is None else self.pos_weight.to(logits)
-        return F.binary_cross_entropy_with_logits(logits, y.to(logits), pos_weight=weight)
-
     def score(self, dataset: ArrayDataset) -> tuple[np.ndarray, float]:
-        """P(positive) per row of ``dataset`` (``(n, K)`` for multi-label) and the mean
-        training loss."""
+        """Each row's score (see :meth:`Objective.scores`) and the mean loss of ``dataset``."""
         batches = self._batches(
             dataset, sequential_batches(len(dataset), 2 * self.config.batch_size)
         )
         logits, labels = predict(self.forward, self.module, batches, self.device, self.amp)
-        if self.multilabel:
-            out = torch.from_numpy(logits)
-            bce = self.loss(out.to(self.device), torch.from_numpy(labels).to(self.device))
-            return torch.sigmoid(out).numpy(), float(bce)
-        log_probs = torch.log_softmax(torch.from_numpy(logits), dim=1)
-        loss = float(F.nll_loss(log_probs, torch.from_numpy(labels)))
-        return log_probs[:, 1].exp().numpy(), loss
+        return self.objective.evaluate(logits, labels)
 
     def evaluate(self, train_loss: float) -> dict[str, Any]:
         """One history entry: validation (and, for selection='test', internal) metrics."""
@@ -126,7 +101,8 @@ class _Trainer:
             sets[INTERNAL] = self.evals[INTERNAL]
         for name, dataset in sets.items():
             scores, loss = self.score(dataset)
-            entry[f"{name}_auroc"] = auroc(dataset.labels, scores)
+            if self.objective.kind == "classification":
+                entry[f"{name}_auroc"] = self.objective.quality(dataset.labels, scores)
             entry[f"{name}_loss"] = loss
         self.timings["eval_s"] += time.perf_counter() - start
         return entry
@@ -150,7 +126,7 @@ class _Trainer:
         """The training loss of one batch (the model's forward under autocast)."""
         with autocast(self.device, self.amp):
             logits = self.forward(x)
-        return StepOutput(self.loss(logits.float(), y), {}, len(y))
+        return StepOutput(self.objective.loss(logits.float(), y), {}, len(y))
 
     def train_batches(self, step: int) -> Iterator[tuple[Tensor, Tensor]]:
         """The plan's training batches from optimiser step ``step`` (0-based) on, epoch
@@ -269,8 +245,7 @@ class _Trainer:
                 "eval_steps": list(self.plan.eval_steps),
                 "channels_last": self.channels_last,
                 "num_workers": self.workers,
-                "loss": "bce" if self.multilabel else "cross-entropy",
-                **({"pos_weight": self.pos_weight.tolist()} if self.pos_weight is not None else {}),
+                **self.objective.details(),
             },
         )
 
@@ -284,12 +259,16 @@ def fine_tune(
     config: TrainConfig,
     checkpoint_dir: Path | None = None,
     progress: RichProgress | None = None,
+    kind: str = "classification",
 ) -> TrainResult:
-    """Fine-tune ``built.module`` (2-logit head, cross-entropy) under ``config``.
+    """Fine-tune ``built.module`` under ``config`` for a task of ``kind``
+    (:mod:`bench.training.objectives`): a binary task's 2-logit head with cross-entropy.
 
     With multi-label datasets (``(n, K)`` labels) the module has K outputs trained with BCE
     (``config.pos_weight``: per-label positive weights from the training split), scores are
     per-label sigmoid probabilities and selection uses the macro validation AUROC.
+    Regression and survival tasks train their objective's loss and select on the
+    validation loss.
 
     Evaluates at the plan's points, keeps the weights chosen by ``config.selection`` and
     returns P(positive) for ``validation`` and every set in ``evals`` (``"internal"`` is
@@ -298,7 +277,8 @@ def fine_tune(
     state is saved after each evaluation; a later call with the same directory and
     hyperparameters continues from it and reproduces the uninterrupted result.
     """
-    trainer = _Trainer(built, spec, train, validation, evals, config)
+    objective = Objective.for_task(kind, train.labels, config.pos_weight)
+    trainer = _Trainer(built, spec, train, validation, evals, config, objective)
     store = StateStore(checkpoint_dir, config) if checkpoint_dir is not None else None
     if store is not None and store.exists():
         trainer.progress, trainer.best = store.restore(trainer.module, trainer.updater)

@@ -23,6 +23,8 @@ from bench.training.config import PROBE_CRITERIA, TrainConfig, TrainResult
 from bench.training.datasets import ArrayDataset
 from bench.training.devices import resolve_device
 from bench.training.features import FEATURES_VERSION, extract_features, frozen_encoder
+from bench.training.objectives import Objective
+from bench.training.probe_targets import TargetProbeSelection, select_target_probe
 from bench.training.runtime import seed_everything, worker_count
 from bench.training.selection import INTERNAL, VALIDATION, auroc, check_policy
 
@@ -192,6 +194,7 @@ def linear_probe(
     config: TrainConfig,
     progress: RichProgress | None = None,
     criterion: str = "log_loss",
+    kind: str = "classification",
 ) -> TrainResult:
     """Freeze the backbone, fit logistic regression on standardised pooled features
     (:func:`bench.training.features.extract_features`).
@@ -202,6 +205,8 @@ def linear_probe(
     selects on validation). Returns P(positive) for ``validation`` and every set in
     ``evals`` (multi-label: one regression per label, each with its own choice); the
     choice and every grid point's values are in ``details`` (and the grid in ``history``).
+    A regression task fits ridge regression and a survival task a penalised Cox model
+    instead (:mod:`bench.training.probe_targets`), chosen on the validation loss.
     """
     check_policy(config.selection, evals)
     seed_everything(config.seed)
@@ -223,13 +228,15 @@ def linear_probe(
     scaled = {name: scaler.transform(f) for name, f in features.items()}
     select_on = INTERNAL if config.selection == "test" else VALIDATION
     scored = (VALIDATION, INTERNAL) if config.selection == "test" else (VALIDATION,)
-    selection = select_probe(
-        scaled["train"],
-        train.labels,
-        {name: (scaled[name], sets[name].labels) for name in scored},
-        select_on,
-        criterion,
-    )
+    targets = {name: (scaled[name], sets[name].labels) for name in scored}
+    selection: ProbeSelection | TargetProbeSelection
+    if kind == "classification":
+        selection = select_probe(scaled["train"], train.labels, targets, select_on, criterion)
+    else:
+        objective = Objective.for_task(kind, train.labels)
+        selection = select_target_probe(
+            objective, (scaled["train"], train.labels), targets, select_on
+        )
     scores = {name: selection.probe.scores(scaled[name]) for name in (VALIDATION, *evals)}
     n_images = sum(len(d) for d in sets.values())
     return TrainResult(

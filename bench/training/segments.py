@@ -58,20 +58,26 @@ class RecordRule:
     P(positive)), one per label for a multi-label task (``multilabel``: K sigmoid outputs
     trained with BCE). Each score's record probability is the mean or the max of its
     window probabilities over the filled slots, returned as logits of that head (binary:
-    ``[0, log-odds]``), so the loss trains the record score directly.
+    ``[0, log-odds]``), so the loss trains the record score directly. A regression task's
+    targets and a survival task's risk (``kind``) are the mean or the max of the windows'
+    outputs themselves.
     """
 
     rules: tuple[SegmentRule, ...] = ("mean",)
     multilabel: bool = False
+    kind: str = "classification"
 
     @classmethod
-    def for_task(cls, aggregation: SegmentAggregation, labels: Sequence[str]) -> RecordRule:
-        """The rule of a task with ``labels`` (``()``: binary) under ``aggregation``."""
-        return cls(aggregation.rules(labels), multilabel=bool(labels))
+    def for_task(
+        cls, aggregation: SegmentAggregation, labels: Sequence[str], kind: str = "classification"
+    ) -> RecordRule:
+        """The rule of a task of ``kind`` with ``labels`` (``()``: binary, or one target)
+        under ``aggregation``."""
+        return cls(aggregation.rules(labels), multilabel=bool(labels), kind=kind)
 
     def outputs(self) -> int:
         """Logits the head must produce: 2 for a binary task, one per label otherwise."""
-        return len(self.rules) if self.multilabel else 2
+        return len(self.rules) if self.multilabel or self.kind != "classification" else 2
 
     def combine(self, logits: Tensor, filled: Tensor) -> Tensor:
         """Window logits ``(B, k, outputs)`` and filled slots ``(B, k)`` → record logits
@@ -83,13 +89,17 @@ class RecordRule:
                 f"for {kind} ({self.outputs()} logits); set the module's record_rule"
             )
         logits = logits.float()
-        odds = logits if self.multilabel else (logits[..., 1] - logits[..., 0]).unsqueeze(-1)
         empty = ~filled[..., None]
+        use_max = torch.tensor([rule == "max" for rule in self.rules], device=logits.device)
+        if self.kind != "classification":
+            total = logits.masked_fill(empty, 0.0).sum(1)
+            mean = total / filled.sum(1, keepdim=True).clamp(min=1)
+            return torch.where(use_max, logits.masked_fill(empty, -torch.inf).amax(1), mean)
+        odds = logits if self.multilabel else (logits[..., 1] - logits[..., 0]).unsqueeze(-1)
         # log-odds of the mean probability: log mean sigmoid(z) - log mean sigmoid(-z)
         mean = torch.logsumexp(F.logsigmoid(odds).masked_fill(empty, -torch.inf), 1)
         mean = mean - torch.logsumexp(F.logsigmoid(-odds).masked_fill(empty, -torch.inf), 1)
         peak = odds.masked_fill(empty, -torch.inf).amax(1)  # sigmoid is monotone
-        use_max = torch.tensor([rule == "max" for rule in self.rules], device=odds.device)
         record = torch.where(use_max, peak, mean)
         return record if self.multilabel else torch.cat([torch.zeros_like(record), record], -1)
 

@@ -47,16 +47,17 @@ def selection_score(
     """The number a policy maximises for one history entry.
 
     ``validation``: with ``monitor="auroc"`` the validation AUROC, macro over labels for
-    multi-label tasks (minus validation loss when the validation set holds one class);
-    with ``monitor="loss"`` minus the validation loss. ``test``: internal-test AUROC;
-    ``last``: the step, so the latest wins.
+    multi-label tasks (minus validation loss when the validation set holds one class, and
+    for regression and survival tasks, whose entries have no AUROC); with
+    ``monitor="loss"`` minus the validation loss. ``test``: internal-test AUROC (minus its
+    loss without one); ``last``: the step, so the latest wins.
     """
     if selection == "last":
         return float(entry["step"])
     if selection == "test":
-        value = entry[f"{INTERNAL}_auroc"]
+        value = entry.get(f"{INTERNAL}_auroc", -entry[f"{INTERNAL}_loss"])
         return -math.inf if math.isnan(value) else value
-    value = entry[f"{VALIDATION}_auroc"]
+    value = entry.get(f"{VALIDATION}_auroc", math.nan)
     if monitor == "loss" or math.isnan(value):
         return -entry[f"{VALIDATION}_loss"]
     return value

@@ -47,11 +47,15 @@ KNOWN_STATEMENTS: dict[str, tuple[str, Any, Any, Any, str, str]] = {
 }
 
 
-def synthetic_ecg(seed: int, fs: float = 500.0, seconds: float = 10.0) -> ECGSignal:
-    """A deterministic 12-lead ECG-like signal in mV: Gaussian P/QRS/T waves plus noise."""
+def synthetic_ecg(
+    seed: int, fs: float = 500.0, seconds: float = 10.0, rr: float | None = None
+) -> ECGSignal:
+    """A deterministic 12-lead ECG-like signal in mV: Gaussian P/QRS/T waves plus noise,
+    one beat every ``rr`` seconds (default: drawn from the seed in 0.7-1.1 s)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(fs * seconds)) / fs
-    rr = rng.uniform(0.7, 1.1)
+    drawn = rng.uniform(0.7, 1.1)
+    rr = drawn if rr is None else rr
     phase = (t % rr)[None, :]
     gains = rng.uniform(0.3, 1.5, size=(12, 1)) * rng.choice([-1, 1], size=(12, 1))
     waves = (

@@ -91,7 +91,9 @@ def _reports(af: bool | None, upper: bool) -> list[str]:
 def make_mimic_iv_ecg_dir(root: Path, n_patients: int = 12) -> Written:
     """A MIMIC-IV-ECG folder: ``n_patients`` subjects with two studies each; every third
     study's machine report says atrial fibrillation (one in upper case), the last study has
-    no report statement (left out by ``mimic-iv-ecg-af``) and an empty ``rr_interval``."""
+    no report statement (left out by ``mimic-iv-ecg-af``) and an empty ``rr_interval``.
+    Each signal beats at its study's ``rr_interval`` (``600 + 10 k`` ms), so the heart rate
+    of ``mimic-iv-ecg-measurements`` can be learnt from it."""
     root.mkdir(parents=True, exist_ok=True)
     records, measurements, links = [], [], []
     labels: dict[str, dict[str, int]] = {}
@@ -101,7 +103,8 @@ def make_mimic_iv_ecg_dir(root: Path, n_patients: int = 12) -> Written:
         subject, study = 10000032 + 1000 * (k // 2), 40689238 + 7 * k
         af = None if k == n_studies - 1 else k % 3 == 0
         relative = f"files/p{str(subject)[:4]}/p{subject}/s{study}/{study}"
-        standard = synthetic_ecg(300 + k, fs=FS, seconds=10).data
+        beat = None if af is None else (600 + 10 * k) / 1000
+        standard = synthetic_ecg(300 + k, fs=FS, seconds=10, rr=beat).data
         in_file = np.stack([standard[STANDARD_LEADS.index(n)] for n in MIMIC_ORDER])
         stored = write_mimic_record(root / relative, in_file, MIMIC_ORDER)
         signals[str(study)] = np.stack([stored[MIMIC_ORDER.index(n)] for n in STANDARD_LEADS])
