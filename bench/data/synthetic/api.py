@@ -33,9 +33,10 @@ STREAM_SITES: tuple[str, ...] = ("A", "B", "C")
 
 
 def synthetic_manifest(config: SyntheticConfig) -> pd.DataFrame:
-    """One row per ECG: ``record_id, patient_id, site, label, severity`` plus latent columns
-    (``ecg_index, n_ecgs, heart_rate, qrs_axis, amplitude_scale, patterns, confounders`` and
-    one ``fx_<effect>`` column per pathology effect) describing the cohort."""
+    """One row per ECG: ``record_id, patient_id, site, sex`` (``"M"``/``"F"``), ``age``
+    (whole years, int), ``label, severity`` plus latent columns (``ecg_index, n_ecgs,
+    heart_rate, qrs_axis, amplitude_scale, patterns, confounders`` and one ``fx_<effect>``
+    column per pathology effect) describing the cohort."""
     patients = np.arange(config.n_patients, dtype=np.int64)
     counts = n_ecgs_of(config, patients)
     patient = np.repeat(patients, counts)
@@ -44,6 +45,8 @@ def synthetic_manifest(config: SyntheticConfig) -> pd.DataFrame:
     lat = draw_latents(config, patient, ecg)
     frame: dict[str, Any] = {
         **_provenance(config, lat),
+        "sex": lat.demographics.sex,
+        "age": lat.demographics.age,
         "label": lat.label.astype(int),
         "severity": lat.severity,
         "ecg_index": ecg,

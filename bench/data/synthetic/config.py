@@ -13,7 +13,7 @@ from typing import Any
 from bench.data.signal import ECGFormatError
 
 #: Version of the generator; changes whenever a signal or label for a given id changes.
-VERSION = "1.0"
+VERSION = "2.0"
 
 #: Task name → default prevalence of positive ECGs (the paper's training prevalences).
 DEFAULT_PREVALENCE: dict[str, float] = {"stemi": 0.057, "lvef": 0.18, "hcm": 0.38}

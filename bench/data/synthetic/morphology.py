@@ -47,6 +47,11 @@ _SEPTAL = _unit(-0.55, 0.25, 0.8)
 _SEPTAL_LBBB = _unit(0.5, 0.1, -0.5)
 _S_DIR = _unit(-0.25, -0.4, -0.85)
 _RBBB_R2 = _unit(-0.5, 0.0, 0.85)
+_ANTERIOR = _unit(0.0, 0.0, 1.0)
+#: Centre and width (s, at QRS width 1) of the septal q and of the S wave, the QRS's ends.
+_Q_SEPTAL, _S_WAVE = (-0.024, 0.007), (0.026, 0.010)
+#: QRS duration (s) of a beat of width 1: septal q onset to S offset at the fiducial edges.
+NORMAL_QRS_S = (_S_WAVE[0] + _QRS_EDGE * _S_WAVE[1]) - (_Q_SEPTAL[0] - _QRS_EDGE * _Q_SEPTAL[1])
 
 
 def _qrs_bounds(
@@ -107,6 +112,7 @@ def build_beats(lat: Latents) -> Beat:
     sigma = np.full((n, len(COMPONENTS)), 0.01)
 
     width = 1.0 + fx["qrs_widen"] + 0.5 * fx["lbbb"] + 0.3 * fx["rbbb"]
+    width *= 1.0 + tr["qrs_shift_s"] / NORMAL_QRS_S
     voltage = lat.amplitude_scale * (1.0 - fx["low_voltage"])
     axis = np.deg2rad(lat.qrs_axis)
     r_dir = np.stack([np.cos(axis), np.sin(axis), -tr["posterior"]], axis=1)
@@ -123,11 +129,11 @@ def build_beats(lat: Latents) -> Beat:
     put("p", tr["p_amp"], _P_DIR, -tr["pr"], np.full(n, 0.022))
     septal = (1 - lbbb) * _SEPTAL + lbbb * _SEPTAL_LBBB
     deep_q = fx["septal_q"]
-    put("q_septal", 0.12 * voltage * (1 + deep_q), septal, -0.024 * width,
-        0.007 * width / (1 + 0.15 * deep_q))  # fmt: skip
+    put("q_septal", 0.12 * voltage * (1 + deep_q), septal, _Q_SEPTAL[0] * width,
+        _Q_SEPTAL[1] * width / (1 + 0.15 * deep_q))  # fmt: skip
     lvh = 1.0 + fx["lvh"]
     put("r", tr["r_amp"] * voltage * lvh, r_dir, np.zeros(n), 0.011 * width)
-    put("s", 0.35 * voltage * lvh, _S_DIR, 0.026 * width, 0.010 * width)
+    put("s", 0.35 * voltage * lvh, _S_DIR, _S_WAVE[0] * width, _S_WAVE[1] * width)
     r2_vec = (0.5 * tr["r_amp"] * voltage * lbbb[:, 0])[:, None] * r_dir
     r2_vec += (0.5 * voltage * fx["rbbb"])[:, None] * _RBBB_R2
     vec[:, k["r2"]] = r2_vec
@@ -138,7 +144,7 @@ def build_beats(lat: Latents) -> Beat:
 
     qrs_on, j_point = _qrs_bounds(vec, center, sigma)
     rr = 60.0 / lat.heart_rate
-    t_peak = j_point + 0.21 * tr["qt_scale"] * np.sqrt(rr)
+    t_peak = j_point + (0.21 * tr["qt_scale"] + tr["jt_shift_s"]) * np.sqrt(rr)
     t_axis = np.deg2rad(0.6 * lat.qrs_axis + 20.0)
     t_dir = np.stack([np.cos(t_axis), np.sin(t_axis), np.full(n, 0.5)], axis=1)
     t_dir /= np.linalg.norm(t_dir, axis=1, keepdims=True)
@@ -152,6 +158,7 @@ def build_beats(lat: Latents) -> Beat:
 
     st_vec = injury + fx["early_repol"][:, None] * _EARLY_REPOL
     st_vec += fx["pericarditis"][:, None] * _PERICARDITIS
+    st_vec += tr["j_anterior"][:, None] * _ANTERIOR  # normal J point / ST elevation in V1–V4
     st_vec -= (fx["strain"][:, None] + 0.12 * lbbb) * r_dir
     pr_vec = -0.4 * fx["pericarditis"][:, None] * _P_DIR
     return Beat(

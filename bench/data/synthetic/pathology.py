@@ -13,6 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.data.synthetic.config import CHRONIC_TASKS, SyntheticConfig
+from bench.data.synthetic.demographics import (
+    Demographics,
+    draw_demographics,
+    ecg_shifts,
+    label_probability,
+)
 from bench.data.synthetic.draws import Draws
 from bench.data.synthetic.sites import site_table
 
@@ -115,6 +121,7 @@ class Latents:
     ecg: np.ndarray
     n_ecgs: np.ndarray
     site_index: np.ndarray
+    demographics: Demographics  # the patient's sex and age
     label: np.ndarray
     severity: np.ndarray
     heart_rate: np.ndarray
@@ -140,8 +147,10 @@ def draw_latents(config: SyntheticConfig, patient: np.ndarray, ecg: np.ndarray) 
     d = Draws(config.seed, config.task_code, patient, ecg)
     task = config.task
     site_index = np.floor(d.uniform("site", "patient") * len(config.sites)).astype(np.int64)
+    demo = draw_demographics(d)
     label_per = "patient" if task in CHRONIC_TASKS else "record"
-    label = d.bernoulli("label", config.effective_prevalence, label_per).astype(np.int64)
+    risk = label_probability(task, config.effective_prevalence, demo)
+    label = d.bernoulli("label", risk, label_per).astype(np.int64)
     a, b = SEVERITY_BETA[task]
     sev = d.beta("severity", a, b, label_per)
     if task in CHRONIC_TASKS:  # slow drift of a chronic condition between ECGs
@@ -153,13 +162,19 @@ def draw_latents(config: SyntheticConfig, patient: np.ndarray, ecg: np.ndarray) 
     rate = site_table(site_index)["confounder_rate"]
     confounders = _apply(d, CONFOUNDERS[task], "conf", None, rate, False, effects)
 
+    shift = ecg_shifts(demo, d)
+    axis = 45.0 + 22.0 * d.normal("axis", "patient") + 4.0 * d.normal("axis_ecg")
     hr = 70.0 + 10.0 * d.normal("hr_base", "patient") + 5.0 * d.normal("hr") + effects["tachy"]
+    hr += shift["heart_rate"]
     traits = {
         "p_amp": 0.14 * np.exp(0.2 * d.normal("p_amp", "patient")),
         "t_amp": 0.32 * np.exp(0.25 * d.normal("t_amp", "patient")),
         "r_amp": 1.15 * np.exp(0.15 * d.normal("r_amp", "patient")),
         "qt_scale": 1.0 + 0.05 * d.normal("qt", "patient"),
-        "pr": 0.155 + 0.015 * d.normal("pr", "patient"),
+        "pr": 0.155 + 0.015 * d.normal("pr", "patient") + shift["pr_shift_s"],
+        "qrs_shift_s": shift["qrs_shift_s"],
+        "jt_shift_s": shift["jt_shift_s"],
+        "j_anterior": shift["j_anterior"],
         "rotation": 8.0 * d.normal("rotation", "patient") + 3.0 * d.normal("placement"),
         "posterior": 0.35 + 0.1 * d.normal("posterior", "patient"),
     }
@@ -168,13 +183,13 @@ def draw_latents(config: SyntheticConfig, patient: np.ndarray, ecg: np.ndarray) 
         ecg=ecg,
         n_ecgs=n_ecgs_of(config, patient),
         site_index=site_index,
+        demographics=demo,
         label=label,
         severity=severity,
         heart_rate=np.clip(hr, 40.0, 160.0),
-        qrs_axis=np.clip(
-            45.0 + 22.0 * d.normal("axis", "patient") + 4.0 * d.normal("axis_ecg"), -60.0, 110.0
-        ),
-        amplitude_scale=np.exp(0.2 * d.normal("amplitude", "patient")),
+        qrs_axis=np.clip(axis + shift["axis_deg"], -60.0, 110.0),
+        # sex and age explain part of the spread between patients (0.2 on the log scale)
+        amplitude_scale=np.exp(0.15 * d.normal("amplitude", "patient") + shift["log_voltage"]),
         traits=traits,
         effects=effects,
         patterns=patterns,
