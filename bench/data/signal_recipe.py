@@ -9,12 +9,13 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
    convention for "absent") and reported;
 2. reject non-finite samples;
 2b. the recipe's ``filters``, in order, at the record's own rate (:class:`SignalFilter`:
-   notch, Butterworth band-pass, median baseline removal; none by default);
+   notch, Butterworth or FIR band-pass, median baseline removal; none by default);
 3. resample to ``target_fs`` by linear interpolation on the recipe's ``resampling`` grid
    (:func:`resample_linear`);
 4. normalise: per-lead z-score over the whole resampled record (a constant lead becomes 0),
    one z-score over all its leads and samples together (``"zscore-record"``), one min-max
-   scaling to [0, 1] over the samples kept in step 5 (``"minmax-record"``), or none;
+   scaling to [0, 1] over the samples kept in step 5 (``"minmax-record"``), a per-lead
+   min-max scaling to [-1, 1] over the whole resampled record (``"minmax-lead"``), or none;
 5. cut into non-overlapping ``segment_samples`` segments; a shorter remainder is dropped
    (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
    first ``n_segments`` whole segments are kept; slots a shorter record cannot fill stay
@@ -41,11 +42,15 @@ if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs s
     import numpy as np
     from torch import Tensor
 
-Normalisation = Literal["zscore", "zscore-record", "minmax-record", "none"]
-NORMALISATIONS: tuple[Normalisation, ...] = ("zscore", "zscore-record", "minmax-record", "none")
+Normalisation = Literal["zscore", "zscore-record", "minmax-record", "minmax-lead", "none"]
+NORMALISATIONS: tuple[Normalisation, ...] = (
+    "zscore", "zscore-record", "minmax-record", "minmax-lead", "none",
+)  # fmt: skip
 #: The filters a recipe can apply (:class:`SignalFilter`).
-FilterKind = Literal["notch", "butter-bandpass", "median-baseline"]
-FILTER_KINDS: tuple[FilterKind, ...] = ("notch", "butter-bandpass", "median-baseline")
+FilterKind = Literal["notch", "butter-bandpass", "fir-bandpass", "median-baseline"]
+FILTER_KINDS: tuple[FilterKind, ...] = (
+    "notch", "butter-bandpass", "fir-bandpass", "median-baseline",
+)  # fmt: skip
 #: Where linear resampling puts the input samples (:func:`resample_linear`).
 Resampling = Literal["time", "endpoints", "fft"]
 RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints", "fft")
@@ -63,6 +68,10 @@ class SignalFilter:
     - ``notch``: scipy's ``iirnotch(freq, q)`` run forward and backward (``filtfilt``);
     - ``butter-bandpass``: a Butterworth band-pass of ``order`` between ``low`` and ``high``
       Hz (``butter(order, [low, high], "bandpass")``), ``filtfilt``;
+    - ``fir-bandpass``: a windowed-sinc FIR band-pass between ``low`` and ``high`` Hz whose
+      order is ``int(seconds * fs)`` at the record's rate, made odd (``firwin(order, [low,
+      high], pass_zero=False)``, Hamming window), ``filtfilt`` (biosppy's ``filter_signal(
+      ftype="FIR", band="bandpass")``, HuBERT-ECG's ``apply_filter``: ``seconds=0.3``);
     - ``median-baseline``: subtracts the lead's running median over ``seconds`` (a window of
       ``int(seconds * fs) + 1`` samples, made odd; ``medfilt``), removing baseline wander.
 
@@ -87,6 +96,10 @@ class SignalFilter:
             raise ValueError(
                 f"band-pass filter: expected 0 < low < high and order >= 1, got {self}"
             )
+        if self.kind == "fir-bandpass" and not (0 < self.low < self.high and self.seconds > 0):
+            raise ValueError(
+                f"FIR band-pass filter: expected 0 < low < high and seconds > 0, got {self}"
+            )
         if self.kind == "median-baseline" and not self.seconds > 0:
             raise ValueError(f"median baseline filter: expected seconds > 0, got {self}")
 
@@ -100,6 +113,11 @@ class SignalFilter:
             kernel = int(self.seconds * fs) + 1
             kernel += 1 - kernel % 2
             return rows - np.stack([signal.medfilt(row, kernel_size=kernel) for row in rows])
+        if self.kind == "fir-bandpass":
+            order = int(self.seconds * fs)
+            order += 1 - order % 2
+            taps = signal.firwin(order, [self.low, self.high], pass_zero=False, fs=fs)
+            return signal.filtfilt(taps, np.ones(1), rows, axis=-1)
         if self.kind == "notch":
             b, a = signal.iirnotch(self.freq, self.q, fs)
         else:
@@ -123,7 +141,9 @@ class SignalRecipe:
       ``(x - mean) / (std + 1e-8)`` over all its leads and samples together (ECGFounder's
       ``z_score_normalization``), ``"minmax-record"`` ``(x - min) / (max - min + 1e-8)``
       over all leads (zero-filled ones included) of the samples kept after the cut (MERL's
-      scaling of its window to [0, 1]), or ``"none"`` (mV);
+      scaling of its window to [0, 1]), ``"minmax-lead"`` ``2 (x - min) / (max - min +
+      1e-8) - 1`` per lead over the whole resampled record (HuBERT-ECG's ``scaling`` to
+      [-1, 1]; a constant lead becomes -1, a missing one stays 0), or ``"none"`` (mV);
     - ``segment_samples``: length of one model input segment;
     - ``n_segments``: segment slots per record (record length = ``n_segments *
       segment_samples``; 2 × 2,500 = the 10 s of a standard ECG at 500 Hz).
@@ -291,6 +311,9 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
         resampled = zscore_leads(resampled)
     elif recipe.normalise == "zscore-record":
         resampled = (resampled - resampled.mean()) / (resampled.std() + 1e-8)
+    elif recipe.normalise == "minmax-lead":
+        low = resampled.min(axis=1, keepdims=True)
+        resampled = 2 * (resampled - low) / (resampled.max(axis=1, keepdims=True) - low + 1e-8) - 1
     n_whole = resampled.shape[1] // recipe.segment_samples
     if n_whole == 0:
         raise ECGFormatError(
