@@ -17,6 +17,7 @@ from bench import __version__
 from bench.run.overlap import split_overlaps
 from bench.run.provenance import git_sha, package_versions, stable_hash
 from bench.run.records import ResultRecord
+from bench.run.scoring import positives
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +132,7 @@ def trained_records(
         "predictions": context.store.predictions_path(key.id),
         "model_config": {**built.config, **model_config_pretraining(pretraining)},
         "n_train": len(plan.train_ids),
-        "n_train_positive": int(by_id.loc[plan.train_ids, "label"].sum()),
+        "n_train_positive": positives(prepared.task.kind, train_labels),
         "n_train_patients": int(by_id.loc[plan.train_ids, "patient_id"].nunique()),
         "n_validation": len(plan.validation_ids),
         "train_config": plan.train_config.to_dict(),
@@ -142,7 +143,7 @@ def trained_records(
         "history": result.history,
         "training": result.details,
     }
-    if prepared.labels:
+    if prepared.labels and prepared.task.kind == "classification":
         per_label = dict(zip(prepared.labels, train_labels.sum(axis=0).tolist(), strict=True))
         details["n_train_positive_per_label"] = per_label
     splits = {

@@ -112,7 +112,7 @@ def _cox_value(
     loss = cox_loss(x @ b, times, events) + 0.5 * alpha * (b * b).sum()
     loss.backward()
     assert b.grad is not None
-    return float(loss), b.grad.numpy().copy()
+    return float(loss.detach()), b.grad.numpy().copy()
 
 
 def fit_cox(x: np.ndarray, labels: np.ndarray, alpha: float) -> tuple[np.ndarray, bool]:

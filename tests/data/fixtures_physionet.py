@@ -115,7 +115,7 @@ def make_mimic_iv_ecg_dir(root: Path, n_patients: int = 12) -> Written:
         rr = "" if af is None else str(600 + 10 * k)
         measurements.append(
             [subject, study, 6 + k % 3, time, *_reports(af, upper=k == 3), "<not specified>",
-             "60 Hz notch Baseline filter", rr, 40, 140, 180 + k, 270 + k, 560 + 2 * k, 60, 45, 50]
+             "60 Hz notch Baseline filter", rr, 40, 140, 180 + k, 270 + k + 2 * (k % 9), 560 + 2 * k, 60, 45, 50]
         )  # fmt: skip
         if k % 4 == 0:
             links.append([subject, study, relative, f"{subject}-EC-{k}", 1, time])
