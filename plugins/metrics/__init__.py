@@ -1,11 +1,13 @@
-"""Built-in metrics plugin: bootstrap AUROC/AUPRC, calibration, subgroups, Wasserstein image
-distances.
+"""Built-in metrics plugin: bootstrap AUROC/AUPRC, calibration, subgroups, regression and
+survival metrics, Wasserstein image distances.
 
-Registers the score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``, ``brier``,
-``ece``, ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`, and the metrics fitted
-on validation of :mod:`.validation_fitted`: ``ece_ts``, ``brier_ts``, ``sensitivity``,
-``specificity``, ``ppv``, ``npv``), the image metric
-``wasserstein_w1`` and the ``bench wasserstein`` command.
+Registers the classification score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``,
+``brier``, ``ece``, ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`, and the
+metrics fitted on validation of :mod:`.validation_fitted`: ``ece_ts``, ``brier_ts``,
+``sensitivity``, ``specificity``, ``ppv``, ``npv``), the regression metrics of
+:mod:`.regression` (``mae``, ``rmse``, ``r2``, ``pearson``), the survival metrics of
+:mod:`.survival` (``c_index``, ``td_auroc``), the image metric ``wasserstein_w1`` and the
+``bench wasserstein`` command.
 """
 
 from __future__ import annotations
@@ -66,6 +68,29 @@ VALIDATION_FITTED: dict[str, tuple[str, str, bool]] = {
 }
 
 
+#: Regression metrics (:mod:`.regression`), all default: name → (description,
+#: higher_is_better).
+REGRESSION_SCORE_METRICS: dict[str, tuple[str, bool]] = {
+    "mae": ("mean absolute error |prediction − target|, in the target's unit", False),
+    "rmse": ("root mean squared error, in the target's unit", False),
+    "r2": ("R² = 1 − Σ(prediction − target)² / Σ(target − mean)² (NaN: constant target)", True),
+    "pearson": ("Pearson's r of predictions and targets (NaN: either constant)", True),
+}
+
+#: Survival metrics (:mod:`.survival`), all default: name → description.
+SURVIVAL_SCORE_METRICS: dict[str, str] = {
+    "c_index": (
+        "Harrell's C: share of comparable pairs (the earlier time an event; censored at a tied "
+        "time counts as later) in which the earlier has the higher risk, tied risks ½"
+    ),
+    "td_auroc": (
+        "cumulative/dynamic AUROC at the task's horizons with IPCW (Uno 2007, as "
+        "scikit-survival's cumulative_dynamic_auc, censoring Kaplan–Meier on the test set): "
+        "mean over horizons, each in the details"
+    ),
+}
+
+
 def compute_score_metric(
     name: str,
     data: ScoreData,
@@ -83,18 +108,7 @@ def compute_score_metric(
     from bench.plugins.metrics.bootstrap import bootstrap_metric, resamples_of
 
     resamples = resamples_of(data, replicates, seed, unit)
-    result = bootstrap_metric(name, data.y_true, data.y_score, resamples)
-    return MetricValue(
-        value=result.point,
-        ci_low=result.ci_low,
-        ci_high=result.ci_high,
-        details={
-            "valid_replicates": result.valid_replicates,
-            "replicates": result.replicates,
-            "unit": unit,
-            "seed": seed,
-        },
-    )
+    return bootstrap_metric(name, data.y_true, data.y_score, resamples).metric_value(unit, seed)
 
 
 def score_replicates(
@@ -113,6 +127,10 @@ def _w1_metric(set_a: np.ndarray, set_b: np.ndarray) -> dict[str, dict[str, floa
     return w1_summary(set_a, set_b)
 
 
+_REGRESSION_METRIC = LazyFunction("bench.plugins.metrics.regression:regression_metric")
+_REGRESSION_REPLICATES = LazyFunction("bench.plugins.metrics.regression:regression_replicates")
+
+
 @hookimpl
 def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
     """Score metrics with bootstrap CIs and the pixel-intensity Wasserstein image metric."""
@@ -126,6 +144,30 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 higher_is_better=higher,
                 default=default,
                 replicates=partial(score_replicates, name),
+            )
+        )
+    for name, (description, higher) in REGRESSION_SCORE_METRICS.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=partial(_REGRESSION_METRIC, name),
+                description=f"{description}, 95 % bootstrap CI",
+                higher_is_better=higher,
+                default=True,
+                replicates=partial(_REGRESSION_REPLICATES, name),
+                task_kinds=("regression",),
+            )
+        )
+    for name, description in SURVIVAL_SCORE_METRICS.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=LazyFunction(f"bench.plugins.metrics.survival:{name}"),
+                description=f"{description}; 95 % bootstrap CI",
+                default=True,
+                task_kinds=("survival",),
             )
         )
     for name, (metric, description) in SUBGROUP_METRICS.items():

@@ -22,6 +22,7 @@ from bench.plugins.metrics.ranking import RANKING_METRICS, ranking_replicates
 from bench.api import (
     DEFAULT_LEVEL,
     DEFAULT_REPLICATES,
+    MetricValue,
     ScoreData,
     Unit,
     bootstrap_indices,
@@ -43,6 +44,7 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_metric",
     "bootstrap_metrics",
+    "kernel_bootstrap",
     "resamples_of",
 ]
 
@@ -61,6 +63,36 @@ class BootstrapResult:
     values: np.ndarray
     valid_replicates: int
     replicates: int
+
+    @classmethod
+    def of(cls, point: float, values: np.ndarray, level: float = DEFAULT_LEVEL) -> BootstrapResult:
+        """The result of a point value and its replicate ``values`` (percentile CI at
+        ``level``)."""
+        low, high = percentile_ci(values, level)
+        return cls(
+            point=float(point),
+            ci_low=low,
+            ci_high=high,
+            values=values,
+            valid_replicates=int(np.isfinite(values).sum()),
+            replicates=len(values),
+        )
+
+    def metric_value(self, unit: Unit, seed: int, **details: Any) -> MetricValue:
+        """As a score metric's :class:`MetricValue`: the replicate counts, the resamples'
+        ``unit`` and ``seed``, and ``details``."""
+        return MetricValue(
+            value=self.point,
+            ci_low=self.ci_low,
+            ci_high=self.ci_high,
+            details={
+                "valid_replicates": self.valid_replicates,
+                "replicates": self.replicates,
+                "unit": unit,
+                "seed": seed,
+                **details,
+            },
+        )
 
 
 def resamples_of(
@@ -105,19 +137,20 @@ def bootstrap_metrics(
     ones = np.ones((1, len(np.asarray(y_true))), dtype=np.int32)
     points = replicate_values(metrics, y_true, y_score, ones)
     replicated = replicate_values(metrics, y_true, y_score, resamples)
-    results = {}
-    for name in metrics:
-        values = replicated[name]
-        low, high = percentile_ci(values, level)
-        results[name] = BootstrapResult(
-            point=float(points[name][0]),
-            ci_low=low,
-            ci_high=high,
-            values=values,
-            valid_replicates=int(np.isfinite(values).sum()),
-            replicates=len(values),
-        )
-    return results
+    return {name: BootstrapResult.of(points[name][0], replicated[name], level) for name in metrics}
+
+
+def kernel_bootstrap(
+    kernel: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    resamples: np.ndarray,
+    level: float = DEFAULT_LEVEL,
+) -> BootstrapResult:
+    """A metric given as ``kernel(weights) -> values`` (its value on every row of an
+    ``(R, n)`` multiplicity matrix) on the full set of ``n`` records (a row of ones), with
+    the percentile CI over ``resamples``."""
+    point = kernel(np.ones((1, n), dtype=np.int32))[0]
+    return BootstrapResult.of(point, kernel(resamples), level)
 
 
 def bootstrap_metric(

@@ -17,6 +17,7 @@ Replicates lacking either class give ``NaN``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -143,11 +144,24 @@ def kernel_threads() -> int:
 #: Replicate rows per kernel call: the threads share the rows in parts of this size.
 ROWS_PER_THREAD = 64
 
+
+def over_row_parts(rows: Callable[[slice], None], n_rows: int) -> None:
+    """Call ``rows(part)`` on every part of :data:`ROWS_PER_THREAD` rows of ``n_rows``,
+    on :func:`kernel_threads` threads (the kernels release the GIL)."""
+    parts = [slice(start, start + ROWS_PER_THREAD) for start in range(0, n_rows, ROWS_PER_THREAD)]
+    threads = min(kernel_threads(), len(parts))
+    if threads <= 1:
+        rows(slice(None))
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(rows, parts))
+
+
 #: Ranking metrics, in the order :func:`_ranking_rows` writes them.
 RANKING_METRICS: tuple[str, ...] = ("auroc", "auprc", "auprc_trapezoid")
 
 
-def _integer_weights(weights: np.ndarray, n: int) -> np.ndarray:
+def integer_weights(weights: np.ndarray, n: int) -> np.ndarray:
     """The multiplicity matrix as integers, checked to be ``(replicates, n)``, whole and ≥ 0."""
     w = np.asarray(weights)
     if w.ndim != 2 or w.shape[1] != n:
@@ -185,7 +199,7 @@ def ranking_replicates(
             f"unknown ranking metrics {unknown}; choose from {sorted(RANKING_METRICS)}"
         )
     y, s = check_binary_inputs(y_true, y_score)
-    w = _integer_weights(weights, len(y))
+    w = integer_weights(weights, len(y))
     layout = _Layout.of(y, s)
     values = np.empty((w.shape[0], len(RANKING_METRICS)), dtype=np.float64)
 
@@ -200,11 +214,5 @@ def ranking_replicates(
             values[part],
         )
 
-    parts = [slice(start, start + ROWS_PER_THREAD) for start in range(0, len(w), ROWS_PER_THREAD)]
-    threads = min(kernel_threads(), len(parts))
-    if threads == 1:
-        rows(slice(None))
-    else:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(rows, parts))
+    over_row_parts(rows, len(w))
     return {name: values[:, RANKING_METRICS.index(name)] for name in metrics}
