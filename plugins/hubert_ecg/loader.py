@@ -54,6 +54,22 @@ LEGACY_CONFIG_GLOBALS = (
     "hubert_ecg.HuBERTECGConfig",
     "transformers.models.hubert.configuration_hubert.HubertConfig",
 )
+#: ``HubertConfig``'s own defaults, which ``transformers`` gives a field ``config.json``
+#: leaves out (not HuBERT-ECG's values: the conv stem differs).
+TRANSFORMERS_DEFAULTS: dict[str, object] = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "conv_dim": (512,) * 7,
+    "conv_kernel": (10, 3, 3, 3, 3, 2, 2),
+    "conv_stride": (5, 2, 2, 2, 2, 2, 2),
+    "conv_bias": False,
+    "num_conv_pos_embeddings": 128,
+    "num_conv_pos_embedding_groups": 16,
+    "feat_proj_layer_norm": True,
+    "layer_norm_eps": 1e-5,
+}
 _RENAMES = {
     "parametrizations.weight.original0": "weight_g",
     "parametrizations.weight.original1": "weight_v",
@@ -66,8 +82,9 @@ class LegacyConfig:
 
 
 def config_from_dict(values: Mapping[str, Any], where: str) -> HubertEcgConfig:
-    """The port's :class:`HubertEcgConfig` of ``config.json``-style ``values``; a model
-    type or a setting the port does not implement is refused naming ``where`` and the field."""
+    """The port's :class:`HubertEcgConfig` of ``config.json``-style ``values`` (a field left
+    out takes ``HubertConfig``'s default, as in ``transformers``); a model type or a setting
+    the port does not implement is refused naming ``where`` and the field."""
     model_type = values.get("model_type")
     if model_type != MODEL_TYPE:
         raise CheckpointError(
@@ -79,12 +96,9 @@ def config_from_dict(values: Mapping[str, Any], where: str) -> HubertEcgConfig:
                 f"{where}: {key}={values[key]!r} is not supported by the hubert-ecg port "
                 f"(expected {allowed[0]!r}, as the released models)"
             )
-    names = [f.name for f in fields(HubertEcgConfig)]
-    missing = [name for name in names if name not in values]
-    if missing:
-        raise CheckpointError(f"{where}: config lacks {', '.join(missing)}")
+    values = {**TRANSFORMERS_DEFAULTS, **values}
     try:
-        return HubertEcgConfig(**{name: values[name] for name in names})
+        return HubertEcgConfig(**{f.name: values[f.name] for f in fields(HubertEcgConfig)})
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{where}: {exc}") from None
 

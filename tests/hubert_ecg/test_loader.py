@@ -103,6 +103,23 @@ def test_a_config_the_port_does_not_implement_is_refused(host, tmp_path, change,
     assert str(info.value).startswith(str(path.with_name("config.json")))
 
 
+def test_a_field_config_json_leaves_out_takes_the_transformers_default(host, tmp_path) -> None:
+    """``transformers`` gives a missing field ``HubertConfig``'s default: without
+    ``feat_proj_layer_norm`` and ``layer_norm_eps`` (True, 1e-5) the file loads the same;
+    without ``conv_stride`` the default 7-layer stem does not fit and is refused."""
+    state = load_file(str(SAFETENSORS))
+    path = _folder(tmp_path, state)
+    config = json.loads(path.with_name("config.json").read_text())
+    for key in ("feat_proj_layer_norm", "layer_norm_eps"):
+        del config[key]
+    path.with_name("config.json").write_text(json.dumps(config))
+    _assert_authors_embeddings(host, path)
+    del config["conv_stride"]
+    path.with_name("config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="must have the same non-zero length"):
+        build(host, path)
+
+
 def test_safetensors_without_a_config_is_refused(host, tmp_path: Path) -> None:
     path = tmp_path / "model.safetensors"
     shutil.copy(SAFETENSORS, path)
