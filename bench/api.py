@@ -18,7 +18,7 @@ from dataclasses import fields
 from typing import Any
 
 from bench import __version__
-from bench.data.cohort import REQUIRED_COLUMNS, Cohort, CohortError
+from bench.data.cohort import REQUIRED_COLUMNS, TIME_COLUMN, Cohort, CohortError
 from bench.data.echonext_layout import ECHONEXT_FLAGS
 from bench.data.label_rules import LabelRule, column_rule
 from bench.data.representation import IMAGENET_MEAN, IMAGENET_STD, ImageInput, SignalInput
@@ -186,6 +186,7 @@ __all__ = [
     "DEFAULT_RECIPE",
     "PAPER_RECIPE",
     "REQUIRED_COLUMNS",
+    "TIME_COLUMN",
     "SIGNAL_UNITS",
     "STANDARD_LEADS",
     "TRANSFORMER_RECIPE",

@@ -26,6 +26,7 @@ from bench.leaderboard.aggregate import CI_POOLED, Cell, SourcedRecord
 
 from bench.api import (
     DEFAULT_REPLICATES,
+    TIME_COLUMN,
     MetricSpec,
     bootstrap_indices,
     label_columns,
@@ -150,10 +151,26 @@ class Replicates:
             point, values = macro.point, macro.replicates
         else:
             whole = np.ones((1, len(y_true)), dtype=np.int32)
-            point = float(metric_replicates(spec, y_true[:, 0], scores[:, 0], groups, whole)[0])
-            values = metric_replicates(spec, y_true[:, 0], scores[:, 0], groups, resamples)
+            survival = survival_inputs(item, frame)
+            args = (spec, y_true[:, 0], scores[:, 0], groups)
+            point = float(metric_replicates(*args, whole, *survival)[0])
+            values = metric_replicates(*args, resamples, *survival)
         values = np.asarray(values, float)
         return SeedValues(frame.index, y_true, groups_key, point, values, scores, groups)
+
+
+def survival_inputs(
+    item: SourcedRecord, frame: pd.DataFrame
+) -> tuple[np.ndarray | None, tuple[float, ...]]:
+    """A survival task's follow-up times (the predictions' ``time`` column) and horizons
+    (its registered :attr:`TaskSpec.horizons`); ``(None, ())`` for other tasks."""
+    if TIME_COLUMN not in frame.columns:
+        return None, ()
+    from bench.api import get_host
+
+    tasks = get_host().registries.tasks
+    horizons = tasks.get(item.record.task).horizons if item.record.task in tasks else ()
+    return frame[TIME_COLUMN].to_numpy(float), horizons
 
 
 def pooled_ci(cell: Cell, values: Replicates) -> tuple[float, float] | str:

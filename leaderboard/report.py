@@ -31,7 +31,9 @@ from bench.leaderboard.replicates import Replicates, pool_cis
 from bench.leaderboard.settings import Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
 
-DEFAULT_METRICS: tuple[str, ...] = ("auroc", "auprc")
+#: Tabulated by default: the headline metrics of each task kind (classification, regression,
+#: survival); a task's records hold only its kind's, so each task gets its own.
+DEFAULT_METRICS: tuple[str, ...] = ("auroc", "auprc", "mae", "r2", "c_index", "td_auroc")
 FINDINGS_METRIC = "auroc"
 
 

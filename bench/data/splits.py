@@ -213,9 +213,8 @@ def make_split(
     kind: str = "classification",
 ) -> Split:
     """Split ``manifest`` (record_id, patient_id, site, label; optional sex and age) by
-    patient; ``label_names`` names a multi-label task's labels (columns ``label:<name>``),
-    stratified on as a matrix; ``kind`` is the task kind (a regression task is stratified
-    on quantile bins of its target, :func:`bench.data.strata.patient_strata`)."""
+    patient, stratified on :func:`bench.data.strata.patient_strata` of the task's ``kind``
+    and ``label_names`` (a multi-label task's labels, columns ``label:<name>``)."""
     rng = np.random.default_rng(config.seed)
     sets: dict[str, list[str]] = {name: [] for name in SET_NAMES}
     pool = manifest

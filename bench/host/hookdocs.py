@@ -54,7 +54,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `tokens_method` | the `ModelSpec.features` of a module whose own `tokens` method is its features contract |
 | `ModelSpec`, `ModelMeta`, `BuiltModel`, `PretrainingFacts` | a model: `build(...)`, what it is (`meta`: description, family, size, `pretrained_on` corpora in the source vocabulary), what it is fed (`input`) and its capabilities (features, saliency, default weights, recipe, pretraining command); what `build` returns |
 | `ImageInput`, `SignalInput` | the two input representations (`ModelSpec.input`): a rendered image with its normalisation, or signals through the image recipe or the model's own `SignalRecipe` (with `SegmentAggregation` for a segment model) |
-| `TaskSpec`, `Cohort`, `CohortError`, `REQUIRED_COLUMNS` | a task: label definition + one cohort loader per data source |
+| `TaskSpec`, `Cohort`, `CohortError`, `REQUIRED_COLUMNS`, `TIME_COLUMN` | a task (classification, regression or survival): label definition + one cohort loader per data source |
 | `MetricSpec`, `ScoreData`, `MetricValue` | a metric: `compute(ScoreData) -> MetricValue` |
 | `TokenizerSpec` | a visual tokenizer for MIM pretraining |
 | `ECGSignal`, `ECGFormatError`, `STANDARD_LEADS`, `SIGNAL_UNITS` | the one signal type: `(leads × samples)` float32 in mV, standard lead names and order |

@@ -40,13 +40,17 @@ def metric_replicates(
     y_score: np.ndarray,
     groups: np.ndarray,
     weights: np.ndarray,
+    times: np.ndarray | None = None,
+    horizons: tuple[float, ...] = (),
 ) -> np.ndarray:
     """Values of score metric ``spec`` on every row of the multiplicity matrix ``weights``.
 
-    Uses ``spec.replicates`` (vectorised) when the metric provides it; otherwise calls
-    ``spec.compute`` once per row on the expanded resample (``replicate_indices`` set to
-    a single identity replicate, so the metric does not bootstrap again). A row on which
-    the metric raises ``ValueError`` (e.g. one class only) gives NaN, as in the built-ins.
+    Uses ``spec.replicates`` (vectorised) when the metric provides it (a survival task's
+    follow-up ``times`` and ``horizons`` passed to it as keywords); otherwise calls
+    ``spec.compute`` once per row on the expanded resample (``replicate_indices`` set to a
+    single identity replicate, so the metric does not bootstrap again; ``times`` and
+    ``horizons`` passed on). A row on which the metric raises ``ValueError`` (e.g. one class
+    only) gives NaN, as in the built-ins.
     """
     from bench.host.specs import ScoreData
 
@@ -54,7 +58,9 @@ def metric_replicates(
         raise ValueError(f"metric {spec.name!r} is of kind {spec.kind!r}, not 'scores'")
     weights = np.asarray(weights)
     if spec.replicates is not None:
-        return np.asarray(spec.replicates(y_true, y_score, weights), dtype=np.float64)
+        survival = {} if times is None else {"times": times, "horizons": horizons}
+        values = spec.replicates(y_true, y_score, weights, **survival)
+        return np.asarray(values, dtype=np.float64)
     out = np.full(len(weights), np.nan)
     positions = np.arange(weights.shape[1])
     for r, counts in enumerate(weights):
@@ -64,6 +70,8 @@ def metric_replicates(
             y_score=y_score[idx],
             groups=groups[idx],
             replicate_indices=np.ones((1, idx.size), dtype=np.int32),
+            times=None if times is None else times[idx],
+            horizons=horizons,
         )
         try:
             out[r] = float(spec.compute(data).value)

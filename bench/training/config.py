@@ -107,15 +107,17 @@ class TrainConfig:
         """A short stable hash of :meth:`to_dict`."""
         return stable_hash(self.to_dict())
 
-    def stopping_rule(self) -> str:
-        """The rule in words, for records and table captions."""
+    def stopping_rule(self, monitor: str | None = None) -> str:
+        """The rule in words, for records and table captions (``monitor``: what was
+        monitored when not ``self.monitor``, e.g. the loss of a regression task)."""
+        monitor = monitor or self.monitor
         length = f"up to {self.epochs} epochs"
         if self.min_steps:
             length += f" (at least {self.min_steps} steps)"
         if self.patience:
-            stop = f"early stop after {self.patience} evaluations without a better validation {self.monitor}"
+            stop = f"early stop after {self.patience} evaluations without a better validation {monitor}"
         else:
-            stop = f"no early stop; best validation {self.monitor} kept"
+            stop = f"no early stop; best validation {monitor} kept"
         cap = f"; capped at {self.max_steps} steps" if self.max_steps else ""
         return f"{length}, {stop}{cap}"
 

@@ -234,7 +234,9 @@ class _Trainer:
             details={
                 **self.optimisation,
                 "recipe": self.config.recipe.name,
-                "stopping_rule": self.config.stopping_rule(),
+                "stopping_rule": self.config.stopping_rule(
+                    None if self.objective.kind == "classification" else "loss"
+                ),
                 "stopped_by": stopped_by,
                 "steps_run": progress.step,
                 "epochs_run": round(progress.step / self.plan.steps_per_epoch, 3),

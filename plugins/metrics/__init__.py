@@ -129,6 +129,7 @@ def _w1_metric(set_a: np.ndarray, set_b: np.ndarray) -> dict[str, dict[str, floa
 
 _REGRESSION_METRIC = LazyFunction("bench.plugins.metrics.regression:regression_metric")
 _REGRESSION_REPLICATES = LazyFunction("bench.plugins.metrics.regression:regression_replicates")
+_SURVIVAL_REPLICATES = LazyFunction("bench.plugins.metrics.survival:survival_replicates")
 
 
 @hookimpl
@@ -167,6 +168,7 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 compute=LazyFunction(f"bench.plugins.metrics.survival:{name}"),
                 description=f"{description}; 95 % bootstrap CI",
                 default=True,
+                replicates=partial(_SURVIVAL_REPLICATES, name),
                 task_kinds=("survival",),
             )
         )
