@@ -27,6 +27,7 @@ STRICT_EXIT = 2
 USER_ERRORS: tuple[tuple[str, str, str, int], ...] = (
     ("bench.host.registry", "UnknownNameError", "error", 2),
     ("bench.run.config", "ConfigError", "config error", 2),
+    ("bench.executors", "ExecutorError", "error", 2),
     ("bench.errors", "RunError", "error", 1),
     ("bench.data.cohort", "CohortError", "error", 1),
     ("bench.data.splits", "SplitError", "error", 1),

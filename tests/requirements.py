@@ -1,6 +1,7 @@
 """Optional test dependencies: a test that needs one skips where it is missing, unless the
 environment variable ``BENCH_REQUIRE`` names it (comma-separated, e.g.
-``BENCH_REQUIRE=chromium,ray,mlflow``, set by ``.ci/run``): then a missing dependency fails
+``BENCH_REQUIRE=chromium,ray,mlflow,slurm``, set by ``.ci/run``; ``slurm`` requires
+submitit and the SLURM daemons of :mod:`tests.executors.slurm_cluster`): then a missing dependency fails
 the test, so CI never reports as tested what it skipped."""
 
 from __future__ import annotations

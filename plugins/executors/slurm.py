@@ -26,7 +26,9 @@ The driver can go away: every submitted element is recorded in ``<folder>/submit
 to an element of the same cell and identity that is still in ``squeue`` or has written its
 result, instead of submitting the cell again. Compute nodes must see the run directory and the image cache directory
 (``--cache-dir``) on a shared filesystem: the driver builds the cache before submitting.
-``bench run --executor slurm --dry-run`` prints the job script without submitting.
+``bench run --executor slurm --dry-run`` prints the job script without submitting; a job
+array ``sbatch`` refuses (an unknown partition, a time limit above the partition's, a
+missing account) is a one-line error quoting ``sbatch``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -210,13 +213,33 @@ class SlurmExecutor:
         return attached
 
     def _submit(self, submitit: Any, jobs: Sequence[CellJob]) -> list[Any]:
+        from submitit.core.utils import FailedJobError
+
         from bench.api import run_cell
 
+        missing = [cmd for cmd in ("sbatch", "srun", "squeue") if shutil.which(cmd) is None]
+        if self.cluster == "slurm" and missing:
+            raise ExecutorError(
+                f"executor 'slurm': {', '.join(missing)} not found on PATH; run bench on a "
+                "machine that submits SLURM jobs (a login node)"
+            )
         executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         executor.update_parameters(**self.parameters(jobs))
         run_dir = str(self.settings.run_dir)
         specs = [job.spec for job in jobs]
-        return list(executor.map_array(run_cell, specs, [run_dir] * len(jobs)))
+        try:
+            return list(executor.map_array(run_cell, specs, [run_dir] * len(jobs)))
+        except FailedJobError as exc:  # sbatch's own words: bad partition, time, account, …
+            said = "; ".join(
+                line.strip().removeprefix("sbatch: error: ")
+                for line in str(exc).splitlines()
+                if line.strip()
+            )
+            raise ExecutorError(
+                f"executor 'slurm': sbatch refused the job array of {len(jobs)} cell(s): "
+                f"{said}; check the options partition, time, gpus, cpus, mem_gb and extra "
+                "(--dry-run prints the job script)"
+            ) from exc
 
     def _say(self, text: str) -> None:
         console = self.settings.console

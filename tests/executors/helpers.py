@@ -1,13 +1,22 @@
-"""Shared helpers of the executor tests: a host with the chaos test models, the CLI, and
-comparisons of two run directories."""
+"""Shared helpers of the executor tests: a host with the chaos test models, the CLI (in
+process, or as a driver process), and comparisons of two run directories."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parents[2]
+#: The chaos grid: ``slow-cnn`` × 2 fractions × these seeds, :data:`CHAOS_CELLS` cells.
+CHAOS_SEEDS = (0, 1)
+CHAOS_CELLS = 4
 
 #: Record fields that legitimately differ between two runs of the same cell.
 #: ``compute`` holds measured latencies and peak memory (the rest of it is deterministic).
@@ -33,6 +42,21 @@ def grid_args(root: Path, name: str, model: str = "tiny-cnn", seeds=(0,)) -> lis
     for seed in seeds:
         args += ["--seed", str(seed)]
     return args
+
+
+def chaos_grid_args(root: Path, name: str = "g") -> list[str]:
+    """The chaos grid (see :data:`CHAOS_SEEDS`) into ``root/runs/name``."""
+    return grid_args(root, name, model="slow-cnn", seeds=CHAOS_SEEDS)
+
+
+def start_driver(args: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """``bench ARGS`` with the chaos models as a driver process (``tests.executors.driver``)
+    in the repository, with ``env`` added to this environment; stdout and stderr together
+    as text on ``stdout``."""
+    command = [sys.executable, "-m", "tests.executors.driver", *args]
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
 def invoke(host, args: list[str]) -> Result:

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -18,33 +17,22 @@ from pathlib import Path
 import pytest
 
 from tests.executors.helpers import (
+    CHAOS_CELLS,
     assert_one_record_set,
     assert_same_run,
+    chaos_grid_args,
     chaos_host,
-    grid_args,
     invoke,
+    start_driver,
 )
 from tests.requirements import require_module
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-SEEDS = (0, 1)
-N_CELLS = 4  # 2 fractions × 2 seeds of slow-cnn
-
 
 @pytest.fixture(scope="module")
 def host():
     return chaos_host()
-
-
-@pytest.fixture(scope="module")
-def reference(host, tmp_path_factory) -> Path:
-    """The undisturbed grid, in process (--workers 1)."""
-    root = tmp_path_factory.mktemp("reference")
-    result = invoke(host, grid_args(root, "g", model="slow-cnn", seeds=SEEDS))
-    assert result.exit_code == 0, result.output
-    return root / "runs" / "g"
 
 
 class Killer(threading.Thread):
@@ -78,7 +66,7 @@ def run_with_killer(host, root: Path, extra: list[str], limit: int = 1) -> tuple
     killer = Killer(run, limit)
     killer.start()
     try:
-        result = invoke(host, [*grid_args(root, "g", model="slow-cnn", seeds=SEEDS), *extra])
+        result = invoke(host, [*chaos_grid_args(root), *extra])
     finally:
         killer.stop.set()
         killer.join()
@@ -89,7 +77,7 @@ def run_with_killer(host, root: Path, extra: list[str], limit: int = 1) -> tuple
 def test_local_workers_killed_mid_training_grid_finishes_identically(host, reference, tmp_path):
     run, killer = run_with_killer(host, tmp_path, ["--workers", "2"])
     assert killer.killed, "no worker was killed mid-training"
-    assert_one_record_set(run, N_CELLS)
+    assert_one_record_set(run, CHAOS_CELLS)
     assert_same_run(reference, run)
 
 
@@ -109,16 +97,12 @@ def ray_cluster():
 def test_ray_equals_in_process_and_survives_killed_workers(host, reference, ray_cluster, tmp_path):
     run, killer = run_with_killer(host, tmp_path, ["--executor", "ray"])
     assert killer.killed, "no Ray worker was killed mid-training"
-    assert_one_record_set(run, N_CELLS)
+    assert_one_record_set(run, CHAOS_CELLS)
     assert_same_run(reference, run)
 
 
 def _driver(root: Path) -> subprocess.Popen:
-    args = [sys.executable, "-m", "tests.executors.driver",
-            *grid_args(root, "g", model="slow-cnn", seeds=SEEDS), "--workers", "2"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return start_driver([*chaos_grid_args(root), "--workers", "2"])
 
 
 def _alive(pid: int) -> bool:
@@ -140,7 +124,7 @@ def test_driver_killed_mid_grid_resumes_from_finished_cells(reference, tmp_path)
     first.send_signal(signal.SIGKILL)
     first.wait()
     done = {p.parent.name: p.stat().st_mtime_ns for p in run.glob("cells/*/records.jsonl")}
-    assert 1 <= len(done) < N_CELLS, "the driver must die mid-grid"
+    assert 1 <= len(done) < CHAOS_CELLS, "the driver must die mid-grid"
     workers = [json.loads(p.read_text())["pid"] for p in run.glob("cells/*/worker.json")]
     deadline = time.monotonic() + 10
     while [pid for pid in workers if _alive(pid)] and time.monotonic() < deadline:
@@ -153,5 +137,5 @@ def test_driver_killed_mid_grid_resumes_from_finished_cells(reference, tmp_path)
     assert f"resumed {len(done)}" in " ".join(output.split())
     for cell, mtime in done.items():  # finished cells were not run again
         assert (run / "cells" / cell / "records.jsonl").stat().st_mtime_ns == mtime
-    assert_one_record_set(run, N_CELLS)
+    assert_one_record_set(run, CHAOS_CELLS)
     assert_same_run(reference, run)

@@ -145,3 +145,24 @@ def test_a_restarted_driver_reattaches_to_elements_still_queued_or_finished(tmp_
         ("cell-c", "runs/cell-c"),
     ]  # fmt: skip
     assert "re-attached to 2 element(s)" in " ".join(out.getvalue().split())
+
+
+def test_submitting_without_slurm_commands_names_them(tmp_path, monkeypatch) -> None:
+    submitit = pytest.importorskip("submitit")
+    from bench.api import ExecutorError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, srun or squeue here
+    executor = SlurmExecutor(ExecutorSettings(run_dir=tmp_path))
+    with pytest.raises(ExecutorError, match="sbatch, srun, squeue not found on PATH"):
+        executor._submit(submitit, [CellJob("cell-a", {})])
+
+
+def test_a_bad_executor_option_is_one_line_from_the_cli(tmp_path) -> None:
+    pytest.importorskip("submitit")
+    from tests.executors.helpers import chaos_host, grid_args, invoke
+
+    args = [*grid_args(tmp_path, "x"), "--executor", "slurm", "--executor-option", "grace_s=-1"]
+    result = invoke(chaos_host(), [*args, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert "error: executor options 'grace_s' (>= 0)" in result.output
+    assert "Traceback" not in result.output
