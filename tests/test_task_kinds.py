@@ -241,3 +241,17 @@ def test_models_trained_on_learnable_fixtures_beat_constant_predictors(cli, tmp_
             continue  # the fixture's QRS duration does not follow its signal
         constant = (test[f"label:{target}"] - mean[k]).abs().mean()
         assert mae["details"]["per_label"][target]["value"] < constant, target
+
+
+def test_describe_checks_each_fixture_with_its_kinds_outcome(cli, mimic, code15) -> None:
+    for task, source, root, column in (
+        ("mimic-iv-ecg-measurements", "mimic-iv-ecg", mimic, "first target mean"),
+        ("code15-mortality", "code15", code15, "median follow-up"),
+    ):
+        args = ["data", "describe", "--task", task, "--source", source, "--check", "--json"]
+        result = CliRunner().invoke(cli, [*args, "--source-option", f"{source}.path={root}"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output)
+        assert report["checked"] is True and report["usable"] == report["records"] > 0
+        train = next(row for row in report["rows"] if row["set"] == "train")
+        assert train[column] > 0

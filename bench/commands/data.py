@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.commands.options import parse_source_options
+from bench.data.cohort import TIME_COLUMN
 from bench.data.splits import DEFAULT_FRACTIONS, SplitError, TooFewPatientsError
 from bench.errors import RunError
 from bench.host.manager import PluginHost
@@ -30,10 +31,32 @@ UNCHECKED = (
 )
 
 
+def _outcome(part: pd.DataFrame, kind: str) -> dict[str, Any]:
+    """What a set holds of the outcome: positives and prevalence (classification), events,
+    event rate and median follow-up (survival), or the first target's mean and SD."""
+    if kind == "regression":
+        return {
+            "first target mean": round(float(part["label"].mean()), 4) if len(part) else None,
+            "first target sd": round(float(part["label"].std(ddof=0)), 4) if len(part) else None,
+        }
+    counts = {
+        "events" if kind == "survival" else "positives": int(part["label"].sum()),
+        "prevalence": round(float(part["label"].mean()), 4) if len(part) else None,
+    }
+    if kind == "survival":
+        follow_up = float(part[TIME_COLUMN].median()) if len(part) else None
+        counts["median follow-up"] = None if follow_up is None else round(follow_up, 3)
+    return counts
+
+
 def describe_rows(
-    manifest: pd.DataFrame, split: Split, fractions: tuple[float, ...]
+    manifest: pd.DataFrame,
+    split: Split,
+    fractions: tuple[float, ...],
+    kind: str = "classification",
 ) -> list[dict[str, Any]]:
-    """ECGs, patients, positives, prevalence and sites per split set and training fraction."""
+    """ECGs, patients, the outcome (positives and prevalence, or a task kind's own, see
+    :func:`_outcome`) and sites per split set and training fraction."""
     by_id = manifest.set_index("record_id")
     groups: list[tuple[str, list[str]]] = [
         (name, split.sets[name]) for name in ("train", "validation", "test", "external")
@@ -47,8 +70,7 @@ def describe_rows(
                 "set": name,
                 "ecgs": len(part),
                 "patients": int(part["patient_id"].nunique()),
-                "positives": int(part["label"].sum()),
-                "prevalence": round(float(part["label"].mean()), 4) if len(part) else None,
+                **_outcome(part, kind),
                 "sites": ", ".join(sorted(part["site"].unique())),
             }
         )
@@ -228,7 +250,8 @@ def describe_command(
         except SplitError as exc:
             error = exc
         else:
-            rows = describe_rows(usable.manifest, split, fractions or DEFAULT_FRACTIONS)
+            fractions = fractions or DEFAULT_FRACTIONS
+            rows = describe_rows(usable.manifest, split, fractions, spec.kind)
             stopping += empty_label_notes(spec, cohort, usable.manifest, split)
             notes += split.notes
     notes += stopping

@@ -185,7 +185,8 @@ CohortLoader = Callable[[Mapping[str, Any]], "Cohort"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A binary (or multi-label) classification task over one or more data sources.
+    """A task over one or more data sources: binary or multi-label classification, or (by
+    ``kind``) regression or survival (see :data:`TaskKind`).
 
     ``loaders`` maps a source name (``"synthetic"``, ``"ptbxl"``, ``"ludb"``, ``"muse"``,
     ``"manifest"``, …) to a function ``loader(options) -> Cohort``; ``options`` holds
@@ -198,6 +199,11 @@ class TaskSpec:
     ``labels`` makes the task multi-label: K label names, one 0/1 manifest column
     ``label:<name>`` each, K sigmoid outputs trained with BCE, macro metrics (see
     :mod:`bench.data.labels`); empty (the default) is a binary task on the ``label`` column.
+    A ``regression`` task's ``labels`` name its real targets (one ``label`` column when
+    empty; ``unit`` states their units); a ``survival`` task's ``label`` is the event and
+    its ``time`` column the follow-up, with ``horizons`` for time-dependent metrics. The
+    loaders of such tasks pass ``kind`` to their :class:`Cohort`, and the score metrics
+    registered for the kind (:attr:`MetricSpec.task_kinds`) score them.
     """
 
     name: str

@@ -259,10 +259,13 @@ def empty_label_notes(
     validation, test, external) of ``manifest`` (the usable records), naming the label with
     the definition applied (e.g. ``stemi:wfdb.codes=164889003``: the codes or column a user
     source took the labels from) and those sets. A run warns with these notes, and stops
-    under ``--strict``; ``bench data describe`` prints them after its table."""
+    under ``--strict``; ``bench data describe`` prints them after its table. A regression
+    task's targets have no positives: no notes."""
     from bench.data.labels import label_columns
     from bench.data.splits import SET_NAMES
 
+    if task.kind == "regression":
+        return []
     version = str(cohort.notes.get("task_version", task.version))
     by_id = manifest.set_index("record_id")
     notes = []
