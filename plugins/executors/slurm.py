@@ -18,8 +18,11 @@ times. Without SLURM accounting submitit cannot tell a killed element (``srun`` 
 node lost, preemption without requeue) from a running one and would wait forever, so the
 driver also watches ``squeue``: an element absent from it for ``grace_s`` with no result
 file is failed ("left the queue without a result"), one line names the cell, the job id
-and the reason, and the retry rule applies. While waiting it prints the array's pending,
-running, finished and failed counts whenever they change.
+and the reason, and the retry rule applies. While waiting it prints the array's pending
+and running counts whenever they change, with SLURM's reasons for the pending ones
+(``Resources``, ``Priority``, ``JobArrayTaskLimit``), and warns when a reason does not pass
+by waiting (``PartitionTimeLimit``: ``time`` exceeds the partition's limit, which ``sbatch``
+accepts under SLURM's default ``EnforcePartLimits=NO``).
 
 The driver can go away: every submitted element is recorded in ``<folder>/submitted.json``
 (cell, its identity digest, job id). A driver restarted with the same command re-attaches
@@ -27,8 +30,8 @@ to an element of the same cell and identity that is still in ``squeue`` or has w
 result, instead of submitting the cell again. Compute nodes must see the run directory and the image cache directory
 (``--cache-dir``) on a shared filesystem: the driver builds the cache before submitting.
 ``bench run --executor slurm --dry-run`` prints the job script without submitting; a job
-array ``sbatch`` refuses (an unknown partition, a time limit above the partition's, a
-missing account) is a one-line error quoting ``sbatch``.
+array ``sbatch`` refuses (an unknown partition or account) is a one-line error quoting
+``sbatch``.
 """
 
 from __future__ import annotations
@@ -58,25 +61,37 @@ OPTIONS = ("partition", "time", "gpus", "cpus", "mem_gb", "max_parallel", "extra
 DEFAULT_TIME_MIN = 240
 DEFAULT_MAX_PARALLEL = 64
 DEFAULT_GRACE_S = 300.0
+#: Reasons SLURM gives for keeping a job pending that do not pass by waiting: the job as
+#: submitted exceeds a limit (with ``EnforcePartLimits=NO``, SLURM's default, ``sbatch``
+#: accepts such a job and it pends until an administrator changes the limit).
+NEVER_STARTS = frozenset({
+    "PartitionTimeLimit", "PartitionNodeLimit", "PartitionConfig", "BadConstraints",
+    "InvalidAccount", "InvalidQOS", "QOSMaxWallDurationPerJobLimit",
+    "AssocMaxWallDurationPerJobLimit",
+})  # fmt: skip
 
 
 def squeue_states(job_ids: Sequence[str]) -> dict[str, str] | None:
-    """SLURM's state code (``PD``, ``R``, ``CG``, …) of each of ``job_ids`` still in the queue
-    (array elements as ``JOB_INDEX``); ``None`` when ``squeue`` cannot be run, so nothing
-    can be said about absence."""
+    """SLURM's state code (``PD``, ``R``, ``CG``, …) and reason (``PD Resources``) of each of
+    ``job_ids`` still in the queue (array elements as ``JOB_INDEX``); ``None`` when
+    ``squeue`` cannot be run, so nothing can be said about absence."""
     import subprocess
 
     arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
     try:
         out = subprocess.run(
-            ["squeue", "-h", "-r", "-o", "%i %t", "-j", ",".join(arrays)],
+            ["squeue", "-h", "-r", "-o", "%i %t %r", "-j", ",".join(arrays)],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0 and "Invalid job id" not in out.stderr:
         return None  # a failing squeue says nothing; finished arrays give 'Invalid job id'
-    states = dict(line.split()[:2] for line in out.stdout.splitlines() if len(line.split()) >= 2)
+    states = {}
+    for line in out.stdout.splitlines():
+        job_id, _, state = line.strip().partition(" ")
+        if state:
+            states[job_id] = state
     return {job_id: states[job_id] for job_id in job_ids if job_id in states}
 
 
@@ -104,8 +119,9 @@ class SlurmExecutor:
             )
         #: How the queue is read (``squeue``; replaced in tests).
         self.queue_states = squeue_states
-        #: The (pending, running) counts last reported, so only changes are printed.
-        self._last_counts: tuple[int, int] | None = None
+        #: The pending and running counts and the pending reasons last reported, so only
+        #: changes are printed.
+        self._last_counts: tuple[int, int, tuple[str, ...]] | None = None
         if self.cluster not in ("slurm", "local"):
             raise ExecutorError(
                 f"executor option 'cluster': expected 'slurm' or 'local', got {self.cluster!r}"
@@ -262,15 +278,31 @@ class SlurmExecutor:
                 gone_since.pop(handle, None)
             elif now - gone_since.setdefault(handle, now) >= self.grace_s:
                 dead.append(handle)
-        running = sum(state in ("R", "CG") for state in states.values())
-        counts = (len(states) - running, running)
-        if counts != self._last_counts:
-            self._last_counts = counts
-            self._say(
-                f"slurm: {counts[0]} pending, {counts[1]} running, {len(gone_since)} gone "
-                f"from the queue awaiting a result (of {len(submitted)} unfinished)"
-            )
+        self._report(states, len(gone_since), len(submitted))
         return dead
+
+    def _report(self, states: Mapping[str, str], gone: int, unfinished: int) -> None:
+        """Print the array's counts and why SLURM keeps elements pending, when they change;
+        a reason that does not pass by waiting (:data:`NEVER_STARTS`) gets a warning."""
+        entries = [state.partition(" ") for state in states.values()]
+        running = sum(code in ("R", "CG") for code, _, _ in entries)
+        reasons = {reason for code, _, reason in entries if code == "PD" and reason}
+        counts = (len(states) - running, running, tuple(sorted(reasons - {"None"})))
+        if counts == self._last_counts:
+            return
+        self._last_counts = counts
+        why = f" ({', '.join(counts[2])})" if counts[2] else ""
+        self._say(
+            f"slurm: {counts[0]} pending{why}, {running} running, {gone} gone from the queue "
+            f"awaiting a result (of {unfinished} unfinished)"
+        )
+        stuck = sorted(reasons & NEVER_STARTS)
+        if stuck:
+            self._say(
+                f"[yellow]slurm: elements pending for {', '.join(stuck)} will not start as "
+                "submitted: check the options partition, time, gpus, cpus, mem_gb and extra "
+                "against the partition's limits (scontrol show partition)[/]"
+            )
 
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
         """Submit the job array, poll it, resubmit failed cells up to ``retries`` times."""

@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,35 @@ def test_a_job_array_sbatch_refuses_is_a_one_line_error(idle, tmp_path):
     line = ("error: executor 'slurm': sbatch refused the job array of 4 cell(s): invalid "
             "partition specified: no-such-partition; ")  # fmt: skip
     assert line in output and "Traceback" not in output, output
+
+
+def read_until(driver: subprocess.Popen, text: str, timeout: float) -> str:
+    """The driver's output (whitespace normalised) up to the first line containing
+    ``text``; fails after ``timeout`` seconds or when the driver exits first."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(driver.stdout or []), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not any(text in line for line in lines):
+        if time.monotonic() > deadline or not reader.is_alive():
+            pytest.fail(f"no line with {text!r} in {timeout:g} s:\n{''.join(lines)}")
+        time.sleep(0.2)
+    return " ".join("".join(lines).split())
+
+
+def test_a_time_above_the_partitions_limit_is_named_while_the_array_pends(idle, tmp_path):
+    """``sbatch`` accepts the array (``EnforcePartLimits=NO``, SLURM's default) and SLURM
+    keeps it pending for ever: the driver says why."""
+    limit = idle.command("scontrol", "update", "PartitionName=debug", "MaxTime=10")
+    assert limit.returncode == 0, limit.stderr
+    driver = start_driver(slurm_args(tmp_path), idle.env)  # time=30 minutes per cell
+    try:
+        output = read_until(driver, "pending for PartitionTimeLimit will not", GRID_TIMEOUT_S)
+    finally:
+        driver.kill()
+        driver.wait()
+        idle.command("scontrol", "update", "PartitionName=debug", "MaxTime=INFINITE")
+    assert "slurm: 4 pending (PartitionTimeLimit), 0 running" in output, output
 
 
 def slurm_element(pid: int) -> tuple[str, str]:

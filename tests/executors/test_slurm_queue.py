@@ -166,3 +166,29 @@ def test_a_bad_executor_option_is_one_line_from_the_cli(tmp_path) -> None:
     assert result.exit_code == 2, result.output
     assert "error: executor options 'grace_s' (>= 0)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_pending_reasons_are_reported_and_one_that_never_passes_is_a_warning(tmp_path) -> None:
+    out = io.StringIO()
+    executor = _executor(tmp_path, retries=0, console=Console(file=out, width=300))
+    handle = FakeHandle("8_0", tmp_path)
+    polls = iter(["PD Priority", "PD Priority", "PD PartitionTimeLimit", "R None"])
+
+    def states(ids):
+        state = next(polls, None)
+        if state is None:  # then it finishes
+            handle.finished, handle._result = True, "runs/a"
+            return {}
+        return {"8_0": state}
+
+    executor._submit = lambda _s, todo: [handle]  # type: ignore[method-assign]
+    executor.queue_states = states  # type: ignore[assignment]
+    results: list[JobResult] = []
+    executor.run([CellJob("a", {})], results.append)
+    assert [r.path for r in results] == ["runs/a"]
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("slurm: ")]
+    assert [line.split(",")[0] for line in lines] == [
+        "slurm: 1 pending (Priority)", "slurm: 1 pending (PartitionTimeLimit)",
+        "slurm: elements pending for PartitionTimeLimit will not start as submitted: check the "
+        "options partition", "slurm: 0 pending", "slurm: 0 pending",
+    ]  # fmt: skip
