@@ -45,23 +45,33 @@ def test_ptbxl_stemi_definitions(tasks, tmp_path):
     table = pd.read_csv(root / "ptbxl_database.csv")
     table["infarction_stadium1"] = ["", "Stadium I-II", "Stadium II", "", "", ""]
     table.to_csv(root / "ptbxl_database.csv", index=False)
-    load = tasks.get("stemi").loaders["ptbxl"]
+    load = tasks.get("ptbxl-stemi").loaders["ptbxl"]
+    assert "ptbxl" not in tasks.get("stemi").loaders  # PTB-XL is the task ptbxl-stemi
     labels = load({"path": str(root)}).manifest.set_index("record_id")["label"].to_dict()
     assert labels == {"1": 0, "2": 1, "4": 1, "5": 0}
     any_mi_cohort = load({"path": str(root), "definition": "any-mi"})
-    assert any_mi_cohort.notes["task_version"] == "stemi-v1:any-mi"
+    assert any_mi_cohort.notes["task_version"] == "ptbxl-stemi-v1:any-mi"
     any_mi = any_mi_cohort.manifest["label"].tolist()
     assert any_mi == [0, 1, 1, 1, 0, 1]
     injury = load({"path": str(root), "definition": "injury-only"}).manifest
     assert injury.set_index("record_id")["label"].to_dict() == {"1": 0, "4": 1, "5": 0}
     with pytest.raises(CohortError, match="unknown STEMI definition 'stemmi'"):
         load({"path": str(root), "definition": "stemmi"})
+    # a likelihood threshold leaves out the statements below it: the 50 % AMI no longer
+    # counts, so record 3 has no MI statement at all and becomes negative
+    stated = load({"path": str(root), "min_likelihood": "60"})
+    assert stated.notes["task_version"] == "ptbxl-stemi-v1:stemi-v1:min_likelihood=60"
+    assert stated.manifest.set_index("record_id")["label"].to_dict() == {
+        "1": 0, "2": 1, "3": 0, "4": 1, "5": 0
+    }  # fmt: skip
+    with pytest.raises(CohortError, match="min_likelihood must be a number, got 'x'"):
+        load({"path": str(root), "min_likelihood": "x"})
 
 
 def test_missing_ptbxl_says_what_to_download(tasks, tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_PTBXL_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match="PTB-XL"):
-        tasks.get("stemi").loaders["ptbxl"]({})
+        tasks.get("ptbxl-stemi").loaders["ptbxl"]({})
 
 
 def _npy_manifest(tmp_path, lvef_values):
