@@ -189,6 +189,7 @@ def test_a_killed_array_element_is_detected_without_accounting_and_resubmitted(
             "(killed, preempted or its node failed); retrying")  # fmt: skip
     assert line in output, output
     assert output.count("left the SLURM queue") == 1, output
+    print(line)
     assert submitted(run)[cell] != job_id, "the killed cell was not resubmitted"
     assert_one_record_set(run, CHAOS_CELLS)
     assert_same_run(reference, run)
