@@ -28,6 +28,7 @@ from bench.api import (
     DEFAULT_REPLICATES,
     TIME_COLUMN,
     MetricSpec,
+    TaskSpec,
     bootstrap_indices,
     label_columns,
     macro_values,
@@ -147,7 +148,11 @@ class Replicates:
         resamples = self._resamples[groups_key]
         scores = frame[[score_column(n) for n in names] if names else ["score"]].to_numpy(float)
         if names:
-            macro = macro_values(spec, y_true, scores, groups, resamples)
+            classification = task_kind(item) == "classification"
+            minimum = int(item.record.bootstrap.get("min_label_positives", 1))
+            macro = macro_values(
+                spec, y_true, scores, groups, resamples, minimum if classification else 0
+            )
             point, values = macro.point, macro.replicates
         else:
             whole = np.ones((1, len(y_true)), dtype=np.int32)
@@ -159,6 +164,21 @@ class Replicates:
         return SeedValues(frame.index, y_true, groups_key, point, values, scores, groups)
 
 
+def _task(item: SourcedRecord) -> TaskSpec | None:
+    """The registered task of ``item``'s record (None when no loaded plugin has it)."""
+    from bench.api import get_host
+
+    tasks = get_host().registries.tasks
+    return tasks.get(item.record.task) if item.record.task in tasks else None
+
+
+def task_kind(item: SourcedRecord) -> str:
+    """The kind of ``item``'s task (a task no plugin registers counts as classification,
+    the kind every record had before the others existed)."""
+    task = _task(item)
+    return "classification" if task is None else task.kind
+
+
 def survival_inputs(
     item: SourcedRecord, frame: pd.DataFrame
 ) -> tuple[np.ndarray | None, tuple[float, ...]]:
@@ -166,11 +186,8 @@ def survival_inputs(
     (its registered :attr:`TaskSpec.horizons`); ``(None, ())`` for other tasks."""
     if TIME_COLUMN not in frame.columns:
         return None, ()
-    from bench.api import get_host
-
-    tasks = get_host().registries.tasks
-    horizons = tasks.get(item.record.task).horizons if item.record.task in tasks else ()
-    return frame[TIME_COLUMN].to_numpy(float), horizons
+    task = _task(item)
+    return frame[TIME_COLUMN].to_numpy(float), () if task is None else task.horizons
 
 
 def pooled_ci(cell: Cell, values: Replicates) -> tuple[float, float] | str:

@@ -157,6 +157,28 @@ def test_macro_metric_is_the_mean_of_per_label_values(seed: int, n: int) -> None
     assert score.n_positive == int(predictions[label_columns(LABELS)].any(axis=1).sum())
 
 
+@settings(max_examples=10, deadline=None)
+@given(minimum=st.integers(12, 22))
+def test_labels_with_too_few_test_positives_are_left_out_and_listed(minimum: int) -> None:
+    predictions = _predictions(np.random.default_rng(3), 60)
+    counts = {n: int(predictions[f"label:{n}"].sum()) for n in LABELS}
+    recipe = BootstrapRecipe(replicates=20, seed=0, unit="patient", min_label_positives=minimum)
+    resamples = {"internal": recipe.resamples(predictions["patient_id"].to_numpy())}
+    (score,) = score_predictions(predictions, [_auroc_metric()], resamples, recipe)
+    kept = [n for n in LABELS if counts[n] >= minimum]
+    assert score.per_label is not None and score.bootstrap["labels_scored"] == len(kept)
+    assert score.bootstrap["min_label_positives"] == minimum
+    for name in LABELS:
+        if name not in kept:
+            assert score.per_label[name]["value"] is None
+            assert score.per_label[name]["left_out"] == f"fewer than {minimum} test positives"
+    expected = [roc_auc_score(predictions[f"label:{n}"], predictions[f"score:{n}"]) for n in kept]
+    assert score.value.value == pytest.approx(np.mean(expected) if kept else np.nan, nan_ok=True)
+    # the rule is part of the recipe's key: records scored without it are re-scored
+    assert recipe.key() != BootstrapRecipe(20, 0, "patient").key()
+    assert BootstrapRecipe.stored_key(recipe.to_dict()) == recipe.key()
+
+
 def test_a_one_class_label_is_left_out_of_the_macro() -> None:
     predictions = _predictions(np.random.default_rng(0), 40)
     predictions["label:left"] = 0

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scoring_options(command: F) -> F:
+    """The bootstrap options ``bench run`` and ``bench rescore`` share (each recorded in
+    every record's bootstrap recipe)."""
+    stratified = click.option(
+        "--bootstrap-stratified/--no-bootstrap-stratified",
+        default=None,
+        help="Resample positive and negative patients separately, so every bootstrap "
+        "replicate keeps the test set's class balance (multi-label: 'any label positive'; "
+        "survival: events); recorded in every record's bootstrap recipe. Default: off.",
+    )
+    min_positives = click.option(
+        "--min-label-positives",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Multi-label tasks: leave labels with fewer test positives than this out of "
+        "the macro scores (listed in the record's per-label details); recorded in the "
+        "bootstrap recipe. Default 1: every label with both classes is scored.",
+    )
+    return stratified(min_positives(command))
 
 
 def parse_key_values(values: tuple[str, ...], option: str) -> dict[str, str]:

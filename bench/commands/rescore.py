@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from bench.commands.options import scoring_options
 from bench.host.manager import PluginHost
 from bench.run.config import ConfigError, RunConfig
 
@@ -43,13 +44,7 @@ def run_config_of(run_dir: Path) -> RunConfig:
     default=None,
     help="Resample patients (cluster bootstrap, default) or records.",
 )
-@click.option(
-    "--bootstrap-stratified/--no-bootstrap-stratified",
-    default=None,
-    help="Resample positive and negative patients separately, so every bootstrap replicate "
-    "keeps the test set's class balance (multi-label: 'any label positive'); recorded in "
-    "every record's bootstrap recipe. Default: off.",
-)
+@scoring_options
 @click.pass_context
 def rescore_command(ctx: click.Context, run_dir: Path, **options: Any) -> None:
     """Recompute the metrics of every finished cell of RUN_DIR from its saved predictions.
@@ -72,6 +67,7 @@ def rescore_command(ctx: click.Context, run_dir: Path, **options: Any) -> None:
         "bootstrap_seed": options["bootstrap_seed"],
         "bootstrap_unit": options["bootstrap_unit"],
         "bootstrap_stratified": options["bootstrap_stratified"],
+        "min_label_positives": options["min_label_positives"],
     }
     config = replace(config, **{k: v for k, v in changes.items() if v is not None})
     summary = Runner(config, host, console=err_console, score_only=True).run()

@@ -8,7 +8,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bench.commands.options import parse_source_options, parse_weights, parse_yaml_options
+from bench.commands.options import (
+    parse_source_options,
+    parse_weights,
+    parse_yaml_options,
+    scoring_options,
+)
 from bench.data.splits import DEFAULT_FRACTIONS
 from bench.host.manager import PluginHost
 from bench.run.config import PROFILES, PROTOCOL_NAMES, build_config
@@ -160,13 +165,7 @@ err_console = Console(stderr=True)
     help="Compute only the --metric metrics, not the defaults.",
 )
 @click.option("--replicates", type=int, default=None, help="Bootstrap replicates (default 500).")
-@click.option(
-    "--bootstrap-stratified/--no-bootstrap-stratified",
-    default=None,
-    help="Resample positive and negative patients separately, so every bootstrap replicate "
-    "keeps the test set's class balance (multi-label: 'any label positive'); recorded in "
-    "every record's bootstrap recipe. Default: off.",
-)
+@scoring_options
 @click.option("--no-external", is_flag=True, help="Do not hold out an external-validation site.")
 @click.option("--strict", is_flag=True, help="Fail on the first bad record or failed cell.")
 @click.option(
@@ -257,6 +256,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "recipe_options": parse_yaml_options(options["recipe_options"], "--recipe-option"),
         "bootstrap_replicates": options["replicates"],
         "bootstrap_stratified": options["bootstrap_stratified"],
+        "min_label_positives": options["min_label_positives"],
         "metrics": options["metrics"],
         "default_metrics": False if options["no_default_metrics"] else None,
         "external": False if options["no_external"] else None,

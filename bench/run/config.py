@@ -166,6 +166,8 @@ class RunConfig:
     #: Resample positive and negative patients separately (every replicate keeps the test
     #: set's class balance; a multi-label task stratifies on "any label positive").
     bootstrap_stratified: bool = False
+    #: Multi-label macro scores leave out labels with fewer test positives than this.
+    min_label_positives: int = 1
     metrics: tuple[str, ...] = ()
     #: False: compute only ``metrics``, not the registered defaults (``--no-default-metrics``).
     default_metrics: bool = True
@@ -283,6 +285,7 @@ EVALUATION_KEYS = (
     "bootstrap_unit",
     "bootstrap_seed",
     "bootstrap_stratified",
+    "min_label_positives",
     "strict",
 )
 

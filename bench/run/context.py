@@ -90,6 +90,7 @@ class CellContext:
                 seed=config.bootstrap_seed,
                 unit=config.bootstrap_unit,
                 stratified=config.bootstrap_stratified,
+                min_label_positives=config.min_label_positives,
             ),
         )
         context.train_config()

@@ -99,28 +99,36 @@ class BootstrapRecipe:
     seed: int
     unit: str
     stratified: bool = False
+    #: Multi-label macro scores leave out labels with fewer test positives (stored only
+    #: when not 1, so records scored before the option keep their key).
+    min_label_positives: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, as stored under ``bootstrap`` in result records."""
-        return {
+        out: dict[str, Any] = {
             "replicates": self.replicates,
             "seed": self.seed,
             "unit": self.unit,
             "stratified": self.stratified,
         }
+        if self.min_label_positives != 1:
+            out["min_label_positives"] = self.min_label_positives
+        return out
 
-    def key(self) -> tuple[int, int, str, bool]:
+    def key(self) -> tuple[int, int, str, bool, int]:
         """What a stored record's ``bootstrap`` must match to need no re-scoring."""
-        return (self.replicates, self.seed, self.unit, self.stratified)
+        return (self.replicates, self.seed, self.unit, self.stratified, self.min_label_positives)
 
     @staticmethod
-    def stored_key(bootstrap: Mapping[str, Any]) -> tuple[Any, Any, Any, bool]:
-        """:meth:`key` of a record's stored ``bootstrap`` (unstratified before the option)."""
+    def stored_key(bootstrap: Mapping[str, Any]) -> tuple[Any, Any, Any, bool, int]:
+        """:meth:`key` of a record's stored ``bootstrap`` (unstratified, and every label
+        with both classes scored, before those options)."""
         return (
             bootstrap.get("replicates"),
             bootstrap.get("seed"),
             bootstrap.get("unit"),
             bool(bootstrap.get("stratified", False)),
+            int(bootstrap.get("min_label_positives", 1)),
         )
 
     def resamples(self, groups: np.ndarray, positive: np.ndarray | None = None) -> np.ndarray:
@@ -252,16 +260,18 @@ def macro_values(
     y_score: np.ndarray,
     groups: np.ndarray,
     resamples: np.ndarray,
+    min_positives: int = 1,
 ) -> MacroValues:
     """``metric`` on each label column of ``y_true``/``y_score`` ``(n, K)`` and its macro
-    over the labels with both classes, on the whole set and on every row of the
-    multiplicity matrix ``resamples`` (see the module docstring)."""
+    over the labels with both classes and at least ``min_positives`` positives (0: any
+    column with two values, e.g. a regression target), on the whole set and on every row
+    of the multiplicity matrix ``resamples`` (see the module docstring)."""
     n_labels, n_replicates = y_true.shape[1], len(resamples)
     single = np.ones((1, len(y_true)), dtype=np.int32)
     label_points = np.full(n_labels, np.nan)
     label_replicates = np.full((n_labels, n_replicates), np.nan)
     for k in range(n_labels):
-        if len(np.unique(y_true[:, k])) < 2:
+        if len(np.unique(y_true[:, k])) < 2 or (y_true[:, k] == 1).sum() < min_positives:
             continue
         label_replicates[k] = metric_replicates(
             metric, y_true[:, k], y_score[:, k], groups, resamples
@@ -291,13 +301,16 @@ def macro_score(
     y_true = rows[[label_column(n) for n in names]].to_numpy()
     y_score = rows[[score_column(n) for n in names]].to_numpy(dtype=np.float64)
     groups = rows["patient_id"].astype(str).to_numpy()
-    macro = macro_values(metric, y_true, y_score, groups, resamples)
+    minimum = recipe.min_label_positives if kind == "classification" else 0
+    macro = macro_values(metric, y_true, y_score, groups, resamples, minimum)
     per_label: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(names):
         entry: dict[str, Any] = {"n_positive": positives(kind, y_true[:, k]), "value": None}
         if np.isfinite(macro.label_points[k]):
             low, high = percentile_ci(macro.label_replicates[k])
             entry.update(value=float(macro.label_points[k]), ci_low=low, ci_high=high)
+        elif minimum > 1 and 0 < entry["n_positive"] < minimum:
+            entry["left_out"] = f"fewer than {minimum} test positives"
         per_label[name] = entry
     low, high = percentile_ci(macro.replicates)
     scored = int(np.isfinite(macro.label_points).sum())
