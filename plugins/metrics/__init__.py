@@ -4,7 +4,8 @@ survival metrics, Wasserstein image distances.
 Registers the classification score metrics (``auroc``, ``auprc``, ``auprc_trapezoid``,
 ``brier``, ``ece``, ``subgroup_auroc``/``subgroup_auprc`` of :mod:`.subgroups`, and the
 metrics fitted on validation of :mod:`.validation_fitted`: ``ece_ts``, ``brier_ts``,
-``sensitivity``, ``specificity``, ``ppv``, ``npv``), the regression metrics of
+``sensitivity``, ``specificity``, ``ppv``, ``npv``, and the curve metrics ``net_benefit`` of
+:mod:`.decision_curve` and ``reliability`` of :mod:`.reliability`), the regression metrics of
 :mod:`.regression` (``mae``, ``rmse``, ``r2``, ``pearson``), the survival metrics of
 :mod:`.survival` (``c_index``, ``td_auroc``), the image metric ``wasserstein_w1`` and the
 ``bench wasserstein`` command.
@@ -65,6 +66,27 @@ VALIDATION_FITTED: dict[str, tuple[str, str, bool]] = {
             ("npv", "negative predictive value"),
         )
     },
+}
+
+
+#: Metrics whose details hold a whole curve (:mod:`.decision_curve`, :mod:`.reliability`):
+#: name → (compute, replicates kernel (both ``"module:function"``), description,
+#: higher_is_better).
+CURVE_METRICS: dict[str, tuple[str, str, str, bool]] = {
+    "net_benefit": (
+        "decision_curve:net_benefit",
+        "decision_curve:net_benefit_replicates",
+        "decision curve (Vickers & Elkin 2006) at threshold probabilities 0.05-0.50 step 0.05; "
+        "value: mean net benefit gain over max(treat all, treat none); curves in the details",
+        True,
+    ),
+    "reliability": (
+        "reliability:reliability",
+        "calibration:ece_replicates",
+        "reliability diagram, 15 equal-width bins (observed rate CIs; also after temperature "
+        "scaling fitted on validation) in the details; value: ECE",
+        False,
+    ),
 }
 
 
@@ -194,6 +216,18 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 ),
                 description=f"{description}, 95 % bootstrap CI",
                 higher_is_better=higher,
+            )
+        )
+    for name, (function, kernel, description, higher) in CURVE_METRICS.items():
+        register(
+            MetricSpec(
+                name=name,
+                kind="scores",
+                compute=LazyFunction(f"bench.plugins.metrics.{function}"),
+                description=f"{description}, 95 % bootstrap CI",
+                higher_is_better=higher,
+                replicates=LazyFunction(f"bench.plugins.metrics.{kernel}"),
+                task_kinds=("classification",),
             )
         )
     register(

@@ -42,16 +42,22 @@ def brier_replicates(y_true: np.ndarray, y_prob: np.ndarray, weights: np.ndarray
     return (w @ (p - y) ** 2) / w.sum(axis=1)
 
 
+def bin_indicators(p: np.ndarray, bins: int = DEFAULT_BINS) -> np.ndarray:
+    """``(n, bins)`` 0/1 matrix: row ``i`` marks the equal-width bin of probability ``p[i]``
+    (bin ``k`` holds ``[k/bins, (k+1)/bins)``, the last also 1.0)."""
+    if bins < 1:
+        raise ValueError(f"calibration bins must be >= 1, got {bins}")
+    onehot = np.zeros((len(p), bins))
+    onehot[np.arange(len(p)), np.minimum((p * bins).astype(np.int64), bins - 1)] = 1.0
+    return onehot
+
+
 def ece_replicates(
     y_true: np.ndarray, y_prob: np.ndarray, weights: np.ndarray, bins: int = DEFAULT_BINS
 ) -> np.ndarray:
     """Expected calibration error with ``bins`` equal-width bins, per replicate row."""
-    if bins < 1:
-        raise ValueError(f"ECE needs bins >= 1, got {bins}")
     y, p = check_probabilities(y_true, y_prob)
     w = _check_weights(weights, len(y))
-    bin_of = np.minimum((p * bins).astype(np.int64), bins - 1)
-    onehot = np.zeros((len(y), bins))
-    onehot[np.arange(len(y)), bin_of] = 1.0
+    onehot = bin_indicators(p, bins)
     gap = w @ (onehot * (y - p)[:, None])  # (replicates, bins): Σ_k w (y − p)
     return np.abs(gap).sum(axis=1) / w.sum(axis=1)

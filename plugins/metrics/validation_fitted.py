@@ -38,7 +38,7 @@ def _undefined(reason: str) -> MetricValue:
     return MetricValue(float("nan"), details={"undefined": reason})
 
 
-def _usable_reference(data: ScoreData) -> tuple[np.ndarray, np.ndarray] | str:
+def usable_reference(data: ScoreData) -> tuple[np.ndarray, np.ndarray] | str:
     """The validation labels and scores, or why they cannot be fitted on."""
     ref = data.reference
     if ref is None or len(ref.y_true) == 0:
@@ -78,7 +78,7 @@ def rescale(p: np.ndarray, temperature: float) -> np.ndarray:
 def calibrated(name: Calibrated, data: ScoreData) -> MetricValue:
     """``ece_ts`` or ``brier_ts``: the test set's ECE or Brier score after temperature
     scaling fitted on the cell's validation predictions, with the raw value beside it."""
-    reference = _usable_reference(data)
+    reference = usable_reference(data)
     if isinstance(reference, str):
         return _undefined(reference)
     temperature = fit_temperature(*reference)
@@ -135,7 +135,7 @@ def decision_replicates(
 
 def at_validation_threshold(name: Decision, data: ScoreData) -> MetricValue:
     """``name`` on the test set at the Youden threshold of the cell's validation set."""
-    reference = _usable_reference(data)
+    reference = usable_reference(data)
     if isinstance(reference, str):
         return _undefined(reference)
     threshold = youden_threshold(*reference)
