@@ -5,7 +5,8 @@ records carry no dates). They shift the normal ECG by the published sex and age 
 and set each patient's risk of the task's condition, with the task's overall prevalence
 kept. The magnitudes and their sources are tabulated in ``docs/synthetic.md``. Effects are
 centred on :data:`AGE_CENTRE` and halfway between the sexes, so the cohort-average ECG
-stays close to that of the generator before demographics entered.
+stays close to that of the generator before demographics entered; the anterior J-point
+elevation, which that generator lacked, is the exception.
 """
 
 from __future__ import annotations
