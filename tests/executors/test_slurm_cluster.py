@@ -141,18 +141,39 @@ def test_a_time_above_the_partitions_limit_is_named_while_the_array_pends(idle, 
     assert "slurm: 4 pending (PartitionTimeLimit), 0 running" in output, output
 
 
-def slurm_element(pid: int) -> tuple[str, str]:
-    """The job id (``ARRAY_INDEX``) and SLURM job id of the array element running ``pid``,
-    from the process's environment."""
+def environment(pid: int) -> dict[str, str]:
+    """The environment of process ``pid``."""
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    env = dict(item.decode(errors="replace").partition("=")[::2] for item in raw if item)
-    return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}", env["SLURM_JOB_ID"]
+    return dict(item.decode(errors="replace").partition("=")[::2] for item in raw if item)
 
 
-def kill_one_element(run: Path, driver: subprocess.Popen, cluster: SlurmCluster) -> tuple[str, str]:
-    """SIGKILL the worker of the first cell seen mid-training (its first training state
-    saved, no records yet), checking through ``scontrol listpids`` that it is the process of
-    a SLURM job; the cell and the element's job id."""
+def srun_of(slurm_job: str) -> int:
+    """The ``srun`` that launched job ``slurm_job``'s step from its batch script (srun forks
+    a helper of its own: the one whose parent is no ``srun``)."""
+    sruns = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+            if (
+                Path(command).name == "srun"
+                and environment(int(proc.name))["SLURM_JOB_ID"] == slurm_job
+            ):
+                sruns[int(proc.name)] = int(
+                    (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+        except (OSError, ValueError, KeyError):
+            continue
+    main = [pid for pid, parent in sruns.items() if parent not in sruns]
+    assert len(main) == 1, f"expected one srun of job {slurm_job}, found {sorted(sruns)}"
+    return main[0]
+
+
+def kill_one_element(
+    run: Path, driver: subprocess.Popen, cluster: SlurmCluster, target: str
+) -> tuple[str, str]:
+    """SIGKILL the ``target`` (``worker`` or ``srun``) of the first cell seen mid-training (its
+    first training state saved, no records yet), checking through ``scontrol listpids`` that
+    it is a process of the element's job; the cell and the element's job id."""
     deadline = time.monotonic() + GRID_TIMEOUT_S
     while time.monotonic() < deadline:
         if driver.poll() is not None:
@@ -161,29 +182,33 @@ def kill_one_element(run: Path, driver: subprocess.Popen, cluster: SlurmCluster)
             cell = state.parent.parent
             if (cell / "records.jsonl").exists():
                 continue
-            pid = int(json.loads((cell / "worker.json").read_text())["pid"])
+            worker = int(json.loads((cell / "worker.json").read_text())["pid"])
             try:
-                job_id, slurm_job = slurm_element(pid)
+                env = environment(worker)
+                job_id = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+                pid = worker if target == "worker" else srun_of(env["SLURM_JOB_ID"])
             except (OSError, KeyError):  # already gone, or not a SLURM process
                 continue
-            pids = cluster.command("scontrol", "listpids", slurm_job).stdout.split()
-            assert str(pid) in pids, f"worker {pid} is not a process of job {slurm_job}: {pids}"
+            pids = cluster.command("scontrol", "listpids", env["SLURM_JOB_ID"]).stdout.split()
+            assert str(pid) in pids, f"{target} {pid} is no process of job {job_id}: {pids}"
             os.kill(pid, signal.SIGKILL)
             return cell.name, job_id
         time.sleep(0.05)
     pytest.fail(f"no cell reached mid-training in {GRID_TIMEOUT_S} s\n{cluster.logs()}")
 
 
+@pytest.mark.parametrize("target", ["worker", "srun"])
 def test_a_killed_array_element_is_detected_without_accounting_and_resubmitted(
-    idle, reference, tmp_path
+    idle, reference, tmp_path, target
 ):
+    """The element's worker process, or the ``srun`` of its step (the hang of issue 26)."""
     run = tmp_path / "runs" / "g"
     started = time.monotonic()
     driver = start_driver(slurm_args(tmp_path), idle.env)
-    cell, job_id = kill_one_element(run, driver, idle)
+    cell, job_id = kill_one_element(run, driver, idle, target)
     killed_at = time.monotonic()
     output = finish(driver, idle)
-    print(f"grid of {CHAOS_CELLS} cells on SLURM, one element killed "
+    print(f"grid of {CHAOS_CELLS} cells on SLURM, one element's {target} killed "
           f"{killed_at - started:.1f} s in: {time.monotonic() - started:.1f} s")  # fmt: skip
     line = (f"{cell} (job {job_id}): left the SLURM queue without a result for {GRACE_S} s "
             "(killed, preempted or its node failed); retrying")  # fmt: skip
