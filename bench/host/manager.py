@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.plugins.ecgfm_ked",
     "bench.plugins.st_mem",
     "bench.plugins.hubert_ecg",
+    "bench.plugins.ecg_jepa",
     "bench.plugins.metrics",
     "bench.tasks.stemi",
     "bench.tasks.lvef",
