@@ -13,8 +13,8 @@ Options (``executor_options``, or ``--executor-option KEY=VALUE``):
   element may be gone from ``squeue`` without a result before it counts as dead.
 
 All pending cells go into one job array; the driver polls the jobs, reports each cell as
-it finishes, and resubmits failed cells (one new array per round) up to ``retries``
-times. Without SLURM accounting submitit cannot tell a killed element (``srun`` killed, a
+it finishes, and submits a failed cell again at once (the cells that failed in one poll
+as a new array), up to ``retries`` times. Without SLURM accounting submitit cannot tell a killed element (``srun`` killed, a
 node lost, preemption without requeue) from a running one and would wait forever, so the
 driver also watches ``squeue``: an element absent from it for ``grace_s`` with no result
 file is failed ("left the queue without a result"), one line names the cell, the job id
@@ -264,20 +264,24 @@ class SlurmExecutor:
         else:
             print(text, file=sys.stderr)
 
-    def _dead(self, submitted: Mapping[Any, CellJob], gone_since: dict[Any, float]) -> list[Any]:
-        """Elements gone from ``squeue`` for ``grace_s`` without a result file (dead), after
-        updating when each was first seen gone; reports the array's counts when they change."""
+    def _dead(self, submitted: Mapping[Any, object], gone_since: dict[Any, float]) -> list[Any]:
+        """Elements of ``submitted`` gone from ``squeue`` for ``grace_s`` without a result
+        file (dead), after updating when each unfinished one was first seen gone; reports
+        the array's counts when they change."""
         if self.cluster != "slurm" or not submitted:
             return []
         states = self.queue_states([str(h.job_id) for h in submitted])
         if states is None:
             return []
+        for handle in [h for h in gone_since if h not in submitted]:  # finished since
+            del gone_since[handle]
         now, dead = time.monotonic(), []
         for handle in submitted:
             if str(handle.job_id) in states or handle.paths.result_pickle.exists():
                 gone_since.pop(handle, None)
             elif now - gone_since.setdefault(handle, now) >= self.grace_s:
                 dead.append(handle)
+                del gone_since[handle]
         self._report(states, len(gone_since), len(submitted))
         return dead
 
@@ -305,58 +309,59 @@ class SlurmExecutor:
             )
 
     def run(self, jobs: Sequence[CellJob], on_result: OnResult) -> None:
-        """Submit the job array, poll it, resubmit failed cells up to ``retries`` times."""
+        """Submit the job array and poll it; a failed cell is submitted again at once (the
+        cells that failed in one poll as a new array), up to ``retries`` times."""
         submitit = import_backend("submitit", "slurm", "slurm")
         attached = self._reattached(submitit, jobs)
-        todo = [job for job in jobs if job not in attached.values()]
-        handles = self._submit(submitit, todo) if todo else []
-        self._record(list(zip(todo, handles, strict=True)))
-        todo = self._round([*attached, *handles], [*attached.values(), *todo], 1, on_result)
-        attempt = 2
-        while todo:
-            handles = self._submit(submitit, todo)
-            self._record(list(zip(todo, handles, strict=True)))
-            todo = self._round(handles, todo, attempt, on_result)
-            attempt += 1
-
-    def _round(
-        self, handles: Sequence[Any], jobs: Sequence[CellJob], attempt: int, on_result: OnResult
-    ) -> list[CellJob]:
-        """Wait for one submitted array; returns the cells to submit again."""
-        submitted = dict(zip(handles, jobs, strict=True))
-        retry: list[CellJob] = []
+        waiting: dict[Any, tuple[CellJob, int]] = {h: (job, 1) for h, job in attached.items()}
+        todo = [(job, 1) for job in jobs if job not in attached.values()]
         gone_since: dict[Any, float] = {}
-        last = attempt > self.settings.retries
+        while todo or waiting:
+            if todo:
+                cells = [job for job, _ in todo]
+                handles = self._submit(submitit, cells)
+                self._record(list(zip(cells, handles, strict=True)))
+                waiting.update(zip(handles, todo, strict=True))
+            todo = self._poll(waiting, gone_since, on_result)
 
-        def failed(job: CellJob, error: str) -> None:
-            if last:
+    def _poll(
+        self,
+        waiting: dict[Any, tuple[CellJob, int]],
+        gone_since: dict[Any, float],
+        on_result: OnResult,
+    ) -> list[tuple[CellJob, int]]:
+        """One look at the unfinished elements (each with its cell and attempt): reports the
+        finished ones, fails the dead ones, and returns the cells to submit again with their
+        next attempt; sleeps ``poll_s`` when nothing finished."""
+        retry: list[tuple[CellJob, int]] = []
+
+        def failed(handle: Any, error: str) -> None:
+            job, attempt = waiting.pop(handle)
+            if attempt > self.settings.retries:
                 on_result(JobResult(job, attempt, error=error))
             else:
-                retry.append(job)
+                retry.append((job, attempt + 1))
 
-        while submitted:
-            for handle in self._dead(submitted, gone_since):
-                job = submitted.pop(handle)
-                reason = (
-                    f"left the SLURM queue without a result for {self.grace_s:g} s "
-                    "(killed, preempted or its node failed)"
-                )
-                outcome = "failed" if last else "retrying"
-                self._say(f"[yellow]{job.cell} (job {handle.job_id}): {reason}; {outcome}[/]")
-                failed(job, reason)
-            finished = [h for h in submitted if h.done()]
-            if not finished:
-                if submitted:
-                    time.sleep(self.poll_s)
-                continue
-            for handle in finished:
-                job = submitted.pop(handle)
-                try:
-                    path = handle.result()
-                except Exception as exc:  # FailedJobError, UncompletedJobError
-                    failed(job, error_text(exc).splitlines()[0])
-                else:
-                    on_result(JobResult(job, attempt, path=path))
+        for handle in self._dead(waiting, gone_since):
+            job, attempt = waiting[handle]
+            reason = (
+                f"left the SLURM queue without a result for {self.grace_s:g} s "
+                "(killed, preempted or its node failed)"
+            )
+            outcome = "failed" if attempt > self.settings.retries else "retrying"
+            self._say(f"[yellow]{job.cell} (job {handle.job_id}): {reason}; {outcome}[/]")
+            failed(handle, reason)
+        finished = [h for h in waiting if h.done()]
+        for handle in finished:
+            try:
+                path = handle.result()
+            except Exception as exc:  # FailedJobError, UncompletedJobError
+                failed(handle, error_text(exc).splitlines()[0])
+            else:
+                job, attempt = waiting.pop(handle)
+                on_result(JobResult(job, attempt, path=path))
+        if waiting and not finished and not retry:
+            time.sleep(self.poll_s)
         return retry
 
 

@@ -192,3 +192,42 @@ def test_pending_reasons_are_reported_and_one_that_never_passes_is_a_warning(tmp
         "slurm: elements pending for PartitionTimeLimit will not start as submitted: check the "
         "options partition", "slurm: 0 pending", "slurm: 0 pending",
     ]  # fmt: skip
+
+
+def test_a_dead_element_is_resubmitted_while_the_rest_of_its_array_runs(tmp_path) -> None:
+    executor = _executor(tmp_path, retries=1, console=Console(file=io.StringIO()))
+    running = FakeHandle("100_0", tmp_path)  # finishes only once cell-b is resubmitted
+    submitted: list[list[str]] = []
+
+    def submit(_submitit, todo):
+        submitted.append([job.cell for job in todo])
+        if len(submitted) == 1:
+            return [running, FakeHandle("100_1", tmp_path)]  # 100_1 dies
+        running.finished, running._result = True, "runs/a"
+        return [FakeHandle("101_0", tmp_path, "runs/b")]
+
+    polls = {"n": 0}
+
+    def states(ids):
+        polls["n"] += 1
+        assert polls["n"] < 500, "cell-b was not resubmitted while cell-a ran"
+        return {"100_0": "R None"} if "100_0" in ids and not running.finished else {}
+
+    executor._submit = submit  # type: ignore[method-assign]
+    executor.queue_states = states  # type: ignore[assignment]
+    results: list[JobResult] = []
+    executor.run([CellJob("cell-a", {}), CellJob("cell-b", {})], results.append)
+    assert submitted == [["cell-a", "cell-b"], ["cell-b"]]
+    assert sorted((r.job.cell, r.attempts, r.path) for r in results) == [
+        ("cell-a", 1, "runs/a"),
+        ("cell-b", 2, "runs/b"),
+    ]
+
+
+def test_an_element_that_finished_or_died_no_longer_counts_as_gone(tmp_path) -> None:
+    executor = _executor(tmp_path, retries=0, console=Console(file=io.StringIO()))
+    executor.queue_states = lambda ids: {}  # type: ignore[assignment]
+    finished, dying = FakeHandle("3_0", tmp_path), FakeHandle("3_1", tmp_path)
+    gone_since = {finished: 0.0, dying: 0.0}  # both seen gone long ago
+    assert executor._dead({dying: "cell"}, gone_since) == [dying]
+    assert gone_since == {}
