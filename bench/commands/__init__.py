@@ -34,6 +34,12 @@ def add_core_commands(cli: click.Group) -> None:
     )
     add_lazy_command(
         cli,
+        "predict",
+        "bench.commands.predict:predict_command",
+        "Write a released fine-tuned head's per-label probabilities for each record.",
+    )
+    add_lazy_command(
+        cli,
         "convert-weights",
         "bench.commands.convert:convert_weights_command",
         "Convert MODEL's released checkpoint SRC into DST (.safetensors) plus a manifest.",

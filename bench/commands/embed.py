@@ -17,11 +17,13 @@ across the slots (resnet1d) has no such relation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from bench.commands.inference import engine, input_options, used_precision, write_manifest
 from bench.commands.inputs import input_cohort
 from bench.commands.options import parse_source_options
 from bench.run.config import PROFILES, default_cache_dir
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from bench.host.manager import PluginHost
     from bench.host.specs import BuiltModel, ModelSpec
     from bench.training.datasets import ArrayDataset
-    from bench.training.devices import Precision
+    from bench.training.segments import WindowDataset
 
 
 def ids_path(output: Path) -> Path:
@@ -87,18 +89,11 @@ def cohort_inputs(
     return dataset, usable, dict(cached.failed)
 
 
-def segment_embeddings(
-    built: BuiltModel,
-    spec: ModelSpec,
-    dataset: ArrayDataset,
-    profile: str,
-    device: str,
-    precision: str = "auto",
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
-    alone (a :class:`bench.training.segments.WindowDataset`), and where each segment is:
-    columns ``position`` (its record's row in ``dataset``), ``segment`` (0-based slot) and
-    ``start_s`` (seconds from the record's start)."""
+def segment_windows(spec: ModelSpec, dataset: ArrayDataset) -> tuple[WindowDataset, pd.DataFrame]:
+    """Every real segment of ``dataset``'s records as one input (a
+    :class:`bench.training.segments.WindowDataset`), and where each is: columns ``position``
+    (its record's row in ``dataset``), ``segment`` (0-based slot) and ``start_s`` (seconds
+    from the record's start)."""
     import pandas as pd
 
     from bench.training.segments import WindowDataset
@@ -114,6 +109,20 @@ def segment_embeddings(
             "start_s": windows.slots * recipe.segment_samples / recipe.target_fs,
         }
     )
+    return windows, where
+
+
+def segment_embeddings(
+    built: BuiltModel,
+    spec: ModelSpec,
+    dataset: ArrayDataset,
+    profile: str,
+    device: str,
+    precision: str = "auto",
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Embeddings ``(m, D)`` of every real segment of ``dataset``'s records, each embedded
+    alone, and where each segment is (:func:`segment_windows`)."""
+    windows, where = segment_windows(spec, dataset)
     return embed(built, spec, windows, profile, device, precision), where
 
 
@@ -144,22 +153,83 @@ def embed(
     precision: str = "auto",
 ) -> np.ndarray:
     """Embeddings ``(n, D)`` float32: the linear probe's features of ``dataset`` under the
-    profile's engine settings (same batch size; ``precision`` ``"auto"``: the engine's, bf16
-    autocast on CUDA and fp32 elsewhere, or an explicit ``fp32``/``bf16``/``fp16``)."""
+    profile's engine settings (:func:`engine`)."""
     import numpy as np
 
-    from bench.training import TrainConfig
-    from bench.training.devices import resolve_device
     from bench.training.features import extract_features, frozen_encoder
-    from bench.training.probe import probe_batch_size
 
-    config = TrainConfig(**{**PROFILES[profile].train, "device": device})
-    torch_device = resolve_device(config.device)
+    torch_device, batch, amp = engine(profile, device, precision)
     module = frozen_encoder(built.module, spec, torch_device)
-    batch = probe_batch_size(config)
-    amp: bool | Precision = config.amp if precision == "auto" else cast("Precision", precision)
     features = extract_features(module, spec, dataset, torch_device, batch, amp=amp)
     return features.astype(np.float32)
+
+
+@dataclass
+class RecordInputs:
+    """The readable records of ``--task`` or ``--input`` as a model's inputs: ``dataset``
+    (row ``i`` is record ``ids[i]`` of patient ``patients[i]``) and the unreadable records
+    (id → reason)."""
+
+    dataset: ArrayDataset
+    ids: list[str]
+    patients: np.ndarray
+    failed: dict[str, str]
+
+    def table(self, where: pd.DataFrame) -> pd.DataFrame:
+        """One row per output row: ``record_id``, ``patient_id`` of each ``where.position``
+        (a record's row in ``dataset``), then ``where``'s other columns."""
+        import numpy as np
+        import pandas as pd
+
+        position = where["position"].to_numpy()
+        rest = where.drop(columns="position").reset_index(drop=True)
+        ids = pd.DataFrame(
+            {"record_id": np.asarray(self.ids)[position], "patient_id": self.patients[position]}
+        )
+        return pd.concat([ids, rest], axis=1)
+
+    def echo_failed(self) -> None:
+        """Name (up to five of) the records left out, on stderr."""
+        if self.failed:
+            click.echo(
+                f"{len(self.failed)} record(s) could not be read and were left out:", err=True
+            )
+            for record, reason in list(self.failed.items())[:5]:
+                click.echo(f"  {record}: {reason}", err=True)
+
+
+def read_records(
+    host: PluginHost,
+    spec: ModelSpec,
+    *,
+    task: str | None,
+    source: str | None,
+    source_options: tuple[str, ...],
+    input_path: Path | None,
+    fs: float | None,
+    profile: str,
+    cache_dir: str | None,
+) -> RecordInputs:
+    """The records of exactly one of ``--task`` or ``--input`` through the runner's cache
+    and the model's own recipe (:func:`cohort_inputs`); none readable is an error."""
+    if (task is None) == (input_path is None):
+        raise click.UsageError("give exactly one of --task or --input")
+    if input_path is not None and (source or source_options):
+        raise click.UsageError("--source/--source-option apply to --task only")
+    if input_path is not None:
+        cohort = input_cohort(input_path, fs)
+    else:
+        assert task is not None
+        cohort = task_cohort(host, task, source, parse_source_options(source_options), profile)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    dataset, ids, failed = cohort_inputs(spec, cohort, profile, cache)
+    if not ids:
+        record, reason = next(iter(failed.items()))
+        raise click.ClickException(
+            f"none of the {len(failed)} record(s) could be read (e.g. {record}: {reason})"
+        )
+    patients = cohort.manifest.set_index("record_id").loc[ids, "patient_id"].to_numpy()
+    return RecordInputs(dataset, ids, patients, failed)
 
 
 @click.command(name="embed")
@@ -170,38 +240,12 @@ def embed(
     help="Weights file (or 'random'); default: the model's default weights for the profile.",
 )
 @click.option(
-    "-p",
-    "--profile",
-    type=click.Choice(sorted(PROFILES)),
-    default="quick",
-    show_default=True,
-    help="Size profile: model size and image side, as in `bench run`.",
-)
-@click.option("-t", "--task", default=None, help="Embed every record of this task's cohort.")
-@click.option("--source", default=None, help="Data source of --task (default: the task's own).")
-@click.option(
-    "--source-option",
-    "source_options",
-    multiple=True,
-    metavar="SOURCE.KEY=VALUE",
-    help="Option for the data source of --task, e.g. ludb.path=/data/ludb.",
-)
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Raw ECGs instead of a task, no labels needed: a .npy array (N, 12, samples) in mV "
-    "(leads I, II, III, aVR, aVL, aVF, V1-V6; needs --fs), a folder of WFDB records or a "
-    "manifest CSV (record_id, patient_id, path), records of any length and rate.",
-)
-@click.option("--fs", type=float, default=None, help="Sampling rate of a .npy --input in Hz.")
-@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv beside it.",
+    help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv beside "
+    "it, what produced it (model, weights, precision) to <stem>.manifest.json.",
 )
 @click.option(
     "--per-segment",
@@ -211,34 +255,25 @@ def embed(
     "record_id, patient_id, segment (0-based) and start_s (seconds). Image models take one "
     "input per record and refuse it.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
-    default="auto",
-    show_default=True,
-    help="Arithmetic of the forward pass: auto (as the linear probe: bf16 autocast on CUDA, "
-    "fp32 elsewhere), fp32, or bf16/fp16 autocast on any device.",
-)
+@input_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a random init.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--cache-dir", default=None, help="Input cache directory (default as bench run).")
 @click.pass_context
 def embed_command(
     ctx: click.Context,
     model: str,
     weights: str | None,
+    output: Path,
+    per_segment: bool,
     profile: str,
     task: str | None,
     source: str | None,
     source_options: tuple[str, ...],
     input_path: Path | None,
     fs: float | None,
-    output: Path,
-    per_segment: bool,
     precision: str,
-    seed: int,
     device: str,
     cache_dir: str | None,
+    seed: int,
 ) -> None:
     """Write one embedding per record (the linear probe's features) for a task or an array.
 
@@ -259,10 +294,6 @@ def embed_command(
 
     from bench.training.features import FeaturesError
 
-    if (task is None) == (input_path is None):
-        raise click.UsageError("give exactly one of --task or --input")
-    if input_path is not None and (source or source_options):
-        raise click.UsageError("--source/--source-option apply to --task only")
     host: PluginHost = ctx.find_root().obj
     spec = host.registries.models.get(model)
     if per_segment and spec.input.recipe is None:
@@ -272,45 +303,43 @@ def embed_command(
             "declares no signal recipe that cuts records into segments); models with segments: "
             f"{', '.join(segmented) or 'none installed'}"
         )
-    if input_path is not None:
-        cohort = input_cohort(input_path, fs)
-    else:
-        assert task is not None
-        cohort = task_cohort(host, task, source, parse_source_options(source_options), profile)
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    dataset, ids, failed = cohort_inputs(spec, cohort, profile, cache)
-    if not ids:
-        record, reason = next(iter(failed.items()))
-        raise click.ClickException(
-            f"none of the {len(failed)} record(s) could be read (e.g. {record}: {reason})"
-        )
-    patients = cohort.manifest.set_index("record_id").loc[ids, "patient_id"].to_numpy()
+    records = read_records(
+        host, spec, task=task, source=source, source_options=source_options,
+        input_path=input_path, fs=fs, profile=profile, cache_dir=cache_dir,
+    )  # fmt: skip
     try:
         built = build_encoder(spec, weights, profile, seed)
         if per_segment:
-            embeddings, where = segment_embeddings(built, spec, dataset, profile, device, precision)
+            embeddings, where = segment_embeddings(
+                built, spec, records.dataset, profile, device, precision
+            )
         else:
-            embeddings = embed(built, spec, dataset, profile, device, precision)
-            where = pd.DataFrame({"position": np.arange(len(ids))})
+            embeddings = embed(built, spec, records.dataset, profile, device, precision)
+            where = pd.DataFrame({"position": np.arange(len(records.ids))})
     except FeaturesError as exc:
         raise click.ClickException(str(exc)) from exc
-    position = where.pop("position").to_numpy()
-    table = pd.DataFrame(
-        {"record_id": np.asarray(ids)[position], "patient_id": patients[position], **where}
-    )
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, embeddings)
-    table.to_csv(ids_path(output), index=False)
-    unit = f" ({len(ids)} records, one per segment)" if per_segment else ""
-    if precision == "auto":
-        from bench.training.devices import resolve_device
-
-        precision = "bf16" if resolve_device(device).type == "cuda" else "fp32"
+    records.table(where).to_csv(ids_path(output), index=False)
+    precision = used_precision(precision, device)
+    write_manifest(
+        output,
+        {
+            "command": "embed",
+            "model": model,
+            "weights": built.weights,
+            "init": built.init,
+            "precision": precision,
+            "device": device,
+            "per_segment": per_segment,
+            "rows": len(embeddings),
+            "records": len(records.ids),
+            "left_out": len(records.failed),
+        },
+    )
+    unit = f" ({len(records.ids)} records, one per segment)" if per_segment else ""
     click.echo(
         f"{len(embeddings)} embeddings of width {embeddings.shape[1]}{unit} → {output} "
         f"(ids: {ids_path(output)}; precision {precision})"
     )
-    if failed:
-        click.echo(f"{len(failed)} record(s) could not be read and were left out:", err=True)
-        for record, reason in list(failed.items())[:5]:
-            click.echo(f"  {record}: {reason}", err=True)
+    records.echo_failed()

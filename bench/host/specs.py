@@ -168,6 +168,18 @@ class ModelSpec:
     convert_weights: Callable[[str, bool], tuple[Mapping[str, Any], Mapping[str, str]]] | None = (
         None
     )
+    #: ``released_head(weights, options)`` reads a released *fine-tuned* checkpoint with its
+    #: own classification head (``bench predict``) and returns ``(module, label_names,
+    #: activation)``: ``module`` maps the model's inputs (as ``build``'s module receives them)
+    #: to the head's record logits, a segment model's through its ``record_rule`` over the
+    #: segments a record has (a lone segment is a one-segment record); ``label_names`` name
+    #: its outputs in order; ``activation`` is ``"sigmoid"`` (independent labels, as trained
+    #: with BCE) or ``"softmax"`` (one class among them). ``options`` holds ``labels`` (a
+    #: label-names file given by the user, or ``None``). A file without a head is an error
+    #: naming the file and what was expected. ``None``: no released fine-tuned format.
+    released_head: (
+        Callable[[str, Mapping[str, Any]], tuple[nn.Module, tuple[str, ...], str]] | None
+    ) = None
     recipe: FineTuneRecipe | None = None
     #: ``bench run`` runs the models registered with ``default=True`` when neither
     #: ``--model`` nor the grid file names one (the built-ins: heartbeit).

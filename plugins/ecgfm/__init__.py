@@ -81,6 +81,7 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             default_weights=LazyFunction("bench.plugins.ecgfm.builder:default_weights"),
             pretrain="bench.plugins.ecgfm.commands:pretrain_command",
             convert_weights=LazyFunction("bench.plugins.ecgfm.loader:converted"),
+            released_head=LazyFunction("bench.plugins.ecgfm.released:released_head"),
         )
     )
     register(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,16 @@ HEAD_PREFIX = "proj."
 
 @dataclass
 class LoadedCheckpoint:
-    """An encoder state dict in :class:`EcgFmEncoder` names plus what came with it."""
+    """An encoder state dict in :class:`EcgFmEncoder` names plus what came with it (``cfg``:
+    a fairseq-signals file's whole config, its ``criterion`` and ``task`` included; empty
+    for a converted file)."""
 
     config: EcgFmConfig
     encoder: dict[str, Tensor]
     head: dict[str, Tensor]
     model_name: str
     dropped: list[str]
+    cfg: Mapping[str, Any] = field(default_factory=dict)
 
 
 def safe_eval_layers(text: str, where: str = "conv_feature_layers") -> list[tuple[int, int, int]]:
@@ -251,7 +254,7 @@ def read_checkpoint(path: str | Path, trusted: bool = False) -> LoadedCheckpoint
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: 'model' is not a mapping of names to tensors")
     encoder, head, dropped = normalise_state(state, str(path))
-    return LoadedCheckpoint(config, encoder, head, str(cfg["model"]["_name"]), dropped)
+    return LoadedCheckpoint(config, encoder, head, str(cfg["model"]["_name"]), dropped, cfg)
 
 
 def load_encoder(path: str | Path, config: EcgFmConfig | None = None) -> EcgFmEncoder:
