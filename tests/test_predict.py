@@ -48,22 +48,32 @@ def write_label_def(path: Path, names: tuple[str, ...] = LABELS) -> Path:
     return path
 
 
-def window_probabilities(checkpoint: Path, signals: np.ndarray) -> np.ndarray:
-    """Each 5 s window's head probabilities ``(N, 2, K)`` computed here, not by the harness:
-    the per-lead z-score of each 10 s, 500 Hz record, the hand-written reference encoder on
-    each window, the padding-aware time mean, the head's weights read from the file, sigmoid."""
-    z = (signals - signals.mean(-1, keepdims=True)) / signals.std(-1, keepdims=True)
-    windows = torch.from_numpy(z.astype(np.float32)).unfold(-1, SEGMENT, SEGMENT)  # (N,12,2,S)
-    windows = windows.permute(0, 2, 1, 3).reshape(-1, 12, SEGMENT)
+def record_windows(checkpoint: Path, signal: np.ndarray) -> np.ndarray:
+    """The head probabilities ``(k, K)`` of each 5 s window of one 500 Hz record ``(12, k *
+    2500)``, computed here, not by the harness: the per-lead z-score over the whole record,
+    the hand-written reference encoder on each window, the padding-aware time mean, the head's
+    weights read from the file, sigmoid."""
+    z = (signal - signal.mean(-1, keepdims=True)) / signal.std(-1, keepdims=True)
+    windows = torch.from_numpy(z.astype(np.float32)).unfold(-1, SEGMENT, SEGMENT)  # (12,k,S)
     state = torch.load(checkpoint, weights_only=True)["model"]
     encoder_state, _, _ = normalise_state(
         {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
     )
     with torch.no_grad():
-        tokens = reference_encoder(encoder_state, TINY, windows)
+        tokens = reference_encoder(encoder_state, TINY, windows.transpose(0, 1).contiguous())
         pooled = tokens.sum(1) / (tokens != 0).sum(1)
         logits = pooled.double() @ state["proj.weight"].double().T + state["proj.bias"].double()
-    return torch.sigmoid(logits).numpy().reshape(len(signals), 2, -1)
+    return torch.sigmoid(logits).numpy()
+
+
+def window_probabilities(checkpoint: Path, signals: np.ndarray) -> np.ndarray:
+    """:func:`record_windows` of each 10 s record of ``signals``: ``(N, 2, K)``."""
+    return np.stack([record_windows(checkpoint, signal) for signal in signals])
+
+
+def record_probabilities(windows: np.ndarray) -> np.ndarray:
+    """ECG-FM's record rule for :data:`LABELS`: the windows' mean, the max for the pacemaker."""
+    return np.array([windows.mean(0)[0], windows.max(0)[1], windows.mean(0)[2]])
 
 
 @pytest.fixture
@@ -93,8 +103,7 @@ def test_probabilities_equal_a_manual_forward_pass(cli, tmp_path: Path, signals:
     assert table["record_id"].tolist() == ["0", "1", "2"]
     windows = window_probabilities(checkpoint, np.load(signals))
     # the record rule: the mean of the windows' probabilities, the max for the pacemaker
-    expected = windows.mean(1)
-    expected[:, 1] = windows[:, :, 1].max(1)
+    expected = np.stack([record_probabilities(w) for w in windows])
     np.testing.assert_allclose(table[list(LABELS)].to_numpy(), expected, rtol=0, atol=1e-6)
     assert np.abs(windows.mean(1)[:, 1] - windows.max(1)[:, 1]).max() > 1e-2  # rules differ
     manifest = json.loads((tmp_path / "out" / "p.manifest.json").read_text())
@@ -193,3 +202,41 @@ def test_a_model_without_a_released_head_is_refused(cli, tmp_path: Path, signals
     assert result.exit_code == 2
     assert "declares no released fine-tuned head format; models with one: " in result.output
     assert "ecg-fm" in result.output
+
+
+def test_records_of_any_length_from_a_wfdb_folder(cli, tmp_path: Path) -> None:
+    """A 5 s record is its one window; a 10 s record combines its two, whatever the order."""
+    from bench.data.readers.wfdb_reader import read_wfdb
+    from tests.data.fixtures import synthetic_ecg, write_cinc_record
+
+    checkpoint = write_finetuned(tmp_path / "ft.pt")
+    labels = write_label_def(tmp_path / "label_def.csv")
+    folder = tmp_path / "wfdb"
+    folder.mkdir()
+    paths = {
+        "long": write_cinc_record(folder / "long", synthetic_ecg(1, seconds=10.0)),
+        "short": write_cinc_record(folder / "short", synthetic_ecg(2, seconds=5.0)),
+    }
+    result, out = _predict(cli, tmp_path, "--weights", str(checkpoint), "--labels", str(labels),
+                           "--input", str(folder))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out).set_index("record_id")
+    assert sorted(table.index) == ["long", "short"]
+    for name, path in paths.items():
+        windows = record_windows(checkpoint, read_wfdb(path).data.astype(np.float64))
+        assert len(windows) == (2 if name == "long" else 1)
+        np.testing.assert_allclose(
+            table.loc[name, list(LABELS)].to_numpy(float), record_probabilities(windows), atol=1e-6
+        )
+
+
+def test_embed_records_its_precision_in_a_manifest(cli, tmp_path: Path, signals: Path) -> None:
+    out = tmp_path / "emb.npy"
+    args = ["embed", "-m", "ecg-fm", "--weights", "random", "--input", str(signals), "--fs",
+            "500", "-o", str(out), "--device", "cpu", "--precision", "bf16",
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "emb.manifest.json").read_text())
+    assert manifest["precision"] == "bf16" and manifest["command"] == "embed"
+    assert manifest["rows"] == 3 and manifest["init"] == "random"
