@@ -15,6 +15,7 @@ build that cache, the size its builder receives, and the identity fields of a ce
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
@@ -95,6 +96,10 @@ class InputRepresentation(Protocol):
         """What the model's builder receives as ``input_size`` in a run of ``image_size`` px."""
         ...
 
+    def item_shape(self, preprocess: PreprocessConfig, render: RenderConfig) -> tuple[int, ...]:
+        """The shape of one record's model input (the run's throughput measurement)."""
+        ...
+
     def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
         """Bytes one record takes in this input's cache (a dry run's disk estimate)."""
         ...
@@ -151,9 +156,13 @@ class ImageInput:
         """The image side in pixels."""
         return image_size
 
+    def item_shape(self, preprocess: PreprocessConfig, render: RenderConfig) -> tuple[int, ...]:
+        """The model's input ``(3, size, size)``."""
+        return (3, render.size, render.size)
+
     def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
         """An RGB uint8 image of the render's size."""
-        return render.size * render.size * 3
+        return math.prod(self.item_shape(preprocess, render))
 
     def identity(self) -> dict[str, Any]:
         """Kind and normalisation."""
@@ -231,11 +240,15 @@ class SignalInput:
 
         return PreprocessConfig().n_samples
 
-    def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
-        """float32 ``(leads, samples)``: the recipe's, else the image recipe's 8 leads."""
+    def item_shape(self, preprocess: PreprocessConfig, render: RenderConfig) -> tuple[int, ...]:
+        """``(leads, samples)``: the recipe's, else the image recipe's 8 leads."""
         if self.recipe is not None:
-            return len(self.recipe.leads) * self.recipe.n_samples * 4
-        return len(preprocess.plot_leads) * preprocess.n_samples * 4
+            return (len(self.recipe.leads), self.recipe.n_samples)
+        return (len(preprocess.plot_leads), preprocess.n_samples)
+
+    def item_bytes(self, preprocess: PreprocessConfig, render: RenderConfig) -> int:
+        """float32 :meth:`item_shape`."""
+        return math.prod(self.item_shape(preprocess, render)) * 4
 
     def identity(self) -> dict[str, Any]:
         """Kind and the (unused) normalisation fields every cell identity has carried."""

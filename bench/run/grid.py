@@ -41,6 +41,7 @@ from bench.run.cells import CellKey, CellPlan, plan_cell
 from bench.run.config import RunConfig
 from bench.run.context import CellContext
 from bench.run.dispatch import cell_job, create_executor, in_process
+from bench.run.estimate import estimate_grid
 from bench.run.execution import rescore_cell, run_cell
 from bench.run.provenance import git_sha, package_versions
 from bench.run.summary import RunSummary, report_prepared
@@ -91,13 +92,23 @@ class Runner:
         )
         return prepared
 
+    def _per_ecg_bytes(self) -> dict[str, int]:
+        """Cache bytes per ECG of each input representation the models need."""
+        inputs = self.context.inputs
+        return {
+            m.input.key(): m.input.item_bytes(inputs.preprocess, inputs.render) for m in self.models
+        }
+
+    def _unbuilt_bytes(self, prepared: PreparedTask) -> int:
+        """Bytes of the input caches a dry run left unbuilt for ``prepared`` (0 when built)."""
+        if prepared.usable.get("checked", True):
+            return 0
+        return len(prepared.manifest) * sum(self._per_ecg_bytes().values())
+
     def _report_unbuilt(self, prepared: PreparedTask) -> None:
         """A dry run's word on the caches it did not build: their size, and that records
         are unchecked until they are."""
-        inputs = self.context.inputs
-        per_key = {
-            m.input.key(): m.input.item_bytes(inputs.preprocess, inputs.render) for m in self.models
-        }
+        per_key = self._per_ecg_bytes()
         n = len(prepared.manifest)
         total = n * sum(per_key.values())
         parts = ", ".join(f"{key} {size / 1e3:,.1f} kB" for key, size in per_key.items())
@@ -141,14 +152,23 @@ class Runner:
         )
         local = in_process(config) and not dry_run
         executor = None if local else create_executor(self.context, dry_run)
-        pending: list[CellPlan] | None = None if executor is None else []
         try:
             with progress:
                 grid = progress.add_task("cells", total=n_cells)
+                to_run: list[tuple[PreparedTask, CellPlan]] = []
+                cache_bytes = 0
                 for task in self.tasks:
-                    self._run_task(task, summary, progress, grid, pending)
-                if executor is not None and pending is not None:
-                    self._dispatch(executor, pending, summary, progress, grid, dry_run)
+                    prepared = self.prepare(task, summary)
+                    cache_bytes += self._unbuilt_bytes(prepared)
+                    to_run += self._plan_task(prepared, summary, progress, grid)
+                self.console.print(estimate_grid(self.context, to_run, cache_bytes).describe())
+                if executor is None:
+                    for prepared, plan in to_run:
+                        self._visit(prepared, plan, summary, progress, grid)
+                        progress.advance(grid)
+                else:
+                    plans = [plan for _, plan in to_run]
+                    self._dispatch(executor, plans, summary, progress, grid, dry_run)
             self._run_level_metrics(summary)
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -175,24 +195,21 @@ class Runner:
             for path in run(self.run_dir, names):
                 self.console.print(f"{', '.join(names)}: {path}")
 
-    def _run_task(
-        self,
-        task: TaskSpec,
-        summary: RunSummary,
-        progress: Progress,
-        grid: Any,
-        pending: list[CellPlan] | None,
-    ) -> None:
-        """Visit every cell of ``task``: in process, or appended to ``pending`` if it must
-        run and an executor runs the grid."""
-        config = self.config
-        source = config.source_for(task.name, task.default_source)
-        prepared = self.prepare(task, summary)
+    def _plan_task(
+        self, prepared: PreparedTask, summary: RunSummary, progress: Progress, grid: Any
+    ) -> list[tuple[PreparedTask, CellPlan]]:
+        """Plan every cell of a prepared task: the cells that must run (new, interrupted or
+        stale); done cells are counted (and re-scored where the metrics changed), cells
+        that cannot train are skipped with the reason."""
+        config, task = self.config, prepared.task
         min_positives = SplitConfig().min_positives
+        to_run = []
         for fraction in config.fractions:
             for seed in config.seeds:
                 for spec in self.models:
-                    key = CellKey(spec.name, task.name, source, fraction, seed, config.protocol)
+                    key = CellKey(
+                        spec.name, task.name, prepared.source, fraction, seed, config.protocol
+                    )
                     train_ids = prepared.train_ids(fraction, seed)
                     problem = fraction_problem(
                         prepared.label_values(train_ids), min_positives, task.kind
@@ -210,12 +227,11 @@ class Runner:
                         self.console.print(f"[yellow]skipped {key.id}: {problem}[/]")
                     else:
                         plan = plan_cell(self.context, prepared, spec, key, train_ids)
-                        if pending is None:
-                            self._visit(prepared, plan, summary, progress, grid)
-                        elif self._must_run(prepared, plan, summary):
-                            pending.append(plan)
-                            continue  # advanced when the executor reports it
+                        if self._must_run(prepared, plan, summary):
+                            to_run.append((prepared, plan))
+                            continue  # advanced when it has run
                     progress.advance(grid)
+        return to_run
 
     def _visit(
         self,
@@ -225,10 +241,8 @@ class Runner:
         progress: Progress,
         grid: Any,
     ) -> None:
-        """Skip, re-score, re-run or run one cell (in this process) by its stored status."""
+        """Run one cell that must run, in this process."""
         cell = plan.key.id
-        if not self._must_run(prepared, plan, summary):
-            return
         progress.update(grid, description=f"cells ({cell})")
         try:
             with intra_op_threads(self.context.cell_threads):
