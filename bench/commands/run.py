@@ -152,6 +152,14 @@ err_console = Console(stderr=True)
     "tasks and the linear probe do not use it: their cells stay the same.",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default=None,
+    help="Precision of every forward pass: auto (bf16 autocast on CUDA, fp32 elsewhere; the "
+    "default), fp32, bf16, or fp16 (linear probe only). Part of the cell identity when not "
+    "auto (YAML: train: {precision: bf16}).",
+)
+@click.option(
     "--metric",
     "metrics",
     multiple=True,
@@ -232,7 +240,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
     default_models = tuple(spec.name for spec in regs.models if spec.default)
     default_tasks = tuple(spec.name for spec in regs.tasks if spec.default)
     models = options["models"]
-    train_keys = ("epochs", "max_steps", "batch_size", "patience")
+    train_keys = ("epochs", "max_steps", "batch_size", "patience", "precision")
     train = {k: options[k] for k in train_keys if options[k] is not None}
     if options["pos_weight"]:
         train["pos_weight"] = True

@@ -165,11 +165,17 @@ class CellContext:
         ``train`` mapping that makes no valid TrainConfig is a :class:`ConfigError`."""
         options = {**self.config.profile_spec.train, **self.config.train}
         try:
-            return TrainConfig(
+            config = TrainConfig(
                 **options, device=self.config.device, selection=self.config.selection
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"train: {exc}") from None
+        if config.precision == "fp16" and self.config.protocol != "linear-probe":
+            raise ConfigError(
+                "precision fp16 trains without loss scaling, which underflows small gradients; "
+                "use bf16 (or fp16 with --protocol linear-probe)"
+            )
+        return config
 
     def fine_tune_recipe(self, spec: ModelSpec) -> FineTuneRecipe:
         """The fine-tuning recipe of ``spec`` in this run: the paper's, or the model's

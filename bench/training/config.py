@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from bench.run.provenance import stable_hash
 from bench.training.recipe import PAPER_RECIPE, FineTuneRecipe
 
 if TYPE_CHECKING:  # numpy loads with the engine, not with a config
     import numpy as np
+
+    from bench.training.devices import Precision
 
 #: Which evaluation point's weights a cell reports (:mod:`bench.training.selection`).
 Selection = Literal["validation", "test", "last"]
@@ -70,6 +72,10 @@ class TrainConfig:
     compile: bool = False
     num_workers: int | None = None
     pos_weight: bool = False
+    #: ``auto``: ``amp`` decides (bf16 autocast on CUDA, fp32 elsewhere); ``fp32``,
+    #: ``bf16`` or ``fp16``: every forward pass of the cell at that precision (fp16 only
+    #: for the linear probe: training in fp16 needs loss scaling, which the loop has not).
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.recipe, Mapping):  # from JSON (records, an executor's worker)
@@ -91,17 +97,32 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be >= 1 or None")
         if not self.min_delta >= 0:
             raise ValueError(f"TrainConfig.min_delta must be >= 0, got {self.min_delta!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ValueError(
+                f"TrainConfig.precision {self.precision!r}: expected auto, fp32, bf16 or fp16"
+            )
         if not isinstance(self.pos_weight, bool):
             raise ValueError(
                 f"TrainConfig.pos_weight must be true or false, got {self.pos_weight!r}"
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """All hyperparameters, for result records (``pos_weight`` only when set)."""
+        """All hyperparameters, for result records (``pos_weight`` only when set,
+        ``precision`` only when not ``auto``: the cells before them keep their identity)."""
         out = asdict(self)
         if not self.pos_weight:
             del out["pos_weight"]
+        if self.precision == "auto":
+            del out["precision"]
         return out
+
+    @property
+    def autocast(self) -> bool | Precision:
+        """What :func:`bench.training.devices.autocast` receives: ``amp`` under ``auto``,
+        else the explicit precision."""
+        if self.precision == "auto":
+            return self.amp
+        return cast("Precision", self.precision)
 
     def hash(self) -> str:
         """A short stable hash of :meth:`to_dict`."""

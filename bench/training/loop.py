@@ -49,7 +49,7 @@ class _Trainer:
         seed_everything(config.seed)
         self.config = config
         self.device = resolve_device(config.device)
-        self.amp = config.amp
+        self.amp = config.autocast
         self.channels_last = spec.input.channels_last
         self.train_set, self.validation, self.evals = train, validation, evals
         self.module = built.module.to(self.device)

@@ -219,7 +219,7 @@ def linear_probe(
     features: dict[str, np.ndarray] = {}
     for name, dataset in sets.items():
         features[name] = extract_features(
-            module, spec, dataset, device, probe_batch_size(config), workers, config.amp
+            module, spec, dataset, device, probe_batch_size(config), workers, config.autocast
         )
         if progress is not None and task is not None:
             progress.advance(task)
