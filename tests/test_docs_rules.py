@@ -291,3 +291,13 @@ def test_docs_the_leaderboard_command_exits_with_the_stated_status(tmp_path: Pat
     allowed = CliRunner().invoke(cli, ["leaderboard", str(tmp_path), "--allow-mixed",
                                        "--replicates", "20"])  # fmt: skip
     assert allowed.exit_code == 0, allowed.output
+
+
+def test_the_input_contract_table_in_docs_models_is_the_registry_s() -> None:
+    """docs/models.md's contract table is what `python -m bench.host.contractdocs` renders
+    from the registered models, so it cannot drift from what the harness applies."""
+    from bench.host.contractdocs import END, START, render
+
+    text = (Path(__file__).parents[1] / "docs" / "models.md").read_text()
+    table = text[text.index(START) : text.index(END) + len(END)] + "\n"
+    assert table == render(), "stale: python -m bench.host.contractdocs, paste into docs/models.md"
