@@ -148,7 +148,7 @@ class Replicates:
         resamples = self._resamples[groups_key]
         scores = frame[[score_column(n) for n in names] if names else ["score"]].to_numpy(float)
         if names:
-            classification = task_kind(item) == "classification"
+            classification = item.record.task_kind == "classification"
             minimum = int(item.record.bootstrap.get("min_label_positives", 1))
             macro = macro_values(
                 spec, y_true, scores, groups, resamples, minimum if classification else 0
@@ -170,13 +170,6 @@ def _task(item: SourcedRecord) -> TaskSpec | None:
 
     tasks = get_host().registries.tasks
     return tasks.get(item.record.task) if item.record.task in tasks else None
-
-
-def task_kind(item: SourcedRecord) -> str:
-    """The kind of ``item``'s task (a task no plugin registers counts as classification,
-    the kind every record had before the others existed)."""
-    task = _task(item)
-    return "classification" if task is None else task.kind
 
 
 def survival_inputs(

@@ -133,15 +133,21 @@ def test_start_cell_discards_what_another_identity_stored(tmp_path):
 
 def test_v1_records_load_with_current_defaults():
     old = record_from_dict({"model": "m", "task": "t", "metric": "auroc", "value": 0.7})
-    assert old.schema_version == SCHEMA_VERSION == 4
+    assert old.schema_version == SCHEMA_VERSION == 5
     assert old.arch == "m" and old.experiment == "" and old.identity == ""
     assert old.recipe == "paper" and old.converged is None
     assert old.compute == {}  # schema 4: not measured before
+    assert old.task_kind == "classification"  # schema 5: the only kind before it
 
 
 def test_v3_records_load_with_no_compute_cost():
     v3 = {"model": "m", "task": "t", "metric": "auroc", "value": 0.7, "schema_version": 3}
-    assert record_from_dict(v3).compute == {} and record_from_dict(v3).schema_version == 4
+    assert record_from_dict(v3).compute == {} and record_from_dict(v3).schema_version == 5
+
+
+def test_v4_records_are_classification_records():
+    v4 = {"model": "m", "task": "t", "metric": "auroc", "value": 0.7, "schema_version": 4}
+    assert record_from_dict(v4).task_kind == "classification"
 
 
 def test_v2_records_name_the_paper_recipe_and_unknown_convergence():

@@ -161,6 +161,7 @@ def test_a_tiny_regression_run_reports_mae_with_cis_per_target(cli, mimic, tmp_p
     assert set(records) == {"mae", "rmse", "r2", "pearson"}
     mae = records["mae"]
     assert mae["higher_is_better"] is False and mae["n_positive"] == 0
+    assert mae["task_kind"] == "regression" and mae["schema_version"] == 5
     per_target = mae["details"]["per_label"]
     assert set(per_target) == {"qrs_duration_ms", "qt_ms", "heart_rate_bpm"}
     assert mae["value"] == pytest.approx(np.mean([v["value"] for v in per_target.values()]))
@@ -178,6 +179,7 @@ def test_a_tiny_survival_run_reports_the_c_index_and_keeps_follow_up(cli, code15
     assert result.exit_code == 0, result.output
     records = {r["metric"]: r for r in _records(tmp_path / "runs", "k")}
     assert set(records) == {"c_index", "td_auroc"}
+    assert records["c_index"]["task_kind"] == "survival"
     c_index = records["c_index"]
     predictions = pd.read_csv(tmp_path / "runs" / "k" / c_index["details"]["predictions"])
     test = predictions[predictions["split"] == "internal"]

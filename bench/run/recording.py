@@ -93,6 +93,7 @@ def trained_records(
         "run_id": context.run_dir.name,
         "model": key.model,
         "task": key.task,
+        "task_kind": prepared.task.kind,
         "source": prepared.cohort.source,
         "fraction": key.fraction,
         "seed": key.seed,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class RecordError(ValueError):
@@ -71,6 +71,10 @@ class ResultRecord:
     # schema 4: what the trained model costs to run (bench.training.cost.ModelCost, plus the
     # training wall time): params, GFLOPs and latency per ECG, peak memory
     compute: dict[str, Any] = field(default_factory=dict)
+    # schema 5: what the task predicts (bench.host.specs.TaskKind): a regression record's
+    # value is in its targets' unit (``n_positive`` 0), a survival task's predictions keep
+    # each record's follow-up ``time``
+    task_kind: str = "classification"
     device: str = ""
     packages: dict[str, str] = field(default_factory=dict)
     created: str = ""
@@ -107,7 +111,8 @@ def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
     ``recipe`` and ``converged``: v2 cells trained under a step cap with the paper's
     OneCycle schedule, so their recipe is ``paper`` (fine-tuning protocols) and their
     convergence is unknown (None). v3 → v4 added ``compute``; older records have none
-    (an empty mapping: not measured).
+    (an empty mapping: not measured). v4 → v5 added ``task_kind``: every older record is a
+    classification record (the only kind there was).
     """
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
