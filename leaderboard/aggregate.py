@@ -251,8 +251,11 @@ class Cell:
 
     @property
     def train_positives(self) -> float | None:
-        """Positive training ECGs of the cell, mean over seeds (None when not recorded)."""
-        return self._mean_detail(lambda r: r.details.get("n_train_positive"))
+        """Positive training ECGs of the cell (a survival task's events), mean over seeds
+        (None when not recorded, and for a regression task, whose targets have none)."""
+        return self._mean_detail(
+            lambda r: None if r.task_kind == "regression" else r.details.get("n_train_positive")
+        )
 
     @property
     def epochs_run(self) -> float | None:
