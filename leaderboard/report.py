@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.leaderboard.aggregate import (
@@ -17,6 +17,12 @@ from bench.leaderboard.aggregate import (
     latest_per_cell,
     load_store,
     select,
+)
+from bench.leaderboard.clinical import (
+    ProfileRow,
+    clinical_profile,
+    load_robustness,
+    profile_markdown,
 )
 from bench.leaderboard.findings import Findings, findings
 from bench.leaderboard.identity import (
@@ -49,6 +55,7 @@ class Leaderboard:
     findings: Findings
     caption: str = ""  # the profile caption (small stand-ins), when it applies
     reference: str | None = None
+    clinical: list[ProfileRow] = field(default_factory=list)
 
     def plot(self, out_dir: Path) -> list[Path]:
         """Write every figure (PNG + SVG) into ``out_dir``.
@@ -70,7 +77,8 @@ class Leaderboard:
     def markdown(self) -> str:
         """Findings, the rows' identities, then the tables, as Markdown sections."""
         parts = [self.findings.markdown(), rows_markdown(self.rows, self.caption)]
-        return "\n".join(parts) + "\n## Tables\n\n" + to_markdown(self.tables)
+        tables = "\n## Tables\n\n" + to_markdown(self.tables)
+        return "\n".join(parts) + tables + profile_markdown(self.clinical)
 
     def render(self, fmt: str) -> str:
         """``md`` (:meth:`markdown`), ``json`` (rows, findings and tables) or a table
@@ -83,6 +91,7 @@ class Leaderboard:
                 "findings": self.findings.to_dict(),
                 "rows": [row.to_dict() for row in self.rows],
                 "tables": [table_data(t) for t in self.tables],
+                "clinical_profile": [row.to_dict() for row in self.clinical],
             }
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return RENDERERS[fmt](self.tables)
@@ -137,4 +146,5 @@ def build_leaderboard(
         findings=findings(diffs, cells, FINDINGS_METRIC),
         caption=profile_caption(cells),
         reference=comparisons.reference,
+        clinical=clinical_profile(records, load_robustness(paths)),
     )

@@ -1,0 +1,188 @@
+"""The clinical profile of each task: beside clean AUROC, how a model fares where a
+clinician would look — its worst subgroup, its worst perturbation, its calibration and its
+cost — in one table per task (the axes HELM reports for language models).
+
+For every row of a task's internal test set, at the largest training fraction the row has:
+
+- clean AUROC (mean over seeds);
+- the worst subgroup: the largest gap of ``subgroup_auroc`` (best − worst subgroup of the
+  dimension with the largest gap), with the subgroups named;
+- the worst robustness condition: the largest AUROC drop of ``bench robustness`` (records
+  in ``robustness.jsonl`` beside ``results.jsonl``), clean − perturbed;
+- ECE (the ``ece`` metric);
+- GFLOPs per ECG and latency per ECG at batch 1 (the records' ``compute``).
+
+Values are means over the seeds that have them (their CIs are in the records). A missing
+axis is "—", with the command that fills it named under the table.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.leaderboard.aggregate import SourcedRecord, fraction_label, row_key, row_labels
+
+from bench.api import ResultRecord, read_jsonl
+
+#: Where ``bench robustness`` writes its records, beside a run's ``results.jsonl``.
+ROBUSTNESS_FILE = "robustness.jsonl"
+SPLIT = "internal"
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One row of a task's clinical profile (``None``: not measured)."""
+
+    task: str
+    source: str
+    row: str
+    fraction: float
+    seeds: int
+    auroc: float | None
+    subgroup: str | None
+    gap: float | None
+    condition: str | None
+    drop: float | None
+    ece: float | None
+    gflops: float | None
+    latency_ms: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+def load_robustness(paths: Iterable[Path | str]) -> list[SourcedRecord]:
+    """Records of every ``robustness.jsonl`` below the given directories."""
+    out: list[SourcedRecord] = []
+    for path in map(Path, paths):
+        files = sorted(path.rglob(ROBUSTNESS_FILE)) if path.is_dir() else []
+        for file in files:
+            out.extend(SourcedRecord(r, file.parent) for r in read_jsonl(file))
+    return out
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    numbers = [float(v) for v in values if v is not None and v == v]  # NaN is not a value
+    return statistics.fmean(numbers) if numbers else None
+
+
+def _worst_subgroup(records: Sequence[ResultRecord]) -> tuple[str | None, float | None]:
+    scored = [r for r in records if r.value == r.value]
+    if not scored:
+        return None, None
+    worst = max(scored, key=lambda r: r.value)
+    gap = worst.bootstrap.get("largest_gap") or {}
+    pair = gap.get("pair") or ["?", "?"]
+    name = f"{gap.get('dimension', '?')}: {pair[1]} vs {pair[0]}"
+    return name, _mean(r.value for r in scored)
+
+
+def _worst_condition(records: Sequence[ResultRecord]) -> tuple[str | None, float | None]:
+    drops: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        drop = r.details.get("drop")
+        if drop is not None:
+            drops[str(r.details.get("condition"))].append(float(drop))
+    if not drops:
+        return None, None
+    condition = max(drops, key=lambda c: statistics.fmean(drops[c]))
+    return condition, statistics.fmean(drops[condition])
+
+
+def clinical_profile(
+    records: Sequence[SourcedRecord], robustness: Sequence[SourcedRecord] = ()
+) -> list[ProfileRow]:
+    """The profile rows of every task with AUROC records on its internal test set."""
+    by_group: dict[tuple[Any, ...], dict[str, list[ResultRecord]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    tagged = [(i.record, i.record.metric) for i in records]
+    tagged += [(i.record, "robustness") for i in robustness]
+    for r, metric in tagged:
+        if r.split == SPLIT:
+            by_group[(r.task, r.source, row_key(r), r.fraction)][metric].append(r)
+    largest: dict[tuple[Any, ...], float] = {}
+    for task, source, row, fraction in by_group:
+        if by_group[(task, source, row, fraction)]["auroc"]:
+            key = (task, source, row)
+            largest[key] = max(largest.get(key, fraction), fraction)
+    labels = row_labels(row for _, _, row in largest)
+    out = []
+    for (task, source, row), fraction in sorted(largest.items(), key=lambda kv: kv[0][:2]):
+        metrics = by_group[(task, source, row, fraction)]
+        aurocs = metrics["auroc"]
+        subgroup, gap = _worst_subgroup(metrics["subgroup_auroc"])
+        condition, drop = _worst_condition(metrics["robustness"])
+        latency = _mean((r.compute.get("latency_s_per_ecg") or {}).get("1") for r in aurocs)
+        out.append(
+            ProfileRow(
+                task=task,
+                source=source,
+                row=labels[row],
+                fraction=fraction,
+                seeds=len({r.seed for r in aurocs}),
+                auroc=_mean(r.value for r in aurocs),
+                subgroup=subgroup,
+                gap=gap,
+                condition=condition,
+                drop=drop,
+                ece=_mean(r.value for r in metrics["ece"]),
+                gflops=_mean(r.compute.get("gflops_per_ecg") for r in aurocs),
+                latency_ms=None if latency is None else 1000 * latency,
+            )
+        )
+    return out
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def profile_markdown(rows: Sequence[ProfileRow]) -> str:
+    """One Markdown table per task, with what fills each missing axis."""
+    if not rows:
+        return ""
+    parts = ["## Clinical profile\n", (__doc__ or "").split("\n\n")[1].replace("\n", " ") + "\n"]
+    by_task: dict[tuple[str, str], list[ProfileRow]] = defaultdict(list)
+    for row in rows:
+        by_task[(row.task, row.source)].append(row)
+    for (task, source), task_rows in by_task.items():
+        parts.append(f"### {task} · {source} · {SPLIT}\n")
+        parts.append(
+            "| row | fraction | seeds | AUROC | worst subgroup | gap | worst condition | "
+            "AUROC drop | ECE | GFLOPs/ECG | latency (ms/ECG, batch 1) |\n"
+            "|---|--:|--:|--:|---|--:|---|--:|--:|--:|--:|"
+        )
+        for r in task_rows:
+            cells = [
+                r.row,
+                fraction_label(r.fraction),
+                str(r.seeds),
+                _number(r.auroc),
+                r.subgroup or MISSING,
+                _number(r.gap),
+                r.condition or MISSING,
+                MISSING if r.drop is None else f"{r.drop:+.3f}",
+                _number(r.ece),
+                _number(r.gflops),
+                _number(r.latency_ms, 2),
+            ]
+            parts.append("| " + " | ".join(cells) + " |")
+        missing = []
+        if all(r.gap is None for r in task_rows):
+            missing.append("subgroups: `bench rescore RUN --metric subgroup_auroc`")
+        if all(r.drop is None for r in task_rows):
+            missing.append("robustness: `bench robustness RUN`")
+        if all(r.ece is None for r in task_rows):
+            missing.append("calibration: `bench rescore RUN --metric ece`")
+        if missing:
+            parts.append("\n" + MISSING + " not measured; " + "; ".join(missing) + ".")
+        parts.append("")
+    return "\n".join(parts) + "\n"
