@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "bench.plugins.st_mem",
     "bench.plugins.hubert_ecg",
     "bench.plugins.ecg_jepa",
+    "bench.plugins.ecg_cpc",
     "bench.plugins.metrics",
     "bench.tasks.stemi",
     "bench.tasks.lvef",
