@@ -14,9 +14,9 @@ from a released checkpoint or random initialisation.
   head is dropped and the classifier is the task's. ``init="file"``;
 - ``None``: ``$BENCH_WEIGHTS_DIR/ecg-cpc.{safetensors,ckpt,…}`` when present, else random
   init with a loud warning (nothing is downloaded);
-- ``"random"``: random init on purpose (HiPPO-LegS state spaces as upstream, without its
-  optional length correction of ``C``), the released size (``paper``) or a CPU-size one of
-  the same code path (``quick``).
+- ``"random"``: random init on purpose (HiPPO-LegS state spaces with ``C`` length-corrected,
+  as upstream), the released size (``paper``) or a CPU-size one of the same code path
+  (``quick``).
 """
 
 from __future__ import annotations

@@ -128,19 +128,49 @@ class NplrKernel(nn.Module):
         half = state_dim // 2
         w, p, b = hippo_legs_nplr(state_dim)
         log_dt = torch.rand(width) * (np.log(0.1) - np.log(0.001)) + np.log(0.001)
-        self.C = nn.Parameter(torch.view_as_real(torch.randn(1, width, half, dtype=torch.cfloat)))
+        c = torch.randn(1, width, half, dtype=torch.cfloat)
         self.register_buffer("log_dt", log_dt)
         self.register_buffer("B", torch.view_as_real(b.expand(1, width, half).clone()))
         self.register_buffer("P", torch.view_as_real(p[:, None].expand(1, width, half).clone()))
         self.register_buffer("w", torch.view_as_real(w.expand(width, half).clone()))
         q = p.conj()[:, None].expand(1, width, half).clone()
         self.register_buffer("Q", torch.view_as_real(q))
-        nodes = torch.arange(kernel_length // 2 + 1, dtype=torch.double)
-        omega = torch.polar(torch.ones_like(nodes), -2 * np.pi / kernel_length * nodes)
-        self.register_buffer("omega", torch.view_as_real(omega.to(torch.cfloat)))
-        self.register_buffer(
-            "z", torch.view_as_real((2 * (1 - omega) / (1 + omega)).to(torch.cfloat))
+        # SSKernelNPLR._omega, as upstream computes it
+        omega = torch.tensor(np.exp(-2j * np.pi / kernel_length), dtype=torch.cfloat)
+        omega = omega ** torch.arange(0, kernel_length // 2 + 1)
+        self.register_buffer("omega", torch.view_as_real(omega))
+        self.register_buffer("z", torch.view_as_real(2 * (1 - omega) / (1 + omega)))
+        self.C = nn.Parameter(torch.view_as_real(self.length_corrected(c)))
+
+    def discretised(self) -> tuple[Tensor, Tensor]:
+        """The bilinear discretisation ``dA`` ``(H, 2N, 2N)`` and ``dB`` ``(H, 2N)`` of the
+        dense state space ``A = diag(w) - P Q^T``, ``B`` over both halves of each conjugate
+        pair (upstream's ``_setup_state``)."""
+        c = torch.view_as_complex
+
+        def both(x: Tensor) -> Tensor:
+            return torch.cat([x, x.conj()], dim=-1)
+
+        w, b, p, q = both(c(self.w)), both(c(self.B))[0], both(c(self.P))[0], both(c(self.Q))[0]
+        a = torch.diag_embed(w) - p[..., :, None] * q[..., None, :]
+        half_dt = (torch.exp(self.log_dt) / 2).to(a)[:, None, None]
+        eye = torch.eye(a.shape[-1], dtype=a.dtype)
+        backward = eye - half_dt * a
+        d_a = torch.linalg.solve(backward, eye + half_dt * a)
+        d_b = 2 * half_dt[..., 0] * torch.linalg.solve(backward, b[..., None])[..., 0]
+        return d_a, d_b
+
+    @torch.no_grad()
+    def length_corrected(self, c: Tensor) -> Tensor:
+        """``C (I - dA^L)`` of ``c`` ``(1, H, N)`` for the kernel length ``L`` (upstream's
+        ``_setup_C``), so that the kernel is the state space's impulse response truncated to
+        ``L`` steps."""
+        d_a, _ = self.discretised()
+        both = torch.cat([c, c.conj()], dim=-1)
+        both = both - torch.einsum(
+            "chn,hnm->chm", both, torch.linalg.matrix_power(d_a, self.length)
         )
+        return both[..., : c.shape[-1]]
 
     @property
     def length(self) -> int:
