@@ -257,3 +257,34 @@ def test_describe_checks_each_fixture_with_its_kinds_outcome(cli, mimic, code15)
         assert report["checked"] is True and report["usable"] == report["records"] > 0
         train = next(row for row in report["rows"] if row["set"] == "train")
         assert train[column] > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "protocol", "task", "source"),
+    [
+        ("ecg-fm", "finetune", "mimic-iv-ecg-measurements", "mimic-iv-ecg"),  # segment head
+        ("resnet1d", "frozen-attn", "code15-mortality", "code15"),
+        pytest.param(
+            "resnet1d", "finetune-attn", "mimic-iv-ecg-measurements", "mimic-iv-ecg",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "ecg-fm", "finetune", "code15-mortality", "code15", marks=pytest.mark.slow
+        ),
+    ],
+)  # fmt: skip
+def test_every_protocol_and_segment_models_train_both_kinds(
+    cli, mimic, code15, tmp_path, model, protocol, task, source
+) -> None:
+    root = mimic if source == "mimic-iv-ecg" else code15
+    args = ["run", "-m", model, "-t", task, "--source", source, "-p", "tiny", "-f", "1.0"]
+    args += ["--source-option", f"{source}.path={root}", "--protocol", protocol]
+    args += ["-o", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(cli, [*args, "--run-name", "p"])
+    assert result.exit_code == 0, result.output
+    assert "left out, its throughput could not be measured" not in result.output
+    records = _records(tmp_path / "runs", "p")
+    assert records and all(r["value"] == r["value"] for r in records)  # no NaN
+    if model == "ecg-fm":
+        rules = records[0]["details"]["model_config"]["segment_rules"]
+        assert rules == ["mean"] * (3 if source == "mimic-iv-ecg" else 1)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.run.provenance import stable_hash
 from bench.run.store import atomic_write_text
+from bench.training.heads import protocol_model
 from bench.training.objectives import head_outputs
 from bench.training.plan import Plan
 from bench.weights.files import RANDOM
@@ -131,8 +132,10 @@ def measure(context: CellContext, prepared: PreparedTask, plan: CellPlan) -> Thr
             input_size=plan.input_size,
             weights=RANDOM,
         )
-        module = built.module
         x = torch.zeros((config.batch_size, *shape))
+        protocol, labels, kind = plan.key.protocol, prepared.labels, prepared.task.kind
+        built = protocol_model(built, spec, protocol, outputs, x[:1], labels, kind)
+        module = built.module
         if spec.input.channels_last:
             module = module.to(memory_format=torch.channels_last)
             x = x.to(memory_format=torch.channels_last)
