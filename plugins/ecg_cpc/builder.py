@@ -3,7 +3,8 @@ from a released checkpoint or random initialisation.
 
 ``weights``:
 
-- a path: the Lightning checkpoint of the released ``ECG-CPC_Checkpoint.zip`` (unzipped; the
+- a path: the released ``ECG-CPC_Checkpoint.zip`` (its one ``.ckpt``/``.pt``/``.pth``
+  member; the YAML beside it is not read) or the Lightning checkpoint in it (the
   model's ``state_dict`` under ``state_dict``, keys ``ts_encoder.encoder.*`` and
   ``ts_encoder.predictor.*`` beside the CPC head ``ts_encoder.head_ssl.*``), a bare
   ``state_dict`` of those keys, or a ``.safetensors`` of one (``bench convert-weights
@@ -38,6 +39,8 @@ PROFILES: dict[str, EcgCpcConfig] = {
 WEIGHTS_URL = "https://figshare.com/articles/dataset/ECG-CPC_Checkpoint_zip/30192604"
 #: The authors' model attribute holding the encoder.
 PREFIX = "ts_encoder."
+#: Members of a zip that are checkpoints.
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 #: Keys of the pretraining model that are no part of the encoder: the CPC prediction head and
 #: loss.
 NOT_ENCODER = (PREFIX + "head_ssl.", PREFIX + "loss.")
@@ -49,6 +52,8 @@ def read_checkpoint(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     dropped. Raises :class:`CheckpointError` naming the file."""
     from bench.api import load_state_dict_file, read_torch_file
 
+    if path.suffix == ".zip":
+        return _read_zip(path, trusted)
     if path.suffix == ".safetensors":
         obj: object = load_state_dict_file(path)
     else:
@@ -63,6 +68,31 @@ def read_checkpoint(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     if not any(str(key).startswith(PREFIX) for key in obj):
         raise CheckpointError(f"{path}: no {PREFIX}* keys; not an ECG-CPC checkpoint")
     return {k: v for k, v in obj.items() if not str(k).startswith(NOT_ENCODER)}
+
+
+def _read_zip(path: Path, trusted: bool) -> dict[str, Tensor]:
+    """:func:`read_checkpoint` of the one checkpoint member of the zip ``path``; errors name
+    ``path!member``."""
+    import tempfile
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as tmp:
+            members = [n for n in archive.namelist() if n.endswith(CHECKPOINT_SUFFIXES)]
+            if len(members) != 1:
+                raise CheckpointError(
+                    f"{path}: expected one checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) in "
+                    f"the zip, found {members or 'none'}"
+                )
+            member = Path(archive.extract(members[0], tmp))
+            try:
+                return read_checkpoint(member, trusted)
+            except CheckpointError as exc:
+                raise CheckpointError(
+                    str(exc).replace(str(member), f"{path}!{members[0]}")
+                ) from None
+    except (zipfile.BadZipFile, FileNotFoundError) as exc:
+        raise CheckpointError(f"{path}: not a readable zip file ({exc})") from None
 
 
 def architecture(path: Path, state: Mapping[str, Tensor]) -> EcgCpcConfig:

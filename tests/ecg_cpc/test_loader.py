@@ -74,6 +74,34 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_keys(
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text
 
 
+def test_the_released_zip_loads_its_checkpoint_and_names_a_wrong_one(host, tmp_path: Path) -> None:
+    """The figshare zip layout (a Hydra YAML beside the Lightning checkpoint): its checkpoint
+    loads; a zip without exactly one checkpoint, or with a wrong one, is refused naming it."""
+    import zipfile
+
+    path = tmp_path / "ECG-CPC_Checkpoint.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("cpc/config_last_ckpt.yaml", "trainer:\n  pretrained: last.ckpt\n")
+        archive.write(CHECKPOINT, "cpc/last.ckpt")
+    spec, built = build(host, path)
+    np.testing.assert_allclose(
+        window_embeddings(spec, built.module), reference_windows(), atol=1e-4, rtol=0
+    )
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("config.yaml", "a: 1\n")
+    with pytest.raises(CheckpointError, match=r"empty\.zip: expected one checkpoint .* found none"):
+        build(host, empty)
+    wrong = tmp_path / "wrong.zip"
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"model.weight": torch.zeros(2)}}, other)
+    with zipfile.ZipFile(wrong, "w") as archive:
+        archive.write(other, "x/last.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        build(host, wrong)
+    assert str(info.value).startswith(f"{wrong}!x/last.ckpt: no ts_encoder.* keys")
+
+
 def test_a_file_needing_full_unpickling_is_refused_then_converts_when_trusted(
     cli, host, tmp_path: Path
 ) -> None:
