@@ -25,6 +25,12 @@ def add_core_commands(cli: click.Group) -> None:
         "bench.commands.rescore:rescore_command",
         "Recompute the metrics of every finished cell of RUN_DIR from its saved predictions.",
     )
+    add_lazy_command(
+        cli,
+        "robustness",
+        "bench.commands.robustness:robustness_command",
+        "Re-run every finished cell's selected model of RUN_DIR on perturbed evaluation sets.",
+    )
     add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")
     add_lazy_command(
         cli,

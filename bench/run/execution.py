@@ -32,11 +32,36 @@ from bench.training.objectives import head_outputs
 from bench.training.probe import linear_probe
 from bench.training.runtime import seed_everything
 from bench.training.segments import window_scores, window_sets
+from bench.training.state import STATE_FILE
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from bench.host.specs import BuiltModel
     from bench.run.context import CellContext
+    from bench.training.datasets import ArrayDataset
+
+
+def build_cell_model(
+    prepared: PreparedTask, plan: CellPlan, protocol: EvalProtocol
+) -> tuple[BuiltModel, ArrayDataset, torch.Tensor]:
+    """The cell's model as it starts training, seeded from the identity: built by its spec
+    and wrapped for ``protocol`` (:func:`bench.training.heads.protocol_model`); with the
+    training set and the one-record sample the wrapping was sized on. ``train_cell``
+    trains it; ``bench robustness`` loads a done cell's selected weights into it."""
+    seed_everything(plan.train_config.seed)
+    spec, kind = plan.spec, prepared.task.kind
+    outputs = head_outputs(kind, prepared.labels)
+    built = spec.build(
+        num_classes=outputs,
+        profile=plan.model_profile,
+        input_size=plan.input_size,
+        weights=plan.weights.argument,
+    )
+    train = prepared.dataset(spec, plan.train_ids)
+    sample = train[0][0].unsqueeze(0)
+    built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels, kind)
+    return built, train, sample
 
 
 def train_cell(
@@ -57,23 +82,12 @@ def train_cell(
     (:func:`bench.training.cost.measure_cost` with the ``cost`` keywords).
     """
     started = time.perf_counter()
-    seed_everything(plan.train_config.seed)
     device = resolve_device(plan.train_config.device)
     reset_peak_memory(device)
-    spec = plan.spec
-    kind = prepared.task.kind
-    outputs = head_outputs(kind, prepared.labels)
-    built = spec.build(
-        num_classes=outputs,
-        profile=plan.model_profile,
-        input_size=plan.input_size,
-        weights=plan.weights.argument,
-    )
-    train = prepared.dataset(spec, plan.train_ids)
+    spec, kind = plan.spec, prepared.task.kind
+    built, train, sample = build_cell_model(prepared, plan, protocol)
     validation = prepared.dataset(spec, plan.validation_ids)
     evals = {name: prepared.dataset(spec, ids) for name, ids in prepared.eval_sets.items()}
-    sample = train[0][0].unsqueeze(0)
-    built = protocol_model(built, spec, protocol, outputs, sample, prepared.labels, kind)
     windows = window_sets(spec, evals)
     scored = {**evals, **windows}
     sets = (train, validation, scored)
@@ -128,6 +142,8 @@ def run_cell(
     )
     records = trained_records(context, prepared, plan, outcome, scores)
     store.write_cell(cell, records, outcome.predictions)
+    # done: the resumable state is dead weight; the selected model (best.safetensors) stays
+    (store.cell_dir(cell) / "checkpoint" / STATE_FILE).unlink(missing_ok=True)
     return records
 
 
