@@ -164,7 +164,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     run_dir = root / "runs" / "r"
     conditions = [a for name in CONDITIONS_RUN for a in ("--condition", name)]
     result = CliRunner().invoke(
-        cli, ["robustness", str(run_dir), *conditions], env={"COLUMNS": "200"}
+        cli, ["robustness", str(run_dir), *conditions, "--device", "cpu"], env={"COLUMNS": "200"}
     )
     return run_dir, result, cli
 
@@ -236,7 +236,9 @@ def test_both_models_see_the_same_perturbed_ecgs(finished) -> None:
                 per_model.setdefault(r["model"], set()).add(r["details"]["perturbed_inputs_hash"])
         assert per_model["resnet1d"] == per_model["tiny-cnn"] and len(per_model["resnet1d"]) == 1
     (scored,) = run_dir.glob("robustness/resnet1d*/emg-10db.csv")  # every record scored
-    ids = list(dict.fromkeys(line.split(",")[0] for line in scored.read_text().splitlines()[1:]))
+    header, *lines = scored.read_text().splitlines()
+    assert header == "record_id,patient_id,label,score,split,condition"
+    ids = list(dict.fromkeys(line.split(",")[0] for line in lines))
     emg = {r["details"]["perturbed_inputs_hash"] for r in records
            if r["details"]["condition"] == "emg-10db"}  # fmt: skip
     assert emg == {perturbed_hash(cohort, ids, "emg-10db")}

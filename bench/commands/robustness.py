@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,9 +131,18 @@ def robustness_table(records: Sequence[ResultRecord], conditions: Sequence[str])
     help="A perturbation to evaluate (repeatable; default: all of them).",
 )
 @click.option("--cell", "cells", multiple=True, help="Only this cell id (repeatable).")
+@click.option(
+    "--device",
+    default=None,
+    help="Device to run inference on (default: the run's; not part of a cell's identity).",
+)
 @click.pass_context
 def robustness_command(
-    ctx: click.Context, run_dir: Path, conditions: tuple[str, ...], cells: tuple[str, ...]
+    ctx: click.Context,
+    run_dir: Path,
+    conditions: tuple[str, ...],
+    cells: tuple[str, ...],
+    device: str | None,
 ) -> None:
     """Re-run every finished cell's selected model of RUN_DIR on perturbed evaluation sets,
     never retraining, and report AUROC and its drop from the clean set.
@@ -153,6 +163,7 @@ def robustness_command(
       bench robustness runs/quick-1a2b3c4d
       bench robustness runs/quick-1a2b3c4d --condition lead-I --condition emg-5db
       bench robustness runs/r --cell resnet1d__stemi__synthetic__f1__s0__finetune
+      bench robustness runs/r --device cpu
     """
     from bench.commands.rescore import run_config_of
     from bench.commands.robustness_eval import CellRobustness, lead_contract
@@ -163,7 +174,10 @@ def robustness_command(
 
     host: PluginHost = ctx.find_root().obj
     names = list(conditions) or list(CONDITIONS)
-    context = CellContext.open(run_config_of(run_dir), host, err_console)
+    config = run_config_of(run_dir)
+    if device is not None:
+        config = replace(config, device=device)
+    context = CellContext.open(config, host, err_console)
     plans = done_cells(context, cells, err_console)
     metric = host.registries.metrics.get("auroc")
     records: list[ResultRecord] = []

@@ -162,7 +162,9 @@ class CellRobustness:
         store, cell = self.context.store, self.plan.key.id
         self.model = CellModel(self.context, self.prepared, self.plan)
         self.stored = store.cell_predictions(cell)
-        self.templates = {r.split: r for r in store.cell_records(cell) if r.metric == "auroc"}
+        stored = store.cell_records(cell)  # each split's auroc record, else any of its records
+        self.templates = {r.split: r for r in stored}
+        self.templates.update({r.split: r for r in stored if r.metric == "auroc"})
         self.cache = ImageCache(self.context.cache.root / "robustness")
         self.reproduced = self._clean_difference()
 
@@ -231,7 +233,8 @@ class CellRobustness:
                 prepared.resamples[split][:, kept],
                 self.context.recipe.min_label_positives,
             )
-            perturbed = rows.copy()
+            columns = ["record_id", "patient_id", *label_cols, *score_cols, "split"]
+            perturbed = rows[columns].copy()  # no clean window scores of a segment model
             perturbed[score_cols] = scores
             frames.append(perturbed.assign(condition=name))
             records.append(self._record(split, details, drop, rows, label_cols))
@@ -254,6 +257,7 @@ class CellRobustness:
             reason = details.get("refused_example", ("", "no record scored"))[1]
             return replace(
                 template,
+                metric="auroc",
                 value=float("nan"),
                 ci_low=None,
                 ci_high=None,
@@ -269,6 +273,7 @@ class CellRobustness:
         low, high = paired["diff_ci"]
         return replace(
             template,
+            metric="auroc",
             value=drop.perturbed[0],
             ci_low=drop.perturbed[1],
             ci_high=drop.perturbed[2],
