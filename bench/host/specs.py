@@ -181,6 +181,10 @@ class ModelSpec:
         Callable[[str, Mapping[str, Any]], tuple[nn.Module, tuple[str, ...], str]] | None
     ) = None
     recipe: FineTuneRecipe | None = None
+    #: Files the builder reads from beside a ``--weights`` file (a Hugging Face folder's
+    #: ``config.json``): their SHA-256 join the cell identity with the weights file's, so a
+    #: changed configuration is another experiment.
+    weights_sidecars: tuple[str, ...] = ()
     #: ``bench run`` runs the models registered with ``default=True`` when neither
     #: ``--model`` nor the grid file names one (the built-ins: heartbeit).
     default: bool = False

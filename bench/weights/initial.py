@@ -73,8 +73,15 @@ class ResolvedWeights:
         return str(value) if value else None
 
 
-def _file(path: Path, kind: str) -> ResolvedWeights:
-    return ResolvedWeights(str(path), {"kind": kind, "sha256": file_sha256(path)})
+def _file(path: Path, kind: str, sidecars: tuple[str, ...] = ()) -> ResolvedWeights:
+    """A weights file's identity: its SHA-256, and those of the ``sidecars`` beside it that
+    exist (``ModelSpec.weights_sidecars``; absent from identities without any)."""
+    identity: dict[str, Any] = {"kind": kind, "sha256": file_sha256(path)}
+    beside = [name for name in sidecars if (path.parent / name).is_file()]
+    found = {name: file_sha256(path.parent / name) for name in beside}
+    if found:
+        identity["sidecars"] = found
+    return ResolvedWeights(str(path), identity)
 
 
 def resolve_weights(
@@ -90,7 +97,7 @@ def resolve_weights(
         path = Path(option).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: weights file for {spec.name} not found")
-        return _file(path, "file")
+        return _file(path, "file", spec.weights_sidecars)
     if spec.default_weights is None:
         return ResolvedWeights(None, {"kind": "default"})
     planned = (

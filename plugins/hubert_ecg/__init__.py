@@ -94,5 +94,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 input=SignalInput(recipe=HUBERT_ECG_RECIPE, segments=HUBERT_ECG_SEGMENTS),
                 features=tokens_method,
                 convert_weights=LazyFunction("bench.plugins.hubert_ecg.loader:converted"),
+                weights_sidecars=("config.json",),
             )
         )
