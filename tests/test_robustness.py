@@ -268,3 +268,21 @@ def test_a_cell_without_weights_is_reported_and_the_others_still_run(finished, t
     records = _records(copy / "robustness.jsonl")
     assert {r["model"] for r in records} == {"resnet1d"}
     assert {r["details"]["condition"] for r in records} == {"scale-0.8"}
+
+
+@pytest.mark.slow
+def test_linear_probe_cells_are_listed_as_not_supported(finished, tmp_path) -> None:
+    """A linear-probe cell keeps no model: named, never evaluated, never a crash."""
+    cli = finished[2]
+    args = ["run", "-m", "resnet1d", "-t", "stemi", "-p", "tiny", "-f", "1.0", "--device", "cpu",
+            "--protocol", "linear-probe", "--output", str(tmp_path), "--cache-dir",
+            str(tmp_path / "cache"), "--run-name", "lp"]  # fmt: skip
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    result = CliRunner().invoke(cli, ["robustness", str(tmp_path / "lp"), "--condition", "lead-I"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert (
+        "resnet1d__stemi__synthetic__f1__s0__linear-probe: linear-probe cells keep no model; "
+        "not supported" in text
+    )
+    assert "0 record(s) of 0 cell(s)" in text
