@@ -5,6 +5,7 @@ leads, and the image test model tiny-cnn, whose input refuses them)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -194,6 +195,7 @@ def test_robustness_scores_every_cell_condition_and_split(finished) -> None:
             assert details["drop_ci_low"] <= details["drop"] <= details["drop_ci_high"]
     text = " ".join(result.output.split())
     assert "AUROC drop under perturbation" in text and "lead-I" in text and "emg-10db" in text
+    assert re.search(r"perturbed inputs cached in \S+robustness: \d+\.\d\d GB", text)
 
 
 def test_lead_subsets_follow_each_models_input_contract(finished) -> None:

@@ -166,7 +166,11 @@ def robustness_command(
       bench robustness runs/r --device cpu
     """
     from bench.commands.rescore import run_config_of
-    from bench.commands.robustness_eval import CellRobustness, lead_contract
+    from bench.commands.robustness_eval import (
+        CellRobustness,
+        lead_contract,
+        perturbed_cache_root,
+    )
     from bench.data.perturbations import perturbed_hash
     from bench.run.context import CellContext
     from bench.run.records import dumps
@@ -236,6 +240,9 @@ def robustness_command(
         f"{len(records)} record(s) of {len(plans)} cell(s) in {path}; {refused} perturbed "
         f"ECG(s) refused by a model's input contract; {len(failed)} failure(s)"
     )
+    cache = perturbed_cache_root(context)
+    size = sum(f.stat().st_blocks * 512 for f in cache.rglob("*") if f.is_file())
+    err_console.print(f"perturbed inputs cached in {cache}: {size / 1e9:,.2f} GB (safe to delete)")
     for line in failed:
         err_console.print(f"[red]failed: {line}[/]")
     if failed:

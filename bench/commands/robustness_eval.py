@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +50,12 @@ if TYPE_CHECKING:
 #: What the records of a condition say of a model's missing-lead contract.
 ZERO_FILLS = "zero-fills missing leads (its signal recipe)"
 REFUSES = "refuses a record without one of its leads (III, aVR, aVL and aVF derived from I and II)"
+
+
+def perturbed_cache_root(context: CellContext) -> Path:
+    """Where perturbed model inputs are cached: ``<cache>/robustness``, one folder per
+    condition and representation, apart from the clean inputs."""
+    return context.cache.root / "robustness"
 
 
 def lead_contract(spec: ModelSpec) -> str:
@@ -165,7 +172,7 @@ class CellRobustness:
         stored = store.cell_records(cell)  # each split's auroc record, else any of its records
         self.templates = {r.split: r for r in stored}
         self.templates.update({r.split: r for r in stored if r.metric == "auroc"})
-        self.cache = ImageCache(self.context.cache.root / "robustness")
+        self.cache = ImageCache(perturbed_cache_root(self.context))
         self.reproduced = self._clean_difference()
 
     def _clean_difference(self) -> float:
