@@ -137,7 +137,7 @@ class CellModel:
         batches = DeviceBatches(dataset, order, self.device, self.workers, self.channels_last)
         with intra_op_threads(self.threads):
             logits, labels = predict(
-                self.module, self.module, batches, self.device, self.config.amp
+                self.module, self.module, batches, self.device, self.config.autocast
             )
         return self.objective.evaluate(logits, labels)[0]
 

@@ -152,6 +152,14 @@ err_console = Console(stderr=True)
     "tasks and the linear probe do not use it: their cells stay the same.",
 )
 @click.option(
+    "--keep-weights",
+    type=click.Choice(["none", "selected", "all"]),
+    default=None,
+    help="What a finished fine-tuned cell keeps of its checkpoint: selected (default: "
+    "best.safetensors, what bench robustness re-runs), all (also the resumable training "
+    "state, ~3x the weights) or none.",
+)
+@click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
     default=None,
@@ -271,6 +279,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "strict": True if options["strict"] else None,
         "cache_dir": options["cache_dir"],
         "executor": options["executor"],
+        "keep_weights": options["keep_weights"],
         "workers": options["workers"],
         "retries": options["retries"],
         "executor_options": parse_yaml_options(options["executor_options"], "--executor-option"),

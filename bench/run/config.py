@@ -180,6 +180,10 @@ class RunConfig:
     #: holds the chosen executor's settings (e.g. ``address`` for Ray, ``partition`` for SLURM).
     executor: str = "local"
     workers: int = 1
+    #: What a finished fine-tuned cell keeps of its checkpoint: ``selected`` (default: the
+    #: selected weights, ``best.safetensors``, what ``bench robustness`` re-runs), ``all``
+    #: (also the resumable training state, ~3x its size) or ``none``.
+    keep_weights: str = "selected"
     retries: int = 2
     executor_options: Mapping[str, Any] = field(default_factory=dict)
     #: Loggers enabled for the run (e.g. ``mlflow``); plugins read it from the config.
@@ -207,6 +211,10 @@ class RunConfig:
         for f in self.fractions:
             if not 0 < f <= 1:
                 raise ConfigError(f"fractions must be in (0, 1], got {f}")
+        if self.keep_weights not in KEEP_WEIGHTS:
+            raise ConfigError(
+                f"keep_weights must be one of {KEEP_WEIGHTS}, not {self.keep_weights!r}"
+            )
         if not isinstance(self.workers, int) or self.workers < 1:
             raise ConfigError(f"workers must be an integer >= 1, got {self.workers!r}")
         if not isinstance(self.retries, int) or self.retries < 0:
@@ -273,7 +281,9 @@ class RunConfig:
 
 _LIST_KEYS = {"models", "tasks", "fractions", "seeds", "metrics", "log"}
 #: How and where a grid runs, never what it computes (kept out of the grid hash).
-EXECUTION_KEYS = ("executor", "workers", "retries", "executor_options", "log")
+EXECUTION_KEYS = ("executor", "workers", "retries", "executor_options", "log", "keep_weights")
+#: What a finished cell may keep of its checkpoint (``--keep-weights``).
+KEEP_WEIGHTS: tuple[str, ...] = ("none", "selected", "all")
 _RUNTIME_KEYS = (
     "output", "run_name", "device", "cache_dir", "models", "fractions", "seeds", *EXECUTION_KEYS
 )  # fmt: skip

@@ -10,6 +10,7 @@ records from its saved predictions, never retraining.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -111,7 +112,7 @@ def train_cell(
     timings = {**result.timings, "cell_s": round(time.perf_counter() - started, 3)}
     example = sample.to(memory_format=torch.channels_last) if spec.input.channels_last else sample
     measured = measure_cost(
-        built.module, example, device, amp=plan.train_config.amp, **(cost or {})
+        built.module, example, device, amp=plan.train_config.autocast, **(cost or {})
     )
     timings["cost_s"] = round(time.perf_counter() - started - timings["cell_s"], 3)
     return CellOutcome(built, result, predictions, measured.params, timings, measured)
@@ -142,9 +143,18 @@ def run_cell(
     )
     records = trained_records(context, prepared, plan, outcome, scores)
     store.write_cell(cell, records, outcome.predictions)
-    # done: the resumable state is dead weight; the selected model (best.safetensors) stays
-    (store.cell_dir(cell) / "checkpoint" / STATE_FILE).unlink(missing_ok=True)
+    keep_checkpoint(store.cell_dir(cell) / "checkpoint", context.config.keep_weights)
     return records
+
+
+def keep_checkpoint(checkpoint: Path, keep: str) -> None:
+    """What a done cell keeps of its ``checkpoint`` directory (``--keep-weights``): the
+    selected weights (``selected``: the resumable state is dead weight once the cell is
+    done), everything (``all``) or nothing (``none``)."""
+    if keep == "none":
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    elif keep == "selected":
+        (checkpoint / STATE_FILE).unlink(missing_ok=True)
 
 
 def rescore_cell(context: CellContext, prepared: PreparedTask, plan: CellPlan) -> bool:

@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.training.devices import autocast
+from bench.training.devices import Precision, autocast
 
 MemoryKind = Literal["cuda_max_allocated", "process_peak_rss"]
 
@@ -106,15 +106,15 @@ def inference_latency(
     batch_sizes: Sequence[int] = (1, 64),
     repeats: int = 3,
     warmup: int = 1,
-    amp: bool = False,
+    amp: bool | Precision = False,
 ) -> dict[int, float]:
     """Median seconds **per ECG** of a forward pass at each batch size.
 
     The batch of size ``b`` repeats ``example_one`` (shape ``(1, ...)``) ``b`` times on its
     device (and memory format); each size runs ``warmup`` untimed passes, then ``repeats``
     timed ones (``time.perf_counter``, the device synchronised before and after each), in
-    eval mode under ``torch.no_grad()`` (and the harness's bf16 autocast on CUDA when
-    ``amp``, as its own prediction runs). The median pass time is divided by ``b``. The
+    eval mode under ``torch.no_grad()`` (and the harness's autocast of ``amp``: bf16 on
+    CUDA when ``True``, or an explicit precision, as its own prediction runs). The median pass time is divided by ``b``. The
     training flags are restored afterwards.
     """
     _check_one(example_one)
@@ -189,12 +189,15 @@ class ModelCost:
     peak_memory_bytes: int
     peak_memory_kind: MemoryKind
     device: str
-    amp: bool
+    amp: bool | Precision
     torch_threads: int
 
     @property
     def precision(self) -> str:
-        """``bf16`` when the latency ran under autocast (``amp`` on CUDA), else ``fp32``."""
+        """The precision the latency ran at: an explicit one, else ``bf16`` under the
+        harness's autocast (``amp`` on CUDA) and ``fp32`` otherwise."""
+        if isinstance(self.amp, str):
+            return self.amp
         return "bf16" if self.amp and self.device.startswith("cuda") else "fp32"
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,7 +216,7 @@ def measure_cost(
     batch_sizes: Sequence[int] = (1, 64),
     repeats: int = 3,
     warmup: int = 1,
-    amp: bool = False,
+    amp: bool | Precision = False,
 ) -> ModelCost:
     """Parameters, GFLOPs per ECG (:func:`flops_per_input` / 1e9), latency per ECG
     (:func:`inference_latency`) and the peak memory read last (:func:`peak_memory`) of

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 
@@ -29,6 +30,7 @@ def test_bf16_runs_at_bf16_and_is_another_experiment(cli, tmp_path) -> None:
     auto, bf16 = _auroc(tmp_path, "auto"), _auroc(tmp_path, "bf16")
     assert "precision" not in auto["details"]["train_config"]
     assert bf16["details"]["train_config"]["precision"] == "bf16"
+    assert (auto["compute"]["precision"], bf16["compute"]["precision"]) == ("fp32", "bf16")
     assert auto["identity"] != bf16["identity"]
     scores = [
         pd.read_csv(tmp_path / "runs" / name / r["details"]["predictions"])["score"]
@@ -41,3 +43,24 @@ def test_fp16_is_refused_for_training(cli, tmp_path) -> None:
     result = _run(cli, tmp_path, "fp16", "--precision", "fp16")
     assert result.exit_code == 2
     assert "fp16 trains without loss scaling" in result.output
+
+
+@pytest.mark.parametrize(
+    ("keep", "files"),
+    [("selected", ["best.safetensors"]), ("all", ["best.safetensors", "state.pt"]), ("none", [])],
+)
+def test_keep_weights_says_what_a_done_cell_keeps(cli, tmp_path, keep, files) -> None:
+    result = _run(cli, tmp_path, keep, "--keep-weights", keep)
+    assert result.exit_code == 0, result.output
+    (cell,) = (tmp_path / "runs" / keep / "cells").iterdir()
+    checkpoint = cell / "checkpoint"
+    kept = sorted(p.name for p in checkpoint.iterdir()) if checkpoint.exists() else []
+    assert kept == files
+
+
+def test_keep_weights_is_not_part_of_what_a_grid_computes() -> None:
+    from bench.run.config import ConfigError, RunConfig
+
+    assert RunConfig(keep_weights="none").grid_hash() == RunConfig().grid_hash()
+    with pytest.raises(ConfigError, match="keep_weights must be one of"):
+        RunConfig(keep_weights="some")
