@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,33 @@ def write_mimic_record(record: Path, data: np.ndarray, names: tuple[str, ...]) -
     return counts.astype(np.float64) / MIMIC_GAIN
 
 
-def _reports(af: bool | None, upper: bool) -> list[str]:
+def mimic_record_path(subject: int, study: int) -> str:
+    """The WFDB record of a study relative to the download folder, without extension:
+    ``files/pNNNN/pSSSSSSSS/sYYYYYYYY/YYYYYYYY`` (NNNN the subject id's first four digits)."""
+    return f"files/p{str(subject)[:4]}/p{subject}/s{study}/{study}"
+
+
+def write_mimic_tables(
+    root: Path, records: list[list[Any]], measurements: list[list[Any]], links: list[list[Any]]
+) -> None:
+    """Write ``record_list.csv`` (rows: subject_id, study_id, file_name, ecg_time, path),
+    ``machine_measurements.csv`` (rows in :data:`MEASUREMENT_COLUMNS` order) and
+    ``waveform_note_links.csv`` under ``root``."""
+    pd.DataFrame(
+        records, columns=["subject_id", "study_id", "file_name", "ecg_time", "path"]
+    ).to_csv(root / "record_list.csv", index=False)
+    pd.DataFrame(measurements, columns=list(MEASUREMENT_COLUMNS)).to_csv(
+        root / "machine_measurements.csv", index=False
+    )
+    pd.DataFrame(
+        links,
+        columns=["subject_id", "study_id", "waveform_path", "note_id", "note_seq", "charttime"],
+    ).to_csv(root / "waveform_note_links.csv", index=False)
+
+
+def mimic_reports(af: bool | None, upper: bool = False) -> list[str]:
+    """``report_0`` … ``report_17`` of a study: atrial fibrillation or sinus rhythm (upper
+    case if ``upper``), or all empty when ``af`` is None."""
     if af is None:
         return [""] * 18
     first = "Atrial fibrillation with rapid ventricular response" if af else "Sinus rhythm"
@@ -102,7 +129,7 @@ def make_mimic_iv_ecg_dir(root: Path, n_patients: int = 12) -> Written:
     for k in range(n_studies):
         subject, study = 10000032 + 1000 * (k // 2), 40689238 + 7 * k
         af = None if k == n_studies - 1 else k % 3 == 0
-        relative = f"files/p{str(subject)[:4]}/p{subject}/s{study}/{study}"
+        relative = mimic_record_path(subject, study)
         beat = None if af is None else (600 + 10 * k) / 1000
         standard = synthetic_ecg(300 + k, fs=FS, seconds=10, rr=beat).data
         in_file = np.stack([standard[STANDARD_LEADS.index(n)] for n in MIMIC_ORDER])
@@ -114,21 +141,12 @@ def make_mimic_iv_ecg_dir(root: Path, n_patients: int = 12) -> Written:
         records.append([subject, study, study, time, relative])
         rr = "" if af is None else str(600 + 10 * k)
         measurements.append(
-            [subject, study, 6 + k % 3, time, *_reports(af, upper=k == 3), "<not specified>",
+            [subject, study, 6 + k % 3, time, *mimic_reports(af, upper=k == 3), "<not specified>",
              "60 Hz notch Baseline filter", rr, 40, 140, 180 + k, 270 + k + 2 * (k % 9), 560 + 2 * k, 60, 45, 50]
         )  # fmt: skip
         if k % 4 == 0:
             links.append([subject, study, relative, f"{subject}-EC-{k}", 1, time])
-    pd.DataFrame(
-        records, columns=["subject_id", "study_id", "file_name", "ecg_time", "path"]
-    ).to_csv(root / "record_list.csv", index=False)
-    pd.DataFrame(measurements, columns=list(MEASUREMENT_COLUMNS)).to_csv(
-        root / "machine_measurements.csv", index=False
-    )
-    pd.DataFrame(
-        links,
-        columns=["subject_id", "study_id", "waveform_path", "note_id", "note_seq", "charttime"],
-    ).to_csv(root / "waveform_note_links.csv", index=False)
+    write_mimic_tables(root, records, measurements, links)
     return Written(root=root, labels=labels, signals=signals)
 
 
