@@ -115,3 +115,30 @@ def test_interrupted_build_keeps_finished_rows_only(
     assert source.calls == ["3"]  # 1 and 2 were committed before the crash
     expected = render(preprocess(synthetic_ecg(3)), RENDER)
     np.testing.assert_array_equal(cached.array[cached.row("3")], expected)
+
+
+def test_the_index_is_committed_by_time_not_after_every_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewriting the whole index after every chunk made a build quadratic in its records:
+    within COMMIT_SECONDS it is written once, at the end (or on an error, as above)."""
+    from bench.data import cache_index
+
+    writes: list[int] = []
+    original = cache_index.write_index
+    monkeypatch.setattr(
+        cache_index,
+        "write_index",
+        lambda path, state: writes.append(state["n_rows"]) or original(path, state),
+    )
+    monkeypatch.setattr("bench.data.image_cache.CHUNK", 1)
+    source = CountingCohort(["1", "2", "3", "4"])
+    _images(ImageCache(tmp_path / "a"), source, ["1", "2", "3", "4"])
+    assert writes == [4]
+    clock = iter(range(0, 10_000, 100))  # every reading of the clock is 100 s later
+    monkeypatch.setattr(cache_index, "_clock", lambda: float(next(clock)))
+    monkeypatch.setattr(cache_index, "COMMIT_SECONDS", 0.0)
+    monkeypatch.setattr(cache_index, "COMMIT_SHARE", 1.0)
+    writes.clear()
+    _images(ImageCache(tmp_path / "b"), source, ["1", "2", "3", "4"])
+    assert writes == [1, 2, 3, 4]  # after every chunk once committing is due
