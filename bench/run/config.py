@@ -95,7 +95,7 @@ PROFILES: dict[str, Profile] = {
             name="quick",
             description="CPU scale: small model configs at 112 px, each model's own recipe; "
             "up to 10 epochs (at least 150 steps), validation every 20 steps, early stop "
-            "after 4 evaluations without a better validation loss; ~5k synthetic ECGs, "
+            "after 8 evaluations without a better validation loss; ~5k synthetic ECGs, "
             "labels the generator draws under 30 % drawn at 40 %.",
             image_size=112,
             model_profile="quick",
@@ -103,7 +103,7 @@ PROFILES: dict[str, Profile] = {
                 "epochs": 10,
                 "batch_size": 32,
                 "min_steps": 150,
-                "patience": 4,
+                "patience": 8,
                 "monitor": "loss",
                 "eval_every": 20,
             },
