@@ -125,7 +125,10 @@ def test_a_tiny_run_learns_the_fixture_labels(cli, tmp_path) -> None:
     """With 80 training patients the fixture's label-shaped QRS is learnt: better than the
     0.5 of a constant score on the publisher-style test set."""
     fixture = make_echonext_dir(tmp_path / "echonext", n_train_patients=80)
+    grid = tmp_path / "grid.yaml"  # the tiny profile's 12 steps learn nothing: train it
+    grid.write_text("train: {epochs: 15, max_steps: null, evaluations: 15, batch_size: 16}\n")
     args = ["run", "-m", "resnet1d", "-t", "echonext-lvef", "--source", "echonext"]
+    args += ["--config", str(grid)]
     args += ["--source-option", f"echonext.path={fixture.root}", "-p", "tiny", "-f", "1.0"]
     args += ["--no-external", "--output", str(tmp_path / "runs")]
     args += ["--cache-dir", str(tmp_path / "cache"), "--run-name", "learn"]
