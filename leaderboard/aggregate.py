@@ -71,6 +71,15 @@ TableKey = tuple[str, str, str, str]  # task, source, split, metric
 RowKey = tuple[str, str, str, str, str, str]  # model, init, selection, arch, experiment, protocol
 #: The protocol whose rows are labelled by the model name alone.
 DEFAULT_PROTOCOL = "finetune"
+#: Profiles whose models are small stand-ins for the paper's.
+SMALL_PROFILES = frozenset({"quick", "tiny"})
+#: Appended to the label of a stand-in row wherever it is printed (:func:`cell_labels`).
+STAND_IN_MARK = "§"
+STAND_IN_NOTE = (
+    f"{STAND_IN_MARK}: a quick-profile stand-in: the row carries the paper model's name but "
+    "trained a smaller member of its family (the arch column names what actually trained), "
+    "so its numbers are not the paper model's."
+)
 #: ``Cell.ci_method`` values: CI pooled over the seeds' replicates, or mean of seed bounds.
 CI_POOLED = "pooled"
 CI_MEAN_OF_SEEDS = "mean of seed bounds"
@@ -118,6 +127,15 @@ def row_labels(rows: Iterable[RowKey]) -> dict[RowKey, str]:
                 label += f" [exp {row[4][:6] or '?'}]"
             labels[row] = label
     return labels
+
+
+def cell_labels(cells: Iterable[Cell]) -> dict[RowKey, str]:
+    """:func:`row_labels` of the cells' rows, each stand-in row (:attr:`Cell.stand_in`)
+    marked with :data:`STAND_IN_MARK`."""
+    cells = list(cells)
+    stand_ins = {c.row for c in cells if c.stand_in}
+    labels = row_labels(c.row for c in cells)
+    return {row: label + STAND_IN_MARK * (row in stand_ins) for row, label in labels.items()}
 
 
 def load_store(paths: Iterable[Path | str]) -> list[SourcedRecord]:
@@ -224,6 +242,11 @@ class Cell:
     records: tuple[SourcedRecord, ...]
     ci_method: str = CI_MEAN_OF_SEEDS
     ci_note: str = ""  # why the CI is not pooled over the seeds' replicates
+    #: Several seeds whose predictions (or, without predictions, values) are identical:
+    #: one replicate shown as several (:mod:`bench.leaderboard.seeds`).
+    identical_seeds: bool = False
+    #: Seeds whose own bootstrap interval excludes their own point value, in words.
+    interval_flags: tuple[str, ...] = ()
 
     @property
     def table(self) -> TableKey:
@@ -261,6 +284,20 @@ class Cell:
     def epochs_run(self) -> float | None:
         """Epochs the cell trained, mean over seeds (None when not recorded)."""
         return self._mean_detail(lambda r: (r.details.get("training") or {}).get("epochs_run"))
+
+    @property
+    def seed_values(self) -> dict[int, float]:
+        """Each seed's value of the metric, as its record states it."""
+        return {item.record.seed: item.record.value for item in self.records}
+
+    @property
+    def stand_in(self) -> bool:
+        """Whether the row is a small stand-in: every record from a small profile
+        (:data:`SMALL_PROFILES`) built an architecture other than its model name."""
+        recs = [item.record for item in self.records]
+        return bool(recs) and all(
+            r.profile in SMALL_PROFILES and r.arch not in ("", r.model) for r in recs
+        )
 
     @property
     def runs(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 
-from bench.leaderboard.aggregate import Cell, RowKey, row_labels
+from bench.leaderboard.aggregate import Cell, RowKey, cell_labels
 from bench.leaderboard.tables import fraction_label
 from matplotlib.colors import to_hex
 
@@ -65,7 +65,7 @@ def learning_curves(cells: Iterable[Cell]) -> list[Curve]:
     row has the same colour in the page and in the figures of the same panel.
     """
     cells = list(cells)
-    labels = row_labels(c.row for c in cells)
+    labels = cell_labels(cells)
     curves = []
     for index, (row, label) in enumerate(labels.items()):
         line = sorted((c for c in cells if c.row == row), key=lambda c: c.fraction)

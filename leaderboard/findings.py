@@ -3,9 +3,11 @@
 For one metric (AUROC by default), every comparison of every task, source, split and
 training fraction (:mod:`bench.leaderboard.paired`) becomes, per task, either a sentence
 (``stemi, internal test, 1 % of labels: heartbeit (mim) scores higher than heartbeit
-(random) (AUROC 0.71 vs 0.64, +10.9 %); the paired 95 % CI excludes zero on all 3
-seeds.``) when its paired bootstrap CI excludes zero on every seed tested, or an entry of
-the task's "No significant difference" list; comparisons that could not be tested are
+(random) (AUROC 0.71 vs 0.64, +10.9 %; difference +0.07 [0.03–0.11], pooled paired 95 %
+CI over 3 seeds, all in the same direction; Holm-adjusted p 0.004).``) when it is
+significant (:mod:`bench.leaderboard.paired`: pooled CI excluding zero, every seed in the
+same direction, Holm-adjusted p < 0.05), or an entry of the task's "No significant
+difference" list; comparisons that could not be tested are
 listed as such. Pretraining ablations come first, then contrasts, then the reference's
 comparisons.
 """
@@ -15,16 +17,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.leaderboard.aggregate import Cell, RowKey, TableKey, fraction_label, row_labels
+from bench.leaderboard.aggregate import Cell, RowKey, TableKey, cell_labels, fraction_label
+from bench.leaderboard.names import METRIC_NAMES
 from bench.leaderboard.paired import KINDS, Difference
-from bench.leaderboard.tables import METRIC_NAMES
 
 SPLIT_NAMES = {"internal": "internal test", "external": "external site"}
 INTRO = (
     "Generated from the result records by `bench.leaderboard.findings`, not written by "
     "hand: for every task, split and training fraction of the {metric} tables, the "
-    "comparisons whose paired patient-level bootstrap 95 % CI excludes zero on every seed "
-    "tested (same side), then those where it does not."
+    "comparisons whose pooled paired patient-level bootstrap 95 % CI (every seed's paired "
+    "replicate differences, concatenated) excludes zero, whose seeds all agree in "
+    "direction, and whose p-value survives Holm's correction across the comparisons of "
+    "its table; then those where it does not. A name marked § is a quick-profile "
+    "stand-in (see the Rows section)."
 )
 
 
@@ -70,6 +75,10 @@ def _seeds(n: int) -> str:
     return {1: "the one seed tested", 2: "both seeds"}.get(n, f"all {n} seeds")
 
 
+def _agree(n: int) -> str:
+    return "a single seed" if n == 1 else "every seed in the same direction"
+
+
 def _place(table: TableKey, fraction: float, several_sources: bool) -> str:
     task, source, split, _ = table
     name = f"{task} ({source})" if several_sources else task
@@ -80,7 +89,7 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
     """The findings of the ``metric`` tables (``cells`` give the rows' display labels)."""
     labels: dict[TableKey, dict[RowKey, str]] = {}
     for table in {c.table for c in cells if c.metric == metric}:
-        labels[table] = row_labels(c.row for c in cells if c.table == table)
+        labels[table] = cell_labels(c for c in cells if c.table == table)
     chosen = [d for d in diffs if d.table[3] == metric and d.table in labels]
     sources: dict[str, set[str]] = {}
     for d in chosen:
@@ -94,12 +103,14 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
         task, source, split, _ = d.table
         first, second = labels[d.table][d.reference], labels[d.table][d.row]
         if d.significant:
-            direction = "higher" if d.rel_diff_pct > 0 else "lower"
+            direction = "higher" if d.reference_value > d.value else "lower"
             significant.setdefault(task, []).append(
                 f"{_place(d.table, d.fraction, len(sources[task]) > 1)}: {first} scores "
                 f"{direction} than {second} ({name} {d.reference_value:.2f} vs {d.value:.2f}, "
-                f"{d.rel_diff_pct:+.1f} %); the paired 95 % CI excludes zero on "
-                f"{_seeds(len(d.seeds_tested))}."
+                f"{d.rel_diff_pct:+.1f} %; difference {d.reference_value - d.value:+.3f} "
+                f"[{d.ci_low:.3f}–{d.ci_high:.3f}], pooled paired 95 % CI over "
+                f"{_seeds(len(d.seeds_tested))}, {_agree(len(d.seeds_tested))}; "
+                f"Holm-adjusted p {d.p_holm:.3g})."
             )
             continue
         where = SPLIT_NAMES.get(split, split) + (f" ({source})" if len(sources[task]) > 1 else "")

@@ -23,7 +23,7 @@ from dataclasses import replace
 from html import escape
 from pathlib import Path
 
-from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, row_labels, summarise
+from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, cell_labels, summarise
 from bench.leaderboard.curves import BAND_NOTE, curves_svg, learning_curves
 from bench.leaderboard.findings import INTRO, Findings
 from bench.leaderboard.identity import ROW_HEADERS, RowIdentity
@@ -177,7 +177,7 @@ def per_label_html(table: Table) -> str:
     positives = _label_positives(table.cells)
     if not positives:
         return ""
-    names = row_labels(c.row for c in table.cells)
+    names = cell_labels(table.cells)
     by_row: dict[RowKey, dict[float, dict[str, Cell]]] = defaultdict(dict)
     for cell in table.cells:
         by_row[cell.row][cell.fraction] = label_cells(cell)

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.leaderboard.aggregate import Cell, RowKey, row_labels
+from bench.leaderboard.aggregate import SMALL_PROFILES, Cell, RowKey, cell_labels
 
-#: Profiles whose models are small stand-ins for the paper's.
-SMALL_PROFILES = frozenset({"quick", "tiny"})
 QUICK_CAPTION = (
     "Quick profile: small stand-ins for the paper's models (the arch column names what was "
     "trained), not ViT-B/16, ResNet-152 or EfficientNet-B4 at paper scale."
@@ -128,7 +126,7 @@ def row_identities(cells: Sequence[Cell]) -> list[RowIdentity]:
     records: dict[RowKey, list[Any]] = {}
     for cell in cells:
         records.setdefault(cell.row, []).extend(item.record for item in cell.records)
-    labels = row_labels(records)
+    labels = cell_labels(cells)
     out = []
     for row in sorted(records):
         recs = records[row]

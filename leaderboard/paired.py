@@ -17,25 +17,37 @@ the most specific kind that names it):
 The value reported is the paper's relative difference, ``(first − second) / second`` in
 %, of the seed means. Whether it is "real" is decided by a paired, patient-level
 bootstrap on the saved predictions of both rows on the same test records (same seed,
-same resamples for both, :class:`bench.leaderboard.replicates.Replicates`): the
-difference is marked significant when its 95 % CI excludes zero on every seed tested
-and on the same side. Every registered ``"scores"`` metric is tested, a plugin's
-included. Beside it, single-label AUROC differences get the paired permutation test
+same resamples for both, :class:`bench.leaderboard.replicates.Replicates`). The seeds are
+pooled: each seed's replicate differences ``a − b`` (its two rows on the same resample)
+are concatenated over the seeds and the pooled 95 % CI is their percentile interval
+(:func:`bench.api.paired_bootstrap` on the concatenated replicates, with the seed-mean
+point values). The pooled p-value is the normal approximation with the bootstrap standard
+error, ``p = 2 Φ(−|d| / sd(D))`` (``d`` the seed-mean point difference, ``D`` the pooled
+replicate differences): the p-value that inverts the percentile interval cannot fall
+below ``2 / (B·k + 1)`` for ``B`` resamples and ``k`` seeds, which Holm's correction over a
+table's comparisons would push above 0.05 for every difference, however large. Holm's step-down correction is then applied
+to the pooled p-values of every comparison of a table (:mod:`bench.leaderboard.multiplicity`).
+A difference is marked significant when its pooled CI excludes zero, every seed's own
+difference has the same sign, and its Holm-adjusted p-value is below 0.05. Every
+registered ``"scores"`` metric is tested, a plugin's included. Beside it, single-label AUROC differences get the paired permutation test
 (:func:`bench.api.paired_permutation`: the two rows' scores swapped within patients,
 9999 permutations seeded with the bootstrap seed); ``permutation_p`` is its largest
 p-value over the seeds tested, None for other metrics and multi-label tasks. When
 predictions are missing or do not cover the same records, the difference is reported
 without a test and the note says why. When the second row's value is 0 the
-relative difference is ±inf (shown as such), not a vanished row.
+relative difference is ±inf (shown as such), not a vanished row; when both are 0 it is
+NaN (printed "—").
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 from bench.leaderboard.aggregate import DEFAULT_PROTOCOL, Cell, RowKey, TableKey
+from bench.leaderboard.multiplicity import ALPHA, holm
 from bench.leaderboard.replicates import Replicates, SeedValues
 
 from bench.api import MetricSpec, paired_bootstrap, paired_permutation
@@ -61,13 +73,34 @@ class Difference:
     fraction: float
     rel_diff_pct: float
     significant: bool | None  # None: not tested (see ``note``)
-    p_value: float | None
+    p_value: float | None  # pooled over the seeds (see the module docstring)
     seeds_tested: tuple[int, ...]
     note: str = ""
     kind: str = "reference"  # one of KINDS
     reference_value: float = math.nan
     value: float = math.nan
     permutation_p: float | None = None  # AUROC only: the paired permutation test's max p
+    #: Pooled paired 95 % CI of the absolute difference ``first − second``.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    #: Each tested seed's own difference ``first − second`` (recomputed from predictions).
+    seed_diffs: tuple[float, ...] = ()
+    #: Holm-adjusted pooled p-value over the comparisons of the table.
+    p_holm: float | None = None
+
+    @property
+    def seeds_agree(self) -> bool | None:
+        """Whether every tested seed's difference has the same (non-zero) sign."""
+        if not self.seed_diffs:
+            return None
+        return all(d > 0 for d in self.seed_diffs) or all(d < 0 for d in self.seed_diffs)
+
+    @property
+    def ci_excludes_zero(self) -> bool | None:
+        """Whether the pooled paired CI excludes zero (None when not tested)."""
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return self.ci_low > 0 or self.ci_high < 0
 
 
 def parse_contrast(text: str) -> tuple[str, str]:
@@ -147,11 +180,12 @@ def comparison_pairs(
 class _Test:
     """Outcome of the paired tests of one pair of cells (see :class:`Difference`)."""
 
-    significant: bool | None = None
     p_value: float | None = None
     seeds: tuple[int, ...] = ()
     note: str = ""
     permutation_p: float | None = None
+    ci: tuple[float, float] | None = None
+    seed_diffs: tuple[float, ...] = ()
 
 
 def _permutation_p(
@@ -194,21 +228,42 @@ def _test_cell(first: Cell, second: Cell, values: Replicates) -> _Test:
             who = f"{first.model} and {second.model} (seed {s})"
             return _Test(note=f"predictions of {who} do not cover the same test records")
         pairs.append((a, b))
-    results = [paired_bootstrap(a.values, b.values, a.point, b.point) for a, b in pairs]
-    above = all(r["diff_ci"][0] > 0 for r in results)
-    below = all(r["diff_ci"][1] < 0 for r in results)
+    pooled = paired_bootstrap(
+        np.concatenate([a.values for a, _ in pairs]),
+        np.concatenate([b.values for _, b in pairs]),
+        float(np.mean([a.point for a, _ in pairs])),
+        float(np.mean([b.point for _, b in pairs])),
+    )
+    low, high = pooled["diff_ci"]
     return _Test(
-        significant=above or below,
-        p_value=max(float(r["p_value"]) for r in results),
+        p_value=wald_p(float(pooled["diff"]), pooled_diffs(pairs)),
         seeds=seeds,
         permutation_p=_permutation_p(first.metric, pairs, values.seed),
+        ci=None if math.isnan(low) else (float(low), float(high)),
+        seed_diffs=tuple(a.point - b.point for a, b in pairs),
     )
 
 
+def pooled_diffs(pairs: Sequence[tuple[SeedValues, SeedValues]]) -> np.ndarray:
+    """The seeds' finite paired replicate differences ``a − b``, concatenated."""
+    diffs = np.concatenate([a.values - b.values for a, b in pairs])
+    return diffs[np.isfinite(diffs)]
+
+
+def wald_p(point: float, diffs: np.ndarray) -> float:
+    """Two-sided ``2 Φ(−|point| / sd(diffs))``; 1 when the standard error is not positive
+    and ``point`` is 0, 0 when it is not positive and ``point`` is not."""
+    se = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0
+    if not se > 0:
+        return 1.0 if point == 0 else 0.0
+    return math.erfc(abs(point) / se / math.sqrt(2))
+
+
 def relative_difference_pct(ref: float, other: float) -> float:
-    """``100 (ref − other) / other``; ±inf when only ``other`` is 0, 0 when both are."""
+    """``100 (ref − other) / other``; ±inf when only ``other`` is 0, NaN when both are
+    (no relative difference exists; printed "—")."""
     if other == 0:
-        return 0.0 if ref == 0 else math.copysign(math.inf, ref)
+        return math.nan if ref == 0 else math.copysign(math.inf, ref)
     return 100.0 * (ref - other) / other
 
 
@@ -232,8 +287,9 @@ def differences(
     by_table: dict[TableKey, dict[tuple[RowKey, float], Cell]] = {}
     for cell in cells:
         by_table.setdefault(cell.table, {})[(cell.row, cell.fraction)] = cell
-    out = []
+    out: list[Difference] = []
     for table, grid in sorted(by_table.items()):
+        start = len(out)
         rows = sorted({row for row, _ in grid})
         pairs = comparison_pairs(rows, reference, contrasts)
         ordered = sorted(pairs.items(), key=lambda item: (KINDS.index(item[1]), item[0]))
@@ -250,7 +306,7 @@ def differences(
                         reference=first_row,
                         fraction=fraction,
                         rel_diff_pct=relative_difference_pct(first.mean, second.mean),
-                        significant=test.significant,
+                        significant=None,
                         p_value=test.p_value,
                         seeds_tested=test.seeds,
                         note=test.note,
@@ -258,6 +314,26 @@ def differences(
                         reference_value=first.mean,
                         value=second.mean,
                         permutation_p=test.permutation_p,
+                        ci_low=None if test.ci is None else test.ci[0],
+                        ci_high=None if test.ci is None else test.ci[1],
+                        seed_diffs=test.seed_diffs,
                     )
                 )
+        out[start:] = _decide(out[start:])
+    return out
+
+
+def _decide(diffs: Sequence[Difference]) -> list[Difference]:
+    """The comparisons of one table with their Holm-adjusted p-values and verdicts: a
+    difference is significant when its pooled CI excludes zero, its seeds agree in
+    direction and its Holm-adjusted p-value is below :data:`ALPHA` (None when untested)."""
+    tested = [i for i, d in enumerate(diffs) if d.p_value is not None]
+    adjusted = dict(zip(tested, holm([diffs[i].p_value or 0.0 for i in tested]), strict=True))
+    out = []
+    for i, d in enumerate(diffs):
+        if i not in adjusted:
+            out.append(d)
+            continue
+        verdict = bool(d.ci_excludes_zero and d.seeds_agree and adjusted[i] < ALPHA)
+        out.append(replace(d, p_holm=adjusted[i], significant=verdict))
     return out

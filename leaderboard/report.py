@@ -31,9 +31,11 @@ from bench.leaderboard.identity import (
     row_identities,
     rows_markdown,
 )
+from bench.leaderboard.names import glossary_markdown
 from bench.leaderboard.paired import Difference, differences, find_reference
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
 from bench.leaderboard.replicates import Replicates, pool_cis
+from bench.leaderboard.seeds import check_seeds, per_seed_markdown
 from bench.leaderboard.settings import Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
 
@@ -78,7 +80,9 @@ class Leaderboard:
         """Findings, the rows' identities, then the tables, as Markdown sections."""
         parts = [self.findings.markdown(), rows_markdown(self.rows, self.caption)]
         tables = "\n## Tables\n\n" + to_markdown(self.tables)
-        return "\n".join(parts) + tables + profile_markdown(self.clinical)
+        text = "\n".join(parts) + tables + profile_markdown(self.clinical)
+        appendix = per_seed_markdown([(t.title, t.cells) for t in self.tables])
+        return text + "\n" + appendix + "\n" + glossary_markdown(text)
 
     def render(self, fmt: str) -> str:
         """``md`` (:meth:`markdown`), ``json`` (rows, findings and tables) or a table
@@ -133,7 +137,7 @@ def build_leaderboard(
         check_consistent([*chosen, *saliency])
     comparisons = comparisons or load_comparisons()
     values = Replicates(replicates)
-    cells = pool_cis(aggregate(chosen), values)
+    cells = check_seeds(pool_cis(aggregate(chosen), values), values)
     diffs = differences(
         cells, comparisons.reference, contrasts=comparisons.contrasts, values=values
     )

@@ -81,7 +81,9 @@ def _signed_mean(y_true: np.ndarray, y_score: np.ndarray, weights: np.ndarray) -
 def test_a_table_difference_carries_the_paired_bootstrap_p_value(tmp_path: Path) -> None:
     """With values ``m · s_r`` on resample ``r`` (``m`` a model's mean score), the two rows
     differ by ``(m_a − m_b) · s_r``: 3 of the 19 differences fall on one side of 0 and 16
-    on the other, so on every seed p = 2 (3 + 1) / (19 + 1) = 0.4, as the table reports."""
+    on the other on every seed; pooled over the two seeds the differences are
+    ``(m_a − m_b)_seed · s_r``, and the table reports the normal-approximation p-value
+    with their standard deviation (one comparison: Holm leaves it)."""
     models = {"heartbeit": ("mim", 2.0), "weak": ("random", 0.2)}
     write_store(tmp_path, models=models, seeds=(0, 1), fractions=(1.0,), splits=("internal",))
     spec = MetricSpec(name="signed_mean", kind="scores", compute=_accuracy,
@@ -90,7 +92,10 @@ def test_a_table_difference_carries_the_paired_bootstrap_p_value(tmp_path: Path)
         _cells(tmp_path, spec.name), "heartbeit", replicates=len(SIGNS), metrics={spec.name: spec}
     )
     assert diff.note == "" and diff.seeds_tested == (0, 1)
-    assert diff.p_value == pytest.approx(0.4, rel=1e-12)
+    pooled = np.concatenate([d * SIGNS for d in diff.seed_diffs])
+    z = abs(np.mean(diff.seed_diffs)) / pooled.std(ddof=1)
+    assert diff.p_value == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert diff.p_holm == diff.p_value
     assert diff.significant is False  # the interval of the differences spans 0
 
 
@@ -112,5 +117,5 @@ def test_a_difference_row_stays_when_the_other_value_is_zero(tmp_path: Path) -> 
 
 def test_relative_difference() -> None:
     assert relative_difference_pct(0.9, 0.6) == pytest.approx(50.0)
-    assert relative_difference_pct(0.0, 0.0) == 0.0
+    assert math.isnan(relative_difference_pct(0.0, 0.0))  # printed "—", never "+0.0 %"
     assert relative_difference_pct(-0.2, 0.0) == -math.inf
