@@ -35,6 +35,17 @@ by replicate, with the two-sided bootstrap p-value of :func:`bench.api.paired_bo
 The pair is chosen on the data: with more than two subgroups the largest observed gap is
 biased upwards, and its p-value does not correct for having picked the pair.
 
+Multi-label tasks (``y_true``/``y_score`` ``(n, K)``) are broken down as the harness's
+macro scores are (:func:`bench.api.macro_values`): within a subgroup each label is scored
+under the rule above (at least :data:`MIN_POSITIVES` positives of that label in the
+subgroup and a negative; the others are listed under ``labels`` with the reason), and the
+subgroup's value is the mean over its scorable labels, on the full set and replicate by
+replicate (a label undefined on a replicate contributes its full-sample value, counted in
+``filled_label_values``); a subgroup with no scorable label is listed, not scored. The gap
+is taken between those macro values on the same resamples; when the two subgroups of the
+gap do not score the same labels, ``gap["same_labels"]`` is false and the gap mixes a
+difference in labels with one in subgroups.
+
 The metric's value is the largest gap over the dimensions (lower is better; 0 = none), with
 that gap's paired CI. With no dimension holding two scored subgroups the value is NaN and
 ``details["undefined"]`` says why, as the bootstrap leaves NaN where a replicate lacks a
@@ -46,7 +57,7 @@ input (a covariate whose length is not the test set's) raises :class:`ValueError
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +120,15 @@ class Subgroup:
     n_positive: int
     result: BootstrapResult | None
     reason: str = ""
+    #: Multi-label: each label's own :class:`Subgroup` within this subgroup (its
+    #: ``n_positive`` that label's positives), and the replicate values filled in.
+    labels: tuple[Subgroup, ...] = ()
+    filled: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """``{n, n_positive, value, ci_low, ci_high, valid_replicates}`` or
-        ``{n, n_positive, "not scored": reason}``."""
+        ``{n, n_positive, "not scored": reason}``; multi-label adds ``labels`` (label name
+        → its own entry), ``labels_scored`` and ``filled_label_values``."""
         entry: dict[str, Any] = {"n": self.n, "n_positive": self.n_positive}
         if self.result is None:
             entry["not scored"] = self.reason
@@ -123,7 +139,16 @@ class Subgroup:
                 ci_high=self.result.ci_high,
                 valid_replicates=self.result.valid_replicates,
             )
+        if self.labels:
+            entry["labels"] = {label.name: label.to_dict() for label in self.labels}
+            entry["labels_scored"] = self.scored_labels
+            entry["filled_label_values"] = self.filled
         return entry
+
+    @property
+    def scored_labels(self) -> list[str]:
+        """The labels of a multi-label subgroup's macro."""
+        return [label.name for label in self.labels if label.result is not None]
 
 
 def score_subgroup(
@@ -149,6 +174,36 @@ def score_subgroup(
     return Subgroup(name, n, n_positive, result)
 
 
+def score_multilabel_subgroup(
+    metric: str,
+    name: str,
+    members: np.ndarray,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    resamples: np.ndarray,
+    label_names: Sequence[str],
+    level: float = DEFAULT_LEVEL,
+) -> Subgroup:
+    """``metric`` macro-averaged over the labels (columns of ``y_true``/``y_score``
+    ``(n, K)``, named ``label_names``) scorable within the subgroup ``members``, each label
+    scored by :func:`score_subgroup` (see the module docstring)."""
+    labels = tuple(
+        score_subgroup(metric, label, members, y_true[:, k], y_score[:, k], resamples, level)
+        for k, label in enumerate(label_names)
+    )
+    n, n_positive = int(members.sum()), int(y_true[members].any(axis=1).sum())
+    scored = [label.result for label in labels if label.result is not None]
+    if not scored:
+        reason = f"no label with >= {MIN_POSITIVES} positive records and a negative"
+        return Subgroup(name, n, n_positive, None, reason, labels)
+    values = np.stack([r.values for r in scored])
+    points = np.array([r.point for r in scored])
+    undefined = ~np.isfinite(values)
+    filled = np.where(undefined, points[:, None], values)
+    result = BootstrapResult.of(points.mean(), filled.mean(axis=0), level)
+    return Subgroup(name, n, n_positive, result, labels=labels, filled=int(undefined.sum()))
+
+
 def dimension_entry(
     metric: str,
     labels: np.ndarray,
@@ -156,13 +211,19 @@ def dimension_entry(
     y_score: np.ndarray,
     resamples: np.ndarray,
     level: float = DEFAULT_LEVEL,
+    label_names: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One dimension's details: ``unknown`` (records left out), ``subgroups`` (name →
     :meth:`Subgroup.to_dict`) and ``gap`` (best minus worst scored subgroup with its paired
-    CI and p-value; ``None`` with a ``no gap`` reason when fewer than two are scored)."""
+    CI and p-value; ``None`` with a ``no gap`` reason when fewer than two are scored).
+    ``label_names`` (one per column of ``(n, K)`` labels) makes it multi-label."""
     known = labels != ""
     groups = [
-        score_subgroup(metric, name, labels == name, y_true, y_score, resamples, level)
+        score_multilabel_subgroup(
+            metric, name, labels == name, y_true, y_score, resamples, label_names, level
+        )
+        if label_names
+        else score_subgroup(metric, name, labels == name, y_true, y_score, resamples, level)
         for name in sorted(set(labels[known]))
     ]
     entry: dict[str, Any] = {
@@ -175,6 +236,7 @@ def dimension_entry(
         entry["no gap"] = f"{len(scored)} scored subgroup(s); a gap needs two"
         return entry
     (_, worst_name, worst), (_, best_name, best) = scored[0], scored[-1]
+    by_name = {group.name: group for group in groups}
     paired = paired_bootstrap(best.values, worst.values, best.point, worst.point, level)
     low, high = paired["diff_ci"]
     entry["gap"] = {
@@ -185,7 +247,27 @@ def dimension_entry(
         "p_value": paired["p_value"],
         "valid_replicates": paired["valid_replicates"],
     }
+    if label_names:
+        pair = (by_name[best_name].scored_labels, by_name[worst_name].scored_labels)
+        entry["gap"]["same_labels"] = pair[0] == pair[1]
     return entry
+
+
+def _checked(
+    y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Binary ``(n,)`` or multi-label ``(n, K)`` labels and scores, validated, and the
+    label names of a multi-label set (``labels``, else ``"0"``…``"K-1"``; ``()`` binary)."""
+    y, s = np.asarray(y_true), np.asarray(y_score)
+    if y.ndim != 2:
+        return (*check_binary_inputs(y, s), ())
+    if s.shape != y.shape:
+        raise ValueError(f"multi-label y_score has shape {s.shape}; expected {y.shape}")
+    names = tuple(labels) if labels is not None else tuple(str(k) for k in range(y.shape[1]))
+    if len(names) != y.shape[1]:
+        raise ValueError(f"{len(names)} label names for {y.shape[1]} label columns")
+    columns = [check_binary_inputs(y[:, k], s[:, k]) for k in range(y.shape[1])]
+    return np.stack([c[0] for c in columns], 1), np.stack([c[1] for c in columns], 1), names
 
 
 def subgroup_breakdown(
@@ -195,10 +277,12 @@ def subgroup_breakdown(
     covariates: Mapping[str, Any],
     resamples: np.ndarray,
     level: float = DEFAULT_LEVEL,
+    labels: Sequence[str] | None = None,
 ) -> MetricValue:
     """``metric`` per subgroup of every dimension in ``covariates`` and the largest gap
-    (the module docstring), on the multiplicity matrix ``resamples`` ``(R, n)``."""
-    y, s = check_binary_inputs(y_true, y_score)
+    (the module docstring), on the multiplicity matrix ``resamples`` ``(R, n)``.
+    ``(n, K)`` labels and scores are a multi-label set, ``labels`` its label names."""
+    y, s, names = _checked(y_true, y_score, labels)
     weights = np.asarray(resamples)
     if weights.ndim != 2 or weights.shape[1] != len(y):
         raise ValueError(
@@ -206,12 +290,13 @@ def subgroup_breakdown(
             f"got shape {weights.shape}"
         )
     dimensions = {
-        dimension: dimension_entry(metric, labels, y, s, weights, level)
-        for dimension, labels in subgroup_labels(covariates, len(y)).items()
+        dimension: dimension_entry(metric, groups, y, s, weights, level, names)
+        for dimension, groups in subgroup_labels(covariates, len(y)).items()
     }
     details: dict[str, Any] = {
         "metric": metric,
         "min_positives": MIN_POSITIVES,
+        **({"labels": list(names)} if names else {}),
         "dimensions": dimensions,
         "largest_gap": None,
         "replicates": len(weights),
@@ -220,8 +305,9 @@ def subgroup_breakdown(
     gaps = [(d, e["gap"]) for d, e in dimensions.items() if e["gap"] is not None]
     if not gaps:
         details["undefined"] = (
-            f"no dimension has two subgroups with >= {MIN_POSITIVES} positive records and "
-            f"a negative (dimensions: {', '.join(dimensions) or 'none in the covariates'})"
+            f"no dimension has two subgroups with{' a label of' if names else ''} "
+            f">= {MIN_POSITIVES} positive records and a negative "
+            f"(dimensions: {', '.join(dimensions) or 'none in the covariates'})"
         )
         return MetricValue(float("nan"), details=details)
     dimension, gap = max(gaps, key=lambda item: item[1]["value"])

@@ -211,3 +211,130 @@ def test_bench_rescore_adds_subgroup_auroc_to_a_finished_ludb_run(cli, tmp_path)
     assert all(e["not scored"].endswith(f"fewer than {MIN_POSITIVES}") for e in listed.values())
     assert math.isnan(record.value) and "undefined" in record.bootstrap
     json.dumps(record.to_dict())  # the breakdown is plain JSON
+
+
+LABELS = ("common", "other", "rare")
+
+
+def multilabel_cohort(seed: int = 3, patients: int = 400, replicates: int = 50) -> dict:
+    """Three labels on the sex/age/site cohort of :func:`cohort`; ``rare`` has its positives
+    among men only (>= MIN_POSITIVES), so it is scorable for men and not for women."""
+    data = cohort(seed=seed, patients=patients, replicates=replicates)
+    rng = np.random.default_rng(seed + 10)
+    n, men = len(data["y"]), data["truth"]["sex"] == "m"
+    other = (rng.random(n) < 0.4).astype(int)
+    rare = (men & (rng.random(n) < 0.2)).astype(int)
+    women = np.flatnonzero(data["truth"]["sex"] == "f")
+    rare[women[: MIN_POSITIVES - 3]] = 1  # listed with its few positives, not scored
+    y = np.stack([data["y"], other, rare], axis=1)
+    separation = np.where(men, 2.0, 0.5)[:, None]
+    score = rng.normal(size=y.shape) + y * separation
+    return {**data, "y": y, "score": score}
+
+
+def independent_macro(metric: str, y, score, weights) -> tuple[float, np.ndarray, list[int]]:
+    """A subgroup's macro by scikit-learn: over the labels with >= MIN_POSITIVES positives
+    and a negative, on the full set and on every row of ``weights`` (a label undefined on
+    a replicate counts its full-set value), and which labels it covers."""
+    scorable = [
+        k for k in range(y.shape[1]) if y[:, k].sum() >= MIN_POSITIVES and (y[:, k] == 0).any()
+    ]
+    points, rows = [], []
+    for k in scorable:
+        point = SKLEARN[metric](y[:, k], score[:, k])
+        values = independent_values(metric, y[:, k], score[:, k], weights)
+        points.append(point)
+        rows.append(np.where(np.isfinite(values), values, point))
+    return float(np.mean(points)), np.mean(rows, axis=0), scorable
+
+
+@pytest.mark.parametrize("metric", ["auroc", "auprc"])
+def test_multilabel_subgroups_equal_an_independent_macro_bootstrap(host, metric):
+    data = multilabel_cohort()
+    spec = host.registries.metrics.get(f"subgroup_{metric}")
+    score_data = ScoreData(
+        data["y"], data["score"], data["groups"], data["resamples"], data["covariates"]
+    )
+    value = spec.compute(score_data)
+    assert value.details["labels"] == ["0", "1", "2"]  # named by column without names
+    value = subgroup_breakdown(
+        metric, data["y"], data["score"], data["covariates"], data["resamples"], labels=LABELS
+    )
+    dimensions, macros, checked = value.details["dimensions"], {}, 0
+    for dimension, truth in data["truth"].items():
+        for name, entry in dimensions[dimension]["subgroups"].items():
+            members = truth == name
+            y, score = data["y"][members], data["score"][members]
+            assert (entry["n"], entry["n_positive"]) == (members.sum(), y.any(axis=1).sum())
+            assert [e["n_positive"] for e in entry["labels"].values()] == list(y.sum(axis=0))
+            point, reps, scorable = independent_macro(
+                metric, y, score, data["resamples"][:, members]
+            )
+            assert entry["labels_scored"] == [LABELS[k] for k in scorable]
+            if not scorable:
+                assert "not scored" in entry
+                continue
+            low, high = np.percentile(reps, [2.5, 97.5])
+            assert entry["value"] == pytest.approx(point, abs=1e-12)
+            assert (entry["ci_low"], entry["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+            for k in scorable:
+                label = entry["labels"][LABELS[k]]
+                assert label["value"] == pytest.approx(SKLEARN[metric](y[:, k], score[:, k]))
+            macros[dimension, name] = (point, reps)
+            checked += 1
+    assert checked >= 6
+    gap = dimensions["sex"]["gap"]
+    assert gap["pair"] == ["m", "f"]
+    (best, a), (worst, b) = macros["sex", "m"], macros["sex", "f"]
+    diffs = a - b
+    assert gap["value"] == pytest.approx(best - worst, abs=1e-12)
+    assert (gap["ci_low"], gap["ci_high"]) == pytest.approx(
+        tuple(np.percentile(diffs, [2.5, 97.5])), abs=1e-12
+    )
+    assert gap["same_labels"] is False  # men's macro has "rare", women's does not
+    gaps = {d: e["gap"]["value"] for d, e in dimensions.items() if e["gap"] is not None}
+    assert value.value == pytest.approx(max(gaps.values()))
+
+
+def test_a_label_unscorable_in_one_subgroup_is_listed_and_left_out_of_its_macro():
+    data = multilabel_cohort(seed=4)
+    value = subgroup_breakdown(
+        "auroc", data["y"], data["score"], data["covariates"], data["resamples"], labels=LABELS
+    )
+    sex = value.details["dimensions"]["sex"]["subgroups"]
+    women, men = sex["f"], sex["m"]
+    assert women["labels"]["rare"] == {
+        "n": women["n"],
+        "n_positive": MIN_POSITIVES - 3,
+        "not scored": f"{MIN_POSITIVES - 3} positive record(s), fewer than {MIN_POSITIVES}",
+    }
+    assert women["labels_scored"] == ["common", "other"]
+    assert men["labels_scored"] == ["common", "other", "rare"]
+    scored = [women["labels"][k]["value"] for k in women["labels_scored"]]
+    assert women["value"] == pytest.approx(np.mean(scored), abs=1e-12)
+    # a subgroup where no label is scorable is listed, not scored
+    few = data["resamples"][:, :40]
+    small = subgroup_breakdown(
+        "auroc", data["y"][:40], data["score"][:40], {"site": data["covariates"]["site"][:40]},
+        few, labels=LABELS,
+    )  # fmt: skip
+    entries = small.details["dimensions"]["site"]["subgroups"].values()
+    assert all(e["not scored"].startswith("no label with") for e in entries)
+    assert math.isnan(small.value) and "a label of" in small.details["undefined"]
+
+
+def test_multilabel_scores_of_another_shape_or_label_count_are_errors():
+    data = multilabel_cohort()
+    with pytest.raises(ValueError, match=r"y_score has shape \(\d+, 2\); expected \(\d+, 3\)"):
+        subgroup_breakdown(
+            "auroc", data["y"], data["score"][:, :2], data["covariates"], data["resamples"]
+        )
+    with pytest.raises(ValueError, match="2 label names for 3 label columns"):
+        subgroup_breakdown(
+            "auroc",
+            data["y"],
+            data["score"],
+            data["covariates"],
+            data["resamples"],
+            labels=LABELS[:2],
+        )
