@@ -8,6 +8,7 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
 1. reorder to ``leads``; a lead the record lacks is zero-filled (ECG-FM's lead-masking
    convention for "absent") and reported;
 2. reject non-finite samples;
+2a. keep the record's first ``clip_seconds`` at its own rate (none by default);
 2b. the recipe's ``filters``, in order, at the record's own rate (:class:`SignalFilter`:
    notch, Butterworth or FIR band-pass, median baseline removal; none by default);
 3. resample to ``target_fs`` by linear interpolation on the recipe's ``resampling`` grid
@@ -20,7 +21,10 @@ hash. The recipe, in this order (ECG-FM's own preprocessing, docs/models.md):
    (ECG-FM's ``len // 2500``: a 7 s record at 500 Hz has one segment, its first 5 s). The
    first ``n_segments`` whole segments are kept; slots a shorter record cannot fill stay
    all-zero, which a segment model reads as "no segment" (:func:`filled_slots`). A record
-   shorter than one segment is rejected.
+   shorter than one segment is rejected. With ``windows="spread"`` the ``n_segments``
+   windows are instead spread evenly over the record and may overlap (:func:`window_starts`);
+6. each window through the recipe's ``window_filters`` at ``target_fs``, then its
+   ``window_normalise`` (none by default).
 
 By default no filter is applied.
 
@@ -36,6 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from bench.data.signal import STANDARD_LEADS, ECGFormatError, ECGSignal
+from bench.data.signal_filters import SignalFilter
 from bench.run.provenance import stable_hash
 
 if TYPE_CHECKING:  # numpy and torch are imported where arrays are made (specs stay cheap)
@@ -46,11 +51,12 @@ Normalisation = Literal["zscore", "zscore-record", "minmax-record", "minmax-lead
 NORMALISATIONS: tuple[Normalisation, ...] = (
     "zscore", "zscore-record", "minmax-record", "minmax-lead", "none",
 )  # fmt: skip
-#: The filters a recipe can apply (:class:`SignalFilter`).
-FilterKind = Literal["notch", "butter-bandpass", "fir-bandpass", "median-baseline"]
-FILTER_KINDS: tuple[FilterKind, ...] = (
-    "notch", "butter-bandpass", "fir-bandpass", "median-baseline",
-)  # fmt: skip
+#: Where a recipe's windows start in a record (:func:`window_starts`).
+WindowLayout = Literal["consecutive", "spread"]
+WINDOW_LAYOUTS: tuple[WindowLayout, ...] = ("consecutive", "spread")
+#: What each window is scaled by after its filters.
+WindowNormalisation = Literal["none", "zscore-window"]
+WINDOW_NORMALISATIONS: tuple[WindowNormalisation, ...] = ("none", "zscore-window")
 #: Where linear resampling puts the input samples (:func:`resample_linear`).
 Resampling = Literal["time", "endpoints", "fft"]
 RESAMPLINGS: tuple[Resampling, ...] = ("time", "endpoints", "fft")
@@ -59,70 +65,6 @@ SegmentRule = Literal["mean", "max"]
 SEGMENT_RULES: tuple[SegmentRule, ...] = ("mean", "max")
 #: Records as numpy arrays or torch tensors (:func:`filled_slots` takes either).
 Records = TypeVar("Records", "np.ndarray", "Tensor")
-
-
-@dataclass(frozen=True)
-class SignalFilter:
-    """One filter of a model's input contract, applied lead by lead with zero phase.
-
-    - ``notch``: scipy's ``iirnotch(freq, q)`` run forward and backward (``filtfilt``);
-    - ``butter-bandpass``: a Butterworth band-pass of ``order`` between ``low`` and ``high``
-      Hz (``butter(order, [low, high], "bandpass")``), ``filtfilt``;
-    - ``fir-bandpass``: a windowed-sinc FIR band-pass between ``low`` and ``high`` Hz whose
-      order is ``int(seconds * fs)`` at the record's rate, made odd (``firwin(order, [low,
-      high], pass_zero=False)``, Hamming window), ``filtfilt`` (biosppy's ``filter_signal(
-      ftype="FIR", band="bandpass")``, HuBERT-ECG's ``apply_filter``: ``seconds=0.3``);
-    - ``median-baseline``: subtracts the lead's running median over ``seconds`` (a window of
-      ``int(seconds * fs) + 1`` samples, made odd; ``medfilt``), removing baseline wander.
-
-    These are the operations of ECGFounder's ``filter_bandpass`` (notch 50 Hz Q 30,
-    Butterworth order 4 at 0.67-40 Hz, 0.4 s median), and the usual ECG front ends.
-    """
-
-    kind: FilterKind
-    low: float = 0.0
-    high: float = 0.0
-    order: int = 4
-    freq: float = 0.0
-    q: float = 30.0
-    seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in FILTER_KINDS:
-            raise ValueError(f"SignalFilter.kind must be one of {FILTER_KINDS}, got {self.kind!r}")
-        if self.kind == "notch" and not (self.freq > 0 and self.q > 0):
-            raise ValueError(f"notch filter: expected freq > 0 and q > 0, got {self}")
-        if self.kind == "butter-bandpass" and not (0 < self.low < self.high and self.order >= 1):
-            raise ValueError(
-                f"band-pass filter: expected 0 < low < high and order >= 1, got {self}"
-            )
-        if self.kind == "fir-bandpass" and not (0 < self.low < self.high and self.seconds > 0):
-            raise ValueError(
-                f"FIR band-pass filter: expected 0 < low < high and seconds > 0, got {self}"
-            )
-        if self.kind == "median-baseline" and not self.seconds > 0:
-            raise ValueError(f"median baseline filter: expected seconds > 0, got {self}")
-
-    def apply(self, rows: np.ndarray, fs: float) -> np.ndarray:
-        """``rows`` ``(leads, n)`` at ``fs`` Hz, filtered (float64)."""
-        import numpy as np
-        from scipy import signal
-
-        rows = np.asarray(rows, dtype=np.float64)
-        if self.kind == "median-baseline":
-            kernel = int(self.seconds * fs) + 1
-            kernel += 1 - kernel % 2
-            return rows - np.stack([signal.medfilt(row, kernel_size=kernel) for row in rows])
-        if self.kind == "fir-bandpass":
-            order = int(self.seconds * fs)
-            order += 1 - order % 2
-            taps = signal.firwin(order, [self.low, self.high], pass_zero=False, fs=fs)
-            return signal.filtfilt(taps, np.ones(1), rows, axis=-1)
-        if self.kind == "notch":
-            b, a = signal.iirnotch(self.freq, self.q, fs)
-        else:
-            b, a = signal.butter(self.order, [self.low, self.high], btype="bandpass", fs=fs)
-        return np.stack([signal.filtfilt(b, a, row) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -146,7 +88,21 @@ class SignalRecipe:
       [-1, 1]; a constant lead becomes -1, a missing one stays 0), or ``"none"`` (mV);
     - ``segment_samples``: length of one model input segment;
     - ``n_segments``: segment slots per record (record length = ``n_segments *
-      segment_samples``; 2 × 2,500 = the 10 s of a standard ECG at 500 Hz).
+      segment_samples``; 2 × 2,500 = the 10 s of a standard ECG at 500 Hz);
+    - ``clip_seconds``: the record's first seconds kept at its own rate before its filters
+      and resampling (``0``: the whole record; ST-MEM's ``process_ecg.py`` cuts its first
+      10 s chunk so);
+    - ``windows``: ``"consecutive"`` (slot ``k`` holds samples ``k * segment_samples`` on)
+      or ``"spread"`` (the ``n_segments`` windows evenly spread over the record, as ST-MEM's
+      ``NCrop``; :func:`window_starts`);
+    - ``window_filters``: :class:`SignalFilter` s applied in order to each window at
+      ``target_fs`` (none by default);
+    - ``window_normalise``: ``"zscore-window"`` one ``(x - mean) / std`` over each
+      window's leads and samples together, a constant window all-zero (ST-MEM's
+      ``Standardize(axis=(-1, -2))``), or ``"none"``.
+
+    The last four fields enter :meth:`hash` only when not at their defaults, so the
+    identity of a recipe without them is the one it had before they existed.
     """
 
     leads: tuple[str, ...] = STANDARD_LEADS
@@ -157,6 +113,10 @@ class SignalRecipe:
     segment_samples: int = 2500
     n_segments: int = 2
     version: str = "1"
+    clip_seconds: float = 0.0
+    windows: WindowLayout = "consecutive"
+    window_filters: tuple[SignalFilter, ...] = ()
+    window_normalise: WindowNormalisation = "none"
 
     def __post_init__(self) -> None:
         if not self.leads or len(set(self.leads)) != len(self.leads):
@@ -176,6 +136,16 @@ class SignalRecipe:
                 f"SignalRecipe.segment_samples ({self.segment_samples}) and n_segments "
                 f"({self.n_segments}) must be >= 1"
             )
+        if self.clip_seconds < 0 or self.windows not in WINDOW_LAYOUTS:
+            raise ValueError(
+                f"SignalRecipe: clip_seconds must be >= 0 ({self.clip_seconds}) and windows "
+                f"one of {WINDOW_LAYOUTS} ({self.windows!r})"
+            )
+        if self.window_normalise not in WINDOW_NORMALISATIONS:
+            raise ValueError(
+                f"SignalRecipe.window_normalise must be one of {WINDOW_NORMALISATIONS}, got "
+                f"{self.window_normalise!r}"
+            )
 
     @property
     def n_samples(self) -> int:
@@ -183,8 +153,18 @@ class SignalRecipe:
         return self.n_segments * self.segment_samples
 
     def hash(self) -> str:
-        """Short sha256 of every field (version included)."""
-        return stable_hash(asdict(self), length=16)
+        """Short sha256 of every field (version included; the window fields only when set)."""
+        fields = asdict(self)
+        for name, default in _WINDOW_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        return stable_hash(fields, length=16)
+
+
+#: The fields added after recipes' hashes were first recorded, at their defaults (left out
+#: of :meth:`SignalRecipe.hash` there).
+_WINDOW_DEFAULTS = {"clip_seconds": 0.0, "windows": "consecutive", "window_filters": (),
+                    "window_normalise": "none"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -301,11 +281,9 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     rows = np.stack([sig.lead(name) for name in present])
     if not np.isfinite(rows).all():
         raise ECGFormatError("non-finite samples (NaN/inf) in the record")
-    for step in recipe.filters:
-        try:
-            rows = step.apply(rows, sig.fs)
-        except ValueError as exc:  # e.g. a record shorter than filtfilt's padding
-            raise ECGFormatError(f"{step.kind} filter cannot run on this record: {exc}") from exc
+    if recipe.clip_seconds:
+        rows = rows[:, : round(recipe.clip_seconds * sig.fs)]
+    rows = _filtered(rows, recipe.filters, sig.fs)
     resampled = resample_linear(rows, sig.fs, recipe.target_fs, recipe.resampling)
     if recipe.normalise == "zscore":
         resampled = zscore_leads(resampled)
@@ -314,22 +292,70 @@ def apply_recipe(sig: ECGSignal, recipe: SignalRecipe) -> np.ndarray:
     elif recipe.normalise == "minmax-lead":
         low = resampled.min(axis=1, keepdims=True)
         resampled = 2 * (resampled - low) / (resampled.max(axis=1, keepdims=True) - low + 1e-8) - 1
-    n_whole = resampled.shape[1] // recipe.segment_samples
-    if n_whole == 0:
+    starts, size = window_starts(resampled.shape[1], recipe), recipe.segment_samples
+    if not starts:
         raise ECGFormatError(
             f"record is {resampled.shape[1] / recipe.target_fs:.2f} s long after resampling; "
-            f"the model needs at least one {recipe.segment_samples / recipe.target_fs:.2f} s "
-            "segment"
+            f"the model needs at least one {size / recipe.target_fs:.2f} s segment"
         )
-    keep = min(n_whole, recipe.n_segments) * recipe.segment_samples
-    out = np.zeros((len(recipe.leads), recipe.n_samples), dtype=np.float64)
     index = {name: k for k, name in enumerate(recipe.leads)}
-    for row, name in zip(resampled, present, strict=True):
-        out[index[name], :keep] = row[:keep]
+    full = np.zeros((len(recipe.leads), resampled.shape[1]), dtype=np.float64)
+    full[[index[name] for name in present]] = resampled
+    out = np.zeros((len(recipe.leads), recipe.n_samples), dtype=np.float64)
+    for k, start in enumerate(starts):
+        out[:, k * size : (k + 1) * size] = full[:, start : start + size]
+    keep = len(starts) * size
     if recipe.normalise == "minmax-record":  # the kept window with its zero-filled leads,
         kept = out[:, :keep]  # as MERL scales its (zero-padded) window
         out[:, :keep] = (kept - kept.min()) / (kept.max() - kept.min() + 1e-8)
+    for k in range(len(starts)):
+        part = slice(k * size, (k + 1) * size)
+        out[:, part] = _window_steps(out[:, part], recipe)
     return out.astype(np.float32)
+
+
+def window_starts(n: int, recipe: SignalRecipe) -> list[int]:
+    """Where the windows of a record of ``n`` samples (at ``target_fs``) start, at most
+    ``n_segments`` of them (``[]``: the record is shorter than one window).
+
+    - ``"consecutive"``: ``0, S, 2S, …`` (``S = segment_samples``) while a whole window
+      fits; a shorter remainder is dropped;
+    - ``"spread"``: ST-MEM's ``NCrop(S, k)`` (``k = n_segments``): ``arange(0, n - S + 1,
+      (n - S) // (k - 1))``, the first window at the start, the others evenly spaced up to
+      the record's end, overlapping when ``n < k S`` (10 s at 250 Hz, ``S`` 2,250, ``k`` 3:
+      0, 125 and 250). Where that step is 0 (``n < S + k - 1``, or ``k = 1``) there is one
+      window at 0 (``NCrop`` fails there); the first ``k`` starts are kept (``NCrop`` takes
+      a fourth window when ``n - S = 3``).
+    """
+    size, k = recipe.segment_samples, recipe.n_segments
+    if n < size:
+        return []
+    if recipe.windows == "consecutive":
+        return [i * size for i in range(min(n // size, k))]
+    step = (n - size) // (k - 1) if k > 1 else 0
+    return list(range(0, n - size + 1, step))[:k] if step else [0]
+
+
+def _window_steps(window: np.ndarray, recipe: SignalRecipe) -> np.ndarray:
+    """One window through the recipe's ``window_filters`` and ``window_normalise``."""
+    import numpy as np
+
+    window = _filtered(window, recipe.window_filters, recipe.target_fs)
+    if recipe.window_normalise == "zscore-window":
+        scale = window.std()
+        return (window - window.mean()) / scale if scale != 0 else np.zeros_like(window)
+    return window
+
+
+def _filtered(rows: np.ndarray, filters: Sequence[SignalFilter], fs: float) -> np.ndarray:
+    """``rows`` through ``filters`` in order; a filter that cannot run on them (e.g. a
+    record shorter than ``filtfilt``'s padding) is an :class:`ECGFormatError`."""
+    for step in filters:
+        try:
+            rows = step.apply(rows, fs)
+        except ValueError as exc:
+            raise ECGFormatError(f"{step.kind} filter cannot run on this record: {exc}") from exc
+    return rows
 
 
 def filled_slots(records: Records, segment_samples: int) -> Records:

@@ -27,6 +27,11 @@ def _filter(step: SignalFilter) -> str:
         return f"notch {step.freq:g} Hz (Q {step.q:g})"
     if step.kind == "butter-bandpass":
         return f"Butterworth {step.order} band-pass {step.low:g}–{step.high:g} Hz"
+    if step.kind in ("butter-highpass", "butter-lowpass"):
+        high = step.kind == "butter-highpass"
+        return f"Butterworth {step.order} {'high' if high else 'low'}-pass " + (
+            f"{step.low if high else step.high:g} Hz (second-order sections)"
+        )
     if step.kind == "fir-bandpass":
         return f"FIR band-pass {step.low:g}–{step.high:g} Hz, order {step.seconds:g}·fs"
     return f"median baseline {step.seconds:g} s"
@@ -35,20 +40,38 @@ def _filter(step: SignalFilter) -> str:
 def _signal_row(spec: ModelSpec, recipe: SignalRecipe) -> list[str]:
     segments = spec.input.segments
     seconds = f"first {recipe.n_samples / recipe.target_fs:g} s"
+    if recipe.windows == "spread":
+        span = f"first {recipe.clip_seconds:g} s" if recipe.clip_seconds else "the record"
+        seconds = (
+            f"{span}, {recipe.n_segments} windows of {recipe.segment_samples:,} spread over it"
+        )
+    elif recipe.clip_seconds:
+        seconds = f"first {recipe.clip_seconds:g} s, then its {seconds}"
     if segments is None or recipe.n_segments == 1:
         record, window = "its one input", seconds
     else:
         overrides = ", ".join(f"{name}: {rule}" for name, rule in segments.label_rules)
         record = f"the {segments.rule} of its windows" + (f" ({overrides})" if overrides else "")
-        window = f"{seconds}, {recipe.n_segments} windows of {recipe.segment_samples:,}"
+        window = (
+            seconds
+            if recipe.windows == "spread"
+            else f"{seconds}, {recipe.n_segments} windows of {recipe.segment_samples:,}"
+        )
+    filters = "; ".join(_filter(f) for f in recipe.filters)
+    if recipe.window_filters:
+        each = "; ".join(_filter(f) for f in recipe.window_filters)
+        filters = (f"{filters}; " if filters else "") + f"each window: {each}"
+    normalise: str = recipe.normalise
+    if recipe.window_normalise != "none":
+        normalise = f"{normalise}; each window: {recipe.window_normalise}"
     return [
         f"signal {len(recipe.leads)}×{recipe.n_samples:,}",
         ", ".join(recipe.leads),
         f"{recipe.target_fs:g} Hz",
         window,
         recipe.resampling,
-        "; ".join(_filter(f) for f in recipe.filters) or "none",
-        recipe.normalise,
+        filters or "none",
+        normalise,
         record,
     ]
 

@@ -1,6 +1,6 @@
-"""``ModelSpec.build`` of ST-MEM: the authors' ViT encoder (its per-window filters and
-z-score applied by the model, :mod:`bench.plugins.st_mem.preprocess`), from a released
-checkpoint or random initialisation.
+"""``ModelSpec.build`` of ST-MEM: the authors' ViT encoder as a segment model
+(:class:`~bench.plugins.st_mem.model.StMem`, on the windows its input contract filtered and
+z-scored), from a released checkpoint or random initialisation.
 
 ``weights``:
 
@@ -25,8 +25,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench.plugins.st_mem.preprocess import window_transform
-from bench.plugins.st_mem.vit import STMEMViT, ViTConfig, config_from_state
+from bench.plugins.st_mem.model import StMem
+from bench.plugins.st_mem.vit import ViTConfig, config_from_state
 from torch import Tensor
 
 from bench.api import BuiltModel, CheckpointError
@@ -39,19 +39,6 @@ PROFILES: dict[str, ViTConfig] = {
 WEIGHTS_URL = "https://drive.google.com/file/d/1E7J-A1HqWa2f08T6Sfk5uWk-_CFJhOYQ/view"
 #: The classifier the authors' downstream checkpoints hold (``ST_MEM_ViT.head``).
 HEAD_PREFIX = "head."
-
-
-class StMem(STMEMViT):
-    """ST-MEM's ViT on 9 s windows ``(B, 12, 2250)`` at 250 Hz, in mV as the input
-    contract makes them; each window is high-/low-passed and z-scored first."""
-
-    def tokens(self, series: Tensor) -> Tensor:
-        """The features contract (:meth:`STMEMViT.tokens` of the preprocessed windows)."""
-        return super().tokens(window_transform(series))
-
-    def forward(self, series: Tensor) -> Tensor:
-        """Logits of the authors' representation of the preprocessed windows."""
-        return super().forward(window_transform(series))
 
 
 def read_checkpoint(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:

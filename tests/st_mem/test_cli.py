@@ -12,7 +12,7 @@ from scipy.signal import resample
 
 from bench.run.records import load_records
 
-from .fixtures import CHECKPOINT, RAW, build, embeddings, raw, reference
+from .fixtures import CHECKPOINT, RAW, RAW_11S, build, embeddings, raw, reference, reference_11s
 
 
 def _embed(cli, tmp_path: Path, array: Path, fs: int) -> np.ndarray:
@@ -26,8 +26,8 @@ def _embed(cli, tmp_path: Path, array: Path, fs: int) -> np.ndarray:
 
 
 def test_bench_embed_of_a_500hz_npy(cli, host, tmp_path: Path) -> None:
-    """A 12-lead 500 Hz .npy: the contract's embeddings (linear resampling to 250 Hz);
-    the same records FFT-resampled to 250 Hz as the authors do: their embeddings."""
+    """A 12-lead 500 Hz .npy of 9 s records: the contract's embeddings (FFT resampling to
+    250 Hz, one window); the same records FFT-resampled to 250 Hz beforehand: upstream's."""
     spec, built = build(host)
     expected = embeddings(spec, built.module, fs=500)
     np.testing.assert_allclose(_embed(cli, tmp_path, RAW, 500), expected, atol=1e-5, rtol=0)
@@ -36,6 +36,13 @@ def test_bench_embed_of_a_500hz_npy(cli, host, tmp_path: Path) -> None:
     np.testing.assert_allclose(
         _embed(cli, tmp_path, fft, 250), reference(500, "embeddings"), atol=1e-4, rtol=0
     )
+
+
+def test_bench_embed_of_10s_records_is_the_mean_of_their_three_windows(cli, tmp_path) -> None:
+    """11 s records at 500 Hz: one row per record, the mean of upstream's embeddings of its
+    three 9 s crops of the first 10 s."""
+    expected = reference_11s("window_embeddings").mean(1)
+    np.testing.assert_allclose(_embed(cli, tmp_path, RAW_11S, 500), expected, atol=1e-4, rtol=0)
 
 
 def _run(cli, run_args, ludb_dir, tmp_path: Path, protocol: str):
