@@ -32,6 +32,7 @@ USER_ERRORS: tuple[tuple[str, str, str, int], ...] = (
     ("bench.data.cohort", "CohortError", "error", 1),
     ("bench.data.splits", "SplitError", "error", 1),
     ("bench.data.signal", "ECGFormatError", "error", 1),
+    ("bench.weights.checkpoints", "CheckpointError", "error", 1),
     ("builtins", "FileNotFoundError", "error", 1),
 )
 

@@ -114,6 +114,15 @@ err_console = Console(stderr=True)
     help="Initial weights file (or 'random'); MODEL=PATH with several models.",
 )
 @click.option(
+    "--trust-checkpoint",
+    is_flag=True,
+    help="Allow full unpickling of a released --weights checkpoint that stores Python "
+    "objects (it can run code the file carries: only for a file whose origin you trust). "
+    "The file is converted once into the cache as safetensors; each cell's identity and "
+    "record say so. Better: convert it once with `bench convert-weights ... "
+    "--trust-checkpoint`.",
+)
+@click.option(
     "--recipe",
     default=None,
     metavar="NAME",
@@ -267,6 +276,7 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "selection": options["selection"],
         "validation_rule": options["validation_rule"],
         "weights": parse_weights(options["weights"], models or default_models),
+        "trust_checkpoint": True if options["trust_checkpoint"] else None,
         "train": train,
         "recipe": options["recipe"],
         "recipe_options": parse_yaml_options(options["recipe_options"], "--recipe-option"),

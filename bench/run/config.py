@@ -155,6 +155,9 @@ class RunConfig:
     selection: Selection = "validation"
     validation_rule: str = "full"
     weights: Mapping[str, str] = field(default_factory=dict)
+    #: Allow full unpickling of released ``--weights`` checkpoints that need it (converted
+    #: once into the cache; each such cell's identity records it).
+    trust_checkpoint: bool = False
     train: Mapping[str, Any] = field(default_factory=dict)
     #: Fine-tuning recipe (:data:`RECIPE_NAMES`; None: the profile's) and settings that
     #: replace some of its values (``--recipe-option lr=5e-4``).
@@ -272,6 +275,8 @@ class RunConfig:
         data = self.to_dict()
         for key in (*_RUNTIME_KEYS, *EVALUATION_KEYS):
             data.pop(key)
+        if not data["trust_checkpoint"]:  # grids from before the option keep their hash
+            data.pop("trust_checkpoint")
         return stable_hash(data)
 
     def default_run_name(self) -> str:

@@ -25,7 +25,7 @@ from bench.run.store import RunStore
 from bench.run.task_data import Inputs, PreparedTask, prepare_task
 from bench.training import TrainConfig
 from bench.training.recipe import DEFAULT_RECIPE, PAPER_RECIPE, FineTuneRecipe
-from bench.weights.initial import ResolvedWeights, resolve_weights
+from bench.weights.initial import ResolvedWeights, check_trustable, resolve_weights
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,6 +96,9 @@ class CellContext:
         context.train_config()
         for spec in context.models:
             context.fine_tune_recipe(spec)
+            weights = config.weights.get(spec.name)
+            if config.trust_checkpoint and weights and not weights.endswith(".safetensors"):
+                check_trustable(spec, Path(weights))
         return context
 
     @property
@@ -150,7 +153,14 @@ class CellContext:
                 profile.model_profile,
                 spec.input_size(profile.image_size),
                 create=not self.dry_run,
+                trust_cache=self.cache.root if self.config.trust_checkpoint else None,
             )
+            if self._weights[spec.name].identity.get("trusted_unpickling"):
+                self.console.print(
+                    f"[yellow]warning: {spec.name}'s weights "
+                    f"{self.config.weights.get(spec.name)} are unpickled fully "
+                    "(--trust-checkpoint; recorded in the cell identity)[/]"
+                )
             pending = self._weights[spec.name].identity.get("pending")
             if pending:
                 self.console.print(

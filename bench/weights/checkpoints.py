@@ -39,12 +39,13 @@ class LoadReport:
     ignored: list[str] = field(default_factory=list)
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
+def load_state_dict_file(path: str | Path, trusted: bool = False) -> dict[str, Tensor]:
     """Read a state dict from ``.safetensors`` or a ``.pt/.pth/.bin/.ckpt`` tensor file.
 
-    Pickled files are read with ``weights_only=True`` (no code execution); a dict nesting
-    the weights under ``state_dict``/``model``/``module`` is unwrapped. Raises
-    :class:`CheckpointError` naming the file when it is missing or corrupt.
+    Pickled files are read with ``weights_only=True`` (no code execution; ``trusted``: full
+    unpickling, see :func:`read_torch_file`); a dict nesting the weights under
+    ``state_dict``/``model``/``module`` is unwrapped. Raises :class:`CheckpointError` naming
+    the file when it is missing or corrupt.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,7 +58,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     if path.suffix not in PICKLE_SUFFIXES:
         expected = ", ".join((SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES))
         raise CheckpointError(f"{path}: unknown checkpoint type; expected one of {expected}")
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, trusted)
     for key in _NESTED_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]
@@ -111,8 +112,9 @@ def read_torch_file(
     except Exception as exc:  # torch raises many types for corrupt/unsafe pickles
         why = _why_unreadable(path, exc)
         hint = (
-            "; if you trust its origin, convert it once: bench convert-weights MODEL "
-            f"{path.name} OUT.safetensors --trust-checkpoint"
+            "; if you trust its origin, convert it once (bench convert-weights MODEL "
+            f"{path.name} OUT.safetensors --trust-checkpoint) or pass bench run "
+            "--trust-checkpoint"
             if "full unpickling" in why
             else ""
         )

@@ -84,19 +84,54 @@ def _file(path: Path, kind: str, sidecars: tuple[str, ...] = ()) -> ResolvedWeig
     return ResolvedWeights(str(path), identity)
 
 
+def check_trustable(spec: ModelSpec, path: Path) -> None:
+    """Raise :class:`CheckpointError` unless ``spec`` reads a released format that
+    ``--trust-checkpoint`` could unpickle (``ModelSpec.convert_weights``)."""
+    from bench.weights.checkpoints import CheckpointError  # torch: only when it is needed
+
+    if spec.convert_weights is None:
+        raise CheckpointError(
+            f"{path}: --trust-checkpoint applies to a released checkpoint, and model "
+            f"{spec.name!r} reads none (it loads .safetensors or weights-only files directly)"
+        )
+
+
+def _trusted_file(spec: ModelSpec, path: Path, cache_dir: Path, create: bool) -> ResolvedWeights:
+    """A released pickle read with full unpickling (``--trust-checkpoint``): converted once
+    into the cache as safetensors, identified by the source file plus the flag."""
+    from bench.weights.conversion import trusted_conversion, trusted_conversion_path
+
+    check_trustable(spec, path)
+    resolved = _file(path, "file", spec.weights_sidecars)
+    converted = trusted_conversion(spec, path, cache_dir) if create else None
+    argument = converted or trusted_conversion_path(spec, path, cache_dir)
+    return ResolvedWeights(str(argument), {**resolved.identity, "trusted_unpickling": True})
+
+
 def resolve_weights(
-    spec: ModelSpec, option: str | None, profile: str, input_size: int, create: bool = True
+    spec: ModelSpec,
+    option: str | None,
+    profile: str,
+    input_size: int,
+    create: bool = True,
+    trust_cache: Path | None = None,
 ) -> ResolvedWeights:
     """Resolve ``--weights`` (``option``) for ``spec`` at ``profile``/``input_size``.
 
     ``create=False`` (a dry run) never creates default weights: a model whose default is
-    created on first use (``ModelSpec.planned_weights``) resolves to where they will be."""
+    created on first use (``ModelSpec.planned_weights``) resolves to where they will be.
+    ``trust_cache`` (``--trust-checkpoint``): a released ``.pt``/``.pth`` file may be
+    unpickled fully; it is converted once into that cache folder (not in a dry run) and
+    its identity says ``trusted_unpickling``. Safetensors files need no trust and ignore it.
+    """
     if option == RANDOM:
         return ResolvedWeights(RANDOM, {"kind": RANDOM})
     if option:
         path = Path(option).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: weights file for {spec.name} not found")
+        if trust_cache is not None and path.suffix != ".safetensors":
+            return _trusted_file(spec, path, trust_cache, create)
         return _file(path, "file", spec.weights_sidecars)
     if spec.default_weights is None:
         return ResolvedWeights(None, {"kind": "default"})
