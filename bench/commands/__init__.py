@@ -56,3 +56,15 @@ def add_core_commands(cli: click.Group) -> None:
         "bench.commands.pretrain:pretrain_command",
         "Pretrain a model on unlabelled ECGs with the objective it declares.",
     )
+    add_lazy_command(
+        cli,
+        "submit",
+        "bench.commands.submit:submit_command",
+        "Pack RUN_DIR's records, predictions and splits into one bundle for the leaderboard.",
+    )
+    add_lazy_command(
+        cli,
+        "verify",
+        "bench.commands.verify:verify_command",
+        "Re-derive every number of BUNDLE (a `bench submit` .zip or a run directory).",
+    )
