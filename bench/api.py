@@ -177,6 +177,7 @@ _LAZY: dict[str, str] = {
         ("RANDOM", "create_timm_model", "find_weights", "released_weights", "warn_random_init"),
         "bench.weights.files",
     ),
+    "read_label_names": "bench.weights.labels",
 }
 
 __all__ = [

@@ -93,7 +93,10 @@ def segment_windows(spec: ModelSpec, dataset: ArrayDataset) -> tuple[WindowDatas
     """Every real segment of ``dataset``'s records as one input (a
     :class:`bench.training.segments.WindowDataset`), and where each is: columns ``position``
     (its record's row in ``dataset``), ``segment`` (0-based slot) and ``start_s`` (seconds
-    from the record's start)."""
+    from the record's start; empty for windows spread over the record, ST-MEM's, whose
+    starts depend on the record's length, which the cache does not keep: 0, 0.5 and 1 s for
+    10 s or more)."""
+    import numpy as np
     import pandas as pd
 
     from bench.training.segments import WindowDataset
@@ -106,7 +109,9 @@ def segment_windows(spec: ModelSpec, dataset: ArrayDataset) -> tuple[WindowDatas
         {
             "position": windows.positions,
             "segment": windows.slots,
-            "start_s": windows.slots * recipe.segment_samples / recipe.target_fs,
+            "start_s": windows.slots * recipe.segment_samples / recipe.target_fs
+            if recipe.windows == "consecutive"
+            else np.full(len(windows.slots), np.nan),
         }
     )
     return windows, where

@@ -151,7 +151,8 @@ def predict_command(
         able = [m.name for m in host.registries.models if m.released_head is not None]
         raise click.UsageError(
             f"model {model!r} declares no released fine-tuned head format; models with one: "
-            f"{', '.join(able) or 'none installed'}"
+            f"{', '.join(able) or 'none installed'} (docs/models.md says, model by model, "
+            "which fine-tuned files bench predict reads and why the others cannot be)"
         )
     if per_segment and spec.input.segments is None:
         raise click.UsageError(

@@ -73,6 +73,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `autocast` | the pretraining loop every recipe shares (`bench pretrain`), the device resolver and bf16 autocast |
 | `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `read_torch_file`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
 | `find_weights`, `released_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
+| `read_label_names` | a released fine-tuned head's label names from `bench predict --labels` (a `label_def.csv` or one name per line) |
 | `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
 | `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash` | result records, the run store and provenance (loggers, the leaderboard) |
 | `ExecutorSpec`, `Executor`, `ExecutorSettings`, `CellJob`, `JobResult`, `OnResult`, `WORKER_MODULES`, `ExecutorError`, `error_text`, `import_backend`, `run_cell` | the executor protocol: what `bench_register_executors` registers and what a worker runs |

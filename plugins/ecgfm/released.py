@@ -29,7 +29,7 @@ from bench.plugins.ecgfm.loader import read_checkpoint
 from bench.plugins.ecgfm.model import EcgFmClassifier
 from torch import nn
 
-from bench.api import CheckpointError, RecordRule, load_into
+from bench.api import CheckpointError, RecordRule, load_into, read_label_names
 
 #: ``cfg["criterion"]["_name"]`` → the activation the head was trained with.
 ACTIVATIONS = {
@@ -52,34 +52,6 @@ RELEASED_SEGMENTS = replace(
     ECGFM_SEGMENTS,
     label_rules=(*ECGFM_SEGMENTS.label_rules, *((name, "max") for name in UPSTREAM_MAX_LABELS)),
 )
-
-
-def label_names(path: Path, outputs: int, checkpoint: Path) -> tuple[str, ...]:
-    """The ``outputs`` label names of a ``label_def.csv`` (its ``name`` column) or a text file
-    (one per line); a wrong count, an empty or repeated name is an error naming the file."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise CheckpointError(f"{path}: label names file not found")
-    if path.suffix.lower() == ".csv":
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if "name" not in table.columns:
-            raise CheckpointError(
-                f"{path}: no 'name' column; expected fairseq-signals' label_def.csv (one row "
-                f"per output of the head, in order), found columns {list(table.columns)}"
-            )
-        names = [str(n).strip() for n in table["name"]]
-    else:
-        names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if len(names) != outputs:
-        raise CheckpointError(
-            f"{path}: {len(names)} label names, but the head of {checkpoint} has {outputs} "
-            "outputs; expected one name per output, in the head's order"
-        )
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if "" in names or repeated:
-        raise CheckpointError(f"{path}: label names must be non-empty and distinct ({repeated})")
-    return tuple(names)
 
 
 def _activation(cfg: Mapping[str, Any], path: Path) -> str:
@@ -120,7 +92,7 @@ def released_head(
             "head's order (the released ECG-FM heads: data/mimic_iv_ecg/labels/label_def.csv "
             "and data/physionet2021/labels/label_def.csv in github.com/bowang-lab/ECG-FM)"
         )
-    names = label_names(Path(options["labels"]), outputs, path)
+    names = read_label_names(Path(options["labels"]), outputs, path)
     if activation == "sigmoid":
         rule = RecordRule(RELEASED_SEGMENTS.rules(names), multilabel=True)
     elif outputs == 2:

@@ -87,6 +87,12 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
                 ),
                 input=SignalInput(recipe=recipe(leads)),
                 convert_weights=LazyFunction("bench.plugins.ecgfounder.builder:converted"),
+                released_head=partial(
+                    LazyFunction("bench.plugins.ecgfounder.released:released_head"),
+                    name=name,
+                    leads=len(leads),
+                    samples=recipe(leads).segment_samples,
+                ),
                 saliency_layers=LazyFunction("bench.plugins.ecgfounder.builder:saliency_layers"),
                 features=tokens_method,
             )

@@ -85,5 +85,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             input=SignalInput(recipe=ST_MEM_RECIPE, segments=ST_MEM_SEGMENTS),
             features=tokens_method,
             convert_weights=LazyFunction("bench.plugins.st_mem.builder:converted"),
+            released_head=LazyFunction("bench.plugins.st_mem.released:released_head"),
         )
     )
