@@ -13,11 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from html import escape
 
+import numpy as np
 from bench.leaderboard.aggregate import Cell, RowKey, cell_labels
 from bench.leaderboard.tables import fraction_label
-from matplotlib.colors import to_hex
+from matplotlib import colormaps
+from matplotlib.colors import hsv_to_rgb, to_hex, to_rgb
+
+#: Metrics bounded by [0, 1]: their axes never run outside it.
+BOUNDED_METRICS = frozenset({"auroc", "auprc", "c_index", "td_auroc", "r2_clipped"})
 
 BAND_NOTE = (
     "Line: mean over seeds; band: min–max over seeds; whiskers: the cell's 95 % bootstrap CI "
@@ -58,14 +64,38 @@ class Curve:
         return all(p.ci_low is not None and p.ci_high is not None for p in self.points)
 
 
+def bounded(metric: str) -> bool:
+    """Whether ``metric`` lies in [0, 1] (its axes are kept within it)."""
+    return metric in BOUNDED_METRICS or metric.startswith("saliency_")
+
+
+@cache
+def palette(n: int) -> list[str]:
+    """``n`` distinct colours: matplotlib's ``tab10`` first (the familiar ``C0``…``C9``),
+    then, one at a time, the colour of a pool (``tab20``, ``tab20b``, ``Set1``, ``Dark2``
+    and 36 hues at two lightnesses) farthest in RGB from those already chosen."""
+    chosen = [np.array(to_rgb(c)) for c in colormaps["tab10"].colors]  # type: ignore[attr-defined]
+    pool = [
+        np.array(to_rgb(c))
+        for name in ("tab20", "tab20b", "Set1", "Dark2")
+        for c in colormaps[name].colors  # type: ignore[attr-defined]
+    ]
+    pool += [hsv_to_rgb((i / 36, 0.9, v)) for i in range(36) for v in (0.55, 0.9)]
+    while len(chosen) < n:
+        distance = [min(float(np.linalg.norm(p - c)) for c in chosen) for p in pool]
+        chosen.append(pool.pop(int(np.argmax(distance))))
+    return [to_hex((float(c[0]), float(c[1]), float(c[2]))) for c in chosen[:n]]
+
+
 def learning_curves(cells: Iterable[Cell]) -> list[Curve]:
     """The curves of the rows among ``cells`` (one table or panel), in row order.
 
-    Colours follow matplotlib's default cycle in that order (``C0``, ``C1``, …), so a
-    row has the same colour in the page and in the figures of the same panel.
+    Colours are :func:`palette` in that order, so a row has the same colour in the page
+    and in the figures of the same panel, and no two rows share one.
     """
     cells = list(cells)
     labels = cell_labels(cells)
+    colours = palette(len(labels))
     curves = []
     for index, (row, label) in enumerate(labels.items()):
         line = sorted((c for c in cells if c.row == row), key=lambda c: c.fraction)
@@ -73,7 +103,7 @@ def learning_curves(cells: Iterable[Cell]) -> list[Curve]:
             CurvePoint(c.fraction, c.mean, c.min, c.max, c.ci_low, c.ci_high, len(c.seeds))
             for c in line
         )
-        curves.append(Curve(row, label, to_hex(f"C{index % 10}"), points))
+        curves.append(Curve(row, label, colours[index], points))
     return curves
 
 
@@ -109,7 +139,8 @@ class _Axes:
         return round(HEIGHT - BOTTOM - share * (HEIGHT - TOP - BOTTOM), 2)
 
 
-def _range(curves: Sequence[Curve]) -> tuple[float, float]:
+def _range(curves: Sequence[Curve], unit: bool = False) -> tuple[float, float]:
+    """The values' range, padded; kept within [0, 1] when ``unit``."""
     values = [
         v
         for curve in curves
@@ -119,6 +150,8 @@ def _range(curves: Sequence[Curve]) -> tuple[float, float]:
     ]
     low, high = min(values), max(values)
     pad = max(0.05 * (high - low), 0.01 * (abs(high) or 1.0))  # a flat curve still gets an axis
+    if unit:
+        return max(0.0, low - pad), min(1.0, high + pad)
     return low - pad, high + pad
 
 
@@ -183,9 +216,10 @@ def _curve(curve: Curve, axes: _Axes) -> str:
     return f'<g class="curve" data-row="{escape(curve.label)}">' + "".join(parts) + "</g>"
 
 
-def curves_svg(curves: Sequence[Curve], y_label: str, title: str) -> str:
+def curves_svg(curves: Sequence[Curve], y_label: str, title: str, unit: bool = False) -> str:
     """An inline ``<svg class="curves">`` of the curves' finite points (empty string when
-    there are none), followed by an HTML legend with the rows' colours."""
+    there are none), followed by an HTML legend with the rows' colours; the y axis stays
+    within [0, 1] when ``unit`` (a bounded metric, :func:`bounded`)."""
     finite = [
         replace(c, points=tuple(p for p in c.points if math.isfinite(p.mean))) for c in curves
     ]
@@ -193,7 +227,7 @@ def curves_svg(curves: Sequence[Curve], y_label: str, title: str) -> str:
     if not curves:
         return ""
     fractions = sorted({p.fraction for c in curves for p in c.points})
-    ticks = _nice_ticks(*_range(curves))
+    ticks = _nice_ticks(*_range(curves, unit))
     axes = _Axes(fractions, ticks)
     body = _frame(axes, fractions, ticks, y_label) + "".join(_curve(c, axes) for c in curves)
     legend = "".join(

@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 
 from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, cell_labels, summarise
-from bench.leaderboard.curves import BAND_NOTE, curves_svg, learning_curves
+from bench.leaderboard.curves import BAND_NOTE, bounded, curves_svg, learning_curves
 from bench.leaderboard.findings import INTRO, Findings
 from bench.leaderboard.identity import ROW_HEADERS, RowIdentity
 from bench.leaderboard.report import Leaderboard
@@ -134,7 +134,8 @@ def table_html(table: Table, index: int) -> str:
 def curves_html(table: Table) -> str:
     """The table's learning curves as an inline SVG figure with its legend and caption."""
     metric = table.key[3]
-    svg = curves_svg(learning_curves(table.cells), METRIC_NAMES.get(metric, metric), table.title)
+    name = METRIC_NAMES.get(metric, metric)
+    svg = curves_svg(learning_curves(table.cells), name, table.title, bounded(metric))
     if not svg:
         return ""
     return f'<figure class="curves">{svg}<figcaption>{escape(BAND_NOTE)}</figcaption></figure>'
@@ -271,9 +272,32 @@ def render_html(
     )
 
 
+def claims_html(board: Leaderboard) -> str:
+    """The "Does the paper hold here?" section: each claim, its verdict, its numbers, then
+    the board's known limits."""
+    items = []
+    for claim in board.claims:
+        why = f" ({_text(claim.reason)}.)" if claim.reason else ""
+        evidence = "".join(f"<li>{_text(e)}</li>" for e in claim.evidence)
+        items.append(
+            f'<li data-verdict="{escape(claim.verdict)}"><strong>{_text(claim.claim)}: '
+            f"{escape(claim.verdict)}.</strong>{why}<ul>{evidence}</ul></li>"
+        )
+    limits = "".join(f"<li>{_text(x)}</li>" for x in board.limits)
+    return (
+        '<section id="paper-claims"><h2>Does the paper hold here?</h2>'
+        f"<ol>{''.join(items)}</ol>"
+        + (f"<p>Known limits of this board:</p><ul>{limits}</ul>" if limits else "")
+        + "</section>"
+    )
+
+
 def board_html(board: Leaderboard, figures: Sequence[Path], header: str = "") -> str:
-    """The page of a leaderboard: findings, the rows' identities, the tables, ``figures``."""
-    preface = findings_html(board.findings) + rows_html(board.rows, board.caption)
+    """The page of a leaderboard: the paper's claims, findings, the rows' identities, the
+    tables, ``figures``."""
+    preface = (
+        claims_html(board) + findings_html(board.findings) + rows_html(board.rows, board.caption)
+    )
     return render_html(board.tables, figures, header, preface)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.leaderboard.aggregate import SMALL_PROFILES, Cell, RowKey, cell_labels
+from bench.leaderboard.names import init_text
 
 QUICK_CAPTION = (
     "Quick profile: small stand-ins for the paper's models (the arch column names what was "
@@ -72,7 +73,7 @@ class RowIdentity:
         """The rendered columns, in :data:`ROW_HEADERS` order."""
         return [
             self.label, self.model, self.protocol, self.arch, format_params(self.n_params),
-            self.init, (self.weights_hash or "")[:8], self.render_hash[:8],
+            init_text(self.model, self.init), (self.weights_hash or "")[:8], self.render_hash[:8],
             format_pretraining(self.pretraining),
         ]  # fmt: skip
 

@@ -288,7 +288,7 @@ def differences(
     for cell in cells:
         by_table.setdefault(cell.table, {})[(cell.row, cell.fraction)] = cell
     out: list[Difference] = []
-    for table, grid in sorted(by_table.items()):
+    for _, grid in sorted(by_table.items()):
         start = len(out)
         rows = sorted({row for row, _ in grid})
         pairs = comparison_pairs(rows, reference, contrasts)
@@ -298,34 +298,38 @@ def differences(
                 first, second = grid.get((first_row, fraction)), grid.get((second_row, fraction))
                 if first is None or second is None:
                     continue
-                test = _test_cell(first, second, values)
-                out.append(
-                    Difference(
-                        table=table,
-                        row=second_row,
-                        reference=first_row,
-                        fraction=fraction,
-                        rel_diff_pct=relative_difference_pct(first.mean, second.mean),
-                        significant=None,
-                        p_value=test.p_value,
-                        seeds_tested=test.seeds,
-                        note=test.note,
-                        kind=kind,
-                        reference_value=first.mean,
-                        value=second.mean,
-                        permutation_p=test.permutation_p,
-                        ci_low=None if test.ci is None else test.ci[0],
-                        ci_high=None if test.ci is None else test.ci[1],
-                        seed_diffs=test.seed_diffs,
-                    )
-                )
-        out[start:] = _decide(out[start:])
+                out.append(compare_cells(first, second, values, kind))
+        out[start:] = decide(out[start:])
     return out
 
 
-def _decide(diffs: Sequence[Difference]) -> list[Difference]:
-    """The comparisons of one table with their Holm-adjusted p-values and verdicts: a
-    difference is significant when its pooled CI excludes zero, its seeds agree in
+def compare_cells(first: Cell, second: Cell, values: Replicates, kind: str) -> Difference:
+    """The paired, pooled comparison of two cells at one fraction of one table, before
+    the Holm correction (:func:`decide` sets ``p_holm`` and ``significant``)."""
+    test = _test_cell(first, second, values)
+    return Difference(
+        table=first.table,
+        row=second.row,
+        reference=first.row,
+        fraction=first.fraction,
+        rel_diff_pct=relative_difference_pct(first.mean, second.mean),
+        significant=None,
+        p_value=test.p_value,
+        seeds_tested=test.seeds,
+        note=test.note,
+        kind=kind,
+        reference_value=first.mean,
+        value=second.mean,
+        permutation_p=test.permutation_p,
+        ci_low=None if test.ci is None else test.ci[0],
+        ci_high=None if test.ci is None else test.ci[1],
+        seed_diffs=test.seed_diffs,
+    )
+
+
+def decide(diffs: Sequence[Difference]) -> list[Difference]:
+    """One family of comparisons (a table's) with their Holm-adjusted p-values and
+    verdicts: a difference is significant when its pooled CI excludes zero, its seeds agree in
     direction and its Holm-adjusted p-value is below :data:`ALPHA` (None when untested)."""
     tested = [i for i, d in enumerate(diffs) if d.p_value is not None]
     adjusted = dict(zip(tested, holm([diffs[i].p_value or 0.0 for i in tested]), strict=True))

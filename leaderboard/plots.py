@@ -10,7 +10,10 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` (Agg canvas, never pyplot), and
 SVGs carry no date and a fixed hash salt, so re-generating unchanged data gives
-unchanged files.
+unchanged files. So that they read: every legend sits outside its axes (right of the
+panel, never over data), a bounded metric's axis stays within [0, 1]
+(:func:`bench.leaderboard.curves.bounded`), every row of a panel has its own colour
+(:func:`bench.leaderboard.curves.palette`), and a stand-in row's name carries its mark.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib as mpl
-from bench.leaderboard.aggregate import Cell, RowKey, row_labels
-from bench.leaderboard.curves import BAND_NOTE, learning_curves
+from bench.leaderboard.aggregate import Cell, RowKey, TableKey, cell_labels, fraction_label
+from bench.leaderboard.curves import BAND_NOTE, bounded, learning_curves, palette
+from bench.leaderboard.names import METRIC_NAMES
 from bench.leaderboard.paired import Difference
-from bench.leaderboard.tables import METRIC_NAMES, fraction_label
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -31,13 +34,31 @@ SALIENCY_PREFIX = "saliency_"
 PANEL_SIZE = (4.2, 3.2)
 
 
-def _legend(rows: Sequence[RowKey]) -> dict[RowKey, str]:
-    """Legend names: the table's row label and the architecture actually trained."""
-    labels = row_labels(rows)
+#: Inches of figure height per legend entry (a panel grows to fit its legend).
+LEGEND_ROW = 0.2
+
+
+def _legend(labels: dict[RowKey, str]) -> dict[RowKey, str]:
+    """Legend names: the row's label and the architecture actually trained."""
     return {
         row: label if row[3] in ("", row[0]) else f"{label} = {row[3]}"
         for row, label in labels.items()
     }
+
+
+def _outside_legend(ax: Axes) -> None:
+    """The panel's legend right of its axes, so it never covers data."""
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small",
+        frameon=False,
+    )  # fmt: skip
+
+
+def _unit_axis(ax: Axes, metric: str) -> None:
+    """Keep a bounded metric's y axis within [0, 1]."""
+    if bounded(metric):
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(0.0, low), min(1.0, high))
 
 
 def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
@@ -49,9 +70,13 @@ def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _grid(n_rows: int, n_cols: int, title: str) -> tuple[Figure, list[list[Axes]]]:
+def _grid(
+    n_rows: int, n_cols: int, title: str, entries: int = 0
+) -> tuple[Figure, list[list[Axes]]]:
+    """A figure of panels with room right of each for a legend of ``entries`` rows."""
     width, height = PANEL_SIZE
-    fig = Figure(figsize=(width * n_cols, height * n_rows + 0.4), layout="constrained")
+    height = max(height, LEGEND_ROW * entries + 0.8)
+    fig = Figure(figsize=((width + 2.4) * n_cols, height * n_rows + 0.6), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     fig.suptitle(title)
     return fig, [list(r) for r in axes]
@@ -82,16 +107,27 @@ def _layout(panels: dict[tuple[str, str], list]) -> tuple[list[str], list[str]]:
     return splits, metrics
 
 
+def _save_all(figures: dict[str, Figure], out_dir: Path) -> list[Path]:
+    return [path for stem, fig in figures.items() for path in _save(fig, out_dir, stem)]
+
+
 def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
-    """Metric vs fraction with seed bands and CI whiskers, one figure per (task, source)."""
-    paths: list[Path] = []
+    """Write :func:`curves_figures` into ``out_dir``."""
+    return _save_all(curves_figures(cells), out_dir)
+
+
+def curves_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
+    """Metric vs fraction with seed bands and CI whiskers, one figure per (task, source),
+    by file stem."""
+    figures: dict[str, Figure] = {}
     chosen = [c for c in cells if not c.metric.startswith(SALIENCY_PREFIX)]
     for (task, source), panels in sorted(_panels(chosen).items()):
         splits, metrics = _layout(panels)
-        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}")
+        entries = max(len({c.row for c in g}) for g in panels.values())
+        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}", entries)
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
-            names = _legend(sorted({c.row for c in group}))
+            names = _legend(cell_labels(group))
             for curve in learning_curves(group):
                 xs = [p.fraction for p in curve.points]
                 means = [p.mean for p in curve.points]
@@ -105,39 +141,56 @@ def plot_curves(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
                     highs = [p.ci_high for p in curve.points]
                     ax.vlines(xs, lows, highs, color=curve.colour, alpha=0.6)
             _fraction_axis(ax, sorted({c.fraction for c in group}))
+            _unit_axis(ax, metric)
             ax.set_ylabel(METRIC_NAMES.get(metric, metric))
             ax.set_title(f"{split}")
-            ax.legend(fontsize="small")
+            _outside_legend(ax)
         fig.supxlabel(BAND_NOTE, fontsize="small")
-        paths += _save(fig, out_dir, f"curves_{task}_{source}")
-    return paths
+        figures[f"curves_{task}_{source}"] = fig
+    return figures
 
 
-def plot_differences(diffs: Sequence[Difference], out_dir: Path) -> list[Path]:
-    """Relative difference to the reference vs fraction, one figure per (task, source)."""
-    paths: list[Path] = []
+def plot_differences(
+    diffs: Sequence[Difference],
+    out_dir: Path,
+    labels: dict[TableKey, dict[RowKey, str]] | None = None,
+) -> list[Path]:
+    """Write :func:`difference_figures` into ``out_dir``."""
+    return _save_all(difference_figures(diffs, labels), out_dir)
+
+
+def difference_figures(
+    diffs: Sequence[Difference], labels: dict[TableKey, dict[RowKey, str]] | None = None
+) -> dict[str, Figure]:
+    """Relative difference to the reference vs fraction, one figure per (task, source), by
+    file stem; ``labels``: each table's row labels (default: the model names)."""
+    figures: dict[str, Figure] = {}
+    labels = labels or {}
     for (task, source), panels in sorted(_panels(diffs).items()):
         splits, metrics = _layout(panels)
         reference = next(iter(next(iter(panels.values())))).reference[0]
-        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}: {reference} vs others")
+        entries = max(len({d.row for d in g}) for g in panels.values())
+        title = f"{task} · {source}: {reference} vs others"
+        fig, axes = _grid(len(splits), len(metrics), title, entries)
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             ax.axhline(0, color="black", linewidth=0.8)
-            names = _legend(sorted({d.row for d in group}))
-            for row, name in names.items():
+            table = labels.get((task, source, split, metric), {})
+            rows = sorted({d.row for d in group})
+            names = _legend({row: table.get(row, row[0]) for row in rows})
+            for (row, name), colour in zip(names.items(), palette(len(names)), strict=True):
                 line = sorted((d for d in group if d.row == row), key=lambda d: d.fraction)
                 xs = [d.fraction for d in line]
                 ys = [d.rel_diff_pct for d in line]
-                (handle,) = ax.plot(xs, ys, label=f"vs {name}")
-                colour = handle.get_color()
+                ax.plot(xs, ys, label=f"vs {name}", color=colour)
                 faces = [colour if d.significant else "white" for d in line]
                 ax.scatter(xs, ys, facecolors=faces, edgecolors=colour, zorder=3)
             _fraction_axis(ax, sorted({d.fraction for d in group}))
             ax.set_ylabel(f"Δ {METRIC_NAMES.get(metric, metric)} (%)")
-            ax.set_title(f"{split} (filled: paired CI excludes 0)", fontsize="medium")
-            ax.legend(fontsize="small")
-        paths += _save(fig, out_dir, f"difference_{task}_{source}")
-    return paths
+            ax.set_title(f"{split} (filled: significant)", fontsize="medium")
+            _outside_legend(ax)
+        figures[f"difference_{task}_{source}"] = fig
+    return figures
 
 
 def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
@@ -150,14 +203,15 @@ def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             largest = {c.row: c for c in sorted(group, key=lambda c: c.fraction)}
-            names = _legend(sorted(largest))
+            names = _legend(cell_labels(largest.values()))
             bars = [largest[row] for row in names]
             errors = [
                 [c.mean - (c.ci_low if c.ci_low is not None else c.mean) for c in bars],
                 [(c.ci_high if c.ci_high is not None else c.mean) - c.mean for c in bars],
             ]
             ax.bar(list(names.values()), [c.mean for c in bars], yerr=errors, capsize=4,
-                   color=[f"C{i}" for i in range(len(bars))])  # fmt: skip
+                   color=palette(len(bars)))  # fmt: skip
+            _unit_axis(ax, metric)
             ax.set_ylabel(metric.removeprefix(SALIENCY_PREFIX).replace("_", " "))
             ax.set_title(f"{split}, fraction {fraction_label(max(c.fraction for c in bars))}")
             ax.tick_params(axis="x", labelrotation=20)
@@ -167,8 +221,12 @@ def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
 
 def plot_all(cells: Sequence[Cell], diffs: Sequence[Difference], out_dir: Path) -> list[Path]:
     """Every leaderboard figure; returns the written paths (PNG and SVG)."""
+    by_table: dict[TableKey, list[Cell]] = {}
+    for cell in cells:
+        by_table.setdefault(cell.table, []).append(cell)
+    labels = {table: cell_labels(group) for table, group in by_table.items()}
     return (
         plot_curves(cells, out_dir)
-        + plot_differences(diffs, out_dir)
+        + plot_differences(diffs, out_dir, labels)
         + plot_saliency(cells, out_dir)
     )

@@ -11,7 +11,10 @@ from bench.leaderboard.report import build_leaderboard
 
 
 def write_leaderboard(
-    results_dirs: Sequence[Path | str], out_dir: Path | str = "leaderboard", header: str = ""
+    results_dirs: Sequence[Path | str],
+    out_dir: Path | str = "leaderboard",
+    header: str = "",
+    minutes: float | None = None,
 ) -> Path:
     """Write ``out_dir/LEADERBOARD.md``, ``out_dir/leaderboard.csv|json|html`` and
     ``out_dir/plots/*.png|svg``; return the .md path.
@@ -19,11 +22,14 @@ def write_leaderboard(
     ``header`` (the command and environment that produced the records) goes at the top,
     verbatim; then the generated Findings, the rows' identities and the tables. Figures are
     linked from the Markdown by relative path; stale figures from an earlier generation are
-    removed first so the directory matches the records.
+    removed first so the directory matches the records. ``minutes``, the grid's wall
+    time, goes into the JSON's ``summary`` (what :mod:`bench.leaderboard.claims_check`
+    checks prose against).
     """
     out = Path(out_dir)
     plots = out / "plots"
     board = build_leaderboard(results_dirs)
+    board.wall_minutes = minutes
     for old in [*plots.glob("*.png"), *plots.glob("*.svg")] if plots.is_dir() else []:
         old.unlink()
     figures = [p for p in board.plot(plots) if p.suffix == ".png"]
@@ -68,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     note = os.environ.get("BENCH_LEADERBOARD_NOTE")
     if note:
         header += f" {note}"
-    print(write_leaderboard(args.results_dirs, args.out_dir, header))
+    print(write_leaderboard(args.results_dirs, args.out_dir, header, args.minutes))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.leaderboard.aggregate import (
+    STAND_IN_MARK,
     Cell,
     RowKey,
     TableKey,
@@ -18,6 +19,7 @@ from bench.leaderboard.aggregate import (
     load_store,
     select,
 )
+from bench.leaderboard.claims_check import board_summary
 from bench.leaderboard.clinical import (
     ProfileRow,
     clinical_profile,
@@ -33,8 +35,10 @@ from bench.leaderboard.identity import (
 )
 from bench.leaderboard.names import glossary_markdown
 from bench.leaderboard.paired import Difference, differences, find_reference
+from bench.leaderboard.paper_claims import Claim, board_limits, claims_markdown, paper_claims
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
 from bench.leaderboard.replicates import Replicates, pool_cis
+from bench.leaderboard.saliency import saliency_differences, saliency_markdown
 from bench.leaderboard.seeds import check_seeds, per_seed_markdown
 from bench.leaderboard.settings import Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
@@ -58,6 +62,15 @@ class Leaderboard:
     caption: str = ""  # the profile caption (small stand-ins), when it applies
     reference: str | None = None
     clinical: list[ProfileRow] = field(default_factory=list)
+    #: "Does the paper hold here?" (:mod:`bench.leaderboard.paper_claims`) and the limits.
+    claims: list[Claim] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    #: The grid's wall time in minutes, when the publisher states it (JSON ``summary``).
+    wall_minutes: float | None = None
+
+    def model_labels(self) -> dict[str, str]:
+        """Model name → its printed name (with the stand-in mark where it is one)."""
+        return {c.model: c.model + STAND_IN_MARK * c.stand_in for c in self.cells}
 
     def plot(self, out_dir: Path) -> list[Path]:
         """Write every figure (PNG + SVG) into ``out_dir``.
@@ -77,10 +90,22 @@ class Leaderboard:
         return plot_all([*self.cells, *self.saliency], shown, out_dir)
 
     def markdown(self) -> str:
-        """Findings, the rows' identities, then the tables, as Markdown sections."""
-        parts = [self.findings.markdown(), rows_markdown(self.rows, self.caption)]
+        """ "Does the paper hold here?", the Findings, the rows' identities, the tables, the
+        saliency tables, the clinical profile, the per-seed appendix and the glossary, as
+        Markdown sections."""
+        parts = [
+            claims_markdown(self.claims, self.limits),
+            self.findings.markdown(),
+            rows_markdown(self.rows, self.caption),
+        ]
         tables = "\n## Tables\n\n" + to_markdown(self.tables)
-        text = "\n".join(parts) + tables + profile_markdown(self.clinical)
+        salient = saliency_markdown(self.saliency, self.model_labels())
+        text = (
+            "\n".join(parts)
+            + tables
+            + (salient and "\n" + salient)
+            + profile_markdown(self.clinical)
+        )
         appendix = per_seed_markdown([(t.title, t.cells) for t in self.tables])
         return text + "\n" + appendix + "\n" + glossary_markdown(text)
 
@@ -96,6 +121,10 @@ class Leaderboard:
                 "rows": [row.to_dict() for row in self.rows],
                 "tables": [table_data(t) for t in self.tables],
                 "clinical_profile": [row.to_dict() for row in self.clinical],
+                "paper_claims": [claim.to_dict() for claim in self.claims],
+                "limits": self.limits,
+                "saliency_differences": [d.to_dict() for d in saliency_differences(self.saliency)],
+                "summary": board_summary(self.cells, self.wall_minutes),
             }
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return RENDERERS[fmt](self.tables)
@@ -141,9 +170,10 @@ def build_leaderboard(
     diffs = differences(
         cells, comparisons.reference, contrasts=comparisons.contrasts, values=values
     )
+    salient = aggregate(saliency)
     return Leaderboard(
         cells=cells,
-        saliency=aggregate(saliency),
+        saliency=salient,
         differences=diffs,
         tables=build_tables(cells, diffs),
         rows=row_identities(cells),
@@ -151,4 +181,6 @@ def build_leaderboard(
         caption=profile_caption(cells),
         reference=comparisons.reference,
         clinical=clinical_profile(records, load_robustness(paths)),
+        claims=paper_claims(cells, diffs, salient, values, FINDINGS_METRIC),
+        limits=board_limits(cells),
     )

@@ -1,0 +1,156 @@
+"""Saliency on the board: where each model looks, from the ``saliency_*`` records of
+``bench saliency``.
+
+Per task and source, one table of every model's localisation (share of saliency mass in
+the task's clinical region: the ST segment for STEMI, the QRS complex elsewhere, from the
+fiducials) and pointing score (share of images whose saliency peak falls in the region),
+each the mean over the explained test images with its 95 % bootstrap CI over images;
+then HeartBEiT against each CNN (:data:`CNN_MODELS`, and resnet1d when present).
+
+The records hold each metric's mean and CI, not the per-image scores, so the difference
+of two models is unpaired: ``d ± 1.96 √(se_a² + se_b²)`` with each ``se`` read off its
+95 % CI (``(high − low) / 3.92``). On the same images a paired bootstrap would be
+narrower; the unpaired interval is the conservative one, and the caption says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bench.leaderboard.aggregate import Cell, fraction_label
+
+#: The metrics tabulated, with their column names.
+SALIENCY_COLUMNS = {"saliency_localisation": "localisation", "saliency_pointing": "pointing"}
+HEARTBEIT = "heartbeit"
+#: The CNNs HeartBEiT's saliency is compared with (the paper's, and the signal CNN).
+CNN_MODELS = ("resnet152", "efficientnet-b4", "resnet1d")
+Z95 = 1.959964
+REGIONS = {"st": "ST segment", "qrs": "QRS complex"}
+CAPTION = (
+    "Localisation: share of the saliency map's mass inside the task's region (from the "
+    "ECGs' fiducials); pointing: share of images whose saliency peak lies in it. Mean over "
+    "the explained test images [95 % bootstrap CI over images]; the largest training "
+    "fraction with saliency records per model. Differences are unpaired (the records hold "
+    "no per-image scores): d [d ± 1.96 √(se₁² + se₂²)], each se from its CI."
+)
+
+
+@dataclass(frozen=True)
+class SaliencyDifference:
+    """HeartBEiT's score minus a CNN's on one task's saliency metric, unpaired."""
+
+    task: str
+    source: str
+    metric: str
+    first: str
+    second: str
+    diff: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        """Whether the interval excludes zero."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "task": self.task, "source": self.source, "metric": self.metric,
+            "first": self.first, "second": self.second, "diff": self.diff,
+            "ci_low": self.ci_low, "ci_high": self.ci_high, "method": "unpaired normal",
+        }  # fmt: skip
+
+
+def _se(cell: Cell) -> float | None:
+    if cell.ci_low is None or cell.ci_high is None:
+        return None
+    return (cell.ci_high - cell.ci_low) / (2 * Z95)
+
+
+def unpaired_difference(a: Cell, b: Cell) -> SaliencyDifference | None:
+    """``a − b`` with its unpaired normal 95 % CI (None when a CI is missing)."""
+    se_a, se_b = _se(a), _se(b)
+    if se_a is None or se_b is None:
+        return None
+    d, half = a.mean - b.mean, Z95 * math.hypot(se_a, se_b)
+    return SaliencyDifference(a.task, a.source, a.metric, a.model, b.model, d, d - half, d + half)
+
+
+def latest_by_model(cells: Sequence[Cell]) -> dict[tuple[str, str, str, str], Cell]:
+    """(task, source, metric, model) → the cell of the largest fraction (the first row of
+    a model with several)."""
+    out: dict[tuple[str, str, str, str], Cell] = {}
+    for cell in sorted(cells, key=lambda c: (c.fraction, c.row), reverse=True):
+        if cell.metric in SALIENCY_COLUMNS:
+            out.setdefault((cell.task, cell.source, cell.metric, cell.model), cell)
+    return out
+
+
+def saliency_differences(cells: Sequence[Cell]) -> list[SaliencyDifference]:
+    """HeartBEiT minus every CNN present, per task, source and tabulated metric."""
+    latest = latest_by_model(cells)
+    out = []
+    for (task, source, metric, model), first in sorted(latest.items()):
+        if model != HEARTBEIT:
+            continue
+        for cnn in CNN_MODELS:
+            second = latest.get((task, source, metric, cnn))
+            got = None if second is None else unpaired_difference(first, second)
+            if got is not None:
+                out.append(got)
+    return out
+
+
+def _region(cells: Sequence[Cell]) -> str:
+    regions = {str(item.record.details.get("region", "")) for c in cells for item in c.records} - {
+        ""
+    }
+    return ", ".join(REGIONS.get(r, r) for r in sorted(regions)) or "not recorded"
+
+
+def _value(cell: Cell | None) -> str:
+    if cell is None:
+        return ""
+    ci = "" if cell.ci_low is None else f" [{cell.ci_low:.2f}–{cell.ci_high:.2f}]"
+    return f"{cell.mean:.2f}{ci}"
+
+
+def saliency_markdown(cells: Sequence[Cell], labels: dict[str, str] | None = None) -> str:
+    """The ``## Saliency`` section ("" without saliency records). ``labels`` maps a model
+    name to its printed name (e.g. with the stand-in mark)."""
+    latest = latest_by_model(cells)
+    if not latest:
+        return ""
+    labels = labels or {}
+    lines = ["## Saliency", "", CAPTION, ""]
+    diffs = saliency_differences(cells)
+    for task, source in sorted({(k[0], k[1]) for k in latest}):
+        mine = {k: c for k, c in latest.items() if k[:2] == (task, source)}
+        models = sorted({k[3] for k in mine})
+        region = _region(list(mine.values()))
+        lines += [f"### {task} · {source} (region: {region})", ""]
+        lines += [
+            "| model | fraction | images | localisation | pointing |",
+            "|---|--:|--:|--:|--:|",
+        ]
+        for model in models:
+            got = {m: mine.get((task, source, m, model)) for m in SALIENCY_COLUMNS}
+            any_cell = next(c for c in got.values() if c is not None)
+            lines.append(
+                f"| {labels.get(model, model)} | {fraction_label(any_cell.fraction)} | "
+                f"{any_cell.n} | " + " | ".join(_value(got[m]) for m in SALIENCY_COLUMNS) + " |"
+            )
+        lines.append("")
+        for d in (d for d in diffs if (d.task, d.source) == (task, source)):
+            verdict = "excludes zero" if d.excludes_zero else "includes zero"
+            lines.append(
+                f"- {SALIENCY_COLUMNS[d.metric]}: {labels.get(d.first, d.first)} − "
+                f"{labels.get(d.second, d.second)} = {d.diff:+.3f} [{d.ci_low:+.3f}, "
+                f"{d.ci_high:+.3f}] (unpaired 95 % CI; {verdict})"
+            )
+        lines.append("")
+    return "\n".join(lines)

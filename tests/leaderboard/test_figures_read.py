@@ -1,0 +1,142 @@
+"""Figures that read: legends and titles never cover data, bounded metrics keep their axes
+within [0, 1], and every row of a panel has its own colour, for a panel of 12 rows and a
+small-sample one (measured on the rendered figures' bounding boxes)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bench.leaderboard.aggregate import Cell, aggregate, load_store
+from bench.leaderboard.curves import curves_svg, learning_curves, palette
+from bench.leaderboard.paired import differences
+from bench.leaderboard.plots import curves_figures, difference_figures
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import Collection
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
+
+from tests.leaderboard.conftest import write_store
+
+#: 12 rows, from strong to no signal (so curves spread over the axis and cross the legend's
+#: natural place inside the panel).
+MANY = {f"model-{i:02d}": ("random", 2.4 - 0.2 * i) for i in range(12)}
+
+
+def _cells(root: Path, **store: object) -> list[Cell]:
+    write_store(root, splits=("internal",), fractions=(0.01, 0.1, 1.0), **store)  # type: ignore[arg-type]
+    return aggregate(load_store([root]))
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> list[Cell]:
+    return _cells(tmp_path_factory.mktemp("many"), models=MANY)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> list[Cell]:
+    """A small-sample table (LUDB's 38 test ECGs): four rows whose CIs span most of [0, 1],
+    the whiskers that pushed the old axes to −0.5 and 1.2."""
+    cells = _cells(tmp_path_factory.mktemp("small"), models=dict(list(MANY.items())[:4]))
+    return [
+        replace(c, n=38, ci_low=max(0.0, c.mean - 0.45), ci_high=min(1.0, c.mean + 0.45))
+        for c in cells
+    ]
+
+
+def _data_boxes(fig: Figure) -> list[tuple[object, Bbox]]:
+    """(axes, window extent) of every line and collection drawn in the axes' data."""
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    out = []
+    for ax in fig.axes:
+        for artist in [*ax.lines, *ax.collections]:
+            if isinstance(artist, Line2D) and artist.get_xydata().size and _is_rule(artist):
+                continue  # the zero line spans the axes; it is the axes' frame, not data
+            if isinstance(artist, Line2D | Collection):
+                box = artist.get_window_extent(renderer)
+                if box.width > 0 or box.height > 0:
+                    out.append((ax, box))
+    return out
+
+
+def _is_rule(line: Line2D) -> bool:
+    ys = np.asarray(line.get_ydata(), dtype=float)
+    return bool(len(ys) == 2 and ys[0] == ys[1] and line.get_label().startswith("_"))
+
+
+def _overlap(a: Bbox, b: Bbox) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _check_reads(fig: Figure) -> None:
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = _data_boxes(fig)
+    assert boxes, "nothing drawn"
+    texts = [fig._suptitle] if fig._suptitle is not None else []  # type: ignore[attr-defined]
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        frame = ax.get_window_extent(renderer)
+        assert not _overlap(legend.get_window_extent(renderer), frame), "legend over the axes"
+        texts.append(ax.title)
+    for text in texts:
+        extent = text.get_window_extent(renderer)
+        hits = [box for _, box in boxes if _overlap(extent, box)]
+        assert not hits, f"title {text.get_text()!r} overlaps data"
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        for other in fig.axes:
+            assert not _overlap(
+                legend.get_window_extent(renderer), other.get_window_extent(renderer)
+            ), "legend over a neighbouring panel"
+
+
+def _distinct(colours: list[str]) -> None:
+    rgb = [np.array(to_rgb(c)) for c in colours]
+    for a, b in itertools.combinations(rgb, 2):
+        assert np.linalg.norm(a - b) > 0.2, f"colours too close: {a} {b}"
+
+
+@pytest.mark.parametrize("which", ["many", "small"])
+def test_learning_curve_figures_read(which: str, request: pytest.FixtureRequest) -> None:
+    cells: list[Cell] = request.getfixturevalue(which)
+    (fig,) = curves_figures(cells).values()
+    _check_reads(fig)
+    for ax in fig.axes:
+        low, high = ax.get_ylim()
+        assert 0.0 <= low < high <= 1.0, f"{ax.get_ylabel()} axis runs {low}–{high}"
+        colours = [line.get_color() for line in ax.lines]
+        assert len(colours) == len({c.row for c in cells if c.metric == "auroc"})
+        _distinct([str(c) for c in colours])
+
+
+def test_difference_figure_of_twelve_rows_reads(many: list[Cell]) -> None:
+    diffs = differences([c for c in many if c.metric == "auroc"], "model-00", replicates=40)
+    (fig,) = difference_figures(diffs).values()
+    _check_reads(fig)
+    _distinct([str(line.get_color()) for line in fig.axes[0].lines if line.get_label()[:1] != "_"])
+
+
+def test_palette_is_distinct_for_up_to_thirty_rows() -> None:
+    """RGB distance > 0.2 between any two (matplotlib's tab10 itself has 0.26)."""
+    for n in (3, 10, 12, 20, 30):
+        colours = palette(n)
+        assert len(set(colours)) == n
+        _distinct(colours)
+
+
+def test_page_curves_keep_a_bounded_axis_within_zero_and_one(many: list[Cell]) -> None:
+    auroc = [c for c in many if c.metric == "auroc"]
+    svg = curves_svg(learning_curves(auroc), "AUROC", "t", unit=True)
+    ticks = [float(t) for t in re.findall(r'text-anchor="end">([-\d.e]+)</text>', svg)]
+    assert ticks and min(ticks) >= 0.0 and max(ticks) <= 1.0 + 1e-9
+    swatches = re.findall(r'class="swatch" style="background:(#[0-9a-f]{6})"', svg)
+    assert len(swatches) == 12 and len(set(swatches)) == 12

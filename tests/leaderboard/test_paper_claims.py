@@ -1,0 +1,107 @@
+""" "Does the paper hold here?", the saliency section and the check of prose about the board,
+on stores the tests write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench.leaderboard.claims_check import (
+    board_summary,
+    check_files,
+    check_text,
+    facts_markdown,
+    replace_facts,
+)
+from bench.leaderboard.paper_claims import FAILS, HOLDS, UNTESTABLE
+from bench.leaderboard.report import Leaderboard, build_leaderboard
+from bench.leaderboard.saliency import saliency_differences
+
+from tests.leaderboard.conftest import write_store
+
+FRACTIONS = (0.01, 0.1, 1.0)
+
+
+def _board(root: Path, baseline_init: str, baseline_strength: float, saliency: bool) -> Leaderboard:
+    common = {"seeds": (0, 1), "fractions": FRACTIONS, "splits": ("internal",)}
+    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, saliency=saliency, **common)
+    write_store(root, run="random", models={"heartbeit": ("random", 0.2)}, **common)
+    baselines = {m: (baseline_init, baseline_strength) for m in ("resnet152", "vit-b16")}
+    write_store(root, run="base", models=baselines, saliency=saliency, **common)
+    return build_leaderboard([root], metrics=["auroc"], replicates=200)
+
+
+@pytest.fixture(scope="module")
+def random_baselines(tmp_path_factory: pytest.TempPathFactory) -> Leaderboard:
+    return _board(tmp_path_factory.mktemp("claims") / "runs", "random", 0.3, saliency=True)
+
+
+def test_each_claim_gets_a_verdict_with_its_numbers(random_baselines: Leaderboard) -> None:
+    mim, baselines, gap, saliency = random_baselines.claims
+    assert mim.verdict == HOLDS  # a strong MIM row against a weak random twin
+    cells = {(c.model, c.init, c.fraction): c for c in random_baselines.cells}
+    for evidence in mim.evidence:
+        assert f"{cells[('heartbeit', 'mim', 0.01)].mean:.3f} vs" in evidence
+        assert f"{cells[('heartbeit', 'random', 0.01)].mean:.3f}" in evidence
+        assert "pooled paired 95 % CI" in evidence and "Holm p" in evidence
+    # the baselines are random-init stand-ins: not the paper's comparison
+    for claim in (baselines, gap):
+        assert claim.verdict == UNTESTABLE and "no ImageNet weights" in claim.reason
+        assert len(claim.evidence) == 2  # still shown, against resnet152 and vit-b16
+    assert saliency.verdict == HOLDS
+    (d,) = [d for d in saliency_differences(random_baselines.saliency) if d.second == "resnet152"]
+    assert d.diff == pytest.approx(1.0 - 0.15)  # the store's saliency: strength / 2
+    md = random_baselines.markdown()
+    assert md.startswith("## Does the paper hold here?")
+    assert "Synthetic cohort" in md.split("## Findings")[0]
+    assert "## Saliency" in md and "| heartbeit | 100 % |" in md
+    data = json.loads(random_baselines.render("json"))
+    assert [c["verdict"] for c in data["paper_claims"]] == [
+        c.verdict for c in random_baselines.claims
+    ]
+
+
+def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None:
+    board = _board(tmp_path / "runs", "imagenet", 4.0, saliency=False)
+    _, baselines, gap, saliency = board.claims
+    assert baselines.verdict == FAILS and baselines.reason == ""
+    resnet = [e for e in baselines.evidence if "resnet152" in e]
+    assert resnet and "against the paper" in resnet[0]
+    hb = {c.fraction: c.mean for c in board.cells if c.model == "heartbeit" and c.init == "mim"}
+    rn = {c.fraction: c.mean for c in board.cells if c.model == "resnet152"}
+    (text,) = [e for e in gap.evidence if "resnet152" in e]
+    assert f"{hb[0.01] - rn[0.01]:+.3f} at 1 %, {hb[1.0] - rn[1.0]:+.3f} at 100 %" in text
+    assert saliency.verdict == UNTESTABLE and "no saliency_* records" in saliency.reason
+
+
+def test_prose_about_the_board_is_checked(random_baselines: Leaderboard, tmp_path: Path) -> None:
+    summary = board_summary(random_baselines.cells, wall_minutes=64.0)
+    assert summary["models"] == ["heartbeit", "resnet152", "vit-b16"]
+    assert summary["fractions_pct"] == [1.0, 10.0, 100.0]
+    readme = (
+        "# Bench\n\nThe leaderboard compares 4 models at 1/10/25/50/100 % of labels.\n"
+        "The board has three models; the grid took 64 min.\n"
+        "Each leaderboard cell ran a few hundred steps.\n"
+        "Training uses 1/10/100 % elsewhere, 4 models elsewhere (not about it).\n"
+    )
+    problems = check_text(readme, summary, "README.md")
+    assert problems == [
+        "README.md line 3: says '4 models'; the board has 3 models",
+        "README.md line 3: says '1/10/25/50/100 %'; the board has 1/10/100 %",
+        "README.md line 5: says 'a few hundred steps'; the board has no step counts",
+    ]
+    trained = {**summary, "steps": [120, 720]}
+    assert check_text("The board's cells ran a few hundred steps.", trained) == []
+    assert check_text("The grid took 20 h.", summary) == [
+        "text line 1: says '20 h'; the board's wall time is 64.0 min"
+    ]
+    block = "Intro.\n<!-- board-facts -->\nold words\n<!-- /board-facts -->\n"
+    assert check_text(block, summary) == ["text line 2: the board-facts block is stale"]
+    fresh = replace_facts(block, summary)
+    assert facts_markdown(summary) in fresh and check_text(fresh, summary) == []
+    board_json = tmp_path / "leaderboard.json"
+    random_baselines.wall_minutes = 64.0
+    board_json.write_text(random_baselines.render("json"))
+    (tmp_path / "README.md").write_text(fresh)
+    assert check_files(board_json, [tmp_path / "README.md"]) == []
