@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -189,12 +190,14 @@ def test_robustness_scores_every_cell_condition_and_split(finished) -> None:
         assert record["identity"] == clean[record["model"], record["split"]]["identity"]
         if details["status"] == "scored":
             # the run's own record, to the last bit: the same predictions, the same resamples
-            assert details["clean_auroc"] == clean[record["model"], record["split"]]["value"]
+            assert details["clean_value"] == clean[record["model"], record["split"]]["value"]
             assert details["clean_reinference_max_abs_diff"] < 1e-6
-            assert details["drop"] == pytest.approx(details["clean_auroc"] - record["value"])
+            assert details["drop"] == pytest.approx(details["clean_value"] - record["value"])
+            assert details["drop_definition"].startswith("clean - perturbed")
             assert details["drop_ci_low"] <= details["drop"] <= details["drop_ci_high"]
     text = " ".join(result.output.split())
-    assert "AUROC drop under perturbation" in text and "lead-I" in text and "emg-10db" in text
+    assert "AUROC drop under perturbation (clean - perturbed, positive: worse" in text
+    assert "lead-I" in text and "emg-10db" in text
     assert re.search(r"perturbed inputs cached in \S+robustness: \d+\.\d\d GB", text)
 
 
@@ -272,19 +275,110 @@ def test_a_cell_without_weights_is_reported_and_the_others_still_run(finished, t
     assert {r["details"]["condition"] for r in records} == {"scale-0.8"}
 
 
+def _scored(path: Path) -> list[dict]:
+    records = _records(path)
+    assert records and all(r["details"]["status"] == "scored" for r in records)
+    return records
+
+
 @pytest.mark.slow
-def test_linear_probe_cells_are_listed_as_not_supported(finished, tmp_path) -> None:
-    """A linear-probe cell keeps no model: named, never evaluated, never a crash."""
+def test_a_linear_probe_cell_refits_its_probe_and_scores_perturbed_features(
+    finished, tmp_path
+) -> None:
+    """The probe, which the cell does not keep, is fitted again as the cell fitted it: its
+    clean scores equal the saved predictions, and the perturbed frozen features give
+    other scores, whose AUROC is the record's value."""
+    from sklearn.metrics import roc_auc_score
+
     cli = finished[2]
     args = ["run", "-m", "resnet1d", "-t", "stemi", "-p", "tiny", "-f", "1.0", "--device", "cpu",
             "--protocol", "linear-probe", "--output", str(tmp_path), "--cache-dir",
             str(tmp_path / "cache"), "--run-name", "lp"]  # fmt: skip
     assert CliRunner().invoke(cli, args).exit_code == 0
-    result = CliRunner().invoke(cli, ["robustness", str(tmp_path / "lp"), "--condition", "lead-I"])
+    run_dir = tmp_path / "lp"
+    conditions = ["--condition", "lead-I", "--condition", "emg-5db"]
+    result = CliRunner().invoke(cli, ["robustness", str(run_dir), *conditions])
     assert result.exit_code == 0, result.output
-    text = " ".join(result.output.split())
-    assert (
-        "resnet1d__stemi__synthetic__f1__s0__linear-probe: linear-probe cells keep no model; "
-        "not supported" in text
+    clean = {r["split"]: r for r in _records(run_dir / "results.jsonl") if r["metric"] == "auroc"}
+    records = _scored(run_dir / "robustness.jsonl")
+    assert {(r["split"], r["details"]["condition"]) for r in records} == {
+        (s, c) for s in clean for c in ("lead-I", "emg-5db")
+    }
+    (saved,) = run_dir.glob("cells/*/predictions.csv")
+    saved_scores = pd.read_csv(saved, dtype={"record_id": str}).set_index(["split", "record_id"])
+    for record in records:
+        details = record["details"]
+        assert record["protocol"] == "linear-probe"
+        assert details["clean_reinference_max_abs_diff"] < 1e-9  # the same probe, refitted
+        assert details["clean_value"] == clean[record["split"]]["value"]
+        assert details["drop"] == pytest.approx(details["clean_value"] - record["value"])
+        (path,) = run_dir.glob(f"robustness/*/{details['condition']}.csv")
+        table = pd.read_csv(path, dtype={"record_id": str}).query(f"split == '{record['split']}'")
+        assert record["value"] == pytest.approx(roc_auc_score(table["label"], table["score"]))
+        before = saved_scores.loc[[(record["split"], r) for r in table["record_id"]], "score"]
+        assert np.abs(before.to_numpy() - table["score"].to_numpy()).max() > 1e-3
+    assert "not supported" not in result.output
+
+
+def _kind_run(cli, root: Path, task: str, source: str, data: Path, *conditions: str):
+    """A tiny resnet1d run of ``task`` on the fixture ``data``, then `bench robustness`."""
+    args = ["run", "-m", "resnet1d", "-t", task, "--source", source, "-p", "tiny", "-f", "1.0",
+            "--source-option", f"{source}.path={data}", "--device", "cpu", "--no-external",
+            "--output", str(root), "--cache-dir", str(root / "cache"), "--run-name", "k"]  # fmt: skip
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    flags = [a for name in conditions for a in ("--condition", name)]
+    result = CliRunner().invoke(cli, ["robustness", str(root / "k"), *flags],
+                                env={"COLUMNS": "200"})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    clean = {r["metric"]: r for r in _records(root / "k" / "results.jsonl")}
+    return root / "k", result, clean
+
+
+@pytest.mark.slow
+def test_a_regression_run_reports_the_mae_increase_as_the_drop(cli, tmp_path) -> None:
+    from tests.data.fixtures_physionet import make_mimic_iv_ecg_dir
+
+    data = make_mimic_iv_ecg_dir(tmp_path / "mimic", n_patients=30).root
+    run_dir, result, clean = _kind_run(
+        cli, tmp_path, "mimic-iv-ecg-measurements", "mimic-iv-ecg", data, "lead-I"
     )
-    assert "0 record(s) of 0 cell(s)" in text
+    (record,) = _scored(run_dir / "robustness.jsonl")
+    details = record["details"]
+    assert (record["metric"], record["higher_is_better"]) == ("mae", False)
+    assert details["clean_value"] == clean["mae"]["value"]
+    assert details["clean_reinference_max_abs_diff"] < 1e-4  # targets in ms and bpm
+    # lower is better: the drop is perturbed − clean, positive when the MAE grew
+    assert details["drop_definition"].startswith("perturbed - clean")
+    assert details["drop"] == pytest.approx(record["value"] - details["clean_value"])
+    assert details["drop_ci_low"] <= details["drop"] <= details["drop_ci_high"]
+    (path,) = run_dir.glob("robustness/*/lead-I.csv")
+    table = pd.read_csv(path)
+    targets = [c.removeprefix("label:") for c in table.columns if c.startswith("label:")]
+    errors = [(table[f"score:{t}"] - table[f"label:{t}"]).abs().mean() for t in targets]
+    assert len(targets) == 3 and record["value"] == pytest.approx(np.mean(errors))
+    text = " ".join(result.output.split())
+    assert "MAE drop under perturbation (perturbed - clean, positive: worse" in text
+
+
+@pytest.mark.slow
+def test_a_survival_run_reports_the_c_index_drop(cli, tmp_path) -> None:
+    from sksurv.metrics import concordance_index_censored
+
+    from tests.data.fixtures_code15 import make_code15_dir
+
+    data = make_code15_dir(tmp_path / "code15", n_patients=80).root
+    run_dir, result, clean = _kind_run(cli, tmp_path, "code15-mortality", "code15", data, "emg-5db")
+    (record,) = _scored(run_dir / "robustness.jsonl")
+    details = record["details"]
+    assert (record["metric"], record["higher_is_better"]) == ("c_index", True)
+    assert details["clean_value"] == clean["c_index"]["value"]
+    assert details["clean_reinference_max_abs_diff"] < 1e-6
+    assert details["drop"] == pytest.approx(details["clean_value"] - record["value"])
+    (path,) = run_dir.glob("robustness/*/emg-5db.csv")
+    table = pd.read_csv(path)
+    expected = concordance_index_censored(
+        table["label"].astype(bool), table["time"], table["score"]
+    )[0]
+    assert record["value"] == pytest.approx(expected)
+    assert "C-index drop under perturbation (clean - perturbed" in " ".join(result.output.split())

@@ -35,16 +35,12 @@ def done_cells(
     context: CellContext, cells: Sequence[str], console: Console
 ) -> list[tuple[PreparedTask, CellPlan]]:
     """Every done cell of the run (those named in ``cells``, when given), with its prepared
-    task; cells not done, of a task that is not classification, or of the linear-probe
-    protocol (which keeps no weights) are named and left out."""
+    task; cells not done are named and left out."""
     from bench.run.cells import CellKey, plan_cell
 
     config, host = context.config, context.host
     out = []
     for task in (host.registries.tasks.get(n) for n in config.tasks):
-        if task.kind != "classification":
-            console.print(f"[yellow]{task.name}: a {task.kind} task has no AUROC; skipped[/]")
-            continue
         prepared = context.load_task(task)
         for fraction in config.fractions:
             for seed in config.seeds:
@@ -53,11 +49,6 @@ def done_cells(
                         spec.name, task.name, prepared.source, fraction, seed, config.protocol
                     )
                     if cells and key.id not in cells:
-                        continue
-                    if key.protocol == "linear-probe":
-                        console.print(
-                            f"[yellow]{key.id}: linear-probe cells keep no model; not supported[/]"
-                        )
                         continue
                     train_ids = prepared.train_ids(fraction, seed)
                     plan = plan_cell(context, prepared, spec, key, train_ids)
@@ -91,18 +82,32 @@ def _drop_text(record: ResultRecord) -> str:
     return f"[bold]{text}[/]" if details["drop_ci_low"] > 0 else text
 
 
+#: How the tables name each headline metric (:data:`robustness_eval.HEADLINE`).
+METRIC_LABELS = {"auroc": "AUROC", "mae": "MAE", "c_index": "C-index"}
+
+
+def robustness_tables(records: Sequence[ResultRecord], conditions: Sequence[str]) -> list[Table]:
+    """One :func:`robustness_table` per metric of ``records`` (a run's tasks of different
+    kinds report different headline metrics)."""
+    metrics = dict.fromkeys(r.metric for r in records)
+    return [robustness_table([r for r in records if r.metric == m], conditions) for m in metrics]
+
+
 def robustness_table(records: Sequence[ResultRecord], conditions: Sequence[str]) -> Table:
     """Rows: model (with task, fraction, seed and split when the run has several); columns:
-    the clean AUROC, then each condition's drop (clean − perturbed) with its paired 95 % CI
-    (bold: the CI excludes 0) or ``refused``."""
-    table = Table(title="AUROC drop under perturbation (clean - perturbed, paired 95% CI)")
+    the clean value of the records' metric (one metric; at least one record), then each
+    condition's drop (positive: worse; clean − perturbed, or perturbed − clean where lower
+    is better) with its paired 95 % CI (bold: the CI excludes 0) or ``refused``."""
+    label = METRIC_LABELS.get(records[0].metric, records[0].metric)
+    sign = "clean - perturbed" if records[0].higher_is_better else "perturbed - clean"
+    table = Table(title=f"{label} drop under perturbation ({sign}, positive: worse; paired 95% CI)")
     rows: dict[tuple[Any, ...], dict[str, ResultRecord]] = {}
     for record in records:
         cell = (record.model, record.task, record.fraction, record.seed, record.split)
         rows.setdefault(cell, {})[str(record.details.get("condition"))] = record
     varying = [len({c[i] for c in rows}) > 1 for i in range(5)]
     table.add_column("model")
-    table.add_column("clean AUROC")
+    table.add_column(f"clean {label}")
     for name in conditions:
         table.add_column(name)
     for cell, by_condition in rows.items():
@@ -113,7 +118,7 @@ def robustness_table(records: Sequence[ResultRecord], conditions: Sequence[str])
                if shown]
         )  # fmt: skip
         clean = next(
-            (r.details["clean_auroc"] for r in by_condition.values() if "clean_auroc" in r.details),
+            (r.details["clean_value"] for r in by_condition.values() if "clean_value" in r.details),
             math.nan,
         )
         cells = [_drop_text(by_condition[c]) if c in by_condition else "" for c in conditions]
@@ -145,18 +150,21 @@ def robustness_command(
     device: str | None,
 ) -> None:
     """Re-run every finished cell's selected model of RUN_DIR on perturbed evaluation sets,
-    never retraining, and report AUROC and its drop from the clean set.
+    never retraining, and report the task's headline metric and its drop from the clean set.
 
     Conditions: lead subsets (lead-I, lead-II, leads-I-II, limb-6, independent-8; each
     model's input contract zero-fills the removed leads or refuses the record, as stated
     in the records), baseline wander, 50/60 Hz mains hum and EMG-like noise at 20, 10 and
     5 dB SNR, a 250 Hz round trip and ±20 % amplitude scaling (docs/robustness.md). Every
     perturbation is seeded from the record id and the condition, so every model sees the
-    same perturbed ECGs. Each cell × condition × split gives one `auroc` record in
-    RUN_DIR/robustness.jsonl (details: condition, clean_auroc, drop = clean − perturbed
-    with its paired patient-level CI); perturbed predictions go to
-    RUN_DIR/robustness/<cell>/<condition>.csv. Fine-tuning protocols only: linear-probe
-    cells keep no model and are listed as not supported.
+    same perturbed ECGs. Each cell × condition × split gives one record in
+    RUN_DIR/robustness.jsonl of its task's headline metric: `auroc` (classification), `mae`
+    (regression), `c_index` (survival); details: condition, clean_value, drop (positive:
+    worse; clean − perturbed, perturbed − clean for MAE) with its paired patient-level CI.
+    Perturbed predictions go to RUN_DIR/robustness/<cell>/<condition>.csv. A linear-probe
+    cell's probe, which the cell does not keep, is fitted again on its clean training
+    features as the cell fitted it (checked against its saved predictions) and applied to
+    the frozen features of the perturbed sets.
 
     \b
     Examples:
@@ -167,6 +175,7 @@ def robustness_command(
     """
     from bench.commands.rescore import run_config_of
     from bench.commands.robustness_eval import (
+        HEADLINE,
         CellRobustness,
         lead_contract,
         perturbed_cache_root,
@@ -183,7 +192,6 @@ def robustness_command(
         config = replace(config, device=device)
     context = CellContext.open(config, host, err_console)
     plans = done_cells(context, cells, err_console)
-    metric = host.registries.metrics.get("auroc")
     records: list[ResultRecord] = []
     failed: list[str] = []
     hashes: dict[tuple[str, str], str] = {}
@@ -203,6 +211,7 @@ def robustness_command(
                 if (prepared.task.name, name) not in hashes:
                     hashes[prepared.task.name, name] = perturbed_hash(prepared.cohort, ids, name)
             task_hashes = {n: hashes[prepared.task.name, n] for n in names}
+            metric = host.registries.metrics.get(HEADLINE[prepared.task.kind])
             try:
                 evaluator = CellRobustness(context, prepared, plan, metric, task_hashes)
             except Exception as exc:  # one cell never stops the others
@@ -232,7 +241,8 @@ def robustness_command(
     path = run_dir / RECORDS_FILE
     atomic_write_text(path, dumps(_merge(path, records)))
     out = Console()
-    out.print(robustness_table(records, names))
+    for table in robustness_tables(records, names):
+        out.print(table)
     for spec in dict.fromkeys(plan.spec for _, plan in plans):
         out.print(f"{spec.name}: {lead_contract(spec)}")
     refused = sum(r.details.get("refused", 0) for r in records)
