@@ -183,6 +183,15 @@ def test_an_undeclared_overlap_is_caught(host, bundle, tmp_path):
     assert all("undeclared overlap" in line for line in found)
     assert any("external site(s) ['D']" in line for line in found)
 
+    def flagged(data: bytes) -> bytes:  # the same overlap, declared in the records
+        rows = [json.loads(line) for line in pretrained(data).decode().splitlines()]
+        return "".join(json.dumps({**r, "contamination": True}) + "\n" for r in rows).encode()
+
+    edits = {"bundle.json": declare, "results.jsonl": flagged, f"{CELL}/records.jsonl": flagged}
+    result = invoke(host, "verify", rewrite(bundle, tmp_path / "d.zip", edits))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("[note] contamination:") == 2
+
 
 def test_a_metric_the_reference_lacks_is_reported_not_passed(host, bundle):
     opened = Bundle.open(bundle, host)
@@ -293,6 +302,23 @@ def test_unsafe_members_are_refused_before_reading(tmp_path, monkeypatch, host, 
     monkeypatch.undo()
     result = invoke(host, "verify", path)
     assert result.exit_code == 1 and rule in result.output and "Traceback" not in result.output
+
+
+_PART = st.text(alphabet="abcXYZ019_-.", min_size=1, max_size=6).filter(
+    lambda p: p not in (".", "..")
+)
+
+
+@given(
+    parts=st.lists(_PART, min_size=1, max_size=4),
+    at=st.integers(0, 4),
+    bad=st.sampled_from(["..", "."]),
+)
+def test_member_names_with_dot_parts_are_refused_and_plain_ones_accepted(parts, at, bad):
+    assert safety.name_problem("/".join(parts)) is None
+    assert safety.name_problem("/" + "/".join(parts)) is not None
+    unsafe = [*parts[:at], bad, *parts[at:]]
+    assert safety.name_problem("/".join(unsafe)) is not None
 
 
 def test_size_limits_per_member_and_in_total(tmp_path, monkeypatch):

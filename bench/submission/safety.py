@@ -13,7 +13,8 @@ Rules (one-line :class:`BundleError` naming the member and the rule):
 
 - member types: regular files (and directory entries) only: no symbolic links or other
   special files; no encrypted members; no duplicate names;
-- names: relative, ``/``-separated, no ``..`` part, no backslash, no drive letter;
+- names: relative, ``/``-separated, no ``..``, ``.`` or empty part, no backslash, no drive
+  letter;
 - suffixes: ``.json``, ``.jsonl``, ``.csv``, ``.npz`` only (a pickle is refused by name and,
   inside an ``.npz``, by its array header);
 - sizes: at most :data:`MAX_MEMBER_BYTES` per member and :data:`MAX_TOTAL_BYTES` in all
@@ -27,7 +28,7 @@ import io
 import stat
 import zipfile
 from collections.abc import Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -52,8 +53,9 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` is not an acceptable member path (None when it is)."""
     if not name or name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
         return "absolute or non-POSIX path"
-    if any(part in ("..", ".") for part in PurePosixPath(name).parts):
-        return "path with a '..' or '.' part"
+    parts = name.split("/")[: -1 if name.endswith("/") else None]  # "dir/": a directory
+    if any(part in ("..", ".", "") for part in parts):
+        return "path with a '..', '.' or empty part"
     return None
 
 
