@@ -76,9 +76,9 @@ SMALL_PROFILES = frozenset({"quick", "tiny"})
 #: Appended to the label of a stand-in row wherever it is printed (:func:`cell_labels`).
 STAND_IN_MARK = "§"
 STAND_IN_NOTE = (
-    f"{STAND_IN_MARK}: a quick-profile stand-in: the row carries the paper model's name but "
-    "trained a smaller member of its family (the arch column names what actually trained), "
-    "so its numbers are not the paper model's."
+    f"{STAND_IN_MARK}: a quick-profile stand-in: the row carries a model's name (the "
+    "paper's, for the paper's models) but trained a smaller member of its family (the arch "
+    "column names what actually trained), so its numbers are not that model's."
 )
 #: ``Cell.ci_method`` values: CI pooled over the seeds' replicates, or mean of seed bounds.
 CI_POOLED = "pooled"
