@@ -279,6 +279,9 @@ class ScoreData:
     times: np.ndarray | None = None
     #: Survival tasks: the task's horizons (see :attr:`TaskSpec.horizons`).
     horizons: tuple[float, ...] = ()
+    #: Multi-label tasks, for a metric with :attr:`MetricSpec.label_matrix`: the label
+    #: names of the columns of ``y_true``/``y_score`` ``(n, K)``.
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -323,6 +326,11 @@ class MetricSpec:
     #: The task kinds (:data:`TaskKind`) a ``"scores"`` metric applies to: a default metric
     #: runs on those cells only, and requesting it for another kind is an error.
     task_kinds: tuple[TaskKind, ...] = ("classification",)
+    #: On a multi-label task, ``compute`` gets the whole label matrix (``ScoreData.y_true``
+    #: and ``y_score`` ``(n, K)``, ``ScoreData.labels``, the covariates) once per split and
+    #: does its own per-label work, instead of being macro-averaged label by label by the
+    #: harness (the subgroup metrics, whose gap is between per-subgroup macros).
+    label_matrix: bool = False
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,9 @@ def score_predictions(
     ``resamples[split]`` must be the shared matrix of that split's records, in the order
     they appear in ``predictions`` (the order the runner writes them). ``covariates``
     (indexed by record id; :attr:`bench.run.task_data.PreparedTask.covariates`) gives a
-    binary task's metrics each record's site, sex and age (:attr:`ScoreData.covariates`).
+    binary task's metrics, and a multi-label task's metrics that take the whole label
+    matrix (:attr:`MetricSpec.label_matrix`), each record's site, sex and age
+    (:attr:`ScoreData.covariates`).
     A survival task's predictions hold the follow-up ``time`` of each record, which its
     metrics get as :attr:`ScoreData.times` with the task's ``horizons``.
     """
@@ -208,24 +210,28 @@ def score_predictions(
             y_score=validation["score"].to_numpy(dtype=np.float64),
             groups=validation["patient_id"].astype(str).to_numpy(),
         )
+    # a multi-label task's metrics are macro-averaged label by label, except those that
+    # take the whole label matrix (MetricSpec.label_matrix)
+    whole = [m for m in metrics if m.label_matrix or not names]
     for split, rows in predictions[predictions["split"] != VALIDATION].groupby("split", sort=False):
         if names:
             out.extend(
                 macro_score(str(split), rows, names, m, resamples[str(split)], recipe, kind)
                 for m in metrics
+                if m not in whole
             )
-            continue
         data = ScoreData(
-            y_true=rows["label"].to_numpy(),
-            y_score=rows["score"].to_numpy(dtype=np.float64),
+            y_true=rows[[label_column(n) for n in names] or "label"].to_numpy(),
+            y_score=rows[[score_column(n) for n in names] or "score"].to_numpy(dtype=np.float64),
             groups=rows["patient_id"].astype(str).to_numpy(),
             replicate_indices=resamples[str(split)],
             covariates=_covariates_of(rows, covariates),
             reference=reference,
             times=rows[TIME_COLUMN].to_numpy(dtype=np.float64) if kind == "survival" else None,
             horizons=horizons,
+            labels=tuple(names),
         )
-        for metric in metrics:
+        for metric in whole:
             value = metric.compute(data)
             extra = {k: v for k, v in value.details.items() if k not in ("unit", "seed")}
             out.append(

@@ -204,6 +204,7 @@ def bench_register_metrics(register: Callable[[MetricSpec], None]) -> None:
                 ),
                 description=description,
                 higher_is_better=False,
+                label_matrix=True,
             )
         )
     for name, (function, description, higher) in VALIDATION_FITTED.items():

@@ -327,6 +327,9 @@ def subgroup_metric(
     ``data.covariates`` and the shared resamples (drawn from ``data.groups`` with
     ``replicates``/``seed``/``unit`` when ``data`` has none)."""
     resamples = resamples_of(data, replicates, seed, unit)
-    value = subgroup_breakdown(metric, data.y_true, data.y_score, data.covariates, resamples)
+    labels = data.labels or None
+    value = subgroup_breakdown(
+        metric, data.y_true, data.y_score, data.covariates, resamples, labels=labels
+    )
     value.details.update(unit=unit, seed=seed)
     return value

@@ -338,3 +338,28 @@ def test_multilabel_scores_of_another_shape_or_label_count_are_errors():
             data["resamples"],
             labels=LABELS[:2],
         )
+
+
+def test_bench_scoring_hands_a_multilabel_task_s_matrix_to_the_subgroup_metrics(host):
+    """Through the run's scoring: one subgroup_auroc score per split from the whole label
+    matrix with the label names and covariates, while auroc stays macro-averaged."""
+    from bench.run.scoring import BootstrapRecipe, score_predictions
+
+    data = multilabel_cohort()
+    ids = [f"r{i}" for i in range(len(data["y"]))]
+    table = pd.DataFrame({"record_id": ids, "patient_id": data["groups"], "split": "internal"})
+    for k, name in enumerate(LABELS):
+        table[f"label:{name}"], table[f"score:{name}"] = data["y"][:, k], data["score"][:, k]
+    covariates = pd.DataFrame(data["covariates"], index=ids)
+    metrics = [host.registries.metrics.get(n) for n in ("auroc", "subgroup_auroc")]
+    recipe = BootstrapRecipe(len(data["resamples"]), 0, "patient")
+    auroc, subgroups = score_predictions(
+        table, metrics, {"internal": data["resamples"]}, recipe, covariates
+    )
+    assert auroc.per_label is not None and set(auroc.per_label) == set(LABELS)
+    expected = subgroup_breakdown(
+        "auroc", data["y"], data["score"], data["covariates"], data["resamples"], labels=LABELS
+    )
+    assert subgroups.per_label is None and subgroups.bootstrap["labels"] == list(LABELS)
+    assert subgroups.value.value == expected.value
+    assert subgroups.bootstrap["dimensions"] == expected.details["dimensions"]
