@@ -43,7 +43,7 @@ from bench.run.context import CellContext
 from bench.run.dispatch import cell_job, create_executor, in_process
 from bench.run.estimate import estimate_grid
 from bench.run.execution import rescore_cell, run_cell
-from bench.run.provenance import git_sha, package_versions
+from bench.run.provenance import environment, git_sha, package_versions
 from bench.run.summary import RunSummary, report_prepared
 from bench.run.task_data import PreparedTask
 from bench.training.devices import resolve_device
@@ -135,6 +135,7 @@ class Runner:
                 "harness_version": __version__,
                 "git_sha": git_sha(),
                 "packages": package_versions(),
+                "environment": environment(),
                 "device": self.device,
             },
         )

@@ -43,6 +43,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def environment() -> dict[str, object]:
+    """The machine a run ran on: Python version, platform and CPU count (measured
+    quantities such as timings depend on it; results do not)."""
+    import os
+    import platform
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
 @functools.cache
 def git_sha() -> str | None:
     """The harness's git commit (with ``-dirty`` for local changes), or None outside git."""

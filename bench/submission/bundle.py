@@ -82,12 +82,14 @@ def model_declarations(host: PluginHost, names: list[str]) -> dict[str, dict[str
 
 def environment(run: dict[str, Any]) -> dict[str, Any]:
     """The run's environment as its ``run.json`` records it (harness version, git sha,
-    package versions incl. torch, device), plus the Python and platform of the machine
-    that made the bundle (``submitted_from``)."""
+    package versions incl. torch, the run machine's Python, platform and CPU count where
+    the run recorded them, device), plus the Python and platform of the machine that made
+    the bundle (``submitted_from``)."""
     return {
         "harness_version": run.get("harness_version", ""),
         "git_sha": run.get("git_sha"),
         "packages": run.get("packages", {}),
+        "run_environment": run.get("environment", {}),
         "device": run.get("device", ""),
         "submitted_from": {"python": platform.python_version(), "platform": platform.platform()},
     }
