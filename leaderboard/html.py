@@ -27,6 +27,7 @@ from bench.leaderboard.aggregate import Cell, RowKey, SourcedRecord, cell_labels
 from bench.leaderboard.curves import BAND_NOTE, bounded, curves_svg, learning_curves
 from bench.leaderboard.findings import INTRO, Findings
 from bench.leaderboard.identity import ROW_HEADERS, RowIdentity
+from bench.leaderboard.mdhtml import markdown_html
 from bench.leaderboard.report import Leaderboard
 from bench.leaderboard.tables import HEADERS, METRIC_NAMES, Table, format_cell, fraction_label
 
@@ -248,11 +249,15 @@ def figure_html(png: Path) -> str:
 
 
 def render_html(
-    tables: Sequence[Table], figures: Sequence[Path], header: str = "", preface: str = ""
+    tables: Sequence[Table],
+    figures: Sequence[Path],
+    header: str = "",
+    preface: str = "",
+    appendix: str = "",
 ) -> str:
-    """The complete page: ``preface`` (HTML sections), the tables with their curves, then
-    the PNG figures among ``figures`` (learning-curve figures, ``curves_*``, are left out:
-    the tables draw them inline)."""
+    """The complete page: ``preface`` (HTML sections), the tables with their curves,
+    ``appendix`` (HTML sections), then the PNG figures among ``figures`` (learning-curve
+    figures, ``curves_*``, are left out: the tables draw them inline)."""
     sections = "".join(table_html(t, i) for i, t in enumerate(tables))
     images = "".join(
         figure_html(p)
@@ -267,6 +272,7 @@ def render_html(
         + preface
         + '<h2 id="tables">Tables</h2>'
         + sections
+        + appendix
         + (f"<h2>Figures</h2>{images}" if images else "")
         + f"<script>{SCRIPT}</script></body></html>\n"
     )
@@ -298,7 +304,8 @@ def board_html(board: Leaderboard, figures: Sequence[Path], header: str = "") ->
     preface = (
         claims_html(board) + findings_html(board.findings) + rows_html(board.rows, board.caption)
     )
-    return render_html(board.tables, figures, header, preface)
+    appendix = f'<section id="appendix">{markdown_html(board.appendix_markdown())}</section>'
+    return render_html(board.tables, figures, header, preface, appendix)
 
 
 def write_html(

@@ -90,24 +90,27 @@ class Leaderboard:
         return plot_all([*self.cells, *self.saliency], shown, out_dir)
 
     def markdown(self) -> str:
-        """ "Does the paper hold here?", the Findings, the rows' identities, the tables, the
-        saliency tables, the clinical profile, the per-seed appendix and the glossary, as
-        Markdown sections."""
+        """ "Does the paper hold here?", the Findings, the rows' identities, the tables, then
+        :meth:`appendix_markdown`, as Markdown sections."""
         parts = [
             claims_markdown(self.claims, self.limits),
             self.findings.markdown(),
             rows_markdown(self.rows, self.caption),
         ]
         tables = "\n## Tables\n\n" + to_markdown(self.tables)
+        return "\n".join(parts) + tables + "\n" + self.appendix_markdown()
+
+    def appendix_markdown(self) -> str:
+        """The sections after the tables: the saliency tables, the clinical profile, the
+        per-seed values and the glossary of every abbreviation the board prints."""
         salient = saliency_markdown(self.saliency, self.model_labels())
-        text = (
-            "\n".join(parts)
-            + tables
-            + (salient and "\n" + salient)
-            + profile_markdown(self.clinical)
-        )
-        appendix = per_seed_markdown([(t.title, t.cells) for t in self.tables])
-        return text + "\n" + appendix + "\n" + glossary_markdown(text)
+        seeds = per_seed_markdown([(t.title, t.cells) for t in self.tables])
+        text = (salient and salient + "\n") + profile_markdown(self.clinical) + "\n" + seeds
+        everything = "\n".join(
+            [claims_markdown(self.claims, self.limits), self.findings.markdown(),
+             rows_markdown(self.rows, self.caption), to_markdown(self.tables), text]
+        )  # fmt: skip
+        return text + "\n" + glossary_markdown(everything)
 
     def render(self, fmt: str) -> str:
         """``md`` (:meth:`markdown`), ``json`` (rows, findings and tables) or a table

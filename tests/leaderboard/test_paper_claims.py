@@ -4,6 +4,7 @@ on stores the tests write."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from bench.leaderboard.claims_check import (
     facts_markdown,
     replace_facts,
 )
+from bench.leaderboard.html import board_html
+from bench.leaderboard.mdhtml import markdown_html
 from bench.leaderboard.paper_claims import FAILS, HOLDS, UNTESTABLE
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.saliency import saliency_differences
@@ -105,3 +108,18 @@ def test_prose_about_the_board_is_checked(random_baselines: Leaderboard, tmp_pat
     board_json.write_text(random_baselines.render("json"))
     (tmp_path / "README.md").write_text(fresh)
     assert check_files(board_json, [tmp_path / "README.md"]) == []
+
+
+def test_the_page_carries_the_claims_and_the_appendix(random_baselines: Leaderboard) -> None:
+    page = board_html(random_baselines, [])
+    claims = page.split('<section id="paper-claims">')[1].split("</section>")[0]
+    assert [v for v in re.findall(r'data-verdict="([^"]+)"', claims)] == [
+        c.verdict for c in random_baselines.claims
+    ]
+    appendix = page.split('<section id="appendix">')[1].split("</section>")[0]
+    for heading in ("Saliency", "Per-seed values", "Abbreviations"):
+        assert f"<h2>{heading}</h2>" in appendix
+    assert "<td>heartbeit</td><td>100 %</td>" in appendix
+    assert markdown_html("- <script>x</script> **b**") == (
+        "<ul><li>&lt;script&gt;x&lt;/script&gt; <strong>b</strong></li></ul>"
+    )
