@@ -40,6 +40,7 @@ CASE_MODULES: tuple[str, ...] = (
     "cases_startup",  # CLI start-up vs bare click (issue #12)
     "cases_ecgfm",  # ECG-FM throughput (issue #14)
     "cases_executors",  # --workers 2 and Ray vs in process, Ray overhead (issue #15)
+    "cases_zoo",  # every model: parameters, GFLOPs per window, embed vs bare forward (issue 28)
 )
 
 
