@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bench.commands.inference import engine, input_options, used_precision, write_manifest
+from bench.commands.inference import engine, inference_options, used_precision, write_manifest
 from bench.commands.inputs import input_cohort
 from bench.commands.options import parse_source_options
 from bench.run.config import PROFILES, default_cache_dir
@@ -238,29 +238,19 @@ def read_records(
 
 
 @click.command(name="embed")
-@click.option("-m", "--model", required=True, help="Model name (see `bench list`).")
-@click.option(
-    "--weights",
-    default=None,
-    help="Weights file (or 'random'); default: the model's default weights for the profile.",
+@inference_options(
+    weights=click.option(
+        "--weights",
+        default=None,
+        help="Weights file (or 'random'); default: the model's default weights for the profile.",
+    ),
+    output_help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv "
+    "beside it, what produced it (model, weights, precision) to <stem>.manifest.json.",
+    per_segment_help="One embedding per segment of a signal model's input (its recipe's "
+    "segments, each embedded alone; slots a short record leaves empty are skipped); the ids "
+    "file gets record_id, patient_id, segment (0-based) and start_s (seconds). Image models "
+    "take one input per record and refuse it.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Embeddings file (.npy, float32 (N, D)); the record ids go to <stem>.ids.csv beside "
-    "it, what produced it (model, weights, precision) to <stem>.manifest.json.",
-)
-@click.option(
-    "--per-segment",
-    is_flag=True,
-    help="One embedding per segment of a signal model's input (its recipe's segments, each "
-    "embedded alone; slots a short record leaves empty are skipped); the ids file gets "
-    "record_id, patient_id, segment (0-based) and start_s (seconds). Image models take one "
-    "input per record and refuse it.",
-)
-@input_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of a random init.")
 @click.pass_context
 def embed_command(

@@ -1,4 +1,4 @@
-"""What ``bench embed`` and ``bench predict`` share: their input options, the engine settings
+"""What ``bench embed`` and ``bench predict`` share: their options, the engine settings
 of an eval-mode pass (device, batch size, ``--precision``) and the sidecar JSON that records
 what produced an output file."""
 
@@ -56,10 +56,25 @@ def write_manifest(output: Path, facts: dict[str, Any]) -> Path:
     return path
 
 
-def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``bench embed`` and ``bench predict`` share: what to read (``--task`` or
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def inference_options(*, weights: Decorator, output_help: str, per_segment_help: str) -> Decorator:
+    """The options ``bench embed`` and ``bench predict`` share, in their ``--help`` order: the
+    model, its ``weights`` option (each command's own), the output file and ``--per-segment``
+    (described by ``output_help`` and ``per_segment_help``), what to read (``--task`` or
     ``--input``), the profile, the arithmetic, the device and the cache."""
-    options = [
+    options: list[Decorator] = [
+        click.option("-m", "--model", required=True, help="Model name (see `bench list`)."),
+        weights,
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            required=True,
+            help=output_help,
+        ),
+        click.option("--per-segment", is_flag=True, help=per_segment_help),
         click.option(
             "-p",
             "--profile",
@@ -107,6 +122,10 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--cache-dir", default=None, help="Input cache directory (default as bench run)."
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate

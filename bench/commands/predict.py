@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bench.commands.embed import read_records, segment_windows
-from bench.commands.inference import engine, input_options, used_precision, write_manifest
+from bench.commands.inference import engine, inference_options, used_precision, write_manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,13 +77,18 @@ def _record_rules(module: nn.Module, labels: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command(name="predict")
-@click.option("-m", "--model", required=True, help="Model name (see `bench list`).")
-@click.option(
-    "--weights",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="A released fine-tuned checkpoint with its classification head (ECG-FM: a "
-    "fairseq-signals ecg_transformer_classifier .pt).",
+@inference_options(
+    weights=click.option(
+        "--weights",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="A released fine-tuned checkpoint with its classification head (ECG-FM: a "
+        "fairseq-signals ecg_transformer_classifier .pt).",
+    ),
+    output_help="Probabilities CSV: record_id, patient_id, one column per label; what produced "
+    "it goes to <stem>.manifest.json beside it.",
+    per_segment_help="One row per window of a segment model (columns segment, 0-based, and "
+    "start_s, seconds) instead of one per record.",
 )
 @click.option(
     "--labels",
@@ -92,27 +97,11 @@ def _record_rules(module: nn.Module, labels: tuple[str, ...]) -> dict[str, str]:
     help="The head's label names when the checkpoint stores none: a label_def.csv "
     "(fairseq-signals; its 'name' column, in the head's order) or a text file, one per line.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Probabilities CSV: record_id, patient_id, one column per label; what produced it "
-    "goes to <stem>.manifest.json beside it.",
-)
-@click.option(
-    "--per-segment",
-    is_flag=True,
-    help="One row per window of a segment model (columns segment, 0-based, and start_s, "
-    "seconds) instead of one per record.",
-)
-@input_options
 @click.pass_context
 def predict_command(
     ctx: click.Context,
     model: str,
     weights: str,
-    labels: Path | None,
     output: Path,
     per_segment: bool,
     profile: str,
@@ -124,6 +113,7 @@ def predict_command(
     precision: str,
     device: str,
     cache_dir: str | None,
+    labels: Path | None,
 ) -> None:
     """Write a released fine-tuned head's per-label probabilities for each record.
 
