@@ -178,6 +178,9 @@ _LAZY: dict[str, str] = {
         "bench.weights.files",
     ),
     "read_label_names": "bench.weights.labels",
+    **dict.fromkeys(
+        ("build_released", "tensor_state", "without_dataparallel"), "bench.weights.released"
+    ),
 }
 
 __all__ = [

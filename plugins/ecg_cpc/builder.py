@@ -23,7 +23,6 @@ from a released checkpoint or random initialisation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 from bench.plugins.ecg_cpc.model import WINDOW_SAMPLES, EcgCpc, EcgCpcConfig, config_from_state
@@ -110,27 +109,18 @@ def architecture(path: Path, state: Mapping[str, Tensor]) -> EcgCpcConfig:
     return config
 
 
-def load_checkpoint(path: Path, num_classes: int, segments: SegmentAggregation) -> EcgCpc:
-    """An :class:`EcgCpc` of ``path``'s architecture with its encoder loaded strictly and a
-    new ``num_classes`` head."""
-    from bench.api import RecordRule, load_into
-
-    state = read_checkpoint(path)
-    module = EcgCpc(architecture(path, state), num_classes, RecordRule.for_task(segments, ()))
-    try:
-        load_into(module, state, ignore=("head.",))
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+def read_encoder(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], EcgCpcConfig]:
+    """The encoder state in ``path`` and its architecture (:func:`read_checkpoint`,
+    :func:`architecture`)."""
+    state = read_checkpoint(path, trusted)
+    return state, architecture(path, state)
 
 
 def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
     """ECG-CPC's ``ModelSpec.convert_weights``: the encoder state of a released checkpoint,
     checked by reading its architecture from it."""
-    path = Path(src)
-    state = read_checkpoint(path, trusted)
-    architecture(path, state)
-    return state, {"source": path.name}
+    state, _ = read_encoder(Path(src), trusted)
+    return state, {"source": Path(src).name}
 
 
 def build_ecg_cpc(
@@ -144,38 +134,24 @@ def build_ecg_cpc(
 ) -> BuiltModel:
     """Build ECG-CPC registered as ``name`` (see the module docstring); its head averages
     window scores as ``segments`` says until the harness sets the task's."""
-    from bench.api import RANDOM, RecordRule, released_weights
+    from bench.api import RecordRule, build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    if input_size != WINDOW_SAMPLES:
+    if profile in PROFILES and input_size != WINDOW_SAMPLES:
         raise ValueError(
             f"{name}: the encoder takes {WINDOW_SAMPLES}-sample windows (2.5 s at 240 Hz), the "
             f"input contract gives {input_size}"
         )
-    path = released_weights(
+    return build_released(
         name,
-        weights,
-        f"no ECG-CPC checkpoint: download ECG-CPC_Checkpoint.zip from {WEIGHTS_URL}, unzip "
-        "it and pass --weights PATH/TO/*.ckpt (once converted with bench convert-weights "
-        "ecg-cpc SRC DST --trust-checkpoint)",
-    )
-    if path is None:
-        module = EcgCpc(PROFILES[profile], num_classes, RecordRule.for_task(segments, ()))
-    else:
-        module = load_checkpoint(path, num_classes, segments)
-    config = module.config
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config={
-            "profile": profile,
-            "architecture": asdict(config),
-            "segment_samples": WINDOW_SAMPLES,
-            "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-        },
-        arch="CPC conv + 4x S4 (ECG-CPC)"
-        if config == PROFILES["paper"]
-        else f"CPC conv + {config.layers}x S4 (width {config.width})",
+        profile=profile,
+        weights=weights,
+        profiles=PROFILES,
+        download_hint=f"no ECG-CPC checkpoint: download ECG-CPC_Checkpoint.zip from "
+        f"{WEIGHTS_URL}, unzip it and pass --weights PATH/TO/*.ckpt (once converted with bench "
+        "convert-weights ecg-cpc SRC DST --trust-checkpoint)",
+        read=read_encoder,
+        make=lambda config: EcgCpc(config, num_classes, RecordRule.for_task(segments, ())),
+        details={"segment_samples": WINDOW_SAMPLES},
+        arch=lambda c: f"CPC conv + {c.layers}x S4 (width {c.width})",
+        paper_arch="CPC conv + 4x S4 (ECG-CPC)",
     )

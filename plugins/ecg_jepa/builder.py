@@ -20,7 +20,6 @@ from a released checkpoint or random initialisation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 from bench.plugins.ecg_jepa.model import HEADS, EcgJepaConfig, EcgJepaEncoder, config_from_state
@@ -44,9 +43,10 @@ def read_checkpoint(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor
     """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring) and its
     head count, read with ``torch.load(weights_only=True)`` unless ``trusted``. Raises
     :class:`CheckpointError` naming the file."""
-    from bench.api import load_state_dict_file, read_metadata, read_torch_file
+    from bench.api import load_state_dict_file, read_metadata, read_torch_file, tensor_state
 
     heads = HEADS
+    state: object
     if path.suffix == ".safetensors":
         state = load_state_dict_file(path)
         value = read_metadata(path).get(HEADS_KEY, str(HEADS))
@@ -57,15 +57,12 @@ def read_checkpoint(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor
         obj = read_torch_file(path, trusted)
         if isinstance(obj, Mapping) and isinstance(obj.get("encoder"), Mapping):
             obj = obj["encoder"]
-        if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
-            raise CheckpointError(
-                f"{path}: expected the authors' checkpoint ({{'encoder': state_dict, 'epoch'}}) "
-                "or a mapping of parameter names to tensors"
-            )
-        state = dict(obj)
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
-    return state, heads
+        state = obj
+    expected = (
+        "the authors' checkpoint ({'encoder': state_dict, 'epoch'}) or a mapping of parameter "
+        "names to tensors"
+    )
+    return tensor_state(state, path, expected), heads
 
 
 def architecture(path: Path, state: Mapping[str, Tensor], heads: int) -> EcgJepaConfig:
@@ -83,64 +80,44 @@ def architecture(path: Path, state: Mapping[str, Tensor], heads: int) -> EcgJepa
     return config
 
 
-def load_checkpoint(path: Path, num_classes: int) -> EcgJepaEncoder:
-    """An :class:`EcgJepaEncoder` of ``path``'s architecture with its encoder loaded strictly
-    and a new ``num_classes`` head."""
-    from bench.api import load_into
-
-    state, heads = read_checkpoint(path)
-    module = EcgJepaEncoder(architecture(path, state, heads), num_classes)
-    try:
-        load_into(module, state, ignore=(HEAD_PREFIX,))
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+def read_encoder(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], EcgJepaConfig]:
+    """The encoder state in ``path`` and its architecture (:func:`read_checkpoint`,
+    :func:`architecture`)."""
+    state, heads = read_checkpoint(path, trusted)
+    return state, architecture(path, state, heads)
 
 
 def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
     """ECG-JEPA's ``ModelSpec.convert_weights``: the encoder state of a released ``.pth``,
     checked by reading its architecture from it, with the head count in the metadata."""
-    path = Path(src)
-    state, heads = read_checkpoint(path, trusted)
-    config = architecture(path, state, heads)
-    return state, {"source": path.name, HEADS_KEY: str(config.heads)}
+    state, config = read_encoder(Path(src), trusted)
+    return state, {"source": Path(src).name, HEADS_KEY: str(config.heads)}
 
 
 def build_ecg_jepa(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build ECG-JEPA's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, released_weights
+    from bench.api import build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = released_weights(
+    built = build_released(
         name,
-        weights,
-        f"no ECG-JEPA checkpoint: download multiblock_epoch100.pth (or randomblock_epoch100.pth) "
-        f"from the Google Drive links at {WEIGHTS_URL} and pass --weights PATH",
+        profile=profile,
+        weights=weights,
+        profiles=PROFILES,
+        download_hint="no ECG-JEPA checkpoint: download multiblock_epoch100.pth (or "
+        f"randomblock_epoch100.pth) from the Google Drive links at {WEIGHTS_URL} and pass "
+        "--weights PATH",
+        read=read_encoder,
+        make=lambda config: EcgJepaEncoder(config, num_classes),
+        ignore=(HEAD_PREFIX,),
+        arch=lambda config: f"ViT/50 (width {config.width}, depth {config.depth})",
+        paper_arch="ViT-B/50 (ECG-JEPA)",
     )
-    module = (
-        EcgJepaEncoder(PROFILES[profile], num_classes)
-        if path is None
-        else load_checkpoint(path, num_classes)
-    )
-    config = module.config
-    if config.seq_len != input_size:
+    seq_len = built.module.config.seq_len
+    if seq_len != input_size:
         raise ValueError(
-            f"{name}: the encoder takes {config.seq_len}-sample windows, the input contract "
-            f"gives {input_size}"
+            f"{name}: the encoder takes {seq_len}-sample windows, the input contract gives "
+            f"{input_size}"
         )
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config={
-            "profile": profile,
-            "architecture": asdict(config),
-            "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-        },
-        arch="ViT-B/50 (ECG-JEPA)"
-        if config == PROFILES["paper"]
-        else f"ViT/50 (width {config.width}, depth {config.depth})",
-    )
+    return built

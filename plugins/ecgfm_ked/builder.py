@@ -20,7 +20,6 @@ released checkpoint or random initialisation, with a linear head on its time-poo
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +63,7 @@ def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring; full
     unpickling only when ``trusted``). Raises :class:`CheckpointError` naming the file, in
     one line."""
-    from bench.api import load_state_dict_file, read_torch_file
+    from bench.api import load_state_dict_file, read_torch_file, tensor_state
 
     obj: Any = (
         load_state_dict_file(path)
@@ -73,27 +72,27 @@ def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     )
     if isinstance(obj, dict) and ENCODER_KEY in obj:
         obj = obj[ENCODER_KEY]
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise CheckpointError(
-            f"{path}: expected the encoder's state_dict or a KED checkpoint with "
-            f"'{ENCODER_KEY}' (a mapping of parameter names to tensors)"
-        )
-    state = dict(obj)
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
-    return state
+    expected = (
+        f"the encoder's state_dict or a KED checkpoint with '{ENCODER_KEY}' (a mapping of "
+        "parameter names to tensors)"
+    )
+    return tensor_state(obj, path, expected)
 
 
-def load_checkpoint(path: Path, num_classes: int) -> EcgfmKed:
-    """An :class:`EcgfmKed` of ``path``'s architecture with its encoder loaded strictly and a
-    new ``num_classes`` head."""
-    from bench.api import load_into
-
-    state = read_state(path)
+def architecture(path: Path, state: dict[str, Tensor]) -> XResNetConfig:
+    """The :class:`XResNetConfig` of ``path``'s ``state``; refuses a file that is no
+    xresnet1d encoder."""
     try:
-        config = config_from_state(state)
+        return config_from_state(state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: not an ECGFM-KED xresnet1d state_dict ({exc})") from None
+
+
+def read_encoder(path: Path) -> tuple[dict[str, Tensor], XResNetConfig]:
+    """The encoder state in ``path`` and its architecture; refuses a file that is no 12-lead
+    xresnet1d, or whose ``convs``/``convpath`` aliases (one tensor upstream) differ."""
+    state = read_state(path)
+    config = architecture(path, state)
     if config.in_channels != 12:
         raise CheckpointError(
             f"{path}: a {config.in_channels}-lead checkpoint, but ecgfm-ked takes the 12 leads"
@@ -104,12 +103,7 @@ def load_checkpoint(path: Path, num_classes: int) -> EcgfmKed:
             raise CheckpointError(
                 f"{path}: {key} differs from {alias}; upstream stores one tensor under both"
             )
-    module = EcgfmKed(config, num_classes)
-    try:
-        load_into(module.encoder, state, ignore=())
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+    return state, config
 
 
 def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -118,10 +112,7 @@ def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[
     tensor is copied, as safetensors cannot store the ``convs``/``convpath`` aliases as
     one."""
     state = read_state(Path(src), trusted)
-    try:
-        config_from_state(state)
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{src}: not an ECGFM-KED xresnet1d state_dict ({exc})") from None
+    architecture(Path(src), state)
     return {k: v.clone() for k, v in state.items()}, {"source": Path(src).name}
 
 
@@ -129,36 +120,21 @@ def build_ecgfm_ked(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build ECGFM-KED's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, released_weights
+    from bench.api import build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = released_weights(
+    return build_released(
         name,
-        weights,
-        f"no ECGFM-KED checkpoint: download best_valid_all_increase_with_augment_"
+        profile=profile,
+        weights=weights,
+        profiles=PROFILES,
+        download_hint="no ECGFM-KED checkpoint: download best_valid_all_increase_with_augment_"
         f"epoch_3.pt from {WEIGHTS_URL} and pass --weights PATH",
-    )
-    module = (
-        EcgfmKed(PROFILES[profile], num_classes)
-        if path is None
-        else load_checkpoint(path, num_classes)
-    )
-    config = module.config
-    info = {
-        "profile": profile,
-        "architecture": asdict(config),
-        "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-    }
-    released = config == PROFILES["paper"]
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config=info,
-        arch="xresnet1d101 (ECGFM-KED)"
-        if released
-        else f"xresnet1d (widths {list(config.widths)}, blocks {list(config.blocks)})",
+        read=read_encoder,
+        make=lambda config: EcgfmKed(config, num_classes),
+        ignore=(),
+        encoder=lambda module: module.encoder,
+        arch=lambda c: f"xresnet1d (widths {list(c.widths)}, blocks {list(c.blocks)})",
+        paper_arch="xresnet1d101 (ECGFM-KED)",
     )
 
 

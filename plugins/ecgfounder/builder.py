@@ -17,7 +17,7 @@ released checkpoint or random initialisation.
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -89,7 +89,7 @@ def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     key), a bare state dict, or a ``.safetensors``; a DataParallel ``module.`` prefix is
     removed (``trusted``: full unpickling allowed). Raises :class:`CheckpointError` naming
     the file."""
-    from bench.api import load_state_dict_file
+    from bench.api import load_state_dict_file, tensor_state
 
     if path.suffix == ".safetensors":
         return load_state_dict_file(path)
@@ -98,72 +98,50 @@ def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     obj = _torch_file(path, trusted)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise CheckpointError(
-            f"{path}: expected a state_dict (parameter name → tensor), or a dict holding one "
-            "under 'state_dict'"
-        )
-    if obj and all(key.startswith("module.") for key in obj):
-        obj = {key.removeprefix("module."): value for key, value in obj.items()}
-    return obj
+    expected = "a state_dict (parameter name → tensor), or a dict holding one under 'state_dict'"
+    return tensor_state(obj, path, expected)
 
 
-def load_checkpoint(path: Path, leads: int, num_classes: int) -> EcgFounder:
-    """An :class:`EcgFounder` of ``path``'s architecture with its encoder loaded strictly
-    and a new ``num_classes`` head."""
-    from bench.api import load_into
-
-    state = read_state(path)
+def architecture(path: Path, state: dict[str, Tensor]) -> Net1dConfig:
+    """The :class:`Net1dConfig` of ``path``'s ``state``; refuses a file that is no Net1D."""
     try:
-        config = config_from_state(state)
+        return config_from_state(state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a Net1D (ECGFounder) state_dict ({exc})") from None
+
+
+def read_encoder(path: Path, leads: int) -> tuple[dict[str, Tensor], Net1dConfig]:
+    """The Net1D state in ``path`` (:func:`read_state`) and its architecture; refuses a file
+    that is no Net1D or has another lead count than ``leads``, naming the model to use."""
+    state = read_state(path)
+    config = architecture(path, state)
     if config.in_channels != leads:
         other = "ecgfounder-1lead" if config.in_channels == 1 else "ecgfounder"
         raise CheckpointError(
             f"{path}: a {config.in_channels}-lead checkpoint, but this model takes {leads} "
             f"lead(s); use --model {other}"
         )
-    module = EcgFounder(config, num_classes)
-    try:
-        load_into(module, state, ignore=(HEAD_PREFIX,))
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+    return state, config
 
 
 def build_ecgfounder(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str, leads: int
 ) -> BuiltModel:
     """Build the ``leads``-lead ECGFounder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, released_weights
+    from bench.api import build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = released_weights(
+    return build_released(
         name,
-        weights,
-        f"no ECGFounder checkpoint: download {RELEASED_FILE[leads]} from "
+        profile=profile,
+        weights=weights,
+        profiles={key: replace(config, in_channels=leads) for key, config in PROFILES.items()},
+        download_hint=f"no ECGFounder checkpoint: download {RELEASED_FILE[leads]} from "
         f"{WEIGHTS_URL} and pass --weights PATH",
-    )
-    if path is None:
-        module = EcgFounder(replace(PROFILES[profile], in_channels=leads), num_classes)
-    else:
-        module = load_checkpoint(path, leads, num_classes)
-    config = module.config
-    released = replace(config, in_channels=12) == PROFILES["paper"]
-    info = {
-        "profile": profile,
-        "architecture": asdict(config),
-        "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-    }
-    arch = "Net1D (ECGFounder)" if released else f"Net1D (widths {list(config.filter_list)})"
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config=info,
-        arch=arch,
+        read=lambda path: read_encoder(path, leads),
+        make=lambda config: EcgFounder(config, num_classes),
+        ignore=(HEAD_PREFIX,),
+        arch=lambda config: f"Net1D (widths {list(config.filter_list)})",
+        paper_arch="Net1D (ECGFounder)",
     )
 
 
@@ -176,5 +154,5 @@ def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[
     """ECGFounder's ``ModelSpec.convert_weights``: the Net1D state of a released ``.pth``
     (its 150-class ``dense`` head kept), checked by reading its architecture from it."""
     state = read_state(Path(src), trusted)
-    config_from_state(state)  # refuses a file that is no Net1D
+    architecture(Path(src), state)
     return state, {"source": Path(src).name}

@@ -17,11 +17,12 @@ from a released checkpoint or random initialisation, at one of the three release
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from bench.plugins.hubert_ecg.loader import NOT_ENCODER, read_checkpoint
 from bench.plugins.hubert_ecg.model import WINDOW_SAMPLES, HubertEcg, HubertEcgConfig
+from torch import Tensor
 
 from bench.api import BuiltModel, CheckpointError, SegmentAggregation
 
@@ -59,11 +60,9 @@ def released_size(config: HubertEcgConfig) -> str | None:
     return None
 
 
-def load_checkpoint(path: Path, size: str, num_classes: int, segments: SegmentAggregation):
-    """A :class:`HubertEcg` of ``path``'s architecture with its encoder loaded strictly and a
-    new ``num_classes`` head; a file of another released size than ``size`` is refused."""
-    from bench.api import RecordRule, load_into
-
+def read_sized(path: Path, size: str) -> tuple[dict[str, Tensor], HubertEcgConfig]:
+    """The encoder state in ``path`` and its architecture (:func:`read_checkpoint`); a file
+    of another released size than ``size`` is refused, naming the model to use."""
     state, config = read_checkpoint(path)
     found = released_size(config)
     if found not in (None, size):
@@ -71,12 +70,15 @@ def load_checkpoint(path: Path, size: str, num_classes: int, segments: SegmentAg
             f"{path}: a HuBERT-ECG {found} checkpoint, but {NAMES[size]} is the {size} size; "
             f"use --model {NAMES[found]}"
         )
-    module = HubertEcg(config, num_classes, RecordRule.for_task(segments, ()))
-    try:
-        load_into(module.hubert_ecg, state, ignore=NOT_ENCODER)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+    return state, config
+
+
+def arch_label(config: HubertEcgConfig) -> str:
+    """``BuiltModel.arch`` of ``config``: its released size, else its width and depth."""
+    found = released_size(config)
+    if found:
+        return f"HuBERT-ECG {found}"
+    return f"HuBERT-ECG (width {config.hidden_size}, {config.num_hidden_layers} layers)"
 
 
 def build_hubert_ecg(
@@ -91,39 +93,24 @@ def build_hubert_ecg(
 ) -> BuiltModel:
     """Build the HuBERT-ECG ``size`` registered as ``name`` (see the module docstring); its
     head averages window scores as ``segments`` says until the harness sets the task's."""
-    from bench.api import RANDOM, RecordRule, released_weights
+    from bench.api import RecordRule, build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected one of {list(PROFILES)}")
-    if input_size != WINDOW_SAMPLES:
+    if profile in PROFILES and input_size != WINDOW_SAMPLES:
         raise ValueError(
             f"{name}: the encoder takes {WINDOW_SAMPLES}-sample windows (5 s at 500 Hz), the "
             f"input contract gives {input_size}"
         )
-    path = released_weights(
+    return build_released(
         name,
-        weights,
-        f"no HuBERT-ECG checkpoint: download model.safetensors and config.json from "
-        f"{WEIGHTS_URL.format(size=size)} and pass --weights FOLDER/model.safetensors",
-    )
-    if path is None:
-        config = SIZES[size] if profile == "paper" else QUICK
-        module = HubertEcg(config, num_classes, RecordRule.for_task(segments, ()))
-    else:
-        module = load_checkpoint(path, size, num_classes, segments)
-    config = module.config
-    found = released_size(config)
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config={
-            "profile": profile,
-            "architecture": asdict(config),
-            "segment_samples": WINDOW_SAMPLES,
-            "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-        },
-        arch=f"HuBERT-ECG {found}"
-        if found
-        else f"HuBERT-ECG (width {config.hidden_size}, {config.num_hidden_layers} layers)",
+        profile=profile,
+        weights=weights,
+        profiles={"paper": SIZES[size], "quick": QUICK},
+        download_hint="no HuBERT-ECG checkpoint: download model.safetensors and config.json "
+        f"from {WEIGHTS_URL.format(size=size)} and pass --weights FOLDER/model.safetensors",
+        read=lambda path: read_sized(path, size),
+        make=lambda config: HubertEcg(config, num_classes, RecordRule.for_task(segments, ())),
+        ignore=NOT_ENCODER,
+        encoder=lambda module: module.hubert_ecg,
+        details={"segment_samples": WINDOW_SAMPLES},
+        arch=arch_label,
     )

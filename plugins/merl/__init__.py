@@ -62,5 +62,6 @@ def bench_register_models(register: Callable[[ModelSpec], None]) -> None:
             input=SignalInput(recipe=MERL_RECIPE),
             saliency_layers=LazyFunction("bench.plugins.merl.builder:saliency_layers"),
             features=tokens_method,
+            convert_weights=LazyFunction("bench.plugins.merl.builder:converted"),
         )
     )

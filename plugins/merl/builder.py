@@ -15,11 +15,13 @@ contract's), from a released checkpoint or random initialisation.
   with a loud warning (nothing is downloaded);
 - ``"random"``: random init on purpose, the released architecture (``paper``) or a CPU-size
   one (``quick``).
+
+``bench convert-weights merl SRC DST`` writes the encoder state of any of these files as
+safetensors (:func:`converted`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -55,15 +57,14 @@ class Merl(ResNet1d):
         return self.linear(self.tokens(x).mean(1))
 
 
-def read_state(path: Path) -> dict[str, Tensor]:
+def read_state(path: Path, trusted: bool = False) -> dict[str, Tensor]:
     """The encoder ``state_dict`` in ``path`` (the layouts of the module docstring), read
-    with ``torch.load(weights_only=True)``. Raises :class:`CheckpointError` naming the file,
-    in one line (:func:`bench.api.load_state_dict_file`)."""
-    from bench.api import load_state_dict_file
+    with ``torch.load(weights_only=True)`` unless ``trusted``. Raises
+    :class:`CheckpointError` naming the file, in one line
+    (:func:`bench.api.load_state_dict_file`)."""
+    from bench.api import load_state_dict_file, without_dataparallel
 
-    state = load_state_dict_file(path)
-    if state and all(key.startswith("module.") for key in state):
-        state = {key.removeprefix("module."): value for key, value in state.items()}
+    state = without_dataparallel(load_state_dict_file(path, trusted))
     if any(key.startswith(ENCODER_PREFIX) for key in state):
         state = {
             key.removeprefix(ENCODER_PREFIX): value
@@ -73,12 +74,10 @@ def read_state(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def load_checkpoint(path: Path, num_classes: int) -> Merl:
-    """A :class:`Merl` of ``path``'s architecture with its encoder loaded strictly and a new
-    ``num_classes`` head."""
-    from bench.api import load_into
-
-    state = read_state(path)
+def read_encoder(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], ResNetConfig]:
+    """The encoder state in ``path`` (:func:`read_state`) and its architecture; refuses a
+    file that is no 12-lead MERL ResNet."""
+    state = read_state(path, trusted)
     try:
         config = config_from_state(state)
     except (KeyError, ValueError) as exc:
@@ -87,44 +86,35 @@ def load_checkpoint(path: Path, num_classes: int) -> Merl:
         raise CheckpointError(
             f"{path}: a {config.in_channels}-lead checkpoint, but merl takes the 12 leads"
         )
-    module = Merl(config, num_classes)
-    try:
-        load_into(module, state, ignore=(HEAD_PREFIX,))
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+    return state, config
+
+
+def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """MERL's ``ModelSpec.convert_weights``: the encoder state of a released ``*_encoder.pth``
+    (its ``linear`` head kept) or of the whole pretrained model's ``ecg_encoder``, checked by
+    reading its architecture from it."""
+    state, _ = read_encoder(Path(src), trusted)
+    return state, {"source": Path(src).name}
 
 
 def build_merl(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build MERL's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, released_weights
+    from bench.api import build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = released_weights(
+    return build_released(
         name,
-        weights,
-        f"no MERL checkpoint: download the ResNet18 encoder file (*_encoder.pth) from "
-        f"{WEIGHTS_URL} and pass --weights PATH",
-    )
-    module = (
-        Merl(PROFILES[profile], num_classes) if path is None else load_checkpoint(path, num_classes)
-    )
-    config = module.config
-    released = config == PROFILES["paper"]
-    info = {
-        "profile": profile,
-        "architecture": asdict(config),
-        "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-    }
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config=info,
-        arch="ResNet18-1D (MERL)" if released else f"ResNet-1D (widths {list(config.widths)})",
+        profile=profile,
+        weights=weights,
+        profiles=PROFILES,
+        download_hint="no MERL checkpoint: download the ResNet18 encoder file (*_encoder.pth) "
+        f"from {WEIGHTS_URL} and pass --weights PATH",
+        read=read_encoder,
+        make=lambda config: Merl(config, num_classes),
+        ignore=(HEAD_PREFIX,),
+        arch=lambda config: f"ResNet-1D (widths {list(config.widths)})",
+        paper_arch="ResNet18-1D (MERL)",
     )
 
 

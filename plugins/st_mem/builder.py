@@ -21,7 +21,7 @@ z-scored), from a released checkpoint or random initialisation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,28 +94,23 @@ def architecture(path: Path, state: Mapping[str, Tensor], args: Mapping[str, Any
     return config
 
 
-def load_checkpoint(path: Path, num_classes: int) -> StMem:
-    """A :class:`StMem` of ``path``'s architecture with its encoder loaded strictly and a
-    new ``num_classes`` head."""
-    from bench.api import load_into
-
-    state, args = read_checkpoint(path)
-    module = StMem(architecture(path, state, args), num_classes)
-    try:
-        load_into(module, state, ignore=(HEAD_PREFIX,))
-    except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    return module
+def read_encoder(path: Path, trusted: bool = False) -> tuple[dict[str, Tensor], ViTConfig]:
+    """The encoder state in ``path`` and its architecture (:func:`read_checkpoint`,
+    :func:`architecture`)."""
+    state, args = read_checkpoint(path, trusted)
+    return state, architecture(path, state, args)
 
 
 def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
     """ST-MEM's ``ModelSpec.convert_weights``: the encoder state of a released ``.pth``
     (a downstream ``head`` kept), checked by reading its architecture from it; the head
     count, which the shapes do not give, goes into the metadata."""
-    path = Path(src)
-    state, args = read_checkpoint(path, trusted)
-    config = architecture(path, state, args)
-    metadata = {"source": path.name, "heads": str(config.heads), "dim_head": str(config.dim_head)}
+    state, config = read_encoder(Path(src), trusted)
+    metadata = {
+        "source": Path(src).name,
+        "heads": str(config.heads),
+        "dim_head": str(config.dim_head),
+    }
     return state, metadata
 
 
@@ -123,38 +118,25 @@ def build_st_mem(
     *, num_classes: int, profile: str, input_size: int, weights: str | None, name: str
 ) -> BuiltModel:
     """Build ST-MEM's encoder registered as ``name`` (see the module docstring)."""
-    from bench.api import RANDOM, released_weights
+    from bench.api import build_released
 
-    if profile not in PROFILES:
-        raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(PROFILES)}")
-    path = released_weights(
+    built = build_released(
         name,
-        weights,
-        f"no ST-MEM checkpoint: download the encoder (st_mem_vit_base.pth) from "
+        profile=profile,
+        weights=weights,
+        profiles=PROFILES,
+        download_hint="no ST-MEM checkpoint: download the encoder (st_mem_vit_base.pth) from "
         f"{WEIGHTS_URL} and pass --weights PATH",
+        read=read_encoder,
+        make=lambda config: StMem(config, num_classes),
+        ignore=(HEAD_PREFIX,),
+        arch=lambda c: f"ViT/{c.patch_size} (width {c.width}, depth {c.depth})",
+        paper_arch="ViT-B/75 (ST-MEM)",
     )
-    module = (
-        StMem(PROFILES[profile], num_classes)
-        if path is None
-        else load_checkpoint(path, num_classes)
-    )
-    config = module.config
-    if config.seq_len != input_size:
+    seq_len = built.module.config.seq_len
+    if seq_len != input_size:
         raise CheckpointError(
-            f"{name}: the encoder takes {config.seq_len}-sample windows, the input contract "
-            f"gives {input_size}"
+            f"{name}: the encoder takes {seq_len}-sample windows, the input contract gives "
+            f"{input_size}"
         )
-    released = config == PROFILES["paper"]
-    return BuiltModel(
-        module=module,
-        init=RANDOM if path is None else "file",
-        weights=None if path is None else str(path),
-        config={
-            "profile": profile,
-            "architecture": asdict(config),
-            "params_m": round(sum(p.numel() for p in module.parameters()) / 1e6, 3),
-        },
-        arch="ViT-B/75 (ST-MEM)"
-        if released
-        else f"ViT/{config.patch_size} (width {config.width}, depth {config.depth})",
-    )
+    return built

@@ -4,7 +4,6 @@ one line naming the file and what is wrong."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -45,35 +44,6 @@ def test_other_layouts_of_the_same_weights_load_the_same(host, tmp_path: Path, l
     )
 
 
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        ("drop", f"missing from checkpoint (1): {S4}.1.kernel.kernel.omega"),
-        ("extra", "unexpected in checkpoint (1): ts_encoder.encoder.layers.0.0.bias"),
-        ("shape", f"shape mismatch (1): {S4}.0.kernel.kernel.z: checkpoint 5x2 vs model 601x2"),
-    ],
-)
-def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_keys(
-    host, tmp_path: Path, edit: str, message: str
-) -> None:
-    """An encoder key missing (a kernel's FFT nodes), a key the model lacks (a conv bias the
-    authors' encoder has not) or a mis-shaped one: refused, listed."""
-    ckpt = _lightning()
-    state = ckpt["state_dict"]
-    if edit == "drop":
-        del state[f"{S4}.1.kernel.kernel.omega"]
-    elif edit == "extra":
-        state["ts_encoder.encoder.layers.0.0.bias"] = torch.zeros(32)
-    else:
-        state[f"{S4}.0.kernel.kernel.z"] = torch.zeros(5, 2)
-    path = tmp_path / "bad.ckpt"
-    torch.save(ckpt, path)
-    with pytest.raises(CheckpointError) as info:
-        build(host, path)
-    text = str(info.value)
-    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
-
-
 def test_the_released_zip_loads_its_checkpoint_and_names_a_wrong_one(host, tmp_path: Path) -> None:
     """The figshare zip layout (a Hydra YAML beside the Lightning checkpoint): its checkpoint
     loads; a zip without exactly one checkpoint, or with a wrong one, is refused naming it."""
@@ -102,35 +72,27 @@ def test_the_released_zip_loads_its_checkpoint_and_names_a_wrong_one(host, tmp_p
     assert str(info.value).startswith(f"{wrong}!x/last.ckpt: no ts_encoder.* keys")
 
 
-def test_a_file_needing_full_unpickling_is_refused_then_converts_when_trusted(
-    cli, host, tmp_path: Path
-) -> None:
+def test_a_file_needing_full_unpickling_converts_when_trusted(cli, host, tmp_path: Path) -> None:
     """A Lightning file whose ``hyper_parameters`` hold objects (the released one holds
-    OmegaConf's) is refused in one line; ``convert-weights --trust-checkpoint`` converts it
-    once into a file that loads."""
+    OmegaConf's; refused: tests/model_zoo): ``convert-weights --trust-checkpoint`` converts
+    it once into a file of the encoder's keys that loads."""
     path, dst = tmp_path / "trusting.ckpt", tmp_path / "converted.safetensors"
     ckpt = _lightning()
     ckpt["hyper_parameters"] = argparse.Namespace(lr=1e-4)
     torch.save(ckpt, path)
-    with pytest.raises(CheckpointError) as info:
-        build(host, path)
-    text = str(info.value)
-    assert "\n" not in text and text.startswith(f"{path}: ")
-    assert "argparse.Namespace, which needs full unpickling" in text
     args = ["convert-weights", "ecg-cpc", str(path), str(dst), "--trust-checkpoint"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
+    assert read_checkpoint(dst).keys() == _lightning()["state_dict"].keys()
     spec, built = build(host, dst)
     np.testing.assert_allclose(
         window_embeddings(spec, built.module), reference_windows(), atol=1e-4, rtol=0
     )
 
 
-def test_a_non_ecg_cpc_or_wrong_lead_state_dict_is_refused(host, tmp_path: Path) -> None:
+def test_a_wrong_size_or_wrong_lead_encoder_is_refused(host, tmp_path: Path) -> None:
+    """(Files of other models: tests/model_zoo.)"""
     path = tmp_path / "other.ckpt"
-    torch.save({"state_dict": {"model.weight": torch.zeros(2)}}, path)
-    with pytest.raises(CheckpointError, match=r"no ts_encoder\.\* keys; not an ECG-CPC"):
-        build(host, path)
     state = _lightning()["state_dict"]
     torch.save({k.replace(f"{S4}.1.", f"{S4}.2."): v for k, v in state.items()}, path)
     with pytest.raises(
@@ -165,19 +127,3 @@ def test_random_init_is_the_released_architecture(host) -> None:
     assert spec.meta.pretrained_on == ("heedb",)
     with pytest.raises(ValueError, match="600-sample windows"):
         spec.build(num_classes=5, profile="paper", input_size=2500, weights="random")
-
-
-def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path) -> None:
-    """``bench convert-weights ecg-cpc``: safetensors of the encoder keys and a manifest with
-    the source and licence; it builds the same encoder."""
-    dst = tmp_path / "ecg-cpc.safetensors"
-    result = CliRunner().invoke(cli, ["convert-weights", "ecg-cpc", str(CHECKPOINT), str(dst)])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "ecg-cpc.safetensors.manifest.json").read_text())
-    assert manifest["source_file"] == "tiny.ckpt" and manifest["model"] == "ecg-cpc"
-    assert manifest["licence"].startswith("unspecified")
-    assert read_checkpoint(dst).keys() == _lightning()["state_dict"].keys()
-    spec, built = build(host, dst)
-    np.testing.assert_allclose(
-        window_embeddings(spec, built.module), reference_windows(), atol=1e-4, rtol=0
-    )

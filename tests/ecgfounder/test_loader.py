@@ -3,7 +3,6 @@ refused in one line naming the file and what is wrong."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,42 +42,14 @@ def test_other_layouts_of_the_same_weights_load_the_same(host, tmp_path: Path, l
     np.testing.assert_allclose(embeddings(spec, built.module), expected, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        ("drop", "missing from checkpoint (1): stage_list.2.block_list.1.conv2.conv.weight"),
-        ("extra", "unexpected in checkpoint (1): stage_list.2.block_list.1.extra"),
-        ("shape", "shape mismatch"),
-    ],
-)
-def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_keys(
-    host, tmp_path: Path, edit: str, message: str
-) -> None:
-    state = _state()
-    key = "stage_list.2.block_list.1.conv2.conv.weight"
-    if edit == "drop":
-        del state[key]
-    elif edit == "extra":
-        state["stage_list.2.block_list.1.extra"] = torch.zeros(1)
-    else:
-        state["stage_list.2.block_list.1.se_fc1.bias"] = torch.zeros(3)
-    path = tmp_path / "bad.pth"
-    torch.save({"state_dict": state}, path)
-    with pytest.raises(CheckpointError) as info:
-        _build(host, "ecgfounder", path)
-    assert str(path) in str(info.value) and message in str(info.value)
-
-
-def test_a_file_needing_full_unpickling_is_refused_in_one_line(host, tmp_path: Path) -> None:
-    """numpy scalars (the authors' ``val_auroc``) are allow-listed; any other object is not."""
-    path = tmp_path / "trusting.pth"
-    torch.save({"state_dict": _state(), "args": argparse.Namespace(lr=1e-4)}, path)
-    with pytest.raises(CheckpointError) as info:
-        _build(host, "ecgfounder", path)
-    text = str(info.value)
-    assert "\n" not in text and text.startswith(f"{path}: cannot read as a weights-only")
-    assert "argparse.Namespace" in text and "needs full unpickling" in text
-    assert "bench convert-weights MODEL trusting.pth OUT.safetensors --trust-checkpoint" in text
+def test_numpy_scalars_of_the_authors_checkpoint_are_allowed(host, tmp_path: Path) -> None:
+    """The authors' ``save_checkpoint`` stores ``val_auroc`` as a ``numpy.float64``: it is
+    allow-listed, and the file loads weights-only (any other object is refused:
+    tests/model_zoo)."""
+    path = tmp_path / "released.pth"
+    torch.save({"state_dict": _state(), "val_auroc": np.float64(0.9), "epoch": 3}, path)
+    _, built = _build(host, "ecgfounder", path)
+    assert built.init == "file"
 
 
 def test_the_wrong_variant_is_named(host) -> None:
@@ -86,23 +57,6 @@ def test_the_wrong_variant_is_named(host) -> None:
         _build(host, "ecgfounder", checkpoint("ecgfounder-1lead"))
     with pytest.raises(CheckpointError, match=r"a 12-lead checkpoint.*use --model ecgfounder$"):
         _build(host, "ecgfounder-1lead", checkpoint("ecgfounder"))
-
-
-@pytest.mark.parametrize("content", [b"not a zip", None])
-def test_unreadable_or_absent_files_are_errors(host, tmp_path: Path, content) -> None:
-    path = tmp_path / "x.pth"
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(CheckpointError, match=str(path)) as info:
-        _build(host, "ecgfounder", path)
-    assert "\n" not in str(info.value)
-
-
-def test_a_non_net1d_state_dict_is_refused(host, tmp_path: Path) -> None:
-    path = tmp_path / "other.pth"
-    torch.save({"state_dict": {"encoder.weight": torch.zeros(2)}}, path)
-    with pytest.raises(CheckpointError, match=r"not a Net1D .*first_conv\.conv\.weight"):
-        _build(host, "ecgfounder", path)
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))

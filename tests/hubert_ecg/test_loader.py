@@ -3,7 +3,6 @@ everything else is refused in one line naming the file and what is wrong."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -61,33 +60,6 @@ def test_other_namings_of_the_same_weights_load_the_same(host, tmp_path: Path, l
 
 
 @pytest.mark.parametrize(
-    ("edit", "message"),
-    [
-        ("drop", "missing from checkpoint (1): encoder.layers.1.final_layer_norm.bias"),
-        ("extra", "unexpected in checkpoint (1): encoder.layers.1.extra.weight"),
-        ("shape", "shape mismatch (1): encoder.layer_norm.weight: checkpoint 5 vs model 32"),
-    ],
-)
-def test_a_checkpoint_that_does_not_fit_is_refused_naming_the_keys(
-    host, tmp_path: Path, edit: str, message: str
-) -> None:
-    """An encoder key missing, a key the model lacks or a mis-shaped one: refused, listed;
-    only the pretraining heads and a fine-tuned classifier may be left out."""
-    state = load_file(str(SAFETENSORS))
-    if edit == "drop":
-        del state["encoder.layers.1.final_layer_norm.bias"]
-    elif edit == "extra":
-        state["encoder.layers.1.extra.weight"] = torch.zeros(1)
-    else:
-        state["encoder.layer_norm.weight"] = torch.zeros(5)
-    path = _folder(tmp_path, state)
-    with pytest.raises(CheckpointError) as info:
-        build(host, path)
-    text = str(info.value)
-    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
-
-
-@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"model_type": "hubert"}, "model_type 'hubert'; expected 'hubert_ecg'"),
@@ -127,18 +99,6 @@ def test_safetensors_without_a_config_is_refused(host, tmp_path: Path) -> None:
         build(host, path)
 
 
-def test_a_legacy_file_needing_full_unpickling_is_refused_in_one_line(host, tmp_path) -> None:
-    """The legacy ``.pt``'s pickled config loads weights-only; anything more is refused."""
-    state = load_file(str(SAFETENSORS))
-    path = tmp_path / "trusting.pt"
-    torch.save({"model_state_dict": state, "model_config": argparse.Namespace(a=1)}, path)
-    with pytest.raises(CheckpointError) as info:
-        build(host, path)
-    text = str(info.value)
-    assert "\n" not in text and text.startswith(f"{path}: ")
-    assert "argparse.Namespace, which needs full unpickling" in text
-
-
 def test_a_file_of_another_released_size_is_refused_naming_the_model(host, tmp_path) -> None:
     """The released small encoder under ``hubert-ecg`` (base): refused, naming
     ``hubert-ecg-small``; under ``hubert-ecg-small`` it loads as the small size."""
@@ -167,16 +127,15 @@ def test_random_init_is_the_released_size(host, model: str) -> None:
 
 
 @pytest.mark.parametrize("source", [SAFETENSORS, LEGACY], ids=["hf", "legacy"])
-def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path, source) -> None:
-    """``bench convert-weights hubert-ecg``: one safetensors holding the config in its
-    metadata (no config.json needed) and a manifest with the non-commercial licence; it
-    builds the same encoder."""
+def test_a_converted_file_needs_no_config_json(cli, host, tmp_path: Path, source) -> None:
+    """``bench convert-weights hubert-ecg`` of the folder or the legacy ``.pt``: one
+    safetensors holding the config in its metadata, which builds the authors' encoder alone
+    (the manifest and the round trip of every port: tests/model_zoo)."""
     dst = tmp_path / "alone" / "hubert.safetensors"
     dst.parent.mkdir()
     result = CliRunner().invoke(cli, ["convert-weights", "hubert-ecg", str(source), str(dst)])
     assert result.exit_code == 0, result.output
     manifest = json.loads(dst.with_name(dst.name + ".manifest.json").read_text())
-    assert manifest["source_file"] == source.name and "CC BY-NC 4.0" in manifest["licence"]
     assert json.loads(manifest["metadata"]["hubert_ecg.config"])["hidden_size"] == 32
     _assert_authors_embeddings(host, dst)
     state, config = read_checkpoint(dst)
