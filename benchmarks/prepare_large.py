@@ -167,7 +167,7 @@ def child(root: Path, cache_dir: Path, model: str) -> dict[str, Any]:
     folder = Path(cached.array.filename).parent
     out["cache_folder"] = str(folder)
     out["data_bytes"] = (folder / "data.bin").stat().st_size
-    out["index_bytes"] = (folder / "index.json").stat().st_size
+    out["index_bytes"] = (folder / "index.npz").stat().st_size
     out["item_shape"] = list(cached.array.shape[1:])
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     out["maxrss_self_mib"], out["maxrss_workers_mib"] = (u.ru_maxrss / 1024 for u in usage)
@@ -235,9 +235,11 @@ def run_child(
 
 
 def _rows_done(cache_dir: Path) -> int:
-    for index in cache_dir.glob("*/index.json"):
+    """Rows the cache index under ``cache_dir`` marks done (0 while there is none)."""
+    for index in cache_dir.glob("*/index.npz"):
         try:
-            return int(json.loads(index.read_text())["n_rows"])
+            with np.load(index, allow_pickle=False) as stored:
+                return int(json.loads(stored["header"].tobytes())["n_rows"])
         except (OSError, ValueError, KeyError):
             return 0
     return 0

@@ -2,26 +2,31 @@
 
 Layout under ``root``: one folder per (kind, cohort.cache_key, preprocess hash, render
 hash) holding ``data.bin`` — a raw C-order array ``(capacity, *item_shape)`` opened with
-:class:`numpy.memmap` — and ``index.json`` (record id → row, failed records with their
-error message, the number of rows in use). Building appends only records that are not yet
-in the index (a cache opened with ``build=False`` only reads, and a record it lacks is a
-:class:`CacheMissError`); rows are flushed to disk *before* the index that marks them done is
-atomically replaced, so an interrupted build never leaves a half-written row marked done.
-The index is committed at the end of a build, when a build stops on an error, and during
-it at most every :data:`bench.data.cache_index.COMMIT_SECONDS` (less often once one rewrite takes longer than
-:data:`~bench.data.cache_index.COMMIT_SHARE` of that time): rewriting it after every chunk made a build quadratic
-in its records (4.9 s per rewrite at 800k records). A killed build loses at most that much
-work; its rows past the committed ones are written again.
+:class:`numpy.memmap` — and its index (:mod:`bench.data.cache_index`: record id → row as
+sorted arrays, failed records with their error message, the number of rows in use).
+Building appends only records that are not yet in the index (a cache opened with
+``build=False`` only reads, and a record it lacks is a :class:`CacheMissError`); rows are
+flushed to disk *before* the index that marks them done is atomically replaced, so an
+interrupted build never leaves a half-written row marked done. The index is committed at
+the end of a build, when a build stops on an error, and during it at most every
+:data:`bench.data.cache_index.COMMIT_SECONDS` (less often once one rewrite takes longer
+than :data:`~bench.data.cache_index.COMMIT_SHARE` of that time): rewriting it after every
+chunk made a build quadratic in its records (4.9 s per rewrite of the first layout's JSON at
+800k records). A killed build loses at most that much work; its rows past the committed
+ones are written again. Forked workers produce the chunks, at most :data:`AHEAD` per worker
+ahead of the one being written, so a slow disk cannot queue finished chunks in memory.
 One cache folder must not be built by two processes at once.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +35,15 @@ from typing import Any
 import numpy as np
 from rich.progress import Progress
 
-from bench.data.cache_index import IndexCommits, read_index
+from bench.data.cache_index import (
+    INDEX_FILE,
+    NOTE_KINDS,
+    CacheIndex,
+    IndexCommits,
+    RowIndex,
+    fingerprint_hash,
+    read_index,
+)
 from bench.data.cohort import Cohort
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
@@ -40,11 +53,9 @@ from bench.run.parallelism import worker_count
 
 #: Records loaded, preprocessed and rendered together before rows are written.
 CHUNK = 256
-#: What an index keeps per usable record beside its row, each record id → a list of names or
-#: messages: ``missing`` (leads a signal recipe zero-filled), ``dropped`` (extra channels
-#: the reader left out) and ``notices`` (what the reader reported, see
-#: :attr:`bench.data.signal.ECGSignal.notices`).
-NOTE_KINDS: tuple[str, ...] = ("missing", "dropped", "notices")
+#: Chunks handed to each cache worker ahead of the one being written (bounds the produced
+#: chunks waiting in the main process).
+AHEAD = 2
 
 
 class CacheMissError(RuntimeError):
@@ -61,7 +72,7 @@ class CachedImages:
     """
 
     array: np.ndarray
-    index: dict[str, int]
+    index: Mapping[str, int]  # a RowIndex: arrays, not a dict of every record
     failed: dict[str, str] = field(default_factory=dict)
     #: record id → leads the record lacked (zero-filled by a signal recipe)
     missing_leads: dict[str, list[str]] = field(default_factory=dict)
@@ -81,7 +92,12 @@ class CachedImages:
 
     def rows(self, record_ids: Sequence[str]) -> np.ndarray:
         """Rows of several records, in order, as an int64 array."""
-        return np.array([self.row(r) for r in record_ids], dtype=np.int64)
+        if not isinstance(self.index, RowIndex):
+            return np.array([self.row(r) for r in record_ids], dtype=np.int64)
+        positions = self.index.positions(list(record_ids))
+        for record_id in np.asarray(record_ids, dtype=object)[positions < 0][:1]:
+            self.row(record_id)  # raises the KeyError that says why
+        return self.index.row_array[positions].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -178,11 +194,9 @@ class ImageCache:
         folder = self._folder(layout.key)
         if build:
             folder.mkdir(parents=True, exist_ok=True)
-        state = read_index(folder / "index.json", layout.key, layout.item_shape, layout.dtype)
-        _forget_changed_files(state, record_fingerprints(cohort, record_ids))
-        todo = list(dict.fromkeys(
-            str(r) for r in record_ids if str(r) not in state["rows"] and str(r) not in state["failed"]
-        ))  # fmt: skip
+        index = read_index(folder, layout.key, layout.item_shape, layout.dtype)
+        positions = index.include(record_ids, record_fingerprints(cohort, record_ids))
+        todo = index.todo(record_ids, positions)
         if todo and not build:
             raise CacheMissError(
                 f"{folder}: {len(todo)} record(s) of {cohort.name} are not cached (or changed "
@@ -191,66 +205,62 @@ class ImageCache:
             )
         if todo:
             chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
-            index = IndexCommits(folder / "index.json", state)
-            with Progress(disable=not progress) as bar, index:
+            commits = IndexCommits(folder / INDEX_FILE, index)
+            with Progress(disable=not progress) as bar, commits:
                 task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for chunk, (items, good, failed, notes) in zip(
-                    chunks, _produce_all(layout, cohort, chunks), strict=True
-                ):
-                    _append(folder, state, layout, items, good, failed, notes)
-                    index.maybe_commit()
-                    bar.advance(task, len(chunk))
-        n_rows = state["n_rows"]
-        array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
-                          shape=(n_rows, *layout.item_shape)) if n_rows else np.empty(
-                              (0, *layout.item_shape), dtype=layout.dtype)  # fmt: skip
-        wanted = {str(r) for r in record_ids}
-        notes = {
-            kind: {r: m for r, m in state.get(kind, {}).items() if r in wanted}
-            for kind in NOTE_KINDS
-        }
-        return CachedImages(
-            array=array,
-            index={r: i for r, i in state["rows"].items() if r in wanted},
-            failed={r: m for r, m in state["failed"].items() if r in wanted},
-            missing_leads=notes["missing"],
-            dropped=notes["dropped"],
-            notices=notes["notices"],
-        )
+                for items, good, failed, notes in _produce_all(layout, cohort, chunks):
+                    _append(folder, index, layout, items, good, failed, notes)
+                    commits.maybe_commit()
+                    bar.advance(task, len(good) + len(failed))
+        return _cached(folder, index, layout, positions)
 
 
-def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> dict[str, str]:
+def _cached(
+    folder: Path, index: CacheIndex, layout: _Layout, positions: np.ndarray
+) -> CachedImages:
+    """What :meth:`ImageCache._build` returns: the rows of the records at ``positions``."""
+    n_rows = index.n_rows
+    array = np.memmap(folder / "data.bin", dtype=layout.dtype, mode="r",
+                      shape=(n_rows, *layout.item_shape)) if n_rows else np.empty(
+                          (0, *layout.item_shape), dtype=layout.dtype)  # fmt: skip
+    requested = np.unique(index.ids[positions])
+    wanted = RowIndex(requested, np.zeros(len(requested), np.int64))
+    notes = {
+        kind: {r: m for r, m in index.notes.get(kind, {}).items() if r in wanted}
+        for kind in NOTE_KINDS
+    }
+    return CachedImages(
+        array=array,
+        index=index.cached(positions),
+        failed={r: m for r, m in index.failed.items() if r in wanted},
+        missing_leads=notes["missing"],
+        dropped=notes["dropped"],
+        notices=notes["notices"],
+    )
+
+
+def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> np.ndarray | None:
     """Size and modification time of each record's file(s), from the manifest's ``path``
-    column (a WFDB record name stands for its ``.hea``/``.dat``/``.mat`` files); empty for
-    cohorts without files (synthetic). An edited file changes its fingerprint."""
+    column (a WFDB record name stands for its ``.hea``/``.dat``/``.mat`` files), hashed
+    (:func:`bench.data.cache_index.fingerprint_hash`): one uint64 per id; None for cohorts
+    without files (synthetic). An edited file changes its fingerprint."""
     manifest = cohort.manifest
     if "path" not in manifest.columns:
-        return {}
-    paths = dict(zip(manifest["record_id"], manifest["path"], strict=True))
-    out = {}
-    for record_id in map(str, record_ids):
-        base = str(paths.get(record_id, ""))
+        return None
+    paths = manifest.set_index("record_id")["path"]
+    paths = paths[~paths.index.duplicated()].reindex([str(r) for r in record_ids])
+    out = np.zeros(len(paths), dtype=np.uint64)
+    for at, path in enumerate(paths.fillna("").astype(str)):
         parts = []
-        for candidate in (base, f"{base}.hea", f"{base}.dat", f"{base}.mat"):
+        for candidate in (path, f"{path}.hea", f"{path}.dat", f"{path}.mat"):
             try:
                 stat = os.stat(candidate)
             except OSError:
                 continue
             if not os.path.isdir(candidate):
-                parts.append(f"{candidate[len(base) :] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
-        out[record_id] = "|".join(parts)
+                parts.append(f"{candidate[len(path) :] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
+        out[at] = fingerprint_hash("|".join(parts))
     return out
-
-
-def _forget_changed_files(state: dict[str, Any], fingerprints: dict[str, str]) -> None:
-    """Drop cached rows, failures and notes whose file changed since they were cached;
-    record the current fingerprints (committed with the next index write)."""
-    stored: dict[str, str] = state.setdefault("fingerprints", {})
-    for record_id, fingerprint in fingerprints.items():
-        if stored.get(record_id) != fingerprint:
-            for kind in ("rows", "failed", *NOTE_KINDS):
-                state.get(kind, {}).pop(record_id, None)
-            stored[record_id] = fingerprint
 
 
 @dataclass(frozen=True)
@@ -328,35 +338,38 @@ def _produce_all(layout: _Layout, cohort: Cohort, chunks: list[list[str]]) -> It
             yield from map(_produce, chunks)
             return
         context = multiprocessing.get_context("fork")
+        gc.freeze()  # the workers inherit the heap: a collection there would copy its pages
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield from pool.map(_produce, chunks)
+            pending: deque[Any] = deque()
+            for chunk in chunks:  # at most AHEAD chunks per worker in flight or waiting
+                pending.append(pool.submit(_produce, chunk))
+                if len(pending) >= AHEAD * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
     finally:
         _WORK = None
+        gc.unfreeze()
 
 
 def _append(
     folder: Path,
-    state: dict[str, Any],
+    index: CacheIndex,
     layout: _Layout,
     items: np.ndarray | None,
     good: list[str],
     failed: dict[str, str],
     notes: dict[str, dict[str, list[str]]],
 ) -> None:
-    """Write one produced chunk's rows and flush them, then record them in ``state`` (the
-    index in memory; :class:`~bench.data.cache_index.IndexCommits` writes it)."""
-    state["failed"].update(failed)
-    for kind, values in notes.items():
-        if values:
-            state.setdefault(kind, {}).update(values)
+    """Write one produced chunk's rows and flush them, then record them in ``index`` (in
+    memory; :class:`~bench.data.cache_index.IndexCommits` writes it)."""
     if items is not None:
-        first = state["n_rows"]
+        first = index.n_rows
         data = _open_for_rows(folder / "data.bin", layout, first + len(good))
         data[first : first + len(good)] = items
         data.flush()
         del data
-        state["rows"].update({r: first + i for i, r in enumerate(good)})
-        state["n_rows"] = first + len(good)
+    index.add(good if items is not None else [], failed, notes)
 
 
 def _open_for_rows(path: Path, layout: _Layout, n_rows: int) -> np.memmap:

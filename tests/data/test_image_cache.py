@@ -129,7 +129,7 @@ def test_the_index_is_committed_by_time_not_after_every_chunk(
     monkeypatch.setattr(
         cache_index,
         "write_index",
-        lambda path, state: writes.append(state["n_rows"]) or original(path, state),
+        lambda path, index: writes.append(index.n_rows) or original(path, index),
     )
     monkeypatch.setattr("bench.data.image_cache.CHUNK", 1)
     source = CountingCohort(["1", "2", "3", "4"])
@@ -142,3 +142,50 @@ def test_the_index_is_committed_by_time_not_after_every_chunk(
     writes.clear()
     _images(ImageCache(tmp_path / "b"), source, ["1", "2", "3", "4"])
     assert writes == [1, 2, 3, 4]  # after every chunk once committing is due
+
+
+def test_a_record_whose_file_changed_is_built_again_and_only_it(tmp_path: Path) -> None:
+    """Each record's file fingerprint (size, mtime) is kept in the index: a rewritten file
+    rebuilds that record's row, a failed record whose file changed is tried again."""
+    ids = ["1", "2", "bad"]
+    source = CountingCohort(ids)
+    for record_id in ids:
+        (tmp_path / f"{record_id}.dat").write_bytes(b"x")
+    source.cohort.manifest["path"] = [str(tmp_path / r) for r in ids]
+    _images(ImageCache(tmp_path / "cache"), source, ids)
+    source.calls.clear()
+    for record_id in ("2", "bad"):
+        (tmp_path / f"{record_id}.dat").write_bytes(b"longer")
+    again = _images(ImageCache(tmp_path / "cache"), source, ids)
+    assert source.calls == ["2", "bad"]
+    assert set(again.failed) == {"bad"} and again.array.shape[0] == 3  # "2" got a new row
+    np.testing.assert_array_equal(
+        again.array[again.row("2")], render(preprocess(synthetic_ecg(2)), RENDER)
+    )
+
+
+def test_an_index_of_the_first_layout_is_read_and_replaced(tmp_path: Path) -> None:
+    """A cache whose index is the version-1 ``index.json`` (dicts of every record) keeps its
+    rows: only the records it lacks are built, and the index is rewritten as ``index.npz``."""
+    import json
+
+    source = CountingCohort(["1", "2", "3", "bad"])
+    first = _images(ImageCache(tmp_path), source, ["1", "2", "bad"])
+    (folder,) = tmp_path.iterdir()
+    with np.load(folder / "index.npz") as stored:
+        header = json.loads(stored["header"].tobytes())
+    legacy = {**{k: header[k] for k in ("key", "item_shape", "dtype", "n_rows")}, "version": 1,
+              "rows": {"1": first.row("1"), "2": first.row("2")}, "failed": first.failed}  # fmt: skip
+    (folder / "index.json").write_text(json.dumps(legacy))
+    (folder / "index.npz").unlink()
+    source.calls.clear()
+    cached = _images(ImageCache(tmp_path), source, ["1", "2", "3", "bad"])
+    assert source.calls == ["3"]
+    assert cached.failed == first.failed and cached.row("3") == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["data.bin", "index.npz"]
+    np.testing.assert_array_equal(
+        cached.array[cached.rows(["1", "3"])],
+        np.stack([render(preprocess(synthetic_ecg(k)), RENDER) for k in (1, 3)]),
+    )
+    with pytest.raises(KeyError, match="'bad' failed"):
+        cached.rows(["1", "bad"])

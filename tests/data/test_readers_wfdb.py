@@ -389,10 +389,14 @@ def test_a_record_without_signals_or_sampling_rate_is_refused(
         read_wfdb(record)
 
 
-def test_an_unparsable_header_is_named_with_the_reason(tmp_path: Path) -> None:
+def test_an_unparsable_header_is_named_with_the_line_field_and_what_was_expected(
+    tmp_path: Path,
+) -> None:
     record = _header(tmp_path / "rec.hea", "rec 1 500 4", "this is no signal line")
     with pytest.raises(
-        ECGFormatError, match=r"rec\.hea: unreadable WFDB header \(invalid syntax in signal line\)$"
+        ECGFormatError,
+        match=r"rec\.hea: line 2, format: expected FORMAT\[xSAMPLES_PER_FRAME\]\[:SKEW\]"
+        r"\[\+OFFSET\], got 'is'$",
     ):
         read_wfdb(record)
 

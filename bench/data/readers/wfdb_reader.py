@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import wfdb
+from wfdb.io import _signal
 
 from bench.data.readers.lead_names import standard_channels, unknown_lead_notice
+from bench.data.readers.wfdb_header import SIGNAL_FIELDS, WFDBHeader, read_header
 from bench.data.signal import ECGFormatError, ECGSignal
 
 if TYPE_CHECKING:
@@ -30,6 +32,16 @@ UNIT_TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3,
 
 #: Extensions that name a WFDB record's header or signal file rather than the record.
 RECORD_SUFFIXES: tuple[str, ...] = (".hea", ".dat", ".mat")
+
+#: The record-line fields :func:`_read_signals` gives :class:`wfdb.Record`.
+_RECORD_FIELDS: tuple[str, ...] = (
+    "record_name",
+    "n_sig",
+    "fs",
+    "counter_freq",
+    "base_counter",
+    "sig_len",
+)
 
 #: Bytes per sample of the WFDB storage formats (for the truncation check).
 _BYTES_PER_SAMPLE: dict[str, float] = {
@@ -49,16 +61,42 @@ _MAT_TYPES: dict[str, tuple[int, str]] = {
 _MAT_HEADER = struct.Struct("<5i")
 
 
-def _diagnose(record_path: Path, hea: Path) -> None:
-    """Raise the specific :class:`ECGFormatError` for a record wfdb could not read."""
-    try:
-        header = wfdb.rdheader(str(record_path))
-    except Exception as exc:  # wfdb raises many types on malformed headers
-        raise ECGFormatError(f"{hea}: unreadable WFDB header ({exc})") from exc
-    _check_data_files(header, record_path.parent, hea)
+def _read_signals(record_path: Path, header: WFDBHeader) -> wfdb.Record:
+    """The physical signals of a single-segment record whose header :func:`read_header`
+    parsed, read and scaled by wfdb's signal reader: ``wfdb.rdrecord`` less its header parser
+    (all channels and samples, frames smoothed, float64)."""
+    fields = {name: getattr(header, name) for name in (*_RECORD_FIELDS, *SIGNAL_FIELDS)}
+    record = wfdb.Record(**fields, comments=header.comments)
+    directory = os.path.abspath(record_path.parent)
+    if record.sig_len is None:  # as wfdb: from the size of the first signal file
+        first = record.file_name[0]
+        record.sig_len = _signal._infer_sig_len(
+            file_name=first,
+            fmt=record.fmt[0],
+            tsamps_per_frame=sum(
+                spf
+                for name, spf in zip(record.file_name, record.samps_per_frame, strict=True)
+                if name == first
+            ),
+            byte_offset=record.byte_offset[0],
+            dir_name=directory,
+            pn_dir=None,
+        )
+    channels = list(range(record.n_sig))
+    record.check_read_inputs(0, record.sig_len, channels, True, True, 64)
+    record.e_d_signal = _signal._rd_segment(
+        file_name=record.file_name, dir_name=directory, pn_dir=None, fmt=record.fmt,
+        n_sig=record.n_sig, sig_len=record.sig_len, byte_offset=record.byte_offset,
+        samps_per_frame=record.samps_per_frame, skew=record.skew, init_value=record.init_value,
+        sampfrom=0, sampto=record.sig_len, channels=channels, ignore_skew=False, no_file=False,
+        sig_data=None, return_res=64,
+    )  # fmt: skip
+    record._arrange_fields(channels=channels, sampfrom=0, smooth_frames=True)
+    record.dac(expanded=False, return_res=64, inplace=True)
+    return record
 
 
-def _check_data_files(header: wfdb.Record, directory: Path, hea: Path) -> None:
+def _check_data_files(header: WFDBHeader | wfdb.Record, directory: Path, hea: Path) -> None:
     """Missing, short or misshapen signal files raise :class:`ECGFormatError` naming the file.
 
     A ``.mat`` file's MATLAB header is checked against the WFDB header (see
@@ -180,12 +218,18 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
     hea = record_path.with_name(record_path.name + ".hea")
     if not hea.is_file():
         raise ECGFormatError(f"{hea}: WFDB header file not found")
+    header = read_header(hea)
+    if header.n_seg is None and (not header.n_sig or not header.fs):
+        raise ECGFormatError(f"{hea}: record has no signals or no sampling rate")
     try:
-        # float64: a float32 read rounds digital values above 2**24 (format 32) before the
-        # baseline is subtracted
-        record = wfdb.rdrecord(str(record_path), physical=True, return_res=64)
+        if header.n_seg is None:
+            record = _read_signals(record_path, header)
+        else:  # multi-segment: wfdb reads the segments' headers and signals
+            # float64: a float32 read rounds digital values above 2**24 (format 32) before
+            # the baseline is subtracted
+            record = wfdb.rdrecord(str(record_path), physical=True, return_res=64)
     except Exception as exc:  # wfdb raises many types on malformed files: say which problem
-        _diagnose(record_path, hea)
+        _check_data_files(header, record_path.parent, hea)
         raise ECGFormatError(f"{record_path}: unreadable WFDB record ({exc})") from exc
     _check_data_files(record, record_path.parent, hea)  # wfdb reads what it finds, as it finds it
     if not record.n_sig or record.p_signal is None or not record.fs:
@@ -196,8 +240,10 @@ def read_wfdb(record_path: str | os.PathLike[str]) -> ECGSignal:
             f"found {record.p_signal.shape[0]}"
         )
     rows, leads, dropped = standard_channels(record.sig_name, str(hea))
-    written = _units_as_written(hea, record.n_sig)
-    units = [mine or theirs for mine, theirs in zip(written, record.units, strict=True)]
+    units = header.units  # as written: wfdb drops non-ASCII characters (µV would be volts)
+    if header.n_seg is not None:
+        written = _units_as_written(hea, record.n_sig)
+        units = [mine or theirs for mine, theirs in zip(written, record.units, strict=True)]
     factors = []
     for row in rows:
         name, unit = record.sig_name[row], units[row]
