@@ -75,6 +75,8 @@ def build_released(
     ignore: Sequence[str] = ("head.",),
     encoder: Callable[[ModuleT], nn.Module] | None = None,
     details: Mapping[str, Any] | None = None,
+    window: Callable[[ConfigT], int] | None = None,
+    input_size: int | None = None,
 ) -> BuiltModel:
     """Build the port registered as ``name`` at ``profile`` from ``weights``.
 
@@ -89,17 +91,23 @@ def build_released(
     ``BuiltModel.config`` holds the profile, the architecture (``asdict``), ``details`` and
     the parameter count in millions; ``BuiltModel.arch`` is ``paper_arch`` for the ``paper``
     profile's architecture (the released one) when given, else ``arch(config)``. An unknown
-    ``profile`` is a :class:`ValueError` naming the known ones."""
+    ``profile``, or an architecture whose ``window(config)`` (samples) is not the input
+    contract's ``input_size``, is a :class:`ValueError` naming what was expected."""
     if profile not in profiles:
         raise ValueError(f"{name}: unknown profile {profile!r}; expected {sorted(profiles)}")
     path = released_weights(name, weights, download_hint)
     init: Init = "random" if path is None else "file"
     if path is None:
         config = profiles[profile]
-        module = make(config)
     else:
         state, config = read(path)
-        module = make(config)
+    if window is not None and window(config) != input_size:
+        raise ValueError(
+            f"{name}: the encoder takes {window(config)}-sample windows, the input contract "
+            f"gives {input_size}"
+        )
+    module = make(config)
+    if path is not None:
         load_strict(module if encoder is None else encoder(module), state, path, ignore)
     return BuiltModel(
         module=module,

@@ -100,7 +100,7 @@ def build_ecg_jepa(
     """Build ECG-JEPA's encoder registered as ``name`` (see the module docstring)."""
     from bench.api import build_released
 
-    built = build_released(
+    return build_released(
         name,
         profile=profile,
         weights=weights,
@@ -113,11 +113,6 @@ def build_ecg_jepa(
         ignore=(HEAD_PREFIX,),
         arch=lambda config: f"ViT/50 (width {config.width}, depth {config.depth})",
         paper_arch="ViT-B/50 (ECG-JEPA)",
+        window=lambda config: config.seq_len,
+        input_size=input_size,
     )
-    seq_len = built.module.config.seq_len
-    if seq_len != input_size:
-        raise ValueError(
-            f"{name}: the encoder takes {seq_len}-sample windows, the input contract gives "
-            f"{input_size}"
-        )
-    return built

@@ -120,7 +120,7 @@ def build_st_mem(
     """Build ST-MEM's encoder registered as ``name`` (see the module docstring)."""
     from bench.api import build_released
 
-    built = build_released(
+    return build_released(
         name,
         profile=profile,
         weights=weights,
@@ -132,11 +132,6 @@ def build_st_mem(
         ignore=(HEAD_PREFIX,),
         arch=lambda c: f"ViT/{c.patch_size} (width {c.width}, depth {c.depth})",
         paper_arch="ViT-B/75 (ST-MEM)",
+        window=lambda config: config.seq_len,
+        input_size=input_size,
     )
-    seq_len = built.module.config.seq_len
-    if seq_len != input_size:
-        raise CheckpointError(
-            f"{name}: the encoder takes {seq_len}-sample windows, the input contract gives "
-            f"{input_size}"
-        )
-    return built

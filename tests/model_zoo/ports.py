@@ -54,6 +54,8 @@ class Port:
     #: The model the slow evaluation modes run (a smaller variant where there is one).
     other_modes_model: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    #: The window (samples) the encoder is built for, when it refuses any other.
+    window: int | None = None
 
     def write(self, state: State, folder: Path) -> Path:
         """``state`` saved in the port's main layout under ``folder``; the file's path."""
@@ -122,6 +124,7 @@ def _founder_state() -> State:
 PORTS: tuple[Port, ...] = (
     Port(
         model="ecg-jepa",
+        window=2500,
         checkpoint=ecg_jepa.CHECKPOINT,
         state=_jepa_state,
         wrap=lambda state: {"encoder": state, "epoch": 0},
@@ -140,6 +143,7 @@ PORTS: tuple[Port, ...] = (
     ),
     Port(
         model="st-mem",
+        window=2250,
         checkpoint=st_mem.CHECKPOINT,
         state=_st_mem_state,
         wrap=lambda state: {"model": state},
@@ -158,6 +162,7 @@ PORTS: tuple[Port, ...] = (
     ),
     Port(
         model="ecg-cpc",
+        window=600,
         checkpoint=ecg_cpc.CHECKPOINT,
         state=lambda: torch.load(ecg_cpc.CHECKPOINT, weights_only=True)["state_dict"],
         wrap=lambda state: {"state_dict": state, "epoch": 3},
@@ -230,6 +235,7 @@ PORTS: tuple[Port, ...] = (
     ),
     Port(
         model="hubert-ecg",
+        window=2500,
         checkpoint=hubert_ecg.SAFETENSORS,
         state=lambda: load_file(str(hubert_ecg.SAFETENSORS)),
         save=_hf_folder,

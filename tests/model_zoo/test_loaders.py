@@ -77,6 +77,17 @@ def test_unreadable_or_absent_files_are_refused(host, tmp_path, port, content) -
     assert _refusal(port, host, path).startswith(f"{path}: ")
 
 
+@pytest.mark.parametrize(
+    "port", [port for port in PORTS if port.window], ids=[p.model for p in PORTS if p.window]
+)
+def test_an_encoder_for_another_window_is_refused(host, port: Port) -> None:
+    """A window the input contract does not give is refused before anything is built."""
+    spec = host.registries.models.get(port.model)
+    assert spec.input_size(224) == port.window
+    with pytest.raises(ValueError, match=f"takes {port.window}-sample windows.* gives 999"):
+        spec.build(num_classes=2, profile="paper", input_size=999, weights="random")
+
+
 @ports
 def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path, port: Port) -> None:
     """``bench convert-weights MODEL`` writes safetensors and a manifest (source, its
