@@ -188,6 +188,21 @@ def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[
     """HuBERT-ECG's ``ModelSpec.convert_weights``: the normalised state of a released file
     (pretraining heads kept) with its architecture in the metadata, so that the converted
     file needs no ``config.json``."""
+    import warnings
+
+    import torch
+
+    from bench.api import load_into
+    from bench.plugins.hubert_ecg.model import HubertEcgModel
+
     path = Path(src)
     state, config = read_checkpoint(path, trusted)
+    with torch.device("meta"):  # the keys and shapes only, no memory for the weights
+        encoder = HubertEcgModel(config)
+    try:
+        with warnings.catch_warnings():  # copying into meta parameters is the intended no-op
+            warnings.filterwarnings("ignore", "for .*: copying from a non-meta parameter")
+            load_into(encoder, state, ignore=NOT_ENCODER)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     return state, {"source": path.name, CONFIG_KEY: json.dumps(config.to_dict(), sort_keys=True)}

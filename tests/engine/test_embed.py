@@ -127,7 +127,10 @@ def test_embed_a_task_cohort_writes_record_and_patient_ids(
         (["--input", "BAD", "--fs", "500"], "(N, 12, samples) in mV"),
         (["--input", "BAD", "--fs", "500"], "got float64 (2, 8, 100)"),
         (["--input", "X", "--fs", "500", "--per-segment"], f"model '{MODEL}' takes one image"),
-        (["--input", "X", "--fs", "500", "--per-segment"], "models with segments: ecg-cpc, ecg-fm,"),
+        (
+            ["--input", "X", "--fs", "500", "--per-segment"],
+            "models with segments: ecg-cpc, ecg-fm,",
+        ),
     ],
 )
 def test_embed_input_errors_say_what_was_expected(cli, tmp_path, args, message) -> None:

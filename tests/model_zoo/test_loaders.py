@@ -110,19 +110,7 @@ def test_convert_weights_round_trips_the_fixture(cli, host, tmp_path: Path, port
     np.testing.assert_array_equal(converted, released)
 
 
-UNCHECKED = {"hubert-ecg": "its converted() takes the state as config.json describes it, unchecked"}
-
-
-@pytest.mark.parametrize(
-    "port",
-    [
-        pytest.param(port, marks=pytest.mark.xfail(strict=True, reason=UNCHECKED[port.model]))
-        if port.model in UNCHECKED
-        else port
-        for port in PORTS
-    ],
-    ids=[port.model for port in PORTS],
-)
+@pytest.mark.parametrize("port", PORTS, ids=[port.model for port in PORTS])
 def test_convert_weights_refuses_a_file_of_another_model(cli, tmp_path: Path, port) -> None:
     """Nothing is written of a file whose state is not the model's."""
     src = port.write({"encoder.weight": torch.zeros(2)}, tmp_path)
