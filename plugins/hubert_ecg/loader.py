@@ -191,9 +191,9 @@ def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[
     import warnings
 
     import torch
+    from bench.plugins.hubert_ecg.model import HubertEcgModel
 
     from bench.api import load_into
-    from bench.plugins.hubert_ecg.model import HubertEcgModel
 
     path = Path(src)
     state, config = read_checkpoint(path, trusted)
