@@ -82,8 +82,10 @@ def _record_rules(module: nn.Module, labels: tuple[str, ...]) -> dict[str, str]:
         "--weights",
         required=True,
         type=click.Path(exists=True, dir_okay=False),
-        help="A released fine-tuned checkpoint with its classification head (ECG-FM: a "
-        "fairseq-signals ecg_transformer_classifier .pt).",
+        help="A released fine-tuned checkpoint with its classification head: ECG-FM's "
+        "fairseq-signals ecg_transformer_classifier .pt, ECGFounder's released .pth (its "
+        "150-statement head), ST-MEM's fine-tuned best-*.pth (docs/models.md: which models "
+        "have one).",
     ),
     output_help="Probabilities CSV: record_id, patient_id, one column per label; what produced "
     "it goes to <stem>.manifest.json beside it.",
@@ -119,8 +121,8 @@ def predict_command(
 
     Runs the checkpoint's own classification head (not a new one, as bench run fits) on
     raw ECGs or a task's records, through the model's own preprocessing; the columns are
-    the head's label names. A segment model (ECG-FM) scores each 5 s window and makes the
-    record's probability by its input contract's rule (mean, or max for some labels).
+    the head's label names. A segment model (ECG-FM, ST-MEM) scores each window and makes
+    the record's probability by its input contract's rule (mean, or max for some labels).
 
     \b
     Examples:
@@ -128,6 +130,8 @@ def predict_command(
           --input ecgs.npy --fs 500 -o probabilities.csv
       bench predict -m ecg-fm --weights physionet_finetuned.pt --labels label_def.csv \\
           --input /data/wfdb-folder --per-segment --precision fp32 -o windows.csv
+      bench predict -m ecgfounder --weights 12_lead_ECGFounder.pth --labels tasks.txt \\
+          --input ecgs.npy --fs 500 -o probabilities.csv
     """
     import numpy as np
     import pandas as pd
