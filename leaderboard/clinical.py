@@ -9,7 +9,10 @@ For every row of a task's internal test set, at the largest training fraction th
   dimension with the largest gap), with the subgroups named;
 - the worst robustness condition: the largest AUROC drop of ``bench robustness`` (records
   in ``robustness.jsonl`` beside ``results.jsonl``), clean − perturbed;
-- ECE (the ``ece`` metric);
+- calibration: ECE (the ``ece`` metric) with its 95 % CI (pooled over the seeds' bootstrap
+  replicates where the predictions allow, else the mean of the seeds' CI bounds) and the
+  Brier score, each beside its value after temperature scaling fitted on the validation
+  set (``ece_ts``, ``brier_ts``);
 - GFLOPs per ECG and latency per ECG at batch 1 (the records' ``compute``).
 
 Values are means over the seeds that have them (their CIs are in the records). A missing
@@ -25,7 +28,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.leaderboard.aggregate import SourcedRecord, fraction_label, row_key, row_labels
+from bench.leaderboard.aggregate import (
+    SourcedRecord,
+    fraction_label,
+    row_key,
+    row_labels,
+    summarise,
+)
+from bench.leaderboard.replicates import Replicates, pooled_ci
 
 from bench.api import ResultRecord, read_jsonl
 
@@ -33,6 +43,8 @@ from bench.api import ResultRecord, read_jsonl
 ROBUSTNESS_FILE = "robustness.jsonl"
 SPLIT = "internal"
 MISSING = "—"
+#: Calibration metrics shown beside ECE: the Brier score and both after temperature scaling.
+CALIBRATED = ("ece_ts", "brier", "brier_ts")
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,10 @@ class ProfileRow:
     ece: float | None
     gflops: float | None
     latency_ms: float | None
+    ece_ci: tuple[float, float] | None = None
+    ece_ts: float | None = None
+    brier: float | None = None
+    brier_ts: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -96,18 +112,36 @@ def _worst_condition(records: Sequence[ResultRecord]) -> tuple[str | None, float
     return condition, statistics.fmean(drops[condition])
 
 
+def _ece_ci(
+    items: Sequence[SourcedRecord], values: Replicates | None
+) -> tuple[float, float] | None:
+    """The 95 % CI of the seeds' ECE: pooled over their replicates when ``values`` can
+    recompute them, else the mean of the seeds' bounds (one seed: its record's CI)."""
+    if not items:
+        return None
+    cell = summarise(items)
+    pooled = pooled_ci(cell, values) if values is not None and len(items) > 1 else ""
+    if not isinstance(pooled, str):
+        return pooled
+    return None if cell.ci_low is None or cell.ci_high is None else (cell.ci_low, cell.ci_high)
+
+
 def clinical_profile(
-    records: Sequence[SourcedRecord], robustness: Sequence[SourcedRecord] = ()
+    records: Sequence[SourcedRecord],
+    robustness: Sequence[SourcedRecord] = (),
+    values: Replicates | None = None,
 ) -> list[ProfileRow]:
-    """The profile rows of every task with AUROC records on its internal test set."""
-    by_group: dict[tuple[Any, ...], dict[str, list[ResultRecord]]] = defaultdict(
+    """The profile rows of every task with AUROC records on its internal test set;
+    ``values`` (the board's) pools the ECE CI over the seeds' replicates."""
+    by_group: dict[tuple[Any, ...], dict[str, list[SourcedRecord]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    tagged = [(i.record, i.record.metric) for i in records]
-    tagged += [(i.record, "robustness") for i in robustness]
-    for r, metric in tagged:
+    tagged = [(i, i.record.metric) for i in records]
+    tagged += [(i, "robustness") for i in robustness]
+    for item, metric in tagged:
+        r = item.record
         if r.split == SPLIT:
-            by_group[(r.task, r.source, row_key(r), r.fraction)][metric].append(r)
+            by_group[(r.task, r.source, row_key(r), r.fraction)][metric].append(item)
     largest: dict[tuple[Any, ...], float] = {}
     for task, source, row, fraction in by_group:
         if by_group[(task, source, row, fraction)]["auroc"]:
@@ -116,10 +150,11 @@ def clinical_profile(
     labels = row_labels(row for _, _, row in largest)
     out = []
     for (task, source, row), fraction in sorted(largest.items(), key=lambda kv: kv[0][:2]):
-        metrics = by_group[(task, source, row, fraction)]
+        items = by_group[(task, source, row, fraction)]
+        metrics = {name: [i.record for i in group] for name, group in items.items()}
         aurocs = metrics["auroc"]
-        subgroup, gap = _worst_subgroup(metrics["subgroup_auroc"])
-        condition, drop = _worst_condition(metrics["robustness"])
+        subgroup, gap = _worst_subgroup(metrics.get("subgroup_auroc", []))
+        condition, drop = _worst_condition(metrics.get("robustness", []))
         latency = _mean((r.compute.get("latency_s_per_ecg") or {}).get("1") for r in aurocs)
         out.append(
             ProfileRow(
@@ -133,9 +168,11 @@ def clinical_profile(
                 gap=gap,
                 condition=condition,
                 drop=drop,
-                ece=_mean(r.value for r in metrics["ece"]),
+                ece=_mean(r.value for r in metrics.get("ece", [])),
                 gflops=_mean(r.compute.get("gflops_per_ecg") for r in aurocs),
                 latency_ms=None if latency is None else 1000 * latency,
+                ece_ci=_ece_ci(items.get("ece", []), values),
+                **{m: _mean(r.value for r in metrics.get(m, [])) for m in CALIBRATED},
             )
         )
     return out
@@ -143,6 +180,10 @@ def clinical_profile(
 
 def _number(value: float | None, digits: int = 3) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f" ({ci[0]:.3f}–{ci[1]:.3f})"
 
 
 def profile_markdown(rows: Sequence[ProfileRow]) -> str:
@@ -157,8 +198,9 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
         parts.append(f"### {task} · {source} · {SPLIT}\n")
         parts.append(
             "| row | fraction | seeds | AUROC | worst subgroup | gap | worst condition | "
-            "AUROC drop | ECE | GFLOPs/ECG | latency (ms/ECG, batch 1) |\n"
-            "|---|--:|--:|--:|---|--:|---|--:|--:|--:|--:|"
+            "AUROC drop | ECE (95 % CI) | ECE, TS | Brier | Brier, TS | GFLOPs/ECG | "
+            "latency (ms/ECG, batch 1) |\n"
+            "|---|--:|--:|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|"
         )
         for r in task_rows:
             cells = [
@@ -170,7 +212,10 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
                 _number(r.gap),
                 r.condition or MISSING,
                 MISSING if r.drop is None else f"{r.drop:+.3f}",
-                _number(r.ece),
+                _number(r.ece) + _interval(r.ece_ci),
+                _number(r.ece_ts),
+                _number(r.brier),
+                _number(r.brier_ts),
                 _number(r.gflops),
                 _number(r.latency_ms, 2),
             ]
@@ -180,8 +225,12 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
             missing.append("subgroups: `bench rescore RUN --metric subgroup_auroc`")
         if all(r.drop is None for r in task_rows):
             missing.append("robustness: `bench robustness RUN`")
-        if all(r.ece is None for r in task_rows):
-            missing.append("calibration: `bench rescore RUN --metric ece`")
+        calibration = [
+            m for m in ("ece", *CALIBRATED) if all(getattr(r, m) is None for r in task_rows)
+        ]
+        if calibration:
+            flags = " ".join(f"--metric {m}" for m in calibration)
+            missing.append(f"calibration: `bench rescore RUN {flags}`")
         if missing:
             parts.append("\n" + MISSING + " not measured; " + "; ".join(missing) + ".")
         parts.append("")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from bench.leaderboard.aggregate import MixedRecordsError
+from bench.leaderboard.calibration_cell import PLOTS, write_cell_figure
 from bench.leaderboard.html import board_html
 from bench.leaderboard.paired import parse_contrast
 from bench.leaderboard.report import DEFAULT_METRICS, build_leaderboard
@@ -52,10 +53,15 @@ def _target(output: Path, fmt: str) -> Path:
 )  # fmt: skip
 @click.option("--allow-mixed", is_flag=True, help="Tabulate records of differing versions.")
 @click.option("--replicates", default=500, show_default=True, help="Paired bootstrap replicates.")
-@click.option("--output", type=click.Path(path_type=Path),
+@click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write to FILE, or into DIR (html: DIR/index.html + DIR/plots).")  # fmt: skip
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
               help="Also write the figures (PNG + SVG) into this directory.")  # fmt: skip
+@click.option("--cell", "cell_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instead of a board: draw one finished cell's --plot from its saved "
+              "predictions into --output (FILE.png or FILE.svg).")  # fmt: skip
+@click.option("--plot", type=click.Choice(list(PLOTS)), default="reliability",
+              show_default=True, help="With --cell: the figure to draw.")  # fmt: skip
 def leaderboard_command(
     results_dirs: tuple[Path, ...],
     fmt: str,
@@ -69,6 +75,8 @@ def leaderboard_command(
     replicates: int,
     output: Path | None,
     plots_dir: Path | None,
+    cell_dir: Path | None,
+    plot: str,
 ) -> None:
     """Tables (and figures) generated from the result records in RESULTS_DIRS (default: runs/).
 
@@ -76,8 +84,19 @@ def leaderboard_command(
     bootstrap replicates), compares rows with a paired bootstrap (the reference against
     every row, pretrained against random init, the contrasts), and refuses (exit 2) to mix
     records of different task/source versions or render configs. Markdown and JSON also
-    hold the generated Findings and every row's identity.
+    hold the generated Findings and every row's identity. With --cell, draws one cell's
+    reliability diagram or decision curve instead (bench leaderboard --cell CELL_DIR
+    --plot reliability -o FILE.png).
     """
+    if cell_dir is not None:
+        if output is None or results_dirs:
+            raise click.UsageError("--cell draws into --output FILE and takes no RESULTS_DIRS")
+        try:
+            click.echo(f"wrote {write_cell_figure(cell_dir, plot, output)}", err=True)
+        except ValueError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
+        return
     try:
         configured = load_comparisons(comparisons_file)
     except ValueError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.leaderboard.calibration_plots import write_calibration
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
 
@@ -33,6 +34,7 @@ def write_leaderboard(
     for old in [*plots.glob("*.png"), *plots.glob("*.svg")] if plots.is_dir() else []:
         old.unlink()
     figures = [p for p in board.plot(plots) if p.suffix == ".png"]
+    calibration = write_calibration(results_dirs, board.cells, plots)
     lines = ["# ECG Bench leaderboard", ""]
     if header:
         lines += [header.rstrip(), ""]
@@ -41,9 +43,10 @@ def write_leaderboard(
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
+    lines += [calibration.markdown]
     for fmt in ("csv", "json"):
         (out / f"leaderboard.{fmt}").write_text(board.render(fmt), encoding="utf-8")
-    write_html(board, out / "leaderboard.html", header, figures=figures)
+    write_html(board, out / "leaderboard.html", header, figures=[*figures, *calibration.figures])
     path = out / "LEADERBOARD.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

@@ -183,7 +183,7 @@ def build_leaderboard(
         findings=findings(diffs, cells, FINDINGS_METRIC),
         caption=profile_caption(cells),
         reference=comparisons.reference,
-        clinical=clinical_profile(records, load_robustness(paths)),
+        clinical=clinical_profile(records, load_robustness(paths), values),
         claims=paper_claims(cells, diffs, salient, values, FINDINGS_METRIC),
         limits=board_limits(cells),
     )

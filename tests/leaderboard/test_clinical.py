@@ -30,9 +30,11 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
         _record("auroc", 0.90, 1.0, 1, compute=compute),
         _record("subgroup_auroc", 0.04, 1.0, 0, bootstrap=gap),
         _record("subgroup_auroc", 0.06, 1.0, 1, bootstrap=gap),
-        _record("ece", 0.10, 1.0, 0),
-        _record("ece", 0.20, 1.0, 1),
-    ]
+        _record("ece", 0.10, 1.0, 0, ci_low=0.05, ci_high=0.15),
+        _record("ece", 0.20, 1.0, 1, ci_low=0.11, ci_high=0.27),
+        *(_record(metric, value, 1.0, seed) for seed in (0, 1)
+          for metric, value in (("ece_ts", 0.04 + seed / 100), ("brier", 0.2), ("brier_ts", 0.18))),
+    ]  # fmt: skip
     robustness = [
         _record("auroc", 0.7, 1.0, seed, details={"condition": condition, "drop": drop})
         for seed, condition, drop in (
@@ -54,6 +56,9 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
     assert row.gflops == pytest.approx(0.3) and row.latency_ms == pytest.approx(4.0)
     text = profile_markdown([row])
     assert "## Clinical profile" in text and "| heartbeit | 100 % | 2 | 0.850 |" in text
+    # without the board's replicates, two seeds' ECE CI is the mean of their bounds
+    assert row.ece_ci == pytest.approx((0.08, 0.21))
+    assert "| 0.150 (0.080–0.210) | 0.045 | 0.200 | 0.180 |" in text
     assert "not measured" not in text
 
 
