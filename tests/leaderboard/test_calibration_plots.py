@@ -20,10 +20,12 @@ from bench.leaderboard.calibration_plots import (
     pooled_diagram,
     write_calibration,
 )
+from bench.leaderboard.clinical import clinical_profile
 from bench.leaderboard.publish import write_leaderboard
+from bench.leaderboard.replicates import Replicates
 from click.testing import CliRunner
 
-from bench.api import ScoreData, bootstrap_indices, get_host
+from bench.api import ScoreData, bootstrap_indices, get_host, percentile_ci
 from bench.run.records import dumps, read_jsonl
 from tests.leaderboard.conftest import write_store
 from tests.leaderboard.test_figures_read import MANY, _check_reads, _distinct
@@ -207,3 +209,29 @@ def test_a_real_cells_diagram_and_the_profiles_calibration(cli, tmp_path: Path) 
     values = [records["internal", m].value for m in ("ece_ts", "brier", "brier_ts")]
     assert expected + " | " + " | ".join(f"{v:.3f}" for v in values) + " |" in row
     assert "calibration:" not in section
+
+
+def test_the_profiles_ece_ci_pools_the_seeds_replicates(tmp_path: Path) -> None:
+    """Two seeds: the CI is the percentile interval of both seeds' ECEs on the board's
+    resamples, each recomputed here by repeating records by their multiplicity."""
+    run = write_store(tmp_path / "runs", models={"m": ("random", 1.2)}, seeds=(0, 1),
+                      splits=("internal",), fractions=(1.0,))  # fmt: skip
+    records = list(read_jsonl(run / "results.jsonl"))
+    ece, replicated = get_host().registries.metrics.get("ece"), []
+    for r in [r for r in records if r.metric == "auroc"]:
+        path = run / r.details["predictions"]
+        frame = pd.read_csv(path, dtype={"record_id": str, "patient_id": str})
+        frame["score"] = _probabilities(frame["score"].to_numpy())
+        frame.to_csv(path, index=False)
+        frame = frame.sort_values("record_id")
+        y, p = frame["label"].to_numpy(), frame["score"].to_numpy()
+        groups = frame["patient_id"].to_numpy()
+        value = _score("ece", y, p, groups)
+        records.append(replace(r, metric="ece", value=value.value, ci_low=0.0, ci_high=1.0))
+        for w in bootstrap_indices(groups, replicates=60, seed=0):
+            data = ScoreData(y_true=np.repeat(y, w), y_score=np.repeat(p, w), groups=groups)
+            replicated.append(ece.compute(data).value)
+    (run / "results.jsonl").write_text(dumps(records))
+    (row,) = clinical_profile(load_store([tmp_path / "runs"]), (), Replicates(60))
+    assert row.ece_ci == pytest.approx(percentile_ci(np.array(replicated)), rel=1e-9)
+    assert row.ece_ci != (0.0, 1.0)
