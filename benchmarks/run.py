@@ -210,7 +210,21 @@ def write(folder: Path, results: list[dict[str, Any]], env: dict[str, Any]) -> N
     (folder / "results.json").write_text(
         json.dumps({"environment": env, "results": results}, indent=2, default=str) + "\n"
     )
-    (folder / "results.md").write_text(markdown(results, env))
+    (folder / "results.md").write_text(markdown(results, env) + large_collections())
+
+
+#: Measured by ``benchmarks/prepare_large.py`` (hours and ~12 GB of disk, not a suite case).
+LARGE_COLLECTIONS = Path(__file__).with_name("large-collections.md")
+
+
+def large_collections() -> str:
+    """``large-collections.md`` as a section of results.md (its headings one level down), so
+    that the full-size preparation figures stay in results.md whenever the suite rewrites it."""
+    if not LARGE_COLLECTIONS.is_file():
+        return ""
+    lines = LARGE_COLLECTIONS.read_text().splitlines()
+    body = ["#" + line if line.startswith("#") else line for line in lines]
+    return "\n" + "\n".join(body) + "\n"
 
 
 if __name__ == "__main__":

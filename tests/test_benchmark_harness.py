@@ -138,3 +138,21 @@ def test_run_writes_the_table_and_reports_missing_modules(tmp_path, monkeypatch)
     assert rows[0]["repeats"] == 5 and rows[0]["verdict"] in ("met", "noisy")
     assert rows[1]["verdict"] == "not available"
     assert math.isfinite(rows[0]["value"])
+
+
+def test_results_md_carries_the_full_size_preparation_figures(tmp_path, monkeypatch):
+    """results.md keeps large-collections.md's figures (headings one level down) whenever the
+    suite rewrites it; without the file it is the table alone."""
+    figures = tmp_path / "large-collections.md"
+    figures.write_text(
+        "# Full-size preparation\n\n| records | peak |\n|---|---|\n| 100k | 1 GiB |\n"
+    )
+    monkeypatch.setattr(run, "LARGE_COLLECTIONS", figures)
+    env = {"quick": False, "date": "now", "platform": "here", "cpu_count": 2, "torch": "x",
+           "torch_threads": 2, "cuda": None}  # fmt: skip
+    run.write(tmp_path / "with", [], env)
+    text = (tmp_path / "with" / "results.md").read_text()
+    assert "## Full-size preparation" in text and "| 100k | 1 GiB |" in text
+    monkeypatch.setattr(run, "LARGE_COLLECTIONS", tmp_path / "absent.md")
+    run.write(tmp_path / "without", [], env)
+    assert "Full-size" not in (tmp_path / "without" / "results.md").read_text()
