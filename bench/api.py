@@ -178,6 +178,16 @@ _LAZY: dict[str, str] = {
         "bench.weights.files",
     ),
     "read_label_names": "bench.weights.labels",
+    **dict.fromkeys(("Bundle", "cell_dir_of", "write_bundle"), "bench.submission.bundle"),
+    "BundleError": "bench.submission.safety",
+    **dict.fromkeys(
+        ("FAIL", "NOTE", "NOT_DERIVABLE", "PASS", "Check", "Verdict"), "bench.submission.checks"
+    ),
+    **dict.fromkeys(
+        ("NotDerivable", "percentile_interval", "replicate_counts", "replicate_values"),
+        "bench.submission.reference",
+    ),
+    **dict.fromkeys(("rederive", "verify_bundle"), "bench.submission.verify"),
     **dict.fromkeys(
         ("build_released", "tensor_state", "without_dataparallel"), "bench.weights.released"
     ),

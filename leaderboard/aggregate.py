@@ -56,6 +56,8 @@ class SourcedRecord:
 
     record: ResultRecord
     base: Path | None = None
+    #: From a third-party submission bundle that passed ``bench verify`` (marked rows).
+    submitted: bool = False
 
     @property
     def predictions(self) -> Path | None:
@@ -79,6 +81,13 @@ STAND_IN_NOTE = (
     f"{STAND_IN_MARK}: a quick-profile stand-in: the row carries a model's name (the "
     "paper's, for the paper's models) but trained a smaller member of its family (the arch "
     "column names what actually trained), so its numbers are not that model's."
+)
+#: Appended to the label of a row from a verified third-party submission (and its note).
+SUBMITTED_MARK = "⁺"
+SUBMITTED_NOTE = (
+    f"{SUBMITTED_MARK}: a submitted row: its records come from a third-party submission "
+    "bundle that passed `bench verify` (re-scored from its predictions, split membership "
+    "and contamination checked); the run itself was not reproduced here."
 )
 #: ``Cell.ci_method`` values: CI pooled over the seeds' replicates, or mean of seed bounds.
 CI_POOLED = "pooled"
@@ -131,11 +140,16 @@ def row_labels(rows: Iterable[RowKey]) -> dict[RowKey, str]:
 
 def cell_labels(cells: Iterable[Cell]) -> dict[RowKey, str]:
     """:func:`row_labels` of the cells' rows, each stand-in row (:attr:`Cell.stand_in`)
-    marked with :data:`STAND_IN_MARK`."""
+    marked with :data:`STAND_IN_MARK`, each submitted row (:attr:`Cell.submitted`) with
+    :data:`SUBMITTED_MARK`."""
     cells = list(cells)
     stand_ins = {c.row for c in cells if c.stand_in}
+    submitted = {c.row for c in cells if c.submitted}
     labels = row_labels(c.row for c in cells)
-    return {row: label + STAND_IN_MARK * (row in stand_ins) for row, label in labels.items()}
+    return {
+        row: label + STAND_IN_MARK * (row in stand_ins) + SUBMITTED_MARK * (row in submitted)
+        for row, label in labels.items()
+    }
 
 
 def load_store(paths: Iterable[Path | str]) -> list[SourcedRecord]:
@@ -298,6 +312,11 @@ class Cell:
         return bool(recs) and all(
             r.profile in SMALL_PROFILES and r.arch not in ("", r.model) for r in recs
         )
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the row's records come from a verified submission bundle."""
+        return any(item.submitted for item in self.records)
 
     @property
     def runs(self) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from bench.leaderboard.html import board_html
 from bench.leaderboard.paired import parse_contrast
 from bench.leaderboard.report import DEFAULT_METRICS, build_leaderboard
 from bench.leaderboard.settings import COMPARISONS_FILE, Comparisons, load_comparisons
+from bench.leaderboard.submissions import read_submissions
 from bench.leaderboard.tables import RENDERERS
 
 FORMATS = (*RENDERERS, "html")
@@ -52,6 +53,11 @@ def _target(output: Path, fmt: str) -> Path:
     "comparisons file's contrasts).",
 )  # fmt: skip
 @click.option("--allow-mixed", is_flag=True, help="Tabulate records of differing versions.")
+@click.option(
+    "--submissions", "submissions_dir", type=click.Path(path_type=Path, file_okay=False),
+    help="Also tabulate the submission bundles (*.zip) in DIR that pass `bench verify`, as "
+    "rows marked submitted (⁺); a failing bundle is listed with its failures and left out.",
+)  # fmt: skip
 @click.option("--replicates", default=500, show_default=True, help="Paired bootstrap replicates.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write to FILE, or into DIR (html: DIR/index.html + DIR/plots).")  # fmt: skip
@@ -73,6 +79,7 @@ def leaderboard_command(
     contrasts: tuple[str, ...],
     allow_mixed: bool,
     replicates: int,
+    submissions_dir: Path | None,
     output: Path | None,
     plots_dir: Path | None,
     cell_dir: Path | None,
@@ -106,14 +113,19 @@ def leaderboard_command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--contrast") from None
     comparisons = Comparisons(reference or configured.reference, pairs)
-    try:
-        board = build_leaderboard(
-            results_dirs or (Path("runs"),), tasks=tasks, metrics=metrics, splits=splits,
-            comparisons=comparisons, allow_mixed=allow_mixed, replicates=replicates,
-        )  # fmt: skip
-    except (MixedRecordsError, ValueError, FileNotFoundError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+    with tempfile.TemporaryDirectory() as scratch:
+        submitted = read_submissions(submissions_dir, Path(scratch)) if submissions_dir else None
+        for line in submitted.refused if submitted else []:
+            click.echo(line, err=True)
+        try:
+            board = build_leaderboard(
+                results_dirs or (Path("runs"),), tasks=tasks, metrics=metrics, splits=splits,
+                comparisons=comparisons, allow_mixed=allow_mixed, replicates=replicates,
+                submissions=submitted.directories if submitted else (),
+            )  # fmt: skip
+        except (MixedRecordsError, ValueError, FileNotFoundError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(2) from None
     if fmt == "html" and output is not None and (output.is_dir() or not output.suffix):
         plots_dir = plots_dir or output / "plots"
     with tempfile.TemporaryDirectory() as scratch:

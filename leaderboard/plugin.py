@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 from bench.api import add_lazy_command, hookimpl
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import click
+
+    from bench.api import Verdict
 
 
 @hookimpl
@@ -22,6 +26,16 @@ def bench_register_commands(cli: click.Group) -> None:
         "bench.leaderboard.command:leaderboard_command",
         "Tables (and figures) generated from the result records in RESULTS_DIRS (default: runs/).",
     )
+
+
+@hookimpl
+def bench_verify_folder(path: Path) -> Callable[[Path], Verdict] | None:
+    """Claim a published board (a folder holding ``leaderboard.json``) for ``bench verify``."""
+    if not (Path(path) / "leaderboard.json").is_file():
+        return None
+    from bench.leaderboard.verify import verify_board
+
+    return verify_board
 
 
 @hookimpl

@@ -3,12 +3,53 @@ its HTML page and its plots)."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.leaderboard.calibration_plots import write_calibration
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
+from bench.leaderboard.submissions import read_submissions
+
+#: The board folder's sub-folder of run bundles (records and predictions behind the board).
+RECORDS_DIR = "records"
+#: The board folder's sub-folder of third-party submission bundles (pull requests add them).
+SUBMISSIONS_DIR = "submissions"
+
+
+def run_directories(results_dirs: Sequence[Path | str]) -> list[Path]:
+    """Every run directory (a ``run.json`` beside a ``results.jsonl``) at or below
+    ``results_dirs``, sorted."""
+    found = set()
+    for path in map(Path, results_dirs):
+        for results in [path / "results.jsonl", *path.rglob("results.jsonl")]:
+            if results.is_file() and (results.parent / "run.json").is_file():
+                found.add(results.parent)
+    return sorted(found)
+
+
+def write_records(results_dirs: Sequence[Path | str], out_dir: Path) -> dict[str, Any]:
+    """One submission bundle (:func:`bench.api.write_bundle`) per run directory into
+    ``out_dir/records/<run>.zip`` (stale bundles removed first); the JSON's ``records``:
+    each bundle's path and size, and their total."""
+    from bench.api import get_host, write_bundle
+
+    folder = out_dir / RECORDS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.zip"):
+        old.unlink()
+    bundles = []
+    for run in run_directories(results_dirs):
+        name = run.name
+        while (folder / f"{name}.zip").exists():
+            name += "_"
+        target = folder / f"{name}.zip"
+        write_bundle(run, target, get_host())
+        bundles.append({"bundle": f"{RECORDS_DIR}/{target.name}", "bytes": target.stat().st_size})
+    return {"bundles": bundles, "total_bytes": sum(b["bytes"] for b in bundles)}
 
 
 def write_leaderboard(
@@ -25,11 +66,23 @@ def write_leaderboard(
     linked from the Markdown by relative path; stale figures from an earlier generation are
     removed first so the directory matches the records. ``minutes``, the grid's wall
     time, goes into the JSON's ``summary`` (what :mod:`bench.leaderboard.claims_check`
-    checks prose against).
+    checks prose against). The records and predictions behind the board go beside it,
+    one bundle per run directory (:func:`write_records`), their total size stated in the
+    Markdown and the JSON's ``records``: ``bench verify out_dir`` recomputes the board
+    from them.
     """
     out = Path(out_dir)
     plots = out / "plots"
-    board = build_leaderboard(results_dirs)
+    with tempfile.TemporaryDirectory() as scratch:
+        submitted = read_submissions(out / SUBMISSIONS_DIR, Path(scratch))
+        board = build_leaderboard(results_dirs, submissions=submitted.directories)
+    records = write_records(results_dirs, out)
+    records["bundles"] += [
+        {"bundle": f"{SUBMISSIONS_DIR}/{p.name}", "bytes": p.stat().st_size, "submitted": True}
+        for p in submitted.accepted
+    ]
+    records["total_bytes"] = sum(b["bytes"] for b in records["bundles"])
+    records["refused_submissions"] = submitted.refused
     board.wall_minutes = minutes
     for old in [*plots.glob("*.png"), *plots.glob("*.svg")] if plots.is_dir() else []:
         old.unlink()
@@ -39,17 +92,32 @@ def write_leaderboard(
     if header:
         lines += [header.rstrip(), ""]
     lines += ["Generated from result records by `leaderboard.publish.write_leaderboard`; "
-              "do not edit by hand.", "", board.markdown()]  # fmt: skip
+              "do not edit by hand.", "", evidence_sentence(records), "", board.markdown()]  # fmt: skip
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
     lines += [calibration.markdown]
-    for fmt in ("csv", "json"):
-        (out / f"leaderboard.{fmt}").write_text(board.render(fmt), encoding="utf-8")
+    (out / "leaderboard.csv").write_text(board.render("csv"), encoding="utf-8")
+    data = {**json.loads(board.render("json")), "records": records}
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    (out / "leaderboard.json").write_text(text, encoding="utf-8")
     write_html(board, out / "leaderboard.html", header, figures=[*figures, *calibration.figures])
     path = out / "LEADERBOARD.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def evidence_sentence(records: dict[str, Any]) -> str:
+    """The board's sentence on the records published beside it."""
+    n, size = len(records["bundles"]), records["total_bytes"]
+    text = (
+        f"The records and predictions behind every number are published beside the board: "
+        f"`{RECORDS_DIR}/` and `{SUBMISSIONS_DIR}/` ({n} bundle{'s' * (n != 1)}, "
+        f"{size / 1e6:,.2f} MB compressed); `bench verify` on this folder recomputes the "
+        "board from them."
+    )
+    refused = records.get("refused_submissions", [])
+    return text + "".join(f"\n\n- Submission left out: {line}" for line in refused)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

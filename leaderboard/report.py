@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.leaderboard.aggregate import (
     STAND_IN_MARK,
+    SUBMITTED_MARK,
     Cell,
     RowKey,
     TableKey,
@@ -67,10 +68,17 @@ class Leaderboard:
     limits: list[str] = field(default_factory=list)
     #: The grid's wall time in minutes, when the publisher states it (JSON ``summary``).
     wall_minutes: float | None = None
+    #: The shared patient-level resamples every pooled CI and paired test is computed on
+    #: (JSON ``resamples``: what ``bench verify`` redraws).
+    replicates: int = 500
+    resample_seed: int = 0
 
     def model_labels(self) -> dict[str, str]:
         """Model name → its printed name (with the stand-in mark where it is one)."""
-        return {c.model: c.model + STAND_IN_MARK * c.stand_in for c in self.cells}
+        return {
+            c.model: c.model + STAND_IN_MARK * c.stand_in + SUBMITTED_MARK * c.submitted
+            for c in self.cells
+        }
 
     def plot(self, out_dir: Path) -> list[Path]:
         """Write every figure (PNG + SVG) into ``out_dir``.
@@ -128,6 +136,7 @@ class Leaderboard:
                 "limits": self.limits,
                 "saliency_differences": [d.to_dict() for d in saliency_differences(self.saliency)],
                 "summary": board_summary(self.cells, self.wall_minutes),
+                "resamples": {"replicates": self.replicates, "seed": self.resample_seed},
             }
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         return RENDERERS[fmt](self.tables)
@@ -142,6 +151,7 @@ def build_leaderboard(
     comparisons: Comparisons | None = None,
     allow_mixed: bool = False,
     replicates: int = 500,
+    submissions: Sequence[Path] = (),
 ) -> Leaderboard:
     """Load, keep the latest record per cell, filter, check consistency, aggregate, pool
     the seeds' CIs and compare rows (the reference against every row, pretraining
@@ -151,8 +161,14 @@ def build_leaderboard(
 
     Raises :class:`leaderboard.aggregate.MixedRecordsError` when a table would mix
     versions (unless ``allow_mixed``) and ``ValueError`` when nothing matches.
+    ``submissions``: directories of verified submission bundles' records (extracted by
+    :mod:`bench.leaderboard.submissions`), whose rows are marked submitted.
     """
-    records = latest_per_cell(select(load_store(paths), tasks=tasks, splits=splits))
+    stored = [
+        *load_store(paths),
+        *(replace(item, submitted=True) for item in load_store(submissions)),
+    ]
+    records = latest_per_cell(select(stored, tasks=tasks, splits=splits))
     chosen = select(records, metrics=metrics)
     if not chosen:
         raise ValueError(
@@ -186,4 +202,6 @@ def build_leaderboard(
         clinical=clinical_profile(records, load_robustness(paths), values),
         claims=paper_claims(cells, diffs, salient, values, FINDINGS_METRIC),
         limits=board_limits(cells),
+        replicates=values.replicates,
+        resample_seed=values.seed,
     )

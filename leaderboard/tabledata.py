@@ -124,7 +124,7 @@ def body(table: Table) -> list[list[str]]:
 
 CSV_COLUMNS = (
     "task", "source", "split", "metric", "model", "init", "init_label", "protocol", "arch",
-    "stand_in", "selection", "contamination", "fraction", "mean", "std", "min", "max",
+    "stand_in", "submitted", "selection", "contamination", "fraction", "mean", "std", "min", "max",
     "ci_low", "ci_high", "ci_method", "seeds", "seed_values", "identical_seeds",
     "interval_flags", "n", "n_positive", "n_params", "weights_hash", "pretraining", "steps",
     "kind", "reference", "reference_init", "reference_protocol", "diff", "rel_diff_pct",
@@ -143,6 +143,7 @@ def cell_dict(cell: Cell, identity: RowIdentity) -> dict[str, Any]:
         "task": cell.task, "source": cell.source, "split": cell.split, "metric": cell.metric,
         "model": cell.model, "init": cell.init, "init_label": init_text(cell.model, cell.init),
         "protocol": cell.protocol, "arch": cell.arch, "stand_in": cell.stand_in,
+        "submitted": cell.submitted,
         "selection": cell.selection, "contamination": cell.contamination,
         "fraction": cell.fraction, "mean": cell.mean, "std": cell.std, "min": cell.min,
         "max": cell.max, "ci_low": cell.ci_low, "ci_high": cell.ci_high,

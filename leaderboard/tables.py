@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from bench.leaderboard.aggregate import (
     CI_POOLED,
     STAND_IN_NOTE,
+    SUBMITTED_NOTE,
     Cell,
     RowKey,
     TableKey,
@@ -123,6 +124,8 @@ def _fill(table: Table) -> None:
     table.notes.extend(_experiment_notes(table.cells, labels))
     if any(c.stand_in for c in table.cells):
         table.notes.append(STAND_IN_NOTE)
+    if any(c.submitted for c in table.cells):
+        table.notes.append(SUBMITTED_NOTE)
     if any(c.selection == OPTIMISTIC for c in table.cells):
         table.notes.append("⚠ test (optimistic): epoch selected on the test set, as the paper did.")
 

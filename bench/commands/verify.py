@@ -20,7 +20,8 @@ from bench.host.manager import PluginHost
 )
 @click.pass_context
 def verify_command(ctx: click.Context, bundle: Path, verbose: bool, strict: bool) -> None:
-    """Re-derive every number of BUNDLE (a `bench submit` .zip or a run directory).
+    """Re-derive every number of BUNDLE (a `bench submit` .zip, a run directory, or a
+    folder a plugin claims, e.g. the published leaderboard).
 
     Exit 1 on any failure.
 
@@ -33,19 +34,33 @@ def verify_command(ctx: click.Context, bundle: Path, verbose: bool, strict: bool
     data only (JSON, CSV, .npz without pickles); unsafe members are refused before any is
     read. Every failure is named, then the verdict.
 
+    Any other folder is offered to the plugins (hook bench_verify_folder): the built-in
+    leaderboard claims a folder holding leaderboard.json and recomputes every number of
+    the published board from the bundles in its records/ folder (docs/leaderboard.md).
+
     \b
     Examples:
       bench verify my-model.zip
       bench verify runs/quick-1a2b3c4d --verbose
+      bench verify leaderboard
     """
-    from bench.submission.bundle import Bundle
+    from bench.submission.bundle import RUN_JSON, Bundle
     from bench.submission.checks import PASS
     from bench.submission.safety import BundleError
     from bench.submission.verify import verify_bundle
 
     host: PluginHost = ctx.find_root().obj
     try:
-        verdict = verify_bundle(Bundle.open(bundle, host), host, strict=strict)
+        if bundle.is_dir() and not (bundle / RUN_JSON).exists():
+            verifier = host.pm.hook.bench_verify_folder(path=bundle)
+            if verifier is None:
+                raise BundleError(
+                    f"{bundle}: not a bundle, a run directory (no {RUN_JSON}) or a folder "
+                    "an installed plugin verifies (e.g. a leaderboard: no leaderboard.json)"
+                )
+            verdict = verifier(bundle)
+        else:
+            verdict = verify_bundle(Bundle.open(bundle, host), host, strict=strict)
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
     for check in verdict.checks:

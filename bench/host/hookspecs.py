@@ -16,6 +16,7 @@ rendered into ``docs/plugins.md`` (a test keeps the two in sync).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from bench.host.specs import ExecutorSpec, MetricSpec, ModelSpec, TaskSpec, TokenizerSpec
     from bench.run.records import ResultRecord
+    from bench.submission.checks import Verdict
 
 PROJECT_NAME = "bench"
 
@@ -121,4 +123,25 @@ def bench_run_finished(run_id: str, output_dir: str, summary: dict[str, Any]) ->
     """Called once when ``bench run`` ends (also after failures and interrupts).
 
     ``summary`` holds counts of finished, skipped and failed cells.
+    """
+
+
+@hookspec(firstresult=True)
+def bench_verify_folder(path: Path) -> Callable[[Path], Verdict] | None:
+    """Claim a folder given to ``bench verify`` that is neither a bundle nor a run directory.
+
+    Return a function that verifies ``path`` (called once, with ``path``) if the plugin
+    knows this kind of folder, else ``None``; the first plugin to claim it wins. The
+    function returns a :class:`bench.api.Verdict` of :class:`bench.api.Check` lines (a
+    failed check makes ``bench verify`` exit 1). Decide from the folder's files alone and
+    import the verifier inside the function, so that the hook stays cheap::
+
+        @hookimpl
+        def bench_verify_folder(path):
+            if (path / "my-board.json").is_file():
+                return import_object("my_package.verify:verify_board")
+            return None
+
+    The built-in leaderboard claims a folder holding ``leaderboard.json`` (the published
+    board: its every number recomputed from the records beside it, docs/leaderboard.md).
     """

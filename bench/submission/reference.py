@@ -167,6 +167,47 @@ def percentile_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float
     return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))
 
 
+def replicate_values(
+    metric: str,
+    y_true: np.ndarray,
+    y_score: np.ndarray,
+    counts: np.ndarray,
+    *,
+    min_label_positives: int = 1,
+    regression: bool = False,
+) -> tuple[float, np.ndarray]:
+    """``metric``'s point value and its value on every replicate of ``counts`` (the
+    ``(replicates, n)`` multiplicities of :func:`replicate_counts`), one plain loop over the
+    replicates; a multi-label score is the macro of the module docstring. Raises
+    :class:`NotDerivable` for a metric the reference lacks."""
+    y = np.asarray(y_true, dtype=np.float64)
+    s = np.asarray(y_score, dtype=np.float64)
+    columns_y = y.reshape(len(y), -1)
+    columns_s = s.reshape(len(s), -1)
+    minimum = 0 if regression else min_label_positives
+    scored = [
+        k
+        for k in range(columns_y.shape[1])
+        if len(np.unique(columns_y[:, k])) > 1 and (columns_y[:, k] == 1).sum() >= minimum
+    ]
+    if y.ndim == 1:  # one column: the metric itself decides whether it is defined
+        scored = [0]
+    points = {k: point_value(metric, columns_y[:, k], columns_s[:, k]) for k in scored}
+    scored = [k for k in scored if np.isfinite(points[k]) or y.ndim == 1]
+    values = np.full(len(counts), np.nan)
+    positions = np.arange(len(y))
+    for r in range(len(counts)):
+        index = np.repeat(positions, counts[r])
+        per_label = []
+        for k in scored:
+            value = point_value(metric, columns_y[index, k], columns_s[index, k])
+            per_label.append(value if np.isfinite(value) or y.ndim == 1 else points[k])
+        if per_label:
+            values[r] = float(np.mean(per_label))
+    point = float(np.mean([points[k] for k in scored])) if scored else float("nan")
+    return point, values
+
+
 def reference_score(
     metric: str,
     y_true: np.ndarray,
@@ -189,31 +230,10 @@ def reference_score(
     positives rule). Raises :class:`NotDerivable` for a metric the reference lacks.
     """
     y = np.asarray(y_true, dtype=np.float64)
-    s = np.asarray(y_score, dtype=np.float64)
-    columns_y = y.reshape(len(y), -1)
-    columns_s = s.reshape(len(s), -1)
-    positive = (columns_y == 1).any(axis=1) if stratified else None
+    positive = (y.reshape(len(y), -1) == 1).any(axis=1) if stratified else None
     counts = replicate_counts(np.asarray(groups), replicates, seed, unit, positive)
-    minimum = 0 if regression else min_label_positives
-    scored = [
-        k
-        for k in range(columns_y.shape[1])
-        if len(np.unique(columns_y[:, k])) > 1 and (columns_y[:, k] == 1).sum() >= minimum
-    ]
-    if y.ndim == 1:  # one column: the metric itself decides whether it is defined
-        scored = [0]
-    points = {k: point_value(metric, columns_y[:, k], columns_s[:, k]) for k in scored}
-    scored = [k for k in scored if np.isfinite(points[k]) or y.ndim == 1]
-    values = np.full(replicates, np.nan)
-    positions = np.arange(len(y))
-    for r in range(replicates):
-        index = np.repeat(positions, counts[r])
-        per_label = []
-        for k in scored:
-            value = point_value(metric, columns_y[index, k], columns_s[index, k])
-            per_label.append(value if np.isfinite(value) or y.ndim == 1 else points[k])
-        if per_label:
-            values[r] = float(np.mean(per_label))
-    point = float(np.mean([points[k] for k in scored])) if scored else float("nan")
+    point, values = replicate_values(
+        metric, y, y_score, counts, min_label_positives=min_label_positives, regression=regression
+    )
     low, high = percentile_interval(values, level)
     return ReferenceValue(point, low, high, int(np.isfinite(values).sum()), replicates)

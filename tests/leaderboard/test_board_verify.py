@@ -1,0 +1,170 @@
+"""``bench verify LEADERBOARD_DIR``: a board published from real tiny runs verifies; a
+number changed in the JSON or the CSV, a prediction changed inside a bundle (its hash
+updated) and a Holm-adjusted p are each caught in one line; a missing bundle fails."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from bench.leaderboard.publish import write_leaderboard
+from click.testing import CliRunner
+
+pytestmark = pytest.mark.slow  # two tiny runs, then a full verification per test (~5 min)
+
+
+@pytest.fixture(scope="module")
+def host():
+    from bench.host.manager import PluginHost
+
+    h = PluginHost()
+    h.load_default_plugins()
+    return h
+
+
+def invoke(host, *args: object):
+    from bench.cli import make_cli
+
+    return CliRunner().invoke(make_cli(host), [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def published(host, tmp_path_factory) -> Path:
+    """Two real tiny runs (linear probes of random-init resnet1d and vit-b16 on synthetic
+    STEMI, two seeds each) published as a board with its records, resnet1d the reference
+    (so every table makes a paired comparison)."""
+    root = tmp_path_factory.mktemp("board")
+    for model in ("resnet1d", "vit-b16"):
+        result = invoke(
+            host, "run", "--protocol", "linear-probe", "-m", model, "-t", "stemi", "-p",
+            "tiny", "-f", "1.0", "-s", "0", "-s", "1", "--replicates", "30", "--output",
+            root / "runs", "--run-name", model, "--cache-dir", root / "cache",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    (root / "configs").mkdir()
+    (root / "configs" / "comparisons.yaml").write_text("reference: resnet1d\n")
+    out = root / "leaderboard"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)  # the comparisons file is read from the working directory
+        write_leaderboard([root / "runs"], out, header="test board", minutes=1.0)
+    return out
+
+
+def copy_board(published: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "leaderboard"
+    shutil.copytree(published, target)
+    return target
+
+
+def failures(host, folder: Path) -> list[str]:
+    result = invoke(host, "verify", folder)
+    lines = [line for line in result.output.splitlines() if line.startswith("[FAIL]")]
+    assert (result.exit_code != 0) == bool(lines), result.output
+    return lines
+
+
+def test_the_published_board_verifies(host, published: Path) -> None:
+    data = json.loads((published / "leaderboard.json").read_text())
+    bundles = data["records"]["bundles"]
+    assert {b["bundle"] for b in bundles} == {"records/resnet1d.zip", "records/vit-b16.zip"}
+    assert data["records"]["total_bytes"] == sum(
+        (published / b["bundle"]).stat().st_size for b in bundles
+    )
+    megabytes = f"{data['records']['total_bytes'] / 1e6:,.2f} MB"
+    assert megabytes in (published / "LEADERBOARD.md").read_text()
+    tested = [d for t in data["tables"] for d in t["differences"] if d["p_holm"] is not None]
+    assert tested, "the board should make at least one paired comparison"
+    result = invoke(host, "verify", published, "--verbose")
+    assert result.exit_code == 0, result.output
+    assert "cells and differences agree" in result.output
+    assert "[not re-derivable] measured" in result.output  # the wall time: shown, not compared
+
+
+def _edit_json(folder: Path, edit) -> None:
+    path = folder / "leaderboard.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_changed_json_number_is_caught(host, published: Path, tmp_path: Path) -> None:
+    folder = copy_board(published, tmp_path)
+
+    def edit(data):
+        data["tables"][0]["cells"][0]["mean"] += 0.01
+
+    _edit_json(folder, edit)
+    (line,) = failures(host, folder)
+    assert "leaderboard.json" in line and "mean: published" in line and "vs recomputed" in line
+
+
+def test_a_changed_p_holm_is_caught(host, published: Path, tmp_path: Path) -> None:
+    folder = copy_board(published, tmp_path)
+
+    def edit(data):
+        diff = next(d for t in data["tables"] for d in t["differences"] if d["p_holm"] is not None)
+        diff["p_holm"] = diff["p_holm"] / 2 + 1e-6
+
+    _edit_json(folder, edit)
+    (line,) = failures(host, folder)
+    assert "leaderboard.json" in line and "p_holm: published" in line
+
+
+def test_a_changed_csv_number_is_caught(host, published: Path, tmp_path: Path) -> None:
+    folder = copy_board(published, tmp_path)
+    path = folder / "leaderboard.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows[0]["ci_high"] = f"{float(rows[0]['ci_high']) - 0.02:.6g}"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(out.getvalue())
+    (line,) = failures(host, folder)
+    assert "leaderboard.csv line 2" in line and "ci_high: published" in line
+
+
+def test_a_changed_prediction_inside_a_bundle_is_caught(
+    host, published: Path, tmp_path: Path
+) -> None:
+    """The member's sha256 in bundle.json is updated too: only re-deriving the numbers
+    from the predictions can catch it (and the bundle's new size is stated in the JSON)."""
+    folder = copy_board(published, tmp_path)
+    bundle = folder / "records" / "resnet1d.zip"
+    with zipfile.ZipFile(bundle) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in members if n.endswith("predictions.csv"))
+    frame = pd.read_csv(io.BytesIO(members[name]), dtype={"record_id": str, "patient_id": str})
+    test = frame.index[frame["split"] == "internal"]
+    frame.loc[test[:5], "score"] = 1 - frame.loc[test[:5], "score"]
+    members[name] = frame.to_csv(index=False).encode()
+    manifest = json.loads(members["bundle.json"])
+    manifest["files"][name] = hashlib.sha256(members[name]).hexdigest()
+    members["bundle.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(bundle, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+    def restate_size(data):
+        entry = next(b for b in data["records"]["bundles"] if b["bundle"].endswith("resnet1d.zip"))
+        entry["bytes"] = bundle.stat().st_size
+
+    _edit_json(folder, restate_size)
+    lines = failures(host, folder)
+    assert any("] score: records/resnet1d.zip" in line for line in lines), lines
+    assert any("leaderboard.json" in line and "published" in line for line in lines), lines
+    assert all("integrity" not in line for line in lines), lines
+
+
+def test_a_missing_bundle_fails(host, published: Path, tmp_path: Path) -> None:
+    folder = copy_board(published, tmp_path)
+    (folder / "records" / "vit-b16.zip").unlink()
+    lines = failures(host, folder)
+    assert any("records/vit-b16.zip: bundle missing" in line for line in lines), lines
