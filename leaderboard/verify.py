@@ -74,7 +74,8 @@ def _open_bundles(
     host = get_host()
     listed = (data.get("records") or {}).get("bundles")
     if listed is None:
-        verdict.checks.append(Check(BOARD_JSON, "board", FAIL, "no 'records' list of bundles"))
+        message = "no 'records' list of bundles (published before its records were)"
+        verdict.checks.append(Check(BOARD_JSON, "board", FAIL, message))
         return [], lambda r: pd.DataFrame()
     records: list[ResultRecord] = []
     owner: dict[int, Bundle] = {}
@@ -279,6 +280,8 @@ def verify_board(folder: Path) -> Verdict:
     except (OSError, ValueError) as exc:
         raise BundleError(f"{folder / BOARD_JSON}: not a leaderboard's JSON ({exc})") from None
     records, read = _open_bundles(folder, data, verdict)
+    if "records" not in data:  # a board published before its records were: nothing to use
+        return verdict
     board = _Board(data, records, read)
     recomputed = []
     for table in data.get("tables", []):

@@ -16,8 +16,11 @@ import pandas as pd
 import pytest
 from bench.leaderboard.publish import write_leaderboard
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
-pytestmark = pytest.mark.slow  # two tiny runs, then a full verification per test (~5 min)
+#: Tests on the published board: two tiny runs, then a full verification each (~5 min).
+slow = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +73,7 @@ def failures(host, folder: Path) -> list[str]:
     return lines
 
 
+@slow
 def test_the_published_board_verifies(host, published: Path) -> None:
     data = json.loads((published / "leaderboard.json").read_text())
     bundles = data["records"]["bundles"]
@@ -94,6 +98,7 @@ def _edit_json(folder: Path, edit) -> None:
     path.write_text(json.dumps(data))
 
 
+@slow
 def test_a_changed_json_number_is_caught(host, published: Path, tmp_path: Path) -> None:
     folder = copy_board(published, tmp_path)
 
@@ -105,6 +110,7 @@ def test_a_changed_json_number_is_caught(host, published: Path, tmp_path: Path) 
     assert "leaderboard.json" in line and "mean: published" in line and "vs recomputed" in line
 
 
+@slow
 def test_a_changed_p_holm_is_caught(host, published: Path, tmp_path: Path) -> None:
     folder = copy_board(published, tmp_path)
 
@@ -117,6 +123,7 @@ def test_a_changed_p_holm_is_caught(host, published: Path, tmp_path: Path) -> No
     assert "leaderboard.json" in line and "p_holm: published" in line
 
 
+@slow
 def test_a_changed_csv_number_is_caught(host, published: Path, tmp_path: Path) -> None:
     folder = copy_board(published, tmp_path)
     path = folder / "leaderboard.csv"
@@ -131,6 +138,7 @@ def test_a_changed_csv_number_is_caught(host, published: Path, tmp_path: Path) -
     assert "leaderboard.csv line 2" in line and "ci_high: published" in line
 
 
+@slow
 def test_a_changed_prediction_inside_a_bundle_is_caught(
     host, published: Path, tmp_path: Path
 ) -> None:
@@ -163,8 +171,39 @@ def test_a_changed_prediction_inside_a_bundle_is_caught(
     assert all("integrity" not in line for line in lines), lines
 
 
+@slow
 def test_a_missing_bundle_fails(host, published: Path, tmp_path: Path) -> None:
     folder = copy_board(published, tmp_path)
     (folder / "records" / "vit-b16.zip").unlink()
     lines = failures(host, folder)
     assert any("records/vit-b16.zip: bundle missing" in line for line in lines), lines
+
+
+def test_a_board_without_records_fails_in_one_line(host, tmp_path: Path) -> None:
+    """A board published before its records were (the JSON has no ``records``)."""
+    folder = tmp_path / "leaderboard"
+    folder.mkdir()
+    (folder / "leaderboard.json").write_text(json.dumps({"tables": []}))
+    assert failures(host, folder) == [
+        "[FAIL] board: leaderboard.json: no 'records' list of bundles (published before its "
+        "records were)"
+    ]
+
+
+def test_a_folder_nobody_verifies_is_refused(host, tmp_path: Path) -> None:
+    result = invoke(host, "verify", tmp_path)
+    assert result.exit_code == 1 and "no leaderboard.json" in result.output
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=8))
+def test_holm_from_its_definition(p: list[float]) -> None:
+    """Holm's adjusted p_(i) = max over j <= i of min(1, (m - j + 1) p_(j)), and it never
+    lowers a p-value."""
+    from bench.leaderboard.reference_stats import holm_adjusted
+
+    adjusted = holm_adjusted(p)
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    m = len(p)
+    for rank, i in enumerate(order):
+        assert adjusted[i] >= p[i]
+        assert adjusted[i] == max(min(1.0, (m - j) * p[order[j]]) for j in range(rank + 1))
