@@ -148,6 +148,7 @@ def leaderboard(session: nox.Session) -> None:
         "python", "-m", "bench.leaderboard.publish", *map(str, run_dirs), "--minutes", minutes,
         env={**os.environ, **env},
     )  # fmt: skip
+    session.run("bench", "verify", "leaderboard")  # every published number, re-derived
 
 
 def _ensure_ecgfm_default(session: nox.Session) -> None:
