@@ -80,9 +80,12 @@ def predict(
     device: torch.device,
     amp: bool | Precision,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``forward`` over all batches in eval mode; returns (outputs float64, labels)."""
+    """Run ``forward`` over all batches in eval mode; returns (outputs float64, labels). A
+    module in training mode is put in eval mode and back; one already in eval mode is left
+    as it is (each switch walks every submodule: milliseconds for a deep CNN)."""
     was_training = module.training
-    module.eval()
+    if was_training:
+        module.eval()
     outputs, labels = [], []
     try:
         for x, y in batches:
@@ -91,5 +94,6 @@ def predict(
             outputs.append(out.float().cpu())
             labels.append(y.cpu())
     finally:
-        module.train(was_training)
+        if was_training:
+            module.train()
     return torch.cat(outputs).double().numpy(), torch.cat(labels).numpy()
