@@ -387,6 +387,39 @@ def test_hook_bench_register_commands(host):
         host.unregister("p")
 
 
+def test_hook_bench_verify_folder(host, tmp_path):
+    """A plugin claims the folders it knows; ``bench verify`` runs its verifier and exits 1
+    on a failed check; a folder nobody claims is refused."""
+    from bench.api import FAIL, PASS, Check, Verdict
+    from bench.cli import make_cli
+
+    def verify_board(path):
+        good = (path / "my-board.json").read_text() == "ok"
+        status = PASS if good else FAIL
+        return Verdict(str(path), [Check(path.name, "score", status, "recomputed")])
+
+    class P:
+        @hookimpl
+        def bench_verify_folder(self, path):
+            return verify_board if (path / "my-board.json").is_file() else None
+
+    board, other = tmp_path / "board", tmp_path / "other"
+    board.mkdir()
+    other.mkdir()
+    host.register(P(), "p")
+    try:
+        (board / "my-board.json").write_text("ok")
+        passed = CliRunner().invoke(make_cli(host), ["verify", str(board)])
+        assert passed.exit_code == 0, passed.output
+        (board / "my-board.json").write_text("tampered")
+        failed = CliRunner().invoke(make_cli(host), ["verify", str(board)])
+        assert failed.exit_code == 1 and "[FAIL] score: board: recomputed" in failed.output
+        unclaimed = CliRunner().invoke(make_cli(host), ["verify", str(other)])
+        assert unclaimed.exit_code != 0
+    finally:
+        host.unregister("p")
+
+
 class Recorder:
     """A logger plugin (the MLflow/W&B shape) that records lifecycle calls."""
 

@@ -66,5 +66,5 @@ def add_core_commands(cli: click.Group) -> None:
         cli,
         "verify",
         "bench.commands.verify:verify_command",
-        "Re-derive every number of BUNDLE (a `bench submit` .zip or a run directory).",
+        "Re-derive every number of BUNDLE, a run directory or a plugin's folder.",
     )

@@ -20,8 +20,10 @@ from bench.host.manager import PluginHost
 )
 @click.pass_context
 def verify_command(ctx: click.Context, bundle: Path, verbose: bool, strict: bool) -> None:
-    """Re-derive every number of BUNDLE (a `bench submit` .zip, a run directory, or a
-    folder a plugin claims, e.g. the published leaderboard).
+    """Re-derive every number of BUNDLE, a run directory or a plugin's folder.
+
+    BUNDLE is a `bench submit` .zip, a run directory, or a folder a plugin claims (the
+    published leaderboard: `bench verify leaderboard`).
 
     Exit 1 on any failure.
 

@@ -5,7 +5,10 @@ itself), so nothing here imports :mod:`bench.statistics` or a metric plugin. Poi
 estimates come from scikit-learn (``roc_auc_score``, ``average_precision_score``,
 ``precision_recall_curve`` + ``auc``, ``brier_score_loss``, ``mean_absolute_error``,
 ``root_mean_squared_error``, ``r2_score``) and SciPy's ``pearsonr``; confidence intervals
-from a bootstrap written as a plain loop over replicates.
+from a bootstrap written as a plain loop over replicates, in which AUROC and average
+precision are computed from their definitions (Mann–Whitney ranks; precision summed over
+recall steps), tested equal to scikit-learn, because scikit-learn's input validation costs
+milliseconds per call and a board has thousands of replicates per record.
 
 The resampling definition is the harness's (docs: :mod:`bench.statistics.resampling`),
 re-implemented from its statement, one replicate at a time:
@@ -104,6 +107,52 @@ METRICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = {
 }
 
 
+def _auroc_from_ranks(y: np.ndarray, s: np.ndarray) -> float:
+    """AUROC as the Mann–Whitney U statistic over ``n_pos · n_neg``, ties at their mean rank
+    (equal to ``roc_auc_score``; about 20x faster per call, for the replicate loop)."""
+    positive = y == 1
+    n_pos = int(positive.sum())
+    n_neg = len(y) - n_pos
+    order = np.argsort(s, kind="mergesort")
+    bounds = np.r_[0, np.flatnonzero(np.diff(s[order])) + 1, len(s)]  # tie blocks, sorted
+    ranks = np.empty(len(s))
+    ranks[order] = np.repeat((bounds[:-1] + bounds[1:] + 1) / 2, np.diff(bounds))  # mean rank
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision_by_definition(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision ``Σ (R_i − R_{i−1}) P_i`` over the distinct score thresholds in
+    decreasing order (``average_precision_score``'s definition; faster per call)."""
+    order = np.argsort(-s, kind="mergesort")
+    ranked, hits = s[order], y[order] == 1
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # end of each tie block
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall = true_positives / true_positives[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+#: Replicate-loop forms of the two metrics a board has most of, written from their
+#: definitions (never the harness's kernels) and tested equal to scikit-learn; scikit-learn
+#: validates its inputs on every call, which costs milliseconds per replicate.
+_REPLICATE_FORMS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "auroc": _auroc_from_ranks,
+    "auprc": _average_precision_by_definition,
+}
+
+
+def replicate_value(metric: str, y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """:func:`point_value` for one bootstrap replicate (same value, the faster form where one
+    exists)."""
+    form = _REPLICATE_FORMS.get(metric)
+    if form is None:
+        return point_value(metric, y_true, y_score)
+    y = np.asarray(y_true, dtype=np.float64)
+    if len(y) == 0 or len(np.unique(y)) < 2:
+        return float("nan")
+    return form(y, np.asarray(y_score, dtype=np.float64))
+
+
 def point_value(metric: str, y_true: np.ndarray, y_score: np.ndarray) -> float:
     """``metric`` on one label column (NaN where it is undefined, e.g. one class only)."""
     if metric not in METRICS:
@@ -200,7 +249,7 @@ def replicate_values(
         index = np.repeat(positions, counts[r])
         per_label = []
         for k in scored:
-            value = point_value(metric, columns_y[index, k], columns_s[index, k])
+            value = replicate_value(metric, columns_y[index, k], columns_s[index, k])
             per_label.append(value if np.isfinite(value) or y.ndim == 1 else points[k])
         if per_label:
             values[r] = float(np.mean(per_label))
