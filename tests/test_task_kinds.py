@@ -225,7 +225,7 @@ def test_models_trained_on_learnable_fixtures_beat_constant_predictors(cli, tmp_
     mimic = make_mimic_iv_ecg_dir(tmp_path / "mimic", n_patients=150).root
     code15 = make_code15_dir(tmp_path / "code15", n_patients=400).root
     grid = tmp_path / "grid.yaml"
-    grid.write_text("train: {epochs: 12, max_steps: null, evaluations: 12, batch_size: 32}\n")
+    grid.write_text("train: {epochs: 30, max_steps: null, evaluations: 15, batch_size: 32}\n")
     for task, source, root in (
         ("mimic-iv-ecg-measurements", "mimic-iv-ecg", mimic),
         ("code15-mortality", "code15", code15),
