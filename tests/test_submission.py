@@ -3,14 +3,12 @@ split and an undeclared overlap are caught; unsafe archives are refused before r
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
 import stat
 import tarfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from bench.submission.checks import FAIL, NOT_CHECKED, NOT_DERIVABLE, PASS
 from bench.submission.reference import reference_score, replicate_counts
 from bench.submission.safety import BundleError, BundleFiles
 from bench.submission.verify import score_check, verify_bundle
+from tests.bundles import rewrite_bundle
 
 CELL = "cells/resnet1d__stemi__synthetic__f1__s0__finetune"
 
@@ -68,24 +67,6 @@ def bundle(host, run_dir) -> Path:
     return path
 
 
-def rewrite(source: Path, target: Path, edits: dict[str, Callable[[bytes], bytes]]) -> Path:
-    """A copy of bundle ``source`` with members edited and ``bundle.json``'s hashes updated
-    (a tamperer would update them: the re-derivation, not the checksum, must catch it)."""
-    with zipfile.ZipFile(source) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    for name, edit in edits.items():
-        members[name] = edit(members[name])
-    manifest = json.loads(members["bundle.json"])
-    manifest["files"] = {
-        n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n != "bundle.json"
-    }
-    members["bundle.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(target, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return target
-
-
 def failures(host, path: Path, kind: str) -> list[str]:
     """The failed checks of ``kind`` of a verification through the CLI (exit 1 asserted)."""
     result = invoke(host, "verify", path)
@@ -121,7 +102,9 @@ def test_a_tampered_prediction_is_caught(host, bundle, tmp_path):
         frame.loc[lowest, "score"] = internal["score"].max() + 0.01
         return frame.to_csv(index=False).encode()
 
-    tampered = rewrite(bundle, tmp_path / "t.zip", {f"{CELL}/predictions.csv": raise_one_score})
+    tampered = rewrite_bundle(
+        bundle, tmp_path / "t.zip", {f"{CELL}/predictions.csv": raise_one_score}
+    )
     found = failures(host, tampered, "score")
     assert found and all(" internal " in line for line in found)
     assert not failures(host, tampered, "integrity")
@@ -151,7 +134,9 @@ def test_a_swapped_split_is_caught(host, bundle, tmp_path):
         moved.append(record)
         return json.dumps(manifest).encode()
 
-    swapped = rewrite(bundle, tmp_path / "s.zip", {"splits/stemi__synthetic.json": move_one_record})
+    swapped = rewrite_bundle(
+        bundle, tmp_path / "s.zip", {"splits/stemi__synthetic.json": move_one_record}
+    )
     found = failures(host, swapped, "split")
     canonical = [line for line in found if line.startswith("[FAIL] split: stemi/synthetic:")]
     assert len(canonical) == 1 and moved[0] in canonical[0]
@@ -176,7 +161,7 @@ def test_an_undeclared_overlap_is_caught(host, bundle, tmp_path):
         "results.jsonl": pretrained,
         f"{CELL}/records.jsonl": pretrained,
     }
-    result = invoke(host, "verify", rewrite(bundle, tmp_path / "c.zip", edits))
+    result = invoke(host, "verify", rewrite_bundle(bundle, tmp_path / "c.zip", edits))
     found = [line for line in result.output.splitlines() if line.startswith("[FAIL]")]
     assert result.exit_code == 1 and len(found) == 2, result.output
     assert all(line.startswith("[FAIL] contamination:") for line in found)
@@ -188,7 +173,7 @@ def test_an_undeclared_overlap_is_caught(host, bundle, tmp_path):
         return "".join(json.dumps({**r, "contamination": True}) + "\n" for r in rows).encode()
 
     edits = {"bundle.json": declare, "results.jsonl": flagged, f"{CELL}/records.jsonl": flagged}
-    result = invoke(host, "verify", rewrite(bundle, tmp_path / "d.zip", edits))
+    result = invoke(host, "verify", rewrite_bundle(bundle, tmp_path / "d.zip", edits))
     assert result.exit_code == 0, result.output
     assert result.output.count("[note] contamination:") == 2
 

@@ -5,19 +5,18 @@ updated) and a Holm-adjusted p are each caught in one line; a missing bundle fai
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from bench.leaderboard.publish import write_leaderboard
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.bundles import flip_first_predictions
 
 #: Tests on the published board: two tiny runs, then a full verification each (~5 min).
 slow = pytest.mark.slow
@@ -145,20 +144,9 @@ def test_a_changed_prediction_inside_a_bundle_is_caught(
     """The member's sha256 in bundle.json is updated too: only re-deriving the numbers
     from the predictions can catch it (and the bundle's new size is stated in the JSON)."""
     folder = copy_board(published, tmp_path)
-    bundle = folder / "records" / "resnet1d.zip"
-    with zipfile.ZipFile(bundle) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    name = next(n for n in members if n.endswith("predictions.csv"))
-    frame = pd.read_csv(io.BytesIO(members[name]), dtype={"record_id": str, "patient_id": str})
-    test = frame.index[frame["split"] == "internal"]
-    frame.loc[test[:5], "score"] = 1 - frame.loc[test[:5], "score"]
-    members[name] = frame.to_csv(index=False).encode()
-    manifest = json.loads(members["bundle.json"])
-    manifest["files"][name] = hashlib.sha256(members[name]).hexdigest()
-    members["bundle.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(bundle, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
+    bundle = flip_first_predictions(
+        folder / "records" / "resnet1d.zip", folder / "records" / "resnet1d.zip"
+    )
 
     def restate_size(data):
         entry = next(b for b in data["records"]["bundles"] if b["bundle"].endswith("resnet1d.zip"))

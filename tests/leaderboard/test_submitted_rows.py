@@ -5,18 +5,15 @@ failure named and left out."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
+from tests.bundles import flip_first_predictions
 from tests.conftest import source_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,23 +25,6 @@ def bench(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str
         [sys.executable, "-m", "bench", *map(str, args)], env={**os.environ, **env}, cwd=REPO,
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-
-
-def tamper(source: Path, target: Path) -> None:
-    """``source`` with one prediction changed and its sha256 in bundle.json updated."""
-    with zipfile.ZipFile(source) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    name = next(n for n in members if n.endswith("predictions.csv"))
-    frame = pd.read_csv(io.BytesIO(members[name]), dtype={"record_id": str, "patient_id": str})
-    test = frame.index[frame["split"] == "internal"]
-    frame.loc[test[:5], "score"] = 1 - frame.loc[test[:5], "score"]
-    members[name] = frame.to_csv(index=False).encode()
-    manifest = json.loads(members["bundle.json"])
-    manifest["files"][name] = hashlib.sha256(members[name]).hexdigest()
-    members["bundle.json"] = json.dumps(manifest).encode()
-    with zipfile.ZipFile(target, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
 
 
 @pytest.mark.slow
@@ -68,7 +48,7 @@ def test_a_verified_submission_is_a_submitted_row_and_a_tampered_one_is_refused(
     assert made.returncode == 0, made.stdout + made.stderr
     checked = bench("verify", submissions / "theirs.zip", env=env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    tamper(submissions / "theirs.zip", submissions / "tampered.zip")
+    flip_first_predictions(submissions / "theirs.zip", submissions / "tampered.zip")
 
     board = bench(
         "leaderboard", tmp_path / "runs" / "ours", "--submissions", submissions, "--format",
