@@ -65,7 +65,7 @@ def test_a_rewritten_manifest_reruns_the_cell_and_changes_only_the_cohort_hash(c
     np.save(first.with_name("rerecorded.npy"), np.load(first) * 0.5)
     table.loc[0, "path"] = "rerecorded.npy"  # same ids, patients, sites, labels
     table.to_csv(cell.manifest, index=False)
-    # a manifest's cohort is known by its path and modification time: move the time on
+    # the input cache knows a changed manifest by its modification time: move the time on
     # explicitly, so the test does not depend on the file system's timestamp resolution
     stat = cell.manifest.stat()
     os.utime(cell.manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))

@@ -1,11 +1,16 @@
 """The index of an input cache (:mod:`bench.data.image_cache`): which row of ``data.bin``
-holds each record, which records failed and why, and each record's file fingerprint.
+holds each record, which records failed and why, each record's file fingerprint and the
+digest of the signal it was made from.
 
 It is kept compact for collections of 800,000 records (MIMIC-IV-ECG): one sorted array of
-record ids (UTF-8 bytes), their rows (-1: not cached) and the 64-bit hashes of their
-files' sizes and modification times, plus dicts of the few records that failed or carry
-notes. On disk it is one ``index.npz`` (those arrays and a JSON header), replaced atomically.
-An index of the first layout (``index.json``, dicts of every record) is read and rewritten.
+record ids (UTF-8 bytes), their rows (-1: not cached), the 64-bit hashes of their files'
+sizes and modification times (where the cached row came from: a changed file is built
+again) and the 64-bit digests of their decoded signals (:func:`bench.data.cohort.signal_digest`:
+what the row was made of, whatever folder the file lies in; cell identities hash them),
+plus dicts of the few records that failed or carry notes. On disk it is one ``index.npz``
+(those arrays and a JSON header), replaced atomically. An index of the first layout
+(``index.json``, dicts of every record) is read and rewritten; the records of an older index,
+which lack digests, are read again for them (:meth:`CacheIndex.undigested`).
 
 During a build it is committed at the end, when the build stops on an error, and in between
 at most every :data:`COMMIT_SECONDS`, or less often so that rewriting it takes at most
@@ -20,13 +25,16 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.data.signal import ECGFormatError
 
-INDEX_VERSION = 2
+if TYPE_CHECKING:
+    from bench.data.cohort import Cohort
+
+INDEX_VERSION = 3
 INDEX_FILE = "index.npz"
 #: The first layout's index (version 1), converted when read.
 JSON_INDEX_FILE = "index.json"
@@ -87,14 +95,40 @@ class RowIndex(Mapping[str, int]):
         return len(self.ids)
 
 
+def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> np.ndarray | None:
+    """Size and modification time of each record's file(s), from the manifest's ``path``
+    column (a WFDB record name stands for its ``.hea``/``.dat``/``.mat`` files), hashed
+    (:func:`fingerprint_hash`): one uint64 per id; None for cohorts without files
+    (synthetic). An edited file changes its fingerprint."""
+    manifest = cohort.manifest
+    if "path" not in manifest.columns:
+        return None
+    paths = manifest.set_index("record_id")["path"]
+    paths = paths[~paths.index.duplicated()].reindex([str(r) for r in record_ids])
+    out = np.zeros(len(paths), dtype=np.uint64)
+    for at, path in enumerate(paths.fillna("").astype(str)):
+        parts = []
+        for candidate in (path, f"{path}.hea", f"{path}.dat", f"{path}.mat"):
+            try:
+                stat = os.stat(candidate)
+            except OSError:
+                continue
+            if not os.path.isdir(candidate):
+                parts.append(f"{candidate[len(path) :] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
+        out[at] = fingerprint_hash("|".join(parts))
+    return out
+
+
 class CacheIndex:
-    """A cache's index in memory: ``ids`` (sorted), ``rows`` (-1: not cached) and
-    ``fingerprints`` (0: none known) aligned with them, ``failed`` and ``notes`` (kind of
-    :data:`NOTE_KINDS` → record id → values) for the records that have them."""
+    """A cache's index in memory: ``ids`` (sorted), ``rows`` (-1: not cached),
+    ``fingerprints`` and ``digests`` (0: none known) aligned with them, ``failed`` and
+    ``notes`` (kind of :data:`NOTE_KINDS` → record id → values) for the records that have
+    them."""
 
     def __init__(self, header: dict[str, Any], ids: np.ndarray, rows: np.ndarray,
-                 fingerprints: np.ndarray) -> None:  # fmt: skip
-        self.header, self.ids, self.rows, self.fingerprints = header, ids, rows, fingerprints
+                 fingerprints: np.ndarray, digests: np.ndarray) -> None:  # fmt: skip
+        self.header, self.ids, self.rows = header, ids, rows
+        self.fingerprints, self.digests = fingerprints, digests
         self.failed: dict[str, str] = header.pop("failed")
         self.notes: dict[str, dict[str, list[str]]] = header.pop("notes")
 
@@ -106,6 +140,7 @@ class CacheIndex:
     def _drop(self, positions: np.ndarray) -> None:
         """Forget the rows, failures and notes of the records at ``positions``."""
         self.rows[positions] = -1
+        self.digests[positions] = 0
         for raw in self.ids[positions]:
             record_id = raw.decode()
             self.failed.pop(record_id, None)
@@ -122,8 +157,9 @@ class CacheIndex:
             order = np.argsort(np.concatenate([self.ids, new]), kind="stable")
             self.ids = np.concatenate([self.ids, new])[order]
             self.rows = np.concatenate([self.rows, np.full(len(new), -1, np.int64)])[order]
-            grown = np.concatenate([self.fingerprints, np.zeros(len(new), np.uint64)])
-            self.fingerprints = grown[order]
+            none = np.zeros(len(new), np.uint64)
+            self.fingerprints = np.concatenate([self.fingerprints, none])[order]
+            self.digests = np.concatenate([self.digests, none])[order]
         positions = RowIndex(self.ids, self.rows).positions(keys)
         if fingerprints is not None:
             changed = positions[self.fingerprints[positions] != fingerprints]
@@ -137,22 +173,41 @@ class CacheIndex:
         wanted = (str(r) for r, p in zip(record_ids, pending, strict=True) if p)
         return list(dict.fromkeys(r for r in wanted if r not in self.failed))
 
+    def undigested(self, record_ids: Sequence[str], positions: np.ndarray) -> list[str]:
+        """The ids of ``record_ids`` (at ``positions``) cached without the digest of their
+        signal (by an index of version 2 or 1), once each: they are read again for it."""
+        lacking = ((self.rows[positions] >= 0) & (self.digests[positions] == 0)).tolist()
+        return list(dict.fromkeys(str(r) for r, x in zip(record_ids, lacking, strict=True) if x))
+
     def add(self, good: list[str], failed: dict[str, str],
-            notes: dict[str, dict[str, list[str]]]) -> None:  # fmt: skip
+            notes: dict[str, dict[str, list[str]]], digests: Sequence[int]) -> None:  # fmt: skip
         """Record a produced chunk whose rows (``good``, in order, after the rows in use)
-        are written and flushed."""
+        are written and flushed, with the ``digests`` of their signals."""
         self.failed.update(failed)
         for kind, values in notes.items():
             self.notes.setdefault(kind, {}).update(values)
         if good:
             positions = RowIndex(self.ids, self.rows).positions(good)
             self.rows[positions] = np.arange(self.n_rows, self.n_rows + len(good))
+            self.digests[positions] = np.asarray(digests, dtype=np.uint64)
             self.header["n_rows"] = self.n_rows + len(good)
 
-    def cached(self, positions: np.ndarray) -> RowIndex:
-        """The cached records among those at ``positions``."""
+    def redigest(self, good: list[str], failed: dict[str, str], digests: Sequence[int]) -> None:
+        """Record the ``digests`` of cached records read again (:meth:`undigested`); one that
+        fails now is no longer cached, and its failure is recorded."""
+        if good:
+            positions = RowIndex(self.ids, self.rows).positions(good)
+            self.digests[positions] = np.asarray(digests, dtype=np.uint64)
+        if failed:
+            self._drop(RowIndex(self.ids, self.rows).positions(list(failed)))
+            self.failed.update(failed)
+
+    def cached(self, positions: np.ndarray) -> tuple[RowIndex, RowIndex]:
+        """The cached records among those at ``positions``: their rows, and their signals'
+        digests (over the same ids)."""
         built = np.unique(positions[self.rows[positions] >= 0])
-        return RowIndex(self.ids[built], self.rows[built])
+        ids = self.ids[built]
+        return RowIndex(ids, self.rows[built]), RowIndex(ids, self.digests[built])
 
     def save(self, path: Path) -> None:
         """Replace the index at ``path`` (an ``index.npz``) atomically."""
@@ -165,12 +220,14 @@ class CacheIndex:
                 ids=self.ids,
                 rows=self.rows,
                 fingerprints=self.fingerprints,
+                digests=self.digests,
             )
         os.replace(tmp, path)
 
 
 def _from_json(path: Path) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """A version-1 ``index.json`` (dicts of every record) as the arrays of version 2."""
+    """A version-1 ``index.json`` (dicts of every record) as the arrays of version 2 (ids,
+    rows and fingerprints)."""
     state = json.loads(path.read_text())
     rows, prints = state.pop("rows"), state.pop("fingerprints", {})
     ids = id_array(sorted({*rows, *prints}, key=str.encode))
@@ -194,12 +251,15 @@ def read_index(
         with np.load(path, allow_pickle=False) as stored:
             header = json.loads(stored["header"].tobytes())
             arrays = stored["ids"], stored["rows"], stored["fingerprints"]
+            digests = stored.get("digests")  # None in an index of version 2
     elif legacy.exists():
         header, arrays = _from_json(legacy)
+        digests = None
     else:
         header = {"key": key, "item_shape": list(item_shape), "dtype": dtype.str, "n_rows": 0,
                   "failed": {}, "notes": {}}  # fmt: skip
         arrays = np.array([], dtype=np.bytes_), np.array([], np.int64), np.array([], np.uint64)
+        digests = None
     if header.get("key") != key or header.get("item_shape") != list(item_shape):
         raise ECGFormatError(
             f"{path if path.exists() else legacy}: cache index is for {header.get('key')!r} "
@@ -207,7 +267,8 @@ def read_index(
         )
     header["version"] = INDEX_VERSION
     ids, rows, prints = arrays
-    return CacheIndex(header, ids, rows.copy(), prints.copy())
+    digests = np.zeros(len(ids), np.uint64) if digests is None else digests.copy()
+    return CacheIndex(header, ids, rows.copy(), prints.copy(), digests)
 
 
 def write_index(path: Path, index: CacheIndex) -> None:

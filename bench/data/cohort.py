@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pandas loads when a cohort is built, not when a task plugin is imported
+    import numpy as np
     import pandas as pd
 
     from bench.data.signal import ECGSignal
@@ -35,6 +36,22 @@ def files_key(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def signal_digest(signal: ECGSignal) -> int:
+    """A nonzero 64-bit digest (BLAKE2b) of what a reader returned for a record: the samples
+    (dtype, shape and bytes), the sampling rate, the lead names and the units. It does not
+    depend on where the file lies or when it was written (the reader's notices, which name
+    the file, are left out), so the same signal copied elsewhere has the same digest; 0
+    stands for "none known"."""
+    import numpy as np
+
+    data = np.ascontiguousarray(signal.data)
+    h = hashlib.blake2b(digest_size=8)
+    facts = [data.dtype.str, repr(data.shape), repr(float(signal.fs)), *signal.leads, signal.units]
+    h.update("\0".join(facts).encode())
+    h.update(data.tobytes())
+    return int.from_bytes(h.digest(), "little") or 1
+
+
 class CohortError(ValueError):
     """A cohort manifest is malformed (missing columns, bad labels, duplicate ids)."""
 
@@ -56,7 +73,12 @@ class Cohort:
     absent); a ``survival`` cohort's ``label`` is the 0/1 event indicator and its
     :data:`TIME_COLUMN` the follow-up time (finite, > 0).
     ``cache_key`` identifies the signals for the image cache: two cohorts with the same key
-    must return the same signal for the same record id. ``notes["task_version"]``, when a
+    must return the same signal for the same record id. ``content_key`` says that the key
+    is derived from the signals' content alone (a synthetic cohort's config hash), so that
+    the same key means the same signals wherever the cohort is loaded; a cohort read from
+    files (whose key names their folder or modification times) leaves it false, and its
+    :meth:`content_hash` covers each record's decoded signal instead (:func:`signal_digest`).
+    ``notes["task_version"]``, when a
     loader sets it, names the label definition applied (it overrides ``TaskSpec.version``
     in result records, e.g. for PTB-XL sensitivity definitions). ``notes["unlabelled"]``
     counts the records a loader left out for want of a label, and
@@ -73,6 +95,7 @@ class Cohort:
     notes: dict[str, Any] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
     kind: str = "classification"
+    content_key: bool = False
 
     def __post_init__(self) -> None:
         from bench.data.labels import label_columns
@@ -159,20 +182,31 @@ class Cohort:
         """Share of positive records."""
         return float(self.manifest["label"].mean()) if len(self.manifest) else float("nan")
 
-    def content_hash(self, manifest: pd.DataFrame | None = None) -> str:
-        """Hash of the labelled manifest (ids, patients, sites, labels) and signal key.
+    def content_hash(
+        self, manifest: pd.DataFrame | None = None, digests: np.ndarray | None = None
+    ) -> str:
+        """Hash of the labelled manifest (ids, patients, sites, labels and the kind's
+        columns) and of the signals: the signal key for a :attr:`content_key` cohort,
+        otherwise ``digests``, each record's :func:`signal_digest` aligned with the rows
+        (what the input cache stores), so that the same data in another folder has the same
+        hash. Without ``digests`` (the signals were not read) a cohort read from files is
+        hashed with its key, which names where the files lie.
 
         ``manifest`` hashes a subset instead (the usable records of a run).
         """
+        import numpy as np
         import pandas as pd
 
         from bench.data.labels import label_columns
 
         rows = self.manifest if manifest is None else manifest
         extra = [*(label_columns(self.labels) if self.labels else []), *self.kind_columns]
-        cols = rows[[*REQUIRED_COLUMNS, *extra]].sort_values("record_id")
-        h = hashlib.sha256(self.cache_key.encode())
+        cols = rows[[*REQUIRED_COLUMNS, *extra]].reset_index(drop=True).sort_values("record_id")
+        by_signals = digests is not None and not self.content_key
+        h = hashlib.sha256(b"signal digests\0" if by_signals else self.cache_key.encode())
         h.update(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())
+        if by_signals:
+            h.update(np.asarray(digests, dtype="<u8")[cols.index.to_numpy()].tobytes())
         return h.hexdigest()[:16]
 
     def subset(self, record_ids: pd.Index | list[str]) -> pd.DataFrame:

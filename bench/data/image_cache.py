@@ -23,12 +23,11 @@ from __future__ import annotations
 import gc
 import hashlib
 import multiprocessing
-import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,11 @@ from bench.data.cache_index import (
     CacheIndex,
     IndexCommits,
     RowIndex,
-    fingerprint_hash,
+    id_array,
     read_index,
+    record_fingerprints,
 )
-from bench.data.cohort import Cohort
+from bench.data.cohort import Cohort, signal_digest
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
 from bench.data.signal import RECORD_ERRORS, ECGSignal, failure_reason
@@ -80,6 +80,8 @@ class CachedImages:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     #: record id → what its reader reported (:attr:`bench.data.signal.ECGSignal.notices`)
     notices: dict[str, list[str]] = field(default_factory=dict)
+    #: record id → digest of the signal its row was made of (:func:`bench.data.cohort.signal_digest`)
+    signal_digests: RowIndex = field(default_factory=lambda: RowIndex(id_array([]), np.array([])))
 
     def row(self, record_id: str) -> int:
         """Row of ``record_id``; :class:`KeyError` says whether it failed or is absent."""
@@ -99,6 +101,13 @@ class CachedImages:
             self.row(record_id)  # raises the KeyError that says why
         return self.index.row_array[positions].astype(np.int64)
 
+    def digests(self, record_ids: Sequence[str]) -> np.ndarray:
+        """The signal digests of cached records, in order, as a uint64 array."""
+        positions = self.signal_digests.positions(list(record_ids))
+        for record_id in np.asarray(record_ids, dtype=object)[positions < 0][:1]:
+            self.row(record_id)  # raises the KeyError that says why
+        return self.signal_digests.row_array[positions].astype(np.uint64)
+
 
 @dataclass(frozen=True)
 class _Layout:
@@ -109,8 +118,8 @@ class _Layout:
     key: str
     item_shape: tuple[int, ...]
     dtype: np.dtype
-    prepare: Callable[[ECGSignal], np.ndarray]
-    produce: Callable[[list[np.ndarray]], np.ndarray]
+    prepare: Callable[[ECGSignal], Any]
+    produce: Callable[[list[Any]], np.ndarray | None]
     missing: Callable[[ECGSignal], list[str]] | None = None
 
 
@@ -197,22 +206,41 @@ class ImageCache:
         index = read_index(folder, layout.key, layout.item_shape, layout.dtype)
         positions = index.include(record_ids, record_fingerprints(cohort, record_ids))
         todo = index.todo(record_ids, positions)
-        if todo and not build:
+        stale = index.undigested(record_ids, positions)
+        if (todo or stale) and not build:
             raise CacheMissError(
-                f"{folder}: {len(todo)} record(s) of {cohort.name} are not cached (or changed "
-                f"since), e.g. {todo[0]!r}; caches are built when a run prepares its tasks, "
-                "before any cell runs"
+                f"{folder}: {len(todo) + len(stale)} record(s) of {cohort.name} are not cached "
+                f"(or changed since, or lack their signal digest), e.g. {(todo or stale)[0]!r}; "
+                "caches are built when a run prepares its tasks, before any cell runs"
             )
-        if todo:
-            chunks = [todo[start : start + CHUNK] for start in range(0, len(todo), CHUNK)]
+        if todo or stale:
             commits = IndexCommits(folder / INDEX_FILE, index)
             with Progress(disable=not progress) as bar, commits:
-                task = bar.add_task(f"caching {cohort.name} ({len(todo)} records)", total=len(todo))
-                for items, good, failed, notes in _produce_all(layout, cohort, chunks):
-                    _append(folder, index, layout, items, good, failed, notes)
+                digest_only = replace(layout, prepare=_nothing, produce=_nothing), cohort
+                for _, good, failed, _, digests in _chunks(bar, "digesting", digest_only, stale):
+                    index.redigest(good, failed, digests)
                     commits.maybe_commit()
-                    bar.advance(task, len(good) + len(failed))
+                for produced in _chunks(bar, "caching", (layout, cohort), todo):
+                    _append(folder, index, layout, *produced)
+                    commits.maybe_commit()
         return _cached(folder, index, layout, positions)
+
+
+def _nothing(_: Any) -> None:
+    """What a pass that only reads signals for their digests makes of them."""
+
+
+def _chunks(
+    bar: Progress, verb: str, work: tuple[_Layout, Cohort], ids: list[str]
+) -> Iterator[_Produced]:
+    """The chunks of ``ids`` produced by ``work``, in order, counted on ``bar``."""
+    if not ids:
+        return
+    task = bar.add_task(f"{verb} {work[1].name} ({len(ids)} records)", total=len(ids))
+    chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    for produced in _produce_all(*work, chunks):
+        yield produced
+        bar.advance(task, len(produced[1]) + len(produced[2]))
 
 
 def _cached(
@@ -229,49 +257,29 @@ def _cached(
         kind: {r: m for r, m in index.notes.get(kind, {}).items() if r in wanted}
         for kind in NOTE_KINDS
     }
+    rows, digests = index.cached(positions)
     return CachedImages(
         array=array,
-        index=index.cached(positions),
+        index=rows,
         failed={r: m for r, m in index.failed.items() if r in wanted},
         missing_leads=notes["missing"],
         dropped=notes["dropped"],
         notices=notes["notices"],
+        signal_digests=digests,
     )
-
-
-def record_fingerprints(cohort: Cohort, record_ids: Sequence[str]) -> np.ndarray | None:
-    """Size and modification time of each record's file(s), from the manifest's ``path``
-    column (a WFDB record name stands for its ``.hea``/``.dat``/``.mat`` files), hashed
-    (:func:`bench.data.cache_index.fingerprint_hash`): one uint64 per id; None for cohorts
-    without files (synthetic). An edited file changes its fingerprint."""
-    manifest = cohort.manifest
-    if "path" not in manifest.columns:
-        return None
-    paths = manifest.set_index("record_id")["path"]
-    paths = paths[~paths.index.duplicated()].reindex([str(r) for r in record_ids])
-    out = np.zeros(len(paths), dtype=np.uint64)
-    for at, path in enumerate(paths.fillna("").astype(str)):
-        parts = []
-        for candidate in (path, f"{path}.hea", f"{path}.dat", f"{path}.mat"):
-            try:
-                stat = os.stat(candidate)
-            except OSError:
-                continue
-            if not os.path.isdir(candidate):
-                parts.append(f"{candidate[len(path) :] or '.'}:{stat.st_size}:{stat.st_mtime_ns}")
-        out[at] = fingerprint_hash("|".join(parts))
-    return out
 
 
 @dataclass(frozen=True)
 class RecordRead:
     """One record loaded and prepared by :func:`read_record`: ``item`` (None when it
     failed), ``failure`` (why, as :func:`bench.data.signal.failure_reason` says it; ``""`` when
-    usable) and ``notes`` (the non-empty :data:`NOTE_KINDS` of a usable record)."""
+    usable), ``notes`` (the non-empty :data:`NOTE_KINDS` of a usable record) and ``digest``
+    (:func:`bench.data.cohort.signal_digest` of what the reader returned; 0 when it failed)."""
 
     item: Any
     failure: str = ""
     notes: dict[str, list[str]] = field(default_factory=dict)
+    digest: int = 0
 
 
 def read_record(
@@ -295,12 +303,15 @@ def read_record(
         "dropped": list(signal.dropped),
         "notices": list(signal.notices),
     }
-    return RecordRead(item, notes={kind: values for kind, values in notes.items() if values})
+    notes = {kind: values for kind, values in notes.items() if values}
+    return RecordRead(item, notes=notes, digest=signal_digest(signal))
 
 
-#: A produced chunk: its items, the usable ids (in row order), the failures, and the notes
-#: (kind of :data:`NOTE_KINDS` → record id → values).
-_Produced = tuple[np.ndarray | None, list[str], dict[str, str], dict[str, dict[str, list[str]]]]
+#: A produced chunk: its items, the usable ids (in row order), the failures, the notes
+#: (kind of :data:`NOTE_KINDS` → record id → values) and the usable ids' signal digests.
+_Produced = tuple[
+    np.ndarray | None, list[str], dict[str, str], dict[str, dict[str, list[str]]], list[int]
+]
 #: What forked cache workers produce from (inherited, never pickled: cohorts may hold lambdas).
 _WORK: tuple[_Layout, Cohort] | None = None
 
@@ -314,7 +325,7 @@ def _produce(chunk: list[str]) -> _Produced:
     """Load, preprocess and render one chunk; bad records are returned with their error."""
     assert _WORK is not None
     layout, cohort = _WORK
-    prepared, good, failed = [], [], {}
+    prepared, good, failed, digests = [], [], {}, []
     notes: dict[str, dict[str, list[str]]] = {kind: {} for kind in NOTE_KINDS}
     for record_id in chunk:
         read = read_record(cohort, record_id, layout.prepare, layout.missing)
@@ -323,9 +334,10 @@ def _produce(chunk: list[str]) -> _Produced:
             continue
         prepared.append(read.item)
         good.append(record_id)
+        digests.append(read.digest)
         for kind, values in read.notes.items():
             notes[kind][record_id] = values
-    return (layout.produce(prepared) if good else None), good, failed, notes
+    return (layout.produce(prepared) if good else None), good, failed, notes, digests
 
 
 def _produce_all(layout: _Layout, cohort: Cohort, chunks: list[list[str]]) -> Iterator[_Produced]:
@@ -360,6 +372,7 @@ def _append(
     good: list[str],
     failed: dict[str, str],
     notes: dict[str, dict[str, list[str]]],
+    digests: list[int],
 ) -> None:
     """Write one produced chunk's rows and flush them, then record them in ``index`` (in
     memory; :class:`~bench.data.cache_index.IndexCommits` writes it)."""
@@ -369,7 +382,7 @@ def _append(
         data[first : first + len(good)] = items
         data.flush()
         del data
-    index.add(good if items is not None else [], failed, notes)
+    index.add(good if items is not None else [], failed, notes, digests)
 
 
 def _open_for_rows(path: Path, layout: _Layout, n_rows: int) -> np.memmap:

@@ -23,6 +23,7 @@ from bench.data.labels import label_column, label_columns, score_column, window_
 from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.data.splits import Split
+from bench.errors import RunError
 from bench.host.specs import ModelSpec, TaskSpec
 from bench.run.scoring import BootstrapRecipe
 from bench.training.datasets import ArrayDataset
@@ -109,8 +110,29 @@ class PreparedTask:
 
     @functools.cached_property
     def usable_hash(self) -> str:
-        """Hash of this task's usable records (see :meth:`Cohort.content_hash`)."""
-        return self.cohort.content_hash(self.manifest)
+        """Hash of this task's usable records (see :meth:`Cohort.content_hash`): of their
+        decoded signals' digests, unless the cohort's signal key is content-derived or the
+        records were not read (an unchecked dry run)."""
+        return self.cohort.content_hash(self.manifest, self.signal_digests())
+
+    def signal_digests(self) -> np.ndarray | None:
+        """Each usable record's signal digest, from the cached inputs (None for a
+        :attr:`~bench.data.cohort.Cohort.content_key` cohort or without caches). Every
+        cache was made from the same decoded signals; the first by key is read, and one
+        that disagrees with it (a file read differently since) is an error."""
+        if self.cohort.content_key or not self.arrays:
+            return None
+        ids = self.manifest["record_id"].tolist()
+        (first, digests), *others = ((k, self.arrays[k].digests(ids)) for k in sorted(self.arrays))
+        for key, found in others:
+            if not np.array_equal(found, digests):
+                record = ids[int(np.flatnonzero(found != digests)[0])]
+                raise RunError(
+                    f"record {record!r} of {self.cohort.name}: the cached inputs {first} and "
+                    f"{key} were made from different signals; clear the input cache "
+                    "(--cache-dir) and run again"
+                )
+        return digests
 
     @property
     def labels(self) -> tuple[str, ...]:

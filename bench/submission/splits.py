@@ -10,9 +10,11 @@ Two layers:
    public task and split API (:func:`bench.run.preparation.load_cohort`,
    :func:`bench.run.preparation.split_for`) with the run's source options at the declared
    dataset version; the usable records must be cohort records with the recorded content
-   hash, the sets, labelled subsets and validation subsets must be the ones the harness
-   makes, and every prediction's patient and label must be the cohort's. Records the run
-   declared unusable are reported (a note), not re-checked: that needs their signals.
+   hash (of a cohort read from files, that hash covers each usable record's decoded
+   signal: they are read again, :func:`bench.data.cohort.signal_digest`), the sets,
+   labelled subsets and validation subsets must be the ones the harness makes, and every
+   prediction's patient and label must be the cohort's. Records the run declared unusable
+   are reported (a note), not re-checked.
    Without the data (or the task's plugin, or at another dataset version) this layer is
    "not checked", never passed.
 """
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.labels import label_column, prediction_labels
+from bench.data.signal import RECORD_ERRORS
 from bench.run.cells import ids_hash
 from bench.run.provenance import stable_hash
 from bench.run.task_data import EVAL_SETS
@@ -129,6 +132,17 @@ def _load(bundle: Bundle, host: PluginHost, task_name: str, source: str) -> Coho
         return f"data not present ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
 
 
+def _signal_digests(cohort: Cohort, rows: pd.DataFrame) -> np.ndarray | None:
+    """The digests of the signals of ``rows`` as the cohort's reader returns them (what a
+    run's input cache stored); None for a cohort whose signal key is content-derived."""
+    from bench.data.cohort import signal_digest
+
+    if cohort.content_key:
+        return None
+    ids = rows["record_id"].astype(str)
+    return np.array([signal_digest(cohort.load_signal(r)) for r in ids], dtype=np.uint64)
+
+
 def canonical_checks(
     bundle: Bundle,
     host: PluginHost,
@@ -165,8 +179,12 @@ def canonical_checks(
         out.append(Check(subject, "split", NOTE, message))
     rows = cohort.manifest[cohort.manifest["record_id"].astype(str).isin(usable)]
     rows = rows.reset_index(drop=True)
-    if any(r.cohort_hash != cohort.content_hash(rows) for r in records):
-        out.append(Check(subject, "split", FAIL, "usable records' content hash differs"))
+    try:
+        digests = _signal_digests(cohort, rows)
+        if any(r.cohort_hash != cohort.content_hash(rows, digests) for r in records):
+            out.append(Check(subject, "split", FAIL, "usable records' content hash differs"))
+    except RECORD_ERRORS as exc:
+        out.append(Check(subject, "split", FAIL, f"a usable record cannot be read: {exc}"))
     external = bool(bundle.run.get("config", {}).get("external", True))
     split = split_for(host.registries.tasks.get(first.task), cohort, rows, external=external)
     rule = manifest.get("validation_rule", "full")

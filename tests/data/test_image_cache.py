@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.data.cohort import Cohort
-from bench.data.image_cache import CachedImages, ImageCache
+from bench.data import cache_index
+from bench.data.cohort import Cohort, signal_digest
+from bench.data.image_cache import CachedImages, CacheMissError, ImageCache
 from bench.data.preprocess import DEFAULT_PREPROCESS, preprocess
 from bench.data.render import RenderConfig, render
 from bench.data.signal import ECGSignal
@@ -180,8 +181,9 @@ def test_an_index_of_the_first_layout_is_read_and_replaced(tmp_path: Path) -> No
     (folder / "index.npz").unlink()
     source.calls.clear()
     cached = _images(ImageCache(tmp_path), source, ["1", "2", "3", "bad"])
-    assert source.calls == ["3"]
+    assert source.calls == ["1", "2", "3"]  # 1 and 2 read again for their digests only
     assert cached.failed == first.failed and cached.row("3") == 2
+    np.testing.assert_array_equal(cached.digests(["1", "2"]), first.digests(["1", "2"]))
     assert sorted(p.name for p in folder.iterdir()) == ["data.bin", "index.npz"]
     np.testing.assert_array_equal(
         cached.array[cached.rows(["1", "3"])],
@@ -189,3 +191,56 @@ def test_an_index_of_the_first_layout_is_read_and_replaced(tmp_path: Path) -> No
     )
     with pytest.raises(KeyError, match="'bad' failed"):
         cached.rows(["1", "bad"])
+
+
+def test_each_row_keeps_the_digest_of_the_signal_it_was_made_of(tmp_path: Path) -> None:
+    """Every representation of a record stores the digest of the same decoded signal; a
+    sample, the sampling rate or a lead name changes it, where the file lies does not."""
+    source = CountingCohort(["1", "2", "bad"])
+    images = _images(ImageCache(tmp_path), source, ["1", "2", "bad"])
+    signals = ImageCache(tmp_path).signals(source.cohort, ["1", "2"], DEFAULT_PREPROCESS, False)
+    expected = [signal_digest(synthetic_ecg(k)) for k in (1, 2)]
+    assert images.digests(["2", "1"]).tolist() == expected[::-1]
+    assert signals.digests(["1", "2"]).tolist() == expected and expected[0] != expected[1]
+    with pytest.raises(KeyError, match="'bad' failed"):
+        images.digests(["bad"])
+    sig = synthetic_ecg(1)
+    edited = sig.data.copy()
+    edited[3, 100] += 1e-3
+    assert signal_digest(ECGSignal(edited, sig.fs, sig.leads)) != expected[0]
+    assert signal_digest(ECGSignal(sig.data, sig.fs / 2, sig.leads)) != expected[0]
+    assert signal_digest(ECGSignal(sig.data, sig.fs, sig.leads[::-1])) != expected[0]
+    assert signal_digest(ECGSignal(sig.data.copy(), sig.fs, tuple(sig.leads))) == expected[0]
+
+
+def test_an_index_of_version_2_gets_digests_without_rebuilding_its_rows(tmp_path: Path) -> None:
+    """An index written before digests (version 2: no ``digests`` array) keeps its rows;
+    a cache opened without building refuses it, a build reads each cached record again for
+    its digest only (no row is written) and commits an index of the current version."""
+    import json
+
+    source = CountingCohort(["1", "2", "bad"])
+    first = _images(ImageCache(tmp_path), source, ["1", "2", "bad"])
+    (folder,) = tmp_path.iterdir()
+    with np.load(folder / "index.npz") as stored:
+        arrays = {k: stored[k] for k in ("header", "ids", "rows", "fingerprints")}
+    header = {**json.loads(arrays["header"].tobytes()), "version": 2}
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(folder / "index.npz", **arrays)
+    size = (folder / "data.bin").stat().st_size
+    with pytest.raises(CacheMissError, match=r"2 record.*lack their signal digest"):
+        ImageCache(tmp_path).images(
+            source.cohort, ["1", "2"], DEFAULT_PREPROCESS, RENDER, progress=False, build=False
+        )
+    source.calls.clear()
+    cached = _images(ImageCache(tmp_path), source, ["1", "2", "bad"])
+    assert sorted(source.calls) == ["1", "2"] and (folder / "data.bin").stat().st_size == size
+    assert cached.rows(["1", "2"]).tolist() == first.rows(["1", "2"]).tolist()
+    assert cached.digests(["1", "2"]).tolist() == first.digests(["1", "2"]).tolist()
+    assert cached.failed == first.failed
+    with np.load(folder / "index.npz") as stored:
+        assert json.loads(stored["header"].tobytes())["version"] == cache_index.INDEX_VERSION
+        assert stored["digests"].dtype == np.uint64
+    source.calls.clear()
+    _images(ImageCache(tmp_path), source, ["1", "2", "bad"])
+    assert source.calls == []

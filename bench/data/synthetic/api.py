@@ -132,6 +132,7 @@ def synthetic_cohort(options: Mapping[str, Any]) -> Cohort:
         manifest=synthetic_manifest(config),
         load_signal=lambda rid: synthetic_signal(rid, config),
         cache_key=f"synthetic-{config.hash()}",
+        content_key=True,  # the key is the hash of everything the signals are made from
         fiducials=lambda rid: synthetic_fiducials(rid, config),
         notes={"config": config},
     )
