@@ -1,6 +1,7 @@
 """The little Markdown the board's generated sections use, as HTML: ``##``/``###``
-headings, pipe tables, ``-`` lists, ``**bold**``, ```code``` and paragraphs (everything
-escaped; no raw HTML passes through)."""
+headings, pipe tables, ``-`` lists, ``**bold**``, ```code```, images with a relative path
+(``![alt](plots/x.png)``) and paragraphs (everything escaped; no raw HTML passes
+through)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from html import escape
 def _inline(text: str) -> str:
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(text))
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"!\[([^\]]*)\]\(([\w./-]+)\)", r'<img alt="\1" src="\2">', text)
     return re.sub(r"(?<![\w*])_(.+?)_(?![\w*])", r"<em>\1</em>", text)
 
 

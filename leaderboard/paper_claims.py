@@ -10,7 +10,9 @@ The claims (Vaid et al., HeartBEiT):
    ``(h₁ − b₁) − (h₁₀₀ − b₁₀₀)`` with the same pooled paired bootstrap as the tables
    (each seed's four cells on the same resamples of the same test records);
 4. HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'
-   (:mod:`bench.leaderboard.saliency`).
+   (:mod:`bench.leaderboard.saliency`); its numbers come from the weights and rendered
+   images, not from the published bundles, and the verdict says so
+   (:data:`SALIENCY_NOT_REDERIVABLE`).
 
 Each comparison is the board's own (:mod:`bench.leaderboard.paired`: pooled paired CI,
 seeds agreeing in direction, Holm within its table) where the board made it; comparisons
@@ -284,6 +286,14 @@ def paper_claims(
     return claims
 
 
+#: Why the saliency claim's numbers, unlike the others, cannot be recomputed by a reader.
+SALIENCY_NOT_REDERIVABLE = (
+    "its numbers come from the trained weights and the rendered images, which the published "
+    "bundles leave out: `bench verify` checks them against the bundled saliency records but "
+    "cannot re-derive them (re-run `bench saliency` on the cells)"
+)
+
+
 def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
     tested = []
     for d in saliency_differences(saliency):
@@ -291,7 +301,7 @@ def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
         head = f"{d.task}: {name} {d.first} − {d.second} {d.diff:+.3f}{_ci(d.ci_low, d.ci_high)} (unpaired 95 % CI)"
         direction = (1 if d.diff > 0 else -1) if d.excludes_zero else 0
         tested.append(_Tested(direction, head))
-    why = "" if tested else (
+    why = SALIENCY_NOT_REDERIVABLE if tested else (
         f"no saliency_* records of {HEARTBEIT} and a CNN ({', '.join(CNN_MODELS)}) on this "
         "board (bench saliency writes them)"
     )  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 from bench.leaderboard.calibration_plots import write_calibration
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
+from bench.leaderboard.saliency_figures import copy_overlays
 from bench.leaderboard.submissions import read_submissions
 
 #: The board folder's sub-folder of run bundles (records and predictions behind the board).
@@ -64,7 +65,9 @@ def write_leaderboard(
     ``header`` (the command and environment that produced the records) goes at the top,
     verbatim; then the generated Findings, the rows' identities and the tables. Figures are
     linked from the Markdown by relative path; stale figures from an earlier generation are
-    removed first so the directory matches the records. ``minutes``, the grid's wall
+    removed first so the directory matches the records; each model with saliency records
+    gets one of its overlay grids copied into the plots and linked from the Saliency section
+    (:mod:`bench.leaderboard.saliency_figures`). ``minutes``, the grid's wall
     time, goes into the JSON's ``summary`` (what :mod:`bench.leaderboard.claims_check`
     checks prose against). The records and predictions behind the board go beside it,
     one bundle per run directory (:func:`write_records`), their total size stated in the
@@ -88,6 +91,7 @@ def write_leaderboard(
         old.unlink()
     figures = [p for p in board.plot(plots) if p.suffix == ".png"]
     calibration = write_calibration(results_dirs, board.cells, plots)
+    board.saliency_figures = copy_overlays(board.saliency, plots)
     lines = ["# ECG Bench leaderboard", ""]
     if header:
         lines += [header.rstrip(), ""]

@@ -39,7 +39,8 @@ from bench.leaderboard.paired import Difference, differences, find_reference
 from bench.leaderboard.paper_claims import Claim, board_limits, claims_markdown, paper_claims
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
 from bench.leaderboard.replicates import Replicates, pool_cis
-from bench.leaderboard.saliency import saliency_differences, saliency_markdown
+from bench.leaderboard.saliency import saliency_data, saliency_differences, saliency_markdown
+from bench.leaderboard.saliency_figures import OverlayFigure, figures_markdown
 from bench.leaderboard.seeds import check_seeds, per_seed_markdown
 from bench.leaderboard.settings import Comparisons, load_comparisons
 from bench.leaderboard.tables import RENDERERS, Table, build_tables, table_data, to_markdown
@@ -72,6 +73,9 @@ class Leaderboard:
     #: (JSON ``resamples``: what ``bench verify`` redraws).
     replicates: int = 500
     resample_seed: int = 0
+    #: Each model's saliency overlay figure, once copied beside the board
+    #: (:func:`bench.leaderboard.saliency_figures.copy_overlays`, what publishing does).
+    saliency_figures: list[OverlayFigure] = field(default_factory=list)
 
     def model_labels(self) -> dict[str, str]:
         """Model name → its printed name (with the stand-in mark where it is one)."""
@@ -111,7 +115,10 @@ class Leaderboard:
     def appendix_markdown(self) -> str:
         """The sections after the tables: the saliency tables, the clinical profile, the
         per-seed values and the glossary of every abbreviation the board prints."""
-        salient = saliency_markdown(self.saliency, self.model_labels())
+        labels = self.model_labels()
+        salient = saliency_markdown(self.saliency, labels)
+        if salient and self.saliency_figures:
+            salient += "\n" + "\n".join(figures_markdown(self.saliency_figures, labels))
         seeds = per_seed_markdown([(t.title, t.cells) for t in self.tables])
         text = (salient and salient + "\n") + profile_markdown(self.clinical) + "\n" + seeds
         everything = "\n".join(
@@ -134,7 +141,9 @@ class Leaderboard:
                 "clinical_profile": [row.to_dict() for row in self.clinical],
                 "paper_claims": [claim.to_dict() for claim in self.claims],
                 "limits": self.limits,
+                "saliency": saliency_data(self.saliency),
                 "saliency_differences": [d.to_dict() for d in saliency_differences(self.saliency)],
+                "saliency_figures": [f.to_dict() for f in self.saliency_figures],
                 "summary": board_summary(self.cells, self.wall_minutes),
                 "resamples": {"replicates": self.replicates, "seed": self.resample_seed},
             }

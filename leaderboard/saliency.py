@@ -105,6 +105,26 @@ def saliency_differences(cells: Sequence[Cell]) -> list[SaliencyDifference]:
     return out
 
 
+def _cell_data(c: Cell) -> dict[str, Any]:
+    return {
+        "task": c.task, "source": c.source, "split": c.split, "metric": c.metric,
+        "model": c.model, "init": c.init, "selection": c.selection, "arch": c.arch,
+        "experiment": c.experiment, "protocol": c.protocol, "fraction": c.fraction,
+        "seeds": list(c.seeds),
+        "seed_values": {str(s): v for s, v in sorted(c.seed_values.items())},
+        "mean": c.mean, "std": c.std, "ci_low": c.ci_low, "ci_high": c.ci_high,
+        "n": c.n, "n_positive": c.n_positive, "run_ids": list(c.runs),
+    }  # fmt: skip
+
+
+def saliency_data(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    """The JSON's ``saliency``: every cell the ``## Saliency`` section shows (each model's
+    largest fraction per task, source and tabulated metric), with its seeds' values, their
+    mean, sd and the mean of the seeds' CI bounds, and the runs its records came from (what
+    ``bench verify`` checks against the published saliency records)."""
+    return [_cell_data(c) for _, c in sorted(latest_by_model(cells).items())]
+
+
 def _region(cells: Sequence[Cell]) -> str:
     regions = {str(item.record.details.get("region", "")) for c in cells for item in c.records} - {
         ""

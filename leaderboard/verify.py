@@ -16,6 +16,10 @@ records and predictions published beside it, and diff them against the board's f
    ``leaderboard.csv`` (at its printed 6 significant digits) and the main tables of
    ``LEADERBOARD.md`` (:mod:`bench.leaderboard.verify_files`). Every difference is one
    ``[FAIL]`` line: file, row, field, published vs recomputed.
+4. The saliency section (cells, differences, overlay figures) is recomputed from the
+   bundles' ``bench saliency`` records (:mod:`bench.leaderboard.verify_saliency`); those
+   records themselves are not re-derivable (they need the weights and rendered images),
+   and a saliency number with no bundled record behind it fails.
 
 Measured quantities (wall time, parameter counts from the cost measurement) are listed as
 not re-derivable and never compared; so are the permutation p-values and the "Does the
@@ -43,6 +47,7 @@ from bench.leaderboard.reference_stats import (
     relative_pct,
 )
 from bench.leaderboard.verify_files import compare_csv, compare_markdown, differ
+from bench.leaderboard.verify_saliency import verify_saliency
 
 from bench.api import (
     FAIL,
@@ -68,9 +73,10 @@ Predictions = dict[tuple[str, str], pd.DataFrame]  # (bundle, cell dir) → pred
 
 
 def _open_bundles(
-    folder: Path, data: dict[str, Any], verdict: Verdict
+    folder: Path, data: dict[str, Any], verdict: Verdict, saliency: list[ResultRecord]
 ) -> tuple[list[ResultRecord], Callable[[ResultRecord], pd.DataFrame]]:
-    """Verify every listed bundle; their records and a reader of a record's predictions."""
+    """Verify every listed bundle; their records and a reader of a record's predictions
+    (their ``bench saliency`` records are appended to ``saliency``)."""
     host = get_host()
     listed = (data.get("records") or {}).get("bundles")
     if listed is None:
@@ -99,6 +105,7 @@ def _open_bundles(
         for record in bundle.records:
             owner[id(record)] = bundle
             records.append(record)
+        saliency += bundle.saliency
     cache: Predictions = {}
 
     def read(record: ResultRecord) -> pd.DataFrame:
@@ -279,7 +286,8 @@ def verify_board(folder: Path) -> Verdict:
         data = json.loads((folder / BOARD_JSON).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BundleError(f"{folder / BOARD_JSON}: not a leaderboard's JSON ({exc})") from None
-    records, read = _open_bundles(folder, data, verdict)
+    saliency: list[ResultRecord] = []
+    records, read = _open_bundles(folder, data, verdict, saliency)
     if "records" not in data:  # a board published before its records were: nothing to use
         return verdict
     board = _Board(data, records, read)
@@ -289,6 +297,7 @@ def verify_board(folder: Path) -> Verdict:
         recomputed.append((table, _table(board, table, where, verdict)))
     verdict.checks += compare_csv(folder / "leaderboard.csv", recomputed)
     verdict.checks += compare_markdown(folder / "LEADERBOARD.md", recomputed)
+    verdict.checks += verify_saliency(folder, data, _latest(saliency))
     present = [m for m in MEASURED if _present(data, m)]
     if present:
         message = "measured, shown but not re-derivable: " + ", ".join(present)

@@ -474,7 +474,8 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
     records = load_records([run_dir])
     metrics = {r.metric for r in records}
     assert {"auroc", "auprc", "saliency_localisation", "saliency_entropy"} <= metrics
-    assert (run_dir / "saliency" / "heartbeit__stemi__synthetic__gradcam.png").is_file()
+    overlay = "heartbeit__stemi__synthetic__f1__s0__finetune__gradcam.png"  # cell and method
+    assert (run_dir / "saliency" / overlay).is_file()
 
 
 def test_every_command_is_documented_in_docs_cli():

@@ -13,10 +13,13 @@ Members (a subset of the run directory's layout, so a run directory reads the sa
     cells/<cell>/identity.json       the cell's identity, with its split-membership hashes
     cells/<cell>/records.jsonl       the cell's records (results.jsonl is all of them)
     cells/<cell>/predictions.csv     record_id, patient_id, label(s), score(s), split
+    saliency/results.jsonl           the run's ``bench saliency`` records, when it has them
 
-Checkpoints and caches are left out: a bundle is the evidence for its numbers, not a way
-to re-run them. Every member is JSON or CSV (the run store writes nothing else a verifier
-reads); the reader also accepts ``.npz`` members (:func:`bench.submission.safety.load_npz`).
+Checkpoints, caches and the saliency overlays (PNG) are left out: a bundle is the evidence
+for its numbers, not a way to re-run them (so its saliency records, which need the cell's
+weights and rendered images, are checked but not re-derived). Every member is JSON or CSV
+(the run store writes nothing else a verifier reads); the reader also accepts ``.npz``
+members (:func:`bench.submission.safety.load_npz`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import json
 import platform
 import time
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +47,8 @@ FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 RUN_JSON = "run.json"
 RESULTS = "results.jsonl"
+#: The run's ``bench saliency`` records (``bench saliency --run RUN --output RUN``).
+SALIENCY = "saliency/results.jsonl"
 #: The run-directory files a bundle holds (and a verifier reads from a run directory).
 RUN_PATTERNS: tuple[str, ...] = (
     RUN_JSON,
@@ -52,6 +57,7 @@ RUN_PATTERNS: tuple[str, ...] = (
     "cells/*/identity.json",
     "cells/*/records.jsonl",
     "cells/*/predictions.csv",
+    SALIENCY,
 )
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no date: the same run, the same bytes
 
@@ -180,6 +186,8 @@ class Bundle:
     records: list[ResultRecord]
     #: whether the manifest came from the archive (False: made now from a run directory)
     archived: bool
+    #: the ``bench saliency`` records (:data:`SALIENCY`; none when the run has none)
+    saliency: list[ResultRecord] = field(default_factory=list)
 
     @classmethod
     def open(cls, path: Path, host: PluginHost) -> Bundle:
@@ -199,7 +207,9 @@ class Bundle:
                 f"than this harness reads ({FORMAT_VERSION}); upgrade ecg-bench"
             )
         run = read_json(files, RUN_JSON)
-        return cls(files, manifest, run, parse_records(files.read(RESULTS), RESULTS), archived)
+        records = parse_records(files.read(RESULTS), RESULTS)
+        saliency = parse_records(files.read(SALIENCY), SALIENCY) if SALIENCY in files.names else []
+        return cls(files, manifest, run, records, archived, saliency)
 
     def json(self, name: str) -> Any:
         """A JSON member (None when absent)."""

@@ -14,6 +14,12 @@ For each result record the verifier
 
 It also checks every member against the sha256 in ``bundle.json`` and that all records
 come from the harness version the bundle declares. Nothing in the bundle is executed.
+
+The ``bench saliency`` records (``saliency/results.jsonl``) cannot be re-derived: they
+need the cell's weights and rendered images, which a bundle leaves out. Each is reported
+:data:`~bench.submission.checks.NOT_DERIVABLE` once what can be checked holds (its member's
+sha256 with the others, its harness version, and that its cell is in the bundle with
+records of the same run); otherwise it fails.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.labels import label_column, prediction_labels, score_column
-from bench.submission.bundle import MANIFEST, RESULTS, Bundle, cell_dir_of
+from bench.submission.bundle import MANIFEST, RESULTS, SALIENCY, Bundle, cell_dir_of
 from bench.submission.checks import FAIL, NOT_DERIVABLE, NOTE, PASS, Check, Verdict
 from bench.submission.reference import NotDerivable, ReferenceValue, reference_score
 from bench.submission.splits import CohortFacts, canonical_checks, consistency_checks
@@ -190,6 +196,36 @@ def _integrity(bundle: Bundle) -> list[Check]:
     return out
 
 
+#: Why a ``bench saliency`` record is never re-derived by a verifier.
+SALIENCY_NOT_DERIVABLE = (
+    "not re-derivable: needs the cell's weights and images; re-run `bench saliency`"
+)
+
+
+def saliency_checks(bundle: Bundle) -> list[Check]:
+    """One check per ``bench saliency`` record of the bundle: a failure when it comes from
+    another harness version than the bundle declares or its cell is not in the bundle (no
+    records of that cell and run), else :data:`SALIENCY_NOT_DERIVABLE`."""
+    from bench.run.cells import cell_id
+
+    declared = bundle.manifest.get("harness_version", "")
+    cells = {(cell_dir_of(r), r.run_id) for r in bundle.records}
+    out = []
+    for record in bundle.saliency:
+        cell = "cells/" + cell_id(record.model, record.task, record.source, record.fraction,
+                                  record.seed, record.protocol)  # fmt: skip
+        subject = f"{SALIENCY}: {cell.removeprefix('cells/')} {record.split} {record.metric}"
+        if record.harness_version != declared:
+            message = f"harness {record.harness_version}, bundle says {declared}"
+            out.append(Check(subject, "version", FAIL, message))
+        elif (cell, record.run_id) not in cells:
+            message = f"its cell {cell} of run {record.run_id!r} is not in the bundle"
+            out.append(Check(subject, "saliency", FAIL, message))
+        else:
+            out.append(Check(subject, "saliency", NOT_DERIVABLE, SALIENCY_NOT_DERIVABLE))
+    return out
+
+
 def _declarations(bundle: Bundle, host: PluginHost) -> list[Check]:
     """A note where an installed plugin declares other corpora than the bundle."""
     out = []
@@ -206,7 +242,7 @@ def verify_bundle(bundle: Bundle, host: PluginHost, strict: bool = False) -> Ver
     """Every check of the module docstring on an opened bundle (``strict``: an unchecked
     or not re-derivable item fails too)."""
     verdict = Verdict(str(bundle.files.path), strict=strict)
-    verdict.checks += _integrity(bundle) + _declarations(bundle, host)
+    verdict.checks += _integrity(bundle) + _declarations(bundle, host) + saliency_checks(bundle)
     groups: dict[tuple[str, str], list[ResultRecord]] = {}
     for record in bundle.records:
         groups.setdefault((record.task, record.source), []).append(record)

@@ -71,7 +71,9 @@ def test_saliency_command_writes_records_and_overlays(saliency_cli, tmp_path) ->
     loc = records["saliency_localisation"]
     assert loc["ci_low"] <= loc["value"] <= loc["ci_high"]
     assert 0.0 <= records["saliency_entropy"]["value"] <= 1.0
-    assert (out / "saliency" / "tiny-cam__stemi__synthetic__gradcam.png").stat().st_size > 10_000
+    overlay = "tiny-cam__stemi__synthetic__f1__s0__finetune__gradcam.png"  # cell and method
+    assert (out / "saliency" / overlay).stat().st_size > 10_000
+    assert {r["details"]["overlay"] for r in records.values()} == {overlay}
     assert "saliency_localisation" in result.output
 
 

@@ -246,8 +246,11 @@ def result_records(
     profile: Profile,
     render: RenderConfig,
     method: str,
+    overlay: str = "",
 ) -> list[ResultRecord]:
-    """One :class:`ResultRecord` per saliency metric (value = mean over images)."""
+    """One :class:`ResultRecord` per saliency metric (value = mean over images);
+    ``overlay``: the file name of the overlay grid drawn beside them (``details.overlay``,
+    what the leaderboard shows)."""
     from bench.api import git_sha, package_versions, stable_hash
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
@@ -295,6 +298,7 @@ def result_records(
                     **settings,
                     "n_scored": value.details["n_scored"],
                     "record_ids": result.record_ids,
+                    **({"overlay": overlay} if overlay else {}),
                 },
                 git_sha=sha,
                 packages=packages,
@@ -351,7 +355,13 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
         options["method"],
         not options["no_faithfulness"],
     )
-    records = result_records(result, spec, task, cohort, cell, profile, render, options["method"])
+    from bench.api import cell_id
+
+    name = cell_id(spec.name, task.name, source, cell.fraction, cell.seed, cell.protocol)
+    stem = f"{name}__{options['method']}"  # one grid per cell and method
+    records = result_records(
+        result, spec, task, cohort, cell, profile, render, options["method"], f"{stem}.png"
+    )
     out = Path(options["output"]) / "saliency"
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "a") as handle:
@@ -360,7 +370,6 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
         f"{rid} (label {label})"
         for rid, label in zip(result.record_ids, result.labels, strict=True)
     ]
-    stem = f"{spec.name}__{task.name}__{source}__{options['method']}"
     if spec.input.recipe is not None:
         from bench.plugins.metrics.saliency.signals import save_signal_overlays
 

@@ -1,0 +1,199 @@
+"""The board's saliency numbers against the saliency records published in its bundles (for
+:mod:`bench.leaderboard.verify`).
+
+A ``bench saliency`` record cannot be re-derived from a bundle (it needs the cell's
+weights and rendered images; each bundled record is reported not re-derivable by
+:func:`bench.api.verify_bundle`), but everything the board computes FROM those records
+can be recomputed, here without the board's code:
+
+- ``saliency``: each cell of the ``## Saliency`` section (each model's largest fraction
+  per task, source and tabulated metric): seeds, seed values, mean, sd, the mean of the
+  seeds' CI bounds, ``n``, ``n_positive`` and runs. A published cell with no bundled
+  record behind it fails, and so does a bundled cell the board leaves out;
+- ``saliency_differences``: HeartBEiT minus each CNN, unpaired (``d ± z √(se₁² + se₂²)``,
+  each se from its 95 % CI);
+- the ``## Saliency`` section of ``LEADERBOARD.md``: every recomputed cell and difference,
+  as printed;
+- ``saliency_figures``: each overlay's PNG is present and its cell, run and explained
+  ECGs are those of bundled records (its pixels, like the records, need the weights).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.leaderboard.saliency import CNN_MODELS, HEARTBEIT, SALIENCY_COLUMNS, Z95
+from bench.leaderboard.verify_files import differ
+
+from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, ResultRecord
+
+BOARD_JSON = "leaderboard.json"
+#: A cell of the section: task, source, split, metric, model, init, selection, arch,
+#: experiment, protocol, fraction.
+Key = tuple[Any, ...]
+FIELDS = ("task", "source", "split", "metric", "model", "init", "selection", "arch",
+          "experiment", "protocol", "fraction")  # fmt: skip
+
+
+def _key(item: ResultRecord | dict[str, Any]) -> Key:
+    get = item.get if isinstance(item, dict) else lambda f: getattr(item, f)
+    return tuple(get(f) for f in FIELDS)
+
+
+def _label(key: Key) -> str:
+    task, source, _, metric, model, init, *_, fraction = key
+    return f"saliency {task}/{source} {metric} {model} ({init}) {fraction:g}"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None or math.isnan(v) for v in values):
+        return None
+    return math.fsum(v for v in values if v is not None) / len(values)
+
+
+def _cell(records: list[ResultRecord]) -> dict[str, Any]:
+    """A cell's published numbers, recomputed from its records (one per seed)."""
+    records = sorted(records, key=lambda r: r.seed)
+    values = [r.value for r in records]
+    return {
+        "seeds": [r.seed for r in records],
+        "seed_values": {str(r.seed): r.value for r in records},
+        "mean": math.fsum(values) / len(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "ci_low": _mean([r.ci_low for r in records]),
+        "ci_high": _mean([r.ci_high for r in records]),
+        "n": records[0].n, "n_positive": records[0].n_positive,
+        "run_ids": sorted({r.run_id for r in records}),
+    }  # fmt: skip
+
+
+def _shown(records: Sequence[ResultRecord]) -> dict[Key, dict[str, Any]]:
+    """Every section cell recomputed: per (task, source, metric, model), the cell of the
+    largest fraction (ties: the greatest row), as the section shows it."""
+    groups: dict[Key, list[ResultRecord]] = {}
+    for r in records:
+        if r.metric in SALIENCY_COLUMNS:
+            groups.setdefault(_key(r), []).append(r)
+    best: dict[Key, Key] = {}
+    for key in groups:
+        task, source, _, metric, model, *row, fraction = key
+        slot = (task, source, metric, model)
+        if slot not in best or (fraction, *row) > (best[slot][-1], *best[slot][5:-1]):
+            best[slot] = key
+    return {key: _cell(groups[key]) for key in sorted(best.values())}
+
+
+def _differences(shown: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """(task, source, metric, first, second) → HeartBEiT minus a CNN, unpaired."""
+    by_model = {(k[0], k[1], k[3], k[4]): cell for k, cell in shown.items()}
+    out = {}
+    for (task, source, metric, model), first in sorted(by_model.items()):
+        for cnn in CNN_MODELS if model == HEARTBEIT else ():
+            second = by_model.get((task, source, metric, cnn))
+            if second is None or None in (first["ci_low"], second["ci_low"]):
+                continue
+            se = [(c["ci_high"] - c["ci_low"]) / (2 * Z95) for c in (first, second)]
+            d = first["mean"] - second["mean"]
+            half = Z95 * math.sqrt(se[0] ** 2 + se[1] ** 2)
+            out[(task, source, metric, model, cnn)] = {
+                "diff": d, "ci_low": d - half, "ci_high": d + half}  # fmt: skip
+    return out
+
+
+def _printed(cell: dict[str, Any]) -> str:
+    ci = "" if cell["ci_low"] is None else f" [{cell['ci_low']:.2f}–{cell['ci_high']:.2f}]"
+    return f"{cell['mean']:.2f}{ci}"
+
+
+def _markdown(path: Path, shown: dict[Key, Any], diffs: dict[Key, Any]) -> list[Check]:
+    if not shown:
+        return []
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start = text.find("## Saliency\n")
+    if start < 0:
+        return [Check(path.name, "saliency", FAIL, "no '## Saliency' section")]
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end > 0 else len(text)]
+    out = []
+    for key, cell in shown.items():
+        if _printed(cell) not in section:
+            message = f"recomputed {_printed(cell)!r} is not printed in the Saliency section"
+            out.append(Check(f"{path.name} {_label(key)}", "saliency", FAIL, message))
+    for (task, source, metric, first, second), d in diffs.items():
+        text = f"= {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+        if text not in section:
+            where = f"{path.name} saliency {task}/{source} {metric} {first} − {second}"
+            message = f"recomputed {text!r} is not printed in the Saliency section"
+            out.append(Check(where, "saliency", FAIL, message))
+    return out
+
+
+def _figures(folder: Path, data: dict[str, Any], records: Sequence[ResultRecord]) -> list[Check]:
+    out = []
+    for figure in data.get("saliency_figures", []):
+        subject = f"{figure['figure']} ({figure['model']})"
+        drawn = [
+            r for r in records
+            if (r.model, r.task, r.source, r.fraction, r.seed, r.protocol, r.run_id,
+                r.details.get("method")) == (figure["model"], figure["task"], figure["source"],
+                figure["fraction"], figure["seed"], figure["protocol"], figure["run_id"],
+                figure["method"])
+        ]  # fmt: skip
+        if not (folder / figure["figure"]).is_file():
+            out.append(Check(subject, "saliency figure", FAIL, "missing"))
+        elif not drawn:
+            message = "no bundled saliency record of its cell, run and method"
+            out.append(Check(subject, "saliency figure", FAIL, message))
+        elif any(list(map(str, r.details.get("record_ids", []))) != figure["record_ids"]
+                 for r in drawn) or sorted(figure["metrics"]) != sorted(
+                     {r.metric for r in drawn}):  # fmt: skip
+            message = "its explained ECGs or metrics differ from its cell's bundled records"
+            out.append(Check(subject, "saliency figure", FAIL, message))
+        else:
+            message = f"its cell's records are bundled; the overlay, like them, needs the weights ({len(drawn)} records)"
+            out.append(Check(subject, "saliency figure", NOT_DERIVABLE, message))
+    return out
+
+
+def verify_saliency(
+    folder: Path, data: dict[str, Any], records: Sequence[ResultRecord]
+) -> list[Check]:
+    """Every check of the module docstring; ``records``: the latest bundled saliency
+    record per cell, seed and metric."""
+    shown = _shown(records)
+    published = {_key(cell): cell for cell in data.get("saliency", [])}
+    everywhere = {_key(r) for r in records}
+    out: list[Check] = []
+    for key, cell in published.items():
+        if key in shown:
+            out += differ(BOARD_JSON, _label(key), cell, shown[key])
+            continue
+        why = ("not the cell the section shows (the largest fraction)" if key in everywhere
+               else "no bundled saliency record behind it")  # fmt: skip
+        out.append(Check(f"{BOARD_JSON} {_label(key)}", "saliency", FAIL, why))
+    for key in shown.keys() - published.keys():
+        message = "bundled saliency records the board does not show"
+        out.append(Check(f"{BOARD_JSON} {_label(key)}", "saliency", FAIL, message))
+    diffs = _differences(shown)
+    listed = {
+        (d["task"], d["source"], d["metric"], d["first"], d["second"]): d
+        for d in data.get("saliency_differences", [])
+    }
+    for key in listed.keys() | diffs.keys():
+        label = f"saliency difference {'/'.join(key[:2])} {key[2]} {key[3]} − {key[4]}"
+        if key not in diffs or key not in listed:
+            why = "no bundled saliency records behind it" if key not in diffs else "not published"
+            out.append(Check(f"{BOARD_JSON} {label}", "saliency", FAIL, why))
+        else:
+            out += differ(BOARD_JSON, label, listed[key], diffs[key])
+    out += _markdown(folder / "LEADERBOARD.md", shown, diffs)
+    out += _figures(folder, data, records)
+    if not any(c.status == FAIL for c in out) and (shown or published):
+        message = (f"{len(shown)} saliency cells and {len(diffs)} differences agree with the "
+                   f"{len(records)} bundled saliency records (themselves not re-derivable)")  # fmt: skip
+        out.append(Check(BOARD_JSON, "saliency", PASS, message))
+    return out
