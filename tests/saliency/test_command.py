@@ -91,3 +91,24 @@ def test_register_saliency_registers_saliency_metrics() -> None:
     register_saliency(specs.append)
     assert {s.kind for s in specs} == {"saliency"}
     assert {s.name for s in specs} >= {"saliency_localisation", "saliency_faithfulness"}
+
+
+def test_a_run_cells_saliency_records_carry_the_cells_cohort_hash(tmp_path) -> None:
+    """Saliency of a trained cell is scored on that cell's data: its records carry the
+    cell's cohort hash (by content, see bench.run.task_data), not the loaded cohort's own
+    (which, for a file-based source, would depend on where the files lie)."""
+    from bench.plugins.metrics.saliency.pipeline import CHECKPOINT, find_cell
+
+    from bench.api import cell_id
+    from bench.run.records import ResultRecord, dumps
+
+    cell = tmp_path / "cells" / cell_id("tiny-cam", "stemi", "ptbxl", 0.5, 1, "finetune")
+    cell.mkdir(parents=True)
+    record = ResultRecord(run_id="r", model="tiny-cam", task="stemi", source="ptbxl",
+                          fraction=0.5, seed=1, split="internal", metric="auroc", value=0.7,
+                          cohort_hash="c0ffee")  # fmt: skip
+    (cell / "records.jsonl").write_text(dumps([record]))
+    (cell / CHECKPOINT).parent.mkdir()
+    (cell / CHECKPOINT).write_bytes(b"")
+    found = find_cell(tmp_path, "tiny-cam", "stemi", "ptbxl", None, None)
+    assert (found.fraction, found.seed, found.cohort_hash) == (0.5, 1, "c0ffee")

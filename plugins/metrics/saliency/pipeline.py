@@ -54,6 +54,9 @@ class Cell:
     seed: int = 0
     protocol: str = "finetune"
     config: Mapping[str, Any] | None = None  # the run's resolved config (run.json)
+    #: The cell's records' cohort hash (the usable records it trained and was scored on,
+    #: by content); "" for a bare checkpoint, whose records hash the whole cohort.
+    cohort_hash: str = ""
 
 
 def find_cell(
@@ -94,6 +97,7 @@ def find_cell(
         best.seed,
         best.protocol,
         config,
+        best.cohort_hash,
     )
 
 
@@ -292,7 +296,7 @@ def result_records(
                 weights=str(cell.checkpoint),
                 bootstrap=value.details["bootstrap"],
                 config_hash=stable_hash(settings),
-                cohort_hash=cohort.content_hash(),
+                cohort_hash=cell.cohort_hash or cohort.content_hash(),
                 render_hash=render.hash(),
                 details={
                     **settings,
