@@ -8,7 +8,9 @@ For every row of a task's internal test set, at the largest training fraction th
 - the worst subgroup: the largest gap of ``subgroup_auroc`` (best − worst subgroup of the
   dimension with the largest gap), with the subgroups named;
 - the worst robustness condition: the largest AUROC drop of ``bench robustness`` (records
-  in ``robustness.jsonl`` beside ``results.jsonl``), clean − perturbed;
+  in ``robustness.jsonl`` beside ``results.jsonl``), clean − perturbed, among the
+  conditions the model scored; the conditions its input contract refuses (an image model
+  without the leads it plots) are listed beside it, never counted as robust;
 - calibration: ECE (the ``ece`` metric) with its 95 % CI (pooled over the seeds' bootstrap
   replicates where the predictions allow, else the mean of the seeds' CI bounds) and the
   Brier score, each beside its value after temperature scaling fitted on the validation
@@ -68,6 +70,8 @@ class ProfileRow:
     ece_ts: float | None = None
     brier: float | None = None
     brier_ts: float | None = None
+    #: Conditions whose records the model's input contract refused (no drop to rank).
+    refused: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -110,6 +114,13 @@ def _worst_condition(records: Sequence[ResultRecord]) -> tuple[str | None, float
         return None, None
     condition = max(drops, key=lambda c: statistics.fmean(drops[c]))
     return condition, statistics.fmean(drops[condition])
+
+
+def _refused_conditions(records: Sequence[ResultRecord]) -> tuple[str, ...]:
+    """The conditions refused on some seed, in the order ``bench robustness`` ran them."""
+    refused = (str(r.details.get("condition")) for r in records)
+    statuses = (r.details.get("status") for r in records)
+    return tuple(dict.fromkeys(c for c, s in zip(refused, statuses, strict=True) if s == "refused"))
 
 
 def _ece_ci(
@@ -155,6 +166,7 @@ def clinical_profile(
         aurocs = metrics["auroc"]
         subgroup, gap = _worst_subgroup(metrics.get("subgroup_auroc", []))
         condition, drop = _worst_condition(metrics.get("robustness", []))
+        refused = _refused_conditions(metrics.get("robustness", []))
         latency = _mean((r.compute.get("latency_s_per_ecg") or {}).get("1") for r in aurocs)
         out.append(
             ProfileRow(
@@ -173,6 +185,7 @@ def clinical_profile(
                 latency_ms=None if latency is None else 1000 * latency,
                 ece_ci=_ece_ci(items.get("ece", []), values),
                 **{m: _mean(r.value for r in metrics.get(m, [])) for m in CALIBRATED},
+                refused=refused,
             )
         )
     return out
@@ -210,7 +223,8 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
                 _number(r.auroc),
                 r.subgroup or MISSING,
                 _number(r.gap),
-                r.condition or MISSING,
+                (r.condition or MISSING)
+                + (f"; refuses {', '.join(r.refused)}" if r.refused else ""),
                 MISSING if r.drop is None else f"{r.drop:+.3f}",
                 _number(r.ece) + _interval(r.ece_ci),
                 _number(r.ece_ts),

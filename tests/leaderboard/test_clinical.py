@@ -44,21 +44,27 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
             (1, "emg-5db", 0.14),
             (0, "lead-I", 0.90),  # another split below: ignored
         )
-    ]
-    robustness[-1] = SourcedRecord(
-        ResultRecord(**{**robustness[-1].record.to_dict(), "split": "external"})
+    ] + [
+        _record("auroc", float("nan"), 1.0, seed, details={"condition": "limb-6", "drop": None,
+                                                           "status": "refused"})
+        for seed in (0, 1)
+    ]  # fmt: skip
+    robustness[4] = SourcedRecord(
+        ResultRecord(**{**robustness[4].record.to_dict(), "split": "external"})
     )
     (row,) = clinical_profile(records, robustness)
     assert (row.fraction, row.seeds) == (1.0, 2)
     assert row.auroc == pytest.approx(0.85) and row.ece == pytest.approx(0.15)
     assert row.subgroup == "sex: m vs f" and row.gap == pytest.approx(0.05)
     assert row.condition == "lead-I" and row.drop == pytest.approx(0.15)
+    assert row.refused == ("limb-6",)  # refused on every seed: listed, never ranked
     assert row.gflops == pytest.approx(0.3) and row.latency_ms == pytest.approx(4.0)
     text = profile_markdown([row])
     assert "## Clinical profile" in text and "| heartbeit | 100 % | 2 | 0.850 |" in text
     # without the board's replicates, two seeds' ECE CI is the mean of their bounds
     assert row.ece_ci == pytest.approx((0.08, 0.21))
     assert "| 0.150 (0.080–0.210) | 0.045 | 0.200 | 0.180 |" in text
+    assert "| lead-I; refuses limb-6 | +0.150 |" in text
     assert "not measured" not in text
 
 
