@@ -16,6 +16,7 @@ mode under ``torch.no_grad()``. See docs/models.md, "Compute cost".
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -179,7 +180,11 @@ class ModelCost:
     ``latency_s_per_ecg`` maps a batch size to median seconds per ECG; ``peak_memory_kind``
     says what ``peak_memory_bytes`` measures (:func:`peak_memory`); ``torch_threads`` is
     the intra-op thread count the CPU timings ran with; ``precision`` the arithmetic the
-    latency was timed in (``amp`` autocasts to bf16 on CUDA only).
+    latency was timed in (``amp`` autocasts to bf16 on CUDA only); ``load_average_1m`` the
+    machine's 1-minute load average read right after the timings (None where the platform
+    has none) and ``cpu_count`` its logical CPUs: a load above the CPU count means the
+    timings shared the cores with other work, and CPU latencies then mean little (threads
+    wait for partners that are descheduled: 100x slower per ECG has been seen).
     """
 
     params: int
@@ -191,6 +196,8 @@ class ModelCost:
     device: str
     amp: bool | Precision
     torch_threads: int
+    load_average_1m: float | None = None
+    cpu_count: int | None = None
 
     @property
     def precision(self) -> str:
@@ -231,6 +238,7 @@ def measure_cost(
     example = example_one.to(device)
     flops = flops_per_input(module, example)
     latency = inference_latency(module, example, batch_sizes, repeats, warmup, amp)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     memory, kind = peak_memory(device)
     return ModelCost(
         params=count_parameters(module),
@@ -242,4 +250,6 @@ def measure_cost(
         device=str(device),
         amp=amp,
         torch_threads=torch.get_num_threads(),
+        load_average_1m=load,
+        cpu_count=os.cpu_count(),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -148,6 +149,9 @@ def test_a_built_resnet1d_costs_its_conv_and_linear_multiply_adds() -> None:
     assert json.loads(json.dumps(record)) == record
     assert set(record["latency_s_per_ecg"]) == {"1", "2"}
     assert record["device"] == "cpu" and record["peak_memory_bytes"] > 0
+    # the load the timings ran under, so a reader can tell a shared machine's latencies
+    assert record["load_average_1m"] == pytest.approx(os.getloadavg()[0], abs=1.0)
+    assert record["cpu_count"] == os.cpu_count()
 
 
 @pytest.mark.parametrize("protocol", ["finetune-attn", "frozen-attn"])
