@@ -45,6 +45,7 @@ from bench.data.cache_index import (
     record_fingerprints,
 )
 from bench.data.cohort import Cohort, signal_digest
+from bench.data.disk import grow_file
 from bench.data.preprocess import PreprocessConfig, finish, prepare
 from bench.data.render import RenderConfig, render_batch
 from bench.data.signal import RECORD_ERRORS, ECGSignal, failure_reason
@@ -386,9 +387,10 @@ def _append(
 
 
 def _open_for_rows(path: Path, layout: _Layout, n_rows: int) -> np.memmap:
-    """Writable memmap of ``path`` with room for ``n_rows`` items (grows the file)."""
+    """Writable memmap of ``path`` with room for ``n_rows`` items (grows the file, its disk
+    blocks reserved: see :func:`bench.data.disk.grow_file`)."""
     item_bytes = int(np.prod(layout.item_shape)) * layout.dtype.itemsize
     with open(path, "ab") as handle:
         if handle.tell() < n_rows * item_bytes:
-            handle.truncate(n_rows * item_bytes)
+            grow_file(handle.fileno(), path, handle.tell(), n_rows * item_bytes)
     return np.memmap(path, dtype=layout.dtype, mode="r+", shape=(n_rows, *layout.item_shape))

@@ -118,6 +118,39 @@ def test_interrupted_build_keeps_finished_rows_only(
     np.testing.assert_array_equal(cached.array[cached.row("3")], expected)
 
 
+def test_a_full_disk_is_an_error_naming_the_cache_and_keeps_the_rows_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Growing data.bin reserves its blocks: a full disk is a RunError, not a SIGBUS of a
+    memory map over a sparse file (which killed the process without a word)."""
+    import errno
+    import os
+
+    from bench.errors import RunError
+
+    monkeypatch.setattr("bench.data.image_cache.CHUNK", 1)
+    monkeypatch.setenv("BENCH_CACHE_WORKERS", "1")  # loads in this process, so counted
+    allocate = os.posix_fallocate
+    grown: list[int] = []
+
+    def full_after_one_row(fd: int, offset: int, length: int) -> None:
+        if grown:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        grown.append(length)
+        allocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full_after_one_row)
+    source = CountingCohort(["1", "2", "3"])
+    with pytest.raises(RunError, match=r"no space left on the device .* rows cached so far"):
+        _images(ImageCache(tmp_path), source, ["1", "2", "3"])
+    monkeypatch.setattr(os, "posix_fallocate", allocate)
+    source.calls.clear()
+    cached = _images(ImageCache(tmp_path), source, ["1", "2", "3"])
+    assert source.calls == ["2", "3"]  # the row built before the disk filled was kept
+    expected = render(preprocess(synthetic_ecg(2)), RENDER)
+    np.testing.assert_array_equal(cached.array[cached.row("2")], expected)
+
+
 def test_the_index_is_committed_by_time_not_after_every_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
