@@ -8,7 +8,9 @@ The claims (Vaid et al., HeartBEiT):
 3. the gap to the baselines narrows toward 100 %: HeartBEiT's advantage at the smallest
    fraction exceeds its advantage at 100 %, tested on the difference of differences
    ``(h₁ − b₁) − (h₁₀₀ − b₁₀₀)`` with the same pooled paired bootstrap as the tables
-   (each seed's four cells on the same resamples of the same test records);
+   (each seed's four cells on the same resamples of the same test records). An advantage
+   that falls so far that the baseline leads at 100 % (its pooled CI below zero) by more
+   than HeartBEiT led is a reversal, not a narrowing gap: it counts for neither side;
 4. HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'
    (:mod:`bench.leaderboard.saliency`); its numbers come from the weights and rendered
    images, not from the published bundles, and the verdict says so
@@ -232,10 +234,10 @@ def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric
     head = (
         f"{task}, {SPLITS.get(split, split)}: {labels[h_low.row]} − {labels[b_low.row]} "
         f"{gap_low:+.3f} at {fraction_label(h_low.fraction)}, {gap_high:+.3f} at 100 % "
-        f"({METRIC_NAMES.get(metric, metric)}); narrowing {gap_low - gap_high:+.3f}"
+        f"({METRIC_NAMES.get(metric, metric)}); low minus 100 % {gap_low - gap_high:+.3f}"
     )
     seeds = set.intersection(*({i.record.seed for i in c.records} for c in quad))
-    points, replicates = [], []
+    points, replicates, behind = [], [], []
     for seed in sorted(seeds):
         got = [values.of(next(i for i in c.records if i.record.seed == seed)) for c in quad]
         if any(isinstance(g, str) for g in got):
@@ -245,6 +247,7 @@ def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric
             return _Tested(None, f"{head}; not tested (different test records)")
         points.append((a.point - b.point) - (c.point - d.point))
         replicates.append((a.values - b.values) - (c.values - d.values))
+        behind.append(c.values - d.values)
     if not points:
         return _Tested(None, f"{head}; not tested (no seed in common)")
     pooled = np.concatenate(replicates)
@@ -257,8 +260,14 @@ def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric
     significant = (low > 0 or high < 0) and agree and p < 0.05
     if not significant or math.isnan(low):
         return _Tested(0, f"{head}{stats}: no significant narrowing or widening")
-    direction = 1 if point > 0 else -1
-    return _Tested(direction, f"{head}{stats}: {'narrows' if direction == 1 else 'widens'}")
+    if point < 0:
+        return _Tested(-1, f"{head}{stats}: widens")
+    at_high = np.concatenate(behind)
+    if percentile_ci(at_high[np.isfinite(at_high)])[1] < 0 and abs(gap_high) > abs(gap_low):
+        return _Tested(0, f"{head}{stats}: reverses, not narrows: the baseline leads at 100 % "
+                          f"(CI below zero) by more than HeartBEiT led at "
+                          f"{fraction_label(h_low.fraction)}")  # fmt: skip
+    return _Tested(1, f"{head}{stats}: narrows")
 
 
 def paper_claims(

@@ -78,6 +78,21 @@ def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None
     assert saliency.verdict == UNTESTABLE and "no saliency_* records" in saliency.reason
 
 
+def test_an_advantage_that_turns_into_a_larger_deficit_is_no_narrowing(tmp_path: Path) -> None:
+    """HeartBEiT slightly ahead at 1 %, far behind at 100 %: its advantage falls (the
+    difference of differences is significant) but the gap grows the other way."""
+    root, common = tmp_path / "runs", {"seeds": (0, 1), "splits": ("internal",)}
+    write_store(root, run="mim", models={"heartbeit": ("mim", 1.0)}, fractions=FRACTIONS, **common)
+    low = {"resnet152": ("imagenet", 0.9)}
+    write_store(root, run="base-low", models=low, fractions=(0.01, 0.1), **common)
+    write_store(root, run="base-high", models={"resnet152": ("imagenet", 3.0)},
+                fractions=(1.0,), **common)  # fmt: skip
+    board = build_leaderboard([root], metrics=["auroc"], replicates=200)
+    (text,) = board.claims[2].evidence
+    assert "reverses, not narrows" in text and "low minus 100 % +" in text
+    assert board.claims[2].verdict != HOLDS
+
+
 def test_prose_about_the_board_is_checked(random_baselines: Leaderboard, tmp_path: Path) -> None:
     summary = board_summary(random_baselines.cells, wall_minutes=64.0)
     assert summary["models"] == ["heartbeit", "resnet152", "vit-b16"]
