@@ -75,6 +75,7 @@ def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None
     rn = {c.fraction: c.mean for c in board.cells if c.model == "resnet152"}
     (text,) = [e for e in gap.evidence if "resnet152" in e]
     assert f"{hb[0.01] - rn[0.01]:+.3f} at 1 %, {hb[1.0] - rn[1.0]:+.3f} at 100 %" in text
+    assert "HeartBEiT does not lead at 1 %; it gains toward 100 %" in text  # no lead to narrow
     assert saliency.verdict == UNTESTABLE and "no saliency_* records" in saliency.reason
 
 
