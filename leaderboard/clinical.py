@@ -6,7 +6,8 @@ For every row of a task's internal test set, at the largest training fraction th
 
 - clean AUROC (mean over seeds);
 - the worst subgroup: the largest gap of ``subgroup_auroc`` (best − worst subgroup of the
-  dimension with the largest gap), with the subgroups named;
+  dimension with the largest gap), with the subgroups named and the gap's paired-bootstrap
+  95 % CI (a gap whose CI holds zero is no evidence of a gap);
 - the worst robustness condition: the largest AUROC drop of ``bench robustness`` (records
   in ``robustness.jsonl`` beside ``results.jsonl``), clean − perturbed, among the
   conditions the model scored; the conditions its input contract refuses (an image model
@@ -72,6 +73,10 @@ class ProfileRow:
     brier_ts: float | None = None
     #: Conditions whose records the model's input contract refused (no drop to rank).
     refused: tuple[str, ...] = ()
+    #: The largest gap's 95 % CI (paired bootstrap; the mean of the seeds' bounds).
+    gap_ci: tuple[float, float] | None = None
+    #: The worst condition's drop, its 95 % CI (paired; the mean of the seeds' bounds).
+    drop_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -93,27 +98,39 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return statistics.fmean(numbers) if numbers else None
 
 
-def _worst_subgroup(records: Sequence[ResultRecord]) -> tuple[str | None, float | None]:
+def _worst_subgroup(
+    records: Sequence[ResultRecord],
+) -> tuple[str | None, float | None, tuple[float, float] | None]:
+    """The largest subgroup gap's name (from the seed with the largest), its mean over the
+    seeds and the mean of the seeds' paired-bootstrap CI bounds (one seed: its CI)."""
     scored = [r for r in records if r.value == r.value]
     if not scored:
-        return None, None
+        return None, None, None
     worst = max(scored, key=lambda r: r.value)
     gap = worst.bootstrap.get("largest_gap") or {}
     pair = gap.get("pair") or ["?", "?"]
     name = f"{gap.get('dimension', '?')}: {pair[1]} vs {pair[0]}"
-    return name, _mean(r.value for r in scored)
+    low, high = _mean(r.ci_low for r in scored), _mean(r.ci_high for r in scored)
+    ci = None if low is None or high is None else (low, high)
+    return name, _mean(r.value for r in scored), ci
 
 
-def _worst_condition(records: Sequence[ResultRecord]) -> tuple[str | None, float | None]:
-    drops: dict[str, list[float]] = defaultdict(list)
+def _worst_condition(
+    records: Sequence[ResultRecord],
+) -> tuple[str | None, float | None, tuple[float, float] | None]:
+    """The condition with the largest mean drop, that mean, and the mean of the seeds'
+    paired CI bounds of the drop (one seed: its CI)."""
+    scored: dict[str, list[ResultRecord]] = defaultdict(list)
     for r in records:
-        drop = r.details.get("drop")
-        if drop is not None:
-            drops[str(r.details.get("condition"))].append(float(drop))
-    if not drops:
-        return None, None
-    condition = max(drops, key=lambda c: statistics.fmean(drops[c]))
-    return condition, statistics.fmean(drops[condition])
+        if r.details.get("drop") is not None:
+            scored[str(r.details.get("condition"))].append(r)
+    if not scored:
+        return None, None, None
+    drops = {c: statistics.fmean(float(r.details["drop"]) for r in rs) for c, rs in scored.items()}
+    condition = max(drops, key=lambda c: drops[c])
+    low = _mean(r.details.get("drop_ci_low") for r in scored[condition])
+    high = _mean(r.details.get("drop_ci_high") for r in scored[condition])
+    return condition, drops[condition], None if low is None or high is None else (low, high)
 
 
 def _refused_conditions(records: Sequence[ResultRecord]) -> tuple[str, ...]:
@@ -164,8 +181,8 @@ def clinical_profile(
         items = by_group[(task, source, row, fraction)]
         metrics = {name: [i.record for i in group] for name, group in items.items()}
         aurocs = metrics["auroc"]
-        subgroup, gap = _worst_subgroup(metrics.get("subgroup_auroc", []))
-        condition, drop = _worst_condition(metrics.get("robustness", []))
+        subgroup, gap, gap_ci = _worst_subgroup(metrics.get("subgroup_auroc", []))
+        condition, drop, drop_ci = _worst_condition(metrics.get("robustness", []))
         refused = _refused_conditions(metrics.get("robustness", []))
         latency = _mean((r.compute.get("latency_s_per_ecg") or {}).get("1") for r in aurocs)
         out.append(
@@ -186,6 +203,8 @@ def clinical_profile(
                 ece_ci=_ece_ci(items.get("ece", []), values),
                 **{m: _mean(r.value for r in metrics.get(m, [])) for m in CALIBRATED},
                 refused=refused,
+                gap_ci=gap_ci,
+                drop_ci=drop_ci,
             )
         )
     return out
@@ -210,8 +229,8 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
     for (task, source), task_rows in by_task.items():
         parts.append(f"### {task} · {source} · {SPLIT}\n")
         parts.append(
-            "| row | fraction | seeds | AUROC | worst subgroup | gap | worst condition | "
-            "AUROC drop | ECE (95 % CI) | ECE, TS | Brier | Brier, TS | GFLOPs/ECG | "
+            "| row | fraction | seeds | AUROC | worst subgroup | gap (95 % CI) | worst condition | "
+            "AUROC drop (95 % CI) | ECE (95 % CI) | ECE, TS | Brier | Brier, TS | GFLOPs/ECG | "
             "latency (ms/ECG, batch 1) |\n"
             "|---|--:|--:|--:|---|--:|---|--:|--:|--:|--:|--:|--:|--:|"
         )
@@ -222,10 +241,10 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
                 str(r.seeds),
                 _number(r.auroc),
                 r.subgroup or MISSING,
-                _number(r.gap),
+                _number(r.gap) + _interval(r.gap_ci),
                 (r.condition or MISSING)
                 + (f"; refuses {', '.join(r.refused)}" if r.refused else ""),
-                MISSING if r.drop is None else f"{r.drop:+.3f}",
+                MISSING if r.drop is None else f"{r.drop:+.3f}" + _interval(r.drop_ci),
                 _number(r.ece) + _interval(r.ece_ci),
                 _number(r.ece_ts),
                 _number(r.brier),

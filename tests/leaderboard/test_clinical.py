@@ -28,15 +28,17 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
         _record("auroc", 0.60, 0.1, 0, compute=compute),  # a smaller fraction: not shown
         _record("auroc", 0.80, 1.0, 0, compute=compute),
         _record("auroc", 0.90, 1.0, 1, compute=compute),
-        _record("subgroup_auroc", 0.04, 1.0, 0, bootstrap=gap),
-        _record("subgroup_auroc", 0.06, 1.0, 1, bootstrap=gap),
+        _record("subgroup_auroc", 0.04, 1.0, 0, bootstrap=gap, ci_low=-0.01, ci_high=0.09),
+        _record("subgroup_auroc", 0.06, 1.0, 1, bootstrap=gap, ci_low=0.01, ci_high=0.11),
         _record("ece", 0.10, 1.0, 0, ci_low=0.05, ci_high=0.15),
         _record("ece", 0.20, 1.0, 1, ci_low=0.11, ci_high=0.27),
         *(_record(metric, value, 1.0, seed) for seed in (0, 1)
           for metric, value in (("ece_ts", 0.04 + seed / 100), ("brier", 0.2), ("brier_ts", 0.18))),
     ]  # fmt: skip
     robustness = [
-        _record("auroc", 0.7, 1.0, seed, details={"condition": condition, "drop": drop})
+        _record("auroc", 0.7, 1.0, seed, details={"condition": condition, "drop": drop,
+                                                  "drop_ci_low": drop - 0.05,
+                                                  "drop_ci_high": drop + 0.07})
         for seed, condition, drop in (
             (0, "lead-I", 0.10),
             (1, "lead-I", 0.20),
@@ -56,6 +58,7 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
     assert (row.fraction, row.seeds) == (1.0, 2)
     assert row.auroc == pytest.approx(0.85) and row.ece == pytest.approx(0.15)
     assert row.subgroup == "sex: m vs f" and row.gap == pytest.approx(0.05)
+    assert row.gap_ci == pytest.approx((0.0, 0.1))
     assert row.condition == "lead-I" and row.drop == pytest.approx(0.15)
     assert row.refused == ("limb-6",)  # refused on every seed: listed, never ranked
     assert row.gflops == pytest.approx(0.3) and row.latency_ms == pytest.approx(4.0)
@@ -64,7 +67,9 @@ def test_the_profile_takes_each_rows_largest_fraction_and_its_worst_axes() -> No
     # without the board's replicates, two seeds' ECE CI is the mean of their bounds
     assert row.ece_ci == pytest.approx((0.08, 0.21))
     assert "| 0.150 (0.080–0.210) | 0.045 | 0.200 | 0.180 |" in text
-    assert "| lead-I; refuses limb-6 | +0.150 |" in text
+    assert row.drop_ci == pytest.approx((0.10, 0.22))
+    assert "| lead-I; refuses limb-6 | +0.150 (0.100–0.220) |" in text
+    assert "| sex: m vs f | 0.050 (0.000–0.100) |" in text
     assert "not measured" not in text
 
 
