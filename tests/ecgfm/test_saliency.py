@@ -113,8 +113,10 @@ def test_bench_saliency_on_a_tiny_ecg_fm(cli, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = tmp_path / "out" / "saliency"
-    assert (out / "ecg-fm__stemi__synthetic__integrated-gradients.png").stat().st_size > 10_000
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    overlay = "ecg-fm__stemi__synthetic__f1__s0__finetune__integrated-gradients.png"
+    assert {r["details"]["overlay"] for r in records} == {overlay}  # cell and method
+    assert (out / overlay).stat().st_size > 10_000
     values = {r["metric"]: r["value"] for r in records}
     assert set(values) >= {"saliency_localisation", "saliency_entropy", "saliency_faithfulness"}
     assert all(np.isfinite(v) for v in values.values())
