@@ -14,13 +14,20 @@ from pathlib import Path
 import pandas as pd
 
 
-def rewrite_bundle(source: Path, target: Path, edits: dict[str, Callable[[bytes], bytes]]) -> Path:
+def rewrite_bundle(
+    source: Path, target: Path, edits: dict[str, Callable[[bytes], bytes | None]]
+) -> Path:
     """A copy of bundle ``source`` at ``target`` (which may be ``source``) with the members
-    named in ``edits`` edited and every sha256 in ``bundle.json`` updated."""
+    named in ``edits`` edited (an edit returning None removes its member) and every sha256
+    in ``bundle.json`` updated."""
     with zipfile.ZipFile(source) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     for name, edit in edits.items():
-        members[name] = edit(members[name])
+        edited = edit(members[name])
+        if edited is None:
+            del members[name]
+        else:
+            members[name] = edited
     manifest = json.loads(members["bundle.json"])
     manifest["files"] = {
         n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n != "bundle.json"
