@@ -32,6 +32,23 @@ def source_copy(source: Path, destination: Path) -> Path:
     return destination
 
 
+def install_example_plugin(tmp_path: Path) -> Path:
+    """examples/bench-example-plugin pip-installed (no dependencies) into a fresh target
+    folder under ``tmp_path``, built from a clean copy; returns the folder to put on
+    ``PYTHONPATH``, as a third-party package would be installed."""
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    plugin = source_copy(REPO_ROOT / "examples" / "bench-example-plugin", tmp_path / "plugin")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+         str(plugin)],
+        check=True,
+    )  # fmt: skip
+    return site
+
+
 def _is_ludb(path: Path) -> bool:
     return (path / "ludb.csv").is_file() and (path / "data").is_dir()
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from bench import hookimpl
 from bench.run.records import load_records
-from tests.conftest import source_copy
+from tests.conftest import install_example_plugin
 from tests.data.fixtures import make_manifest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -400,12 +400,7 @@ def test_kill_9_mid_run_then_resume_leaves_no_partial_or_duplicate_records(tmp_p
 def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, ludb_dir):
     """examples/bench-example-plugin installed into a fresh target: discovered, run, ranked
     (its task's default source, LUDB, found through BENCH_LUDB_DIR)."""
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-         str(source_copy(REPO / "examples" / "bench-example-plugin", tmp_path / "plugin"))],
-        check=True,
-    )  # fmt: skip
+    site = install_example_plugin(tmp_path)
     env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1", "BENCH_LUDB_DIR": str(ludb_dir)}
     listing = _bench("plugins", "--json", env=env, stdout=subprocess.PIPE, text=True)
     data = json.loads(listing.communicate(timeout=120)[0])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.bundles import flip_first_predictions
-from tests.conftest import source_copy
+from tests.conftest import install_example_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "example-signal-linear"
@@ -29,12 +29,7 @@ def bench(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 @pytest.mark.slow
 def test_a_verified_submission_is_a_submitted_row_and_a_tampered_one_is_refused(tmp_path):
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-         str(source_copy(REPO / "examples" / "bench-example-plugin", tmp_path / "plugin"))],
-        check=True,
-    )  # fmt: skip
+    site = install_example_plugin(tmp_path)
     env = {"PYTHONPATH": str(site), "BENCH_STRICT_PLUGINS": "1"}
     for name, model in (("ours", "resnet1d"), ("theirs", MODEL)):
         run = bench(
