@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from bench import hookimpl
 
@@ -146,6 +147,24 @@ class TinyModels:
     @hookimpl
     def bench_register_models(self, register):
         register(self.spec())
+
+
+def default_plugin_host():
+    """A plugin host with the built-in plugins only, for modules that share one host
+    across a module-scoped fixture and its tests."""
+    from bench.host.manager import PluginHost
+
+    h = PluginHost()
+    h.load_default_plugins()
+    return h
+
+
+def invoke(host, *args: object):
+    """``bench ARGS`` through click's runner with ``host`` (exceptions caught, as a user
+    would see them)."""
+    from bench.cli import make_cli
+
+    return CliRunner().invoke(make_cli(host), [str(a) for a in args])
 
 
 @pytest.fixture

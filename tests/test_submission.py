@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,24 +25,15 @@ from bench.submission.reference import reference_score, replicate_counts
 from bench.submission.safety import BundleError, BundleFiles
 from bench.submission.verify import score_check, verify_bundle
 from tests.bundles import rewrite_bundle
+from tests.conftest import default_plugin_host, invoke
 
 CELL = "cells/resnet1d__stemi__synthetic__f1__s0__finetune"
 
 
 @pytest.fixture(scope="module")
 def host():
-    """One plugin host for the module (the tiny run and every verification)."""
-    from bench.host.manager import PluginHost
-
-    h = PluginHost()
-    h.load_default_plugins()
-    return h
-
-
-def invoke(host, *args: str):
-    from bench.cli import make_cli
-
-    return CliRunner().invoke(make_cli(host), [str(a) for a in args])
+    """One plugin host for the module (its fixtures and every test)."""
+    return default_plugin_host()
 
 
 @pytest.fixture(scope="module")

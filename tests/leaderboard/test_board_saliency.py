@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from bench.leaderboard.publish import write_leaderboard
-from click.testing import CliRunner
 
 from tests.bundles import rewrite_bundle
+from tests.conftest import default_plugin_host, invoke
 
 #: Two tiny runs with saliency (~50 s), then one verification per test (~6 s each).
 pytestmark = pytest.mark.slow
@@ -26,17 +26,8 @@ NOT_DERIVABLE = "not re-derivable: needs the cell's weights and images; re-run `
 
 @pytest.fixture(scope="module")
 def host():
-    from bench.host.manager import PluginHost
-
-    h = PluginHost()
-    h.load_default_plugins()
-    return h
-
-
-def invoke(host, *args: object):
-    from bench.cli import make_cli
-
-    return CliRunner().invoke(make_cli(host), [str(a) for a in args])
+    """One plugin host for the module (its fixtures and every test)."""
+    return default_plugin_host()
 
 
 @pytest.fixture(scope="module")

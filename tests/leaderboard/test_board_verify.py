@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from bench.leaderboard.publish import write_leaderboard
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.bundles import flip_first_predictions
+from tests.conftest import default_plugin_host, invoke
 
 #: Tests on the published board: two tiny runs, then a full verification each (~5 min).
 slow = pytest.mark.slow
@@ -24,17 +24,8 @@ slow = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def host():
-    from bench.host.manager import PluginHost
-
-    h = PluginHost()
-    h.load_default_plugins()
-    return h
-
-
-def invoke(host, *args: object):
-    from bench.cli import make_cli
-
-    return CliRunner().invoke(make_cli(host), [str(a) for a in args])
+    """One plugin host for the module (its fixtures and every test)."""
+    return default_plugin_host()
 
 
 @pytest.fixture(scope="module")
