@@ -40,19 +40,20 @@ def mimic_iv_ecg_loader(
             RECORD_LIST_CSV,
             mimic_iv_ecg_table,
             read_mimic_iv_ecg_signal,
+            record_paths,
             resolve_mimic_iv_ecg_dir,
         )
 
         root = resolve_mimic_iv_ecg_dir(options.get("path"))
         table = mimic_iv_ecg_table(root)
         labelled = labelled_table(table, rule, f"MIMIC-IV-ECG at {root}", kind)
-        paths = dict(zip(labelled["record_id"], labelled["path"], strict=True))
+        path_of = record_paths(labelled)
         return Cohort(
             name=task,
             source="mimic-iv-ecg",
             source_version=MIMIC_IV_ECG_VERSION,
             manifest=labelled,
-            load_signal=lambda rid: read_mimic_iv_ecg_signal(paths[rid]),
+            load_signal=lambda rid: read_mimic_iv_ecg_signal(path_of(rid)),
             cache_key="mimic-iv-ecg-"
             + files_key([root / RECORD_LIST_CSV, root / MEASUREMENTS_CSV]),
             notes={

@@ -19,7 +19,7 @@ machine measurements are joined per ``study_id`` with three derived numbers
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +100,13 @@ def _integers(table: Any, column: str, csv: Path) -> np.ndarray:
 
 
 def _unique(ids: np.ndarray, column: str, csv: Path) -> None:
-    seen: set[int] = set()
-    for row, value in enumerate(ids.tolist()):
-        if value in seen:
-            raise ECGFormatError(f"{csv}: row {row + 1}, column {column!r}: {value} appears twice")
-        seen.add(value)
+    """An id that appears twice names the row of its second appearance (the first such row
+    in file order), by a stable sort: no Python object per row."""
+    order = np.argsort(ids, kind="stable")  # equal ids keep their file order
+    repeated = order[1:][ids[order[1:]] == ids[order[:-1]]]  # every later appearance
+    if len(repeated):
+        row = int(repeated.min())
+        raise ECGFormatError(f"{csv}: row {row + 1}, column {column!r}: {ids[row]} appears twice")
 
 
 def _numbers(table: Any, column: str, csv: Path) -> np.ndarray:
@@ -122,6 +124,31 @@ def _numbers(table: Any, column: str, csv: Path) -> np.ndarray:
     return values
 
 
+def joined_statements(columns: Sequence[Any], n: int) -> Any:
+    """Per row, the non-empty stripped cells of ``columns`` (text columns of ``n`` rows, no
+    missing cells) in column order, joined by ``"; "`` (``""`` when none), as a pyarrow
+    string array: built in pyarrow one column at a time, without a Python string per cell
+    and with no more than a few columns' worth of text alive at once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    separator = pa.scalar("; ", text)
+    report = None if columns else pa.repeat(pa.scalar("", text), n)
+    for column in columns:
+        statement = pc.utf8_trim_whitespace(pa.array(column, type=text))
+        if report is None:
+            report = statement
+            continue
+        joined = pc.binary_join_element_wise(report, statement, separator)
+        report = pc.if_else(
+            pc.equal(statement, ""),
+            report,
+            pc.if_else(pc.equal(report, ""), statement, joined),
+        )
+    return report
+
+
 def machine_measurements(root: Path) -> Any:
     """``machine_measurements.csv`` keyed by ``study_id``: ``machine_report`` (the non-empty
     ``report_*`` statements joined by ``"; "``), the intervals and axes as numbers (NaN where
@@ -135,12 +162,9 @@ def machine_measurements(root: Path) -> Any:
     study = _integers(table, "study_id", csv)
     _unique(study, "study_id", csv)
     out = pd.DataFrame({"study_id": study})
-    report = pd.Series("", index=table.index, dtype=object)
-    for column in (c for c in REPORT_COLUMNS if c in table.columns):  # vectorised per column
-        statement = table[column].str.strip().astype(object)
-        both = ((report != "") & (statement != "")).to_numpy()
-        report = report + np.where(both, "; ", "") + statement
-    out["machine_report"] = report.to_numpy()
+    out["machine_report"] = joined_statements(
+        [table[c] for c in REPORT_COLUMNS if c in table.columns], len(table)
+    ).to_pandas()
     for column in (*INTERVAL_COLUMNS, *(c for c in AXIS_COLUMNS if c in table.columns)):
         out[column] = _numbers(table, column, csv)
     out["qrs_duration_ms"] = out["qrs_end"] - out["qrs_onset"]
@@ -178,6 +202,28 @@ def mimic_iv_ecg_table(root: Path) -> Any:
     joined = out.merge(measured, on="study_id", how="left", validate="one_to_one")
     joined["machine_report"] = joined["machine_report"].fillna("")
     return joined
+
+
+def record_paths(manifest: Any) -> Callable[[str], str]:
+    """``record_id`` → WFDB path over the rows of a manifest of :func:`mimic_iv_ecg_table`
+    (whose ``record_id`` is ``str(study_id)``), by binary search over its sorted study ids:
+    two arrays, not a Python string pair per record. An id not in ``manifest`` is a
+    :class:`KeyError`."""
+    study = manifest["study_id"].to_numpy(dtype=np.int64)
+    order = np.argsort(study, kind="stable")
+    ordered = study[order]
+    paths = manifest["path"].array  # shares the manifest's buffers
+
+    def path_of(record_id: str) -> str:
+        try:
+            position = int(np.searchsorted(ordered, int(record_id)))
+        except (ValueError, OverflowError):  # not an integer, or none of int64's
+            raise KeyError(record_id) from None
+        if position == len(ordered) or str(ordered[position]) != record_id:  # e.g. "+7" for 7
+            raise KeyError(record_id)
+        return str(paths[order[position]])
+
+    return path_of
 
 
 def read_mimic_iv_ecg_signal(path: str | os.PathLike[str]) -> ECGSignal:
