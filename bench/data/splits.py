@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bench.data.strata import patient_groups, patient_strata, stratified_order
 
@@ -108,7 +110,8 @@ class Split:
     config: SplitConfig
     patient_labels: dict[str, pd.Series] = field(default_factory=dict, repr=False)
     patient_groups: pd.Series | None = field(default=None, repr=False)
-    patients_of: dict[str, str] = field(default_factory=dict, repr=False)
+    #: each record's patient, indexed by record id (the manifest's own columns)
+    patients_of: pd.Series = field(default_factory=lambda: pd.Series(dtype="str"), repr=False)
     #: messages for the user about how the split was made (e.g. a default external site
     #: that the cohort lacks); commands print them before training
     notes: list[str] = field(default_factory=list)
@@ -252,14 +255,8 @@ def make_split(
     sets["test"] = _records_for_patients(pool, test_p)
     sets["validation"] = _records_for_patients(pool, val_p)
     sets["train"] = _records_for_patients(pool, patient_labels["train"].index)
-    patients_of = dict(zip(manifest["record_id"], manifest["patient_id"], strict=True))
-    split = Split(
-        sets=sets,
-        config=config,
-        patient_labels=patient_labels,
-        patient_groups=groups,
-        patients_of=patients_of,
-    )
+    patients_of = pd.Series(manifest["patient_id"].array, index=manifest["record_id"].array)
+    split = Split(sets, config, patient_labels, groups, patients_of)
     assert_no_leakage(split)
     return split
 
@@ -288,15 +285,18 @@ def _published_patients(manifest: pd.DataFrame) -> tuple[set[str], set[str]]:
 
 
 def assert_no_leakage(split: Split) -> None:
-    """Raise :class:`LeakageError` if any patient is in two sets (the runner's guard)."""
-    seen: dict[str, str] = {}
+    """The runner's guard: a :class:`LeakageError` names a set's first patient in an earlier set."""
+    records, patients = (pa.array(s.array) for s in (split.patients_of.index, split.patients_of))
+    seen: dict[str, pa.Array] = {}
     for name in SET_NAMES:
-        for patient in {split.patients_of[r] for r in split.sets[name]}:
-            if patient in seen and seen[patient] != name:
+        rows = pc.index_in(pa.array(split.sets[name], records.type), value_set=records)
+        mine = pc.unique(patients.take(rows)).drop_null()
+        for earlier, theirs in seen.items():
+            if len(shared := mine.filter(pc.is_in(mine, value_set=theirs))):
                 raise LeakageError(
-                    f"patient {patient!r} appears in both {seen[patient]!r} and {name!r}"
+                    f"patient {shared[0].as_py()!r} appears in both {earlier!r} and {name!r}"
                 )
-            seen[patient] = name
+        seen[name] = mine
 
 
 def fraction_problem(
