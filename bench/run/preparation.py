@@ -75,9 +75,29 @@ def load_cohort(
     merged.update(options or {})
     external_site = merged.pop(EXTERNAL_SITE_OPTION, None)  # a split option, not the loader's
     cohort = loader(merged)
+    _release_freed_memory()  # the loader's transient tables are gone
     if external_site is not None:
         cohort.notes[EXTERNAL_SITE_OPTION] = str(external_site)
     return cohort
+
+
+def _release_freed_memory() -> None:
+    """Hand back to the operating system what a loader's transient tables freed: pyarrow's
+    allocator (mimalloc or jemalloc) keeps freed pages for later pyarrow allocations alone,
+    and glibc's ``malloc`` keeps freed heap pages. Loading the 98,000 records of a generated
+    MIMIC-IV-ECG tree leaves about 100 MiB of such pages beside a 30 MiB manifest; what the
+    run does next would reuse only part of them. Nothing alive is touched; ``malloc_trim``
+    is called on Linux where the C library has it (glibc, not musl)."""
+    import ctypes
+    import sys
+
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+        if trim is not None:
+            trim(0)
 
 
 @dataclass(frozen=True)
