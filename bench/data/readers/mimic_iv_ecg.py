@@ -197,7 +197,7 @@ def mimic_iv_ecg_table(root: Path) -> Any:
     out.insert(1, "patient_id", subject.astype(str))
     out.insert(2, "site", "bidmc")
     out["study_id"] = study
-    out["path"] = (str(root) + os.sep + relative).to_numpy()  # 800,000 rows: no Path per row
+    out["path"] = str(root) + os.sep + relative  # 800,000 rows: no Path, no str per row
     measured = machine_measurements(root)
     joined = out.merge(measured, on="study_id", how="left", validate="one_to_one")
     joined["machine_report"] = joined["machine_report"].fillna("")
