@@ -94,7 +94,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="quick",
             description="CPU scale: small model configs at 112 px, each model's own recipe; "
-            "up to 10 epochs (at least 150 steps), validation every 20 steps, early stop "
+            "up to 10 epochs (at least 500 steps), validation every 20 steps, early stop "
             "after 8 evaluations without a better validation loss; ~5k synthetic ECGs, "
             "labels the generator draws under 30 % drawn at 40 %.",
             image_size=112,
@@ -102,7 +102,7 @@ PROFILES: dict[str, Profile] = {
             train={
                 "epochs": 10,
                 "batch_size": 32,
-                "min_steps": 150,
+                "min_steps": 500,
                 "patience": 8,
                 "monitor": "loss",
                 "eval_every": 20,
