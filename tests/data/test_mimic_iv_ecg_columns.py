@@ -108,3 +108,27 @@ def test_a_record_id_finds_its_path_and_an_unknown_id_is_a_key_error() -> None:
     for unknown in ("40000004", "+7", "07", " 7", "7.0", "x", "", "1" * 30, "-7"):
         with pytest.raises(KeyError):
             path_of(unknown)
+
+
+def test_measurements_read_in_pieces_equal_the_whole_and_name_file_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.data.readers import mimic_iv_ecg
+
+    root = make_mimic_iv_ecg_dir(tmp_path / "mimic").root
+    monkeypatch.setattr(mimic_iv_ecg, "MEASUREMENT_ROWS", 0)  # the whole file at once
+    whole = machine_measurements(root)
+    monkeypatch.setattr(mimic_iv_ecg, "MEASUREMENT_ROWS", 5)
+    pd.testing.assert_frame_equal(machine_measurements(root), whole, check_exact=True)
+    csv = root / "machine_measurements.csv"
+    cells = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    assert len(cells) > 15
+    cells.loc[13, "qrs_end"] = "late"  # third piece
+    cells.to_csv(csv, index=False)
+    with pytest.raises(ECGFormatError, match=r"row 14, column 'qrs_end': .*'late'"):
+        machine_measurements(root)
+    cells.loc[13, "qrs_end"] = "100"
+    cells.loc[12, "study_id"] = cells.loc[1, "study_id"]  # a repeat across pieces
+    cells.to_csv(csv, index=False)
+    with pytest.raises(ECGFormatError, match=r"row 13, column 'study_id': \d+ appears twice"):
+        machine_measurements(root)

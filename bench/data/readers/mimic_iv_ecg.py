@@ -19,7 +19,7 @@ machine measurements are joined per ``study_id`` with three derived numbers
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ INTERVAL_COLUMNS: tuple[str, ...] = (
     "rr_interval", "p_onset", "p_end", "qrs_onset", "qrs_end", "t_end",
 )  # fmt: skip
 AXIS_COLUMNS: tuple[str, ...] = ("p_axis", "qrs_axis", "t_axis")
+#: Rows of ``machine_measurements.csv`` parsed at a time: its text cells are held a piece at
+#: a time, the numbers and joined reports of every row kept.
+MEASUREMENT_ROWS = 25_000
 #: Derived columns of the manifest (milliseconds, bpm): name → definition over the intervals
 #: of ``machine_measurements.csv``; documented in docs/data.md.
 DERIVED: dict[str, str] = {
@@ -62,10 +65,13 @@ def resolve_mimic_iv_ecg_dir(path: str | os.PathLike[str] | None = None) -> Path
     )
 
 
-def _csv(path: Path, required: Sequence[str], usecols: Sequence[str] | None = None) -> Any:
+def _csv(
+    path: Path, required: Sequence[str], usecols: Sequence[str] | None = None, rows: int = 0
+) -> Iterator[Any]:
     """A CSV as text cells (empty cells ``""``), checked for ``required`` columns; only
-    ``usecols`` (those present) are kept, so the 18 report columns of 800,000 rows are the
-    largest thing read."""
+    ``usecols`` (those present) are kept. Yields the whole table, or with ``rows`` pieces of
+    that many rows, each indexed by its rows' positions in the file (from 0), so that no more
+    than a piece of the 18 report columns of 800,000 rows is held as text at once."""
     import pandas as pd
 
     if not path.is_file():
@@ -76,7 +82,13 @@ def _csv(path: Path, required: Sequence[str], usecols: Sequence[str] | None = No
         if missing:
             raise ECGFormatError(f"{path}: missing column {missing[0]!r} (needs {list(required)})")
         keep = [c for c in header if usecols is None or c in usecols]
-        return pd.read_csv(path, dtype=str, keep_default_na=False, usecols=keep)
+        if not rows:
+            yield pd.read_csv(path, dtype=str, keep_default_na=False, usecols=keep)
+            return
+        with pd.read_csv(
+            path, dtype=str, keep_default_na=False, usecols=keep, chunksize=rows
+        ) as pieces:
+            yield from pieces
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         if isinstance(exc, ECGFormatError):
             raise
@@ -91,10 +103,10 @@ def _integers(table: Any, column: str, csv: Path) -> np.ndarray:
     values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(values) | (values % 1 != 0)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        got = repr(cells.iloc[row]) if cells.iloc[row] else "an empty cell"
+        at = int(np.flatnonzero(bad)[0])
+        got = repr(cells.iloc[at]) if cells.iloc[at] else "an empty cell"
         raise ECGFormatError(
-            f"{csv}: row {row + 1}, column {column!r}: expected an integer, got {got}"
+            f"{csv}: row {table.index[at] + 1}, column {column!r}: expected an integer, got {got}"
         )
     return values.astype(np.int64)
 
@@ -117,9 +129,10 @@ def _numbers(table: Any, column: str, csv: Path) -> np.ndarray:
     values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
     bad = np.isnan(values) & (cells != "").to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        at = int(np.flatnonzero(bad)[0])
         raise ECGFormatError(
-            f"{csv}: row {row + 1}, column {column!r}: expected a number, got {cells.iloc[row]!r}"
+            f"{csv}: row {table.index[at] + 1}, column {column!r}: expected a number, "
+            f"got {cells.iloc[at]!r}"
         )
     return values
 
@@ -158,15 +171,17 @@ def machine_measurements(root: Path) -> Any:
 
     csv = Path(root) / MEASUREMENTS_CSV
     wanted = ("study_id", *REPORT_COLUMNS, *INTERVAL_COLUMNS, *AXIS_COLUMNS)
-    table = _csv(csv, ("study_id", *INTERVAL_COLUMNS), usecols=wanted)
-    study = _integers(table, "study_id", csv)
-    _unique(study, "study_id", csv)
-    out = pd.DataFrame({"study_id": study})
-    out["machine_report"] = joined_statements(
-        [table[c] for c in REPORT_COLUMNS if c in table.columns], len(table)
-    ).to_pandas()
-    for column in (*INTERVAL_COLUMNS, *(c for c in AXIS_COLUMNS if c in table.columns)):
-        out[column] = _numbers(table, column, csv)
+    parts = []
+    for table in _csv(csv, ("study_id", *INTERVAL_COLUMNS), wanted, MEASUREMENT_ROWS):
+        part = pd.DataFrame({"study_id": _integers(table, "study_id", csv)})
+        part["machine_report"] = joined_statements(
+            [table[c] for c in REPORT_COLUMNS if c in table.columns], len(table)
+        ).to_pandas()
+        for column in (*INTERVAL_COLUMNS, *(c for c in AXIS_COLUMNS if c in table.columns)):
+            part[column] = _numbers(table, column, csv)
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    _unique(out["study_id"].to_numpy(), "study_id", csv)
     out["qrs_duration_ms"] = out["qrs_end"] - out["qrs_onset"]
     out["qt_ms"] = out["t_end"] - out["qrs_onset"]
     rr = out["rr_interval"].where(out["rr_interval"] > 0)
@@ -182,7 +197,7 @@ def mimic_iv_ecg_table(root: Path) -> Any:
     (see :func:`machine_measurements`; NaN and an empty report for a study without one)."""
     root = Path(root)
     csv = root / RECORD_LIST_CSV
-    table = _csv(csv, RECORD_COLUMNS)
+    (table,) = _csv(csv, RECORD_COLUMNS)
     study = _integers(table, "study_id", csv)
     _unique(study, "study_id", csv)
     subject = _integers(table, "subject_id", csv)
