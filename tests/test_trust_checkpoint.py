@@ -97,3 +97,38 @@ def test_the_flag_is_part_of_the_grid_only_when_set() -> None:
     assert "trust_checkpoint" in plain.to_dict()
     trusted = RunConfig(models=("ecg-cpc",), tasks=("ludb-lvh",), trust_checkpoint=True)
     assert plain.grid_hash() != trusted.grid_hash()
+
+
+def test_a_trusted_conversion_hashes_its_source_once(monkeypatch, tmp_path: Path) -> None:
+    """The identity's hash, the conversion's cache name and the manifest's source hash
+    come from one read of the released file, however large it is."""
+    import hashlib
+
+    from bench.host.manager import get_host
+    from bench.weights.initial import resolve_weights
+
+    weights = _needs_unpickling(tmp_path)
+    size, fed = weights.stat().st_size, []
+    real_sha256 = hashlib.sha256
+
+    class CountingDigest:
+        def __init__(self, data: bytes = b"") -> None:
+            self._digest, self.count = real_sha256(data), len(data)
+            fed.append(self)
+
+        def update(self, data: bytes) -> None:
+            self._digest.update(data)
+            self.count += len(data)
+
+        def hexdigest(self) -> str:
+            return self._digest.hexdigest()
+
+    monkeypatch.setattr(hashlib, "sha256", CountingDigest)
+    spec = get_host().registries.models.get("ecg-cpc")
+    resolved = resolve_weights(spec, str(weights), "tiny", 64, trust_cache=tmp_path)
+    assert [d.count for d in fed].count(size) == 1  # one pass over the whole file
+    monkeypatch.setattr(hashlib, "sha256", real_sha256)
+    manifest = json.loads(Path(f"{resolved.argument}.manifest.json").read_text())
+    full = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert manifest["source_sha256"] == full
+    assert resolved.identity["sha256"] == full[:16] and full[:16] in str(resolved.argument)

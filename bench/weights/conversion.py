@@ -10,13 +10,13 @@ file's own metadata.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from bench.host.specs import ModelSpec
 from bench.weights.checkpoints import CheckpointError, save_state_dict_file
+from bench.weights.initial import content_sha256
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -24,15 +24,6 @@ MANIFEST_SUFFIX = ".manifest.json"
 def manifest_path(dst: Path) -> Path:
     """Where the manifest of converted weights ``dst`` goes (``x.safetensors.manifest.json``)."""
     return dst.with_name(dst.name + MANIFEST_SUFFIX)
-
-
-def full_sha256(path: Path) -> str:
-    """The full SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert_checkpoint(spec: ModelSpec, src: Path, dst: Path, trusted: bool) -> dict[str, Any]:
@@ -52,7 +43,7 @@ def convert_checkpoint(spec: ModelSpec, src: Path, dst: Path, trusted: bool) -> 
     manifest = {
         "model": spec.name,
         "source_file": src.name,
-        "source_sha256": full_sha256(src),
+        "source_sha256": content_sha256(src, canonical_safetensors=False),
         "licence": spec.meta.licence,
         "trusted_unpickling": trusted,
         "harness_version": __version__,
@@ -65,7 +56,7 @@ def convert_checkpoint(spec: ModelSpec, src: Path, dst: Path, trusted: bool) -> 
 
 def trusted_conversion_path(spec: ModelSpec, src: Path, cache_dir: Path) -> Path:
     """Where :func:`trusted_conversion` writes ``src``'s safetensors (by content hash)."""
-    return cache_dir / "trusted-weights" / f"{spec.name}-{full_sha256(src)[:16]}.safetensors"
+    return cache_dir / "trusted-weights" / f"{spec.name}-{content_sha256(src)[:16]}.safetensors"
 
 
 def trusted_conversion(spec: ModelSpec, src: Path, cache_dir: Path) -> Path:

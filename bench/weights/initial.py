@@ -23,14 +23,25 @@ from bench.weights.files import RANDOM
 
 
 @functools.cache
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, size: int, mtime_ns: int, canonical: bool) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        if path.endswith(".safetensors"):
+        if canonical:
             digest.update(_canonical_safetensors_header(handle, size))
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
+
+
+def content_sha256(path: str | Path, canonical_safetensors: bool = True) -> str:
+    """The full SHA-256 of a file's content, memoised per path, size and mtime, so a file
+    that both enters an identity and is converted is read once. With
+    ``canonical_safetensors`` a ``.safetensors`` file hashes its header canonically (see
+    :func:`_canonical_safetensors_header`); without it every file hashes its raw bytes."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    canonical = canonical_safetensors and resolved.name.endswith(".safetensors")
+    return _sha256(str(resolved), stat.st_size, stat.st_mtime_ns, canonical)
 
 
 def _canonical_safetensors_header(handle: BinaryIO, size: int) -> bytes:
@@ -54,8 +65,7 @@ def _canonical_safetensors_header(handle: BinaryIO, size: int) -> bytes:
 def file_sha256(path: str | Path) -> str:
     """16 hex digits of the SHA-256 of a file's content (memoised per path, size and mtime);
     safetensors files hash their header canonically (see :func:`_canonical_safetensors_header`)."""
-    stat = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return content_sha256(path)[:16]
 
 
 @dataclass(frozen=True)
