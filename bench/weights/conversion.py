@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.host.specs import ModelSpec
 from bench.weights.checkpoints import CheckpointError, save_state_dict_file
-from bench.weights.initial import content_sha256
+from bench.weights.hashing import content_sha256
 
 MANIFEST_SUFFIX = ".manifest.json"
 
