@@ -167,6 +167,21 @@ def invoke(host, *args: object):
     return CliRunner().invoke(make_cli(host), [str(a) for a in args])
 
 
+def publish_test_board(root: Path) -> Path:
+    """The board of every run under ``root/runs`` written to ``root/leaderboard`` as
+    ``nox -s leaderboard`` publishes it, against resnet1d (``root/configs/comparisons.yaml``,
+    read from the working directory)."""
+    from bench.leaderboard.publish import write_leaderboard
+
+    (root / "configs").mkdir()
+    (root / "configs" / "comparisons.yaml").write_text("reference: resnet1d\n")
+    out = root / "leaderboard"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        write_leaderboard([root / "runs"], out, header="test board", minutes=1.0)
+    return out
+
+
 @pytest.fixture
 def host():
     """A fresh plugin host with the built-in plugins plus the tiny test model."""

@@ -13,10 +13,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from bench.leaderboard.publish import write_leaderboard
 
 from tests.bundles import rewrite_bundle
-from tests.conftest import default_plugin_host, invoke
+from tests.conftest import default_plugin_host, invoke, publish_test_board
 
 #: Two tiny runs with saliency (~50 s), then one verification per test (~6 s each).
 pytestmark = pytest.mark.slow
@@ -47,13 +46,7 @@ def published(host, tmp_path_factory) -> Path:
         result = invoke(host, "saliency", "-m", model, "-t", "stemi", "--run", run,
                         "--output", run, "--n", "4", "--method", method)  # fmt: skip
         assert result.exit_code == 0, result.output
-    (root / "configs").mkdir()
-    (root / "configs" / "comparisons.yaml").write_text("reference: resnet1d\n")
-    out = root / "leaderboard"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)  # the comparisons file is read from the working directory
-        write_leaderboard([root / "runs"], out, header="test board", minutes=1.0)
-    return out
+    return publish_test_board(root)
 
 
 def verify(host, folder: Path) -> tuple[int, list[str], str]:

@@ -11,12 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from bench.leaderboard.publish import write_leaderboard
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.bundles import flip_first_predictions
-from tests.conftest import default_plugin_host, invoke
+from tests.conftest import default_plugin_host, invoke, publish_test_board
 
 #: Tests on the published board: two tiny runs, then a full verification each (~5 min).
 slow = pytest.mark.slow
@@ -41,13 +40,7 @@ def published(host, tmp_path_factory) -> Path:
             root / "runs", "--run-name", model, "--cache-dir", root / "cache",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-    (root / "configs").mkdir()
-    (root / "configs" / "comparisons.yaml").write_text("reference: resnet1d\n")
-    out = root / "leaderboard"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)  # the comparisons file is read from the working directory
-        write_leaderboard([root / "runs"], out, header="test board", minutes=1.0)
-    return out
+    return publish_test_board(root)
 
 
 def copy_board(published: Path, tmp_path: Path) -> Path:
