@@ -202,9 +202,9 @@ def _take(order: list[str], labels: pd.Series, share: float, stratify: bool) -> 
     """Patients for a held-out set of ``share`` of ``order``, per stratum when stratified."""
     if not stratify:
         return set(order[: max(1, round(share * len(order)))])
-    taken: set[str] = set()
+    taken, in_order = set[str](), labels.loc[order].to_numpy()  # one lookup, not one per patient
     for value in np.unique(labels.to_numpy()):
-        members = [p for p in order if labels[p] == value]
+        members = [p for p, label in zip(order, in_order, strict=True) if label == value]
         taken.update(members[: round(share * len(members))])
     return taken
 
