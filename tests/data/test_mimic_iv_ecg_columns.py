@@ -132,3 +132,25 @@ def test_measurements_read_in_pieces_equal_the_whole_and_name_file_rows(
     cells.to_csv(csv, index=False)
     with pytest.raises(ECGFormatError, match=r"row 13, column 'study_id': \d+ appears twice"):
         machine_measurements(root)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(10**18) + 1, 10**18 - 1), min_size=1, max_size=30))
+def test_ids_are_parsed_exactly_beyond_float64s_integers(ids: list[int]) -> None:
+    """Every id of up to 18 digits comes back exactly, including those above 2**53 that a
+    float64 would round (9007199254740993 read through float64 is ...992)."""
+    from bench.data.readers.mimic_iv_ecg import _integers
+
+    table = pd.DataFrame({"study_id": [f" {i} " for i in ids]}, dtype="str")
+    assert _integers(table, "study_id", CSV).tolist() == ids
+
+
+@pytest.mark.parametrize("cell", ["7.0", "1e3", "x", "", "1" * 19, "7 7"])
+def test_a_cell_that_is_not_a_plain_integer_names_its_row(cell: str) -> None:
+    from bench.data.readers.mimic_iv_ecg import _integers
+
+    table = pd.DataFrame({"study_id": ["40000003", cell]}, dtype="str")
+    got = repr(cell) if cell else "an empty cell"
+    message = rf"{CSV}: row 2, column 'study_id': expected an integer, got {got}$"
+    with pytest.raises(ECGFormatError, match=message.replace(".", r"\.")):
+        _integers(table, "study_id", CSV)

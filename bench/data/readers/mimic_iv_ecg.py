@@ -96,19 +96,19 @@ def _csv(
 
 
 def _integers(table: Any, column: str, csv: Path) -> np.ndarray:
-    """A column of integer ids; an empty or non-integer cell names its row."""
+    """A column of integer ids, parsed exactly (never through float64, which rounds ids
+    above 2**53); an empty or non-integer cell, or one of over 18 digits, names its row."""
     import pandas as pd
 
     cells = table[column].str.strip()
-    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(values) | (values % 1 != 0)
-    if bad.any():
-        at = int(np.flatnonzero(bad)[0])
+    good = cells.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool, na_value=False)
+    if not good.all():
+        at = int(np.flatnonzero(~good)[0])
         got = repr(cells.iloc[at]) if cells.iloc[at] else "an empty cell"
         raise ECGFormatError(
             f"{csv}: row {table.index[at] + 1}, column {column!r}: expected an integer, got {got}"
         )
-    return values.astype(np.int64)
+    return pd.to_numeric(cells).to_numpy(dtype=np.int64)
 
 
 def _unique(ids: np.ndarray, column: str, csv: Path) -> None:
