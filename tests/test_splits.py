@@ -25,11 +25,11 @@ from bench.data.splits import (
     assert_no_leakage,
     external_site_for,
     fraction_patients,
-    fraction_problem,
     make_split,
     split_cohort,
 )
 from bench.data.strata import MIN_STRATUM_PATIENTS
+from bench.data.trainable import fraction_problem
 from bench.host.specs import TaskSpec
 
 
@@ -980,6 +980,17 @@ def test_leakage_error_names_the_patient_and_both_sets() -> None:
     patient = m.set_index("record_id").loc[record, "patient_id"]
     with pytest.raises(
         LeakageError, match=rf"^patient '{patient}' appears in both 'train' and 'test'$"
+    ):
+        assert_no_leakage(split)
+
+
+def test_a_set_holding_a_record_the_manifest_lacks_fails_the_guard() -> None:
+    """A record without a patient cannot be checked, so the guard refuses it rather than
+    passing it over."""
+    split = make_split(cohort(50, 4), SplitConfig())
+    split.sets["validation"].append("no-such-record")
+    with pytest.raises(
+        LeakageError, match=r"^set 'validation' holds 1 record\(s\) not in the manifest$"
     ):
         assert_no_leakage(split)
 

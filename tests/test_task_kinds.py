@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.data.cohort import Cohort, CohortError
-from bench.data.splits import SplitConfig, fraction_problem, make_split
+from bench.data.splits import SplitConfig, make_split
+from bench.data.trainable import fraction_problem
 from bench.training.objectives import Objective, cox_loss, head_outputs
 from bench.training.probe_targets import fit_cox
 from bench.training.segments import RecordRule

@@ -31,7 +31,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import __version__
-from bench.data.splits import SplitConfig, fraction_problem
+from bench.data.splits import SplitConfig
+from bench.data.trainable import fraction_problem
 from bench.errors import RunError
 from bench.executors import Executor, JobResult
 from bench.executors.worker import intra_op_threads
