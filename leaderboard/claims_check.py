@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,13 @@ WALL = re.compile(r"\b(\d+(?:\.\d+)?)\s*(min|minutes|h|hours)\b")
 
 def board_summary(cells: Sequence[Cell], wall_minutes: float | None = None) -> dict[str, Any]:
     """The board's facts: models, rows, tasks, fractions (%), seeds, optimiser steps per
-    cell (min, max) and the grid's wall time in minutes (None when not stated)."""
+    cell (min, max), the grid's wall time in minutes (None when not stated), the harness
+    commits that trained the cells (cells per ``git_sha``, each cell identity once) and
+    their training time summed over the cells in hours (``timings.train_s``)."""
     steps = [s for c in cells for i in c.records if (s := record_steps(i.record)) is not None]
+    by_identity = {i.record.identity or id(i.record): i.record for c in cells for i in c.records}
+    commits = Counter(r.git_sha or "unknown" for r in by_identity.values())
+    train_s = sum(float(r.timings.get("train_s") or 0.0) for r in by_identity.values())
     return {
         "models": sorted({c.model for c in cells}),
         "rows": len({c.row for c in cells}),
@@ -56,6 +62,9 @@ def board_summary(cells: Sequence[Cell], wall_minutes: float | None = None) -> d
         "seeds": sorted({s for c in cells for s in c.seeds}),
         "steps": [min(steps), max(steps)] if steps else None,
         "wall_minutes": wall_minutes,
+        "cells": len(by_identity),
+        "harness_commits": dict(commits.most_common()),
+        "train_hours": round(train_s / 3600, 3),
     }
 
 

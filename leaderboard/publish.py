@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.calibration_plots import write_calibration
+from bench.leaderboard.claims_check import board_summary
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
 from bench.leaderboard.saliency_figures import copy_overlays
@@ -96,7 +97,8 @@ def write_leaderboard(
     if header:
         lines += [header.rstrip(), ""]
     lines += ["Generated from result records by `leaderboard.publish.write_leaderboard`; "
-              "do not edit by hand.", "", evidence_sentence(records), "", board.markdown()]  # fmt: skip
+              "do not edit by hand.", "", evidence_sentence(records),
+              "", provenance_sentence(board_summary(board.cells)), "", board.markdown()]  # fmt: skip
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
@@ -122,6 +124,18 @@ def evidence_sentence(records: dict[str, Any]) -> str:
     )
     refused = records.get("refused_submissions", [])
     return text + "".join(f"\n\n- Submission left out: {line}" for line in refused)
+
+
+def provenance_sentence(summary: dict[str, Any]) -> str:
+    """Which harness commits trained the board's cells and their summed training time, from
+    the board's ``summary`` (:func:`bench.leaderboard.claims_check.board_summary`)."""
+    commits = summary["harness_commits"]
+    origin = ", ".join(f"`{sha}` ({n})" for sha, n in commits.items())
+    return (
+        f"Its {summary['cells']} cells (distinct cell identities) were trained by harness "
+        f"commit{'s' * (len(commits) > 1)} {origin}, {summary['train_hours']:.1f} h of "
+        "training summed over the cells (measured, not re-derivable)."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -139,3 +139,28 @@ def test_the_page_carries_the_claims_and_the_appendix(random_baselines: Leaderbo
     assert markdown_html("- <script>x</script> **b**") == (
         "<ul><li>&lt;script&gt;x&lt;/script&gt; <strong>b</strong></li></ul>"
     )
+
+
+def test_the_board_states_which_commit_trained_its_cells(tmp_path: Path) -> None:
+    """Each cell identity counts once (its AUROC and AUPRC records are one cell), per the
+    harness commit in its records, and its training time once."""
+    from bench.leaderboard.publish import provenance_sentence
+
+    write_store(tmp_path, run="mim", models={"heartbeit": ("mim", 2.0)}, seeds=(0, 1),
+                fractions=(0.01, 1.0), splits=("internal", "external"))  # fmt: skip
+    results = next(tmp_path.rglob("results.jsonl"))
+    lines = []
+    for line in results.read_text().splitlines():
+        record = json.loads(line)
+        cell = f"{record['model']}-{record['fraction']}-{record['seed']}"
+        sha = "aaa" if record["fraction"] == 0.01 else "bbb"
+        lines.append(json.dumps({**record, "identity": cell, "git_sha": sha,
+                                 "timings": {"train_s": 900.0}}))  # fmt: skip
+    results.write_text("\n".join(lines) + "\n")
+    summary = board_summary(build_leaderboard([tmp_path], replicates=50).cells)
+    assert summary["cells"] == 4
+    assert summary["harness_commits"] == {"aaa": 2, "bbb": 2}
+    assert summary["train_hours"] == 1.0
+    sentence = provenance_sentence(summary)
+    assert "4 cells" in sentence and "commits `aaa` (2), `bbb` (2)" in sentence
+    assert "1.0 h of training" in sentence
