@@ -7,8 +7,9 @@ training fraction (:mod:`bench.leaderboard.paired`) becomes, per task, either a 
 CI over 3 seeds, all in the same direction; Holm-adjusted p 0.004).``) when it is
 significant (:mod:`bench.leaderboard.paired`: pooled CI excluding zero, every seed in the
 same direction, Holm-adjusted p < 0.05), or an entry of the task's "No significant
-difference" list; comparisons that could not be tested are
-listed as such. Pretraining ablations come first, then contrasts, then the reference's
+difference" list; a comparison that would be significant but was tested on a single seed
+(no second seed to agree with) is listed as such, and so are comparisons that could not be
+tested. Pretraining ablations come first, then contrasts, then the reference's
 comparisons.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.leaderboard.aggregate import Cell, RowKey, TableKey, cell_labels, fraction_label
+from bench.leaderboard.multiplicity import ALPHA
 from bench.leaderboard.names import METRIC_NAMES
 from bench.leaderboard.paired import KINDS, Difference
 
@@ -26,8 +28,8 @@ INTRO = (
     "Generated from the result records by `bench.leaderboard.findings`, not written by "
     "hand: for every task, split and training fraction of the {metric} tables, the "
     "comparisons whose pooled paired patient-level bootstrap 95 % CI (every seed's paired "
-    "replicate differences, concatenated) excludes zero, whose seeds all agree in "
-    "direction, and whose p-value survives Holm's correction across the comparisons of "
+    "replicate differences, concatenated) excludes zero, whose seeds (two or more) all "
+    "agree in direction, and whose p-value survives Holm's correction across the comparisons of "
     "its table; then those where it does not. A name marked § is a quick-profile "
     "stand-in (see the Rows section)."
 )
@@ -41,15 +43,22 @@ class Findings:
     significant: dict[str, list[str]]
     not_significant: dict[str, list[str]]
     untested: dict[str, list[str]]
+    #: comparisons whose CI and Holm p pass but that were tested on one seed only
+    one_seed: dict[str, list[str]]
 
     @property
     def tasks(self) -> list[str]:
         """Tasks with at least one comparison, sorted."""
-        return sorted({*self.significant, *self.not_significant, *self.untested})
+        return sorted({*self.significant, *self.not_significant, *self.untested, *self.one_seed})
 
     def sentences(self, task: str) -> list[str]:
         """The task's findings as plain sentences."""
         out = list(self.significant.get(task, []))
+        if self.one_seed.get(task):
+            out.append(
+                "Significant on a single seed only, so not a finding (a finding needs two or "
+                "more seeds agreeing): " + "; ".join(self.one_seed[task]) + "."
+            )
         if self.not_significant.get(task):
             out.append("No significant difference: " + "; ".join(self.not_significant[task]) + ".")
         if self.untested.get(task):
@@ -98,7 +107,7 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
                                d.fraction))  # fmt: skip
     name = METRIC_NAMES.get(metric, metric)
     significant: dict[str, list[str]] = {}
-    other: dict[bool, dict[str, dict[str, list[str]]]] = {False: {}, True: {}}
+    other: dict[str, dict[str, dict[str, list[str]]]] = {"no": {}, "untested": {}, "one": {}}
     for d in chosen:
         task, source, split, _ = d.table
         first, second = labels[d.table][d.reference], labels[d.table][d.row]
@@ -115,13 +124,16 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
             continue
         where = SPLIT_NAMES.get(split, split) + (f" ({source})" if len(sources[task]) > 1 else "")
         pair = f"{first} vs {second}"
-        places = other[d.significant is None].setdefault(task, {}).setdefault(pair, [])
+        passes = d.ci_excludes_zero and d.p_holm is not None and d.p_holm < ALPHA
+        bucket = "untested" if d.significant is None else "one" if passes else "no"
+        places = other[bucket].setdefault(task, {}).setdefault(pair, [])
         places.append(f"{where} {fraction_label(d.fraction)}")
     return Findings(
         metric=metric,
         significant=significant,
-        not_significant=_listed(other[False]),
-        untested=_listed(other[True]),
+        not_significant=_listed(other["no"]),
+        untested=_listed(other["untested"]),
+        one_seed=_listed(other["one"]),
     )
 
 

@@ -54,6 +54,8 @@ from bench.api import MetricSpec, paired_bootstrap, paired_permutation
 
 #: Kinds of comparison, most specific first (a pair named by several gets the first).
 KINDS = ("pretraining", "control", "contrast", "reference")
+#: A Finding needs its seeds to agree in direction, so at least two of them.
+MIN_FINDING_SEEDS = 2
 PROBE = "linear-probe"
 RANDOM_INIT = "random"
 
@@ -90,8 +92,9 @@ class Difference:
 
     @property
     def seeds_agree(self) -> bool | None:
-        """Whether every tested seed's difference has the same (non-zero) sign."""
-        if not self.seed_diffs:
+        """Whether every tested seed's difference has the same (non-zero) sign; None with
+        fewer than :data:`MIN_FINDING_SEEDS` seeds (nothing to agree with)."""
+        if len(self.seed_diffs) < MIN_FINDING_SEEDS:  # one seed cannot agree with another
             return None
         return all(d > 0 for d in self.seed_diffs) or all(d < 0 for d in self.seed_diffs)
 
@@ -329,8 +332,9 @@ def compare_cells(first: Cell, second: Cell, values: Replicates, kind: str) -> D
 
 def decide(diffs: Sequence[Difference]) -> list[Difference]:
     """One family of comparisons (a table's) with their Holm-adjusted p-values and
-    verdicts: a difference is significant when its pooled CI excludes zero, its seeds agree in
-    direction and its Holm-adjusted p-value is below :data:`ALPHA` (None when untested)."""
+    verdicts: a difference is significant when its pooled CI excludes zero, its seeds (at
+    least :data:`MIN_FINDING_SEEDS`) agree in direction and its Holm-adjusted p-value is
+    below :data:`ALPHA` (None when untested)."""
     tested = [i for i, d in enumerate(diffs) if d.p_value is not None]
     adjusted = dict(zip(tested, holm([diffs[i].p_value or 0.0 for i in tested]), strict=True))
     out = []

@@ -48,7 +48,7 @@ from bench.leaderboard.aggregate import (
     fraction_label,
 )
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
-from bench.leaderboard.paired import Difference, compare_cells, decide, wald_p
+from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
 from bench.leaderboard.saliency import CNN_MODELS, saliency_differences
 from bench.leaderboard.seeds import SMALL_SAMPLE
@@ -131,7 +131,9 @@ def _describe(d: Difference, labels: dict[RowKey, str], metric: str) -> _Tested:
     stats = f"{_ci(d.ci_low, d.ci_high)} (pooled paired 95 % CI, seeds {len(d.seeds_tested)}"
     stats += f", Holm p {d.p_holm:.3g})"
     if not d.significant:
-        return _Tested(0, f"{head}{stats}: no significant difference")
+        one_seed = len(d.seeds_tested) < MIN_FINDING_SEEDS and d.ci_excludes_zero
+        why = "one seed only, not a finding" if one_seed else "no significant difference"
+        return _Tested(0, f"{head}{stats}: {why}")
     direction = 1 if d.reference_value > d.value else -1
     side = "the paper's direction" if direction == 1 else "against the paper"
     return _Tested(direction, f"{head}{stats}: significant, {side}")
@@ -257,7 +259,9 @@ def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric
     low, high = percentile_ci(pooled)
     point = float(np.mean(points))
     p = wald_p(point, pooled)
-    agree = all(x > 0 for x in points) or all(x < 0 for x in points)
+    agree = len(points) >= MIN_FINDING_SEEDS and (
+        all(x > 0 for x in points) or all(x < 0 for x in points)
+    )
     stats = f"{_ci(low, high)} (pooled paired 95 % CI of the difference of differences, seeds {len(points)}, p {p:.3g})"
     significant = (low > 0 or high < 0) and agree and p < 0.05
     if not significant or math.isnan(low):

@@ -16,8 +16,8 @@ resamples, redrawn from the seed the board states), and the rest is written out 
   ``p = 2 Φ(−|d| / s)`` with ``s`` the sample standard deviation of those differences;
 - Holm: the ``i``-th smallest of ``m`` p-values times ``m − i + 1``, the running maximum
   over the sorted order, capped at 1;
-- a Finding (†): the CI excludes 0, every seed's own difference has the same non-zero
-  sign, and the Holm-adjusted p is below 0.05.
+- a Finding (†): the CI excludes 0, two or more seeds were tested and every seed's own
+  difference has the same non-zero sign, and the Holm-adjusted p is below 0.05.
 """
 
 from __future__ import annotations
@@ -161,8 +161,10 @@ class PairedNumbers:
     seeds: tuple[int, ...]
 
     @property
-    def seeds_agree(self) -> bool:
-        """Every seed's difference has the same non-zero sign."""
+    def seeds_agree(self) -> bool | None:
+        """Every seed's difference has the same non-zero sign; None for a single seed."""
+        if len(self.seed_diffs) < 2:
+            return None
         return all(d > 0 for d in self.seed_diffs) or all(d < 0 for d in self.seed_diffs)
 
 

@@ -124,7 +124,7 @@ def test_image_and_signal_models_share_a_table_with_their_own_inputs(tmp_path: P
 
 def test_difference_marker_follows_the_paired_bootstrap(tmp_path: Path) -> None:
     models = {"heartbeit": ("mim", 2.0), "twin": ("imagenet", 2.0), "weak": ("random", 0.2)}
-    write_store(tmp_path, models=models, fractions=(1.0,), splits=("internal",))
+    write_store(tmp_path, models=models, seeds=(0, 1), fractions=(1.0,), splits=("internal",))
     board = build_leaderboard([tmp_path], metrics=["auroc"], replicates=200)
     by_model = {d.row[0]: d for d in board.differences}
     assert by_model["weak"].significant is True and by_model["weak"].rel_diff_pct > 0
@@ -133,6 +133,22 @@ def test_difference_marker_follows_the_paired_bootstrap(tmp_path: Path) -> None:
     assert "Δ heartbeit vs weak" in md and "%†" in md
     twin = by_model["twin"]  # same signal, different noise: not a real difference
     assert twin.significant is False and "†" not in md.split("vs twin")[1].split("\n")[0]
+
+
+def test_one_seed_cannot_make_a_finding(tmp_path: Path) -> None:
+    """The same clear difference on one seed: its CI and Holm p pass, but with no second
+    seed to agree with it is not significant, carries no †, and the Findings list it as
+    significant on a single seed only."""
+    models = {"heartbeit": ("mim", 2.0), "weak": ("random", 0.2)}
+    write_store(tmp_path, models=models, seeds=(0,), fractions=(1.0,), splits=("internal",))
+    board = build_leaderboard([tmp_path], metrics=["auroc"], replicates=200)
+    (weak,) = [d for d in board.differences if d.row[0] == "weak"]
+    assert weak.ci_excludes_zero and weak.p_holm is not None and weak.p_holm < 0.05
+    assert weak.significant is False and weak.seeds_agree is None
+    assert "%†" not in RENDERERS["md"](board.tables)
+    (sentence,) = board.findings.sentences("stemi")
+    assert sentence.startswith("Significant on a single seed only, so not a finding")
+    assert "heartbeit vs weak (internal test 100 %)" in sentence
 
 
 def test_missing_predictions_skip_the_marker_with_a_note(tmp_path: Path) -> None:

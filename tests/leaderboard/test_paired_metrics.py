@@ -59,7 +59,7 @@ def _cells(root: Path, metric: str) -> list:
 
 def test_a_plugin_metric_gets_paired_differences(tmp_path: Path) -> None:
     models = {"heartbeit": ("mim", 2.0), "weak": ("random", 0.2)}
-    write_store(tmp_path, models=models, fractions=(1.0,), splits=("internal",))
+    write_store(tmp_path, models=models, seeds=(0, 1), fractions=(1.0,), splits=("internal",))
     for spec in (PLUGIN_AUROC, MetricSpec(name="accuracy", kind="scores", compute=_accuracy)):
         diffs = differences(
             _cells(tmp_path, spec.name), "heartbeit", replicates=100, metrics={spec.name: spec}
