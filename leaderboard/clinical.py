@@ -16,7 +16,13 @@ For every row of a task's internal test set, at the largest training fraction th
   replicates where the predictions allow, else the mean of the seeds' CI bounds) and the
   Brier score, each beside its value after temperature scaling fitted on the validation
   set (``ece_ts``, ``brier_ts``);
-- GFLOPs per ECG and latency per ECG at batch 1 (the records' ``compute``).
+- GFLOPs per ECG (the records' ``compute``) and latency per ECG at batch 1, a measured
+  quantity (not re-derivable from the records): from ``bench cost RUN`` (``latency.json``
+  beside the run's ``results.jsonl``, timed on a quiet machine) where the run has it,
+  else the records' ``compute`` timed beside training, leaving out a record timed under
+  load (1-minute load average over 1.25 × the CPU count: CPU threads then wait for
+  descheduled partners, 100× slower per ECG has been seen). A row with no quiet timing
+  shows "—" and a footnote names ``bench cost``.
 
 Values are means over the seeds that have them (their CIs are in the records). A missing
 axis is "—", with the command that fills it named under the table.
@@ -24,6 +30,7 @@ axis is "—", with the command that fills it named under the table.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -46,6 +53,11 @@ from bench.api import ResultRecord, read_jsonl
 ROBUSTNESS_FILE = "robustness.jsonl"
 SPLIT = "internal"
 MISSING = "—"
+#: Where ``bench cost`` writes its latencies, beside a run's ``results.jsonl``.
+LATENCY_FILE = "latency.json"
+#: A timing whose 1-minute load average exceeds this many times the CPU count was taken
+#: on a busy machine and is not shown (``bench cost`` refuses to time above it).
+LOAD_FACTOR = 1.25
 #: Calibration metrics shown beside ECE: the Brier score and both after temperature scaling.
 CALIBRATED = ("ece_ts", "brier", "brier_ts")
 
@@ -77,6 +89,10 @@ class ProfileRow:
     gap_ci: tuple[float, float] | None = None
     #: The worst condition's drop, its 95 % CI (paired; the mean of the seeds' bounds).
     drop_ci: tuple[float, float] | None = None
+    #: Where ``latency_ms`` came from: "bench cost" (``latency.json``), "records" or None.
+    latency_source: str | None = None
+    #: Every latency of the row was timed under load (so ``latency_ms`` is not shown).
+    latency_under_load: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -91,6 +107,67 @@ def load_robustness(paths: Iterable[Path | str]) -> list[SourcedRecord]:
         for file in files:
             out.extend(SourcedRecord(r, file.parent) for r in read_jsonl(file))
     return out
+
+
+def _busy(load: Any, cpus: Any) -> bool:
+    """Whether a timing's 1-minute ``load`` exceeded :data:`LOAD_FACTOR` × ``cpus``."""
+    return isinstance(load, int | float) and isinstance(cpus, int) and load > LOAD_FACTOR * cpus
+
+
+def _read_latencies(path: Path) -> dict[str, dict[str, Any]]:
+    """The entries of a ``bench cost`` :data:`LATENCY_FILE` by cell identity (none when
+    the run has no such file)."""
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["entries"]
+        return {identity: e for e in entries for identity in e["identities"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: entries: expected `bench cost`'s latency entries with identities "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+class Latencies:
+    """The ``bench cost`` latencies of each run directory, by cell identity (read once)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Path, dict[str, dict[str, Any]]] = {}
+
+    def _run(self, base: Path) -> dict[str, dict[str, Any]]:
+        if base not in self._runs:
+            self._runs[base] = _read_latencies(base / LATENCY_FILE)
+        return self._runs[base]
+
+    def batch_one(self, item: SourcedRecord) -> float | None:
+        """Seconds per ECG at batch 1 that ``bench cost`` timed quietly for the record's
+        cell (None: none, or timed under load with ``--allow-load``)."""
+        entry = None if item.base is None else self._run(item.base).get(item.record.identity)
+        if entry is None or any(
+            _busy(entry.get(k), entry.get("cpu_count"))
+            for k in ("load_average_1m_before", "load_average_1m_after")
+        ):
+            return None
+        value = (entry.get("latency_s_per_ecg") or {}).get("1")
+        return None if value is None else float(value)
+
+
+def _latency(
+    items: Sequence[SourcedRecord], latencies: Latencies
+) -> tuple[float | None, str | None, bool]:
+    """Mean batch-1 seconds per ECG of a row, its source, and whether every timing the
+    row has was taken under load (the module docstring's rule)."""
+    timed = _mean(latencies.batch_one(i) for i in items)
+    if timed is not None:
+        return timed, "bench cost", False
+    computes = [i.record.compute for i in items]
+    timings = [c for c in computes if (c.get("latency_s_per_ecg") or {}).get("1") is not None]
+    quiet = [c for c in timings if not _busy(c.get("load_average_1m"), c.get("cpu_count"))]
+    value = _mean(c["latency_s_per_ecg"]["1"] for c in quiet)
+    if value is not None:
+        return value, "records", False
+    return None, None, bool(timings)
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -160,7 +237,11 @@ def clinical_profile(
     values: Replicates | None = None,
 ) -> list[ProfileRow]:
     """The profile rows of every task with AUROC records on its internal test set;
-    ``values`` (the board's) pools the ECE CI over the seeds' replicates."""
+    ``values`` (the board's) pools the ECE CI over the seeds' replicates; the latency is
+    ``bench cost``'s (:data:`LATENCY_FILE` of the records' run directory) where present.
+
+    Raises :class:`ValueError` naming a :data:`LATENCY_FILE` that is not ``bench cost``'s."""
+    latencies = Latencies()
     by_group: dict[tuple[Any, ...], dict[str, list[SourcedRecord]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -184,7 +265,7 @@ def clinical_profile(
         subgroup, gap, gap_ci = _worst_subgroup(metrics.get("subgroup_auroc", []))
         condition, drop, drop_ci = _worst_condition(metrics.get("robustness", []))
         refused = _refused_conditions(metrics.get("robustness", []))
-        latency = _mean((r.compute.get("latency_s_per_ecg") or {}).get("1") for r in aurocs)
+        latency, latency_source, under_load = _latency(items["auroc"], latencies)
         out.append(
             ProfileRow(
                 task=task,
@@ -205,6 +286,8 @@ def clinical_profile(
                 refused=refused,
                 gap_ci=gap_ci,
                 drop_ci=drop_ci,
+                latency_source=latency_source,
+                latency_under_load=under_load,
             )
         )
     return out
@@ -266,5 +349,19 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
             missing.append(f"calibration: `bench rescore RUN {flags}`")
         if missing:
             parts.append("\n" + MISSING + " not measured; " + "; ".join(missing) + ".")
+        sources = [r.latency_source for r in task_rows]
+        if any(sources):
+            parts.append(
+                "\nGFLOPs and latency are measured, not re-derivable from the records; "
+                f"latency from `bench cost` for {sources.count('bench cost')} row(s), from "
+                f"the records' timings for {sources.count('records')}."
+            )
+        loaded = sum(r.latency_under_load for r in task_rows)
+        if loaded:
+            parts.append(
+                f"\nLatency of {loaded} row(s) measured under load only (1-minute load "
+                f"average over {LOAD_FACTOR} × the CPU count): not shown; `bench cost RUN` "
+                "re-measures it on a quiet machine."
+            )
         parts.append("")
     return "\n".join(parts) + "\n"

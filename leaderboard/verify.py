@@ -21,9 +21,10 @@ records and predictions published beside it, and diff them against the board's f
    records themselves are not re-derivable (they need the weights and rendered images),
    and a saliency number with no bundled record behind it fails.
 
-Measured quantities (wall time, parameter counts from the cost measurement) are listed as
-not re-derivable and never compared; so are the permutation p-values and the "Does the
-paper hold here?" section, which this verifier does not recompute (docs/leaderboard.md).
+Measured quantities (wall time, parameter counts from the cost measurement, the clinical
+profile's latency) are listed as not re-derivable and never compared; so are the
+permutation p-values and the "Does the paper hold here?" section, which this verifier does
+not recompute (docs/leaderboard.md).
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ from bench.api import (
 
 BOARD_JSON = "leaderboard.json"
 #: Measured, not derived from predictions: shown by the board, never compared.
-MEASURED = ("summary.wall_minutes", "cells[].n_params", "rows[].n_params")
+MEASURED = (
+    "summary.wall_minutes",
+    "cells[].n_params",
+    "rows[].n_params",
+    "clinical_profile[].latency_ms",
+)
 
 Predictions = dict[tuple[str, str], pd.DataFrame]  # (bundle, cell dir) → predictions
 

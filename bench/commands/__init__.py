@@ -31,6 +31,12 @@ def add_core_commands(cli: click.Group) -> None:
         "bench.commands.robustness:robustness_command",
         "Re-run every finished cell's selected model of RUN_DIR on perturbed evaluation sets.",
     )
+    add_lazy_command(
+        cli,
+        "cost",
+        "bench.commands.cost:cost_command",
+        "Re-time the inference latency of each RUN's model configurations on a quiet machine.",
+    )
     add_lazy_command(cli, "data", "bench.commands.data:data_group", "Inspect cohorts and splits.")
     add_lazy_command(
         cli,

@@ -14,6 +14,8 @@ Members (a subset of the run directory's layout, so a run directory reads the sa
     cells/<cell>/records.jsonl       the cell's records (results.jsonl is all of them)
     cells/<cell>/predictions.csv     record_id, patient_id, label(s), score(s), split
     saliency/results.jsonl           the run's ``bench saliency`` records, when it has them
+    latency.json                     the run's ``bench cost`` latencies, when it has them
+                                     (measured: shown on the board, never re-derived)
 
 Checkpoints, caches and the saliency overlays (PNG) are left out: a bundle is the evidence
 for its numbers, not a way to re-run them (so its saliency records, which need the cell's
@@ -49,6 +51,8 @@ RUN_JSON = "run.json"
 RESULTS = "results.jsonl"
 #: The run's ``bench saliency`` records (``bench saliency --run RUN --output RUN``).
 SALIENCY = "saliency/results.jsonl"
+#: The run's latencies re-timed on a quiet machine (``bench cost RUN``).
+LATENCY = "latency.json"
 #: The run-directory files a bundle holds (and a verifier reads from a run directory).
 RUN_PATTERNS: tuple[str, ...] = (
     RUN_JSON,
@@ -58,6 +62,7 @@ RUN_PATTERNS: tuple[str, ...] = (
     "cells/*/records.jsonl",
     "cells/*/predictions.csv",
     SALIENCY,
+    LATENCY,
 )
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # members carry no date: the same run, the same bytes
 

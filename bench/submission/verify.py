@@ -19,7 +19,8 @@ The ``bench saliency`` records (``saliency/results.jsonl``) cannot be re-derived
 need the cell's weights and rendered images, which a bundle leaves out. Each is reported
 :data:`~bench.submission.checks.NOT_DERIVABLE` once what can be checked holds (its member's
 sha256 with the others, its harness version, and that its cell is in the bundle with
-records of the same run); otherwise it fails.
+records of the same run); otherwise it fails. Neither can the ``bench cost`` latencies
+(``latency.json``): a timing of the machine that ran it, reported not re-derivable.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.labels import label_column, prediction_labels, score_column
-from bench.submission.bundle import MANIFEST, RESULTS, SALIENCY, Bundle, cell_dir_of
+from bench.submission.bundle import LATENCY, MANIFEST, RESULTS, SALIENCY, Bundle, cell_dir_of
 from bench.submission.checks import FAIL, NOT_DERIVABLE, NOTE, PASS, Check, Verdict
 from bench.submission.reference import NotDerivable, ReferenceValue, reference_score
 from bench.submission.splits import CohortFacts, canonical_checks, consistency_checks
@@ -226,6 +227,14 @@ def saliency_checks(bundle: Bundle) -> list[Check]:
     return out
 
 
+def latency_checks(bundle: Bundle) -> list[Check]:
+    """The bundle's ``bench cost`` latencies, when it has them: not re-derivable."""
+    if LATENCY not in bundle.files.names:
+        return []
+    message = "measured by `bench cost` on the submitting machine: shown, not re-derivable"
+    return [Check(LATENCY, "latency", NOT_DERIVABLE, message)]
+
+
 def _declarations(bundle: Bundle, host: PluginHost) -> list[Check]:
     """A note where an installed plugin declares other corpora than the bundle."""
     out = []
@@ -243,6 +252,7 @@ def verify_bundle(bundle: Bundle, host: PluginHost, strict: bool = False) -> Ver
     or not re-derivable item fails too)."""
     verdict = Verdict(str(bundle.files.path), strict=strict)
     verdict.checks += _integrity(bundle) + _declarations(bundle, host) + saliency_checks(bundle)
+    verdict.checks += latency_checks(bundle)
     groups: dict[tuple[str, str], list[ResultRecord]] = {}
     for record in bundle.records:
         groups.setdefault((record.task, record.source), []).append(record)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,9 @@ def host():
 @pytest.fixture(scope="module")
 def published(host, tmp_path_factory) -> Path:
     """Two real tiny runs (linear probes of random-init resnet1d and vit-b16 on synthetic
-    STEMI, two seeds each) published as a board with its records, resnet1d the reference
-    (so every table makes a paired comparison)."""
+    STEMI, two seeds each; resnet1d's latency re-timed by `bench cost` on a machine made
+    quiet) published as a board with its records, resnet1d the reference (so every table
+    makes a paired comparison)."""
     root = tmp_path_factory.mktemp("board")
     for model in ("resnet1d", "vit-b16"):
         result = invoke(
@@ -40,6 +43,10 @@ def published(host, tmp_path_factory) -> Path:
             root / "runs", "--run-name", model, "--cache-dir", root / "cache",
         )  # fmt: skip
         assert result.exit_code == 0, result.output
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+        timed = invoke(host, "cost", root / "runs" / "resnet1d")
+    assert timed.exit_code == 0, timed.output
     return publish_test_board(root)
 
 
@@ -72,6 +79,11 @@ def test_the_published_board_verifies(host, published: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "cells and differences agree" in result.output
     assert "[not re-derivable] measured" in result.output  # the wall time: shown, not compared
+    assert "clinical_profile[].latency_ms" in result.output  # so is the latency
+    with zipfile.ZipFile(published / "records" / "resnet1d.zip") as bundle:
+        assert "latency.json" in bundle.namelist()  # bench cost's latencies travel with it
+    (resnet,) = [r for r in data["clinical_profile"] if r["row"].startswith("resnet1d")]
+    assert resnet["latency_source"] == "bench cost"
 
 
 def _edit_json(folder: Path, edit) -> None:
