@@ -70,6 +70,7 @@ BOARD_JSON = "leaderboard.json"
 #: Measured, not derived from predictions: shown by the board, never compared.
 MEASURED = (
     "summary.wall_minutes",
+    "summary.train_hours",
     "cells[].n_params",
     "rows[].n_params",
     "clinical_profile[].latency_ms",
@@ -304,6 +305,7 @@ def verify_board(folder: Path) -> Verdict:
     verdict.checks += compare_csv(folder / "leaderboard.csv", recomputed)
     verdict.checks += compare_markdown(folder / "LEADERBOARD.md", recomputed)
     verdict.checks += verify_saliency(folder, data, _latest(saliency))
+    verdict.checks.append(_provenance(data, records))
     present = [m for m in MEASURED if _present(data, m)]
     if present:
         message = "measured, shown but not re-derivable: " + ", ".join(present)
@@ -315,6 +317,27 @@ def verify_board(folder: Path) -> Verdict:
         n = sum(len(t["cells"]) + len(t["differences"]) for t, _ in recomputed)
         verdict.checks.append(Check(BOARD_JSON, "board", PASS, f"{n} cells and differences agree"))
     return verdict
+
+
+def _provenance(data: dict[str, Any], records: list[ResultRecord]) -> Check:
+    """The board's statement of which harness commits trained its cells (``summary``:
+    ``cells``, ``harness_commits``) against the bundles' records, each identity once."""
+    commits: dict[str, set[str]] = {}
+    for record in records:
+        commits.setdefault(record.git_sha or "unknown", set()).add(record.identity)
+    expected = {sha: len(ids) for sha, ids in commits.items()}
+    summary = data.get("summary") or {}
+    stated = summary.get("harness_commits")
+    if stated is None:
+        return Check(BOARD_JSON, "provenance", NOTE, "the board states no harness commits")
+    cells = sum(expected.values())
+    if stated != expected or summary.get("cells") != cells:
+        message = (
+            f"summary says {summary.get('cells')} cells from {stated}; the bundles' records "
+            f"hold {cells} from {expected}"
+        )
+        return Check(BOARD_JSON, "provenance", FAIL, message)
+    return Check(BOARD_JSON, "provenance", PASS, f"{cells} cells from {len(expected)} commit(s)")
 
 
 def _present(data: dict[str, Any], path: str) -> bool:

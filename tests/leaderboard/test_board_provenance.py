@@ -1,0 +1,39 @@
+"""``bench verify`` checks the board's statement of which harness commits trained its cells
+against the records in its bundles (each cell identity once)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bench.leaderboard.verify import _provenance
+
+from bench.api import ResultRecord
+
+BASE = ResultRecord(run_id="r", model="heartbeit", task="stemi", source="synthetic",
+                    fraction=0.01, seed=0, split="internal", metric="auroc", value=0.7)  # fmt: skip
+
+
+def _records() -> list[ResultRecord]:
+    """Two cells of commit aaa (AUROC and AUPRC records each) and one of bbb."""
+    return [
+        replace(BASE, identity=cell, git_sha=sha, metric=metric)
+        for cell, sha in (("c1", "aaa"), ("c2", "aaa"), ("c3", "bbb"))
+        for metric in ("auroc", "auprc")
+    ]
+
+
+def test_a_true_statement_passes() -> None:
+    data = {"summary": {"cells": 3, "harness_commits": {"aaa": 2, "bbb": 1}}}
+    check = _provenance(data, _records())
+    assert check.status == "pass" and "3 cells from 2 commit(s)" in check.message
+
+
+def test_a_wrong_commit_or_count_fails_naming_both() -> None:
+    for summary in (
+        {"cells": 3, "harness_commits": {"aaa": 3}},
+        {"cells": 4, "harness_commits": {"aaa": 2, "bbb": 1}},
+        {"cells": 3, "harness_commits": {"aaa": 2, "ccc": 1}},
+    ):
+        check = _provenance({"summary": summary}, _records())
+        assert check.status == "FAIL", summary
+        assert "the bundles' records hold 3 from {'aaa': 2, 'bbb': 1}" in check.message
