@@ -70,13 +70,6 @@ def busy(load: float | None, cpus: int | None) -> bool:
     return load is not None and cpus is not None and load > LOAD_FACTOR * cpus
 
 
-def _precision(amp: Any, device: str) -> str:
-    """The arithmetic a latency runs in (as :attr:`bench.training.cost.ModelCost.precision`)."""
-    if isinstance(amp, str):
-        return amp
-    return "bf16" if amp and device.startswith("cuda") else "fp32"
-
-
 def configurations(
     context: CellContext, plans: Sequence[tuple[PreparedTask, CellPlan]]
 ) -> dict[Configuration, list[tuple[PreparedTask, CellPlan]]]:
@@ -84,6 +77,7 @@ def configurations(
     the cell's records state (their ``arch`` and ``compute``; else the model's name and
     the run's cell threads), the run's device as resolved here and the precision it runs
     in there (as the cell's :class:`bench.training.cost.ModelCost` names it)."""
+    from bench.training.cost import latency_precision
     from bench.training.devices import resolve_device
 
     groups: dict[Configuration, list[tuple[PreparedTask, CellPlan]]] = {}
@@ -100,7 +94,7 @@ def configurations(
             protocol=plan.key.protocol,
             input_shape=(1, *sample.shape),
             device=device,
-            precision=_precision(plan.train_config.autocast, device),
+            precision=latency_precision(plan.train_config.autocast, device),
             torch_threads=int(compute.get("torch_threads") or context.cell_threads),
         )
         groups.setdefault(config, []).append((prepared, plan))

@@ -173,6 +173,14 @@ def peak_memory(device: torch.device) -> tuple[int, MemoryKind]:
     return int(peak if sys.platform == "darwin" else peak * 1024), "process_peak_rss"
 
 
+def latency_precision(amp: bool | str, device: str) -> str:
+    """The precision a latency runs at: an explicit one, else ``bf16`` under the harness's
+    autocast (``amp`` on CUDA) and ``fp32`` otherwise."""
+    if isinstance(amp, str):
+        return amp
+    return "bf16" if amp and device.startswith("cuda") else "fp32"
+
+
 @dataclass(frozen=True)
 class ModelCost:
     """A model's compute cost on one device (:func:`measure_cost`).
@@ -201,11 +209,8 @@ class ModelCost:
 
     @property
     def precision(self) -> str:
-        """The precision the latency ran at: an explicit one, else ``bf16`` under the
-        harness's autocast (``amp`` on CUDA) and ``fp32`` otherwise."""
-        if isinstance(self.amp, str):
-            return self.amp
-        return "bf16" if self.amp and self.device.startswith("cuda") else "fp32"
+        """The precision the latency ran at (:func:`latency_precision`)."""
+        return latency_precision(self.amp, self.device)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; the latency keys become strings (``{"1": s, "64": s}``)."""
