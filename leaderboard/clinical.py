@@ -58,6 +58,13 @@ LATENCY_FILE = "latency.json"
 #: A timing whose 1-minute load average exceeds this many times the CPU count was taken
 #: on a busy machine and is not shown (``bench cost`` refuses to time above it).
 LOAD_FACTOR = 1.25
+#: How to read the ECE interval (under the section's caption).
+ECE_NOTE = (
+    "ECE's 95 % CI is the bootstrap percentile interval. Binned ECE on a finite test set is "
+    "biased upward (sampling noise adds to every bin's gap), and on bootstrap resamples more "
+    "so, so the interval is skewed above the estimate (its upper end far above, its lower "
+    "end close below)."
+)
 #: Calibration metrics shown beside ECE: the Brier score and both after temperature scaling.
 CALIBRATED = ("ece_ts", "brier", "brier_ts")
 
@@ -306,6 +313,7 @@ def profile_markdown(rows: Sequence[ProfileRow]) -> str:
     if not rows:
         return ""
     parts = ["## Clinical profile\n", (__doc__ or "").split("\n\n")[1].replace("\n", " ") + "\n"]
+    parts.append(ECE_NOTE + "\n")
     by_task: dict[tuple[str, str], list[ProfileRow]] = defaultdict(list)
     for row in rows:
         by_task[(row.task, row.source)].append(row)
