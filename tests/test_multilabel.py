@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -232,8 +233,8 @@ def test_bench_run_on_a_multilabel_task_writes_macro_records(cli, run_args, ludb
 
 
 def _multilabel_store(root: Path) -> Path:
-    """Two models' multi-label predictions on one test set, scored as the runner scores them,
-    with records as the runner writes them."""
+    """Two models' multi-label predictions on one test set for two seeds (a Finding needs
+    two), scored as the runner scores them, with records as the runner writes them."""
     from dataclasses import replace
 
     from bench.host.manager import PluginHost
@@ -253,16 +254,16 @@ def _multilabel_store(root: Path) -> Path:
     )  # fmt: skip
     records = []
     (root / "predictions").mkdir(parents=True)
-    for model, strength in (("good", 2.0), ("weak", 0.0)):
+    for seed, (model, strength) in itertools.product((0, 1), (("good", 2.0), ("weak", 0.0))):
         frame = base.copy()
         for name in LABELS:
             frame[f"score:{name}"] = frame[f"label:{name}"] * strength + rng.normal(size=200)
-        path = f"predictions/{model}.csv"
+        path = f"predictions/{model}_{seed}.csv"
         frame.to_csv(root / path, index=False)
         for s in score_predictions(frame, metrics, resamples, recipe):
             records.append(
                 replace(
-                    template, model=model, init="random", arch=model, experiment=model,
+                    template, model=model, seed=seed, init="random", arch=model, experiment=model,
                     metric=s.metric.name, value=s.value.value, ci_low=s.value.ci_low,
                     ci_high=s.value.ci_high, n=s.n, n_positive=s.n_positive,
                     bootstrap=s.bootstrap,
