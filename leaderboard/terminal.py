@@ -72,7 +72,7 @@ def _rows(cells: list[Cell]) -> Iterator[tuple[Cell, tuple[str, str, str], bool]
 def _table(key: TableKey, cells: list[Cell]) -> Table:
     task, source, split, metric = key
     name = METRIC_NAMES.get(metric, metric)
-    right = {"justify": "right"}
+    right: dict[str, object] = {"justify": "right"}
     table = _new_table(f"{task} · {source} · {split} · {name}", [(name, right), ("95 % CI", right)])
     for cell, labels, new_row in _rows(cells):
         if new_row:
@@ -85,8 +85,12 @@ def _table(key: TableKey, cells: list[Cell]) -> Table:
 
 def _training_table(task: str, source: str, cells: list[Cell]) -> Table:
     """How each cell trained: positive training ECGs, epochs run, converged."""
-    right = {"justify": "right"}
-    columns = [("positives", right), ("epochs", right), ("converged", {"justify": "center"})]
+    right: dict[str, object] = {"justify": "right"}
+    columns: list[tuple[str, dict[str, object]]] = [
+        ("positives", right),
+        ("epochs", right),
+        ("converged", {"justify": "center"}),
+    ]
     table = _new_table(f"{task} · {source} · training", columns)
     for cell, labels, new_row in _rows(cells):
         if new_row:
