@@ -1,17 +1,19 @@
 """Test models for the executor tests, importable by worker processes (``chaos_plugin``).
 
 ``tiny-cnn`` is the suite's tiny model; ``slow-cnn`` is the same network whose training
-steps each sleep :data:`STEP_SLEEP_S`, so a test can kill a worker mid-training. Sleeping
-changes no number: both give the same predictions for the same cell identity.
+steps each sleep :data:`STEP_SLEEP_S` (``$BENCH_CHAOS_STEP_SLEEP_S`` where the test sets it),
+so a test can kill a worker mid-training. Sleeping changes no number: both give the same
+predictions for the same cell identity.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from bench import hookimpl
 
-STEP_SLEEP_S = 0.15
+STEP_SLEEP_S = float(os.environ.get("BENCH_CHAOS_STEP_SLEEP_S", "0.15"))
 
 
 def _tiny_net(num_classes: int):

@@ -204,7 +204,12 @@ def test_a_killed_array_element_is_detected_without_accounting_and_resubmitted(
     """The element's worker process, or the ``srun`` of its step (the hang of issue 26)."""
     run = tmp_path / "runs" / "g"
     started = time.monotonic()
-    driver = start_driver(slurm_args(tmp_path), idle.env)
+    env = dict(idle.env)
+    if target == "srun":  # the job ends with its srun; SLURM then sends SIGTERM (which
+        # submitit's worker bypasses) and SIGKILL KillWait (5 s) later: slow steps keep the
+        # cell from finishing in that window, which would leave nothing to retry
+        env["BENCH_CHAOS_STEP_SLEEP_S"] = "1.0"
+    driver = start_driver(slurm_args(tmp_path), env)
     cell, job_id = kill_one_element(run, driver, idle, target)
     killed_at = time.monotonic()
     output = finish(driver, idle)
