@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from bench.progress import counted_progress
 
 if TYPE_CHECKING:
     from bench.host.manager import PluginHost
@@ -252,13 +253,7 @@ def cost_command(ctx: click.Context, run_dirs: tuple[Path, ...], allow_load: boo
         context = CellContext.open(run_config_of(run_dir), host, err_console)
         groups = configurations(context, done_cells(context, (), err_console))
         entries = []
-        progress = Progress(
-            TextColumn("[bold blue]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-        )
+        progress = counted_progress(err_console)
         with progress:
             bar = progress.add_task(f"{run_dir.name}", total=len(groups))
             for config, cells in groups.items():

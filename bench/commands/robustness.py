@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench.data.perturbations import CONDITIONS
+from bench.progress import counted_progress
 
 if TYPE_CHECKING:
     from bench.host.manager import PluginHost
@@ -195,13 +195,7 @@ def robustness_command(
     records: list[ResultRecord] = []
     failed: list[str] = []
     hashes: dict[tuple[str, str], str] = {}
-    progress = Progress(
-        TextColumn("[bold blue]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-    )
+    progress = counted_progress(err_console)
     with progress:
         bar = progress.add_task("robustness", total=len(plans) * len(names))
         for prepared, plan in plans:

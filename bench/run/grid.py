@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from bench import __version__
 from bench.data.splits import SplitConfig
@@ -38,6 +38,7 @@ from bench.executors import Executor, JobResult
 from bench.executors.worker import intra_op_threads
 from bench.host.manager import PluginHost
 from bench.host.specs import TaskSpec
+from bench.progress import counted_progress
 from bench.run.cells import CellKey, CellPlan, plan_cell
 from bench.run.config import RunConfig
 from bench.run.context import CellContext
@@ -144,14 +145,7 @@ class Runner:
             "bench_run_started", run_id=self.run_dir.name, config=config.to_dict()
         )
         n_cells = len(self.tasks) * len(config.fractions) * len(config.seeds) * len(self.models)
-        progress = Progress(
-            TextColumn("[bold blue]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=False,
-        )
+        progress = counted_progress(self.console)
         local = in_process(config) and not dry_run
         executor = None if local else create_executor(self.context, dry_run)
         try:
