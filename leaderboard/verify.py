@@ -322,9 +322,9 @@ def verify_board(folder: Path) -> Verdict:
 def _provenance(data: dict[str, Any], records: list[ResultRecord]) -> Check:
     """The board's statement of which harness commits trained its cells (``summary``:
     ``cells``, ``harness_commits``) against the bundles' records, each identity once."""
-    commits: dict[str, set[str]] = {}
-    for record in records:
-        commits.setdefault(record.git_sha or "unknown", set()).add(record.identity)
+    commits: dict[str, set[str | int]] = {}
+    for record in records:  # a record without an identity is its own cell, as on the board
+        commits.setdefault(record.git_sha or "unknown", set()).add(record.identity or id(record))
     expected = {sha: len(ids) for sha, ids in commits.items()}
     summary = data.get("summary") or {}
     stated = summary.get("harness_commits")
