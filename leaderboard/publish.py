@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.calibration_plots import write_calibration
-from bench.leaderboard.claims_check import board_summary
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
 from bench.leaderboard.saliency_figures import copy_overlays
@@ -93,18 +92,18 @@ def write_leaderboard(
     figures = [p for p in board.plot(plots) if p.suffix == ".png"]
     calibration = write_calibration(results_dirs, board.cells, plots)
     board.saliency_figures = copy_overlays(board.saliency, plots)
+    data = {**json.loads(board.render("json")), "records": records}
     lines = ["# ECG Bench leaderboard", ""]
     if header:
         lines += [header.rstrip(), ""]
     lines += ["Generated from result records by `leaderboard.publish.write_leaderboard`; "
               "do not edit by hand.", "", evidence_sentence(records),
-              "", provenance_sentence(board_summary(board.cells)), "", board.markdown()]  # fmt: skip
+              "", provenance_sentence(data["summary"]), "", board.markdown()]  # fmt: skip
     if figures:
         lines += ["## Figures", ""]
         lines += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
     lines += [calibration.markdown]
     (out / "leaderboard.csv").write_text(board.render("csv"), encoding="utf-8")
-    data = {**json.loads(board.render("json")), "records": records}
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     (out / "leaderboard.json").write_text(text, encoding="utf-8")
     write_html(board, out / "leaderboard.html", header, figures=[*figures, *calibration.figures])
