@@ -8,9 +8,9 @@ CI over 3 seeds, all in the same direction; Holm-adjusted p 0.004).``) when it i
 significant (:mod:`bench.leaderboard.paired`: pooled CI excluding zero, every seed in the
 same direction, Holm-adjusted p < 0.05), or an entry of the task's "No significant
 difference" list; a comparison that would be significant but was tested on a single seed
-(no second seed to agree with) is listed as such, and so are comparisons that could not be
-tested. Pretraining ablations come first, then contrasts, then the reference's
-comparisons.
+(no second seed to agree with), or whose seeds disagree in direction, is listed as such, and
+so are comparisons that could not be tested. Pretraining ablations come first, then
+contrasts, then the reference's comparisons.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.leaderboard.aggregate import Cell, RowKey, TableKey, cell_labels, fraction_label
-from bench.leaderboard.multiplicity import ALPHA
 from bench.leaderboard.names import METRIC_NAMES
-from bench.leaderboard.paired import KINDS, Difference
+from bench.leaderboard.paired import KINDS, ONE_SEED, SEEDS_DISAGREE, Difference
 
 SPLIT_NAMES = {"internal": "internal test", "external": "external site"}
 INTRO = (
@@ -45,11 +44,14 @@ class Findings:
     untested: dict[str, list[str]]
     #: comparisons whose CI and Holm p pass but that were tested on one seed only
     one_seed: dict[str, list[str]]
+    #: comparisons whose CI and Holm p pass but whose seeds disagree in direction
+    seeds_disagree: dict[str, list[str]]
 
     @property
     def tasks(self) -> list[str]:
         """Tasks with at least one comparison, sorted."""
-        return sorted({*self.significant, *self.not_significant, *self.untested, *self.one_seed})
+        return sorted({*self.significant, *self.not_significant, *self.untested, *self.one_seed,
+                       *self.seeds_disagree})  # fmt: skip
 
     def sentences(self, task: str) -> list[str]:
         """The task's findings as plain sentences."""
@@ -58,6 +60,11 @@ class Findings:
             out.append(
                 "Significant on a single seed only, so not a finding (a finding needs two or "
                 "more seeds agreeing): " + "; ".join(self.one_seed[task]) + "."
+            )
+        if self.seeds_disagree.get(task):
+            out.append(
+                "Pooled CI and Holm's correction pass but the seeds disagree in direction, so "
+                "not a finding: " + "; ".join(self.seeds_disagree[task]) + "."
             )
         if self.not_significant.get(task):
             out.append("No significant difference: " + "; ".join(self.not_significant[task]) + ".")
@@ -107,7 +114,9 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
                                d.fraction))  # fmt: skip
     name = METRIC_NAMES.get(metric, metric)
     significant: dict[str, list[str]] = {}
-    other: dict[str, dict[str, dict[str, list[str]]]] = {"no": {}, "untested": {}, "one": {}}
+    other: dict[str, dict[str, dict[str, list[str]]]] = {
+        "no": {}, "untested": {}, ONE_SEED: {}, SEEDS_DISAGREE: {}
+    }  # fmt: skip
     for d in chosen:
         task, source, split, _ = d.table
         first, second = labels[d.table][d.reference], labels[d.table][d.row]
@@ -124,8 +133,8 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
             continue
         where = SPLIT_NAMES.get(split, split) + (f" ({source})" if len(sources[task]) > 1 else "")
         pair = f"{first} vs {second}"
-        passes = d.ci_excludes_zero and d.p_holm is not None and d.p_holm < ALPHA
-        bucket = "untested" if d.significant is None else "one" if passes else "no"
+        bucket = "untested" if d.significant is None else d.shortfall
+        bucket = bucket if bucket in other else "no"
         places = other[bucket].setdefault(task, {}).setdefault(pair, [])
         places.append(f"{where} {fraction_label(d.fraction)}")
     return Findings(
@@ -133,7 +142,8 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
         significant=significant,
         not_significant=_listed(other["no"]),
         untested=_listed(other["untested"]),
-        one_seed=_listed(other["one"]),
+        one_seed=_listed(other[ONE_SEED]),
+        seeds_disagree=_listed(other[SEEDS_DISAGREE]),
     )
 
 

@@ -60,6 +60,14 @@ PROBE = "linear-probe"
 RANDOM_INIT = "random"
 
 
+#: :attr:`Difference.shortfall` of a comparison whose pooled CI includes zero.
+NO_DIFFERENCE = "no significant difference"
+#: … whose CI and Holm p pass but that was tested on one seed (nothing to agree with).
+ONE_SEED = "one seed only, not a finding"
+#: … whose CI and Holm p pass but whose seeds' differences have different signs.
+SEEDS_DISAGREE = "the seeds disagree in direction, not a finding"
+
+
 @dataclass(frozen=True)
 class Difference:
     """Relative difference of row ``reference`` to ``row`` at one fraction of one table.
@@ -104,6 +112,22 @@ class Difference:
         if self.ci_low is None or self.ci_high is None:
             return None
         return self.ci_low > 0 or self.ci_high < 0
+
+    @property
+    def shortfall(self) -> str:
+        """Why a tested comparison is not significant, in words ("" when it is significant
+        or was not tested): its pooled CI includes zero; it fails Holm's correction; it was
+        tested on one seed only; or its seeds disagree in direction (the first that holds,
+        in this order)."""
+        if self.significant is not False:
+            return ""
+        if not self.ci_excludes_zero:
+            return NO_DIFFERENCE
+        if self.p_holm is None or self.p_holm >= ALPHA:
+            return "not significant after Holm's correction"
+        if self.seeds_agree is None:
+            return ONE_SEED
+        return SEEDS_DISAGREE
 
 
 def parse_contrast(text: str) -> tuple[str, str]:

@@ -131,9 +131,7 @@ def _describe(d: Difference, labels: dict[RowKey, str], metric: str) -> _Tested:
     stats = f"{_ci(d.ci_low, d.ci_high)} (pooled paired 95 % CI, seeds {len(d.seeds_tested)}"
     stats += f", Holm p {d.p_holm:.3g})"
     if not d.significant:
-        one_seed = len(d.seeds_tested) < MIN_FINDING_SEEDS and d.ci_excludes_zero
-        why = "one seed only, not a finding" if one_seed else "no significant difference"
-        return _Tested(0, f"{head}{stats}: {why}")
+        return _Tested(0, f"{head}{stats}: {d.shortfall}")
     direction = 1 if d.reference_value > d.value else -1
     side = "the paper's direction" if direction == 1 else "against the paper"
     return _Tested(direction, f"{head}{stats}: significant, {side}")

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from bench.leaderboard.aggregate import STAND_IN_MARK, aggregate, load_store
+from bench.leaderboard.findings import findings
 from bench.leaderboard.multiplicity import holm
 from bench.leaderboard.names import RANDOM_BASELINE, glossary
-from bench.leaderboard.paired import Difference, decide
+from bench.leaderboard.paired import NO_DIFFERENCE, ONE_SEED, SEEDS_DISAGREE, Difference, decide
 from bench.leaderboard.replicates import Replicates, registered_metrics
 from bench.leaderboard.report import build_leaderboard
 from bench.leaderboard.seeds import interval_flags, small_sample_caption
@@ -51,6 +52,37 @@ def test_a_difference_is_significant_only_with_all_three_conditions() -> None:
     # Holm over 40 comparisons: p = 0.002 alone passes, × 40 it does not
     family = decide([_diff(0.002, (0.03, 0.02), (0.01, 0.05))] + [_diff(0.9, (0.1,), (-1, 1))] * 39)
     assert family[0].p_holm == pytest.approx(0.08) and family[0].significant is False
+
+
+def test_a_comparison_that_is_not_significant_names_the_test_it_fails() -> None:
+    """Pooled CI spanning zero, Holm's correction, one seed, seeds disagreeing: each gives its
+    own words (the paper-claims section and the Findings print them), in the order the rule
+    applies them; a significant or untested comparison has none."""
+    holm_fails = decide(
+        [_diff(0.002, (0.03, 0.02), (0.01, 0.05))] + [_diff(0.9, (0.1,), (-1, 1))] * 39
+    )
+    cases = {
+        "": _diff(1e-6, (0.03, 0.02, 0.04), (0.01, 0.05)),
+        NO_DIFFERENCE: _diff(1e-6, (0.03, 0.02, 0.04), (-0.01, 0.05)),
+        ONE_SEED: _diff(1e-6, (0.03,), (0.01, 0.05)),
+        SEEDS_DISAGREE: _diff(1e-6, (0.03, 0.02, -0.001), (0.01, 0.05)),
+    }
+    assert {words: decide([d])[0].shortfall for words, d in cases.items()} == {
+        words: words for words in cases
+    }
+    assert holm_fails[0].shortfall == "not significant after Holm's correction"
+    assert _diff(1e-6, (0.03,), (0.01, 0.05)).shortfall == ""  # not decided: not tested
+
+
+def test_findings_list_seeds_that_disagree_apart_from_one_seed(board) -> None:
+    """A comparison whose CI and Holm p pass but whose seeds differ in sign is listed as
+    such, not as 'significant on a single seed only' nor as a finding."""
+    (d,) = [d for d in board.differences if d.fraction == 0.01]
+    disagree = replace(d, ci_low=0.01, ci_high=0.05, p_holm=1e-4, seed_diffs=(0.03, -0.01),
+                       significant=False)  # fmt: skip
+    (sentence,) = findings([disagree], board.cells).sentences("stemi")
+    assert sentence.startswith("Pooled CI and Holm's correction pass but the seeds disagree")
+    assert "internal test 1 %" in sentence and "single seed" not in sentence
 
 
 @settings(max_examples=60, deadline=None)
