@@ -46,3 +46,25 @@ def test_a_dry_run_after_the_caches_exist_plans_on_checked_records(
     assert dry.exit_code == 0, dry.output
     assert "not built" not in dry.output and "provisional" not in dry.output
     assert "resnet1d__stemi__synthetic__f1__s0__finetune" in " ".join(dry.output.split())
+
+
+def test_a_dry_run_of_a_finished_run_writes_nothing_into_it(cli, tmp_path, monkeypatch) -> None:
+    """Planning a finished run again leaves it as it was: its run.json, report.json, records
+    and run-level metrics (saliency, computed when the real run ended) are not rewritten and
+    nothing is added (its split files may be rewritten, with the same bytes)."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "home-cache"))
+    run = tmp_path / "runs" / "r"
+    args = ["run", "-m", "resnet1d", "-t", "stemi", "-p", "tiny", "-f", "1.0", "--device", "cpu",
+            "-o", str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "inputs"), "--run-name",
+            "r", "--max-steps", "1", "--metric", "saliency_localisation"]  # fmt: skip
+    real = CliRunner().invoke(cli, args)
+    assert real.exit_code == 0, real.output
+    assert list((run / "saliency").glob("*.png")) and (run / "report.json").is_file()
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in _files(run)}
+    dry = CliRunner().invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in _files(run)}
+    assert set(after) == set(before)
+    rewritten = [p for p in before if after[p] != before[p] and "splits" not in p.parts]
+    assert rewritten == []
+    assert all(after[p][0] == before[p][0] for p in before)

@@ -130,20 +130,21 @@ class Runner:
         config = self.config
         if dry_run and not self.context.dry_run:
             self.context = replace(self.context, dry_run=True)
-        self.store.write_json(
-            "run.json",
-            {
-                "config": config.to_dict(),
-                "harness_version": __version__,
-                "git_sha": git_sha(),
-                "packages": package_versions(),
-                "environment": environment(),
-                "device": self.device,
-            },
-        )
-        self.host.call_safely(
-            "bench_run_started", run_id=self.run_dir.name, config=config.to_dict()
-        )
+        if not dry_run:  # a dry run leaves the run's own description and report alone
+            self.store.write_json(
+                "run.json",
+                {
+                    "config": config.to_dict(),
+                    "harness_version": __version__,
+                    "git_sha": git_sha(),
+                    "packages": package_versions(),
+                    "environment": environment(),
+                    "device": self.device,
+                },
+            )
+            self.host.call_safely(
+                "bench_run_started", run_id=self.run_dir.name, config=config.to_dict()
+            )
         n_cells = len(self.tasks) * len(config.fractions) * len(config.seeds) * len(self.models)
         progress = counted_progress(self.console)
         local = in_process(config) and not dry_run
@@ -165,19 +166,21 @@ class Runner:
                 else:
                     plans = [plan for _, plan in to_run]
                     self._dispatch(executor, plans, summary, progress, grid, dry_run)
-            self._run_level_metrics(summary)
+            if not dry_run:
+                self._run_level_metrics(summary)
         except KeyboardInterrupt:
             summary.interrupted = True
             self.console.print("[yellow]interrupted: finished cells are saved; re-run to resume[/]")
             raise
         finally:
-            self.store.write_json("report.json", summary.to_dict())
-            self.host.call_safely(
-                "bench_run_finished",
-                run_id=self.run_dir.name,
-                output_dir=str(self.run_dir),
-                summary=summary.to_dict(),
-            )
+            if not dry_run:
+                self.store.write_json("report.json", summary.to_dict())
+                self.host.call_safely(
+                    "bench_run_finished",
+                    run_id=self.run_dir.name,
+                    output_dir=str(self.run_dir),
+                    summary=summary.to_dict(),
+                )
         return summary
 
     def _run_level_metrics(self, summary: RunSummary) -> None:
