@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import timm
 import torch
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -228,6 +229,26 @@ def test_drop_path_rises_linearly_over_the_blocks() -> None:
              for block in vit.blocks]  # fmt: skip
     np.testing.assert_allclose(probs, [0.0, 0.05, 0.1, 0.15, 0.2])
     assert apply_drop_path(_built().module, 0.2) == 0  # no block slots: nothing changes
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(1e-8, 10.0), st.sampled_from(["{:e}", "{:E}", "{:g}", "{!r}"]))
+def test_a_recipe_number_written_as_text_is_that_number(lr: float, form: str) -> None:
+    """YAML 1.1 reads ``5e-4`` (no dot) as text: ``--recipe-option lr=5e-4`` and ``lr: 5e-4``
+    in a config give the same recipe, name and identity as the number."""
+    text = form.format(lr)
+    value = yaml.safe_load(text)
+    assert COSINE.with_options({"lr": value}) == COSINE.with_options({"lr": float(text)})
+    assert COSINE.with_options({"reference_batch": "64"}).reference_batch == 64
+
+
+def test_a_recipe_setting_that_is_not_a_number_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="lr='fast': expected a number"):
+        COSINE.with_options({"lr": "fast"})
+    with pytest.raises(ValueError, match=r"reference_batch=2\.5: expected an integer"):
+        COSINE.with_options({"reference_batch": 2.5})
+    with pytest.raises(ValueError, match="drop_path=True: expected a number"):
+        COSINE.with_options({"drop_path": True})
 
 
 def test_recipe_options_rename_the_recipe_and_refuse_unknown_settings() -> None:
