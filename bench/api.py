@@ -49,6 +49,7 @@ from bench.host.specs import (
     TokenizerSpec,
     tokens_method,
 )
+from bench.run.yaml_numbers import load_yaml
 from bench.training.recipe import (
     CNN_RECIPE,
     DEFAULT_RECIPE,
@@ -238,6 +239,7 @@ __all__ = [
     "ptbxl_loader",
     "synthetic_loader",
     "wfdb_loader",
+    "load_yaml",
     "ECHONEXT_FLAGS",
     "echonext_loader",
     "chapman_loader",

@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from bench.leaderboard.paired import parse_contrast
 
+from bench.api import load_yaml
+
 #: The comparisons file of a working directory (the repository's: ``configs/``).
 COMPARISONS_FILE = Path("configs") / "comparisons.yaml"
 
@@ -36,7 +38,7 @@ def load_comparisons(path: Path | None = None) -> Comparisons:
         return Comparisons()
     file = path or COMPARISONS_FILE
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        data = load_yaml(file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{file}: cannot read the comparisons ({exc})") from None
     unknown = sorted(set(data) - {"reference", "contrasts"}) if isinstance(data, dict) else []

@@ -76,13 +76,15 @@ def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 
 def parse_yaml_options(values: tuple[str, ...], flag: str) -> dict[str, Any]:
     """``FLAG KEY=VALUE`` (``--executor-option``, ``--recipe-option``) → {key: value}, each
-    VALUE read as YAML (numbers, booleans, ``{a: b}`` mappings)."""
+    VALUE read as YAML (numbers, ``5e-4`` included, booleans, ``{a: b}`` mappings)."""
     import yaml
+
+    from bench.run.yaml_numbers import load_yaml
 
     out: dict[str, Any] = {}
     for key, value in parse_key_values(values, flag).items():
         try:
-            out[key] = yaml.safe_load(value) if value else value
+            out[key] = load_yaml(value) if value else value
         except yaml.YAMLError as exc:
             raise click.BadParameter(
                 f"{key}={value!r} is not valid YAML ({exc})", param_hint=flag

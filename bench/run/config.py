@@ -12,6 +12,7 @@ import yaml
 
 from bench.data.splits import DEFAULT_FRACTIONS, VALIDATION_RULES
 from bench.run.provenance import stable_hash
+from bench.run.yaml_numbers import load_yaml
 from bench.training.config import PROTOCOLS, SELECTIONS, EvalProtocol, Selection
 
 CACHE_ENV = "BENCH_CACHE_DIR"
@@ -308,7 +309,7 @@ EVALUATION_KEYS = (
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read a YAML grid file into RunConfig keyword arguments, checking every key."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = load_yaml(Path(path).read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:

@@ -109,32 +109,26 @@ class FineTuneRecipe:
         unknown = sorted(set(options) - known)
         if unknown:
             raise ValueError(f"recipe option(s) {unknown} unknown; known: {sorted(known)}")
-        values = {k: _as_setting_type(k, v) for k, v in options.items()}
+        values = {k: _checked_setting(k, v) for k, v in options.items()}
         suffix = ",".join(f"{k}={values[k]}" for k in sorted(values))
         return replace(self, name=f"{self.name}+{suffix}", **values)
 
 
-def _as_setting_type(name: str, value: Any) -> Any:
-    """``value`` of recipe setting ``name`` as the setting's number type: YAML 1.1 (PyYAML)
-    reads ``4e-3`` (an exponent without a dot) as a string, so ``--recipe-option lr=4e-3``
-    or ``lr: 4e-3`` in a config would reach the recipe as text. Settings that are not numbers
-    are returned as given (the recipe checks them)."""
+def _checked_setting(name: str, value: Any) -> Any:
+    """``value`` of recipe setting ``name``, refused naming the setting unless it has the
+    setting's number type (an integer is accepted for a float setting); settings that are
+    not numbers are returned as given (the recipe checks them)."""
     kinds = get_args(_SETTING_TYPES[name]) or (_SETTING_TYPES[name],)
     kind = float if float in kinds else int if int in kinds else None
     if kind is None or value is None:
         return value
-    if isinstance(value, str) or (kind is float and type(value) is int):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    elif type(value) is kind:
-        return value
+    if type(value) is kind or (kind is float and type(value) is int):
+        return kind(value)
     expected = "a number" if kind is float else "an integer"
     raise ValueError(f"recipe option {name}={value!r}: expected {expected}")
 
 
-#: Each recipe setting's declared type (for :func:`_as_setting_type`).
+#: Each recipe setting's declared type (for :func:`_checked_setting`).
 _SETTING_TYPES: dict[str, Any] = get_type_hints(FineTuneRecipe)
 
 #: The HeartBEiT paper's fine-tuning (Adam/AdamW as the model declares, OneCycle 3e-4 →

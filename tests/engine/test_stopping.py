@@ -6,15 +6,18 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import timm
 import torch
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.api import load_yaml
+from bench.commands.options import parse_yaml_options
+from bench.run.config import load_config_file
 from bench.training import TrainConfig
 from bench.training import loop as engine_loop
 from bench.training.datasets import ArrayDataset
@@ -233,18 +236,29 @@ def test_drop_path_rises_linearly_over_the_blocks() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(st.floats(1e-8, 10.0), st.sampled_from(["{:e}", "{:E}", "{:g}", "{!r}"]))
-def test_a_recipe_number_written_as_text_is_that_number(lr: float, form: str) -> None:
-    """YAML 1.1 reads ``5e-4`` (no dot) as text: ``--recipe-option lr=5e-4`` and ``lr: 5e-4``
-    in a config give the same recipe, name and identity as the number."""
+def test_a_recipe_number_written_in_yaml_is_that_number(lr: float, form: str) -> None:
+    """PyYAML reads ``5e-4`` (no dot, YAML 1.1) as text; the harness's YAML reader takes it as
+    the number, so ``--recipe-option lr=5e-4`` and ``lr: 5e-4`` in a config give the same
+    recipe, name and identity as ``lr=0.0005``."""
     text = form.format(lr)
-    value = yaml.safe_load(text)
-    assert COSINE.with_options({"lr": value}) == COSINE.with_options({"lr": float(text)})
-    assert COSINE.with_options({"reference_batch": "64"}).reference_batch == 64
+    options = parse_yaml_options((f"lr={text}", "reference_batch=64"), "--recipe-option")
+    assert options == {"lr": float(text), "reference_batch": 64}
+    assert load_yaml(f"recipe_options: {{lr: {text}}}") == {"recipe_options": {"lr": float(text)}}
+    assert COSINE.with_options(options) == COSINE.with_options(
+        {"lr": float(text), "reference_batch": 64}
+    )
+
+
+def test_a_config_file_reads_exponent_numbers(tmp_path: Path) -> None:
+    config = tmp_path / "grid.yaml"
+    config.write_text("recipe_options: {lr: 5e-4}\nbootstrap_replicates: 1e3\n")
+    data = load_config_file(config)
+    assert data["recipe_options"] == {"lr": 0.0005} and data["bootstrap_replicates"] == 1000.0
 
 
 def test_a_recipe_setting_that_is_not_a_number_is_refused_naming_it() -> None:
-    with pytest.raises(ValueError, match="lr='fast': expected a number"):
-        COSINE.with_options({"lr": "fast"})
+    with pytest.raises(ValueError, match="lr='5e-4': expected a number"):
+        COSINE.with_options({"lr": "5e-4"})  # text, as PyYAML's own loader gives it
     with pytest.raises(ValueError, match=r"reference_batch=2\.5: expected an integer"):
         COSINE.with_options({"reference_batch": 2.5})
     with pytest.raises(ValueError, match="drop_path=True: expected a number"):
