@@ -65,6 +65,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `paired_bootstrap`, `delong_test`, `delong_covariance`, `paired_permutation` | paired comparisons of two models on one test set (the leaderboard's, DeLong's test for AUROC, and the permutation test swapping models within patients) |
 | `known_sex`, `age_years`, `age_band`, `AGE_BANDS` | how a cohort's `sex` and `age` values are read (stratified splits, subgroup metrics) |
 | `LazyFunction`, `add_lazy_command`, `import_object` | lazy references for fast start-up |
+| `load_yaml` | YAML as the harness reads it (PyYAML's safe loader; `5e-4` is a number, as in YAML 1.2) |
 | `IMAGENET_MEAN`, `IMAGENET_STD` | default image normalisation |
 | `SignalRecipe`, `SignalFilter`, `SegmentAggregation`, `apply_recipe`, `RecordRule`, `real_segments`, `scatter_slots` | a signal model's own preprocessing and segment handling |
 | `PreprocessConfig`, `preprocess`, `preprocess_batch`, `DEFAULT_PREPROCESS`, `RenderConfig`, `render_batch`, `DEFAULT_RENDER`, `lead_row_band`, `region_mask`, `Fiducials` | the paper's preprocessing and image renderer, and ECG regions for saliency |
