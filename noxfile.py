@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -117,7 +118,8 @@ def leaderboard(session: nox.Session) -> None:
     Stopped part-way? Run it again: ``bench run`` resumes (finished cells are skipped, an
     interrupted cell restarts from its checkpoint). The wall time the leaderboard states is
     summed over every invocation that ran a grid, kept per run directory in
-    ``RUN_DIR/leaderboard_wall_time.json`` (deleting a run directory resets it).
+    ``RUN_DIR/leaderboard_wall_time.json`` (deleting a run directory resets it) and
+    rewritten every 30 s, so a killed invocation loses at most 30 s of it.
     """
     install_project(session)
     configs = sorted(Path("configs").glob("leaderboard*.yaml"))
@@ -129,12 +131,9 @@ def leaderboard(session: nox.Session) -> None:
     _ensure_ecgfm_default(session)
     pretrain_seconds = time.time() - started
     for config, run_dir in zip(configs, run_dirs, strict=True):
-        started = time.time()
-        try:
+        with WallTimeLedger(run_dir) as ledger:
             session.run("bench", "run", "--config", str(config))
-        finally:
-            spent, count = _add_wall_time(run_dir, time.time() - started)
-        seconds, invocations = seconds + spent, max(invocations, count)
+        seconds, invocations = seconds + ledger.seconds, max(invocations, ledger.invocations)
     notes = [os.environ.get("BENCH_LEADERBOARD_NOTE", "")]
     if pretrain_seconds > 60:
         notes.insert(0, f"ECG-FM's default pretraining took {pretrain_seconds / 60:.0f} min first.")
@@ -180,11 +179,42 @@ def _run_dir(session: nox.Session, config: Path) -> Path:
     return Path(output) / run_name
 
 
-def _add_wall_time(run_dir: Path, seconds: float) -> tuple[float, int]:
-    """Add one invocation's seconds to ``run_dir``'s ledger; return its total and count."""
-    ledger = run_dir / "leaderboard_wall_time.json"
-    old = json.loads(ledger.read_text()) if ledger.is_file() else {"seconds": 0, "invocations": 0}
-    data = {"seconds": old["seconds"] + seconds, "invocations": old["invocations"] + 1}
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ledger.write_text(json.dumps(data) + "\n")
-    return data["seconds"], data["invocations"]
+class WallTimeLedger:
+    """``RUN_DIR/leaderboard_wall_time.json``: seconds summed over every invocation that ran
+    the grid, and their count. While one runs, a thread rewrites the file every
+    ``flush_every`` seconds (atomically), so an invocation killed without a chance to clean
+    up (SIGKILL, power loss) loses at most that much of its time."""
+
+    def __init__(self, run_dir: Path, flush_every: float = 30.0) -> None:
+        self.path = run_dir / "leaderboard_wall_time.json"
+        self.flush_every = flush_every
+        old = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self._before = float(old.get("seconds", 0.0))
+        self.invocations = int(old.get("invocations", 0)) + 1
+        self.seconds = self._before
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_until_stopped, daemon=True)
+
+    def __enter__(self) -> WallTimeLedger:
+        self._started = time.monotonic()
+        self._write()
+        self._flusher.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._flusher.join()
+        self._write()
+
+    def _flush_until_stopped(self) -> None:
+        while not self._stop.wait(self.flush_every):
+            self._write()
+
+    def _write(self) -> None:
+        self.seconds = self._before + time.monotonic() - self._started
+        data = {"seconds": self.seconds, "invocations": self.invocations}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(data) + "\n")
+        os.replace(partial, self.path)
