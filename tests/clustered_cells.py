@@ -126,8 +126,11 @@ class CellRun:
     def cell_dir(self) -> Path:
         return self.run_dir / "cells" / CELL
 
-    def run(self, *options: str, recipe: SignalRecipe = DEFAULT_RECIPE) -> dict[str, Any]:
-        """``bench run`` of the cell with extra ``options``; returns its ``report.json``."""
+    def run(
+        self, *options: str, recipe: SignalRecipe = DEFAULT_RECIPE, exit_code: int = 0
+    ) -> dict[str, Any]:
+        """``bench run`` of the cell with extra ``options``, checked to exit with
+        ``exit_code`` (1: a cell failed); returns its ``report.json``."""
         args = [
             "run", "-m", "tiny-signal", "-t", "hcm", "-f", "1.0", "--profile", "tiny",
             "--device", "cpu", "--source", "manifest",
@@ -136,7 +139,7 @@ class CellRun:
             "--cache-dir", str(self.folder / "cache"), *options,
         ]  # fmt: skip
         result = CliRunner().invoke(cli_with(recipe), args, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == exit_code, result.output
         return json.loads((self.run_dir / "report.json").read_text())
 
     def identity(self) -> dict[str, Any]:

@@ -12,13 +12,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from unittest.mock import Mock
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from bench.data.signal_recipe import SignalRecipe
-from tests.clustered_cells import CELL, CellRun, write_clustered_cohort
+from tests.clustered_cells import CELL, CellRun, TinySignalModel, write_clustered_cohort
 
 
 def leaves(identity: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -100,3 +101,18 @@ def test_another_fine_tune_recipe_reruns_the_cell_and_changes_only_its_training_
     report = cell.run("--recipe-option", "lr=0.0123")
     changed = rerun_changes(cell, before, report)
     assert changed and {name.rsplit(".", 1)[0] for name in changed} == {"train.recipe"}
+
+
+def test_a_stale_cell_whose_rerun_fails_leaves_no_superseded_records_in_the_results(
+    cell, monkeypatch
+):
+    assert cell.records()
+    monkeypatch.setattr(
+        TinySignalModel, "build", staticmethod(Mock(side_effect=RuntimeError("out of memory")))
+    )
+    report = cell.run("--recipe-option", "lr=0.0123", exit_code=1)
+    (stale,) = report["rerun_stale"]
+    (failed,) = report["failed"]
+    assert stale["cell"] == failed["cell"] == CELL and "out of memory" in failed["error"]
+    # the records of the old recipe are gone from results.jsonl, not served as current
+    assert cell.records() == []

@@ -8,7 +8,8 @@ it with what the run directory holds (:class:`bench.run.store.RunStore`):
 - ``done`` with the same identity: skipped; if the requested metrics or bootstrap recipe
   differ from the stored ones, the records are recomputed from the saved predictions
   (never retrained);
-- ``stale`` (stored under another identity): re-run, naming the fields that changed;
+- ``stale`` (stored under another identity): re-run, naming the fields that changed; its
+  records leave ``results.jsonl`` before any cell runs;
 - ``new`` or ``partial`` (interrupted): run, resuming from the cell's checkpoint.
 
 Running a cell is :func:`bench.run.execution.run_cell` (train, score, record, store);
@@ -159,6 +160,8 @@ class Runner:
                     cache_bytes += self._unbuilt_bytes(prepared)
                     to_run += self._plan_task(prepared, summary, progress, grid)
                 self.console.print(estimate_grid(self.context, to_run, cache_bytes).describe())
+                if summary.rerun_stale and not dry_run:
+                    self.store.withdraw(stale["cell"] for stale in summary.rerun_stale)
                 if executor is None:
                     for prepared, plan in to_run:
                         self._visit(prepared, plan, summary, progress, grid)

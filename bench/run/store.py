@@ -118,6 +118,17 @@ class RunStore:
             self.cell_dir(cell) / IDENTITY_NAME, json.dumps(identity, sort_keys=True, indent=1)
         )
 
+    def withdraw(self, cells: Iterable[str]) -> None:
+        """Take stale ``cells`` (stored under another identity, about to be re-run) out of
+        ``results.jsonl`` now: their records are deleted and the results rebuilt, so a run
+        interrupted, or a cell that fails, before the re-run finishes never leaves results
+        that the current grid has superseded (their directories are cleared when they start).
+        """
+        for cell in cells:
+            (self.root / "cells" / cell / RECORDS_NAME).unlink(missing_ok=True)
+        if self.driver:
+            self.rebuild_results()
+
     def write_cell(
         self, cell: str, records: Iterable[ResultRecord], predictions: pd.DataFrame | None = None
     ) -> None:
