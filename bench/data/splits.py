@@ -138,7 +138,8 @@ class Split:
         if rule not in VALIDATION_RULES:
             raise SplitError(f"validation rule must be one of {VALIDATION_RULES}, got {rule!r}")
         if rule == "full" or fraction >= 1:
-            return [r for r in self.sets["validation"] if r in set(manifest["record_id"])]
+            usable = set(manifest["record_id"])
+            return [r for r in self.sets["validation"] if r in usable]
         order = self.patient_order("validation", seed)
         labels = self.patient_labels["validation"]
         n = _prefix_size(fraction, len(order))
