@@ -1,14 +1,21 @@
-"""The verifier's replicate-loop forms of AUROC and average precision equal scikit-learn's
-(they replace it inside the bootstrap loop only, for speed)."""
+"""The verifier's replicate-loop forms (AUROC, average precision, Brier, MAE, RMSE) equal
+scikit-learn's (they replace it inside the bootstrap loop only, for speed)."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+)
 
-from bench.submission.reference import replicate_value
+from bench.submission.reference import reference_score, replicate_counts, replicate_value
 
 
 @settings(max_examples=200, deadline=None)
@@ -21,6 +28,10 @@ def test_replicate_forms_equal_scikit_learn(n: int, levels: int, seed: int) -> N
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n).astype(float)
     s = rng.integers(0, levels, n) / levels
+    # defined on one class too
+    assert abs(replicate_value("brier", y, s) - brier_score_loss(y, s, pos_label=1)) < 1e-12
+    assert abs(replicate_value("mae", y, s) - mean_absolute_error(y, s)) < 1e-12
+    assert abs(replicate_value("rmse", y, s) - root_mean_squared_error(y, s)) < 1e-12
     if len(np.unique(y)) < 2:
         assert np.isnan(replicate_value("auroc", y, s))
         assert np.isnan(replicate_value("auprc", y, s))
@@ -30,5 +41,23 @@ def test_replicate_forms_equal_scikit_learn(n: int, levels: int, seed: int) -> N
 
 
 def test_a_metric_without_a_form_uses_the_point_definition() -> None:
-    y, s = np.array([0.0, 1.0, 1.0]), np.array([0.2, 0.4, 0.9])
-    assert abs(replicate_value("brier", y, s) - np.mean((s - y) ** 2)) < 1e-15
+    y, s = np.array([0.0, 1.0, 3.0]), np.array([0.2, 0.4, 2.9])
+    assert replicate_value("r2", y, s) == r2_score(y, s)
+
+
+def test_records_of_one_evaluation_set_share_the_replicates_they_resample() -> None:
+    rng = np.random.default_rng(7)
+    groups = np.repeat([f"p{i}" for i in range(40)], 2)
+    y = np.repeat(rng.integers(0, 2, 40), 2).astype(float)
+    s = rng.random(80)
+    counts = replicate_counts(groups, 200, seed=3)
+    for metric in ("auroc", "brier"):
+        by_hand = [replicate_value(metric, np.repeat(y, c), np.repeat(s, c)) for c in counts]
+        expected = np.quantile([v for v in by_hand if np.isfinite(v)], [0.025, 0.975])
+        for _ in range(2):  # the second call reuses the first's replicates
+            got = reference_score(metric, y, s, groups, replicates=200, seed=3)
+            assert (got.ci_low, got.ci_high) == tuple(expected)
+    seed_3, seed_4 = (
+        reference_score("auroc", y, s, groups, replicates=200, seed=seed) for seed in (3, 4)
+    )
+    assert (seed_3.ci_low, seed_3.ci_high) != (seed_4.ci_low, seed_4.ci_high)

@@ -5,10 +5,11 @@ itself), so nothing here imports :mod:`bench.statistics` or a metric plugin. Poi
 estimates come from scikit-learn (``roc_auc_score``, ``average_precision_score``,
 ``precision_recall_curve`` + ``auc``, ``brier_score_loss``, ``mean_absolute_error``,
 ``root_mean_squared_error``, ``r2_score``) and SciPy's ``pearsonr``; confidence intervals
-from a bootstrap written as a plain loop over replicates, in which AUROC and average
-precision are computed from their definitions (Mann–Whitney ranks; precision summed over
-recall steps), tested equal to scikit-learn, because scikit-learn's input validation costs
-milliseconds per call and a board has thousands of replicates per record.
+from a bootstrap written as a plain loop over replicates, in which AUROC, average
+precision, the Brier score, MAE and RMSE are computed from their definitions (Mann–Whitney
+ranks; precision summed over recall steps; mean squared or absolute errors), tested equal
+to scikit-learn, because scikit-learn's input validation costs about a millisecond per call
+and a board has thousands of replicates per record.
 
 The resampling definition is the harness's (docs: :mod:`bench.statistics.resampling`),
 re-implemented from its statement, one replicate at a time:
@@ -32,6 +33,7 @@ full-sample value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -132,12 +134,29 @@ def _average_precision_by_definition(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
-#: Replicate-loop forms of the two metrics a board has most of, written from their
-#: definitions (never the harness's kernels) and tested equal to scikit-learn; scikit-learn
-#: validates its inputs on every call, which costs milliseconds per replicate.
+def _brier_by_definition(y: np.ndarray, s: np.ndarray) -> float:
+    """The Brier score ``mean((s − y)²)`` of probabilities ``s`` for 0/1 labels ``y``."""
+    return float(np.mean(np.square(s - y)))
+
+
+def _mae_by_definition(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(np.abs(s - y)))
+
+
+def _rmse_by_definition(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(s - y))))
+
+
+#: Replicate-loop forms of the metrics a board has most of, written from their definitions
+#: (never the harness's kernels) and tested equal to scikit-learn; scikit-learn validates
+#: its inputs on every call, which costs about a millisecond per replicate (a board has
+#: hundreds of thousands). Point estimates always come from scikit-learn.
 _REPLICATE_FORMS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "auroc": _auroc_from_ranks,
     "auprc": _average_precision_by_definition,
+    "brier": _brier_by_definition,
+    "mae": _mae_by_definition,
+    "rmse": _rmse_by_definition,
 }
 
 
@@ -148,7 +167,8 @@ def replicate_value(metric: str, y_true: np.ndarray, y_score: np.ndarray) -> flo
     if form is None:
         return point_value(metric, y_true, y_score)
     y = np.asarray(y_true, dtype=np.float64)
-    if len(y) == 0 or len(np.unique(y)) < 2:
+    needs_both_classes = METRICS[metric][1]
+    if len(y) == 0 or (needs_both_classes and len(np.unique(y)) < 2):
         return float("nan")
     return form(y, np.asarray(y_score, dtype=np.float64))
 
@@ -203,6 +223,23 @@ def replicate_counts(
             draws = rng.integers(0, len(members), size=len(members), dtype=np.int32)
             np.add.at(per_unit, members[draws], 1)
         counts[r] = per_unit[unit_of]
+    return counts
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_counts(
+    groups: tuple[object, ...],
+    replicates: int,
+    seed: int,
+    unit: str,
+    positive: tuple[bool, ...] | None,
+) -> np.ndarray:
+    """:func:`replicate_counts`, kept for the next records of the same evaluation set (a
+    cell's metrics all resample its patients alike); read-only."""
+    counts = replicate_counts(
+        np.asarray(groups), replicates, seed, unit, None if positive is None else np.array(positive)
+    )
+    counts.flags.writeable = False
     return counts
 
 
@@ -280,7 +317,13 @@ def reference_score(
     """
     y = np.asarray(y_true, dtype=np.float64)
     positive = (y.reshape(len(y), -1) == 1).any(axis=1) if stratified else None
-    counts = replicate_counts(np.asarray(groups), replicates, seed, unit, positive)
+    counts = _shared_counts(
+        tuple(np.asarray(groups).tolist()),
+        replicates,
+        seed,
+        unit,
+        None if positive is None else tuple(positive.tolist()),
+    )
     point, values = replicate_values(
         metric, y, y_score, counts, min_label_positives=min_label_positives, regression=regression
     )
