@@ -237,7 +237,7 @@ def _test_cell(first: Cell, second: Cell, values: Replicates) -> _Test:
     so no finding rests on it."""
     stopped = [c.model for c in (first, second) if c.converged is False]
     if stopped:
-        return _Test(note=f"not tested: {' and '.join(stopped)} did not converge")
+        return _Test(note=f"{' and '.join(stopped)} did not converge")
     spec = values.spec(first.metric)
     if isinstance(spec, str):
         return _Test(note=f"no paired test: {spec}")

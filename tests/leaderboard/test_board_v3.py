@@ -20,12 +20,13 @@ from bench.leaderboard.paired import NO_DIFFERENCE, ONE_SEED, SEEDS_DISAGREE, Di
 from bench.leaderboard.replicates import Replicates, registered_metrics
 from bench.leaderboard.report import build_leaderboard
 from bench.leaderboard.seeds import interval_flags, small_sample_caption
+from bench.leaderboard.settings import Comparisons
 from bench.leaderboard.tabledata import format_difference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.api import bootstrap_indices, macro_values, percentile_ci
-from bench.run.records import read_jsonl
+from bench.run.records import dumps, read_jsonl
 from tests.leaderboard.conftest import write_store
 
 TABLE = ("stemi", "synthetic", "internal", "auroc")
@@ -219,3 +220,24 @@ def test_a_small_test_set_gets_its_caption(board) -> None:
     assert small_sample_caption(cells) == ""  # 240 test ECGs
     ludb = [replace(c, n=37 + i % 4) for i, c in enumerate(cells)]
     assert small_sample_caption(ludb).startswith("Small sample: 37–40 test ECGs.")
+
+
+def test_a_comparison_with_a_cell_that_did_not_converge_is_noted_once(tmp_path: Path) -> None:
+    run = write_store(
+        tmp_path, models={"heartbeit": ("mim", 1.6), "vit-b16": ("random", 0.4)}, seeds=(0, 1),
+        fractions=(0.01,), splits=("internal",), profile="quick",
+    )  # fmt: skip
+    results = run / "results.jsonl"
+    records = [
+        replace(r, converged=False) if (r.model, r.seed) == ("vit-b16", 1) else r
+        for r in read_jsonl(results)
+    ]
+    results.write_text(dumps(records))
+    board = build_leaderboard(
+        [tmp_path], metrics=["auroc"], replicates=100, comparisons=Comparisons("heartbeit")
+    )
+    md = board.markdown()
+    assert "- not tested: vit-b16 did not converge" in md
+    assert "not tested: not tested" not in md
+    claims = json.loads(board.render("json"))
+    assert "not tested (not tested" not in json.dumps(claims)
