@@ -405,7 +405,7 @@ def test_third_party_package_with_model_task_metric_runs_end_to_end(tmp_path, lu
     listing = _bench("plugins", "--json", env=env, stdout=subprocess.PIPE, text=True)
     data = json.loads(listing.communicate(timeout=120)[0])
     example = {p["name"]: p for p in data["plugins"]}["example"]
-    assert example["version"] == "0.3.0" and example["status"] == "ok"
+    assert example["version"] == "0.4.0" and example["status"] == "ok"
     assert example["hooks"] == [
         "bench_register_metrics", "bench_register_models", "bench_register_tasks"
     ]  # fmt: skip
