@@ -1,0 +1,24 @@
+"""The example submission's grid (examples/bench-example-plugin/submission.yaml) keeps the
+core grid's settings (configs/leaderboard-1-stemi.yaml), so its submitted row stays
+comparable with the board's rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.api import load_yaml
+
+REPO = Path(__file__).resolve().parents[1]
+OWN_KEYS = {"models", "run_name"}
+
+
+def test_the_example_submission_runs_the_core_grid_settings() -> None:
+    core = load_yaml((REPO / "configs" / "leaderboard-1-stemi.yaml").read_text())
+    submission = load_yaml((REPO / "examples/bench-example-plugin/submission.yaml").read_text())
+    assert submission["models"] == ["example-signal-cnn"]
+    assert set(submission) == set(core)
+    for key in set(core) - OWN_KEYS - {"metrics"}:
+        assert submission[key] == core[key], key
+    # the same metrics, the run-level saliency metrics left out (as the file's header says)
+    core_metrics = [m for m in core["metrics"] if not m.startswith("saliency_")]
+    assert submission["metrics"] == core_metrics
