@@ -62,8 +62,8 @@ LOAD_FACTOR = 1.25
 ECE_NOTE = (
     "ECE's 95 % CI is the bootstrap percentile interval. Binned ECE on a finite test set is "
     "biased upward (sampling noise adds to every bin's gap), and on bootstrap resamples more "
-    "so, so the interval is skewed above the estimate (its upper end far above, its lower "
-    "end close below)."
+    "so, so the interval is skewed above the estimate: its upper end far above, its lower "
+    "end close to it, and on a small or well-calibrated test set sometimes above it."
 )
 #: Calibration metrics shown beside ECE: the Brier score and both after temperature scaling.
 CALIBRATED = ("ece_ts", "brier", "brier_ts")
