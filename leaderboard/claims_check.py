@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.aggregate import Cell
 from bench.leaderboard.budget import record_steps
+
+from bench.api import ResultRecord
 
 START, END = "<!-- board-facts -->", "<!-- /board-facts -->"
 WORDS = {
@@ -45,15 +47,26 @@ STEPS = re.compile(
 WALL = re.compile(r"\b(\d+(?:\.\d+)?)\s*(min|minutes|h|hours)\b")
 
 
+def cells_by_commit(records: Iterable[ResultRecord]) -> dict[str, int]:
+    """How many cells each harness commit (``git_sha``) trained, most first, each cell
+    identity once (a record without an identity is its own cell)."""
+    by_identity = {r.identity or id(r): r for r in records}
+    return dict(Counter(r.git_sha or "unknown" for r in by_identity.values()).most_common())
+
+
 def board_summary(cells: Sequence[Cell], wall_minutes: float | None = None) -> dict[str, Any]:
     """The board's facts: models, rows, tasks, fractions (%), seeds, optimiser steps per
     cell (min, max), the grid's wall time in minutes (None when not stated), the harness
-    commits that trained the cells (cells per ``git_sha``, each cell identity once) and
-    their training time summed over the cells in hours (``timings.train_s``)."""
+    commits that trained the grid's cells (cells per ``git_sha``, each cell identity once)
+    and their training time summed over the cells in hours (``timings.train_s``). Cells of
+    submitted rows are counted apart (``submitted_cells``, ``submitted_commits``): their
+    submitters trained them, so neither the grid's commits nor its compute include them."""
     steps = [s for c in cells for i in c.records if (s := record_steps(i.record)) is not None]
-    by_identity = {i.record.identity or id(i.record): i.record for c in cells for i in c.records}
-    commits = Counter(r.git_sha or "unknown" for r in by_identity.values())
+    own = [i.record for c in cells for i in c.records if not i.submitted]
+    submitted = [i.record for c in cells for i in c.records if i.submitted]
+    by_identity = {r.identity or id(r): r for r in own}
     train_s = sum(float(r.timings.get("train_s") or 0.0) for r in by_identity.values())
+    submitted_commits = cells_by_commit(submitted)
     return {
         "models": sorted({c.model for c in cells}),
         "rows": len({c.row for c in cells}),
@@ -63,8 +76,10 @@ def board_summary(cells: Sequence[Cell], wall_minutes: float | None = None) -> d
         "steps": [min(steps), max(steps)] if steps else None,
         "wall_minutes": wall_minutes,
         "cells": len(by_identity),
-        "harness_commits": dict(commits.most_common()),
+        "harness_commits": cells_by_commit(own),
         "train_hours": round(train_s / 3600, 3),
+        "submitted_cells": sum(submitted_commits.values()),
+        "submitted_commits": submitted_commits,
     }
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.leaderboard.aggregate import SUBMITTED_MARK
 from bench.leaderboard.calibration_plots import write_calibration
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
@@ -128,13 +129,23 @@ def evidence_sentence(records: dict[str, Any]) -> str:
 def provenance_sentence(summary: dict[str, Any]) -> str:
     """Which harness commits trained the board's cells and their summed training time, from
     the board's ``summary`` (:func:`bench.leaderboard.claims_check.board_summary`)."""
-    commits = summary["harness_commits"]
-    origin = ", ".join(f"`{sha}` ({n})" for sha, n in commits.items())
-    return (
+
+    def origin(commits: dict[str, int]) -> str:
+        listed = ", ".join(f"`{sha}` ({n})" for sha, n in commits.items())
+        return f"commit{'s' * (len(commits) > 1)} {listed}"
+
+    text = (
         f"Its {summary['cells']} cells (distinct cell identities) were trained by harness "
-        f"commit{'s' * (len(commits) > 1)} {origin}, {summary['train_hours']:.1f} h of "
+        f"{origin(summary['harness_commits'])}, {summary['train_hours']:.1f} h of "
         "training summed over the cells (measured, not re-derivable)."
     )
+    if summary.get("submitted_cells"):
+        text += (
+            f" The {summary['submitted_cells']} cells of submitted rows ({SUBMITTED_MARK}) "
+            f"were trained by their submitters, with harness "
+            f"{origin(summary['submitted_commits'])}, and are not in that count or time."
+        )
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -80,10 +80,15 @@ Predictions = dict[tuple[str, str], pd.DataFrame]  # (bundle, cell dir) → pred
 
 
 def _open_bundles(
-    folder: Path, data: dict[str, Any], verdict: Verdict, saliency: list[ResultRecord]
+    folder: Path,
+    data: dict[str, Any],
+    verdict: Verdict,
+    saliency: list[ResultRecord],
+    submitted: list[ResultRecord],
 ) -> tuple[list[ResultRecord], Callable[[ResultRecord], pd.DataFrame]]:
     """Verify every listed bundle; their records and a reader of a record's predictions
-    (their ``bench saliency`` records are appended to ``saliency``)."""
+    (their ``bench saliency`` records are appended to ``saliency``, and the records of
+    bundles listed as ``submitted`` to ``submitted`` as well)."""
     host = get_host()
     listed = (data.get("records") or {}).get("bundles")
     if listed is None:
@@ -112,6 +117,8 @@ def _open_bundles(
         for record in bundle.records:
             owner[id(record)] = bundle
             records.append(record)
+        if entry.get("submitted"):
+            submitted += bundle.records
         saliency += bundle.saliency
     cache: Predictions = {}
 
@@ -294,7 +301,8 @@ def verify_board(folder: Path) -> Verdict:
     except (OSError, ValueError) as exc:
         raise BundleError(f"{folder / BOARD_JSON}: not a leaderboard's JSON ({exc})") from None
     saliency: list[ResultRecord] = []
-    records, read = _open_bundles(folder, data, verdict, saliency)
+    submitted: list[ResultRecord] = []
+    records, read = _open_bundles(folder, data, verdict, saliency, submitted)
     if "records" not in data:  # a board published before its records were: nothing to use
         return verdict
     board = _Board(data, records, read)
@@ -305,7 +313,9 @@ def verify_board(folder: Path) -> Verdict:
     verdict.checks += compare_csv(folder / "leaderboard.csv", recomputed)
     verdict.checks += compare_markdown(folder / "LEADERBOARD.md", recomputed)
     verdict.checks += verify_saliency(folder, data, _latest(saliency))
-    verdict.checks.append(_provenance(data, records))
+    theirs = {id(r) for r in submitted}
+    own = [r for r in records if id(r) not in theirs]
+    verdict.checks.append(_provenance(data, own, submitted))
     present = [m for m in MEASURED if _present(data, m)]
     if present:
         message = "measured, shown but not re-derivable: " + ", ".join(present)
@@ -319,25 +329,47 @@ def verify_board(folder: Path) -> Verdict:
     return verdict
 
 
-def _provenance(data: dict[str, Any], records: list[ResultRecord]) -> Check:
-    """The board's statement of which harness commits trained its cells (``summary``:
-    ``cells``, ``harness_commits``) against the bundles' records, each identity once."""
+def _commits(records: list[ResultRecord]) -> dict[str, int]:
+    """Cells per ``git_sha`` of ``records``, each identity once (counted here, apart from
+    the board's own code): a record without an identity is its own cell, as on the board."""
     commits: dict[str, set[str | int]] = {}
-    for record in records:  # a record without an identity is its own cell, as on the board
+    for record in records:
         commits.setdefault(record.git_sha or "unknown", set()).add(record.identity or id(record))
-    expected = {sha: len(ids) for sha, ids in commits.items()}
+    return {sha: len(ids) for sha, ids in commits.items()}
+
+
+def _provenance(
+    data: dict[str, Any], records: list[ResultRecord], submitted: list[ResultRecord]
+) -> Check:
+    """The board's statement of which harness commits trained its cells (``summary``:
+    ``cells``, ``harness_commits``) against the records of its own bundles, and of its
+    submitted rows' cells (``submitted_cells``, ``submitted_commits``; none when absent)
+    against the submitted bundles' records, each identity once."""
     summary = data.get("summary") or {}
     stated = summary.get("harness_commits")
     if stated is None:
         return Check(BOARD_JSON, "provenance", NOTE, "the board states no harness commits")
-    cells = sum(expected.values())
-    if stated != expected or summary.get("cells") != cells:
-        message = (
-            f"summary says {summary.get('cells')} cells from {stated}; the bundles' records "
-            f"hold {cells} from {expected}"
-        )
-        return Check(BOARD_JSON, "provenance", FAIL, message)
-    return Check(BOARD_JSON, "provenance", PASS, f"{cells} cells from {len(expected)} commit(s)")
+    problems = []
+    for what, rows, cells_key, commits_key in (
+        ("", records, "cells", "harness_commits"),
+        ("submitted ", submitted, "submitted_cells", "submitted_commits"),
+    ):
+        expected = _commits(rows)
+        cells = sum(expected.values())
+        said_cells = summary.get(cells_key, 0 if what else None)
+        said_commits = summary.get(commits_key, {} if what else None)
+        if said_commits != expected or said_cells != cells:
+            problems.append(
+                f"summary says {said_cells} {what}cells from {said_commits}; the {what}bundles' "
+                f"records hold {cells} from {expected}"
+            )
+    if problems:
+        return Check(BOARD_JSON, "provenance", FAIL, "; ".join(problems))
+    own = _commits(records)
+    message = f"{sum(own.values())} cells from {len(own)} commit(s)"
+    if submitted:
+        message += f", {sum(_commits(submitted).values())} submitted cells"
+    return Check(BOARD_JSON, "provenance", PASS, message)
 
 
 def _present(data: dict[str, Any], path: str) -> bool:

@@ -164,3 +164,28 @@ def test_the_board_states_which_commit_trained_its_cells(tmp_path: Path) -> None
     sentence = provenance_sentence(summary)
     assert "4 cells" in sentence and "commits `aaa` (2), `bbb` (2)" in sentence
     assert "1.0 h of training" in sentence
+
+
+def test_submitted_cells_are_not_counted_as_the_grids(tmp_path: Path) -> None:
+    """A submitted row's cells and training time are its submitter's: the board's count of
+    cells, commits and compute leaves them out and states them apart."""
+    from bench.leaderboard.publish import provenance_sentence
+
+    for root, sha in ((tmp_path / "grid", "aaa"), (tmp_path / "theirs", "ccc")):
+        model = "heartbeit" if sha == "aaa" else "their-cnn"
+        write_store(root, run=sha, models={model: ("random", 1.0)}, seeds=(0,),
+                    fractions=(0.01, 1.0), splits=("internal",))  # fmt: skip
+        results = next(root.rglob("results.jsonl"))
+        records = [json.loads(line) for line in results.read_text().splitlines()]
+        lines = [json.dumps({**r, "git_sha": sha, "identity": f"{sha}-{r['fraction']}",
+                             "timings": {"train_s": 1800.0}}) for r in records]  # fmt: skip
+        results.write_text("\n".join(lines) + "\n")
+    board = build_leaderboard([tmp_path / "grid"], replicates=50, submissions=[tmp_path / "theirs"])
+    summary = board_summary(board.cells)
+    assert summary["harness_commits"] == {"aaa": summary["cells"]}
+    assert summary["submitted_commits"] == {"ccc": summary["submitted_cells"]}
+    assert summary["train_hours"] == summary["cells"] / 2
+    assert "their-cnn" in summary["models"]
+    sentence = provenance_sentence(summary)
+    assert f"The {summary['submitted_cells']} cells of submitted rows (⁺)" in sentence
+    assert "commit `ccc`" in sentence and "`ccc`" not in sentence.split("The ")[0]
