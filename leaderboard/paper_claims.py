@@ -50,7 +50,7 @@ from bench.leaderboard.aggregate import (
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
-from bench.leaderboard.saliency import CNN_MODELS, saliency_differences
+from bench.leaderboard.saliency import CNN_MODELS, saliency_differences, saliency_labels
 from bench.leaderboard.seeds import SMALL_SAMPLE
 
 from bench.api import percentile_ci
@@ -313,14 +313,16 @@ SALIENCY_NOT_REDERIVABLE = (
 
 def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
     tested = []
+    labels = saliency_labels(saliency)
     for d in saliency_differences(saliency):
         name = d.metric.removeprefix("saliency_")
-        head = f"{d.task}: {name} {d.first} − {d.second} {d.diff:+.3f}{_ci(d.ci_low, d.ci_high)} (unpaired 95 % CI)"
+        head = (f"{d.task}: {name} {labels[d.first]} − {labels[d.second]} {d.diff:+.3f}"
+                f"{_ci(d.ci_low, d.ci_high)} (unpaired 95 % CI)")  # fmt: skip
         direction = (1 if d.diff > 0 else -1) if d.excludes_zero else 0
         tested.append(_Tested(direction, head))
     why = SALIENCY_NOT_REDERIVABLE if tested else (
-        f"no saliency_* records of {HEARTBEIT} and a CNN ({', '.join(CNN_MODELS)}) on this "
-        "board (bench saliency writes them)"
+        f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and a CNN "
+        f"({', '.join(CNN_MODELS)}) on this board (bench saliency writes them)"
     )  # fmt: skip
     return _claim(
         "HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'",

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.leaderboard.aggregate import (
-    STAND_IN_MARK,
-    SUBMITTED_MARK,
     Cell,
     RowKey,
     TableKey,
@@ -39,7 +37,12 @@ from bench.leaderboard.paired import Difference, differences, find_reference
 from bench.leaderboard.paper_claims import Claim, board_limits, claims_markdown, paper_claims
 from bench.leaderboard.plots import SALIENCY_PREFIX, plot_all
 from bench.leaderboard.replicates import Replicates, pool_cis
-from bench.leaderboard.saliency import saliency_data, saliency_differences, saliency_markdown
+from bench.leaderboard.saliency import (
+    saliency_data,
+    saliency_differences,
+    saliency_labels,
+    saliency_markdown,
+)
 from bench.leaderboard.saliency_figures import OverlayFigure, figures_markdown
 from bench.leaderboard.seeds import check_seeds, per_seed_markdown
 from bench.leaderboard.settings import Comparisons, load_comparisons
@@ -77,13 +80,6 @@ class Leaderboard:
     #: (:func:`bench.leaderboard.saliency_figures.copy_overlays`, what publishing does).
     saliency_figures: list[OverlayFigure] = field(default_factory=list)
 
-    def model_labels(self) -> dict[str, str]:
-        """Model name → its printed name (with the stand-in mark where it is one)."""
-        return {
-            c.model: c.model + STAND_IN_MARK * c.stand_in + SUBMITTED_MARK * c.submitted
-            for c in self.cells
-        }
-
     def plot(self, out_dir: Path) -> list[Path]:
         """Write every figure (PNG + SVG) into ``out_dir``.
 
@@ -115,9 +111,9 @@ class Leaderboard:
     def appendix_markdown(self) -> str:
         """The sections after the tables: the saliency tables, the clinical profile, the
         per-seed values and the glossary of every abbreviation the board prints."""
-        labels = self.model_labels()
-        salient = saliency_markdown(self.saliency, labels)
+        salient = saliency_markdown(self.saliency)
         if salient and self.saliency_figures:
+            labels = saliency_labels(self.saliency)
             salient += "\n" + "\n".join(figures_markdown(self.saliency_figures, labels))
         seeds = per_seed_markdown([(t.title, t.cells) for t in self.tables])
         text = (salient and salient + "\n") + profile_markdown(self.clinical) + "\n" + seeds

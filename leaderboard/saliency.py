@@ -5,7 +5,10 @@ Per task and source, one table of every model's localisation (share of saliency 
 the task's clinical region: the ST segment for STEMI, the QRS complex elsewhere, from the
 fiducials) and pointing score (share of images whose saliency peak falls in the region),
 each the mean over the explained test images with its 95 % bootstrap CI over images;
-then HeartBEiT against each CNN (:data:`CNN_MODELS`, and resnet1d when present).
+then HeartBEiT against each CNN (:data:`CNN_MODELS`, and resnet1d when present). Rows are
+the board's rows (model, init, …): a pretrained model's saliency and its random-init
+twin's are two rows, and the paper's claim is about the pretrained HeartBEiT, so only
+HeartBEiT rows whose init is not ``random`` are compared.
 
 The records hold each metric's mean and CI, not the per-image scores, so the difference
 of two models is unpaired: ``d ± 1.96 √(se_a² + se_b²)`` with each ``se`` read off its
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.leaderboard.aggregate import Cell, fraction_label
+from bench.leaderboard.aggregate import Cell, RowKey, cell_labels, fraction_label
 
 #: The metrics tabulated, with their column names.
 SALIENCY_COLUMNS = {"saliency_localisation": "localisation", "saliency_pointing": "pointing"}
@@ -45,8 +48,8 @@ class SaliencyDifference:
     task: str
     source: str
     metric: str
-    first: str
-    second: str
+    first: RowKey
+    second: RowKey
     diff: float
     ci_low: float
     ci_high: float
@@ -60,8 +63,10 @@ class SaliencyDifference:
         """JSON form."""
         return {
             "task": self.task, "source": self.source, "metric": self.metric,
-            "first": self.first, "second": self.second, "diff": self.diff,
-            "ci_low": self.ci_low, "ci_high": self.ci_high, "method": "unpaired normal",
+            "first": self.first[0], "second": self.second[0],
+            "first_row": list(self.first), "second_row": list(self.second),
+            "diff": self.diff, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "method": "unpaired normal",
         }  # fmt: skip
 
 
@@ -77,32 +82,40 @@ def unpaired_difference(a: Cell, b: Cell) -> SaliencyDifference | None:
     if se_a is None or se_b is None:
         return None
     d, half = a.mean - b.mean, Z95 * math.hypot(se_a, se_b)
-    return SaliencyDifference(a.task, a.source, a.metric, a.model, b.model, d, d - half, d + half)
+    return SaliencyDifference(a.task, a.source, a.metric, a.row, b.row, d, d - half, d + half)
 
 
-def latest_by_model(cells: Sequence[Cell]) -> dict[tuple[str, str, str, str], Cell]:
-    """(task, source, metric, model) → the cell of the largest fraction (the first row of
-    a model with several)."""
-    out: dict[tuple[str, str, str, str], Cell] = {}
+def latest_by_row(cells: Sequence[Cell]) -> dict[tuple[str, str, str, RowKey], Cell]:
+    """(task, source, metric, row) → the cell of the row's largest fraction."""
+    out: dict[tuple[str, str, str, RowKey], Cell] = {}
     for cell in sorted(cells, key=lambda c: (c.fraction, c.row), reverse=True):
         if cell.metric in SALIENCY_COLUMNS:
-            out.setdefault((cell.task, cell.source, cell.metric, cell.model), cell)
+            out.setdefault((cell.task, cell.source, cell.metric, cell.row), cell)
     return out
 
 
 def saliency_differences(cells: Sequence[Cell]) -> list[SaliencyDifference]:
-    """HeartBEiT minus every CNN present, per task, source and tabulated metric."""
-    latest = latest_by_model(cells)
+    """Each pretrained HeartBEiT row (init not ``random``) minus every CNN row present, per
+    task, source and tabulated metric."""
+    latest = latest_by_row(cells)
     out = []
-    for (task, source, metric, model), first in sorted(latest.items()):
-        if model != HEARTBEIT:
+    for (task, source, metric, row), first in sorted(latest.items()):
+        if row[0] != HEARTBEIT or row[1] == "random":
             continue
         for cnn in CNN_MODELS:
-            second = latest.get((task, source, metric, cnn))
-            got = None if second is None else unpaired_difference(first, second)
-            if got is not None:
-                out.append(got)
+            for (t, src, m, other), second in sorted(latest.items()):
+                if (t, src, m, other[0]) != (task, source, metric, cnn):
+                    continue
+                got = unpaired_difference(first, second)
+                if got is not None:
+                    out.append(got)
     return out
+
+
+def saliency_labels(cells: Sequence[Cell]) -> dict[RowKey, str]:
+    """The printed name of each row the ``## Saliency`` section shows (the board's row
+    labels: the init where a model has several, the stand-in and submitted marks)."""
+    return cell_labels(latest_by_row(cells).values())
 
 
 def _cell_data(c: Cell) -> dict[str, Any]:
@@ -122,7 +135,7 @@ def saliency_data(cells: Sequence[Cell]) -> list[dict[str, Any]]:
     largest fraction per task, source and tabulated metric), with its seeds' values, their
     mean, sd and the mean of the seeds' CI bounds, and the runs its records came from (what
     ``bench verify`` checks against the published saliency records)."""
-    return [_cell_data(c) for _, c in sorted(latest_by_model(cells).items())]
+    return [_cell_data(c) for _, c in sorted(latest_by_row(cells).items())]
 
 
 def _region(cells: Sequence[Cell]) -> str:
@@ -139,38 +152,38 @@ def _value(cell: Cell | None) -> str:
     return f"{cell.mean:.2f}{ci}"
 
 
-def saliency_markdown(cells: Sequence[Cell], labels: dict[str, str] | None = None) -> str:
-    """The ``## Saliency`` section ("" without saliency records). ``labels`` maps a model
-    name to its printed name (e.g. with the stand-in mark)."""
-    latest = latest_by_model(cells)
+def saliency_markdown(cells: Sequence[Cell]) -> str:
+    """The ``## Saliency`` section ("" without saliency records), one line per row
+    (printed as :func:`saliency_labels` names it)."""
+    latest = latest_by_row(cells)
     if not latest:
         return ""
-    labels = labels or {}
+    labels = saliency_labels(cells)
     lines = ["## Saliency", "", CAPTION, ""]
     diffs = saliency_differences(cells)
     for task, source in sorted({(k[0], k[1]) for k in latest}):
         mine = {k: c for k, c in latest.items() if k[:2] == (task, source)}
-        models = sorted({k[3] for k in mine})
+        rows = sorted({k[3] for k in mine}, key=lambda r: (labels[r], r))
         region = _region(list(mine.values()))
         lines += [f"### {task} · {source} (region: {region})", ""]
         lines += [
             "| model | fraction | images | localisation | pointing |",
             "|---|--:|--:|--:|--:|",
         ]
-        for model in models:
-            got = {m: mine.get((task, source, m, model)) for m in SALIENCY_COLUMNS}
+        for row in rows:
+            got = {m: mine.get((task, source, m, row)) for m in SALIENCY_COLUMNS}
             any_cell = next(c for c in got.values() if c is not None)
             lines.append(
-                f"| {labels.get(model, model)} | {fraction_label(any_cell.fraction)} | "
+                f"| {labels[row]} | {fraction_label(any_cell.fraction)} | "
                 f"{any_cell.n} | " + " | ".join(_value(got[m]) for m in SALIENCY_COLUMNS) + " |"
             )
         lines.append("")
         for d in (d for d in diffs if (d.task, d.source) == (task, source)):
             verdict = "excludes zero" if d.excludes_zero else "includes zero"
             lines.append(
-                f"- {SALIENCY_COLUMNS[d.metric]}: {labels.get(d.first, d.first)} − "
-                f"{labels.get(d.second, d.second)} = {d.diff:+.3f} [{d.ci_low:+.3f}, "
-                f"{d.ci_high:+.3f}] (unpaired 95 % CI; {verdict})"
+                f"- {SALIENCY_COLUMNS[d.metric]}: {labels[d.first]} − {labels[d.second]} = "
+                f"{d.diff:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] (unpaired 95 % CI; "
+                f"{verdict})"
             )
         lines.append("")
     return "\n".join(lines)

@@ -6,12 +6,13 @@ weights and rendered images; each bundled record is reported not re-derivable by
 :func:`bench.api.verify_bundle`), but everything the board computes FROM those records
 can be recomputed, here without the board's code:
 
-- ``saliency``: each cell of the ``## Saliency`` section (each model's largest fraction
-  per task, source and tabulated metric): seeds, seed values, mean, sd, the mean of the
-  seeds' CI bounds, ``n``, ``n_positive`` and runs. A published cell with no bundled
-  record behind it fails, and so does a bundled cell the board leaves out;
-- ``saliency_differences``: HeartBEiT minus each CNN, unpaired (``d ± z √(se₁² + se₂²)``,
-  each se from its 95 % CI);
+- ``saliency``: each cell of the ``## Saliency`` section (each row's largest fraction
+  per task, source and tabulated metric; a row is model, init, selection, arch,
+  experiment and protocol): seeds, seed values, mean, sd, the mean of the seeds' CI
+  bounds, ``n``, ``n_positive`` and runs. A published cell with no bundled record behind
+  it fails, and so does a bundled cell the board leaves out;
+- ``saliency_differences``: each pretrained HeartBEiT row (init not ``random``) minus each
+  CNN row, unpaired (``d ± z √(se₁² + se₂²)``, each se from its 95 % CI);
 - the ``## Saliency`` section of ``LEADERBOARD.md``: every recomputed cell and difference,
   as printed;
 - ``saliency_figures``: each overlay's PNG is present and its cell, run and explained
@@ -72,35 +73,40 @@ def _cell(records: list[ResultRecord]) -> dict[str, Any]:
 
 
 def _shown(records: Sequence[ResultRecord]) -> dict[Key, dict[str, Any]]:
-    """Every section cell recomputed: per (task, source, metric, model), the cell of the
-    largest fraction (ties: the greatest row), as the section shows it."""
+    """Every section cell recomputed: per task, source, metric and row, the cell of the
+    largest fraction, as the section shows it."""
     groups: dict[Key, list[ResultRecord]] = {}
     for r in records:
         if r.metric in SALIENCY_COLUMNS:
             groups.setdefault(_key(r), []).append(r)
     best: dict[Key, Key] = {}
     for key in groups:
-        task, source, _, metric, model, *row, fraction = key
-        slot = (task, source, metric, model)
-        if slot not in best or (fraction, *row) > (best[slot][-1], *best[slot][5:-1]):
+        slot = key[:-1]
+        if slot not in best or key[-1] > best[slot][-1]:
             best[slot] = key
     return {key: _cell(groups[key]) for key in sorted(best.values())}
 
 
 def _differences(shown: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
-    """(task, source, metric, first, second) → HeartBEiT minus a CNN, unpaired."""
-    by_model = {(k[0], k[1], k[3], k[4]): cell for k, cell in shown.items()}
+    """(task, source, metric, first row, second row) → a pretrained HeartBEiT row minus a
+    CNN row, unpaired; a row is (model, init, selection, arch, experiment, protocol)."""
     out = {}
-    for (task, source, metric, model), first in sorted(by_model.items()):
-        for cnn in CNN_MODELS if model == HEARTBEIT else ():
-            second = by_model.get((task, source, metric, cnn))
-            if second is None or None in (first["ci_low"], second["ci_low"]):
-                continue
-            se = [(c["ci_high"] - c["ci_low"]) / (2 * Z95) for c in (first, second)]
-            d = first["mean"] - second["mean"]
-            half = Z95 * math.sqrt(se[0] ** 2 + se[1] ** 2)
-            out[(task, source, metric, model, cnn)] = {
-                "diff": d, "ci_low": d - half, "ci_high": d + half}  # fmt: skip
+    for k1, first in sorted(shown.items()):
+        (task, source, _, metric), row1 = k1[:4], k1[4:10]
+        if row1[0] != HEARTBEIT or row1[1] == "random":
+            continue
+        for cnn in CNN_MODELS:
+            for k2, second in sorted(shown.items()):
+                row2 = k2[4:10]
+                if (k2[0], k2[1], k2[3], row2[0]) != (task, source, metric, cnn):
+                    continue
+                if None in (first["ci_low"], second["ci_low"]):
+                    continue
+                se = [(c["ci_high"] - c["ci_low"]) / (2 * Z95) for c in (first, second)]
+                d = first["mean"] - second["mean"]
+                half = Z95 * math.sqrt(se[0] ** 2 + se[1] ** 2)
+                out[(task, source, metric, row1, row2)] = {
+                    "diff": d, "ci_low": d - half, "ci_high": d + half}  # fmt: skip
     return out
 
 
@@ -126,7 +132,8 @@ def _markdown(path: Path, shown: dict[Key, Any], diffs: dict[Key, Any]) -> list[
     for (task, source, metric, first, second), d in diffs.items():
         text = f"= {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
         if text not in section:
-            where = f"{path.name} saliency {task}/{source} {metric} {first} − {second}"
+            where = (f"{path.name} saliency {task}/{source} {metric} {first[0]} ({first[1]}) − "
+                     f"{second[0]} ({second[1]})")  # fmt: skip
             message = f"recomputed {text!r} is not printed in the Saliency section"
             out.append(Check(where, "saliency", FAIL, message))
     return out
@@ -138,10 +145,10 @@ def _figures(folder: Path, data: dict[str, Any], records: Sequence[ResultRecord]
         subject = f"{figure['figure']} ({figure['model']})"
         drawn = [
             r for r in records
-            if (r.model, r.task, r.source, r.fraction, r.seed, r.protocol, r.run_id,
-                r.details.get("method")) == (figure["model"], figure["task"], figure["source"],
-                figure["fraction"], figure["seed"], figure["protocol"], figure["run_id"],
-                figure["method"])
+            if (r.model, r.init, r.task, r.source, r.fraction, r.seed, r.protocol, r.run_id,
+                r.details.get("method")) == (figure["model"], figure.get("init"),
+                figure["task"], figure["source"], figure["fraction"], figure["seed"],
+                figure["protocol"], figure["run_id"], figure["method"])
         ]  # fmt: skip
         if not (folder / figure["figure"]).is_file():
             out.append(Check(subject, "saliency figure", FAIL, "missing"))
@@ -180,11 +187,14 @@ def verify_saliency(
         out.append(Check(f"{BOARD_JSON} {_label(key)}", "saliency", FAIL, message))
     diffs = _differences(shown)
     listed = {
-        (d["task"], d["source"], d["metric"], d["first"], d["second"]): d
+        (d["task"], d["source"], d["metric"], tuple(d.get("first_row", [d["first"]])),
+         tuple(d.get("second_row", [d["second"]]))): d
         for d in data.get("saliency_differences", [])
-    }
-    for key in listed.keys() | diffs.keys():
-        label = f"saliency difference {'/'.join(key[:2])} {key[2]} {key[3]} − {key[4]}"
+    }  # fmt: skip
+    for key in sorted(listed.keys() | diffs.keys()):
+        first, second = key[3], key[4]
+        label = (f"saliency difference {'/'.join(key[:2])} {key[2]} {first[0]} "
+                 f"({'/'.join(first[1:2])}) − {second[0]} ({'/'.join(second[1:2])})")  # fmt: skip
         if key not in diffs or key not in listed:
             why = "no bundled saliency records behind it" if key not in diffs else "not published"
             out.append(Check(f"{BOARD_JSON} {label}", "saliency", FAIL, why))

@@ -92,7 +92,8 @@ def test_the_bundles_hold_the_saliency_records_and_the_board_verifies(host, publ
     reported = [line for line in output.splitlines() if NOT_DERIVABLE in line]
     assert len(reported) == records_in_runs == 10  # five saliency metrics per model
     assert all(line.startswith("[not re-derivable] saliency: records/") for line in reported)
-    assert "4 saliency cells and 2 differences agree with the 10 bundled saliency" in output
+    # both rows are random-init: shown, but the claim's difference needs a pretrained HeartBEiT
+    assert "4 saliency cells and 0 differences agree with the 10 bundled saliency" in output
 
 
 def test_the_board_shows_one_captioned_overlay_per_model(published) -> None:
@@ -112,8 +113,14 @@ def test_the_board_shows_one_captioned_overlay_per_model(published) -> None:
     html = (published / "leaderboard.html").read_text()
     assert 'src="plots/saliency_overlay_resnet1d.png"' in html
     (claim,) = [c for c in data["paper_claims"] if "saliency" in c["claim"]]
-    assert claim["evidence"] and "cannot re-derive them" in claim["reason"]
-    assert "cannot re-derive them" in text[: text.index("## Findings")]
+    assert not claim["evidence"] and "of a pretrained heartbeit" in claim["reason"]
+    assert "of a pretrained heartbeit" in text[: text.index("## Findings")]
+    assert {(c["model"], c["init"]) for c in data["saliency"]} == {
+        ("resnet1d", "random"),
+        ("heartbeit", "random"),
+    }  # the explained cells' init, not "file"
+    assert {(f["model"], f["init"]) for f in figures.values()} == {
+        ("resnet1d", "random"), ("heartbeit", "random")}  # fmt: skip
 
 
 def test_a_changed_saliency_number_is_caught(host, published, tmp_path) -> None:
@@ -127,7 +134,7 @@ def test_a_changed_saliency_number_is_caught(host, published, tmp_path) -> None:
     edit_json(folder, edit)
     _, (line,), _ = verify(host, folder)
     assert line.startswith("[FAIL] board: leaderboard.json saliency stemi/synthetic")
-    assert "saliency_localisation resnet1d (file) 1: mean: published" in line
+    assert "saliency_localisation resnet1d (random) 1: mean: published" in line
 
 
 def test_a_board_saliency_cell_without_its_bundle_member_fails(host, published, tmp_path):
@@ -137,10 +144,10 @@ def test_a_board_saliency_cell_without_its_bundle_member_fails(host, published, 
     restate_size(folder, bundle)
     _, failed, output = verify(host, folder)
     behind = [line for line in failed if "no bundled saliency record" in line]
-    assert {line.split(" saliency_")[1].split(" ")[0] for line in behind if "resnet1d (file)"
+    assert {line.split(" saliency_")[1].split(" ")[0] for line in behind if "resnet1d (random)"
             in line} == {"localisation", "pointing"}, output  # fmt: skip
     assert any("saliency figure: plots/saliency_overlay_resnet1d.png" in line for line in failed)
-    assert not [line for line in failed if "heartbeit (file)" in line]
+    assert not [line for line in failed if "heartbeit (random)" in line]
 
 
 def test_a_bundled_saliency_record_of_a_cell_not_in_the_bundle_fails(host, published, tmp_path):

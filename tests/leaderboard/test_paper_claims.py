@@ -20,6 +20,7 @@ from bench.leaderboard.mdhtml import markdown_html
 from bench.leaderboard.paper_claims import FAILS, HOLDS, UNTESTABLE
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.saliency import saliency_differences
+from bench.leaderboard.verify_saliency import verify_saliency
 
 from tests.leaderboard.conftest import write_store
 
@@ -53,7 +54,9 @@ def test_each_claim_gets_a_verdict_with_its_numbers(random_baselines: Leaderboar
         assert claim.verdict == UNTESTABLE and "no ImageNet weights" in claim.reason
         assert len(claim.evidence) == 2  # still shown, against resnet152 and vit-b16
     assert saliency.verdict == HOLDS
-    (d,) = [d for d in saliency_differences(random_baselines.saliency) if d.second == "resnet152"]
+    (d,) = [
+        d for d in saliency_differences(random_baselines.saliency) if d.second[0] == "resnet152"
+    ]
     assert d.diff == pytest.approx(1.0 - 0.15)  # the store's saliency: strength / 2
     md = random_baselines.markdown()
     assert md.startswith("## Does the paper hold here?")
@@ -63,6 +66,43 @@ def test_each_claim_gets_a_verdict_with_its_numbers(random_baselines: Leaderboar
     assert [c["verdict"] for c in data["paper_claims"]] == [
         c.verdict for c in random_baselines.claims
     ]
+
+
+def test_a_pretrained_model_and_its_random_init_twin_are_two_saliency_rows(tmp_path: Path):
+    """MIM HeartBEiT's saliency and its random-init twin's are shown as two rows, never as
+    one; the claim and the differences use the pretrained one."""
+    root, common = tmp_path / "runs", {"seeds": (0,), "fractions": (1.0,), "splits": ("internal",)}
+    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, saliency=True, **common)
+    write_store(root, run="random", models={"heartbeit": ("random", 0.6)}, saliency=True,
+                created="2024-06-01T12:00:00", **common)  # fmt: skip
+    write_store(root, run="base", models={"resnet152": ("random", 1.0)}, saliency=True, **common)
+    board = build_leaderboard([root], metrics=["auroc"], replicates=50)
+    md = board.markdown()
+    section = md[md.index("## Saliency") : md.index("\n## ", md.index("## Saliency"))]
+    assert "| heartbeit (mim) | 100 % | 0 | 1.00" in section
+    assert "| heartbeit (random) | 100 % | 0 | 0.30" in section
+    (d,) = saliency_differences(board.saliency)
+    assert d.first[:2] == ("heartbeit", "mim") and d.diff == pytest.approx(1.0 - 0.5)
+    assert "localisation: heartbeit (mim) − resnet152 = +0.500" in section
+    saliency = board.claims[3]
+    assert (
+        saliency.verdict == HOLDS and "heartbeit (mim) − resnet152 +0.500" in saliency.evidence[0]
+    )
+    data = json.loads(board.render("json"))
+    assert {(c["model"], c["init"]) for c in data["saliency"]} == {
+        ("heartbeit", "mim"), ("heartbeit", "random"), ("resnet152", "random")}  # fmt: skip
+    assert data["saliency_differences"][0]["first_row"][:2] == ["heartbeit", "mim"]
+    # bench verify recomputes the same rows and difference from the records, and catches
+    # a difference published from the random-init twin
+    folder = tmp_path / "board"
+    folder.mkdir()
+    (folder / "LEADERBOARD.md").write_text(md)
+    records = [item.record for c in board.saliency for item in c.records]
+    checks = verify_saliency(folder, data, records)
+    assert [c.status for c in checks if c.status == "FAIL"] == []
+    assert "3 saliency cells and 1 differences agree" in checks[-1].message
+    data["saliency_differences"][0]["diff"] = 0.3 - 0.5
+    assert any(c.status == "FAIL" for c in verify_saliency(folder, data, records))
 
 
 def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None:

@@ -57,6 +57,13 @@ class Cell:
     #: The cell's records' cohort hash (the usable records it trained and was scored on,
     #: by content); "" for a bare checkpoint, whose records hash the whole cohort.
     cohort_hash: str = ""
+    #: The explained cell's row on a leaderboard (its records' ``init``, ``experiment``,
+    #: ``arch`` and ``selection``), so that the saliency of a pretrained model and of its
+    #: random-init twin stay apart; a bare checkpoint is ``init="file"``, its row unknown.
+    init: str = "file"
+    experiment: str = ""
+    arch: str = ""
+    selection: str = "validation"
 
 
 def find_cell(
@@ -98,6 +105,10 @@ def find_cell(
         best.protocol,
         config,
         best.cohort_hash,
+        best.init,
+        best.experiment,
+        best.arch,
+        best.selection,
     )
 
 
@@ -292,7 +303,10 @@ def result_records(
                 task_version=task.version,
                 profile=profile.name,
                 protocol=cell.protocol,
-                init="file",
+                init=cell.init,
+                experiment=cell.experiment,
+                arch=cell.arch,
+                selection=cell.selection,
                 weights=str(cell.checkpoint),
                 bootstrap=value.details["bootstrap"],
                 config_hash=stable_hash(settings),
