@@ -1,9 +1,9 @@
 """Saliency on the board: where each model looks, from the ``saliency_*`` records of
 ``bench saliency``.
 
-Per task and source, one table of every model's localisation (share of saliency mass in
-the task's clinical region: the ST segment for STEMI, the QRS complex elsewhere, from the
-fiducials) and pointing score (share of images whose saliency peak falls in the region),
+Per task and source, one table of every model's localisation (the share of saliency mass
+in the task's clinical region, the ST segment for STEMI and the QRS complex elsewhere, from
+the fiducials, divided by the region's share of the input: 1 is chance) and pointing score (share of images whose saliency peak falls in the region),
 each the mean over the explained test images with its 95 % bootstrap CI over images;
 then HeartBEiT against each CNN (:data:`CNN_MODELS`, and resnet1d when present). Rows are
 the board's rows (model, init, …): a pretrained model's saliency and its random-init
@@ -33,10 +33,12 @@ CNN_MODELS = ("resnet152", "efficientnet-b4", "resnet1d")
 Z95 = 1.959964
 REGIONS = {"st": "ST segment", "qrs": "QRS complex"}
 CAPTION = (
-    "Localisation: share of the saliency map's mass inside the task's region (from the "
-    "ECGs' fiducials); pointing: share of images whose saliency peak lies in it. Mean over "
-    "the explained test images [95 % bootstrap CI over images]; the largest training "
-    "fraction with saliency records per model. Differences are unpaired (the records hold "
+    "Localisation: the share of the saliency map's mass inside the task's region (from the "
+    "ECGs' fiducials) divided by the region's share of the input, so 1 is chance (a uniform "
+    "map) and above 1 the map concentrates on the region; pointing: share of images whose "
+    "saliency peak lies in it. Mean over the explained test images [95 % bootstrap CI over "
+    "images]; the largest training fraction with saliency records per row. Differences "
+    "are unpaired (the records hold "
     "no per-image scores): d [d ± 1.96 √(se₁² + se₂²)], each se from its CI."
 )
 
