@@ -97,7 +97,7 @@ def test_a_run_cells_saliency_records_carry_the_cells_cohort_hash(tmp_path) -> N
     """Saliency of a trained cell is scored on that cell's data: its records carry the
     cell's cohort hash (by content, see bench.run.task_data), not the loaded cohort's own
     (which, for a file-based source, would depend on where the files lie)."""
-    from bench.plugins.metrics.saliency.pipeline import CHECKPOINT, find_cell
+    from bench.plugins.metrics.saliency.explained import CHECKPOINT, find_cell
 
     from bench.api import cell_id
     from bench.run.records import ResultRecord, dumps
