@@ -3,7 +3,8 @@
 
 Per task and source, one table of every model's localisation (the share of saliency mass
 in the task's clinical region, the ST segment for STEMI and the QRS complex elsewhere, from
-the fiducials, divided by the region's share of the input: 1 is chance) and pointing score (share of images whose saliency peak falls in the region),
+the fiducials, divided by the region's share of the input: 1 is chance) and pointing score
+(share of images whose saliency peak falls in the region),
 each the mean over the explained test images with its 95 % bootstrap CI over images;
 then HeartBEiT against each CNN (:data:`CNN_MODELS`, and resnet1d when present). Rows are
 the board's rows (model, init, …): a pretrained model's saliency and its random-init
