@@ -117,7 +117,10 @@ def leaderboard(session: nox.Session) -> None:
     leaderboard (md, csv, json, html, plots) from all their run directories and verify it.
 
     Stopped part-way? Run it again: ``bench run`` resumes (finished cells are skipped, an
-    interrupted cell restarts from its checkpoint). The wall time the leaderboard states is
+    interrupted cell restarts from its checkpoint). On another machine, commit
+    ``leaderboard/progress`` first (``python -m bench.leaderboard.progress save RUN_DIR…``;
+    each config saves there when it ends): the session restores the finished cells and the
+    pretrained checkpoints they started from before it runs anything. The wall time the leaderboard states is
     summed over every invocation that ran a grid, kept per run directory in
     ``RUN_DIR/leaderboard_wall_time.json`` (deleting a run directory resets it) and
     rewritten every 30 s, so a killed invocation loses at most 30 s of it.
@@ -127,6 +130,8 @@ def leaderboard(session: nox.Session) -> None:
     if not configs:
         session.error("no configs/leaderboard*.yaml to run")
     run_dirs = [_run_dir(session, config) for config in configs]
+    progress = ("python", "-m", "bench.leaderboard.progress")
+    session.run(*progress, "restore", *map(str, run_dirs))  # earlier sittings, from git
     seconds, invocations = 0.0, 0
     started = time.time()
     _ensure_ecgfm_default(session)
@@ -134,6 +139,7 @@ def leaderboard(session: nox.Session) -> None:
     for config, run_dir in zip(configs, run_dirs, strict=True):
         with WallTimeLedger(run_dir) as ledger:
             session.run("bench", "run", "--config", str(config))
+        session.run(*progress, "save", str(run_dir))  # commit leaderboard/progress
         seconds, invocations = seconds + ledger.seconds, max(invocations, ledger.invocations)
     notes = [os.environ.get("BENCH_LEADERBOARD_NOTE", "")]
     if pretrain_seconds > 60:

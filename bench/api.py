@@ -179,6 +179,7 @@ _LAZY: dict[str, str] = {
         "bench.weights.files",
     ),
     "read_label_names": "bench.weights.labels",
+    "file_sha256": "bench.weights.initial",
     **dict.fromkeys(("Bundle", "cell_dir_of", "write_bundle"), "bench.submission.bundle"),
     "BundleError": "bench.submission.safety",
     **dict.fromkeys(

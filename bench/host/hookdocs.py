@@ -73,7 +73,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
 | `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `autocast` | the pretraining loop every recipe shares (`bench pretrain`), the device resolver and bf16 autocast |
 | `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `read_torch_file`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
-| `find_weights`, `released_weights`, `create_timm_model`, `warn_random_init`, `RANDOM` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) |
+| `find_weights`, `released_weights`, `create_timm_model`, `warn_random_init`, `RANDOM`, `file_sha256` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) and a weights file's content hash as cell identities record it |
 | `read_label_names` | a released fine-tuned head's label names from `bench predict --labels` (a `label_def.csv` or one name per line) |
 | `build_released`, `tensor_state`, `without_dataparallel` | the build of a port of released weights: its file (architecture read from it, keys loaded strictly) or its profile at random init |
 | `Bundle`, `BundleError`, `write_bundle`, `cell_dir_of`, `verify_bundle`, `rederive`, `Check`, `Verdict`, `PASS`, `FAIL`, `NOTE`, `NOT_DERIVABLE` | submission bundles (`bench submit`/`bench verify`): write, open safely, verify, re-derive a record from its predictions; the checks a verifier reports (`bench_verify_folder`) |

@@ -80,10 +80,12 @@ def add_saliency_command(cli: click.Group) -> None:
 def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     """The ``run`` of the saliency metrics: Grad-CAM scores for a finished ``bench run``.
 
-    Explains the largest-fraction, lowest-seed cell of every model × task in the run's
-    config (``run.json``) with Grad-CAM and stores the records (every saliency metric,
-    ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the overlay PNGs;
-    returns the PNG paths.
+    Explains the cell at the largest fraction and lowest seed of the run's config
+    (``run.json``) of every model × task with Grad-CAM and stores the records (every
+    saliency metric, ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the
+    overlay PNGs; returns the PNG paths. That cell without a checkpoint is an error, not a
+    reason to explain another: the run's saliency must not depend on which checkpoints
+    were kept.
     """
     import json
 
@@ -98,8 +100,8 @@ def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
             _, grid = run_saliency(
                 get_host(), model=model, task=task, run_dir=run_dir, output=run_dir,
                 source=config["sources"].get(task) or config["source"], method="gradcam",
-                n_images=16, fraction=None, seed=None, profile=None, checkpoint=None,
-                no_faithfulness=False,
+                n_images=16, fraction=max(config["fractions"]), seed=min(config["seeds"]),
+                profile=None, checkpoint=None, no_faithfulness=False,
             )  # fmt: skip
             grids.append(grid)
     return grids

@@ -61,7 +61,9 @@ def find_cell(
     if not candidates:
         raise SaliencyError(
             f"{run_dir}: no finished cell for model {model!r}, task {task!r}, source "
-            f"{source!r} (fraction {fraction}, seed {seed}) with a {CHECKPOINT} checkpoint"
+            f"{source!r} (fraction {fraction}, seed {seed}) with a {CHECKPOINT} checkpoint "
+            "(a cell restored without its checkpoint trains again once its records.jsonl "
+            "is deleted)"
         )
     best = min(candidates, key=lambda r: (-r.fraction, r.seed))
     from bench.api import cell_id

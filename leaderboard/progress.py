@@ -1,0 +1,158 @@
+"""A leaderboard grid's progress, kept in git so that the grid survives its machine.
+
+The v3 grid runs for many hours over several sittings, and the machine of one sitting may
+not be there for the next. :func:`save` copies what ``bench run`` needs to count a cell as
+done into a folder the repository commits (``leaderboard/progress``): each finished cell's
+``identity.json``, ``records.jsonl`` and ``predictions.csv``, the run's ``run.json``,
+split files and wall-time ledger, and the pretrained checkpoints in the cache whose
+SHA-256 a saved cell's identity names (the default HeartBEiT MIM and ECG-FM files, each
+about a megabyte at the quick profile), under their path in the cache. :func:`restore`
+puts them back into the run directories and the cache, only where they are missing, so
+``bench run`` skips those cells and trains the rest. Resume stays identity-checked: a
+restored cell whose inputs changed is stale and re-run, its changed fields named.
+
+Not saved: each cell's ``checkpoint/`` (megabytes a cell; the trained weights are not a
+number of the board). A run-level metric (saliency) explains the largest-fraction,
+lowest-seed cell of each model × task from its checkpoint, so until a run's run-level
+results are saved, :func:`restore` holds those cells back: ``bench run`` trains them
+again (cells are bitwise reproducible from their identity, so the saved copy and the
+retrained one agree, which ``git diff`` shows after the next :func:`save`).
+
+    python -m bench.leaderboard.progress save runs/leaderboard-stemi …
+    python -m bench.leaderboard.progress restore runs/leaderboard-stemi …
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from bench.api import default_cache_dir, file_sha256, get_host
+
+#: Where the repository keeps the progress of its leaderboard grids.
+PROGRESS_DIR = Path("leaderboard") / "progress"
+#: What makes a finished cell (``bench.run.store``), without its checkpoint.
+CELL_FILES = ("identity.json", "records.jsonl", "predictions.csv")
+#: A run's own files besides its cells.
+RUN_FILES = ("run.json", "leaderboard_wall_time.json")
+#: A run's own folders, copied whole: split membership and run-level metric results.
+RUN_FOLDERS = ("splits", "saliency")
+
+
+def save(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = None) -> int:
+    """Copy ``run_dir``'s finished cells (and its run files and the checkpoints their
+    identities name) into ``progress``; the number of cells not saved before."""
+    saved_run = progress / "runs" / run_dir.name
+    new = 0
+    for cell in sorted((run_dir / "cells").glob("*/records.jsonl")):
+        target = saved_run / "cells" / cell.parent.name
+        new += not (target / "records.jsonl").is_file()
+        _copy_files(cell.parent, target, CELL_FILES)
+    _copy_files(run_dir, saved_run, RUN_FILES)
+    for name in RUN_FOLDERS:
+        if (run_dir / name).is_dir():
+            shutil.copytree(run_dir / name, saved_run / name, dirs_exist_ok=True)
+    _save_weights(_weights_hashes(saved_run), cache or default_cache_dir(), progress / "weights")
+    return new
+
+
+def restore(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = None) -> int:
+    """Copy the saved cells and files of ``run_dir`` back where they are missing (and the
+    saved checkpoints into the cache); the number of cells restored."""
+    saved_run = progress / "runs" / run_dir.name
+    held_back = _explained_cells(saved_run)
+    restored = 0
+    for cell in sorted((saved_run / "cells").glob("*/records.jsonl")):
+        target = run_dir / "cells" / cell.parent.name
+        if not (target / "records.jsonl").is_file() and cell.parent.name not in held_back:
+            shutil.rmtree(target, ignore_errors=True)  # an interrupted try: the saved one wins
+            _copy_files(cell.parent, target, CELL_FILES)
+            restored += 1
+    for name in RUN_FILES:
+        if (saved_run / name).is_file() and not (run_dir / name).is_file():
+            _copy_files(saved_run, run_dir, (name,))
+    for name in RUN_FOLDERS:
+        if (saved_run / name).is_dir() and not (run_dir / name).is_dir():
+            shutil.copytree(saved_run / name, run_dir / name)
+    weights = progress / "weights"
+    for path in sorted(weights.rglob("*")) if weights.is_dir() else []:
+        target = (cache or default_cache_dir()) / path.relative_to(weights)
+        if path.is_file() and not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    return restored
+
+
+def _explained_cells(saved_run: Path) -> set[str]:
+    """The saved cells whose checkpoints the run's run-level metrics still need: each
+    model × task's cell at the config's largest fraction and lowest seed, unless the run's
+    run-level results are saved."""
+    run_json = saved_run / "run.json"
+    if not run_json.is_file() or (saved_run / "saliency").is_dir():
+        return set()
+    config = json.loads(run_json.read_text())["config"]
+    metrics = get_host().registries.metrics
+    if all(metrics.get(name).kind == "scores" for name in config.get("metrics") or []):
+        return set()
+    explained = (max(config["fractions"]), min(config["seeds"]))
+    held_back = set()
+    for identity_file in saved_run.glob("cells/*/identity.json"):
+        identity = json.loads(identity_file.read_text())
+        if (identity.get("fraction"), identity.get("seed")) == explained:
+            held_back.add(identity_file.parent.name)
+    return held_back
+
+
+def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
+    for name in names:
+        if (source / name).is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, target / name)
+
+
+def _weights_hashes(saved_run: Path) -> set[str]:
+    """The SHA-256 of every weights file and sidecar that a saved cell's identity names."""
+    hashes: set[str] = set()
+    for identity in saved_run.glob("cells/*/identity.json"):
+        weights = json.loads(identity.read_text()).get("weights", {})
+        hashes.update(
+            h for h in [weights.get("sha256"), *weights.get("sidecars", {}).values()] if h
+        )
+    return hashes
+
+
+def _save_weights(hashes: set[str], cache: Path, into: Path) -> None:
+    """Copy the files in ``cache`` whose content hash is one of ``hashes`` into ``into``."""
+    for path in _checkpoint_files(cache) if hashes else []:
+        target = into / path.relative_to(cache)
+        if not target.is_file() and file_sha256(path) in hashes:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+def _checkpoint_files(cache: Path) -> Iterator[Path]:
+    """Candidate checkpoint files in the cache: every file under 64 MiB (the input
+    caches' data files are larger, and none of their small files is a weights file)."""
+    for path in sorted(cache.rglob("*")) if cache.is_dir() else []:
+        if path.is_file() and path.stat().st_size < 64 * 2**20:
+            yield path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``save`` or ``restore`` the progress of the named run directories."""
+    parser = argparse.ArgumentParser(prog="python -m bench.leaderboard.progress")
+    parser.add_argument("action", choices=["save", "restore"])
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--progress", type=Path, default=PROGRESS_DIR)
+    args = parser.parse_args(argv)
+    for run_dir in args.run_dirs:
+        count = (save if args.action == "save" else restore)(run_dir, args.progress)
+        verb = "newly saved" if args.action == "save" else "restored"
+        print(f"{run_dir}: {count} cell(s) {verb} ({args.progress})")
+
+
+if __name__ == "__main__":
+    main()
