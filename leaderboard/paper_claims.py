@@ -317,7 +317,7 @@ def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
     for d in saliency_differences(saliency):
         name = d.metric.removeprefix("saliency_")
         head = (f"{d.task}: {name} {labels[d.first]} − {labels[d.second]} {d.diff:+.3f}"
-                f"{_ci(d.ci_low, d.ci_high)} (unpaired 95 % CI)")  # fmt: skip
+                f"{_ci(d.ci_low, d.ci_high)} ({d.how}, 95 % CI)")  # fmt: skip
         direction = (1 if d.diff > 0 else -1) if d.excludes_zero else 0
         tested.append(_Tested(direction, head))
     why = SALIENCY_NOT_REDERIVABLE if tested else (

@@ -15,8 +15,9 @@ Not saved: each cell's ``checkpoint/`` (megabytes a cell; the trained weights ar
 number of the board). A run-level metric (saliency) explains the largest-fraction,
 lowest-seed cell of each model × task from its checkpoint, so until a run's run-level
 results are saved, :func:`restore` holds those cells back: ``bench run`` trains them
-again (cells are bitwise reproducible from their identity, so the saved copy and the
-retrained one agree, which ``git diff`` shows after the next :func:`save`).
+again (cells are bitwise reproducible from their identity, so the retrained cell's
+``predictions.csv`` equals the saved one, which ``git diff`` shows after the next
+:func:`save`; its records differ only in their timings and creation time).
 
     python -m bench.leaderboard.progress save runs/leaderboard-stemi …
     python -m bench.leaderboard.progress restore runs/leaderboard-stemi …

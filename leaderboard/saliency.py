@@ -11,10 +11,13 @@ the board's rows (model, init, …): a pretrained model's saliency and its rando
 twin's are two rows, and the paper's claim is about the pretrained HeartBEiT, so only
 HeartBEiT rows whose init is not ``random`` are compared.
 
-The records hold each metric's mean and CI, not the per-image scores, so the difference
-of two models is unpaired: ``d ± 1.96 √(se_a² + se_b²)`` with each ``se`` read off its
-95 % CI (``(high − low) / 3.92``). On the same images a paired bootstrap would be
-narrower; the unpaired interval is the conservative one, and the caption says so.
+Two rows explained on the same test ECGs (run-level saliency explains the same ones for
+every model of a task) are compared image by image: each shared ECG's score (averaged
+over the row's explained seeds) minus the other row's, the mean of those differences and
+its 95 % percentile-bootstrap CI over the shared ECGs (:data:`PAIRED_REPLICATES`
+resamples drawn with :data:`PAIRED_SEED`). Records without per-image scores (written
+before the records kept them) fall back to the unpaired ``d ± 1.96 √(se_a² + se_b²)``,
+each ``se`` read off its 95 % CI, and the line says which it is.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from bench.leaderboard.aggregate import Cell, RowKey, cell_labels, fraction_label
+
+from bench.api import percentile_ci
 
 #: The metrics tabulated, with their column names.
 SALIENCY_COLUMNS = {"saliency_localisation": "localisation", "saliency_pointing": "pointing"}
@@ -32,6 +38,9 @@ HEARTBEIT = "heartbeit"
 #: The CNNs HeartBEiT's saliency is compared with (the paper's, and the signal CNN).
 CNN_MODELS = ("resnet152", "efficientnet-b4", "resnet1d")
 Z95 = 1.959964
+#: The paired bootstrap over shared images: resamples and the seed they are drawn with.
+PAIRED_REPLICATES, PAIRED_SEED = 1000, 0
+PAIRED, UNPAIRED = "paired bootstrap", "unpaired normal"
 REGIONS = {"st": "ST segment", "qrs": "QRS complex"}
 CAPTION = (
     "Localisation: the share of the saliency map's mass inside the task's region (from the "
@@ -39,14 +48,17 @@ CAPTION = (
     "map) and above 1 the map concentrates on the region; pointing: share of images whose "
     "saliency peak lies in it. Mean over the explained test images [95 % bootstrap CI over "
     "images]; the largest training fraction with saliency records per row. Differences "
-    "are unpaired (the records hold "
-    "no per-image scores): d [d ± 1.96 √(se₁² + se₂²)], each se from its CI."
+    "are paired on the ECGs both rows explained: the mean of the per-ECG differences [95 % "
+    "percentile bootstrap CI over those ECGs, 1,000 resamples]; a line marked unpaired "
+    "(records without per-image scores) is d [d ± 1.96 √(se₁² + se₂²)], each se from its CI."
 )
 
 
 @dataclass(frozen=True)
 class SaliencyDifference:
-    """HeartBEiT's score minus a CNN's on one task's saliency metric, unpaired."""
+    """HeartBEiT's score minus a CNN's on one task's saliency metric: paired over the ECGs
+    both explained (``n_pairs`` of them), or unpaired where a record has no per-image
+    scores (``method``)."""
 
     task: str
     source: str
@@ -56,6 +68,13 @@ class SaliencyDifference:
     diff: float
     ci_low: float
     ci_high: float
+    method: str = PAIRED
+    n_pairs: int | None = None
+
+    @property
+    def how(self) -> str:
+        """How the interval was computed, as the board prints it."""
+        return f"paired over {self.n_pairs} ECGs" if self.method == PAIRED else "unpaired"
 
     @property
     def excludes_zero(self) -> bool:
@@ -69,7 +88,7 @@ class SaliencyDifference:
             "first": self.first[0], "second": self.second[0],
             "first_row": list(self.first), "second_row": list(self.second),
             "diff": self.diff, "ci_low": self.ci_low, "ci_high": self.ci_high,
-            "method": "unpaired normal",
+            "method": self.method, "n_pairs": self.n_pairs,
         }  # fmt: skip
 
 
@@ -85,7 +104,42 @@ def unpaired_difference(a: Cell, b: Cell) -> SaliencyDifference | None:
     if se_a is None or se_b is None:
         return None
     d, half = a.mean - b.mean, Z95 * math.hypot(se_a, se_b)
-    return SaliencyDifference(a.task, a.source, a.metric, a.row, b.row, d, d - half, d + half)
+    return SaliencyDifference(
+        a.task, a.source, a.metric, a.row, b.row, d, d - half, d + half, UNPAIRED
+    )
+
+
+def per_image_scores(cell: Cell) -> dict[str, float] | None:
+    """Explained ECG id → its score, averaged over the cell's records (seeds) that scored
+    it; ``None`` when a record holds no per-image scores."""
+    scored: dict[str, list[float]] = {}
+    for item in cell.records:
+        details = item.record.details
+        ids, scores = details.get("record_ids"), details.get("per_image")
+        if ids is None or scores is None or len(ids) != len(scores):
+            return None
+        for record_id, score in zip(ids, scores, strict=True):
+            if score is not None:
+                scored.setdefault(str(record_id), []).append(float(score))
+    return {record_id: math.fsum(v) / len(v) for record_id, v in scored.items()}
+
+
+def paired_difference(a: Cell, b: Cell) -> SaliencyDifference | None:
+    """``a − b`` over the ECGs both explained, with its paired percentile-bootstrap 95 %
+    CI; unpaired (:func:`unpaired_difference`) where either has no per-image scores, and
+    ``None`` when they share no scored ECG."""
+    first, second = per_image_scores(a), per_image_scores(b)
+    if first is None or second is None:
+        return unpaired_difference(a, b)
+    shared = sorted(first.keys() & second.keys())
+    if not shared:
+        return None
+    d = np.array([first[k] - second[k] for k in shared])
+    draws = np.random.default_rng(PAIRED_SEED).integers(d.size, size=(PAIRED_REPLICATES, d.size))
+    low, high = percentile_ci(d[draws].mean(axis=1))
+    return SaliencyDifference(
+        a.task, a.source, a.metric, a.row, b.row, float(d.mean()), low, high, PAIRED, d.size
+    )
 
 
 def latest_by_row(cells: Sequence[Cell]) -> dict[tuple[str, str, str, RowKey], Cell]:
@@ -109,7 +163,7 @@ def saliency_differences(cells: Sequence[Cell]) -> list[SaliencyDifference]:
             for (t, src, m, other), second in sorted(latest.items()):
                 if (t, src, m, other[0]) != (task, source, metric, cnn):
                     continue
-                got = unpaired_difference(first, second)
+                got = paired_difference(first, second)
                 if got is not None:
                     out.append(got)
     return out
@@ -185,7 +239,7 @@ def saliency_markdown(cells: Sequence[Cell]) -> str:
             verdict = "excludes zero" if d.excludes_zero else "includes zero"
             lines.append(
                 f"- {SALIENCY_COLUMNS[d.metric]}: {labels[d.first]} − {labels[d.second]} = "
-                f"{d.diff:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] (unpaired 95 % CI; "
+                f"{d.diff:+.3f} [{d.ci_low:+.3f}, {d.ci_high:+.3f}] ({d.how}, 95 % CI; "
                 f"{verdict})"
             )
         lines.append("")

@@ -11,8 +11,12 @@ can be recomputed, here without the board's code:
   experiment and protocol): seeds, seed values, mean, sd, the mean of the seeds' CI
   bounds, ``n``, ``n_positive`` and runs. A published cell with no bundled record behind
   it fails, and so does a bundled cell the board leaves out;
+- each record's per-image scores average to its value;
 - ``saliency_differences``: each pretrained HeartBEiT row (init not ``random``) minus each
-  CNN row, unpaired (``d ± z √(se₁² + se₂²)``, each se from its 95 % CI);
+  CNN row: over the ECGs both explained, the mean per-ECG difference and its percentile
+  interval, from the board's recorded resample seed and count but a plain loop over the
+  resamples; unpaired (``d ± z √(se₁² + se₂²)``, each se from its 95 % CI) where a record
+  holds no per-image scores;
 - the ``## Saliency`` section of ``LEADERBOARD.md``: every recomputed cell and difference,
   as printed;
 - ``saliency_figures``: each overlay's PNG is present and its cell, run and explained
@@ -27,10 +31,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.leaderboard.saliency import CNN_MODELS, HEARTBEIT, SALIENCY_COLUMNS, Z95
-from bench.leaderboard.verify_files import differ
+import numpy as np
+from bench.leaderboard.saliency import (
+    CNN_MODELS,
+    HEARTBEIT,
+    PAIRED,
+    PAIRED_REPLICATES,
+    PAIRED_SEED,
+    SALIENCY_COLUMNS,
+    UNPAIRED,
+    Z95,
+)
+from bench.leaderboard.verify_files import TOLERANCE, differ
 
-from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, ResultRecord
+from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, ResultRecord, percentile_interval
 
 BOARD_JSON = "leaderboard.json"
 #: A cell of the section: task, source, split, metric, model, init, selection, arch,
@@ -72,8 +86,21 @@ def _cell(records: list[ResultRecord]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _shown(records: Sequence[ResultRecord]) -> dict[Key, dict[str, Any]]:
-    """Every section cell recomputed: per task, source, metric and row, the cell of the
+def _per_image_means(records: Sequence[ResultRecord]) -> list[Check]:
+    """A record's per-image scores must average to its value (a tampered score shows)."""
+    out = []
+    for r in records:
+        scores = [v for v in r.details.get("per_image") or [] if v is not None]
+        if scores and abs(math.fsum(scores) / len(scores) - r.value) > TOLERANCE:
+            where = f"saliency {r.task}/{r.source} {r.metric} {r.model} ({r.init}) seed {r.seed}"
+            message = (f"its per-image scores average {math.fsum(scores) / len(scores)!r}, "
+                       f"not its value {r.value!r}")  # fmt: skip
+            out.append(Check(where, "saliency", FAIL, message))
+    return out
+
+
+def _shown_groups(records: Sequence[ResultRecord]) -> dict[Key, list[ResultRecord]]:
+    """The records of every section cell: per task, source, metric and row, those of the
     largest fraction, as the section shows it."""
     groups: dict[Key, list[ResultRecord]] = {}
     for r in records:
@@ -84,12 +111,51 @@ def _shown(records: Sequence[ResultRecord]) -> dict[Key, dict[str, Any]]:
         slot = key[:-1]
         if slot not in best or key[-1] > best[slot][-1]:
             best[slot] = key
-    return {key: _cell(groups[key]) for key in sorted(best.values())}
+    return {key: groups[key] for key in sorted(best.values())}
 
 
-def _differences(shown: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+def _per_image(records: list[ResultRecord]) -> dict[str, float] | None:
+    """Explained ECG id → the mean of its scores over ``records``; None if one has none."""
+    scored: dict[str, list[float]] = {}
+    for r in records:
+        ids, scores = r.details.get("record_ids"), r.details.get("per_image")
+        if ids is None or scores is None or len(ids) != len(scores):
+            return None
+        for record_id, score in zip(ids, scores, strict=True):
+            if score is not None:
+                scored.setdefault(str(record_id), []).append(score)
+    return {k: math.fsum(v) / len(v) for k, v in scored.items()}
+
+
+def _paired(first: dict[str, float], second: dict[str, float]) -> dict[str, Any] | None:
+    """The mean per-ECG difference over the shared ECGs and its percentile interval over
+    the board's resamples (its seed and count), each resample's mean a plain sum."""
+    shared = sorted(first.keys() & second.keys())
+    if not shared:
+        return None
+    d = [first[k] - second[k] for k in shared]
+    draws = np.random.default_rng(PAIRED_SEED).integers(len(d), size=(PAIRED_REPLICATES, len(d)))
+    means = np.array([math.fsum(d[i] for i in row) / len(d) for row in draws.tolist()])
+    low, high = percentile_interval(means)
+    return {"diff": math.fsum(d) / len(d), "ci_low": low, "ci_high": high,
+            "method": PAIRED, "n_pairs": len(d)}  # fmt: skip
+
+
+def _unpaired(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any] | None:
+    if None in (first["ci_low"], second["ci_low"]):
+        return None
+    se = [(c["ci_high"] - c["ci_low"]) / (2 * Z95) for c in (first, second)]
+    d = first["mean"] - second["mean"]
+    half = Z95 * math.sqrt(se[0] ** 2 + se[1] ** 2)
+    return {"diff": d, "ci_low": d - half, "ci_high": d + half, "method": UNPAIRED,
+            "n_pairs": None}  # fmt: skip
+
+
+def _differences(
+    shown: dict[Key, dict[str, Any]], groups: dict[Key, list[ResultRecord]]
+) -> dict[Key, dict[str, Any]]:
     """(task, source, metric, first row, second row) → a pretrained HeartBEiT row minus a
-    CNN row, unpaired; a row is (model, init, selection, arch, experiment, protocol)."""
+    CNN row; a row is (model, init, selection, arch, experiment, protocol)."""
     out = {}
     for k1, first in sorted(shown.items()):
         (task, source, _, metric), row1 = k1[:4], k1[4:10]
@@ -100,13 +166,10 @@ def _differences(shown: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
                 row2 = k2[4:10]
                 if (k2[0], k2[1], k2[3], row2[0]) != (task, source, metric, cnn):
                     continue
-                if None in (first["ci_low"], second["ci_low"]):
-                    continue
-                se = [(c["ci_high"] - c["ci_low"]) / (2 * Z95) for c in (first, second)]
-                d = first["mean"] - second["mean"]
-                half = Z95 * math.sqrt(se[0] ** 2 + se[1] ** 2)
-                out[(task, source, metric, row1, row2)] = {
-                    "diff": d, "ci_low": d - half, "ci_high": d + half}  # fmt: skip
+                a, b = _per_image(groups[k1]), _per_image(groups[k2])
+                got = _paired(a, b) if a is not None and b is not None else _unpaired(first, second)
+                if got is not None:
+                    out[(task, source, metric, row1, row2)] = got
     return out
 
 
@@ -130,7 +193,8 @@ def _markdown(path: Path, shown: dict[Key, Any], diffs: dict[Key, Any]) -> list[
             message = f"recomputed {_printed(cell)!r} is not printed in the Saliency section"
             out.append(Check(f"{path.name} {_label(key)}", "saliency", FAIL, message))
     for (task, source, metric, first, second), d in diffs.items():
-        text = f"= {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+        how = f"paired over {d['n_pairs']} ECGs" if d["method"] == PAIRED else "unpaired"
+        text = f"= {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({how},"
         if text not in section:
             where = (f"{path.name} saliency {task}/{source} {metric} {first[0]} ({first[1]}) − "
                      f"{second[0]} ({second[1]})")  # fmt: skip
@@ -171,10 +235,11 @@ def verify_saliency(
 ) -> list[Check]:
     """Every check of the module docstring; ``records``: the latest bundled saliency
     record per cell, seed and metric."""
-    shown = _shown(records)
+    groups = _shown_groups(records)
+    shown = {key: _cell(group) for key, group in groups.items()}
     published = {_key(cell): cell for cell in data.get("saliency", [])}
     everywhere = {_key(r) for r in records}
-    out: list[Check] = []
+    out: list[Check] = _per_image_means(records)
     for key, cell in published.items():
         if key in shown:
             out += differ(BOARD_JSON, _label(key), cell, shown[key])
@@ -185,7 +250,7 @@ def verify_saliency(
     for key in shown.keys() - published.keys():
         message = "bundled saliency records the board does not show"
         out.append(Check(f"{BOARD_JSON} {_label(key)}", "saliency", FAIL, message))
-    diffs = _differences(shown)
+    diffs = _differences(shown, groups)
     listed = {
         (d["task"], d["source"], d["metric"], tuple(d.get("first_row", [d["first"]])),
          tuple(d.get("second_row", [d["second"]]))): d

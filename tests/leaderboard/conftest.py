@@ -40,6 +40,14 @@ def _test_set(split: str) -> pd.DataFrame:
     )
 
 
+#: The explained ECGs of the stores' saliency records and each one's offset from the
+#: model's mean score (summing to zero), the same for every model (ECGs that every model
+#: finds easy or hard, as a paired comparison expects) plus a tenth of them in a
+#: model's own order.
+SALIENCY_ECGS = [f"ecg{i}" for i in range(8)]
+SALIENCY_OFFSETS = [0.4 * (i - 3.5) / 3.5 for i in range(8)]
+
+
 def write_store(
     root: Path,
     *,
@@ -50,10 +58,12 @@ def write_store(
     splits: Sequence[str] = ("internal", "external"),
     created: str = "2024-05-01T12:00:00",
     shift: float = 0.0,
-    saliency: bool = False,
+    saliency: bool | str = False,
     **overrides: object,
 ) -> Path:
-    """Write ``root/run/results.jsonl`` + predictions CSVs; return the run directory."""
+    """Write ``root/run/results.jsonl`` + predictions CSVs; return the run directory.
+    ``saliency``: also a saliency_localisation record per model and fraction, with
+    per-image scores (``"means"``: without them, as records written before they were kept)."""
     run_dir = root / run
     (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
     base = ResultRecord(
@@ -88,9 +98,18 @@ def write_store(
                             n_positive=int(y.sum()), details={"predictions": name},
                         ))  # fmt: skip
             if saliency:
+                own = np.random.default_rng(zlib.crc32(model.encode())).permutation(
+                    SALIENCY_OFFSETS
+                )
+                per_image = [
+                    strength / 2 + o + 0.1 * j for o, j in zip(SALIENCY_OFFSETS, own, strict=True)
+                ]
+                details = {"record_ids": SALIENCY_ECGS, "per_image": per_image}
+                details = details if saliency != "means" else {}
                 records.append(replace(
                     base, model=model, init=init, fraction=fraction, metric="saliency_localisation",
                     value=strength / 2, ci_low=strength / 2 - 0.05, ci_high=strength / 2 + 0.05,
+                    details=details,
                 ))  # fmt: skip
     (run_dir / "results.jsonl").write_text(dumps(records))
     return run_dir

@@ -105,6 +105,40 @@ def test_a_pretrained_model_and_its_random_init_twin_are_two_saliency_rows(tmp_p
     assert any(c.status == "FAIL" for c in verify_saliency(folder, data, records))
 
 
+def test_saliency_differences_are_paired_on_the_ecgs_both_rows_explained(tmp_path: Path):
+    """Every model finds the same ECGs easy or hard (the store's shared per-ECG offsets):
+    paired, those cancel and the interval is narrow; unpaired (records without per-image
+    scores) it is the two CIs combined. bench
+    verify recomputes the paired interval with its own loop and catches a tampered score."""
+    root, common = tmp_path / "runs", {"seeds": (0,), "fractions": (1.0,), "splits": ("internal",)}
+    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, saliency=True, **common)
+    write_store(root, run="base", models={"resnet152": ("random", 1.0)}, saliency=True, **common)
+    board = build_leaderboard([root], metrics=["auroc"], replicates=50)
+    (d,) = saliency_differences(board.saliency)
+    assert (d.method, d.n_pairs) == ("paired bootstrap", 8)
+    assert d.diff == pytest.approx(0.5) and "(paired over 8 ECGs, 95 % CI" in board.markdown()
+
+    means = tmp_path / "means"
+    write_store(means, run="mim", models={"heartbeit": ("mim", 2.0)}, saliency="means", **common)
+    write_store(means, run="base", models={"resnet152": ("random", 1.0)}, saliency=True, **common)
+    (u,) = saliency_differences(
+        build_leaderboard([means], metrics=["auroc"], replicates=50).saliency
+    )
+    assert (u.method, u.n_pairs) == ("unpaired normal", None) and u.diff == pytest.approx(0.5)
+    assert u.ci_high - u.ci_low == pytest.approx(2 * 1.959964 * (2**0.5 * 0.1 / 3.919928))
+    assert 0 < d.ci_high - d.ci_low < (u.ci_high - u.ci_low) / 2  # the shared offsets cancel
+
+    folder = tmp_path / "board"
+    folder.mkdir()
+    (folder / "LEADERBOARD.md").write_text(board.markdown())
+    data = json.loads(board.render("json"))
+    records = [item.record for c in board.saliency for item in c.records]
+    assert [c for c in verify_saliency(folder, data, records) if c.status == "FAIL"] == []
+    records[0].details["per_image"][0] += 0.8  # one ECG's score changed, the mean kept
+    failed = [c.message for c in verify_saliency(folder, data, records) if c.status == "FAIL"]
+    assert any("per-image scores average" in m for m in failed)
+
+
 def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None:
     board = _board(tmp_path / "runs", "imagenet", 4.0, saliency=False)
     _, baselines, gap, saliency = board.claims

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import numpy as np
 import pytest
 import torch
 from bench.plugins.metrics.saliency import add_saliency_command, register_saliency
@@ -68,6 +69,10 @@ def test_saliency_command_writes_records_and_overlays(saliency_cli, tmp_path) ->
     for record in records.values():
         assert record["model"] == "tiny-cam" and record["split"] == "internal"
         assert record["n"] == 4 and record["details"]["region"] == "st"
+        # one score per explained ECG, in record_ids' order: the board pairs models on them
+        scores, ids = record["details"]["per_image"], record["details"]["record_ids"]
+        assert len(scores) == len(ids) == 4
+        assert record["value"] == pytest.approx(np.mean([v for v in scores if v is not None]))
     loc = records["saliency_localisation"]
     assert loc["ci_low"] <= loc["value"] <= loc["ci_high"]
     assert 0.0 <= records["saliency_entropy"]["value"] <= 1.0

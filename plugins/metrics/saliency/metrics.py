@@ -30,12 +30,15 @@ class SaliencyData:
 def mean_with_ci(
     values: np.ndarray, replicates: int = DEFAULT_REPLICATES, seed: int = 0
 ) -> MetricValue:
-    """Mean of the finite ``values`` with a 95 % percentile-bootstrap CI over them."""
+    """Mean of the finite ``values`` with a 95 % percentile-bootstrap CI over them;
+    ``details["per_image"]`` keeps every value (``None`` where not finite), so that two
+    models explained on the same images can be compared image by image."""
     values = np.asarray(values, dtype=np.float64)
     finite = values[np.isfinite(values)]
     details = {
         "n_images": int(values.size),
         "n_scored": int(finite.size),
+        "per_image": [float(v) if np.isfinite(v) else None for v in values],
         "bootstrap": {"replicates": replicates, "seed": seed, "unit": "image"},
     }
     if finite.size == 0:

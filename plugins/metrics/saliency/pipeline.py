@@ -243,6 +243,7 @@ def result_records(
                     **settings,
                     "n_scored": value.details["n_scored"],
                     "record_ids": result.record_ids,
+                    "per_image": value.details["per_image"],  # aligned with record_ids
                     **({"overlay": overlay} if overlay else {}),
                 },
                 git_sha=sha,
