@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import __version__
 from bench.run.overlap import split_overlaps
-from bench.run.provenance import git_sha, package_versions, stable_hash
+from bench.run.provenance import git_sha, package_versions, portable_path, stable_hash
 from bench.run.records import ResultRecord
 from bench.run.scoring import positives
 
@@ -104,7 +104,7 @@ def trained_records(
         "profile": context.config.profile,
         "protocol": key.protocol,
         "init": built.init,
-        "weights": built.weights,
+        "weights": portable_path(built.weights),
         "selection": "test (optimistic)" if result.selection == "test" else result.selection,
         "selected_epoch": result.selected_epoch,
         "recipe": plan.identity["train"].get("recipe", {}).get("name", ""),

@@ -193,15 +193,16 @@ def result_records(
     """One :class:`ResultRecord` per saliency metric (value = mean over images);
     ``overlay``: the file name of the overlay grid drawn beside them (``details.overlay``,
     what the leaderboard shows)."""
-    from bench.api import git_sha, package_versions, stable_hash
+    from bench.api import git_sha, package_versions, portable_path, stable_hash
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
+    checkpoint = portable_path(str(cell.checkpoint))
     settings = {
         "method": method,
         "region": task.region,
         "target_class": 1,
         "faithfulness": "road-morf",
-        "checkpoint": str(cell.checkpoint),
+        "checkpoint": checkpoint,
     }
     sha, packages = git_sha(), package_versions()
     records = []
@@ -234,7 +235,7 @@ def result_records(
                 experiment=cell.experiment,
                 arch=cell.arch,
                 selection=cell.selection,
-                weights=str(cell.checkpoint),
+                weights=checkpoint,
                 bootstrap=value.details["bootstrap"],
                 config_hash=stable_hash(settings),
                 cohort_hash=cell.cohort_hash or cohort.content_hash(),
