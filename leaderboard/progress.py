@@ -108,10 +108,19 @@ def _explained_cells(saved_run: Path) -> set[str]:
 
 
 def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
+    """Copy each named file that exists in ``source`` and differs from ``target``'s copy
+    (by size and modification time, which :func:`shutil.copy2` keeps)."""
     for name in names:
-        if (source / name).is_file():
+        if (source / name).is_file() and not _same(source / name, target / name):
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, target / name)
+
+
+def _same(a: Path, b: Path) -> bool:
+    if not b.is_file():
+        return False
+    first, second = a.stat(), b.stat()
+    return (first.st_size, first.st_mtime_ns) == (second.st_size, second.st_mtime_ns)
 
 
 def _weights_hashes(saved_run: Path) -> set[str]:
