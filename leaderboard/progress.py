@@ -5,8 +5,12 @@ not be there for the next. :func:`save` copies what ``bench run`` needs to count
 done into a folder the repository commits (``leaderboard/progress``): each finished cell's
 ``identity.json``, ``records.jsonl`` and ``predictions.csv``, the run's ``run.json``,
 split files and wall-time ledger, and the pretrained checkpoints in the cache whose
-SHA-256 a saved cell's identity names (the default HeartBEiT MIM and ECG-FM files, each
-about a megabyte at the quick profile), under their path in the cache. :func:`restore`
+SHA-256 a saved cell's identity names, up to :data:`WEIGHTS_LIMIT` each, under their path
+in the cache: ECG-FM's default (1.2 MB at the quick profile, 1.7 h of pretraining).
+Larger ones stay out of git (HeartBEiT's default MIM checkpoint is 11.7 MB): their model
+recreates them on first use from a seeded recipe (HeartBEiT's: 5 minutes; two creations
+on one machine hash the same), and a recreation that differs makes the cells that
+started from it stale, so they are re-run rather than served. :func:`restore`
 puts them back into the run directories and the cache, only where they are missing, so
 ``bench run`` skips those cells and trains the rest. Resume stays identity-checked: a
 restored cell whose inputs changed is stale and re-run, its changed fields named.
@@ -41,6 +45,8 @@ CELL_FILES = ("identity.json", "records.jsonl", "predictions.csv")
 RUN_FILES = ("run.json", "leaderboard_wall_time.json")
 #: A run's own folders, copied whole: split membership and run-level metric results.
 RUN_FOLDERS = ("splits", "saliency")
+#: The largest pretrained checkpoint saved (weights over a few MB stay out of git).
+WEIGHTS_LIMIT = 4 * 2**20
 
 
 def save(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = None) -> int:
@@ -144,10 +150,9 @@ def _save_weights(hashes: set[str], cache: Path, into: Path) -> None:
 
 
 def _checkpoint_files(cache: Path) -> Iterator[Path]:
-    """Candidate checkpoint files in the cache: every file under 64 MiB (the input
-    caches' data files are larger, and none of their small files is a weights file)."""
+    """Candidate checkpoint files in the cache: every file up to :data:`WEIGHTS_LIMIT`."""
     for path in sorted(cache.rglob("*")) if cache.is_dir() else []:
-        if path.is_file() and path.stat().st_size < 64 * 2**20:
+        if path.is_file() and path.stat().st_size <= WEIGHTS_LIMIT:
             yield path
 
 

@@ -8,7 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.leaderboard.progress import restore, save
+from bench.leaderboard.progress import WEIGHTS_LIMIT, restore, save
 
 from bench.api import file_sha256
 from tests.clustered_cells import CELL, CellRun, write_clustered_cohort
@@ -55,7 +55,7 @@ def test_an_interrupted_try_of_a_cell_gives_way_to_its_saved_finished_copy(tmp_p
     assert (partial / "identity.json").read_text() == "saved identity.json\n"
 
 
-def test_the_checkpoints_a_saved_cell_started_from_are_saved_and_restored_to_the_cache(
+def test_the_small_checkpoints_a_saved_cell_started_from_are_saved_and_restored_to_the_cache(
     tmp_path: Path,
 ):
     cache = tmp_path / "cache"
@@ -65,6 +65,8 @@ def test_the_checkpoints_a_saved_cell_started_from_are_saved_and_restored_to_the
     sidecar = default.with_name("tokenizer.json")
     sidecar.write_text("{}")
     (cache / "heartbeit" / "unused.safetensors").write_bytes(b"weights no cell names")
+    large = cache / "heartbeit" / "large.safetensors"  # over the limit: recreated, not saved
+    large.write_bytes(b"\0" * (WEIGHTS_LIMIT + 1))
     run_dir = tmp_path / "runs" / "r"
     cell = run_dir / "cells" / CELL
     cell.mkdir(parents=True)
@@ -72,6 +74,10 @@ def test_the_checkpoints_a_saved_cell_started_from_are_saved_and_restored_to_the
     weights["sidecars"] = {"tokenizer.json": file_sha256(sidecar)}
     (cell / "identity.json").write_text(json.dumps({"weights": weights}))
     (cell / "records.jsonl").write_text("")
+    other = run_dir / "cells" / "other"
+    other.mkdir()
+    (other / "identity.json").write_text(json.dumps({"weights": {"sha256": file_sha256(large)}}))
+    (other / "records.jsonl").write_text("")
     progress = tmp_path / "progress"
     save(run_dir, progress, cache=cache)
     kept = sorted(
