@@ -101,9 +101,9 @@ def _explained_cells(saved_run: Path) -> set[str]:
     if not run_json.is_file() or (saved_run / "saliency").is_dir():
         return set()
     config = json.loads(run_json.read_text())["config"]
-    metrics = get_host().registries.metrics
-    if all(metrics.get(name).kind == "scores" for name in config.get("metrics") or []):
-        return set()
+    kinds = {spec.name: spec.kind for spec in get_host().registries.metrics}
+    if all(kinds.get(name, "scores") == "scores" for name in config.get("metrics") or []):
+        return set()  # no run-level metric (one of an absent plugin cannot run here either)
     explained = (max(config["fractions"]), min(config["seeds"]))
     held_back = set()
     for identity_file in saved_run.glob("cells/*/identity.json"):
