@@ -133,11 +133,12 @@ _LAZY: dict[str, str] = {
     "run_cell": "bench.executors.worker",
     "get_host": "bench.host.manager",
     "cell_id": "bench.run.cells",
-    **dict.fromkeys(("CACHE_ENV", "PROFILES", "Profile", "default_cache_dir"), "bench.run.config"),
-    "worker_count": "bench.run.parallelism",
     **dict.fromkeys(
-        ("git_sha", "package_versions", "portable_path", "stable_hash"), "bench.run.provenance"
+        ("CACHE_ENV", "PROFILES", "Profile", "default_cache_dir", "portable_path"),
+        "bench.run.config",
     ),
+    "worker_count": "bench.run.parallelism",
+    **dict.fromkeys(("git_sha", "package_versions", "stable_hash"), "bench.run.provenance"),
     **dict.fromkeys(("ResultRecord", "dumps", "read_jsonl"), "bench.run.records"),
     "macro_values": "bench.run.scoring",
     "RunStore": "bench.run.store",

@@ -28,6 +28,23 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ecg-bench")
 
 
+def portable_path(path: str | None) -> str | None:
+    """``path`` as a record keeps it, without naming the machine: a file in the cache
+    directory as ``$BENCH_CACHE_DIR/…``, one in the home directory as ``~/…``, anything
+    else (a relative path, a file elsewhere) unchanged. Records and the bundles published
+    from them then say which default checkpoint a cell started from, not whose home it
+    lay in; the weights' content is identified by ``weights_hash``."""
+    if not path:
+        return path
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        return path
+    for root, name in ((default_cache_dir(), f"${CACHE_ENV}"), (Path.home(), "~")):
+        if resolved.is_relative_to(root.expanduser()):
+            return str(Path(name) / resolved.relative_to(root.expanduser()))
+    return path
+
+
 class ConfigError(ValueError):
     """A configuration file or option is invalid; the message names the key."""
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench import __version__
+from bench.run.config import portable_path
 from bench.run.overlap import split_overlaps
-from bench.run.provenance import git_sha, package_versions, portable_path, stable_hash
+from bench.run.provenance import git_sha, package_versions, stable_hash
 from bench.run.records import ResultRecord
 from bench.run.scoring import positives
 
