@@ -120,9 +120,9 @@ def leaderboard(session: nox.Session) -> None:
     interrupted cell restarts from its checkpoint). On another machine, commit
     ``leaderboard/progress`` first (``python -m bench.leaderboard.progress save RUN_DIR…``;
     each config saves there when it ends): the session restores the finished cells and the
-    pretrained checkpoints they started from before it runs anything. The wall time the leaderboard states is
-    summed over every invocation that ran a grid, kept per run directory in
-    ``RUN_DIR/leaderboard_wall_time.json`` (deleting a run directory resets it) and
+    pretrained checkpoints they started from before it runs anything. The wall time the
+    leaderboard states is summed over every invocation that ran a grid, kept per run
+    directory in ``RUN_DIR/leaderboard_wall_time.json`` (saved with the progress) and
     rewritten every 30 s, so a killed invocation loses at most 30 s of it.
     """
     install_project(session)
