@@ -16,12 +16,14 @@ puts them back into the run directories and the cache, only where they are missi
 restored cell whose inputs changed is stale and re-run, its changed fields named.
 
 Not saved: each cell's ``checkpoint/`` (megabytes a cell; the trained weights are not a
-number of the board). A run-level metric (saliency) explains the largest-fraction,
-lowest-seed cell of each model × task from its checkpoint, so until a run's run-level
-results are saved, :func:`restore` holds those cells back: ``bench run`` trains them
-again (cells are bitwise reproducible from their identity, so the retrained cell's
-``predictions.csv`` equals the saved one, which ``git diff`` shows after the next
-:func:`save`; its records differ only in their timings and creation time).
+number of the board) and the overlay PNGs of run-level saliency (megabytes each; its
+records are saved). ``bench run`` recomputes a run's run-level metrics (saliency) every
+time it runs the config, from the checkpoint of each model × task's cell at the config's
+largest fraction and lowest seed, so :func:`restore` holds those cells back and
+``bench run`` trains them again (cells are bitwise reproducible from their identity, so
+the retrained cell's ``predictions.csv`` equals the saved one, which ``git diff`` shows
+after the next :func:`save`; its records differ only in their timings, creation time and
+commit).
 
     python -m bench.leaderboard.progress save runs/leaderboard-stemi …
     python -m bench.leaderboard.progress restore runs/leaderboard-stemi …
@@ -43,8 +45,9 @@ PROGRESS_DIR = Path("leaderboard") / "progress"
 CELL_FILES = ("identity.json", "records.jsonl", "predictions.csv")
 #: A run's own files besides its cells.
 RUN_FILES = ("run.json", "leaderboard_wall_time.json")
-#: A run's own folders, copied whole: split membership and run-level metric results.
-RUN_FOLDERS = ("splits", "saliency")
+#: A run's own folders and what of each is saved: split membership, and the records of
+#: its run-level metrics (not their figures).
+RUN_FOLDERS = {"splits": "*", "saliency": "*.jsonl"}
 #: The largest pretrained checkpoint saved (weights over a few MB stay out of git).
 WEIGHTS_LIMIT = 4 * 2**20
 
@@ -59,9 +62,9 @@ def save(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = None
         new += not (target / "records.jsonl").is_file()
         _copy_files(cell.parent, target, CELL_FILES)
     _copy_files(run_dir, saved_run, RUN_FILES)
-    for name in RUN_FOLDERS:
-        if (run_dir / name).is_dir():
-            shutil.copytree(run_dir / name, saved_run / name, dirs_exist_ok=True)
+    for name, pattern in RUN_FOLDERS.items():
+        files = [p.name for p in (run_dir / name).glob(pattern) if p.is_file()]
+        _copy_files(run_dir / name, saved_run / name, files)
     _save_weights(_weights_hashes(saved_run), cache or default_cache_dir(), progress / "weights")
     return new
 
@@ -83,7 +86,7 @@ def restore(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = N
             _copy_files(saved_run, run_dir, (name,))
     for name in RUN_FOLDERS:
         if (saved_run / name).is_dir() and not (run_dir / name).is_dir():
-            shutil.copytree(saved_run / name, run_dir / name)
+            shutil.copytree(saved_run / name, run_dir / name)  # recomputed by the next run
     weights = progress / "weights"
     for path in sorted(weights.rglob("*")) if weights.is_dir() else []:
         target = (cache or default_cache_dir()) / path.relative_to(weights)
@@ -94,11 +97,11 @@ def restore(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = N
 
 
 def _explained_cells(saved_run: Path) -> set[str]:
-    """The saved cells whose checkpoints the run's run-level metrics still need: each
-    model × task's cell at the config's largest fraction and lowest seed, unless the run's
-    run-level results are saved."""
+    """The saved cells whose checkpoints the run's run-level metrics need whenever
+    ``bench run`` runs the config: each model × task's cell at the config's largest
+    fraction and lowest seed."""
     run_json = saved_run / "run.json"
-    if not run_json.is_file() or (saved_run / "saliency").is_dir():
+    if not run_json.is_file():
         return set()
     config = json.loads(run_json.read_text())["config"]
     kinds = {spec.name: spec.kind for spec in get_host().registries.metrics}

@@ -93,9 +93,11 @@ def test_the_small_checkpoints_a_saved_cell_started_from_are_saved_and_restored_
     assert not (new_cache / "heartbeit" / "unused.safetensors").exists()
 
 
-def test_the_cell_run_level_saliency_explains_is_held_back_until_its_results_are_saved(
+def test_the_cell_run_level_saliency_explains_is_held_back_to_be_trained_again(
     tmp_path: Path,
 ):
+    """bench run recomputes run-level saliency whenever it runs the config, from the
+    checkpoint of the largest-fraction, lowest-seed cell, which is not saved."""
     saved = tmp_path / "progress" / "runs" / "r"
     config = {"metrics": ["auroc", "saliency_localisation"], "fractions": [0.1, 1.0]}
     config |= {"seeds": [1, 2]}
@@ -110,10 +112,11 @@ def test_the_cell_run_level_saliency_explains_is_held_back_until_its_results_are
     assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 2
     assert not (run_dir / "cells" / "m__f1__s1").exists()  # trained again, with a checkpoint
 
-    (saved / "saliency").mkdir()  # the run-level results exist: nothing needs the checkpoint
-    assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 1
-    config["metrics"] = ["auroc"]
+    (saved / "saliency").mkdir()  # saved saliency records do not make the checkpoint
+    (saved / "saliency" / "results.jsonl").write_text("")
+    assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 0
+    assert (run_dir / "saliency" / "results.jsonl").is_file()
+    config["metrics"] = ["auroc"]  # no run-level metric: every saved cell comes back
     (saved / "run.json").write_text(json.dumps({"config": config}))
-    (saved / "saliency").rmdir()
     shutil.rmtree(run_dir)
     assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 3
