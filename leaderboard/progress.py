@@ -36,6 +36,7 @@ import json
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bench.api import default_cache_dir, file_sha256, get_host
 
@@ -103,17 +104,32 @@ def _explained_cells(saved_run: Path) -> set[str]:
     run_json = saved_run / "run.json"
     if not run_json.is_file():
         return set()
-    config = json.loads(run_json.read_text())["config"]
+    config = _read_json(run_json).get("config") or {}
     kinds = {spec.name: spec.kind for spec in get_host().registries.metrics}
     if all(kinds.get(name, "scores") == "scores" for name in config.get("metrics") or []):
         return set()  # no run-level metric (one of an absent plugin cannot run here either)
     explained = (max(config["fractions"]), min(config["seeds"]))
     held_back = set()
     for identity_file in saved_run.glob("cells/*/identity.json"):
-        identity = json.loads(identity_file.read_text())
+        identity = _read_json(identity_file)
         if (identity.get("fraction"), identity.get("seed")) == explained:
             held_back.add(identity_file.parent.name)
     return held_back
+
+
+class ProgressError(ValueError):
+    """A saved file of the progress folder cannot be read (the message names it)."""
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or a :class:`ProgressError` naming the file."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ProgressError(f"{path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ProgressError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
@@ -136,7 +152,7 @@ def _weights_hashes(saved_run: Path) -> set[str]:
     """The SHA-256 of every weights file and sidecar that a saved cell's identity names."""
     hashes: set[str] = set()
     for identity in saved_run.glob("cells/*/identity.json"):
-        weights = json.loads(identity.read_text()).get("weights", {})
+        weights = _read_json(identity).get("weights", {})
         hashes.update(
             h for h in [weights.get("sha256"), *weights.get("sidecars", {}).values()] if h
         )
@@ -167,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--progress", type=Path, default=PROGRESS_DIR)
     args = parser.parse_args(argv)
     for run_dir in args.run_dirs:
-        count = (save if args.action == "save" else restore)(run_dir, args.progress)
+        try:
+            count = (save if args.action == "save" else restore)(run_dir, args.progress)
+        except ProgressError as error:
+            raise SystemExit(f"error: {error}") from None
         verb = "newly saved" if args.action == "save" else "restored"
         print(f"{run_dir}: {count} cell(s) {verb} ({args.progress})")
 

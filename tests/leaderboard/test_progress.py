@@ -8,7 +8,8 @@ import json
 import shutil
 from pathlib import Path
 
-from bench.leaderboard.progress import WEIGHTS_LIMIT, restore, save
+import pytest
+from bench.leaderboard.progress import WEIGHTS_LIMIT, main, restore, save
 
 from bench.api import file_sha256
 from tests.clustered_cells import CELL, CellRun, write_clustered_cohort
@@ -120,3 +121,14 @@ def test_the_cell_run_level_saliency_explains_is_held_back_to_be_trained_again(
     (saved / "run.json").write_text(json.dumps({"config": config}))
     shutil.rmtree(run_dir)
     assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 3
+
+
+def test_a_broken_saved_file_is_a_one_line_error_naming_it(tmp_path: Path, capsys) -> None:
+    saved = tmp_path / "progress" / "runs" / "r"
+    saved.mkdir(parents=True)
+    (saved / "run.json").write_text('{"config": ')  # cut short
+    with pytest.raises(SystemExit) as exit_info:
+        main(["restore", str(tmp_path / "runs" / "r"), "--progress", str(tmp_path / "progress")])
+    message = str(exit_info.value)
+    assert message.startswith("error: ") and f"{saved / 'run.json'}: not readable JSON" in message
+    assert "\n" not in message
