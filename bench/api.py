@@ -137,6 +137,7 @@ _LAZY: dict[str, str] = {
         ("CACHE_ENV", "PROFILES", "Profile", "default_cache_dir", "portable_path"),
         "bench.run.config",
     ),
+    "read_json_object": "bench.run.json_files",
     "worker_count": "bench.run.parallelism",
     **dict.fromkeys(("git_sha", "package_versions", "stable_hash"), "bench.run.provenance"),
     **dict.fromkeys(("ResultRecord", "dumps", "read_jsonl"), "bench.run.records"),

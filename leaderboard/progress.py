@@ -32,13 +32,11 @@ commit).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from bench.api import default_cache_dir, file_sha256, get_host
+from bench.api import default_cache_dir, file_sha256, get_host, read_json_object
 
 #: Where the repository keeps the progress of its leaderboard grids.
 PROGRESS_DIR = Path("leaderboard") / "progress"
@@ -104,14 +102,14 @@ def _explained_cells(saved_run: Path) -> set[str]:
     run_json = saved_run / "run.json"
     if not run_json.is_file():
         return set()
-    config = _read_json(run_json).get("config") or {}
+    config = read_json_object(run_json, ProgressError).get("config") or {}
     kinds = {spec.name: spec.kind for spec in get_host().registries.metrics}
     if all(kinds.get(name, "scores") == "scores" for name in config.get("metrics") or []):
         return set()  # no run-level metric (one of an absent plugin cannot run here either)
     explained = (max(config["fractions"]), min(config["seeds"]))
     held_back = set()
     for identity_file in saved_run.glob("cells/*/identity.json"):
-        identity = _read_json(identity_file)
+        identity = read_json_object(identity_file, ProgressError)
         if (identity.get("fraction"), identity.get("seed")) == explained:
             held_back.add(identity_file.parent.name)
     return held_back
@@ -119,17 +117,6 @@ def _explained_cells(saved_run: Path) -> set[str]:
 
 class ProgressError(ValueError):
     """A saved file of the progress folder cannot be read (the message names it)."""
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path``, or a :class:`ProgressError` naming the file."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ProgressError(f"{path}: not readable JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ProgressError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 def _copy_files(source: Path, target: Path, names: Iterable[str]) -> None:
@@ -152,7 +139,7 @@ def _weights_hashes(saved_run: Path) -> set[str]:
     """The SHA-256 of every weights file and sidecar that a saved cell's identity names."""
     hashes: set[str] = set()
     for identity in saved_run.glob("cells/*/identity.json"):
-        weights = _read_json(identity).get("weights", {})
+        weights = read_json_object(identity, ProgressError).get("weights", {})
         hashes.update(
             h for h in [weights.get("sha256"), *weights.get("sidecars", {}).values()] if h
         )

@@ -233,3 +233,14 @@ def test_a_stratified_bootstrap_is_recorded_and_rescores_with_the_test_sets_bala
     assert (drawn[:, ~positive].sum(axis=1) == (~positive).sum()).all()
     again = invoke(cli, ["rescore", str(run_dir), "--bootstrap-stratified"])
     assert "re-scored 0 of 1" in again.text, again.output
+
+
+def test_bench_rescore_of_a_broken_run_json_is_one_line_naming_the_file(cli, tmp_path):
+    run_dir = tmp_path / "runs" / "broken"
+    run_dir.mkdir(parents=True)
+    for text, expected in (("{", "not readable JSON"), ("[1]", "expected a JSON object")):
+        (run_dir / "run.json").write_text(text)
+        result = invoke(cli, ["rescore", str(run_dir)])
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output  # rich may wrap the one line: read it joined
+        assert str(run_dir / "run.json") in result.text and expected in result.text

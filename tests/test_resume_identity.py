@@ -116,3 +116,14 @@ def test_a_stale_cell_whose_rerun_fails_leaves_no_superseded_records_in_the_resu
     assert stale["cell"] == failed["cell"] == CELL and "out of memory" in failed["error"]
     # the records of the old recipe are gone from results.jsonl, not served as current
     assert cell.records() == []
+
+
+def test_an_unreadable_stored_identity_reruns_the_cell_naming_the_file_not_a_traceback(cell):
+    before = cell.identity()
+    (cell.cell_dir / "identity.json").write_text('{"cohort": ')  # a disk that lost the tail
+    report = cell.run()
+    assert (report["finished"], report["resumed"]) == (1, 0)
+    (stale,) = report["rerun_stale"]
+    (reason,) = stale["changed"]
+    assert reason.startswith("identity (unreadable: ") and "identity.json" in reason
+    assert cell.identity() == before  # the re-run stored the same identity again

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from rich.console import Console
 from bench.commands.options import scoring_options
 from bench.host.manager import PluginHost
 from bench.run.config import ConfigError, RunConfig
+from bench.run.json_files import read_json_object
 
 err_console = Console(stderr=True)
 
@@ -22,7 +22,9 @@ def run_config_of(run_dir: Path) -> RunConfig:
     path = run_dir / "run.json"
     if not path.is_file():
         raise ConfigError(f"{path}: not a bench run directory (no run.json)")
-    stored: dict[str, Any] = json.loads(path.read_text())["config"]
+    stored = read_json_object(path, ConfigError).get("config")
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{path}: field 'config': expected the run's configuration object")
     known = {f.name for f in fields(RunConfig)}
     config = RunConfig.from_dict({k: v for k, v in stored.items() if k in known})
     return replace(config, output=str(run_dir.parent), run_name=run_dir.name)

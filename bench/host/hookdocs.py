@@ -79,7 +79,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `Bundle`, `BundleError`, `write_bundle`, `cell_dir_of`, `verify_bundle`, `rederive`, `Check`, `Verdict`, `PASS`, `FAIL`, `NOTE`, `NOT_DERIVABLE` | submission bundles (`bench submit`/`bench verify`): write, open safely, verify, re-derive a record from its predictions; the checks a verifier reports (`bench_verify_folder`) |
 | `replicate_counts`, `replicate_values`, `percentile_interval`, `NotDerivable` | the independent reference scorer (scikit-learn points, a plain bootstrap loop over the replicates) that verification uses instead of the harness's kernels |
 | `Corpus`, `SYNTHETIC_STREAM` | a pretraining corpus, declared in checkpoints and checked for contamination |
-| `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash`, `portable_path` | result records, the run store and provenance (loggers, the leaderboard) |
+| `ResultRecord`, `read_jsonl`, `dumps`, `RunStore`, `macro_values`, `cell_id`, `git_sha`, `package_versions`, `stable_hash`, `portable_path`, `read_json_object` | result records, the run store and provenance (loggers, the leaderboard); one JSON object from a file, with a one-line error naming it |
 | `ExecutorSpec`, `Executor`, `ExecutorSettings`, `CellJob`, `JobResult`, `OnResult`, `WORKER_MODULES`, `ExecutorError`, `error_text`, `import_backend`, `run_cell` | the executor protocol: what `bench_register_executors` registers and what a worker runs |
 | `PROFILES`, `Profile`, `CACHE_ENV`, `default_cache_dir`, `worker_count`, `get_host` | run profiles, the cache directory, thread counts and the process's plugin host |
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.run.json_files import read_json_object
 from bench.run.records import ResultRecord, dumps, read_jsonl
 
 RECORDS_NAME = "records.jsonl"
@@ -104,7 +105,10 @@ class RunStore:
         stored_path = directory / IDENTITY_NAME
         if not stored_path.is_file():
             return CellStatus("stale", ["identity (stored by a harness without identities)"])
-        stored = json.loads(stored_path.read_text())
+        try:
+            stored = read_json_object(stored_path)
+        except ValueError as exc:
+            return CellStatus("stale", [f"identity (unreadable: {exc})"])
         if stored != identity:
             return CellStatus("stale", changed_fields(stored, identity))
         return CellStatus("done" if (directory / RECORDS_NAME).is_file() else "partial")

@@ -30,7 +30,7 @@ from typing import Any
 from bench.plugins.hubert_ecg.model import HubertEcgConfig
 from torch import Tensor
 
-from bench.api import CheckpointError
+from bench.api import CheckpointError, read_json_object
 
 #: Metadata key under which a converted safetensors file stores the architecture (JSON).
 CONFIG_KEY = "hubert_ecg.config"
@@ -118,16 +118,6 @@ def encoder_state(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        values = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable JSON config ({exc})") from None
-    if not isinstance(values, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return values
-
-
 def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], HubertEcgConfig]:
     from bench.api import load_state_dict_file, read_metadata
 
@@ -145,7 +135,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], HubertEcgConfig]:
             f"{path}: no HuBERT-ECG config: expected config.json beside it (the Hugging Face "
             "folder) or a file written by bench convert-weights hubert-ecg"
         )
-    return state, config_from_dict(_read_json(beside), str(beside))
+    return state, config_from_dict(read_json_object(beside, CheckpointError), str(beside))
 
 
 def _read_legacy(path: Path, trusted: bool) -> tuple[dict[str, Tensor], HubertEcgConfig]:
