@@ -25,7 +25,7 @@ from bench.leaderboard.calibration_plots import (
     draw_reliability,
 )
 from bench.leaderboard.curves import palette
-from bench.leaderboard.plots import _grid, _outside_legend
+from bench.leaderboard.plots import _grid, _panel_legend
 from matplotlib.figure import Figure
 
 from bench.api import DEFAULT_REPLICATES, MetricValue, ScoreData, bootstrap_indices, get_host
@@ -100,9 +100,9 @@ def cell_figure(cell_dir: Path, plot: str = "reliability") -> Figure:
     scores = score_cell(read_cell(cell_dir), PLOTS[plot])
     if not scores:
         raise ValueError(f"{cell_dir / PREDICTIONS}: field 'split' names no test split")
-    fig, axes = _grid(1, len(scores), f"{cell_dir.name}: {plot}", 4)
     raw, scaled = palette(2)
-    for ax, (split, value) in zip(axes[0], scores.items(), strict=True):
+    panels: dict[str, tuple[list[Series], np.ndarray | None]] = {}
+    for split, value in scores.items():
         details = value.details
         if plot == "reliability":
             lines = [_diagram_series(f"raw, ECE {value.value:.3f}", raw, details["diagram"])]
@@ -110,7 +110,7 @@ def cell_figure(cell_dir: Path, plot: str = "reliability") -> Figure:
             if "diagram" in ts:
                 name = f"temperature {ts['temperature']:.2f}, ECE {ts['ece']['value']:.3f}"
                 lines.append(_diagram_series(name, scaled, ts["diagram"]))
-            draw_reliability(ax, lines)
+            panels[split] = (lines, None)
         else:
             curves = details["curves"]
             model = curves["model"]
@@ -118,9 +118,16 @@ def cell_figure(cell_dir: Path, plot: str = "reliability") -> Figure:
             line = Series(f"model, mean gain {value.value:+.3f}", raw, thresholds,
                           _floats(model["value"]), None, _floats(model["ci_low"]),
                           _floats(model["ci_high"]))  # fmt: skip
-            draw_decision(ax, [line], _floats(curves["treat_all"]["value"]))
+            panels[split] = ([line], _floats(curves["treat_all"]["value"]))
+    labels = [line.label for lines, _ in panels.values() for line in lines]
+    fig, axes = _grid(1, len(panels), f"{cell_dir.name}: {plot}", labels, per_panel=4)
+    for ax, (split, (lines, treat_all)) in zip(axes[0], panels.items(), strict=True):
+        if treat_all is None:
+            draw_reliability(ax, lines)
+        else:
+            draw_decision(ax, lines, treat_all)
         ax.set_title(split, pad=12)
-        _outside_legend(ax)
+        _panel_legend(ax)
     fig.supxlabel(NOTES[plot], fontsize="small")
     return fig
 

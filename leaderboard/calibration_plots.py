@@ -36,7 +36,7 @@ from bench.leaderboard.aggregate import (
     select,
 )
 from bench.leaderboard.curves import palette
-from bench.leaderboard.plots import _grid, _outside_legend, _save
+from bench.leaderboard.plots import _grid, _panel_legend, _save
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -238,15 +238,16 @@ def calibration_figures(panels: Mapping[Panel, CalibrationPanel]) -> dict[str, F
             drawn = {s: p for s, p in sorted(splits.items()) if getattr(p, kind)}
             if not drawn:
                 continue
-            entries = max(len(getattr(p, kind)) for p in drawn.values()) + 2
-            fig, axes = _grid(1, len(drawn), f"{task} · {source}: {kind}", entries)
+            labels = [s.label for p in drawn.values() for s in getattr(p, kind)]
+            entries = max(len(getattr(p, kind)) for p in drawn.values()) + 2  # + the references
+            fig, axes = _grid(1, len(drawn), f"{task} · {source}: {kind}", labels, entries)
             for ax, (split, panel) in zip(axes[0], drawn.items(), strict=True):
                 if kind == "reliability":
                     draw_reliability(ax, panel.reliability)
                 else:
                     draw_decision(ax, panel.decision, np.mean(panel.treat_all, axis=0))
                 ax.set_title(split, pad=12)
-                _outside_legend(ax)
+                _panel_legend(ax)
             fig.supxlabel(note, fontsize="small")
             figures[f"{kind}_{task}_{source}"] = fig
     return figures

@@ -33,12 +33,13 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.aggregate import (
+    RowKey,
     SourcedRecord,
     fraction_label,
     row_key,
@@ -242,9 +243,12 @@ def clinical_profile(
     records: Sequence[SourcedRecord],
     robustness: Sequence[SourcedRecord] = (),
     values: Replicates | None = None,
+    labels: Mapping[RowKey, str] | None = None,
 ) -> list[ProfileRow]:
     """The profile rows of every task with AUROC records on its internal test set;
-    ``values`` (the board's) pools the ECE CI over the seeds' replicates; the latency is
+    ``values`` (the board's) pools the ECE CI over the seeds' replicates; ``labels`` (the
+    board's :func:`cell_labels`, stand-in and submitted marks included) name the rows that
+    it has, :func:`row_labels` the others; the latency is
     ``bench cost``'s (:data:`LATENCY_FILE` of the records' run directory) where present.
 
     Raises :class:`ValueError` naming a :data:`LATENCY_FILE` that is not ``bench cost``'s."""
@@ -263,7 +267,7 @@ def clinical_profile(
         if by_group[(task, source, row, fraction)]["auroc"]:
             key = (task, source, row)
             largest[key] = max(largest.get(key, fraction), fraction)
-    labels = row_labels(row for _, _, row in largest)
+    names = {**row_labels(row for _, _, row in largest), **(labels or {})}
     out = []
     for (task, source, row), fraction in sorted(largest.items(), key=lambda kv: kv[0][:2]):
         items = by_group[(task, source, row, fraction)]
@@ -277,7 +281,7 @@ def clinical_profile(
             ProfileRow(
                 task=task,
                 source=source,
-                row=labels[row],
+                row=names[row],
                 fraction=fraction,
                 seeds=len({r.seed for r in aurocs}),
                 auroc=_mean(r.value for r in aurocs),

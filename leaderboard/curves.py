@@ -11,7 +11,7 @@ the same curves. The SVG is plain markup (no script, no external reference), log
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from html import escape
@@ -87,23 +87,32 @@ def palette(n: int) -> list[str]:
     return [to_hex((float(c[0]), float(c[1]), float(c[2]))) for c in chosen[:n]]
 
 
-def learning_curves(cells: Iterable[Cell]) -> list[Curve]:
+def row_colours(cells: Iterable[Cell]) -> dict[RowKey, str]:
+    """Each row among ``cells`` → its colour: :func:`palette` in row order."""
+    labels = cell_labels(cells)
+    return dict(zip(labels, palette(len(labels)), strict=True))
+
+
+def learning_curves(
+    cells: Iterable[Cell], colours: Mapping[RowKey, str] | None = None
+) -> list[Curve]:
     """The curves of the rows among ``cells`` (one table or panel), in row order.
 
-    Colours are :func:`palette` in that order, so a row has the same colour in the page
-    and in the figures of the same panel, and no two rows share one.
+    Colours are ``colours`` (a figure's :func:`row_colours`, so a row keeps its colour
+    across the figure's panels), by default :func:`row_colours` of ``cells``: a row has the
+    same colour in the page and in the figures, and no two rows share one.
     """
     cells = list(cells)
     labels = cell_labels(cells)
-    colours = palette(len(labels))
+    colours = colours or row_colours(cells)
     curves = []
-    for index, (row, label) in enumerate(labels.items()):
+    for row, label in labels.items():
         line = sorted((c for c in cells if c.row == row), key=lambda c: c.fraction)
         points = tuple(
             CurvePoint(c.fraction, c.mean, c.min, c.max, c.ci_low, c.ci_high, len(c.seeds))
             for c in line
         )
-        curves.append(Curve(row, label, colours[index], points))
+        curves.append(Curve(row, label, colours[row], points))
     return curves
 
 

@@ -10,10 +10,12 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` (Agg canvas, never pyplot), and
 SVGs carry no date and a fixed hash salt, so re-generating unchanged data gives
-unchanged files. So that they read: every legend sits outside its axes (right of the
-panel, never over data), a bounded metric's axis stays within [0, 1]
-(:func:`bench.leaderboard.curves.bounded`), every row of a panel has its own colour
-(:func:`bench.leaderboard.curves.palette`), and a stand-in row's name carries its mark.
+unchanged files. So that they read: one legend per figure, right of all its panels (never
+over data, and the panels keep their width however long the rows' names), a row keeps its
+colour in every panel of a figure and no two rows share one
+(:func:`bench.leaderboard.curves.row_colours`), a bounded metric's axis stays within
+[0, 1] (:func:`bench.leaderboard.curves.bounded`), and a stand-in row's name carries its
+mark.
 """
 
 from __future__ import annotations
@@ -24,18 +26,21 @@ from pathlib import Path
 
 import matplotlib as mpl
 from bench.leaderboard.aggregate import Cell, RowKey, TableKey, cell_labels, fraction_label
-from bench.leaderboard.curves import BAND_NOTE, bounded, learning_curves, palette
+from bench.leaderboard.curves import BAND_NOTE, bounded, learning_curves, palette, row_colours
 from bench.leaderboard.names import METRIC_NAMES
 from bench.leaderboard.paired import Difference
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 SALIENCY_PREFIX = "saliency_"
 PANEL_SIZE = (4.2, 3.2)
 
 
-#: Inches of figure height per legend entry (a panel grows to fit its legend).
+#: Inches of figure height per legend entry (the panels grow to fit the legend).
 LEGEND_ROW = 0.2
+#: Inches of legend width per character of its longest entry (``fontsize="small"``).
+LEGEND_CHAR = 0.06
 
 
 def _legend(labels: dict[RowKey, str]) -> dict[RowKey, str]:
@@ -46,12 +51,19 @@ def _legend(labels: dict[RowKey, str]) -> dict[RowKey, str]:
     }
 
 
-def _outside_legend(ax: Axes) -> None:
-    """The panel's legend right of its axes, so it never covers data."""
+def _panel_legend(ax: Axes) -> None:
+    """The panel's own legend right of its axes (where panels' entries differ)."""
     ax.legend(
         loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small",
         frameon=False,
     )  # fmt: skip
+
+
+def _figure_legend(fig: Figure, entries: dict[str, str]) -> None:
+    """One legend (label → colour) for all the figure's panels, right of them."""
+    handles = [Line2D([], [], color=colour, marker="o", label=label)
+               for label, colour in entries.items()]  # fmt: skip
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
 
 
 def _unit_axis(ax: Axes, metric: str) -> None:
@@ -71,12 +83,18 @@ def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
 
 
 def _grid(
-    n_rows: int, n_cols: int, title: str, entries: int = 0
+    n_rows: int, n_cols: int, title: str, legend: Sequence[str] = (), per_panel: int = 0
 ) -> tuple[Figure, list[list[Axes]]]:
-    """A figure of panels with room right of each for a legend of ``entries`` rows."""
+    """A figure of panels with room right of them for one legend of the ``legend`` labels,
+    or (``per_panel`` > 0) right of each panel for a legend of up to that many of them."""
     width, height = PANEL_SIZE
-    height = max(height, LEGEND_ROW * entries + 0.8)
-    fig = Figure(figsize=((width + 2.4) * n_cols, height * n_rows + 0.6), layout="constrained")
+    legend_width = LEGEND_CHAR * max(map(len, legend)) + 0.8 if legend else 0.0
+    if per_panel:
+        width, height = width + legend_width, max(height, LEGEND_ROW * per_panel + 0.8)
+        size = (width * n_cols, height * n_rows)
+    else:
+        size = (width * n_cols + legend_width, max(height * n_rows, LEGEND_ROW * len(legend)))
+    fig = Figure(figsize=(size[0], size[1] + 0.6), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     fig.suptitle(title)
     return fig, [list(r) for r in axes]
@@ -123,12 +141,12 @@ def curves_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
     chosen = [c for c in cells if not c.metric.startswith(SALIENCY_PREFIX)]
     for (task, source), panels in sorted(_panels(chosen).items()):
         splits, metrics = _layout(panels)
-        entries = max(len({c.row for c in g}) for g in panels.values())
-        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}", entries)
+        in_figure = [c for group in panels.values() for c in group]
+        names, colours = _legend(cell_labels(in_figure)), row_colours(in_figure)
+        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}", list(names.values()))
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
-            names = _legend(cell_labels(group))
-            for curve in learning_curves(group):
+            for curve in learning_curves(group, colours):
                 xs = [p.fraction for p in curve.points]
                 means = [p.mean for p in curve.points]
                 ax.plot(xs, means, marker="o", color=curve.colour, label=names[curve.row])
@@ -144,7 +162,7 @@ def curves_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
             _unit_axis(ax, metric)
             ax.set_ylabel(METRIC_NAMES.get(metric, metric))
             ax.set_title(f"{split}")
-            _outside_legend(ax)
+        _figure_legend(fig, {names[row]: colours[row] for row in names})
         fig.supxlabel(BAND_NOTE, fontsize="small")
         figures[f"curves_{task}_{source}"] = fig
     return figures
@@ -169,26 +187,32 @@ def difference_figures(
     for (task, source), panels in sorted(_panels(diffs).items()):
         splits, metrics = _layout(panels)
         reference = next(iter(next(iter(panels.values())))).reference[0]
-        entries = max(len({d.row for d in g}) for g in panels.values())
+        rows = sorted({d.row for group in panels.values() for d in group})
+        known = {
+            row: name
+            for key in panels
+            for row, name in labels.get((task, source, *key), {}).items()
+        }
+        legend = _legend({row: known.get(row, row[0]) for row in rows})
+        names = {row: f"vs {name}" for row, name in legend.items()}
+        colours = dict(zip(rows, palette(len(rows)), strict=True))
         title = f"{task} · {source}: {reference} vs others"
-        fig, axes = _grid(len(splits), len(metrics), title, entries)
+        fig, axes = _grid(len(splits), len(metrics), title, list(names.values()))
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             ax.axhline(0, color="black", linewidth=0.8)
-            table = labels.get((task, source, split, metric), {})
-            rows = sorted({d.row for d in group})
-            names = _legend({row: table.get(row, row[0]) for row in rows})
-            for (row, name), colour in zip(names.items(), palette(len(names)), strict=True):
+            for row in sorted({d.row for d in group}):
+                name, colour = names[row], colours[row]
                 line = sorted((d for d in group if d.row == row), key=lambda d: d.fraction)
                 xs = [d.fraction for d in line]
                 ys = [d.rel_diff_pct for d in line]
-                ax.plot(xs, ys, label=f"vs {name}", color=colour)
+                ax.plot(xs, ys, label=name, color=colour)
                 faces = [colour if d.significant else "white" for d in line]
                 ax.scatter(xs, ys, facecolors=faces, edgecolors=colour, zorder=3)
             _fraction_axis(ax, sorted({d.fraction for d in group}))
             ax.set_ylabel(f"Δ {METRIC_NAMES.get(metric, metric)} (%)")
             ax.set_title(f"{split} (filled: significant)", fontsize="medium")
-            _outside_legend(ax)
+        _figure_legend(fig, {names[row]: colours[row] for row in rows})
         figures[f"difference_{task}_{source}"] = fig
     return figures
 

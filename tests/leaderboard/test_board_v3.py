@@ -166,6 +166,10 @@ def test_stand_ins_are_marked_and_the_init_column_says_why_random(board) -> None
     assert f"| vit-b16 | vit-b16 | {RANDOM_BASELINE} |" in md
     for sentence in board.findings.sentences("stemi"):
         assert "heartbeit " not in sentence.replace(hb, "")  # never the bare paper name
+    # every table that names it by row (rows, tables, clinical profile, per-seed values)
+    first_cells = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| heart")]
+    assert len(first_cells) >= 4 and all(cell.startswith(hb) for cell in first_cells)
+    assert [row.row for row in board.clinical if row.row.startswith("heartbeit")] == [hb]
 
 
 def test_the_glossary_defines_what_the_board_prints(board) -> None:

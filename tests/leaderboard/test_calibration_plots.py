@@ -71,7 +71,7 @@ def twelve(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_pooled_seeds_are_the_diagram_and_curve_of_all_their_predictions(twelve: Path) -> None:
-    records = [i for i in load_store([twelve]) if i.record.model == "model-03"]
+    records = [i for i in load_store([twelve]) if i.record.model == list(MANY)[3]]
     rel = [i for i in records if i.record.metric == "reliability" and i.record.fraction == 1.0]
     dec = [i for i in records if i.record.metric == "net_benefit" and i.record.fraction == 1.0]
     assert len(rel) == len(dec) == 2

@@ -1,6 +1,8 @@
-"""Figures that read: legends and titles never cover data, bounded metrics keep their axes
-within [0, 1], and every row of a panel has its own colour, for a panel of 12 rows and a
-small-sample one (measured on the rendered figures' bounding boxes)."""
+"""Figures that read: the legend and titles never cover data, panels keep their width and
+their tick labels apart however long the rows' names, bounded metrics keep their axes
+within [0, 1], and every row has its own colour, the same in every panel, for a panel of
+12 rows with long names and a small-sample one (measured on the rendered figures'
+bounding boxes)."""
 
 from __future__ import annotations
 
@@ -25,12 +27,15 @@ from matplotlib.transforms import Bbox
 from tests.leaderboard.conftest import write_store
 
 #: 12 rows, from strong to no signal (so curves spread over the axis and cross the legend's
-#: natural place inside the panel).
-MANY = {f"model-{i:02d}": ("random", 2.4 - 0.2 * i) for i in range(12)}
+#: natural place inside the panel), named as long as a stand-in's legend entry
+#: ("heartbeit · linear-probe§ = BEiT (width 192, depth 6, 3 heads, patch 16, 112 px)").
+MANY = {f"model-{i:02d}-{'x' * 70}": ("random", 2.4 - 0.2 * i) for i in range(12)}
+#: The board's fractions (1/10/25/50/100 %): the top three crowd a squeezed log axis.
+FRACTIONS = (0.01, 0.1, 0.25, 0.5, 1.0)
 
 
 def _cells(root: Path, **store: object) -> list[Cell]:
-    write_store(root, splits=("internal",), fractions=(0.01, 0.1, 1.0), **store)  # type: ignore[arg-type]
+    write_store(root, fractions=FRACTIONS, **store)  # type: ignore[arg-type]
     return aggregate(load_store([root]))
 
 
@@ -79,24 +84,23 @@ def _check_reads(fig: Figure) -> None:
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     boxes = _data_boxes(fig)
     assert boxes, "nothing drawn"
+    # one legend for the figure where the panels share their rows, else one per panel
+    legends = fig.legends or [ax.get_legend() for ax in fig.axes]
+    assert legends and all(legends)
     texts = [fig._suptitle] if fig._suptitle is not None else []  # type: ignore[attr-defined]
     for ax in fig.axes:
-        legend = ax.get_legend()
-        assert legend is not None
         frame = ax.get_window_extent(renderer)
-        assert not _overlap(legend.get_window_extent(renderer), frame), "legend over the axes"
+        for legend in legends:
+            assert not _overlap(legend.get_window_extent(renderer), frame), "legend over a panel"
+        assert frame.width >= 2.5 * fig.dpi, f"panel squeezed to {frame.width / fig.dpi:.1f} in"
         texts.append(ax.title)
+        ticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        for a, b in itertools.combinations(ticks, 2):
+            assert not _overlap(a, b), "x tick labels run into each other"
     for text in texts:
         extent = text.get_window_extent(renderer)
         hits = [box for _, box in boxes if _overlap(extent, box)]
         assert not hits, f"title {text.get_text()!r} overlaps data"
-    for ax in fig.axes:
-        legend = ax.get_legend()
-        assert legend is not None
-        for other in fig.axes:
-            assert not _overlap(
-                legend.get_window_extent(renderer), other.get_window_extent(renderer)
-            ), "legend over a neighbouring panel"
 
 
 def _distinct(colours: list[str]) -> None:
@@ -110,16 +114,20 @@ def test_learning_curve_figures_read(which: str, request: pytest.FixtureRequest)
     cells: list[Cell] = request.getfixturevalue(which)
     (fig,) = curves_figures(cells).values()
     _check_reads(fig)
+    assert len(fig.legends) == 1  # every panel has the same rows: one legend, once
     for ax in fig.axes:
         low, high = ax.get_ylim()
         assert 0.0 <= low < high <= 1.0, f"{ax.get_ylabel()} axis runs {low}–{high}"
         colours = [line.get_color() for line in ax.lines]
         assert len(colours) == len({c.row for c in cells if c.metric == "auroc"})
         _distinct([str(c) for c in colours])
+    by_row = [{line.get_label(): line.get_color() for line in ax.lines} for ax in fig.axes]
+    assert len(by_row) == 4 and all(panel == by_row[0] for panel in by_row)  # one colour a row
 
 
 def test_difference_figure_of_twelve_rows_reads(many: list[Cell]) -> None:
-    diffs = differences([c for c in many if c.metric == "auroc"], "model-00", replicates=40)
+    reference = next(iter(MANY))
+    diffs = differences([c for c in many if c.metric == "auroc"], reference, replicates=40)
     (fig,) = difference_figures(diffs).values()
     _check_reads(fig)
     _distinct([str(line.get_color()) for line in fig.axes[0].lines if line.get_label()[:1] != "_"])
