@@ -22,8 +22,13 @@ from bench.leaderboard.tables import fraction_label
 from matplotlib import colormaps
 from matplotlib.colors import hsv_to_rgb, to_hex, to_rgb
 
-#: Metrics bounded by [0, 1]: their axes never run outside it.
-BOUNDED_METRICS = frozenset({"auroc", "auprc", "c_index", "td_auroc", "r2_clipped"})
+#: Metrics bounded by [0, 1]: their axes never run outside it. Not saliency localisation
+#: (a ratio to chance, 1, that reaches 1 / the region's share) nor faithfulness (a change of
+#: probability, negative when removing the marked pixels raises it).
+BOUNDED_METRICS = frozenset({
+    "auroc", "auprc", "c_index", "td_auroc", "r2_clipped",
+    "saliency_pointing", "saliency_entropy", "saliency_gini",
+})  # fmt: skip
 
 BAND_NOTE = (
     "Line: mean over seeds; band: min–max over seeds; whiskers: the cell's 95 % bootstrap CI "
@@ -66,7 +71,7 @@ class Curve:
 
 def bounded(metric: str) -> bool:
     """Whether ``metric`` lies in [0, 1] (its axes are kept within it)."""
-    return metric in BOUNDED_METRICS or metric.startswith("saliency_")
+    return metric in BOUNDED_METRICS
 
 
 @cache

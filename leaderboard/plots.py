@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 SALIENCY_PREFIX = "saliency_"
+LOCALISATION = "saliency_localisation"
 PANEL_SIZE = (4.2, 3.2)
 
 
@@ -59,9 +60,9 @@ def _panel_legend(ax: Axes) -> None:
     )  # fmt: skip
 
 
-def _figure_legend(fig: Figure, entries: dict[str, str]) -> None:
+def _figure_legend(fig: Figure, entries: dict[str, str], marker: str = "o") -> None:
     """One legend (label → colour) for all the figure's panels, right of them."""
-    handles = [Line2D([], [], color=colour, marker="o", label=label)
+    handles = [Line2D([], [], color=colour, marker=marker, label=label)
                for label, colour in entries.items()]  # fmt: skip
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
 
@@ -218,29 +219,44 @@ def difference_figures(
 
 
 def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
-    """Bars of ``saliency_*`` metrics per model, one figure per (task, source)."""
-    paths: list[Path] = []
+    """Write :func:`saliency_figures` into ``out_dir``."""
+    return _save_all(saliency_figures(cells), out_dir)
+
+
+def saliency_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
+    """Bars of ``saliency_*`` metrics per row at its largest fraction, with CI whiskers, a
+    panel per split × metric, one figure per (task, source), by file stem; localisation
+    draws chance (1) as a dashed line."""
+    figures: dict[str, Figure] = {}
     chosen = [c for c in cells if c.metric.startswith(SALIENCY_PREFIX)]
     for (task, source), panels in sorted(_panels(chosen).items()):
         splits, metrics = _layout(panels)
-        fig, axes = _grid(len(splits), len(metrics), f"{task} · {source}: saliency")
+        in_figure = [c for group in panels.values() for c in group]
+        names, colours = _legend(cell_labels(in_figure)), row_colours(in_figure)
+        title = f"{task} · {source}: saliency"
+        fig, axes = _grid(len(splits), len(metrics), title, list(names.values()))
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]
             largest = {c.row: c for c in sorted(group, key=lambda c: c.fraction)}
-            names = _legend(cell_labels(largest.values()))
-            bars = [largest[row] for row in names]
+            bars = [largest[row] for row in names if row in largest]
             errors = [
                 [c.mean - (c.ci_low if c.ci_low is not None else c.mean) for c in bars],
                 [(c.ci_high if c.ci_high is not None else c.mean) - c.mean for c in bars],
             ]
-            ax.bar(list(names.values()), [c.mean for c in bars], yerr=errors, capsize=4,
-                   color=palette(len(bars)))  # fmt: skip
+            ax.bar(range(len(bars)), [c.mean for c in bars], yerr=errors, capsize=4,
+                   color=[colours[c.row] for c in bars])  # fmt: skip
+            ax.set_xticks([])
+            name = metric.removeprefix(SALIENCY_PREFIX).replace("_", " ")
+            if metric == LOCALISATION:
+                ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
+                name += " (dashed: chance)"
             _unit_axis(ax, metric)
-            ax.set_ylabel(metric.removeprefix(SALIENCY_PREFIX).replace("_", " "))
-            ax.set_title(f"{split}, fraction {fraction_label(max(c.fraction for c in bars))}")
-            ax.tick_params(axis="x", labelrotation=20)
-        paths += _save(fig, out_dir, f"saliency_{task}_{source}")
-    return paths
+            ax.set_ylabel(name)
+            fractions = sorted({fraction_label(c.fraction) for c in bars})
+            ax.set_title(f"{split}, fraction {' / '.join(fractions)}")
+        _figure_legend(fig, {names[row]: colours[row] for row in names}, marker="s")
+        figures[f"saliency_{task}_{source}"] = fig
+    return figures
 
 
 def plot_all(cells: Sequence[Cell], diffs: Sequence[Difference], out_dir: Path) -> list[Path]:

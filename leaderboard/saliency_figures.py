@@ -45,17 +45,21 @@ class OverlayFigure:
     method: str
     #: the ``saliency_*`` metrics of the records drawn from the same maps
     metrics: tuple[str, ...]
-    #: the explained test ECGs (the grid's panels)
+    #: the explained test ECGs; the figure's panels are the first ``shown`` of them
     record_ids: tuple[str, ...]
     region: str
+    #: panels drawn (0: every explained ECG, as records from before the cap say)
+    shown: int = 0
 
     def caption(self, label: str = "") -> str:
         """The figure's caption (``label``: the model's printed name)."""
         region = REGIONS.get(self.region, self.region) or "not recorded"
+        n = len(self.record_ids)
+        drawn = f"the first {self.shown} of " if 0 < self.shown < n else ""
         return (
             f"{label or self.model}: {self.method} saliency of the {self.task} · {self.source} "
             f"cell at {fraction_label(self.fraction)}, seed {self.seed} ({self.protocol}) of "
-            f"run `{self.run_id}`, on its {len(self.record_ids)} explained internal-test ECGs "
+            f"run `{self.run_id}`, on {drawn}its {n} explained internal-test ECGs "
             f"(ECG, then the map over it; shaded: the {region}). The same maps give its "
             f"records {', '.join(self.metrics)}."
         )
@@ -67,7 +71,7 @@ class OverlayFigure:
             "source": self.source, "fraction": self.fraction, "seed": self.seed,
             "protocol": self.protocol, "run_id": self.run_id, "method": self.method,
             "metrics": list(self.metrics), "record_ids": list(self.record_ids),
-            "region": self.region, "caption": self.caption(),
+            "region": self.region, "shown": self.shown, "caption": self.caption(),
         }  # fmt: skip
 
 
@@ -126,7 +130,7 @@ def copy_overlays(cells: Sequence[Cell], plots: Path) -> list[OverlayFigure]:
             model, init, f"{plots.name}/{target.name}", first.task, first.source, first.fraction,
             first.seed, first.protocol, first.run_id, str(first.details.get("method", "")),
             tuple(metrics), tuple(map(str, first.details.get("record_ids", []))),
-            str(first.details.get("region", "")),
+            str(first.details.get("region", "")), int(first.details.get("overlay_images", 0)),
         )  # fmt: skip
         out.append(figure)
     return out

@@ -220,9 +220,12 @@ def _figures(folder: Path, data: dict[str, Any], records: Sequence[ResultRecord]
             message = "no bundled saliency record of its cell, run and method"
             out.append(Check(subject, "saliency figure", FAIL, message))
         elif any(list(map(str, r.details.get("record_ids", []))) != figure["record_ids"]
+                 or int(r.details.get("overlay_images", 0)) != figure.get("shown", 0)
                  for r in drawn) or sorted(figure["metrics"]) != sorted(
                      {r.metric for r in drawn}):  # fmt: skip
-            message = "its explained ECGs or metrics differ from its cell's bundled records"
+            message = (
+                "its explained ECGs, panels drawn or metrics differ from its cell's bundled records"
+            )
             out.append(Check(subject, "saliency figure", FAIL, message))
         else:
             message = f"its cell's records are bundled; the overlay, like them, needs the weights ({len(drawn)} records)"

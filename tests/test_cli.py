@@ -462,6 +462,8 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
             "1.0",
             "--run-name",
             "sal",
+            "--metric-option",
+            "saliency.images=10",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -471,6 +473,31 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
     assert {"auroc", "auprc", "saliency_localisation", "saliency_entropy"} <= metrics
     overlay = "heartbeit__stemi__synthetic__f1__s0__finetune__gradcam.png"  # cell and method
     assert (run_dir / "saliency" / overlay).is_file()
+    (localisation,) = [r for r in records if r.metric == "saliency_localisation"]
+    explained = len(localisation.details["record_ids"])
+    assert 8 < explained <= 10  # the option's count, of which the overlay draws the first 8
+    assert localisation.details["overlay_images"] == 8
+    assert len(localisation.details["per_image"]) == explained
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("saliency.imgs=3", "metric_options.saliency: unknown key(s) ['imgs']; known: ['images']"),
+        (
+            "saliency.images=0",
+            "metric_options.saliency: 'images' expects a positive integer, got 0",
+        ),
+        ("robustness.n=2", "metric_options: no requested metric reads 'robustness'"),
+    ],
+)
+def test_a_bad_metric_option_fails_before_anything_trains(cli, run_args, tmp_path, option, message):
+    args = ["run", "-m", "heartbeit", "--weights", "random", "-t", "stemi", *run_args[:-4],
+            "-f", "1.0", "--run-name", "bad", "--metric", "saliency_pointing",
+            "--metric-option", option]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and message in " ".join(result.output.split())
+    assert not (tmp_path / "runs" / "bad" / "cells").exists()
 
 
 def test_every_command_is_documented_in_docs_cli():

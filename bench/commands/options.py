@@ -56,13 +56,18 @@ def parse_weights(values: tuple[str, ...], models: tuple[str, ...]) -> dict[str,
 
 def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """``--source-option SOURCE.KEY=VALUE`` → {source: {key: value}} (numbers parsed)."""
+    return parse_dotted_options(values, "--source-option", "SOURCE")
+
+
+def parse_dotted_options(
+    values: tuple[str, ...], flag: str, owner: str
+) -> dict[str, dict[str, Any]]:
+    """``FLAG OWNER.KEY=VALUE`` → {owner: {key: value}} (numbers parsed)."""
     out: dict[str, dict[str, Any]] = {}
-    for key, value in parse_key_values(values, "--source-option").items():
+    for key, value in parse_key_values(values, flag).items():
         if "." not in key:
-            raise click.BadParameter(
-                f"expected SOURCE.KEY=VALUE, got {key!r}", param_hint="--source-option"
-            )
-        source, name = key.split(".", 1)
+            raise click.BadParameter(f"expected {owner}.KEY=VALUE, got {key!r}", param_hint=flag)
+        owner_name, name = key.split(".", 1)
         parsed: Any = value
         for cast in (int, float):
             try:
@@ -70,7 +75,7 @@ def parse_source_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
                 break
             except ValueError:
                 continue
-        out.setdefault(source, {})[name] = parsed
+        out.setdefault(owner_name, {})[name] = parsed
     return out
 
 

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bench.commands.options import (
+    parse_dotted_options,
     parse_source_options,
     parse_weights,
     parse_yaml_options,
@@ -185,6 +186,14 @@ err_console = Console(stderr=True)
     "model × task at the end of the run.",
 )
 @click.option(
+    "--metric-option",
+    "metric_options",
+    multiple=True,
+    metavar="PLUGIN.KEY=VALUE",
+    help="Setting of a metric plugin, e.g. saliency.images=64 (ECGs the saliency_* metrics "
+    "explain per model × task; default 64). Evaluation only: finished cells are rescored.",
+)
+@click.option(
     "--no-default-metrics",
     is_flag=True,
     help="Compute only the --metric metrics, not the defaults.",
@@ -284,6 +293,9 @@ def run_command(ctx: click.Context, **options: Any) -> None:
         "bootstrap_stratified": options["bootstrap_stratified"],
         "min_label_positives": options["min_label_positives"],
         "metrics": options["metrics"],
+        "metric_options": parse_dotted_options(
+            options["metric_options"], "--metric-option", "PLUGIN"
+        ),
         "default_metrics": False if options["no_default_metrics"] else None,
         "external": False if options["no_external"] else None,
         "strict": True if options["strict"] else None,

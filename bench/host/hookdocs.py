@@ -129,7 +129,12 @@ those resamples (`percentile_ci`), and optionally give `replicates(y_true, y_sco
 weights) -> values` so the leaderboard's paired test is vectorised (without it the test
 calls `compute` once per replicate). Every registered score metric gets paired
 differences in `bench leaderboard`. `default=True` metrics run for every cell;
-`bench run --metric NAME` adds `NAME` to the defaults.
+`bench run --metric NAME` adds `NAME` to the defaults. A metric with settings names its
+entry of the run's `metric_options` (`MetricSpec.options`, set with `--metric-option
+ENTRY.KEY=VALUE` or YAML `metric_options: {ENTRY: {KEY: VALUE}}`) and checks it
+(`check_options(settings)` raises `ValueError`), before anything trains; an entry that no
+requested metric reads is an error. The saliency metrics read `saliency.images`, the test
+ECGs the run-level saliency explains per model and task (default 64).
 
 ## A complete plugin: model, task and metric
 

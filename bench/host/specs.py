@@ -322,6 +322,11 @@ class MetricSpec:
     default: bool = False
     replicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
     run: Callable[[Path, Sequence[str]], list[Path]] | None = None
+    #: The ``metric_options`` entry the metric reads (``--metric-option OPTIONS.KEY=VALUE``;
+    #: the metrics of one plugin share one) and its check, run before anything trains:
+    #: ``check_options(settings)`` raises :class:`ValueError` saying what is wrong.
+    options: str = ""
+    check_options: Callable[[Mapping[str, Any]], object] | None = None
     plugin: str = ""
     #: The task kinds (:data:`TaskKind`) a ``"scores"`` metric applies to: a default metric
     #: runs on those cells only, and requesting it for another kind is an error.

@@ -190,6 +190,9 @@ class RunConfig:
     #: Multi-label macro scores leave out labels with fewer test positives than this.
     min_label_positives: int = 1
     metrics: tuple[str, ...] = ()
+    #: Settings of metric plugins, by the name each plugin documents (``--metric-option
+    #: PLUGIN.KEY=VALUE``), e.g. ``{saliency: {images: 64}}``; evaluation only.
+    metric_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: False: compute only ``metrics``, not the registered defaults (``--no-default-metrics``).
     default_metrics: bool = True
     external: bool = True
@@ -319,6 +322,7 @@ EVALUATION_KEYS = (
     "bootstrap_seed",
     "bootstrap_stratified",
     "min_label_positives",
+    "metric_options",
     "strict",
 )
 

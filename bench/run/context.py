@@ -20,7 +20,7 @@ from bench.data.preprocess import PreprocessConfig
 from bench.data.render import RenderConfig
 from bench.run.config import ConfigError, RunConfig, default_cache_dir
 from bench.run.preparation import load_cohort
-from bench.run.scoring import BootstrapRecipe, select_metrics
+from bench.run.scoring import BootstrapRecipe, check_metric_options, select_metrics
 from bench.run.store import RunStore
 from bench.run.task_data import Inputs, PreparedTask, prepare_task
 from bench.training import TrainConfig
@@ -74,6 +74,7 @@ class CellContext:
         metrics = select_metrics(
             host, config.metrics, config.default_metrics, kinds or ("classification",)
         )
+        check_metric_options(config.metric_options, metrics)
         run_dir = Path(config.output) / (config.run_name or config.default_run_name())
         context = cls(
             config=config,

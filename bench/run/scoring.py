@@ -78,6 +78,29 @@ def select_metrics(
     return chosen
 
 
+def check_metric_options(options: Mapping[str, Any], metrics: Sequence[MetricSpec]) -> None:
+    """``metric_options`` names only entries that a metric of ``metrics`` reads
+    (:attr:`MetricSpec.options`), each a mapping that passes that metric's check; else a
+    :class:`RunError` naming the entry, before anything trains."""
+    readers = {m.options: m for m in metrics if m.options}
+    if not isinstance(options, Mapping):
+        raise RunError(f"metric_options: expected {{PLUGIN: {{KEY: VALUE}}}}, got {options!r}")
+    for name, settings in options.items():
+        if name not in readers:
+            read = ", ".join(sorted(readers)) or "none"
+            raise RunError(
+                f"metric_options: no requested metric reads {name!r} (they read: {read})"
+            )
+        if not isinstance(settings, Mapping):
+            raise RunError(f"metric_options.{name}: expected KEY: VALUE settings, got {settings!r}")
+        check = readers[name].check_options
+        try:
+            if check is not None:
+                check(settings)
+        except ValueError as exc:
+            raise RunError(f"metric_options.{name}: {exc}") from None
+
+
 def metrics_for(kind: str, metrics: Sequence[MetricSpec]) -> list[MetricSpec]:
     """The ``metrics`` that apply to a task of ``kind`` (:attr:`MetricSpec.task_kinds`)."""
     return [m for m in metrics if kind in m.task_kinds]

@@ -35,7 +35,7 @@ def published(host, tmp_path_factory) -> Path:
     seed), each explained by ``bench saliency`` into its run directory (heartbeit with
     EigenCAM: the tiny random ViT's Grad-CAM maps are all zero), published as a board."""
     root = tmp_path_factory.mktemp("saliency-board")
-    for model, method in (("resnet1d", "gradcam"), ("heartbeit", "eigencam")):
+    for model, method, n in (("resnet1d", "gradcam", "10"), ("heartbeit", "eigencam", "4")):
         run = root / "runs" / model
         result = invoke(
             host, "run", "-m", model, "--weights", "random", "-t", "stemi", "-p", "tiny",
@@ -44,7 +44,7 @@ def published(host, tmp_path_factory) -> Path:
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         result = invoke(host, "saliency", "-m", model, "-t", "stemi", "--run", run,
-                        "--output", run, "--n", "4", "--method", method)  # fmt: skip
+                        "--output", run, "--n", n, "--method", method)  # fmt: skip
         assert result.exit_code == 0, result.output
     return publish_test_board(root)
 
@@ -108,7 +108,9 @@ def test_the_board_shows_one_captioned_overlay_per_model(published) -> None:
         source = runs / model / "saliency" / cell
         assert (published / figure["figure"]).read_bytes() == source.read_bytes()
         assert f"]({figure['figure']})" in section
-        assert f"run `{model}`, on its 4 explained internal-test ECGs" in section
+        drawn = "the first 8 of its 10" if model == "resnet1d" else "its 4"  # overlays draw <= 8
+        assert f"run `{model}`, on {drawn} explained internal-test ECGs" in section
+        assert figure["shown"] == min(8, len(figure["record_ids"]))
         assert figure["metrics"][:2] == ["saliency_localisation", "saliency_pointing"]
     html = (published / "leaderboard.html").read_text()
     assert 'src="plots/saliency_overlay_resnet1d.png"' in html
@@ -135,6 +137,18 @@ def test_a_changed_saliency_number_is_caught(host, published, tmp_path) -> None:
     _, (line,), _ = verify(host, folder)
     assert line.startswith("[FAIL] board: leaderboard.json saliency stemi/synthetic")
     assert "saliency_localisation resnet1d (random) 1: mean: published" in line
+
+
+def test_an_overlay_caption_that_misstates_its_panels_is_caught(host, published, tmp_path):
+    folder = copy_board(published, tmp_path)
+
+    def edit(data):
+        next(f for f in data["saliency_figures"] if f["model"] == "resnet1d")["shown"] = 10
+
+    edit_json(folder, edit)
+    _, failed, _ = verify(host, folder)
+    assert any("saliency_overlay_resnet1d.png" in line and "panels drawn" in line
+               for line in failed)  # fmt: skip
 
 
 def test_a_board_saliency_cell_without_its_bundle_member_fails(host, published, tmp_path):

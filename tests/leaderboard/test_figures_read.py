@@ -16,10 +16,10 @@ import pytest
 from bench.leaderboard.aggregate import Cell, aggregate, load_store
 from bench.leaderboard.curves import curves_svg, learning_curves, palette
 from bench.leaderboard.paired import differences
-from bench.leaderboard.plots import curves_figures, difference_figures
+from bench.leaderboard.plots import curves_figures, difference_figures, saliency_figures
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
-from matplotlib.colors import to_rgb
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
@@ -148,3 +148,15 @@ def test_page_curves_keep_a_bounded_axis_within_zero_and_one(many: list[Cell]) -
     assert ticks and min(ticks) >= 0.0 and max(ticks) <= 1.0 + 1e-9
     swatches = re.findall(r'class="swatch" style="background:(#[0-9a-f]{6})"', svg)
     assert len(swatches) == 12 and len(set(swatches)) == 12
+
+
+def test_saliency_figure_reads_and_shows_localisation_above_chance(tmp_path: Path) -> None:
+    """Localisation is a ratio to chance (1), not a share: the strongest rows' 1.2 and 1.1
+    stay on the axis, with chance drawn, and the long row names sit in the legend."""
+    cells = _cells(tmp_path, models=MANY, saliency=True)
+    (fig,) = saliency_figures(cells).values()
+    _check_reads(fig)
+    localisation = [ax for ax in fig.axes if ax.get_ylabel().startswith("localisation")]
+    assert localisation and all(ax.get_ylim()[1] > 1.2 for ax in localisation)
+    assert all(not ax.get_xticklabels() for ax in fig.axes)  # names in the legend, once
+    _distinct([to_hex(bar.get_facecolor()) for bar in fig.axes[0].patches])

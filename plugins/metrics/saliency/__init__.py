@@ -7,7 +7,7 @@ The metrics plugin calls :func:`register_saliency` from ``bench_register_metrics
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,25 @@ SALIENCY_METRICS: dict[str, tuple[bool, str]] = {
 }
 
 
+#: The ``metric_options`` entry the saliency metrics read (``--metric-option
+#: saliency.images=64``).
+OPTIONS = "saliency"
+#: ECGs the run-level saliency explains per model × task unless ``images`` says otherwise.
+RUN_IMAGES = 64
+
+
+def run_images(options: Mapping[str, Any]) -> int:
+    """The ``images`` setting of ``metric_options.saliency`` (default :data:`RUN_IMAGES`);
+    a :class:`ValueError` names an unknown key or a value that is not a positive integer."""
+    unknown = sorted(set(options) - {"images"})
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; known: ['images']")
+    images = options.get("images", RUN_IMAGES)
+    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        raise ValueError(f"'images' expects a positive integer, got {images!r}")
+    return images
+
+
 def _compute(name: str, data: Any, **kwargs: Any) -> MetricValue:
     """:func:`.metrics.compute_saliency_metric` (numpy is imported when a metric runs)."""
     from bench.plugins.metrics.saliency.metrics import compute_saliency_metric
@@ -56,6 +75,8 @@ def saliency_metric_specs() -> list[MetricSpec]:
             description=description,
             higher_is_better=higher,
             run=explain_run,
+            options=OPTIONS,
+            check_options=run_images,
         )
         for name, (higher, description) in SALIENCY_METRICS.items()
     ]
@@ -80,27 +101,32 @@ def add_saliency_command(cli: click.Group) -> None:
 def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     """The ``run`` of the saliency metrics: Grad-CAM scores for a finished ``bench run``.
 
-    Explains the cell at the largest fraction and lowest seed of the run's config
-    (``run.json``) of every model × task with Grad-CAM and stores the records (every
+    Explains ``metric_options.saliency.images`` test ECGs (default :data:`RUN_IMAGES`,
+    positives first) of the cell at the largest fraction and lowest seed of the run's
+    config (``run.json``) of every model × task with Grad-CAM and stores the records (every
     saliency metric, ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the
     overlay PNGs; returns the PNG paths. That cell without a checkpoint is an error, not a
     reason to explain another: the run's saliency must not depend on which checkpoints
     were kept.
     """
-    import json
-
+    from bench.plugins.metrics.saliency.explained import SaliencyError
     from bench.plugins.metrics.saliency.pipeline import run_saliency
 
-    from bench.api import get_host
+    from bench.api import get_host, read_json_object
 
-    config = json.loads((run_dir / "run.json").read_text())["config"]
+    run_json = run_dir / "run.json"
+    config = read_json_object(run_json, SaliencyError).get("config") or {}
+    try:
+        n_images = run_images(config.get("metric_options", {}).get(OPTIONS, {}))
+    except ValueError as exc:
+        raise SaliencyError(f"{run_json}: field 'config.metric_options.{OPTIONS}': {exc}") from None
     grids = []
     for model in config["models"]:
         for task in config["tasks"]:
             _, grid = run_saliency(
                 get_host(), model=model, task=task, run_dir=run_dir, output=run_dir,
                 source=config["sources"].get(task) or config["source"], method="gradcam",
-                n_images=16, fraction=max(config["fractions"]), seed=min(config["seeds"]),
+                n_images=n_images, fraction=max(config["fractions"]), seed=min(config["seeds"]),
                 profile=None, checkpoint=None, no_faithfulness=False,
             )  # fmt: skip
             grids.append(grid)

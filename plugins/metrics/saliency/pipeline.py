@@ -7,7 +7,7 @@ localisation ground truth, for instance, works on any cohort that has fiducials)
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,6 +179,16 @@ def explain(
     return SaliencySet(kept, labels, images, SaliencyData(cams, masks, faith))
 
 
+#: The overlay figure draws at most this many of the explained ECGs (the first: positives
+#: first), so that it stays readable and a few MB; the records score every explained ECG.
+OVERLAY_IMAGES = 8
+
+
+def overlay_count(record_ids: Sequence[str]) -> int:
+    """How many of the explained ECGs the overlay figure draws."""
+    return min(OVERLAY_IMAGES, len(record_ids))
+
+
 def result_records(
     result: SaliencySet,
     spec: ModelSpec,
@@ -192,7 +202,8 @@ def result_records(
 ) -> list[ResultRecord]:
     """One :class:`ResultRecord` per saliency metric (value = mean over images);
     ``overlay``: the file name of the overlay grid drawn beside them (``details.overlay``,
-    what the leaderboard shows)."""
+    what the leaderboard shows), which draws the first ``details.overlay_images`` of the
+    explained ECGs (:data:`OVERLAY_IMAGES`)."""
     from bench.api import git_sha, package_versions, portable_path, stable_hash
 
     created = datetime.now(UTC).isoformat(timespec="seconds")
@@ -245,7 +256,11 @@ def result_records(
                     "n_scored": value.details["n_scored"],
                     "record_ids": result.record_ids,
                     "per_image": value.details["per_image"],  # aligned with record_ids
-                    **({"overlay": overlay} if overlay else {}),
+                    **(
+                        {"overlay": overlay, "overlay_images": overlay_count(result.record_ids)}
+                        if overlay
+                        else {}
+                    ),
                 },
                 git_sha=sha,
                 packages=packages,
@@ -313,24 +328,20 @@ def run_saliency(host: Any, **options: Any) -> tuple[list[ResultRecord], Path]:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "a") as handle:
         handle.write(dumps(records))
+    shown = overlay_count(result.record_ids)
     titles = [
         f"{rid} (label {label})"
-        for rid, label in zip(result.record_ids, result.labels, strict=True)
+        for rid, label in zip(result.record_ids[:shown], result.labels[:shown], strict=True)
     ]
+    images, maps, masks = result.images[:shown], result.data.maps[:shown], result.data.masks[:shown]
     if spec.input.recipe is not None:
         from bench.plugins.metrics.saliency.signals import save_signal_overlays
 
         recipe = spec.input.recipe
-        grid = save_signal_overlays(out / f"{stem}.png", result.images, result.data.maps,
-                                    result.data.masks, recipe.leads, recipe.target_fs, titles)  # fmt: skip
+        grid = save_signal_overlays(out / f"{stem}.png", images, maps, masks, recipe.leads,
+                                    recipe.target_fs, titles)  # fmt: skip
         return records, grid
     grid = save_overlay_grid(
-        out / f"{stem}.png",
-        result.images,
-        result.data.maps,
-        PreprocessConfig().plot_leads,
-        render,
-        titles,
-        result.data.masks,
+        out / f"{stem}.png", images, maps, PreprocessConfig().plot_leads, render, titles, masks
     )
     return records, grid
