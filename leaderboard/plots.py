@@ -156,8 +156,8 @@ def curves_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
                     band = ax.fill_between(xs, lows, highs, color=curve.colour, alpha=0.2, lw=0)
                     band.set_gid(f"seed-band-{curve.label}")
                 if curve.has_ci:
-                    lows = [p.ci_low for p in curve.points]
-                    highs = [p.ci_high for p in curve.points]
+                    lows = [p.ci_low for p in curve.points if p.ci_low is not None]
+                    highs = [p.ci_high for p in curve.points if p.ci_high is not None]
                     ax.vlines(xs, lows, highs, color=curve.colour, alpha=0.6)
             _fraction_axis(ax, sorted({c.fraction for c in group}))
             _unit_axis(ax, metric)

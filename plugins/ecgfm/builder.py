@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 from bench.plugins.ecgfm import ECGFM_SEGMENTS
 from bench.plugins.ecgfm.model import EcgFmClassifier, EcgFmConfig, count_parameters
@@ -111,7 +112,8 @@ def build_ecgfm(
     from bench.api import CheckpointError, load_into, warn_random_init
 
     config = profile_config(profile)
-    init, path, pretraining = RANDOM, None, None
+    init: Literal["random", "wcr", "file"] = "random"
+    path, pretraining = None, None
     if weights is None:
         weights = default_weights(profile, input_size)
     if weights is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 
@@ -44,7 +46,9 @@ def pretrain_command(
     from bench.api import init_distributed
 
     _, _, defaults = recipe(profile)
-    overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps}
+    overrides: dict[str, Any] = {
+        "steps": steps, "batch_size": batch_size, "lr": lr, "warmup_steps": warmup_steps
+    }  # fmt: skip
     try:
         config = dataclasses.replace(
             defaults, **{k: v for k, v in overrides.items() if v is not None},

@@ -21,7 +21,7 @@ released checkpoint or random initialisation, with a linear head on its time-poo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from bench.plugins.ecgfm_ked.xresnet1d import XResNet1d, XResNetConfig, config_from_state
@@ -140,4 +140,4 @@ def build_ecgfm_ked(
 
 def saliency_layers(module: EcgfmKed) -> list[torch.nn.Module]:
     """Grad-CAM target: the last block (temporal map ``(B, C, T')``)."""
-    return [module.encoder[-1][-1]]
+    return [cast(nn.Sequential, module.encoder[-1])[-1]]

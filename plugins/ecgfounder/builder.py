@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import torch
 from bench.plugins.ecgfounder.net1d import Net1D, Net1dConfig, config_from_state
@@ -147,7 +148,8 @@ def build_ecgfounder(
 
 def saliency_layers(module: EcgFounder) -> list[torch.nn.Module]:
     """Grad-CAM target: the last block (temporal map ``(B, C, T')``)."""
-    return [module.stage_list[-1].block_list[-1]]
+    blocks = cast(torch.nn.ModuleList, cast(torch.nn.Module, module.stage_list[-1]).block_list)
+    return [blocks[-1]]
 
 
 def converted(src: str, trusted: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:

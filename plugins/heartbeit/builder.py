@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from bench.plugins.heartbeit.mim import MIM_PREFIX
 from bench.plugins.heartbeit.model import BeitConfig, build_beit, profile_config
@@ -57,7 +58,7 @@ def build_heartbeit(
     _check_architecture(path, metadata, beit)
     state = load_state_dict_file(path)
     load_into(module, state, ignore=("head.", MIM_PREFIX))
-    init = "mim" if metadata.get("kind") == "mim" else "file"
+    init: Literal["mim", "file"] = "mim" if metadata.get("kind") == "mim" else "file"
     return BuiltModel(
         module=module,
         init=init,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from bench.plugins.st_mem import ST_MEM_RECIPE
@@ -106,4 +106,4 @@ def released_head(
     if activation == "sigmoid":
         model.record_rule = RecordRule(("mean",) * outputs, multilabel=True)
         return model.eval(), names, activation
-    return SoftmaxRecords(model).eval(), names, activation
+    return SoftmaxRecords(cast(StMem, model)).eval(), names, activation
