@@ -102,7 +102,7 @@ def test_a_run_cells_saliency_records_carry_the_cells_cohort_hash(tmp_path) -> N
     """Saliency of a trained cell is scored on that cell's data: its records carry the
     cell's cohort hash (by content, see bench.run.task_data), not the loaded cohort's own
     (which, for a file-based source, would depend on where the files lie)."""
-    from bench.plugins.metrics.saliency.explained import CHECKPOINT, find_cell
+    from bench.plugins.metrics.saliency.explained import CHECKPOINT, SaliencyError, find_cell
 
     from bench.api import cell_id
     from bench.run.records import ResultRecord, dumps
@@ -117,3 +117,6 @@ def test_a_run_cells_saliency_records_carry_the_cells_cohort_hash(tmp_path) -> N
     (cell / CHECKPOINT).write_bytes(b"")
     found = find_cell(tmp_path, "tiny-cam", "stemi", "ptbxl", None, None)
     assert (found.fraction, found.seed, found.cohort_hash) == (0.5, 1, "c0ffee")
+    (tmp_path / "run.json").write_text("[1, 2]")  # a run.json that is not an object
+    with pytest.raises(SaliencyError, match=r"run\.json: expected a JSON object, got list"):
+        find_cell(tmp_path, "tiny-cam", "stemi", "ptbxl", None, None)

@@ -3,7 +3,6 @@ records carry (run, fraction, seed, protocol and the cell's row on a leaderboard
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ def find_cell(
     """The finished cell of ``model``/``task``/``source`` in ``run_dir`` with a best
     checkpoint; ``fraction``/``seed`` narrow the choice (default: largest fraction, then
     lowest seed)."""
-    from bench.api import read_jsonl
+    from bench.api import read_json_object, read_jsonl
 
     run_dir = Path(run_dir)
     candidates = []
@@ -70,7 +69,7 @@ def find_cell(
 
     cell = cell_id(best.model, best.task, best.source, best.fraction, best.seed, best.protocol)
     run_json = run_dir / "run.json"
-    config = json.loads(run_json.read_text()).get("config") if run_json.is_file() else None
+    config = read_json_object(run_json, SaliencyError).get("config") if run_json.is_file() else None
     return Cell(
         run_dir / "cells" / cell / CHECKPOINT,
         run_dir.name,
