@@ -141,8 +141,10 @@ def row_labels(rows: Iterable[RowKey]) -> dict[RowKey, str]:
 def cell_labels(cells: Iterable[Cell]) -> dict[RowKey, str]:
     """:func:`row_labels` of the cells' rows, each stand-in row (:attr:`Cell.stand_in`)
     marked with :data:`STAND_IN_MARK`, each submitted row (:attr:`Cell.submitted`) with
-    :data:`SUBMITTED_MARK`."""
+    :data:`SUBMITTED_MARK`; cells labelled board-wide (:attr:`Cell.label`) keep theirs."""
     cells = list(cells)
+    if cells and all(c.label for c in cells):  # labelled board-wide: one name per row
+        return {c.row: c.label for c in cells}
     stand_ins = {c.row for c in cells if c.stand_in}
     submitted = {c.row for c in cells if c.submitted}
     labels = row_labels(c.row for c in cells)
@@ -261,6 +263,9 @@ class Cell:
     identical_seeds: bool = False
     #: Seeds whose own bootstrap interval excludes their own point value, in words.
     interval_flags: tuple[str, ...] = ()
+    #: The row's name wherever the board prints it, labelled over the whole board
+    #: (:func:`bench.leaderboard.report.label_board`); "" before that.
+    label: str = ""
 
     @property
     def table(self) -> TableKey:

@@ -148,6 +148,18 @@ class Leaderboard:
         return RENDERERS[fmt](self.tables)
 
 
+def label_board(cells: Sequence[Cell], saliency: Sequence[Cell]) -> tuple[list[Cell], list[Cell]]:
+    """Both lists with every cell's :attr:`~bench.leaderboard.aggregate.Cell.label` set to
+    its row's :func:`~bench.leaderboard.aggregate.cell_labels` over the whole board, so a
+    row keeps one name in every table, figure and section (a table that holds one of a
+    model's several inits still names it)."""
+    labels = cell_labels([*cells, *saliency])
+    return (
+        [replace(c, label=labels[c.row]) for c in cells],
+        [replace(c, label=labels[c.row]) for c in saliency],
+    )
+
+
 def build_leaderboard(
     paths: Sequence[Path | str],
     *,
@@ -191,11 +203,12 @@ def build_leaderboard(
         check_consistent([*chosen, *saliency])
     comparisons = comparisons or load_comparisons()
     values = Replicates(replicates)
-    cells = check_seeds(pool_cis(aggregate(chosen), values), values)
+    cells, salient = label_board(
+        check_seeds(pool_cis(aggregate(chosen), values), values), aggregate(saliency)
+    )
     diffs = differences(
         cells, comparisons.reference, contrasts=comparisons.contrasts, values=values
     )
-    salient = aggregate(saliency)
     return Leaderboard(
         cells=cells,
         saliency=salient,

@@ -108,6 +108,7 @@ def write_store(
                 details = details if saliency != "means" else {}
                 records.append(replace(
                     base, model=model, init=init, fraction=fraction, metric="saliency_localisation",
+                    arch=ARCH.get(model, model), experiment=f"exp-{model}-{init}",  # its cells' row
                     value=strength / 2, ci_low=strength / 2 - 0.05, ci_high=strength / 2 + 0.05,
                     details=details,
                 ))  # fmt: skip

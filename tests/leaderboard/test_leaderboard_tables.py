@@ -259,6 +259,23 @@ def test_row_labels_add_init_protocol_and_experiment_only_where_needed() -> None
     }
 
 
+def test_a_row_has_one_name_on_the_whole_board(tmp_path: Path) -> None:
+    """A table (and the saliency section) holding only one of a model's inits still names
+    it: "heartbeit" alone would read as the MIM row the other table calls "heartbeit (mim)"."""
+    common = {"seeds": (0, 1), "splits": ("internal",)}
+    write_store(tmp_path, run="stemi", models={"heartbeit": ("mim", 1.6)}, **common)
+    write_store(tmp_path, run="lvef", models={"heartbeit": ("random", 1.0)}, saliency=True,
+                task="lvef", **common)  # fmt: skip
+    board = build_leaderboard([tmp_path], metrics=["auroc"], replicates=20)
+    md = board.markdown()
+    lvef = md.split("### lvef · synthetic · internal · AUROC")[1].split("\n### ")[0]
+    stemi = md.split("### stemi · synthetic · internal · AUROC")[1].split("\n### ")[0]
+    assert "| heartbeit (random) |" in lvef and "| heartbeit (mim) |" in stemi
+    saliency = md.split("## Saliency")[1].split("\n## ")[0]
+    assert "| heartbeit (random) | 100 % |" in saliency
+    assert not re.search(r"^\| heartbeit\b(?! \()", md, re.MULTILINE)  # no row unnamed
+
+
 def test_load_store_reads_folders_and_files_and_names_a_missing_path(tmp_path: Path) -> None:
     for run, model in (("b", "m2"), ("a/deep", "m1")):
         (tmp_path / run).mkdir(parents=True)
