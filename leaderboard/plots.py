@@ -20,6 +20,7 @@ mark.
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from bench.leaderboard.curves import BAND_NOTE, bounded, learning_curves, palett
 from bench.leaderboard.names import METRIC_NAMES
 from bench.leaderboard.paired import Difference
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 
 SALIENCY_PREFIX = "saliency_"
@@ -42,6 +43,8 @@ PANEL_SIZE = (4.2, 3.2)
 LEGEND_ROW = 0.2
 #: Inches of legend width per character of its longest entry (``fontsize="small"``).
 LEGEND_CHAR = 0.06
+#: Inches of title width per character (``figure.titlesize``, "large"), with some slack.
+TITLE_CHAR = 0.12
 
 
 def _legend(labels: dict[RowKey, str]) -> dict[RowKey, str]:
@@ -61,10 +64,16 @@ def _panel_legend(ax: Axes) -> None:
 
 
 def _figure_legend(fig: Figure, entries: dict[str, str], marker: str = "o") -> None:
-    """One legend (label → colour) for all the figure's panels, right of them."""
+    """One legend (label → colour) for all the figure's panels, in its column right of
+    them (:func:`_grid`)."""
     handles = [Line2D([], [], color=colour, marker=marker, label=label)
                for label, colour in entries.items()]  # fmt: skip
-    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
+    fig.subfigs[-1].legend(handles=handles, loc="upper left", fontsize="small", frameon=False)
+
+
+def _panels_figure(fig: Figure) -> Figure | SubFigure:
+    """The (sub)figure that holds the panels and their title (:func:`_grid`)."""
+    return fig.subfigs[0] if fig.subfigs else fig
 
 
 def _unit_axis(ax: Axes, metric: str) -> None:
@@ -87,7 +96,10 @@ def _grid(
     n_rows: int, n_cols: int, title: str, legend: Sequence[str] = (), per_panel: int = 0
 ) -> tuple[Figure, list[list[Axes]]]:
     """A figure of panels with room right of them for one legend of the ``legend`` labels,
-    or (``per_panel`` > 0) right of each panel for a legend of up to that many of them."""
+    or (``per_panel`` > 0) right of each panel for a legend of up to that many of them.
+    The one legend gets a column of its own (a sub-figure, :func:`_figure_legend`) and the
+    title is centred over the panels and wrapped to their width, so neither can run into
+    the other."""
     width, height = PANEL_SIZE
     legend_width = LEGEND_CHAR * max(map(len, legend)) + 0.8 if legend else 0.0
     if per_panel:
@@ -96,8 +108,12 @@ def _grid(
     else:
         size = (width * n_cols + legend_width, max(height * n_rows, LEGEND_ROW * len(legend)))
     fig = Figure(figsize=(size[0], size[1] + 0.6), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    fig.suptitle(title)
+    panels: Figure | SubFigure = fig
+    if legend and not per_panel:
+        panels, _ = fig.subfigures(1, 2, width_ratios=[size[0] - legend_width, legend_width])
+    axes = panels.subplots(n_rows, n_cols, squeeze=False)
+    characters = int((size[0] - legend_width * (not per_panel)) / TITLE_CHAR)
+    panels.suptitle("\n".join(textwrap.wrap(title, max(20, characters))))
     return fig, [list(r) for r in axes]
 
 
@@ -164,7 +180,7 @@ def curves_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
             ax.set_ylabel(METRIC_NAMES.get(metric, metric))
             ax.set_title(f"{split}")
         _figure_legend(fig, {names[row]: colours[row] for row in names})
-        fig.supxlabel(BAND_NOTE, fontsize="small")
+        _panels_figure(fig).supxlabel(BAND_NOTE, fontsize="small")
         figures[f"curves_{task}_{source}"] = fig
     return figures
 
@@ -187,7 +203,7 @@ def difference_figures(
     labels = labels or {}
     for (task, source), panels in sorted(_panels(diffs).items()):
         splits, metrics = _layout(panels)
-        reference = next(iter(next(iter(panels.values())))).reference[0]
+        reference = next(iter(next(iter(panels.values())))).reference
         rows = sorted({d.row for group in panels.values() for d in group})
         known = {
             row: name
@@ -197,7 +213,7 @@ def difference_figures(
         legend = _legend({row: known.get(row, row[0]) for row in rows})
         names = {row: f"vs {name}" for row, name in legend.items()}
         colours = dict(zip(rows, palette(len(rows)), strict=True))
-        title = f"{task} · {source}: {reference} vs others"
+        title = f"{task} · {source}: {known.get(reference, reference[0])} vs others"
         fig, axes = _grid(len(splits), len(metrics), title, list(names.values()))
         for (split, metric), group in panels.items():
             ax = axes[splits.index(split)][metrics.index(metric)]

@@ -21,7 +21,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import Collection
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from tests.leaderboard.conftest import write_store
@@ -79,15 +81,33 @@ def _overlap(a: Bbox, b: Bbox) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
+def _legends(fig: Figure) -> list[Legend]:
+    """The figure's legends: its own and its sub-figures' (the legend column), else the
+    panels' own."""
+    figures = [fig, *fig.subfigs]
+    return [legend for f in figures for legend in f.legends] or [
+        legend for ax in fig.axes if (legend := ax.get_legend()) is not None
+    ]
+
+
+def _titles(fig: Figure) -> list[Text]:
+    """The titles over the figure's (or its sub-figures') panels."""
+    figures = [fig, *fig.subfigs]
+    return [f._suptitle for f in figures if f._suptitle is not None]  # type: ignore[attr-defined]
+
+
 def _check_reads(fig: Figure) -> None:
     FigureCanvasAgg(fig).draw()
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     boxes = _data_boxes(fig)
     assert boxes, "nothing drawn"
     # one legend for the figure where the panels share their rows, else one per panel
-    legends = fig.legends or [ax.get_legend() for ax in fig.axes]
-    assert legends and all(legends)
-    texts = [fig._suptitle] if fig._suptitle is not None else []  # type: ignore[attr-defined]
+    legends = _legends(fig)
+    assert legends and len(legends) in (1, len(fig.axes))
+    texts = _titles(fig)
+    for title, legend in itertools.product(texts, legends):
+        extent = title.get_window_extent(renderer)
+        assert not _overlap(extent, legend.get_window_extent(renderer)), "title runs into legend"
     for ax in fig.axes:
         frame = ax.get_window_extent(renderer)
         for legend in legends:
@@ -114,7 +134,7 @@ def test_learning_curve_figures_read(which: str, request: pytest.FixtureRequest)
     cells: list[Cell] = request.getfixturevalue(which)
     (fig,) = curves_figures(cells).values()
     _check_reads(fig)
-    assert len(fig.legends) == 1  # every panel has the same rows: one legend, once
+    assert len(_legends(fig)) == 1  # every panel has the same rows: one legend, once
     for ax in fig.axes:
         low, high = ax.get_ylim()
         assert 0.0 <= low < high <= 1.0, f"{ax.get_ylabel()} axis runs {low}–{high}"
@@ -128,8 +148,11 @@ def test_learning_curve_figures_read(which: str, request: pytest.FixtureRequest)
 def test_difference_figure_of_twelve_rows_reads(many: list[Cell]) -> None:
     reference = next(iter(MANY))
     diffs = differences([c for c in many if c.metric == "auroc"], reference, replicates=40)
-    (fig,) = difference_figures(diffs).values()
+    labels = {c.table: {c.row: f"{c.model}§"} for c in many if c.model == reference}
+    (fig,) = difference_figures(diffs, labels).values()
     _check_reads(fig)
+    (title,) = _titles(fig)
+    assert f"{reference}§vsothers" in "".join(title.get_text().split())  # wrapped
     _distinct([str(line.get_color()) for line in fig.axes[0].lines if line.get_label()[:1] != "_"])
 
 
