@@ -37,6 +37,9 @@ from matplotlib.lines import Line2D
 SALIENCY_PREFIX = "saliency_"
 LOCALISATION = "saliency_localisation"
 PANEL_SIZE = (4.2, 3.2)
+#: Panels per row of a saliency figure (one per split × metric; five metrics in one row
+#: made a figure too wide to read on a page).
+SALIENCY_COLUMNS = 3
 
 
 #: Inches of figure height per legend entry (the panels grow to fit the legend).
@@ -241,18 +244,22 @@ def plot_saliency(cells: Sequence[Cell], out_dir: Path) -> list[Path]:
 
 def saliency_figures(cells: Sequence[Cell]) -> dict[str, Figure]:
     """Bars of ``saliency_*`` metrics per row at its largest fraction, with CI whiskers, a
-    panel per split × metric, one figure per (task, source), by file stem; localisation
-    draws chance (1) as a dashed line."""
+    panel per split × metric (at most :data:`SALIENCY_COLUMNS` a row), one figure per
+    (task, source), by file stem; localisation draws chance (1) as a dashed line."""
     figures: dict[str, Figure] = {}
     chosen = [c for c in cells if c.metric.startswith(SALIENCY_PREFIX)]
     for (task, source), panels in sorted(_panels(chosen).items()):
-        splits, metrics = _layout(panels)
         in_figure = [c for group in panels.values() for c in group]
         names, colours = _legend(cell_labels(in_figure)), row_colours(in_figure)
         title = f"{task} · {source}: saliency"
-        fig, axes = _grid(len(splits), len(metrics), title, list(names.values()))
-        for (split, metric), group in panels.items():
-            ax = axes[splits.index(split)][metrics.index(metric)]
+        keys = sorted(panels)  # (split, metric), in rows of at most SALIENCY_COLUMNS
+        n_cols = min(SALIENCY_COLUMNS, len(keys))
+        fig, axes = _grid(-(-len(keys) // n_cols), n_cols, title, list(names.values()))
+        flat = [ax for row in axes for ax in row]
+        for unused in flat[len(keys) :]:
+            unused.remove()
+        for ax, (split, metric) in zip(flat, keys, strict=False):
+            group = panels[(split, metric)]
             largest = {c.row: c for c in sorted(group, key=lambda c: c.fraction)}
             bars = [largest[row] for row in names if row in largest]
             errors = [
