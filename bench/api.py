@@ -166,6 +166,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("autocast", "resolve_device"), "bench.training.devices"),
     **dict.fromkeys(("RecordRule", "real_segments", "scatter_slots"), "bench.training.segments"),
     "StepOutput": "bench.training.steps",
+    "selection_score": "bench.training.selection",
     **dict.fromkeys(
         (
             "CheckpointError",

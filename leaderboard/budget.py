@@ -1,14 +1,24 @@
-"""The training budget behind a table: optimiser steps per cell and the rule that set them.
+"""The training budget behind a table: optimiser steps per cell, the rule that set them,
+and the evaluation each cell kept.
 
 A cell's steps are those of its last evaluation (``details.history[-1]["step"]``), the rule
-its training config (``details.train_config``: ``epochs``, ``max_steps``). Records without
-steps (a linear probe fits a logistic regression: no optimiser steps; records of older
-harness versions) are left out and named. When two or more fractions reach the step cap, they saw the same number of updates,
-and the caption says that a flat curve there is the cap, not a finding.
+its training config (``details.train_config``: ``epochs``, ``max_steps``; ``min_steps``
+lengthens the budget of a small fraction, and early stopping can still end it sooner,
+which the caption says where it happened). Records without steps (a linear probe fits a
+logistic regression: no optimiser steps; records of older harness versions) are left out
+and named. When two or more fractions reach the step cap, they saw the same number of
+updates, and the caption says that a flat curve there is the cap, not a finding.
+
+A cell reports the weights of one evaluation, the best under its selection policy
+(:func:`kept_evaluation`). The caption gives that step per fraction and how many seed runs
+kept their *first* evaluation: with few labels the validation loss can be lowest before the
+model has trained much, and a comparison of such cells compares barely fine-tuned models
+(the board's limits say so, :func:`first_kept`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -30,6 +40,44 @@ def record_steps(record: ResultRecord) -> int | None:
     history = record.details.get("history") or []
     step = history[-1].get("step") if history and isinstance(history[-1], dict) else None
     return int(step) if isinstance(step, int | float) else None
+
+
+def kept_evaluation(record: ResultRecord) -> tuple[int, int] | None:
+    """(index, optimiser step) of the evaluation whose weights a fine-tuned cell kept: the
+    first best of its history under its selection policy and monitor, as the training
+    loop keeps it (:func:`bench.api.selection_score`); None without a step history."""
+    from bench.api import selection_score
+
+    history = [h for h in record.details.get("history") or []
+               if isinstance(h, dict) and isinstance(h.get("step"), int | float)]  # fmt: skip
+    if not history:
+        return None
+    monitor = str((record.details.get("train_config") or {}).get("monitor", "auroc"))
+    try:
+        scores = [selection_score(record.selection, h, monitor) for h in history]  # type: ignore[arg-type]
+    except KeyError:  # an entry without the monitored value
+        return None
+    scores = [-math.inf if math.isnan(v) else v for v in scores]
+    index = scores.index(max(scores))
+    return index, int(history[index]["step"])
+
+
+def first_kept(cells: Iterable[Cell]) -> dict[float, tuple[int, int]]:
+    """Fraction → (seed runs that kept their first evaluation, fine-tuned seed runs with a
+    step history), over the cells' records."""
+    runs: dict[tuple[object, ...], tuple[float, bool]] = {}  # a seed run once, in any table
+    for cell in cells:
+        for item in cell.records:
+            r = item.record
+            kept = kept_evaluation(r) if cell.protocol != PROBE else None
+            if kept is not None:
+                run = (r.identity or r.run_id, r.model, r.task, r.source, r.fraction, r.seed)
+                runs[run] = (cell.fraction, kept[0] == 0)
+    counts: dict[float, list[int]] = defaultdict(lambda: [0, 0])
+    for fraction, first in runs.values():
+        counts[fraction][0] += first
+        counts[fraction][1] += 1
+    return {fraction: (first, total) for fraction, (first, total) in sorted(counts.items())}
 
 
 def span(values: Iterable[int]) -> str:
@@ -59,6 +107,8 @@ def budget_caption(cells: Sequence[Cell]) -> str:
     capped: set[float] = set()
     without: set[str] = set()
     probes = False
+    early: list[int] = []  # min_steps of the seed runs that early stopping ended sooner
+    kept_steps: dict[float, list[int]] = defaultdict(list)
     for cell in cells:
         for item in cell.records:
             count = record_steps(item.record)
@@ -68,18 +118,42 @@ def budget_caption(cells: Sequence[Cell]) -> str:
                     without.add(f"{cell.model} ({cell.protocol})")
                 continue
             steps[cell.fraction].append(count)
+            if (kept := kept_evaluation(item.record)) is not None:
+                kept_steps[cell.fraction].append(kept[1])
             config = item.record.details.get("train_config") or {}
             training = item.record.details.get("training") or {}
             rules.add(str(training.get("stopping_rule") or _rule(config)))
             cap = config.get("max_steps")
             if cap and count >= cap:
                 capped.add(cell.fraction)
+            floor = config.get("min_steps")
+            if isinstance(floor, int) and count < floor:
+                early.append(floor)
     parts = []
     if steps:
         listed = ", ".join(f"{fraction_label(f)}: {span(steps[f])}" for f in sorted(steps))
         parts.append(f"Steps per cell: {listed} ({'; '.join(sorted(rules))}).")
+    if kept_steps:
+        listed = ", ".join(
+            f"{fraction_label(f)}: {span(kept_steps[f])}" for f in sorted(kept_steps)
+        )
+        first = [f"{n} of {runs} at {fraction_label(f)}"
+                 for f, (n, runs) in sorted(first_kept(cells).items()) if n]  # fmt: skip
+        parts.append(
+            f"Step of the evaluation each cell kept: {listed}"
+            + (
+                f"; seed runs that kept their first evaluation: {', '.join(first)}."
+                if first
+                else "."
+            )
+        )
     if len(capped) >= 2:
         parts.append(CAP_WARNING)
+    if early:
+        parts.append(
+            f"The minimum of {span(early)} steps sets the budget's length, not a floor: early "
+            f"stopping ended {len(early)} seed run(s) sooner."
+        )
     stopped = [c for c in cells if c.converged is False]
     if stopped:
         parts.append(

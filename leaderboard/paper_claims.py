@@ -47,6 +47,7 @@ from bench.leaderboard.aggregate import (
     cell_labels,
     fraction_label,
 )
+from bench.leaderboard.budget import first_kept
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
@@ -346,6 +347,14 @@ def board_limits(cells: Sequence[Cell]) -> list[str]:
         out.append("Stand-ins (§): " + "; ".join(f"{m} = {a}" for m, a in stand_ins) + ".")
     if not _imagenet(cells):
         out.append("No ImageNet weights: the baseline rows are random-init.")
+    for fraction, (first, runs) in first_kept(cells).items():
+        if 2 * first >= runs:
+            out.append(
+                f"First evaluation kept at {fraction_label(fraction)}: {first} of {runs} "
+                "fine-tuned seed runs kept the weights of their first evaluation (their best "
+                "validation score came before they had trained much), so comparisons at "
+                f"{fraction_label(fraction)} are between barely fine-tuned models."
+            )
     small = sorted({c.task for c in cells if 0 < c.n < SMALL_SAMPLE})
     if small:
         out.append(f"Small test sets (< {SMALL_SAMPLE} ECGs): {', '.join(small)}.")

@@ -72,6 +72,7 @@ plugins (`bench.plugins.*`, `bench.tasks.*`, `bench.leaderboard.plugin`) use the
 | `CohortLoader`, `user_sources`, `split_cohort`, `stream_unlabelled`, `label_column`, `label_columns`, `prediction_labels`, `score_column` | cohorts, splits, the synthetic pretraining stream and the label layout |
 | `FineTuneRecipe`, `DEFAULT_RECIPE`, `PAPER_RECIPE`, `CNN_RECIPE`, `TRANSFORMER_RECIPE` | fine-tuning recipes (`ModelSpec.recipe`) |
 | `pretrain_loop`, `LoopResult`, `StepOutput`, `Checkpointing`, `init_distributed`, `rank_world`, `resolve_device`, `autocast` | the pretraining loop every recipe shares (`bench pretrain`), the device resolver and bf16 autocast |
+| `selection_score` | the number an epoch-selection policy maximises for one training-history entry (which evaluation a cell kept) |
 | `load_state_dict_file`, `save_state_dict_file`, `load_into`, `read_metadata`, `read_torch_file`, `CheckpointError` | checkpoint I/O (safetensors first; pickles refused) |
 | `find_weights`, `released_weights`, `create_timm_model`, `warn_random_init`, `RANDOM`, `file_sha256` | weight lookup (`--weights`, `BENCH_WEIGHTS_DIR`) and a weights file's content hash as cell identities record it |
 | `read_label_names` | a released fine-tuned head's label names from `bench predict --labels` (a `label_def.csv` or one name per line) |

@@ -278,6 +278,60 @@ def test_caption_states_steps_per_fraction_and_warns_only_when_two_fractions_hit
     assert f"_{capped_board.tables[0].caption}_" in capped_board.markdown()
 
 
+def test_caption_says_where_early_stopping_ended_runs_before_the_budgets_minimum(
+    tmp_path: Path, board: Leaderboard
+) -> None:
+    """``min_steps`` lengthens a small fraction's budget; early stopping can still end it
+    sooner, and "at least 500 steps" beside "1 %: 180–240" must not read as a contradiction."""
+    assert "not a floor" not in board.tables[0].caption  # no minimum recorded
+    root = _store(tmp_path / "runs")
+    for run in RUNS:
+        _amend(root / run, lambda r: replace(
+            r, details={**r.details, "train_config": {"epochs": 30, "min_steps": 100}},
+        ))  # fmt: skip
+    caption = build_leaderboard([root], metrics=["auroc"], replicates=20).tables[0].caption
+    # the 10 % runs stopped at 60, 50 and 40 steps: 4 fine-tuned rows × 3 seeds
+    assert (
+        "The minimum of 100 steps sets the budget's length, not a floor: early stopping "
+        "ended 12 seed run(s) sooner." in caption
+    )
+
+
+@pytest.mark.parametrize("monitor", ["loss", "auroc"])
+def test_caption_and_limits_say_which_evaluation_each_cell_kept(
+    tmp_path: Path, monitor: str
+) -> None:
+    """The kept evaluation is the best under the cell's monitor: validation loss lowest at
+    the first of three evaluations at 10 % (AUROC still rising), at the last at 100 %."""
+    root = _store(tmp_path / "runs")
+
+    def trained(r: ResultRecord) -> ResultRecord:
+        losses = [0.6, 0.7, 0.8] if r.fraction == 0.1 else [0.7, 0.6, 0.5]
+        history = [{"step": 20 * (i + 1), "validation_loss": loss, "validation_auroc": 0.6 + i / 10}
+                   for i, loss in enumerate(losses)]  # fmt: skip
+        config = {"epochs": 30, "monitor": monitor}
+        if r.protocol != "finetune":
+            return r
+        return replace(r, details={**r.details, "history": history, "train_config": config})
+
+    for run in RUNS:
+        _amend(root / run, trained)
+    board = build_leaderboard([root], metrics=["auroc"], replicates=20)
+    caption = board.tables[0].caption
+    first = [line for line in board.limits if line.startswith("First evaluation kept")]
+    if monitor == "auroc":  # AUROC rises: every cell kept its last evaluation
+        assert "Step of the evaluation each cell kept: 10 %: 60, 100 %: 60." in caption
+        assert not first
+        return
+    # 4 fine-tuned rows × 3 seeds, each seed run counted once over the board's tables
+    assert (
+        "Step of the evaluation each cell kept: 10 %: 20, 100 %: 60; seed runs that kept "
+        "their first evaluation: 12 of 12 at 10 %." in caption
+    )
+    assert len(first) == 1 and first[0].startswith("First evaluation kept at 10 %: 12 of 12 ")
+    assert "## Does the paper hold here?" in board.markdown() and first[0] in board.markdown()
+
+
 def test_a_pretrained_row_meets_both_controls() -> None:
     from bench.leaderboard.paired import comparison_pairs
 
