@@ -54,7 +54,7 @@ def kept_evaluation(record: ResultRecord) -> tuple[int, int] | None:
         return None
     monitor = str((record.details.get("train_config") or {}).get("monitor", "auroc"))
     try:
-        scores = [selection_score(record.selection, h, monitor) for h in history]  # type: ignore[arg-type]
+        scores = [selection_score(record.selection, h, monitor) for h in history]
     except KeyError:  # an entry without the monitored value
         return None
     scores = [-math.inf if math.isnan(v) else v for v in scores]

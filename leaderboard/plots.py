@@ -113,7 +113,8 @@ def _grid(
     fig = Figure(figsize=(size[0], size[1] + 0.6), layout="constrained")
     panels: Figure | SubFigure = fig
     if legend and not per_panel:
-        panels, _ = fig.subfigures(1, 2, width_ratios=[size[0] - legend_width, legend_width])
+        fig.subfigures(1, 2, width_ratios=[size[0] - legend_width, legend_width])
+        panels = fig.subfigs[0]
     axes = panels.subplots(n_rows, n_cols, squeeze=False)
     characters = int((size[0] - legend_width * (not per_panel)) / TITLE_CHAR)
     panels.suptitle("\n".join(textwrap.wrap(title, max(20, characters))))
