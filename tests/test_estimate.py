@@ -82,3 +82,15 @@ def test_a_model_that_cannot_be_measured_is_named_and_the_run_goes_on(
     text = _run(cli, tmp_path, "--run-name", "r")
     assert "resnet1d left out, its throughput could not be measured (RuntimeError" in text
     assert "finished 1 cell(s)" in text
+
+
+@pytest.mark.parametrize(("load", "busy"), [(None, False), (1.2, False), (2.0, True), (3.5, True)])
+def test_the_estimate_says_when_a_busy_machine_will_take_longer(load, busy) -> None:
+    """The throughput is an idle machine's: at a load of the CPU count or more, the printed
+    "at most" would be wrong without the warning."""
+    grid = estimate.GridEstimate(cells=2, seconds=600.0, load=load, cores=2)
+    text = grid.describe()
+    assert text.startswith("estimate: 2 cell(s) to train, at most ~10 min")
+    assert ("the machine is busy" in text) is busy
+    if busy:
+        assert f"(1-minute load {load:.1f} on 2 CPU(s))" in text and "expect longer" in text

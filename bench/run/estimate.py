@@ -19,11 +19,14 @@ Disk: the input caches the run still has to build (ECGs × bytes per ECG of each
 representation), the predictions of each cell, and each fine-tuned cell's checkpoint (the
 resumable state — weights and AdamW's two moments — plus the selected weights: 16 bytes per
 parameter). Cells run side by side by the local executor's workers divide the wall time.
+The throughput is an idle machine's: when the 1-minute load average is at or above the
+CPU count as the estimate is made, it says that the times will run longer.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +77,10 @@ class GridEstimate:
     #: Models whose throughput could not be measured, with the reason (their cells are
     #: left out of the estimate).
     unmeasured: dict[str, str] = field(default_factory=dict)
+    #: The 1-minute load average and the CPU count when the estimate was made (None where
+    #: the platform has no load average): the throughput is that of an idle machine.
+    load: float | None = None
+    cores: int | None = None
 
     def describe(self) -> str:
         """What the console prints before the cells run."""
@@ -84,6 +91,11 @@ class GridEstimate:
             f"(throughput measured on this machine) and ~{_size(self.disk_bytes)} of disk "
             f"({_size(self.cache_bytes)} of input caches still to build)"
         )
+        if self.load is not None and self.cores and self.load >= self.cores:
+            line += (
+                f"\nestimate: the machine is busy (1-minute load {self.load:.1f} on "
+                f"{self.cores} CPU(s)): the times are an idle machine's, expect longer"
+            )
         for model, reason in self.unmeasured.items():
             line += f"\nestimate: {model} left out, its throughput could not be measured ({reason})"
         return line
@@ -228,6 +240,8 @@ def estimate_grid(
     cache = ThroughputCache(context.cache.root, write=not context.dry_run)
     out = GridEstimate(cache_bytes=cache_bytes, disk_bytes=cache_bytes)
     out.workers = context.config.workers
+    out.load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    out.cores = os.cpu_count()
     for prepared, plan in cells:
         try:
             speed = cache.get(context, prepared, plan)
