@@ -128,6 +128,8 @@ class CalibrationPanel:
     decision: list[Series] = field(default_factory=list)
     treat_all: list[np.ndarray] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    #: Rows whose records are a multi-label task's: one value per label, no curve to pool.
+    per_label: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
 def _largest(items: Sequence[SourcedRecord]) -> list[SourcedRecord]:
@@ -139,6 +141,12 @@ def _largest(items: Sequence[SourcedRecord]) -> list[SourcedRecord]:
 def _name(label: str, items: Sequence[SourcedRecord]) -> str:
     seeds = len({i.record.seed for i in items})
     return f"{label} · {fraction_label(items[0].record.fraction)} · {seeds} seed(s)"
+
+
+def _per_label(item: SourcedRecord) -> bool:
+    """A multi-label task's record: its value is the macro over labels, with no pooled
+    diagram or curve behind it."""
+    return "per_label" in item.record.details
 
 
 def calibration_panels(
@@ -158,6 +166,10 @@ def calibration_panels(
         labels = cell_labels(group)
         panel = out[key] = CalibrationPanel()
         for (row, label), colour in zip(labels.items(), palette(len(labels)), strict=True):
+            for metric in (RELIABILITY, NET_BENEFIT):
+                if any(_per_label(i) for i in found.get((key, row, metric), [])):
+                    panel.per_label[metric].append(label)
+                    found.pop((key, row, metric))
             diagrams = _largest(found.get((key, row, RELIABILITY), []))
             if diagrams:
                 pooled = pooled_diagram([i.record.bootstrap["diagram"] for i in diagrams])
@@ -165,7 +177,7 @@ def calibration_panels(
                 name = f"{_name(label, diagrams)}, ECE {ece:.3f}"
                 panel.reliability.append(Series(name, colour, pooled["mean_predicted"],
                                                 pooled["observed"], pooled["count"]))  # fmt: skip
-            else:
+            elif label not in panel.per_label[RELIABILITY]:
                 panel.missing[RELIABILITY].append(label)
             decisions = _largest(found.get((key, row, NET_BENEFIT), []))
             if decisions:
@@ -173,7 +185,7 @@ def calibration_panels(
                 name = _name(label, decisions)
                 panel.decision.append(Series(name, colour, curves["thresholds"], curves["model"]))
                 panel.treat_all.append(curves["treat_all"])
-            else:
+            elif label not in panel.per_label[NET_BENEFIT]:
                 panel.missing[NET_BENEFIT].append(label)
     return out
 
@@ -269,6 +281,12 @@ def section_markdown(panels: Mapping[Panel, CalibrationPanel], figures: Sequence
     parts += [f"![{p.stem}](plots/{p.name})\n" for p in figures]
     for (task, source, split), panel in sorted(panels.items()):
         for metric in (RELIABILITY, NET_BENEFIT):
+            if rows := panel.per_label.get(metric, []):
+                parts.append(
+                    f"- {task} · {source} · {split}: multi-label: the `{metric}` records of "
+                    f"{', '.join(rows)} hold one value per label and their macro mean, with "
+                    "no pooled curve to draw."
+                )
             rows = panel.missing.get(metric, [])
             if rows:
                 parts.append(

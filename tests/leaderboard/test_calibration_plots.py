@@ -26,7 +26,7 @@ from bench.leaderboard.replicates import Replicates
 from click.testing import CliRunner
 
 from bench.api import ScoreData, bootstrap_indices, get_host, percentile_ci
-from bench.run.records import dumps, read_jsonl
+from bench.run.records import ResultRecord, dumps, read_jsonl
 from tests.leaderboard.conftest import write_store
 from tests.leaderboard.test_figures_read import MANY, _check_reads, _distinct
 
@@ -131,6 +131,29 @@ def test_rows_without_records_get_the_command_not_an_empty_figure(tmp_path: Path
     assert "records for resnet152, vit_b16; add them with" in section.markdown
     missing = [line for line in section.markdown.splitlines() if line.startswith("- ")]
     assert len(missing) == 2 and not any("heartbeit" in line for line in missing)
+
+
+def test_a_multi_label_rows_records_are_named_not_drawn(tmp_path: Path) -> None:
+    """A multi-label task's reliability and net-benefit records hold one value per label
+    (as LUDB's rhythm task writes them): no pooled diagram or curve, so the row is named,
+    not drawn, and not sent to rescore (it has the records)."""
+    run = _with_calibration(write_store(tmp_path / "runs", splits=("internal",), fractions=(1.0,)))
+    per_label = {"af": {"value": 0.1, "n_positive": 7}, "lvh": {"value": 0.2, "n_positive": 9}}
+
+    def multi_label(r: ResultRecord) -> ResultRecord:
+        if r.metric in ("reliability", "net_benefit") and r.model == "vit_b16":
+            bootstrap = {"labels": 2, "labels_scored": 2, "replicates": 50}
+            return replace(r, bootstrap=bootstrap, details={**r.details, "per_label": per_label})
+        return r
+
+    (run / "results.jsonl").write_text(dumps(map(multi_label, read_jsonl(run / "results.jsonl"))))
+    cells = aggregate(i for i in load_store([tmp_path / "runs"]) if i.record.metric == "auroc")
+    section = write_calibration([tmp_path / "runs"], cells, tmp_path / "plots")
+    for metric in ("reliability", "net_benefit"):
+        assert f"multi-label: the `{metric}` records of vit_b16 hold one value per label" in (
+            section.markdown
+        )
+    assert "add them with" not in section.markdown and len(section.figures) == 2
 
 
 def test_publish_links_the_figures_from_markdown_and_html(tmp_path: Path) -> None:
