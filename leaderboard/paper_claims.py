@@ -353,7 +353,9 @@ def board_limits(cells: Sequence[Cell]) -> list[str]:
                 f"First evaluation kept at {fraction_label(fraction)}: {first} of {runs} "
                 "fine-tuned seed runs kept the weights of their first evaluation (their best "
                 "validation score came before they had trained much), so comparisons at "
-                f"{fraction_label(fraction)} are between barely fine-tuned models."
+                f"{fraction_label(fraction)} are between barely fine-tuned models (docs/protocol.md, "
+                "*The monitor at 1 %*: `benchmarks/monitor_effect.py` re-runs a comparison "
+                "under a validation-AUROC monitor)."
             )
     small = sorted({c.task for c in cells if 0 < c.n < SMALL_SAMPLE})
     if small:
