@@ -340,6 +340,8 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
     recs = [item.record for item in items]
     first = recs[0]
     values = [r.value for r in recs]
+    # a seed whose metric is undefined (PPV without a positive call) leaves the cell undefined
+    defined = all(math.isfinite(v) for v in values)
     return Cell(
         task=first.task,
         source=first.source,
@@ -353,10 +355,10 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
         protocol=first.protocol,
         fraction=first.fraction,
         # clamped: a float mean of equal values can exceed them by one ulp
-        mean=min(max(statistics.fmean(values), min(values)), max(values)),
-        std=statistics.stdev(values) if len(values) > 1 else 0.0,
-        min=min(values),
-        max=max(values),
+        mean=min(max(statistics.fmean(values), min(values)), max(values)) if defined else math.nan,
+        std=(statistics.stdev(values) if len(values) > 1 else 0.0) if defined else math.nan,
+        min=min(values) if defined else math.nan,
+        max=max(values) if defined else math.nan,
         ci_low=_mean_or_none([r.ci_low for r in recs]),
         ci_high=_mean_or_none([r.ci_high for r in recs]),
         seeds=tuple(r.seed for r in recs),

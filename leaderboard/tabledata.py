@@ -77,7 +77,10 @@ class Table:
 def format_cell(cell: Cell, digits: int = 2) -> str:
     """``0.86 [0.85–0.87]``, with ``±std`` when there are several seeds, ``‡`` when the
     cell did not converge, ``≡`` when its seeds are identical and ``◊`` when a seed's own
-    interval excludes its own value."""
+    interval excludes its own value; ``undefined`` when a seed's metric is (PPV without a
+    positive call)."""
+    if math.isnan(cell.mean):
+        return "undefined"
     text = f"{cell.mean:.{digits}f}"
     if len(cell.seeds) > 1:
         text += f" ±{cell.std:.{digits}f}"

@@ -80,3 +80,19 @@ def test_training_table_shows_positives_epochs_and_convergence(store: Path) -> N
     assert by_fraction["1 %"] == ["8", "12.5", "yes"]
     assert by_fraction["10 %"] == ["17", "12.5", "NO"]
     assert by_fraction["100 %"] == ["107", "12.5", "–"]  # convergence not recorded
+
+
+def test_a_seed_whose_metric_is_undefined_leaves_its_cell_undefined(store: Path) -> None:
+    """PPV without a positive call is NaN in its record: the run's results table says the
+    cell is undefined instead of failing (statistics.stdev raised on the NaN, and the
+    table was lost at the end of a run of the v3 grid)."""
+    records = [r for r in read_jsonl(store / "run1" / "results.jsonl")
+               if r.metric == "auroc" and r.split == "internal"]  # fmt: skip
+    ppv = [replace(r, metric="ppv", ci_low=None, ci_high=None,
+                   value=float("nan") if r.seed == 1 and r.model == "heartbeit" else 0.5)
+           for r in records]  # fmt: skip
+    table = _render([*records, *ppv]).split("internal · ppv")[1]
+    rows = [line.split() for line in table.splitlines() if " %   " in line]
+    assert len(rows) == 9  # 3 models × 3 fractions
+    assert [row[-2:] for row in rows[:3]] == [["undefined", "–"]] * 3  # heartbeit's, seed 1 NaN
+    assert all(row[-3:] == ["0.50", "±0.00", "–"] for row in rows[3:])
