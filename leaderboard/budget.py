@@ -62,22 +62,22 @@ def kept_evaluation(record: ResultRecord) -> tuple[int, int] | None:
     return index, int(history[index]["step"])
 
 
-def first_kept(cells: Iterable[Cell]) -> dict[float, tuple[int, int]]:
-    """Fraction → (seed runs that kept their first evaluation, fine-tuned seed runs with a
-    step history), over the cells' records."""
-    runs: dict[tuple[object, ...], tuple[float, bool]] = {}  # a seed run once, in any table
+def first_kept(cells: Iterable[Cell]) -> dict[tuple[str, float], tuple[int, int]]:
+    """(task, fraction) → (seed runs that kept their first evaluation, fine-tuned seed runs
+    with a step history), over the cells' records, each seed run once."""
+    runs: dict[tuple[object, ...], tuple[str, float, bool]] = {}  # a seed run, in any table
     for cell in cells:
         for item in cell.records:
             r = item.record
             kept = kept_evaluation(r) if cell.protocol != PROBE else None
             if kept is not None:
                 run = (r.identity or r.run_id, r.model, r.task, r.source, r.fraction, r.seed)
-                runs[run] = (cell.fraction, kept[0] == 0)
-    counts: dict[float, list[int]] = defaultdict(lambda: [0, 0])
-    for fraction, first in runs.values():
-        counts[fraction][0] += first
-        counts[fraction][1] += 1
-    return {fraction: (first, total) for fraction, (first, total) in sorted(counts.items())}
+                runs[run] = (cell.task, cell.fraction, kept[0] == 0)
+    counts: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0])
+    for task, fraction, first in runs.values():
+        counts[(task, fraction)][0] += first
+        counts[(task, fraction)][1] += 1
+    return {key: (first, total) for key, (first, total) in sorted(counts.items())}
 
 
 def span(values: Iterable[int]) -> str:
@@ -138,7 +138,7 @@ def budget_caption(cells: Sequence[Cell]) -> str:
             f"{fraction_label(f)}: {span(kept_steps[f])}" for f in sorted(kept_steps)
         )
         first = [f"{n} of {runs} at {fraction_label(f)}"
-                 for f, (n, runs) in sorted(first_kept(cells).items()) if n]  # fmt: skip
+                 for (_, f), (n, runs) in first_kept(cells).items() if n]  # fmt: skip
         parts.append(
             f"Step of the evaluation each cell kept: {listed}"
             + (

@@ -33,6 +33,7 @@ the claims (:func:`board_limits`).
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -347,16 +348,20 @@ def board_limits(cells: Sequence[Cell]) -> list[str]:
         out.append("Stand-ins (§): " + "; ".join(f"{m} = {a}" for m, a in stand_ins) + ".")
     if not _imagenet(cells):
         out.append("No ImageNet weights: the baseline rows are random-init.")
-    for fraction, (first, runs) in first_kept(cells).items():
+    by_fraction: dict[float, list[str]] = defaultdict(list)
+    for (task, fraction), (first, runs) in first_kept(cells).items():
         if 2 * first >= runs:
-            out.append(
-                f"First evaluation kept at {fraction_label(fraction)}: {first} of {runs} "
-                "fine-tuned seed runs kept the weights of their first evaluation (their best "
-                "validation score came before they had trained much), so comparisons at "
-                f"{fraction_label(fraction)} are between barely fine-tuned models (docs/protocol.md, "
-                "*The monitor at 1 %*: `benchmarks/monitor_effect.py` re-runs a comparison "
-                "under a validation-AUROC monitor)."
-            )
+            by_fraction[fraction].append(f"{task} {first} of {runs}")
+    for fraction, counts in sorted(by_fraction.items()):
+        at = fraction_label(fraction)
+        out.append(
+            f"First evaluation kept at {at}: {' and '.join(counts)} fine-tuned seed runs kept "
+            "the weights of their first evaluation (their best validation score came before "
+            f"they had trained much), so comparisons of those tasks at {at} are between barely "
+            "fine-tuned models (docs/protocol.md, *The monitor at 1 %*: "
+            "`benchmarks/monitor_effect.py` re-runs a comparison under a validation-AUROC "
+            "monitor)."
+        )
     small = sorted({c.task for c in cells if 0 < c.n < SMALL_SAMPLE})
     if small:
         out.append(f"Small test sets (< {SMALL_SAMPLE} ECGs): {', '.join(small)}.")

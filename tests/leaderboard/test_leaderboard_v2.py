@@ -328,7 +328,9 @@ def test_caption_and_limits_say_which_evaluation_each_cell_kept(
         "Step of the evaluation each cell kept: 10 %: 20, 100 %: 60; seed runs that kept "
         "their first evaluation: 12 of 12 at 10 %." in caption
     )
-    assert len(first) == 1 and first[0].startswith("First evaluation kept at 10 %: 12 of 12 ")
+    assert len(first) == 1 and first[0].startswith(
+        "First evaluation kept at 10 %: stemi 12 of 12 fine-tuned "
+    )
     assert "## Does the paper hold here?" in board.markdown() and first[0] in board.markdown()
 
 
