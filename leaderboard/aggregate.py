@@ -341,7 +341,12 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
     first = recs[0]
     values = [r.value for r in recs]
     # a seed whose metric is undefined (PPV without a positive call) leaves the cell undefined
-    defined = all(math.isfinite(v) for v in values)
+    mean = std = low = high = math.nan
+    if all(math.isfinite(v) for v in values):
+        low, high = min(values), max(values)
+        # clamped: a float mean of equal values can exceed them by one ulp
+        mean = min(max(statistics.fmean(values), low), high)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
     return Cell(
         task=first.task,
         source=first.source,
@@ -354,11 +359,10 @@ def summarise(items: Sequence[SourcedRecord]) -> Cell:
         experiment=first.experiment,
         protocol=first.protocol,
         fraction=first.fraction,
-        # clamped: a float mean of equal values can exceed them by one ulp
-        mean=min(max(statistics.fmean(values), min(values)), max(values)) if defined else math.nan,
-        std=(statistics.stdev(values) if len(values) > 1 else 0.0) if defined else math.nan,
-        min=min(values) if defined else math.nan,
-        max=max(values) if defined else math.nan,
+        mean=mean,
+        std=std,
+        min=low,
+        max=high,
         ci_low=_mean_or_none([r.ci_low for r in recs]),
         ci_high=_mean_or_none([r.ci_high for r in recs]),
         seeds=tuple(r.seed for r in recs),

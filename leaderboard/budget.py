@@ -109,6 +109,7 @@ def budget_caption(cells: Sequence[Cell]) -> str:
     probes = False
     early: list[int] = []  # min_steps of the seed runs that early stopping ended sooner
     kept_steps: dict[float, list[int]] = defaultdict(list)
+    firsts: dict[float, int] = defaultdict(int)  # seed runs that kept their first evaluation
     for cell in cells:
         for item in cell.records:
             count = record_steps(item.record)
@@ -120,6 +121,7 @@ def budget_caption(cells: Sequence[Cell]) -> str:
             steps[cell.fraction].append(count)
             if (kept := kept_evaluation(item.record)) is not None:
                 kept_steps[cell.fraction].append(kept[1])
+                firsts[cell.fraction] += kept[0] == 0
             config = item.record.details.get("train_config") or {}
             training = item.record.details.get("training") or {}
             rules.add(str(training.get("stopping_rule") or _rule(config)))
@@ -137,8 +139,8 @@ def budget_caption(cells: Sequence[Cell]) -> str:
         listed = ", ".join(
             f"{fraction_label(f)}: {span(kept_steps[f])}" for f in sorted(kept_steps)
         )
-        first = [f"{n} of {runs} at {fraction_label(f)}"
-                 for (_, f), (n, runs) in first_kept(cells).items() if n]  # fmt: skip
+        first = [f"{firsts[f]} of {len(kept_steps[f])} at {fraction_label(f)}"
+                 for f in sorted(kept_steps) if firsts[f]]  # fmt: skip
         parts.append(
             f"Step of the evaluation each cell kept: {listed}"
             + (

@@ -116,7 +116,7 @@ def _grid(
         fig.subfigures(1, 2, width_ratios=[size[0] - legend_width, legend_width])
         panels = fig.subfigs[0]
     axes = panels.subplots(n_rows, n_cols, squeeze=False)
-    characters = int((size[0] - legend_width * (not per_panel)) / TITLE_CHAR)
+    characters = int(width * n_cols / TITLE_CHAR)  # the panels (with per-panel legends)
     panels.suptitle("\n".join(textwrap.wrap(title, max(20, characters))))
     return fig, [list(r) for r in axes]
 
