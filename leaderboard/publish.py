@@ -149,7 +149,7 @@ def provenance_sentence(summary: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m leaderboard.publish RUN_DIR… --minutes M`` (what ``nox -s leaderboard`` runs)."""
+    """``python -m bench.leaderboard.publish RUN_DIR… --minutes M`` (what ``nox -s leaderboard`` runs)."""
     import argparse
     import os
     import platform
