@@ -16,7 +16,7 @@ The claims (Vaid et al., HeartBEiT):
 4. HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'
    (:mod:`bench.leaderboard.saliency`); its numbers come from the weights and rendered
    images, not from the published bundles, and the verdict says so
-   (:data:`SALIENCY_NOT_REDERIVABLE`).
+   (:mod:`bench.leaderboard.saliency_claim`, which also says which CNNs it counts).
 
 Each comparison is the board's own (:mod:`bench.leaderboard.paired`: pooled paired CI,
 seeds agreeing in direction, Holm within its table) where the board made it; comparisons
@@ -49,10 +49,11 @@ from bench.leaderboard.aggregate import (
     fraction_label,
 )
 from bench.leaderboard.budget import first_kept
+from bench.leaderboard.multiplicity import holm
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
-from bench.leaderboard.saliency import CNN_MODELS, saliency_differences, saliency_labels
+from bench.leaderboard.saliency_claim import PAPER_CNNS, SALIENCY_NOT_REDERIVABLE, saliency_tests
 from bench.leaderboard.seeds import SMALL_SAMPLE
 
 from bench.api import percentile_ci
@@ -212,8 +213,9 @@ def _claim(text: str, tested: Sequence[_Tested], untestable: str = "", why: str 
 
 
 def _gap_tested(board: _Board, metric: str, labels: dict[RowKey, str]) -> list[_Tested]:
-    """Per table and baseline: the difference of differences, smallest fraction vs 100 %."""
-    out = []
+    """Per table and baseline: the difference of differences, smallest fraction vs 100 %,
+    Holm-corrected across the claim."""
+    out: list[_Tested | _Gap] = []
     for table_cells in _tables(board.cells, metric).values():
         grid = {(c.row, c.fraction): c for c in table_cells}
         h = _row(table_cells, HEARTBEIT, True)
@@ -227,10 +229,52 @@ def _gap_tested(board: _Board, metric: str, labels: dict[RowKey, str]) -> list[_
             low, high = fractions[0], fractions[-1]
             quad = [grid[(h, low)], grid[(b, low)], grid[(h, high)], grid[(b, high)]]
             out.append(_dod(quad, board.values, labels, metric))
-    return out
+    gaps = [g for g in out if isinstance(g, _Gap)]
+    adjusted = dict(zip(map(id, gaps), holm([g.p for g in gaps]), strict=True))
+    return [g.tested(adjusted[id(g)]) if isinstance(g, _Gap) else g for g in out]
 
 
-def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric: str) -> _Tested:
+@dataclass(frozen=True)
+class _Gap:
+    """A difference of differences (:func:`_dod`) before the claim's Holm correction."""
+
+    head: str
+    points: list[float]
+    pooled: np.ndarray  # the pooled paired replicates of the difference of differences
+    behind: np.ndarray  # those of HeartBEiT minus the baseline at 100 %
+    gap_low: float
+    gap_high: float
+    low_label: str
+
+    @property
+    def p(self) -> float:
+        """Its two-sided p-value before correction."""
+        return wald_p(float(np.mean(self.points)), self.pooled)
+
+    def tested(self, p_holm: float) -> _Tested:
+        """Its direction and evidence given its Holm-adjusted p-value."""
+        low, high = percentile_ci(self.pooled)
+        point, n = float(np.mean(self.points)), len(self.points)
+        head = (f"{self.head}{_ci(low, high)} (pooled paired 95 % CI of the difference of "
+                f"differences, seeds {n}, Holm p {p_holm:.3g})")  # fmt: skip
+        agree = n >= MIN_FINDING_SEEDS and abs(np.sign(self.points).sum()) == n  # one sign
+        if not ((low > 0 or high < 0) and agree and p_holm < 0.05) or math.isnan(low):
+            return _Tested(0, f"{head}: no significant narrowing or widening")
+        if self.gap_low <= 0:  # no lead to narrow: the claim's premise fails here
+            moves = "falls further behind" if point > 0 else "gains"
+            return _Tested(0, f"{head}: HeartBEiT does not lead at {self.low_label}; it {moves} "
+                              "toward 100 %")  # fmt: skip
+        if point < 0:
+            return _Tested(-1, f"{head}: widens")
+        if percentile_ci(self.behind)[1] < 0 and abs(self.gap_high) > self.gap_low:
+            return _Tested(0, f"{head}: reverses, not narrows: the baseline leads at 100 % (CI "
+                              f"below zero) by more than HeartBEiT led at {self.low_label}")  # fmt: skip
+        return _Tested(1, f"{head}: narrows")
+
+
+def _dod(
+    quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric: str
+) -> _Tested | _Gap:
     """``(h_low − b_low) − (h_high − b_high)`` pooled over the seeds all four cells share."""
     h_low, b_low, h_high, b_high = quad
     gap_low, gap_high = h_low.mean - b_low.mean, h_high.mean - b_high.mean
@@ -254,30 +298,9 @@ def _dod(quad: list[Cell], values: Replicates, labels: dict[RowKey, str], metric
         behind.append(c.values - d.values)
     if not points:
         return _Tested(None, f"{head}; not tested (no seed in common)")
-    pooled = np.concatenate(replicates)
-    pooled = pooled[np.isfinite(pooled)]
-    low, high = percentile_ci(pooled)
-    point = float(np.mean(points))
-    p = wald_p(point, pooled)
-    agree = len(points) >= MIN_FINDING_SEEDS and (
-        all(x > 0 for x in points) or all(x < 0 for x in points)
-    )
-    stats = f"{_ci(low, high)} (pooled paired 95 % CI of the difference of differences, seeds {len(points)}, p {p:.3g})"
-    significant = (low > 0 or high < 0) and agree and p < 0.05
-    if not significant or math.isnan(low):
-        return _Tested(0, f"{head}{stats}: no significant narrowing or widening")
-    low_label = fraction_label(h_low.fraction)
-    if gap_low <= 0:  # no lead to narrow: the claim's premise fails here
-        moves = "falls further behind" if point > 0 else "gains"
-        return _Tested(0, f"{head}{stats}: HeartBEiT does not lead at {low_label}; it {moves} "
-                          "toward 100 %")  # fmt: skip
-    if point < 0:
-        return _Tested(-1, f"{head}{stats}: widens")
-    at_high = np.concatenate(behind)
-    if percentile_ci(at_high[np.isfinite(at_high)])[1] < 0 and abs(gap_high) > gap_low:
-        return _Tested(0, f"{head}{stats}: reverses, not narrows: the baseline leads at 100 % "
-                          f"(CI below zero) by more than HeartBEiT led at {low_label}")  # fmt: skip
-    return _Tested(1, f"{head}{stats}: narrows")
+    pooled, at_high = np.concatenate(replicates), np.concatenate(behind)
+    return _Gap(head, points, pooled[np.isfinite(pooled)], at_high[np.isfinite(at_high)],
+                gap_low, gap_high, fraction_label(h_low.fraction))  # fmt: skip
 
 
 def paper_claims(
@@ -305,26 +328,11 @@ def paper_claims(
     return claims
 
 
-#: Why the saliency claim's numbers, unlike the others, cannot be recomputed by a reader.
-SALIENCY_NOT_REDERIVABLE = (
-    "its numbers come from the trained weights and the rendered images, which the published "
-    "bundles leave out: `bench verify` checks them against the bundled saliency records but "
-    "cannot re-derive them (re-run `bench saliency` on the cells)"
-)
-
-
 def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
-    tested = []
-    labels = saliency_labels(saliency)
-    for d in saliency_differences(saliency):
-        name = d.metric.removeprefix("saliency_")
-        head = (f"{d.task}: {name} {labels[d.first]} − {labels[d.second]} {d.diff:+.3f}"
-                f"{_ci(d.ci_low, d.ci_high)} ({d.how}, 95 % CI)")  # fmt: skip
-        direction = (1 if d.diff > 0 else -1) if d.excludes_zero else 0
-        tested.append(_Tested(direction, head))
-    why = SALIENCY_NOT_REDERIVABLE if tested else (
-        f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and a CNN "
-        f"({', '.join(CNN_MODELS)}) on this board (bench saliency writes them)"
+    tested = [_Tested(direction, text) for direction, text in saliency_tests(saliency)]
+    why = SALIENCY_NOT_REDERIVABLE if any(t.direction is not None for t in tested) else (
+        f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and one of the "
+        f"paper's CNNs ({', '.join(PAPER_CNNS)}) on this board (bench saliency writes them)"
     )  # fmt: skip
     return _claim(
         "HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'",

@@ -59,11 +59,13 @@ def write_store(
     created: str = "2024-05-01T12:00:00",
     shift: float = 0.0,
     saliency: bool | str = False,
+    saliency_seeds: Sequence[int] = (0,),
     **overrides: object,
 ) -> Path:
     """Write ``root/run/results.jsonl`` + predictions CSVs; return the run directory.
     ``saliency``: also a saliency_localisation record per model and fraction, with
-    per-image scores (``"means"``: without them, as records written before they were kept)."""
+    per-image scores (``"means"``: without them, as records written before they were kept),
+    one per seed of ``saliency_seeds``."""
     run_dir = root / run
     (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
     base = ResultRecord(
@@ -106,12 +108,12 @@ def write_store(
                 ]
                 details = {"record_ids": SALIENCY_ECGS, "per_image": per_image}
                 details = details if saliency != "means" else {}
-                records.append(replace(
+                records += [replace(
                     base, model=model, init=init, fraction=fraction, metric="saliency_localisation",
                     arch=ARCH.get(model, model), experiment=f"exp-{model}-{init}",  # its cells' row
                     value=strength / 2, ci_low=strength / 2 - 0.05, ci_high=strength / 2 + 0.05,
-                    details=details,
-                ))  # fmt: skip
+                    details=details, seed=seed,
+                ) for seed in saliency_seeds]  # fmt: skip
     (run_dir / "results.jsonl").write_text(dumps(records))
     return run_dir
 

@@ -17,7 +17,7 @@ from bench.leaderboard.claims_check import (
 )
 from bench.leaderboard.html import board_html
 from bench.leaderboard.mdhtml import markdown_html
-from bench.leaderboard.paper_claims import FAILS, HOLDS, UNTESTABLE
+from bench.leaderboard.paper_claims import FAILS, HOLDS, INCONCLUSIVE, UNTESTABLE
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.saliency import saliency_differences
 from bench.leaderboard.verify_saliency import verify_saliency
@@ -29,10 +29,11 @@ FRACTIONS = (0.01, 0.1, 1.0)
 
 def _board(root: Path, baseline_init: str, baseline_strength: float, saliency: bool) -> Leaderboard:
     common = {"seeds": (0, 1), "fractions": FRACTIONS, "splits": ("internal",)}
-    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, saliency=saliency, **common)
+    explained = {"saliency": saliency, "saliency_seeds": (0, 1)}
+    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, **explained, **common)
     write_store(root, run="random", models={"heartbeit": ("random", 0.2)}, **common)
     baselines = {m: (baseline_init, baseline_strength) for m in ("resnet152", "vit-b16")}
-    write_store(root, run="base", models=baselines, saliency=saliency, **common)
+    write_store(root, run="base", models=baselines, **explained, **common)
     return build_leaderboard([root], metrics=["auroc"], replicates=200)
 
 
@@ -53,6 +54,7 @@ def test_each_claim_gets_a_verdict_with_its_numbers(random_baselines: Leaderboar
     for claim in (baselines, gap):
         assert claim.verdict == UNTESTABLE and "no ImageNet weights" in claim.reason
         assert len(claim.evidence) == 2  # still shown, against resnet152 and vit-b16
+    assert all("Holm p" in e for e in gap.evidence)  # corrected across the claim
     assert saliency.verdict == HOLDS
     (d,) = [
         d for d in saliency_differences(random_baselines.saliency) if d.second[0] == "resnet152"
@@ -86,10 +88,11 @@ def test_a_pretrained_model_and_its_random_init_twin_are_two_saliency_rows(tmp_p
     (d,) = saliency_differences(board.saliency)
     assert d.first[:2] == ("heartbeit", "mim") and d.diff == pytest.approx(1.0 - 0.5)
     assert "localisation: heartbeit (mim) − resnet152 = +0.500" in section
+    # one explained seed per row: a clear difference, but not a finding (the seeds rule)
     saliency = board.claims[3]
-    assert (
-        saliency.verdict == HOLDS and "heartbeit (mim) − resnet152 +0.500" in saliency.evidence[0]
-    )
+    assert saliency.verdict == INCONCLUSIVE
+    assert "heartbeit (mim) − resnet152 +0.500" in saliency.evidence[0]
+    assert "significant on 1 seed, and a finding needs 2 seeds" in saliency.evidence[0]
     data = json.loads(board.render("json"))
     assert {(c["model"], c["init"]) for c in data["saliency"]} == {
         ("heartbeit", "mim"), ("heartbeit", "random"), ("resnet152", "random")}  # fmt: skip
@@ -139,6 +142,49 @@ def test_saliency_differences_are_paired_on_the_ecgs_both_rows_explained(tmp_pat
     records[0].details["per_image"][0] += 0.8  # one ECG's score changed, the mean kept
     failed = [c.message for c in verify_saliency(folder, data, records) if c.status == "FAIL"]
     assert any("per-image scores average" in m for m in failed)
+
+
+def test_the_saliency_claim_counts_the_papers_image_cnns_only_and_needs_agreeing_seeds(
+    tmp_path: Path,
+) -> None:
+    """resnet1d's map lies over its signal's time axis: its difference is shown, not
+    counted. A difference against an image CNN counts after Holm across the claim, and
+    only when every explained seed has its sign."""
+    root = tmp_path / "runs"
+    common = {"seeds": (0, 1), "fractions": (1.0,), "splits": ("internal",),
+              "saliency": True, "saliency_seeds": (0, 1)}  # fmt: skip
+    write_store(root, run="mim", models={"heartbeit": ("mim", 2.0)}, **common)
+    write_store(root, run="base", models={"resnet152": ("random", 1.0)}, **common)
+    write_store(root, run="signal", models={"resnet1d": ("random", 0.2)}, **common)
+    board = build_leaderboard([root], metrics=["auroc"], replicates=50)
+    saliency = board.claims[3]
+    by_cnn = {
+        cnn: [e for e in saliency.evidence if f"− {cnn} " in e] for cnn in ("resnet152", "resnet1d")
+    }
+    assert len(by_cnn["resnet1d"]) == 1 and "not counted: a signal model" in by_cnn["resnet1d"][0]
+    assert "Holm p" not in by_cnn["resnet1d"][0]
+    (counted,) = by_cnn["resnet152"]
+    assert "Holm p" in counted and "seeds 2" in counted and "the paper's direction" in counted
+    assert saliency.verdict == HOLDS
+
+    # seed 1 of resnet152 now scores above heartbeit: the pooled difference stays, the
+    # seeds disagree, and the claim is no longer a finding
+    results = root / "base" / "results.jsonl"
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    for line in lines:
+        if line["metric"] == "saliency_localisation" and line["seed"] == 1:
+            line["value"] = 1.5
+    results.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    board = build_leaderboard([root], metrics=["auroc"], replicates=50)
+    saliency = board.claims[3]
+    assert saliency.verdict == INCONCLUSIVE
+    assert any("seeds disagree in direction" in e for e in saliency.evidence)
+
+    only_signal = tmp_path / "signal"
+    write_store(only_signal, run="mim", models={"heartbeit": ("mim", 2.0)}, **common)
+    write_store(only_signal, run="signal", models={"resnet1d": ("random", 0.2)}, **common)
+    claim = build_leaderboard([only_signal], metrics=["auroc"], replicates=50).claims[3]
+    assert claim.verdict == UNTESTABLE and "resnet152, efficientnet-b4" in claim.reason
 
 
 def test_imagenet_baselines_that_win_make_the_claim_fail(tmp_path: Path) -> None:
