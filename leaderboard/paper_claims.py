@@ -53,7 +53,7 @@ from bench.leaderboard.multiplicity import holm
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
-from bench.leaderboard.saliency_claim import PAPER_CNNS, SALIENCY_NOT_REDERIVABLE, saliency_tests
+from bench.leaderboard.saliency_claim import saliency_reason, saliency_tests
 from bench.leaderboard.seeds import SMALL_SAMPLE
 
 from bench.api import percentile_ci
@@ -330,14 +330,10 @@ def paper_claims(
 
 def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
     tested = [_Tested(direction, text) for direction, text in saliency_tests(saliency)]
-    why = SALIENCY_NOT_REDERIVABLE if any(t.direction is not None for t in tested) else (
-        f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and one of the "
-        f"paper's CNNs ({', '.join(PAPER_CNNS)}) on this board (bench saliency writes them)"
-    )  # fmt: skip
     return _claim(
         "HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'",
         tested,
-        why=why,
+        why=saliency_reason(saliency),
     )
 
 

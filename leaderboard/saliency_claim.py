@@ -22,12 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bench.leaderboard.aggregate import Cell
+from bench.leaderboard.aggregate import Cell, RowKey
 from bench.leaderboard.multiplicity import holm
 from bench.leaderboard.names import IMAGENET_BASELINES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS
 from bench.leaderboard.saliency import (
     CNN_MODELS,
+    HEARTBEIT,
     Z95,
     SaliencyDifference,
     latest_by_row,
@@ -47,6 +48,35 @@ SALIENCY_NOT_REDERIVABLE = (
     "bundles leave out: `bench verify` checks them against the bundled saliency records but "
     "cannot re-derive them (re-run `bench saliency` on the cells)"
 )
+
+
+def saliency_reason(saliency: Sequence[Cell]) -> str:
+    """What the claim's verdict rests on: why its numbers cannot be re-derived, and that
+    one explained seed per row cannot make a finding; or why it is not testable."""
+    counted = [d for d in saliency_differences(saliency) if d.second[0] in PAPER_CNNS]
+    if not counted:
+        return (
+            f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and one of "
+            f"the paper's CNNs ({', '.join(PAPER_CNNS)}) on this board (bench saliency writes "
+            "them)"
+        )
+    cells = latest_by_row(saliency)
+    if all(len(_per_seed(cells, d)) < MIN_FINDING_SEEDS for d in counted):
+        return (
+            f"{SALIENCY_NOT_REDERIVABLE}; no HeartBEiT and CNN rows share {MIN_FINDING_SEEDS} "
+            "explained seeds (run-level saliency explains the lowest seed at the largest "
+            "fraction), so no difference here can be a finding"
+        )
+    return SALIENCY_NOT_REDERIVABLE
+
+
+def _per_seed(
+    cells: dict[tuple[str, str, str, RowKey], Cell], d: SaliencyDifference
+) -> list[float]:
+    """``d``'s difference on each seed both of its rows explained."""
+    first, second = (cells[(d.task, d.source, d.metric, row)] for row in (d.first, d.second))
+    seeds = sorted(first.seed_values.keys() & second.seed_values.keys())
+    return [first.seed_values[s] - second.seed_values[s] for s in seeds]
 
 
 def interval_p(d: SaliencyDifference) -> float:
@@ -74,15 +104,13 @@ def saliency_tests(saliency: Sequence[Cell]) -> list[tuple[int | None, str]]:
         if id(d) not in adjusted:
             out.append((None, f"{head} ({d.how}, 95 % CI): {NOT_COUNTED}"))
             continue
-        first, second = (cells[(d.task, d.source, d.metric, row)] for row in (d.first, d.second))
-        seeds = sorted(first.seed_values.keys() & second.seed_values.keys())
-        per_seed = [first.seed_values[s] - second.seed_values[s] for s in seeds]
+        per_seed = _per_seed(cells, d)
         p = adjusted[id(d)]
-        head += f" ({d.how}, 95 % CI, Holm p {p:.3g}, seeds {len(seeds)})"
+        head += f" ({d.how}, 95 % CI, Holm p {p:.3g}, seeds {len(per_seed)})"
         if not (d.excludes_zero and p < 0.05):
             out.append((0, f"{head}: no significant difference"))
-        elif len(seeds) < MIN_FINDING_SEEDS:
-            out.append((0, f"{head}: significant on {len(seeds)} seed, and a finding needs "
+        elif len(per_seed) < MIN_FINDING_SEEDS:
+            out.append((0, f"{head}: significant on {len(per_seed)} seed, and a finding needs "
                            f"{MIN_FINDING_SEEDS} seeds agreeing in direction"))  # fmt: skip
         elif not all((x > 0) == (d.diff > 0) and x != 0 for x in per_seed):
             out.append((0, f"{head}: significant pooled, but the seeds disagree in direction"))

@@ -93,6 +93,7 @@ def test_a_pretrained_model_and_its_random_init_twin_are_two_saliency_rows(tmp_p
     assert saliency.verdict == INCONCLUSIVE
     assert "heartbeit (mim) − resnet152 +0.500" in saliency.evidence[0]
     assert "significant on 1 seed, and a finding needs 2 seeds" in saliency.evidence[0]
+    assert "no HeartBEiT and CNN rows share 2 explained seeds" in saliency.reason
     data = json.loads(board.render("json"))
     assert {(c["model"], c["init"]) for c in data["saliency"]} == {
         ("heartbeit", "mim"), ("heartbeit", "random"), ("resnet152", "random")}  # fmt: skip
@@ -165,7 +166,7 @@ def test_the_saliency_claim_counts_the_papers_image_cnns_only_and_needs_agreeing
     assert "Holm p" not in by_cnn["resnet1d"][0]
     (counted,) = by_cnn["resnet152"]
     assert "Holm p" in counted and "seeds 2" in counted and "the paper's direction" in counted
-    assert saliency.verdict == HOLDS
+    assert saliency.verdict == HOLDS and "explained seeds" not in saliency.reason
 
     # seed 1 of resnet152 now scores above heartbeit: the pooled difference stays, the
     # seeds disagree, and the claim is no longer a finding
