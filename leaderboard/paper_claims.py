@@ -53,7 +53,7 @@ from bench.leaderboard.multiplicity import holm
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
 from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
 from bench.leaderboard.replicates import Replicates
-from bench.leaderboard.saliency_claim import saliency_reason, saliency_tests
+from bench.leaderboard.saliency_claim import saliency_tests
 from bench.leaderboard.seeds import SMALL_SAMPLE
 
 from bench.api import percentile_ci
@@ -329,11 +329,11 @@ def paper_claims(
 
 
 def _saliency_claim(saliency: Sequence[Cell]) -> Claim:
-    tested = [_Tested(direction, text) for direction, text in saliency_tests(saliency)]
+    tests, reason = saliency_tests(saliency)
     return _claim(
         "HeartBEiT's saliency concentrates on the ST segment / QRS complex more than the CNNs'",
-        tested,
-        why=saliency_reason(saliency),
+        [_Tested(direction, text) for direction, text in tests],
+        why=reason,
     )
 
 

@@ -50,26 +50,6 @@ SALIENCY_NOT_REDERIVABLE = (
 )
 
 
-def saliency_reason(saliency: Sequence[Cell]) -> str:
-    """What the claim's verdict rests on: why its numbers cannot be re-derived, and that
-    one explained seed per row cannot make a finding; or why it is not testable."""
-    counted = [d for d in saliency_differences(saliency) if d.second[0] in PAPER_CNNS]
-    if not counted:
-        return (
-            f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and one of "
-            f"the paper's CNNs ({', '.join(PAPER_CNNS)}) on this board (bench saliency writes "
-            "them)"
-        )
-    cells = latest_by_row(saliency)
-    if all(len(_per_seed(cells, d)) < MIN_FINDING_SEEDS for d in counted):
-        return (
-            f"{SALIENCY_NOT_REDERIVABLE}; no HeartBEiT and CNN rows share {MIN_FINDING_SEEDS} "
-            "explained seeds (run-level saliency explains the lowest seed at the largest "
-            "fraction), so no difference here can be a finding"
-        )
-    return SALIENCY_NOT_REDERIVABLE
-
-
 def _per_seed(
     cells: dict[tuple[str, str, str, RowKey], Cell], d: SaliencyDifference
 ) -> list[float]:
@@ -77,6 +57,26 @@ def _per_seed(
     first, second = (cells[(d.task, d.source, d.metric, row)] for row in (d.first, d.second))
     seeds = sorted(first.seed_values.keys() & second.seed_values.keys())
     return [first.seed_values[s] - second.seed_values[s] for s in seeds]
+
+
+def _reason(
+    cells: dict[tuple[str, str, str, RowKey], Cell], counted: list[SaliencyDifference]
+) -> str:
+    """What the verdict rests on: why its numbers cannot be re-derived, and that one
+    explained seed per row cannot make a finding; or why it is not testable."""
+    if not counted:
+        return (
+            f"no saliency_* records of a pretrained {HEARTBEIT} (init not random) and one of "
+            f"the paper's CNNs ({', '.join(PAPER_CNNS)}) on this board (bench saliency writes "
+            "them)"
+        )
+    if all(len(_per_seed(cells, d)) < MIN_FINDING_SEEDS for d in counted):
+        return (
+            f"{SALIENCY_NOT_REDERIVABLE}; no HeartBEiT and CNN rows share {MIN_FINDING_SEEDS} "
+            "explained seeds (run-level saliency explains the lowest seed at the largest "
+            "fraction), so no difference here can be a finding"
+        )
+    return SALIENCY_NOT_REDERIVABLE
 
 
 def interval_p(d: SaliencyDifference) -> float:
@@ -88,9 +88,10 @@ def interval_p(d: SaliencyDifference) -> float:
     return math.erfc(abs(d.diff) / se / math.sqrt(2))
 
 
-def saliency_tests(saliency: Sequence[Cell]) -> list[tuple[int | None, str]]:
+def saliency_tests(saliency: Sequence[Cell]) -> tuple[list[tuple[int | None, str]], str]:
     """Each HeartBEiT-minus-CNN saliency difference as (direction, evidence): +1 a finding
-    in the paper's direction, −1 one against it, 0 none, ``None`` not counted."""
+    in the paper's direction, −1 one against it, 0 none, ``None`` not counted; and the
+    reason the verdict carries (what it rests on, or why it is not testable)."""
     labels = saliency_labels(saliency)
     cells = latest_by_row(saliency)
     diffs = saliency_differences(saliency)
@@ -118,4 +119,4 @@ def saliency_tests(saliency: Sequence[Cell]) -> list[tuple[int | None, str]]:
             direction = 1 if d.diff > 0 else -1
             side = "the paper's direction" if direction == 1 else "against the paper"
             out.append((direction, f"{head}: significant, {side}"))
-    return out
+    return out, _reason(cells, counted)
