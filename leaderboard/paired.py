@@ -68,6 +68,14 @@ ONE_SEED = "one seed only, not a finding"
 SEEDS_DISAGREE = "the seeds disagree in direction, not a finding"
 
 
+def seeds_agree(seed_diffs: Sequence[float]) -> bool | None:
+    """Whether every seed's difference has the same (non-zero) sign; None with fewer than
+    :data:`MIN_FINDING_SEEDS` seeds (nothing to agree with)."""
+    if len(seed_diffs) < MIN_FINDING_SEEDS:  # one seed cannot agree with another
+        return None
+    return all(d > 0 for d in seed_diffs) or all(d < 0 for d in seed_diffs)
+
+
 @dataclass(frozen=True)
 class Difference:
     """Relative difference of row ``reference`` to ``row`` at one fraction of one table.
@@ -100,11 +108,8 @@ class Difference:
 
     @property
     def seeds_agree(self) -> bool | None:
-        """Whether every tested seed's difference has the same (non-zero) sign; None with
-        fewer than :data:`MIN_FINDING_SEEDS` seeds (nothing to agree with)."""
-        if len(self.seed_diffs) < MIN_FINDING_SEEDS:  # one seed cannot agree with another
-            return None
-        return all(d > 0 for d in self.seed_diffs) or all(d < 0 for d in self.seed_diffs)
+        """:func:`seeds_agree` of the tested seeds' differences."""
+        return seeds_agree(self.seed_diffs)
 
     @property
     def ci_excludes_zero(self) -> bool | None:

@@ -49,9 +49,9 @@ from bench.leaderboard.aggregate import (
     fraction_label,
 )
 from bench.leaderboard.budget import first_kept
-from bench.leaderboard.multiplicity import holm
+from bench.leaderboard.multiplicity import ALPHA, holm
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
-from bench.leaderboard.paired import MIN_FINDING_SEEDS, Difference, compare_cells, decide, wald_p
+from bench.leaderboard.paired import Difference, compare_cells, decide, seeds_agree, wald_p
 from bench.leaderboard.replicates import Replicates
 from bench.leaderboard.saliency_claim import saliency_tests
 from bench.leaderboard.seeds import SMALL_SAMPLE
@@ -257,8 +257,8 @@ class _Gap:
         point, n = float(np.mean(self.points)), len(self.points)
         head = (f"{self.head}{_ci(low, high)} (pooled paired 95 % CI of the difference of "
                 f"differences, seeds {n}, Holm p {p_holm:.3g})")  # fmt: skip
-        agree = n >= MIN_FINDING_SEEDS and abs(np.sign(self.points).sum()) == n  # one sign
-        if not ((low > 0 or high < 0) and agree and p_holm < 0.05) or math.isnan(low):
+        agree = seeds_agree(self.points)
+        if not ((low > 0 or high < 0) and agree and p_holm < ALPHA) or math.isnan(low):
             return _Tested(0, f"{head}: no significant narrowing or widening")
         if self.gap_low <= 0:  # no lead to narrow: the claim's premise fails here
             moves = "falls further behind" if point > 0 else "gains"

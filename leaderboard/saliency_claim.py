@@ -23,9 +23,9 @@ import math
 from collections.abc import Sequence
 
 from bench.leaderboard.aggregate import Cell, RowKey
-from bench.leaderboard.multiplicity import holm
+from bench.leaderboard.multiplicity import ALPHA, holm
 from bench.leaderboard.names import IMAGENET_BASELINES
-from bench.leaderboard.paired import MIN_FINDING_SEEDS
+from bench.leaderboard.paired import MIN_FINDING_SEEDS, seeds_agree
 from bench.leaderboard.saliency import (
     CNN_MODELS,
     HEARTBEIT,
@@ -106,14 +106,14 @@ def saliency_tests(saliency: Sequence[Cell]) -> tuple[list[tuple[int | None, str
             out.append((None, f"{head} ({d.how}, 95 % CI): {NOT_COUNTED}"))
             continue
         per_seed = _per_seed(cells, d)
-        p = adjusted[id(d)]
+        p, agree = adjusted[id(d)], seeds_agree(per_seed)
         head += f" ({d.how}, 95 % CI, Holm p {p:.3g}, seeds {len(per_seed)})"
-        if not (d.excludes_zero and p < 0.05):
+        if not (d.excludes_zero and p < ALPHA):
             out.append((0, f"{head}: no significant difference"))
-        elif len(per_seed) < MIN_FINDING_SEEDS:
+        elif agree is None:
             out.append((0, f"{head}: significant on {len(per_seed)} seed, and a finding needs "
                            f"{MIN_FINDING_SEEDS} seeds agreeing in direction"))  # fmt: skip
-        elif not all((x > 0) == (d.diff > 0) and x != 0 for x in per_seed):
+        elif not agree or (per_seed[0] > 0) != (d.diff > 0):  # with the pooled sign too
             out.append((0, f"{head}: significant pooled, but the seeds disagree in direction"))
         else:
             direction = 1 if d.diff > 0 else -1
