@@ -3,8 +3,8 @@
 For one metric (AUROC by default), every comparison of every task, source, split and
 training fraction (:mod:`bench.leaderboard.paired`) becomes, per task, either a sentence
 (``stemi, internal test, 1 % of labels: heartbeit (mim) scores higher than heartbeit
-(random) (AUROC 0.71 vs 0.64, +10.9 %; difference +0.07 [0.03–0.11], pooled paired 95 %
-CI over 3 seeds, all in the same direction; Holm-adjusted p 0.004).``) when it is
+(random) (AUROC 0.71 vs 0.64, +10.9 %; difference +0.070 [+0.030, +0.110], pooled paired
+95 % CI over all 3 seeds, every seed in the same direction; Holm-adjusted p 0.004).``) when it is
 significant (:mod:`bench.leaderboard.paired`: pooled CI excluding zero, every seed in the
 same direction, Holm-adjusted p < 0.05), or an entry of the task's "No significant
 difference" list; a comparison that would be significant but was tested on a single seed
@@ -126,7 +126,7 @@ def findings(diffs: Sequence[Difference], cells: Sequence[Cell], metric: str = "
                 f"{_place(d.table, d.fraction, len(sources[task]) > 1)}: {first} scores "
                 f"{direction} than {second} ({name} {d.reference_value:.2f} vs {d.value:.2f}, "
                 f"{d.rel_diff_pct:+.1f} %; difference {d.reference_value - d.value:+.3f} "
-                f"[{d.ci_low:.3f}–{d.ci_high:.3f}], pooled paired 95 % CI over "
+                f"[{d.ci_low:+.3f}, {d.ci_high:+.3f}], pooled paired 95 % CI over "
                 f"{_seeds(len(d.seeds_tested))}, {_agree(len(d.seeds_tested))}; "
                 f"Holm-adjusted p {d.p_holm:.3g})."
             )

@@ -14,8 +14,9 @@ records and predictions published beside it, and diff them against the board's f
    (per table), seed differences, seed agreement and Finding (†).
 3. The recomputed numbers are diffed against ``leaderboard.json`` (within 1e-9),
    ``leaderboard.csv`` (at its printed 6 significant digits) and the main tables of
-   ``LEADERBOARD.md`` (:mod:`bench.leaderboard.verify_files`). Every difference is one
-   ``[FAIL]`` line: file, row, field, published vs recomputed.
+   ``LEADERBOARD.md`` (:mod:`bench.leaderboard.verify_files`); the Findings must state
+   exactly the recomputed findings (:mod:`bench.leaderboard.verify_findings`). Every
+   difference is one ``[FAIL]`` line: file, row, field, published vs recomputed.
 4. The saliency section (cells, differences, overlay figures) is recomputed from the
    bundles' ``bench saliency`` records (:mod:`bench.leaderboard.verify_saliency`); those
    records themselves are not re-derivable (they need the weights and rendered images),
@@ -48,6 +49,7 @@ from bench.leaderboard.reference_stats import (
     relative_pct,
 )
 from bench.leaderboard.verify_files import compare_csv, compare_markdown, differ
+from bench.leaderboard.verify_findings import compare_findings
 from bench.leaderboard.verify_saliency import verify_saliency
 
 from bench.api import (
@@ -312,6 +314,7 @@ def verify_board(folder: Path) -> Verdict:
         recomputed.append((table, _table(board, table, where, verdict)))
     verdict.checks += compare_csv(folder / "leaderboard.csv", recomputed)
     verdict.checks += compare_markdown(folder / "LEADERBOARD.md", recomputed)
+    verdict.checks += compare_findings(folder / "LEADERBOARD.md", data, recomputed)
     verdict.checks += verify_saliency(folder, data, _latest(saliency))
     theirs = {id(r) for r in submitted}
     own = [r for r in records if id(r) not in theirs]

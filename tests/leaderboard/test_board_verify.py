@@ -1,6 +1,7 @@
 """``bench verify LEADERBOARD_DIR``: a board published from real tiny runs verifies; a
 number changed in the JSON or the CSV, a prediction changed inside a bundle (its hash
-updated) and a Holm-adjusted p are each caught in one line; a missing bundle fails."""
+updated), a Holm-adjusted p and a finding added to the Markdown are each caught; a missing
+bundle fails."""
 
 from __future__ import annotations
 
@@ -131,6 +132,26 @@ def test_a_changed_csv_number_is_caught(host, published: Path, tmp_path: Path) -
     path.write_text(out.getvalue())
     (line,) = failures(host, folder)
     assert "leaderboard.csv line 2" in line and "ci_high: published" in line
+
+
+@slow
+def test_a_finding_added_to_the_markdown_is_caught(host, published: Path, tmp_path: Path) -> None:
+    folder = copy_board(published, tmp_path)
+    path = folder / "LEADERBOARD.md"
+    text = path.read_text()
+    assert "\n### stemi\n\n" in text.split("## Findings")[1].split("## Rows")[0]
+    fake = (
+        "stemi, internal test, 100 % of labels: resnet1d scores higher than vit-b16 (AUROC "
+        "0.90 vs 0.50, +80.0 %; difference +0.400 [+0.300, +0.500], pooled paired 95 % CI "
+        "over both seeds, every seed in the same direction; Holm-adjusted p 0.001)."
+    )
+    path.write_text(text.replace("\n### stemi\n\n", f"\n### stemi\n\n- {fake}\n", 1))
+    assert failures(host, folder) == [
+        "[FAIL] board: LEADERBOARD.md Findings stemi: printed finding no recomputed "
+        f"difference supports: {fake}",
+        "[FAIL] board: leaderboard.json findings: stemi: the JSON's finding sentences differ "
+        "from LEADERBOARD.md's",
+    ]
 
 
 @slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +23,7 @@ from bench.leaderboard.publish import write_leaderboard
 from bench.leaderboard.replicates import registered_metrics
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.settings import Comparisons
+from bench.leaderboard.verify_findings import compare_findings
 from click.testing import CliRunner
 
 from bench.run.records import ResultRecord, dumps, read_jsonl
@@ -211,7 +213,7 @@ def test_findings_are_generated_sentences_before_the_tables(tmp_path: Path) -> N
         f"stemi, internal test, 10 % of labels: heartbeit (mim)§ scores higher than heartbeit "
         f"(random)§ (AUROC {mim.mean:.2f} vs {random.mean:.2f}, "
         f"{100 * (mim.mean - random.mean) / random.mean:+.1f} %; difference "
-        f"{mim.mean - random.mean:+.3f} [{diff.ci_low:.3f}–{diff.ci_high:.3f}], pooled paired "
+        f"{mim.mean - random.mean:+.3f} [{diff.ci_low:+.3f}, {diff.ci_high:+.3f}], pooled paired "
         f"95 % CI over all 3 seeds, every seed in the same direction; Holm-adjusted p "
         f"{diff.p_holm:.3g})."
     )
@@ -221,6 +223,33 @@ def test_findings_are_generated_sentences_before_the_tables(tmp_path: Path) -> N
     assert "ecg-fm vs resnet1d (internal test 10 %, internal test 100 %)" in no_difference
     data = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
     assert sentence in data["findings"]["tasks"]["stemi"]
+
+
+def test_verify_holds_the_findings_to_exactly_the_recomputed_findings(tmp_path: Path) -> None:
+    """The verifier's own wording of a finding matches the board's Findings; a changed
+    number, a finding added to the Markdown, or a JSON sentence list that differs from the
+    Markdown's is one FAIL each."""
+    path = write_leaderboard([_store(tmp_path / "runs")], tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    # the published differences stand in for the recomputed ones (verify diffs those apart)
+    recomputed = [(t, [{} for _ in t["cells"]] + t["differences"]) for t in data["tables"]]
+    assert any(d["significant"] for t in data["tables"] if t["metric"] == "auroc"
+               for d in t["differences"])  # fmt: skip
+    assert compare_findings(path, data, recomputed) == []
+    text = path.read_text()
+    sentence = next(line for line in text.splitlines() if "; Holm-adjusted p " in line)
+    value = re.search(r"\(AUROC (\d\.\d\d) vs", sentence)
+    assert value is not None
+    changed = sentence.replace(value[0], f"(AUROC {float(value[1]) + 0.01:.2f} vs")
+    path.write_text(text.replace(sentence, changed))
+    problems = [c.message for c in compare_findings(path, data, recomputed)]
+    assert problems[0].startswith("recomputed finding not printed: stemi, internal test")
+    assert problems[1:] == [f"printed finding no recomputed difference supports: {changed[2:]}",
+                            "stemi: the JSON's finding sentences differ from LEADERBOARD.md's"]  # fmt: skip
+    path.write_text(text.replace(sentence, f"{sentence}\n{sentence}"))
+    problems = [c.message for c in compare_findings(path, data, recomputed)]
+    assert problems == [f"printed finding no recomputed difference supports: {sentence[2:]}",
+                        "stemi: the JSON's finding sentences differ from LEADERBOARD.md's"]  # fmt: skip
 
 
 def test_rows_state_identity_and_the_quick_profile_caption(board: Leaderboard) -> None:
