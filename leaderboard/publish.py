@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.leaderboard.aggregate import SUBMITTED_MARK
 from bench.leaderboard.calibration_plots import write_calibration
+from bench.leaderboard.claims_check import replace_facts
 from bench.leaderboard.html import write_html
 from bench.leaderboard.report import build_leaderboard
 from bench.leaderboard.saliency_figures import copy_overlays
@@ -162,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("results_dirs", nargs="+", type=Path)
     parser.add_argument("--minutes", type=float, required=True, help="wall time of the runs")
     parser.add_argument("--out-dir", type=Path, default=Path("leaderboard"))
+    parser.add_argument(
+        "--facts", type=Path, nargs="*", default=[Path("README.md"), Path("docs/leaderboard.md")],
+        help="prose whose <!-- board-facts --> block is rewritten from the new board (files "
+        "that do not exist are skipped)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     command = os.environ.get("BENCH_LEADERBOARD_COMMAND", "nox -s leaderboard")
     header = (
@@ -174,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if note:
         header += f" {note}"
     print(write_leaderboard(args.results_dirs, args.out_dir, header, args.minutes))
+    summary = json.loads((args.out_dir / "leaderboard.json").read_text(encoding="utf-8"))["summary"]
+    for prose in args.facts:
+        text = prose.read_text(encoding="utf-8") if prose.is_file() else None
+        if text is not None and replace_facts(text, summary) != text:
+            prose.write_text(replace_facts(text, summary), encoding="utf-8")
+            print(f"{prose}: board-facts block rewritten")
 
 
 if __name__ == "__main__":

@@ -312,3 +312,25 @@ def test_submitted_cells_are_not_counted_as_the_grids(tmp_path: Path) -> None:
     sentence = provenance_sentence(summary)
     assert f"The {summary['submitted_cells']} cells of submitted rows (⁺)" in sentence
     assert "commit `ccc`" in sentence and "`ccc`" not in sentence.split("The ")[0]
+
+
+def test_publishing_rewrites_the_board_facts_blocks_of_the_prose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m bench.leaderboard.publish … --facts FILE…` (what nox -s leaderboard runs)
+    rewrites each file's board-facts block from the new board, which then checks clean;
+    a file without a block, or one that does not exist, is left alone."""
+    from bench.leaderboard.publish import main
+
+    runs = tmp_path / "runs"
+    write_store(runs, run="mim", models={"heartbeit": ("mim", 2.0)}, seeds=(0, 1))
+    stale, plain = tmp_path / "README.md", tmp_path / "other.md"
+    stale.write_text("# Bench\n\n<!-- board-facts -->\nold words\n<!-- /board-facts -->\n")
+    plain.write_text("No block here.\n")
+    out = tmp_path / "leaderboard"
+    main([str(runs / "mim"), "--minutes", "12", "--out-dir", str(out),
+          "--facts", str(stale), str(plain), str(tmp_path / "missing.md")])  # fmt: skip
+    assert f"{stale}: board-facts block rewritten" in capsys.readouterr().out
+    assert "old words" not in stale.read_text() and "the grid took 12 min" in stale.read_text()
+    assert plain.read_text() == "No block here.\n" and not (tmp_path / "missing.md").exists()
+    assert check_files(out / "leaderboard.json", [stale, plain]) == []
