@@ -18,8 +18,10 @@ restored cell whose inputs changed is stale and re-run, its changed fields named
 Not saved: each cell's ``checkpoint/`` (megabytes a cell; the trained weights are not a
 number of the board) and the overlay PNGs of run-level saliency (megabytes each; its
 records are saved). ``bench run`` recomputes a run's run-level metrics (saliency) every
-time it runs the config, from the checkpoint of each model × task's cell at the config's
-largest fraction and lowest seed, so :func:`restore` holds those cells back and
+time it runs the config, from the checkpoints of the cells each metric's ``run_cells``
+names (saliency: each model × task's cell at the config's largest fraction, of the lowest
+seed or, with ``metric_options.saliency.seeds: all``, of every seed), so :func:`restore`
+holds those cells back and
 ``bench run`` trains them again (cells are bitwise reproducible from their identity, so
 the retrained cell's ``predictions.csv`` equals the saved one, which ``git diff`` shows
 after the next :func:`save`; its records differ only in their timings, creation time and
@@ -97,20 +99,22 @@ def restore(run_dir: Path, progress: Path = PROGRESS_DIR, cache: Path | None = N
 
 def _explained_cells(saved_run: Path) -> set[str]:
     """The saved cells whose checkpoints the run's run-level metrics need whenever
-    ``bench run`` runs the config: each model × task's cell at the config's largest
-    fraction and lowest seed."""
+    ``bench run`` runs the config: those each metric's ``run_cells`` names (by default each
+    model × task's cell at the config's largest fraction and lowest seed)."""
     run_json = saved_run / "run.json"
     if not run_json.is_file():
         return set()
     config = read_json_object(run_json, ProgressError).get("config") or {}
-    kinds = {spec.name: spec.kind for spec in get_host().registries.metrics}
-    if all(kinds.get(name, "scores") == "scores" for name in config.get("metrics") or []):
-        return set()  # no run-level metric (one of an absent plugin cannot run here either)
-    explained = (max(config["fractions"]), min(config["seeds"]))
+    specs = {spec.name: spec for spec in get_host().registries.metrics}
+    run_level = [specs[n] for n in config.get("metrics") or [] if n in specs and specs[n].run]
+    default = [(max(config["fractions"]), min(config["seeds"]))]
+    explained = {
+        cell for spec in run_level for cell in (spec.run_cells or (lambda _: default))(config)
+    }
     held_back = set()
     for identity_file in saved_run.glob("cells/*/identity.json"):
         identity = read_json_object(identity_file, ProgressError)
-        if (identity.get("fraction"), identity.get("seed")) == explained:
+        if (identity.get("fraction"), identity.get("seed")) in explained:
             held_back.add(identity_file.parent.name)
     return held_back
 

@@ -464,6 +464,12 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
             "sal",
             "--metric-option",
             "saliency.images=10",
+            "--metric-option",
+            "saliency.seeds=all",
+            "--seed",
+            "0",
+            "--seed",
+            "1",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -471,9 +477,12 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
     records = load_records([run_dir])
     metrics = {r.metric for r in records}
     assert {"auroc", "auprc", "saliency_localisation", "saliency_entropy"} <= metrics
-    overlay = "heartbeit__stemi__synthetic__f1__s0__finetune__gradcam.png"  # cell and method
-    assert (run_dir / "saliency" / overlay).is_file()
-    (localisation,) = [r for r in records if r.metric == "saliency_localisation"]
+    for seed in (0, 1):  # every seed's cell explained (seeds=all), each with its overlay
+        overlay = f"heartbeit__stemi__synthetic__f1__s{seed}__finetune__gradcam.png"
+        assert (run_dir / "saliency" / overlay).is_file()
+    by_seed = {r.seed: r for r in records if r.metric == "saliency_localisation"}
+    assert sorted(by_seed) == [0, 1]
+    localisation = by_seed[0]
     explained = len(localisation.details["record_ids"])
     assert 8 < explained <= 10  # the option's count, of which the overlay draws the first 8
     assert localisation.details["overlay_images"] == 8
@@ -483,7 +492,14 @@ def test_saliency_metrics_from_bench_run(cli, run_args, tmp_path):
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("saliency.imgs=3", "metric_options.saliency: unknown key(s) ['imgs']; known: ['images']"),
+        (
+            "saliency.imgs=3",
+            "metric_options.saliency: unknown key(s) ['imgs']; known: ['images', 'seeds']",
+        ),
+        (
+            "saliency.seeds=some",
+            "metric_options.saliency: 'seeds' expects one of ['lowest', 'all'], got 'some'",
+        ),
         (
             "saliency.images=0",
             "metric_options.saliency: 'images' expects a positive integer, got 0",

@@ -191,7 +191,9 @@ err_console = Console(stderr=True)
     multiple=True,
     metavar="PLUGIN.KEY=VALUE",
     help="Setting of a metric plugin, e.g. saliency.images=64 (ECGs the saliency_* metrics "
-    "explain per model × task; default 64). Evaluation only: finished cells are rescored.",
+    "explain per model × task; default 64) or saliency.seeds=all (explain every seed's cell "
+    "at the largest fraction, not only the lowest seed's). Evaluation only: finished cells "
+    "are rescored.",
 )
 @click.option(
     "--no-default-metrics",

@@ -135,7 +135,11 @@ entry of the run's `metric_options` (`MetricSpec.options`, set with `--metric-op
 ENTRY.KEY=VALUE` or YAML `metric_options: {ENTRY: {KEY: VALUE}}`) and checks it
 (`check_options(settings)` raises `ValueError`), before anything trains; an entry that no
 requested metric reads is an error. The saliency metrics read `saliency.images`, the test
-ECGs the run-level saliency explains per model and task (default 64).
+ECGs the run-level saliency explains per model and task (default 64), and `saliency.seeds`
+(`lowest`, the default, or `all`: the cell of every seed at the largest fraction, so a
+saliency comparison can be held to agreeing seeds). A metric with `run` may name the cells
+it reads checkpoints from (`run_cells(config) -> [(fraction, seed), …]`; default: the
+largest fraction and lowest seed), which the leaderboard's saved progress trains again.
 
 ## A complete plugin: model, task and metric
 

@@ -327,6 +327,11 @@ class MetricSpec:
     #: ``check_options(settings)`` raises :class:`ValueError` saying what is wrong.
     options: str = ""
     check_options: Callable[[Mapping[str, Any]], object] | None = None
+    #: For a metric with ``run``: the cells ``(fraction, seed)`` whose checkpoints ``run``
+    #: reads, given the run's config (``run.json``'s ``config``), so that a tool that keeps
+    #: a run's records but not its checkpoints knows which cells must train again (the
+    #: leaderboard's progress); without it, the config's largest fraction and lowest seed.
+    run_cells: Callable[[Mapping[str, Any]], Sequence[tuple[float, int]]] | None = None
     plugin: str = ""
     #: The task kinds (:data:`TaskKind`) a ``"scores"`` metric applies to: a default metric
     #: runs on those cells only, and requesting it for another kind is an error.

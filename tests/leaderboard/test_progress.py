@@ -98,7 +98,8 @@ def test_the_cell_run_level_saliency_explains_is_held_back_to_be_trained_again(
     tmp_path: Path,
 ):
     """bench run recomputes run-level saliency whenever it runs the config, from the
-    checkpoint of the largest-fraction, lowest-seed cell, which is not saved."""
+    checkpoint of the largest-fraction, lowest-seed cell (of every seed's, with
+    ``seeds: all``), which is not saved."""
     saved = tmp_path / "progress" / "runs" / "r"
     config = {"metrics": ["auroc", "saliency_localisation"], "fractions": [0.1, 1.0]}
     config |= {"seeds": [1, 2]}
@@ -121,6 +122,12 @@ def test_the_cell_run_level_saliency_explains_is_held_back_to_be_trained_again(
     (saved / "run.json").write_text(json.dumps({"config": config}))
     shutil.rmtree(run_dir)
     assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 3
+    # saliency of every seed (metric_options.saliency.seeds: all): every 100 % cell trains
+    config |= {"metrics": ["saliency_pointing"], "metric_options": {"saliency": {"seeds": "all"}}}
+    (saved / "run.json").write_text(json.dumps({"config": config}))
+    shutil.rmtree(run_dir)
+    assert restore(run_dir, saved.parent.parent, cache=tmp_path / "c") == 1
+    assert [p.name for p in (run_dir / "cells").iterdir()] == ["m__f0.1__s1"]
 
 
 def test_a_broken_saved_file_is_a_one_line_error_naming_it(tmp_path: Path, capsys) -> None:

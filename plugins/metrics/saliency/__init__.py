@@ -40,22 +40,37 @@ SALIENCY_METRICS: dict[str, tuple[bool, str]] = {
 
 
 #: The ``metric_options`` entry the saliency metrics read (``--metric-option
-#: saliency.images=64``).
+#: saliency.images=64``, ``saliency.seeds=all``).
 OPTIONS = "saliency"
 #: ECGs the run-level saliency explains per model × task unless ``images`` says otherwise.
 RUN_IMAGES = 64
+#: ``seeds``: explain the cell of the lowest seed (the default) or of every seed, each at
+#: the config's largest fraction; a comparison of saliency across models survives seeds
+#: only when every seed is explained.
+SEEDS = ("lowest", "all")
 
 
-def run_images(options: Mapping[str, Any]) -> int:
-    """The ``images`` setting of ``metric_options.saliency`` (default :data:`RUN_IMAGES`);
-    a :class:`ValueError` names an unknown key or a value that is not a positive integer."""
-    unknown = sorted(set(options) - {"images"})
+def run_options(options: Mapping[str, Any]) -> tuple[int, str]:
+    """``metric_options.saliency``'s ``images`` (default :data:`RUN_IMAGES`) and ``seeds``
+    (default ``"lowest"``); a :class:`ValueError` names an unknown key or a bad value."""
+    unknown = sorted(set(options) - {"images", "seeds"})
     if unknown:
-        raise ValueError(f"unknown key(s) {unknown}; known: ['images']")
+        raise ValueError(f"unknown key(s) {unknown}; known: ['images', 'seeds']")
     images = options.get("images", RUN_IMAGES)
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise ValueError(f"'images' expects a positive integer, got {images!r}")
-    return images
+    seeds = options.get("seeds", SEEDS[0])
+    if seeds not in SEEDS:
+        raise ValueError(f"'seeds' expects one of {list(SEEDS)}, got {seeds!r}")
+    return images, seeds
+
+
+def explained_cells(config: Mapping[str, Any]) -> list[tuple[float, int]]:
+    """The cells ``(fraction, seed)`` the run-level saliency of a run's ``config`` explains:
+    the largest fraction, at the lowest seed or (``seeds: all``) at every seed."""
+    _, seeds = run_options(config.get("metric_options", {}).get(OPTIONS, {}))
+    chosen = sorted(config["seeds"]) if seeds == "all" else [min(config["seeds"])]
+    return [(max(config["fractions"]), seed) for seed in chosen]
 
 
 def _compute(name: str, data: Any, **kwargs: Any) -> MetricValue:
@@ -76,7 +91,8 @@ def saliency_metric_specs() -> list[MetricSpec]:
             higher_is_better=higher,
             run=explain_run,
             options=OPTIONS,
-            check_options=run_images,
+            check_options=run_options,
+            run_cells=explained_cells,
         )
         for name, (higher, description) in SALIENCY_METRICS.items()
     ]
@@ -102,12 +118,12 @@ def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     """The ``run`` of the saliency metrics: Grad-CAM scores for a finished ``bench run``.
 
     Explains ``metric_options.saliency.images`` test ECGs (default :data:`RUN_IMAGES`,
-    positives first) of the cell at the largest fraction and lowest seed of the run's
-    config (``run.json``) of every model × task with Grad-CAM and stores the records (every
-    saliency metric, ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the
-    overlay PNGs; returns the PNG paths. That cell without a checkpoint is an error, not a
-    reason to explain another: the run's saliency must not depend on which checkpoints
-    were kept.
+    positives first) of the cells :func:`explained_cells` names (the largest fraction, at
+    the lowest seed or, with ``seeds: all``, at every seed) of every model × task of the
+    run's config (``run.json``) with Grad-CAM and stores the records (every saliency
+    metric, ``names`` included) in ``<run_dir>/saliency/results.jsonl`` beside the overlay
+    PNGs; returns the PNG paths. Such a cell without a checkpoint is an error, not a reason
+    to explain another: the run's saliency must not depend on which checkpoints were kept.
     """
     from bench.plugins.metrics.saliency.explained import SaliencyError
     from bench.plugins.metrics.saliency.pipeline import run_saliency
@@ -117,17 +133,18 @@ def explain_run(run_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     run_json = run_dir / "run.json"
     config = read_json_object(run_json, SaliencyError).get("config") or {}
     try:
-        n_images = run_images(config.get("metric_options", {}).get(OPTIONS, {}))
+        n_images, _ = run_options(config.get("metric_options", {}).get(OPTIONS, {}))
     except ValueError as exc:
         raise SaliencyError(f"{run_json}: field 'config.metric_options.{OPTIONS}': {exc}") from None
     grids = []
     for model in config["models"]:
         for task in config["tasks"]:
-            _, grid = run_saliency(
-                get_host(), model=model, task=task, run_dir=run_dir, output=run_dir,
-                source=config["sources"].get(task) or config["source"], method="gradcam",
-                n_images=n_images, fraction=max(config["fractions"]), seed=min(config["seeds"]),
-                profile=None, checkpoint=None, no_faithfulness=False,
-            )  # fmt: skip
-            grids.append(grid)
+            for fraction, seed in explained_cells(config):
+                _, grid = run_saliency(
+                    get_host(), model=model, task=task, run_dir=run_dir, output=run_dir,
+                    source=config["sources"].get(task) or config["source"], method="gradcam",
+                    n_images=n_images, fraction=fraction, seed=seed, profile=None,
+                    checkpoint=None, no_faithfulness=False,
+                )  # fmt: skip
+                grids.append(grid)
     return grids
