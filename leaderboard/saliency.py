@@ -47,7 +47,9 @@ CAPTION = (
     "ECGs' fiducials) divided by the region's share of the input, so 1 is chance (a uniform "
     "map) and above 1 the map concentrates on the region; pointing: share of images whose "
     "saliency peak lies in it. Mean over the explained test images [95 % bootstrap CI over "
-    "images]; the largest training fraction with saliency records per row. Differences "
+    "images], each averaged over the explained seeds (the seeds column: the cell of each "
+    "seed is explained on the same ECGs); the largest training fraction with saliency "
+    "records per row. Differences "
     "are paired on the ECGs both rows explained: the mean of the per-ECG differences [95 % "
     "percentile bootstrap CI over those ECGs, 1,000 resamples]; a line marked unpaired "
     "(records without per-image scores) is d [d ± 1.96 √(se₁² + se₂²)], each se from its CI."
@@ -224,15 +226,17 @@ def saliency_markdown(cells: Sequence[Cell]) -> str:
         region = _region(list(mine.values()))
         lines += [f"### {task} · {source} (region: {region})", ""]
         lines += [
-            "| model | fraction | images | localisation | pointing |",
-            "|---|--:|--:|--:|--:|",
+            "| model | fraction | seeds | images | localisation | pointing |",
+            "|---|--:|--:|--:|--:|--:|",
         ]
         for row in rows:
             got = {m: mine.get((task, source, m, row)) for m in SALIENCY_COLUMNS}
             any_cell = next(c for c in got.values() if c is not None)
             lines.append(
                 f"| {labels[row]} | {fraction_label(any_cell.fraction)} | "
-                f"{any_cell.n} | " + " | ".join(_value(got[m]) for m in SALIENCY_COLUMNS) + " |"
+                f"{','.join(map(str, any_cell.seeds))} | {any_cell.n} | "
+                + " | ".join(_value(got[m]) for m in SALIENCY_COLUMNS)
+                + " |"
             )
         lines.append("")
         for d in (d for d in diffs if (d.task, d.source) == (task, source)):

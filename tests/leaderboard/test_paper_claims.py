@@ -65,7 +65,7 @@ def test_each_claim_gets_a_verdict_with_its_numbers(random_baselines: Leaderboar
     assert "Synthetic cohort" in md.split("## Findings")[0]
     # the board's rows keep their board-wide names: only the MIM row has saliency records,
     # and its saliency row still says which heartbeit it is
-    assert "## Saliency" in md and "| heartbeit (mim) | 100 % |" in md
+    assert "## Saliency" in md and "| heartbeit (mim) | 100 % | 0,1 |" in md  # both seeds
     data = json.loads(random_baselines.render("json"))
     assert [c["verdict"] for c in data["paper_claims"]] == [
         c.verdict for c in random_baselines.claims
@@ -83,8 +83,8 @@ def test_a_pretrained_model_and_its_random_init_twin_are_two_saliency_rows(tmp_p
     board = build_leaderboard([root], metrics=["auroc"], replicates=50)
     md = board.markdown()
     section = md[md.index("## Saliency") : md.index("\n## ", md.index("## Saliency"))]
-    assert "| heartbeit (mim) | 100 % | 0 | 1.00" in section
-    assert "| heartbeit (random) | 100 % | 0 | 0.30" in section
+    assert "| heartbeit (mim) | 100 % | 0 | 0 | 1.00" in section
+    assert "| heartbeit (random) | 100 % | 0 | 0 | 0.30" in section
     (d,) = saliency_differences(board.saliency)
     assert d.first[:2] == ("heartbeit", "mim") and d.diff == pytest.approx(1.0 - 0.5)
     assert "localisation: heartbeit (mim) − resnet152 = +0.500" in section
