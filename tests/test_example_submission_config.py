@@ -16,9 +16,12 @@ def test_the_example_submission_runs_the_core_grid_settings() -> None:
     core = load_yaml((REPO / "configs" / "leaderboard-1-stemi.yaml").read_text())
     submission = load_yaml((REPO / "examples/bench-example-plugin/submission.yaml").read_text())
     assert submission["models"] == ["example-signal-cnn"]
-    assert set(submission) == set(core)
-    for key in set(core) - OWN_KEYS - {"metrics"}:
-        assert submission[key] == core[key], key
-    # the same metrics, the run-level saliency metrics left out (as the file's header says)
+    # the same metrics, the run-level saliency metrics and their options left out (as the
+    # file's header says)
     core_metrics = [m for m in core["metrics"] if not m.startswith("saliency_")]
     assert submission["metrics"] == core_metrics
+    core_options = {k: v for k, v in core.get("metric_options", {}).items() if k != "saliency"}
+    assert submission.get("metric_options", {}) == core_options
+    assert set(submission) - {"metric_options"} == set(core) - {"metric_options"}
+    for key in set(core) - OWN_KEYS - {"metrics", "metric_options"}:
+        assert submission[key] == core[key], key
