@@ -175,7 +175,7 @@ def paired_numbers(first: Sequence[SeedResample], second: Sequence[SeedResample]
     d = statistics.fmean(a.point for a in first) - statistics.fmean(b.point for b in second)
     low, high = percentile_interval(finite)
     sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-    p = float(2 * norm.cdf(-abs(d) / sd)) if sd > 0 else 1.0 if d == 0 else 0.0
+    p = normal_p(d, sd)
     return PairedNumbers(
         diff=d,
         ci_low=None if np.isnan(low) else low,
@@ -184,6 +184,14 @@ def paired_numbers(first: Sequence[SeedResample], second: Sequence[SeedResample]
         seed_diffs=tuple(a.point - b.point for a, b in zip(first, second, strict=True)),
         seeds=tuple(a.seed for a in first),
     )
+
+
+def normal_p(point: float, se: float) -> float:
+    """Two-sided ``2 Φ(−|point| / se)``; without a positive ``se``, 1 when ``point`` is 0
+    and 0 otherwise."""
+    if not se > 0:
+        return 1.0 if point == 0 else 0.0
+    return float(2 * norm.cdf(-abs(point) / se))
 
 
 def holm_adjusted(p_values: Sequence[float]) -> list[float]:

@@ -13,12 +13,11 @@ differences all have the pooled sign.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.leaderboard.reference_stats import ALPHA, holm_adjusted
+from bench.leaderboard.reference_stats import ALPHA, holm_adjusted, normal_p
 
 #: The CNNs of the paper's saliency comparison.
 SALIENCY_CNNS = ("resnet152", "efficientnet-b4")
@@ -92,13 +91,21 @@ def _saliency_cell(
     return max(found, key=lambda c: c["fraction"]) if found else None
 
 
+def _seed_diffs(cells: list[dict[str, Any]], d: dict[str, Any]) -> list[float]:
+    """``d``'s difference on each seed both of its rows explained."""
+    first, second = (_saliency_cell(cells, d, d[k]) for k in ("first_row", "second_row"))
+    if first is None or second is None:
+        return []
+    shared = sorted(set(first["seed_values"]) & set(second["seed_values"]))
+    return [first["seed_values"][s] - second["seed_values"][s] for s in shared]
+
+
 def saliency_lines(data: dict[str, Any]) -> list[Line]:
     """Claim 4's lines from the board's (verified) saliency cells and differences."""
     cells = data.get("saliency") or []
     diffs = data.get("saliency_differences") or []
     counted = [d for d in diffs if d["second"] in SALIENCY_CNNS]
-    p = [math.erfc(abs(d["diff"]) / se / math.sqrt(2)) if (se := (d["ci_high"] - d["ci_low"]) / (2 * Z95)) > 0
-         else float(d["diff"] == 0) for d in counted]  # fmt: skip
+    p = [normal_p(d["diff"], (d["ci_high"] - d["ci_low"]) / (2 * Z95)) for d in counted]
     adjusted = dict(zip(map(id, counted), holm_adjusted(p), strict=True))
     out = []
     for d in diffs:
@@ -111,17 +118,7 @@ def saliency_lines(data: dict[str, Any]) -> list[Line]:
         if id(d) not in adjusted:
             out.append(Line(parts, "): for information, not counted", None, prefix=True))
             continue
-        first, second = (_saliency_cell(cells, d, d[k]) for k in ("first_row", "second_row"))
-        shared = (
-            sorted(set(first["seed_values"]) & set(second["seed_values"]))
-            if first and second
-            else []
-        )
-        per_seed = (
-            [first["seed_values"][s] - second["seed_values"][s] for s in shared]
-            if first and second
-            else []
-        )
+        per_seed = _seed_diffs(cells, d)
         parts = (*parts[:-1], f"{parts[-1]}, Holm p {adjusted[id(d)]:.3g}, seeds {len(per_seed)})")
         if not (excludes_zero(d["ci_low"], d["ci_high"]) and adjusted[id(d)] < ALPHA):
             out.append(Line(parts, ": no significant difference", 0))

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 from bench.leaderboard.names import IMAGENET_BASELINES, METRIC_NAMES
-from bench.leaderboard.reference_stats import ALPHA, SeedResample, holm_adjusted
+from bench.leaderboard.reference_stats import ALPHA, SeedResample, holm_adjusted, normal_p
 from bench.leaderboard.verify_claim_lines import (
     CON,
     PRO,
@@ -216,12 +216,7 @@ class _Gap:
         """Its two-sided p-value before Holm."""
         finite = self.pooled[np.isfinite(self.pooled)]
         sd = float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0
-        point = float(np.mean(self.points))
-        return (
-            (1.0 if point == 0 else 0.0)
-            if not sd > 0
-            else math.erfc(abs(point) / sd / math.sqrt(2))
-        )
+        return normal_p(float(np.mean(self.points)), sd)
 
     def line(self, p_holm: float) -> Line:
         """Its line given its Holm-adjusted p-value."""
