@@ -46,16 +46,16 @@ from bench.leaderboard.verify_claim_lines import (
     saliency_lines,
     verdict,
 )
+from bench.leaderboard.verify_files import Recomputed
+from bench.leaderboard.verify_findings import SPLITS
 
 from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, percentile_interval
 
-SPLITS = {"internal": "internal test", "external": "external site"}
 HEARTBEIT = "heartbeit"
 SECTION = "## Does the paper hold here?"
 #: The seeds of one recomputed cell (table, cell) on the board's resamples; None when not
 #: re-derivable.
 SeedsOf = Callable[[dict[str, Any], dict[str, Any]], "list[SeedResample] | None"]
-Recomputed = Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]
 
 
 class _Board:

@@ -13,18 +13,17 @@ or selection bug there cannot verify itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.names import METRIC_NAMES
+from bench.leaderboard.verify_files import Recomputed
 
 from bench.api import FAIL, Check
 
 SPLITS = {"internal": "internal test", "external": "external site"}
 #: Every finding sentence, and no other line of the Findings, carries this.
 FINDING_MARK = "; Holm-adjusted p "
-Recomputed = Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]
 
 
 def expected_fragments(
