@@ -94,10 +94,15 @@ class SaliencyDifference:
         }  # fmt: skip
 
 
+def interval_se(low: float, high: float) -> float:
+    """The standard error a normal 95 % interval ``[low, high]`` implies."""
+    return (high - low) / (2 * Z95)
+
+
 def _se(cell: Cell) -> float | None:
     if cell.ci_low is None or cell.ci_high is None:
         return None
-    return (cell.ci_high - cell.ci_low) / (2 * Z95)
+    return interval_se(cell.ci_low, cell.ci_high)
 
 
 def unpaired_difference(a: Cell, b: Cell) -> SaliencyDifference | None:

@@ -29,8 +29,8 @@ from bench.leaderboard.paired import MIN_FINDING_SEEDS, seeds_agree
 from bench.leaderboard.saliency import (
     CNN_MODELS,
     HEARTBEIT,
-    Z95,
     SaliencyDifference,
+    interval_se,
     latest_by_row,
     saliency_differences,
     saliency_labels,
@@ -82,7 +82,7 @@ def _reason(
 def interval_p(d: SaliencyDifference) -> float:
     """Two-sided p-value of ``d`` from its 95 % interval's normal approximation; 1 when the
     interval has no width and ``d`` is 0, 0 when it has none and ``d`` is not."""
-    se = (d.ci_high - d.ci_low) / (2 * Z95)
+    se = interval_se(d.ci_low, d.ci_high)
     if not se > 0:
         return 1.0 if d.diff == 0 else 0.0
     return math.erfc(abs(d.diff) / se / math.sqrt(2))

@@ -46,7 +46,7 @@ from bench.leaderboard.verify_claim_lines import (
     saliency_lines,
     verdict,
 )
-from bench.leaderboard.verify_files import Recomputed
+from bench.leaderboard.verify_files import Recomputed, markdown_section
 from bench.leaderboard.verify_findings import SPLITS
 
 from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, percentile_interval
@@ -241,13 +241,6 @@ class _Gap:
         return Line(parts, ": narrows", 1)
 
 
-def _section(path: Path) -> str:
-    text = "\n" + path.read_text(encoding="utf-8") if path.is_file() else ""
-    start = text.find(f"\n{SECTION}\n")
-    end = text.find("\n## ", start + 1)
-    return "" if start < 0 else text[start : end if end > 0 else len(text)]
-
-
 def compare_claims(
     path: Path, data: dict[str, Any], recomputed: Recomputed, seeds_of: SeedsOf
 ) -> list[Check]:
@@ -262,7 +255,8 @@ def compare_claims(
         (saliency_lines(data), False),
     ]
     published = data.get("paper_claims") or []
-    section = _section(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    section = markdown_section(text, SECTION) or ""
     out: list[Check] = []
     if len(published) != len(expected):
         out.append(Check("leaderboard.json paper_claims", "paper claims", FAIL,

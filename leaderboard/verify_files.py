@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -136,12 +137,16 @@ def cell_text(expected: dict[str, Any]) -> str:
     return text
 
 
-def _section(text: str, heading: str) -> str | None:
-    start = text.find(heading + "\n")
+def markdown_section(text: str, heading: str) -> str | None:
+    """The lines of Markdown ``text`` from the line ``heading`` (e.g. ``"## Findings"``) up
+    to the next heading of its level or a higher one; None when no line is ``heading``."""
+    level = len(heading) - len(heading.lstrip("#"))
+    text = "\n" + text
+    start = text.find(f"\n{heading}\n")
     if start < 0:
         return None
-    end = text.find("\n#", start + len(heading))
-    return text[start : end if end > 0 else len(text)]
+    end = re.compile(rf"\n#{{1,{level}}} ").search(text, start + 1)
+    return text[start + 1 : end.start() if end else len(text)]
 
 
 def compare_markdown(path: Path, recomputed: Recomputed) -> list[Check]:
@@ -153,7 +158,7 @@ def compare_markdown(path: Path, recomputed: Recomputed) -> list[Check]:
     for table, lines in recomputed:
         metric = METRIC_NAMES.get(table["metric"], table["metric"])
         heading = f"### {table['task']} · {table['source']} · {table['split']} · {metric}"
-        section = _section(text, heading)
+        section = markdown_section(text, heading)
         if section is None:
             out.append(Check(path.name, "board", FAIL, f"no section {heading!r}"))
             continue

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.names import METRIC_NAMES
-from bench.leaderboard.verify_files import Recomputed
+from bench.leaderboard.verify_files import Recomputed, markdown_section
 
 from bench.api import FAIL, Check
 
@@ -49,11 +49,9 @@ def expected_fragments(
 
 def _printed(text: str) -> dict[str, list[str]]:
     """The finding sentences of each task's subsection of ``## Findings``."""
-    start = text.find("\n## Findings\n")
-    end = text.find("\n## ", start + 1)
     out: dict[str, list[str]] = {}
     task = None
-    for line in text[start : end if end > 0 else len(text)].splitlines() if start >= 0 else []:
+    for line in (markdown_section(text, "## Findings") or "").splitlines():
         if line.startswith("### "):
             task = line.removeprefix("### ").strip()
             out[task] = []

@@ -42,7 +42,7 @@ from bench.leaderboard.saliency import (
     UNPAIRED,
     Z95,
 )
-from bench.leaderboard.verify_files import TOLERANCE, differ
+from bench.leaderboard.verify_files import TOLERANCE, differ, markdown_section
 
 from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, ResultRecord, percentile_interval
 
@@ -182,11 +182,9 @@ def _markdown(path: Path, shown: dict[Key, Any], diffs: dict[Key, Any]) -> list[
     if not shown:
         return []
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    start = text.find("## Saliency\n")
-    if start < 0:
+    section = markdown_section(text, "## Saliency")
+    if section is None:
         return [Check(path.name, "saliency", FAIL, "no '## Saliency' section")]
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end > 0 else len(text)]
     out = []
     for key, cell in shown.items():
         if _printed(cell) not in section:

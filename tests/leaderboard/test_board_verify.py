@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from bench.leaderboard.verify_files import markdown_section
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -212,3 +213,18 @@ def test_holm_from_its_definition(p: list[float]) -> None:
     for rank, i in enumerate(order):
         assert adjusted[i] >= p[i]
         assert adjusted[i] == max(min(1.0, (m - j) * p[order[j]]) for j in range(rank + 1))
+
+
+BODY = st.lists(st.text("ab |0.-", max_size=12), max_size=4).map("\n".join)
+
+
+@given(BODY, BODY, BODY, BODY)
+def test_a_markdown_section_ends_at_its_own_level(before, body, sub, after) -> None:
+    """The verifier reads ``## X`` up to the next ``## `` (keeping its ``### `` parts) and a
+    table's ``### `` up to the next ``### ``; a heading that only starts alike is not it."""
+    text = f"# Board\n{before}\n## Findings more\nno\n## Findings\n{body}\n### stemi\n{sub}\n"
+    text += f"## Rows\n{after}"
+    assert markdown_section(text, "## Findings") == f"## Findings\n{body}\n### stemi\n{sub}"
+    assert markdown_section(text, "### stemi") == f"### stemi\n{sub}"
+    assert markdown_section(text, "## Rows") == f"## Rows\n{after}"
+    assert markdown_section(text, "## Saliency") is None
