@@ -22,7 +22,9 @@ records and predictions published beside it, and diff them against the board's f
    records themselves are not re-derivable (they need the weights and rendered images),
    and a saliency number with no bundled record behind it fails.
 5. "Does the paper hold here?": every claim's lines and verdict are generated again from
-   the recomputed numbers (:mod:`bench.leaderboard.verify_claims`).
+   the recomputed numbers (:mod:`bench.leaderboard.verify_claims`); each table's caption
+   (steps, kept evaluations, early stops) and the limits' counts from the records
+   (:mod:`bench.leaderboard.verify_budget`).
 
 Measured quantities (wall time, parameter counts from the cost measurement, the clinical
 profile's latency) are listed as not re-derivable and never compared; the permutation
@@ -49,6 +51,7 @@ from bench.leaderboard.reference_stats import (
     paired_numbers,
     relative_pct,
 )
+from bench.leaderboard.verify_budget import verify_budget
 from bench.leaderboard.verify_claims import compare_claims
 from bench.leaderboard.verify_files import compare_csv, compare_markdown, differ
 from bench.leaderboard.verify_findings import compare_findings
@@ -323,6 +326,7 @@ def verify_board(folder: Path) -> Verdict:
     verdict.checks += compare_markdown(folder / "LEADERBOARD.md", recomputed)
     verdict.checks += compare_findings(folder / "LEADERBOARD.md", data, recomputed)
     verdict.checks += compare_claims(folder / "LEADERBOARD.md", data, recomputed, board.seeds_of)
+    verdict.checks += verify_budget(folder / "LEADERBOARD.md", data, board.records_of)
     verdict.checks += verify_saliency(folder, data, _latest(saliency))
     theirs = {id(r) for r in submitted}
     own = [r for r in records if id(r) not in theirs]

@@ -149,6 +149,12 @@ def markdown_section(text: str, heading: str) -> str | None:
     return text[start + 1 : end.start() if end else len(text)]
 
 
+def table_heading(table: dict[str, Any]) -> str:
+    """The Markdown heading of a published table (``### task · source · split · metric``)."""
+    metric = METRIC_NAMES.get(table["metric"], table["metric"])
+    return f"### {table['task']} · {table['source']} · {table['split']} · {metric}"
+
+
 def compare_markdown(path: Path, recomputed: Recomputed) -> list[Check]:
     """Every recomputed cell, as printed, in its table's section of ``LEADERBOARD.md``."""
     if not path.is_file():
@@ -156,8 +162,7 @@ def compare_markdown(path: Path, recomputed: Recomputed) -> list[Check]:
     text = path.read_text(encoding="utf-8")
     out = []
     for table, lines in recomputed:
-        metric = METRIC_NAMES.get(table["metric"], table["metric"])
-        heading = f"### {table['task']} · {table['source']} · {table['split']} · {metric}"
+        heading = table_heading(table)
         section = markdown_section(text, heading)
         if section is None:
             out.append(Check(path.name, "board", FAIL, f"no section {heading!r}"))
