@@ -1,11 +1,14 @@
 """The verifier's replicate-loop forms (AUROC, average precision, Brier, MAE, RMSE) equal
-scikit-learn's (they replace it inside the bootstrap loop only, for speed)."""
+scikit-learn's (they replace it inside the bootstrap loop only, for speed); its ECE, which
+scikit-learn lacks, equals one built from ``calibration_curve`` and bins as the metric does."""
 
 from __future__ import annotations
 
 import numpy as np
+from bench.plugins.metrics.calibration import ece_replicates
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -61,3 +64,27 @@ def test_records_of_one_evaluation_set_share_the_replicates_they_resample() -> N
         reference_score("auroc", y, s, groups, replicates=200, seed=seed) for seed in (3, 4)
     )
     assert (seed_3.ci_low, seed_3.ci_high) != (seed_4.ci_low, seed_4.ci_high)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), seed=st.integers(0, 2**32 - 1))
+def test_the_reference_ece_equals_one_built_from_scikit_learn(n: int, seed: int) -> None:
+    """ECE from ``calibration_curve``'s per-bin rates weighted by the bins' counts (on
+    continuous scores, where no score sits on a bin edge, which the two assign apart)."""
+    rng = np.random.default_rng(seed)
+    y, s = rng.integers(0, 2, n).astype(float), rng.random(n)
+    observed, predicted = calibration_curve(y, s, n_bins=15, strategy="uniform")
+    counts = np.histogram(s, bins=np.linspace(0, 1, 16))[0]
+    by_sklearn = np.sum(counts[counts > 0] * np.abs(observed - predicted)) / n
+    assert abs(replicate_value("ece", y, s) - by_sklearn) < 1e-12
+
+
+@given(levels=st.sampled_from([5, 15, 30]), seed=st.integers(0, 2**32 - 1))
+def test_the_reference_ece_bins_edges_as_the_metric_does(levels: int, seed: int) -> None:
+    """Scores on the bin edges (k/15, and 1.0 in the last bin) fall where the ``ece`` metric
+    puts them; a score outside [0, 1] has no ECE."""
+    rng = np.random.default_rng(seed)
+    y, s = rng.integers(0, 2, 90).astype(float), rng.integers(0, levels + 1, 90) / levels
+    harness = ece_replicates(y, s, np.ones((1, 90)))[0]
+    assert abs(replicate_value("ece", y, s) - harness) < 1e-12
+    assert np.isnan(replicate_value("ece", y, s + 1.5))

@@ -4,7 +4,8 @@ Verification must not share the harness's kernels (a bug in a kernel would verif
 itself), so nothing here imports :mod:`bench.statistics` or a metric plugin. Point
 estimates come from scikit-learn (``roc_auc_score``, ``average_precision_score``,
 ``precision_recall_curve`` + ``auc``, ``brier_score_loss``, ``mean_absolute_error``,
-``root_mean_squared_error``, ``r2_score``) and SciPy's ``pearsonr``; confidence intervals
+``root_mean_squared_error``, ``r2_score``) and SciPy's ``pearsonr`` (the expected
+calibration error, which scikit-learn lacks, from its definition); confidence intervals
 from a bootstrap written as a plain loop over replicates, in which AUROC, average
 precision, the Brier score, MAE and RMSE are computed from their definitions (Mann–Whitney
 ranks; precision summed over recall steps; mean squared or absolute errors), tested equal
@@ -86,6 +87,25 @@ def _r2(y: np.ndarray, s: np.ndarray) -> float:
     return float("nan") if np.all(y == y[0]) else float(r2_score(y, s))
 
 
+#: Equal-width probability bins of the expected calibration error (the ``ece`` metric's).
+ECE_BINS = 15
+
+
+def _ece_by_definition(y: np.ndarray, s: np.ndarray) -> float:
+    """Expected calibration error of probabilities ``s``: ``Σ_k (n_k / n) |mean(y in k) −
+    mean(s in k)|`` over :data:`ECE_BINS` equal-width bins, bin ``k`` holding
+    ``[k/B, (k+1)/B)`` and the last also 1.0 (scikit-learn has no ECE; tested equal to one
+    built from ``calibration_curve``); NaN for scores outside [0, 1]."""
+    if len(s) and (s.min() < 0 or s.max() > 1):
+        return float("nan")
+    bins = np.minimum((s * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    total = 0.0
+    for k in np.unique(bins):
+        members = bins == k
+        total += members.sum() * abs(y[members].mean() - s[members].mean())
+    return float(total / len(y))
+
+
 def _sklearn(name: str) -> Callable[[np.ndarray, np.ndarray], float]:
     def compute(y: np.ndarray, s: np.ndarray) -> float:
         import sklearn.metrics
@@ -102,6 +122,7 @@ METRICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = {
     "auprc": (_sklearn("average_precision_score"), True),
     "auprc_trapezoid": (_trapezoid_pr, True),
     "brier": (_brier, False),
+    "ece": (_ece_by_definition, False),
     "mae": (_sklearn("mean_absolute_error"), False),
     "rmse": (_sklearn("root_mean_squared_error"), False),
     "r2": (_r2, False),
