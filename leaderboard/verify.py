@@ -24,7 +24,9 @@ records and predictions published beside it, and diff them against the board's f
 5. "Does the paper hold here?": every claim's lines and verdict are generated again from
    the recomputed numbers (:mod:`bench.leaderboard.verify_claims`); each table's caption
    (steps, kept evaluations, early stops) and the limits' counts from the records
-   (:mod:`bench.leaderboard.verify_budget`).
+   (:mod:`bench.leaderboard.verify_budget`); the clinical profile's AUROC, calibration and
+   subgroup numbers (:mod:`bench.leaderboard.verify_clinical`); the header's cells per
+   harness commit (:mod:`bench.leaderboard.verify_provenance`).
 
 Measured quantities (wall time, parameter counts from the cost measurement, the clinical
 profile's latency) are listed as not re-derivable and never compared; the permutation
@@ -53,8 +55,10 @@ from bench.leaderboard.reference_stats import (
 )
 from bench.leaderboard.verify_budget import verify_budget
 from bench.leaderboard.verify_claims import compare_claims
+from bench.leaderboard.verify_clinical import verify_clinical
 from bench.leaderboard.verify_files import compare_csv, compare_markdown, differ
 from bench.leaderboard.verify_findings import compare_findings
+from bench.leaderboard.verify_provenance import verify_provenance
 from bench.leaderboard.verify_saliency import verify_saliency
 
 from bench.api import (
@@ -327,10 +331,13 @@ def verify_board(folder: Path) -> Verdict:
     verdict.checks += compare_findings(folder / "LEADERBOARD.md", data, recomputed)
     verdict.checks += compare_claims(folder / "LEADERBOARD.md", data, recomputed, board.seeds_of)
     verdict.checks += verify_budget(folder / "LEADERBOARD.md", data, board.records_of)
+    verdict.checks += verify_clinical(
+        folder / "LEADERBOARD.md", data, board.records, read, board.resamples
+    )
     verdict.checks += verify_saliency(folder, data, _latest(saliency))
     theirs = {id(r) for r in submitted}
     own = [r for r in records if id(r) not in theirs]
-    verdict.checks.append(_provenance(data, own, submitted))
+    verdict.checks.append(verify_provenance(data, own, submitted))
     present = [m for m in MEASURED if _present(data, m)]
     if present:
         message = "measured, shown but not re-derivable: " + ", ".join(present)
@@ -341,49 +348,6 @@ def verify_board(folder: Path) -> Verdict:
         n = sum(len(t["cells"]) + len(t["differences"]) for t, _ in recomputed)
         verdict.checks.append(Check(BOARD_JSON, "board", PASS, f"{n} cells and differences agree"))
     return verdict
-
-
-def _commits(records: list[ResultRecord]) -> dict[str, int]:
-    """Cells per ``git_sha`` of ``records``, each identity once (counted here, apart from
-    the board's own code): a record without an identity is its own cell, as on the board."""
-    commits: dict[str, set[str | int]] = {}
-    for record in records:
-        commits.setdefault(record.git_sha or "unknown", set()).add(record.identity or id(record))
-    return {sha: len(ids) for sha, ids in commits.items()}
-
-
-def _provenance(
-    data: dict[str, Any], records: list[ResultRecord], submitted: list[ResultRecord]
-) -> Check:
-    """The board's statement of which harness commits trained its cells (``summary``:
-    ``cells``, ``harness_commits``) against the records of its own bundles, and of its
-    submitted rows' cells (``submitted_cells``, ``submitted_commits``; none when absent)
-    against the submitted bundles' records, each identity once."""
-    summary = data.get("summary") or {}
-    stated = summary.get("harness_commits")
-    if stated is None:
-        return Check(BOARD_JSON, "provenance", NOTE, "the board states no harness commits")
-    problems = []
-    for what, rows, cells_key, commits_key in (
-        ("", records, "cells", "harness_commits"),
-        ("submitted ", submitted, "submitted_cells", "submitted_commits"),
-    ):
-        expected = _commits(rows)
-        cells = sum(expected.values())
-        said_cells = summary.get(cells_key, 0 if what else None)
-        said_commits = summary.get(commits_key, {} if what else None)
-        if said_commits != expected or said_cells != cells:
-            problems.append(
-                f"summary says {said_cells} {what}cells from {said_commits}; the {what}bundles' "
-                f"records hold {cells} from {expected}"
-            )
-    if problems:
-        return Check(BOARD_JSON, "provenance", FAIL, "; ".join(problems))
-    own = _commits(records)
-    message = f"{sum(own.values())} cells from {len(own)} commit(s)"
-    if submitted:
-        message += f", {sum(_commits(submitted).values())} submitted cells"
-    return Check(BOARD_JSON, "provenance", PASS, message)
 
 
 def _present(data: dict[str, Any], path: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.leaderboard.verify import _provenance
+from bench.leaderboard.verify_provenance import verify_provenance
 
 from bench.api import ResultRecord
 
@@ -24,7 +24,7 @@ def _records() -> list[ResultRecord]:
 
 def test_a_true_statement_passes() -> None:
     data = {"summary": {"cells": 3, "harness_commits": {"aaa": 2, "bbb": 1}}}
-    check = _provenance(data, _records(), [])
+    check = verify_provenance(data, _records(), [])
     assert check.status == "pass" and "3 cells from 2 commit(s)" in check.message
 
 
@@ -34,7 +34,7 @@ def test_a_wrong_commit_or_count_fails_naming_both() -> None:
         {"cells": 4, "harness_commits": {"aaa": 2, "bbb": 1}},
         {"cells": 3, "harness_commits": {"aaa": 2, "ccc": 1}},
     ):
-        check = _provenance({"summary": summary}, _records(), [])
+        check = verify_provenance({"summary": summary}, _records(), [])
         assert check.status == "FAIL", summary
         assert "the bundles' records hold 3 from {'aaa': 2, 'bbb': 1}" in check.message
 
@@ -45,9 +45,9 @@ def test_submitted_cells_are_stated_apart_from_the_grids() -> None:
     theirs = [replace(BASE, identity="s1", git_sha="ccc", metric=m) for m in ("auroc", "auprc")]
     apart = {"cells": 3, "harness_commits": {"aaa": 2, "bbb": 1},
              "submitted_cells": 1, "submitted_commits": {"ccc": 1}}  # fmt: skip
-    check = _provenance({"summary": apart}, _records(), theirs)
+    check = verify_provenance({"summary": apart}, _records(), theirs)
     assert check.status == "pass" and "1 submitted cells" in check.message
     merged = {"cells": 4, "harness_commits": {"aaa": 2, "bbb": 1, "ccc": 1}}
-    check = _provenance({"summary": merged}, _records(), theirs)
+    check = verify_provenance({"summary": merged}, _records(), theirs)
     assert check.status == "FAIL"
     assert "summary says 0 submitted cells from {}" in check.message

@@ -81,6 +81,7 @@ def test_the_published_board_verifies(host, published: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "cells and differences agree" in result.output
     assert "captions and the limits' counts agree" in result.output  # linear probes: no steps
+    assert "profile rows agree" in result.output  # the clinical profile, recomputed
     assert "[not re-derivable] measured" in result.output  # the wall time: shown, not compared
     assert "clinical_profile[].latency_ms" in result.output  # so is the latency
     with zipfile.ZipFile(published / "records" / "resnet1d.zip") as bundle:
