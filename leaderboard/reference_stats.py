@@ -52,6 +52,7 @@ class SeedResample:
     scores: np.ndarray
     point: float
     values: np.ndarray
+    groups: tuple[str, ...] = ()  # each record's patient, in the order of ``record_ids``
 
 
 class Resamples:
@@ -93,7 +94,7 @@ class Resamples:
         )  # fmt: skip
         return SeedResample(
             seed, tuple(rows["record_id"].astype(str)), y.reshape(len(y), -1),
-            s.reshape(len(s), -1), point, values,
+            s.reshape(len(s), -1), point, values, groups,
         )  # fmt: skip
 
 

@@ -11,7 +11,8 @@ records and predictions published beside it, and diff them against the board's f
    pooled over the seeds on the board's shared resamples (``resamples`` in the JSON),
    identical seeds and seeds whose interval misses their value; each published paired
    comparison's values, difference, relative difference, pooled CI, p, Holm-adjusted p
-   (per table), seed differences, seed agreement and Finding (†).
+   (per table), seed differences, seed agreement, Finding (†) and, for single-label
+   AUROC, the paired permutation p (:mod:`bench.leaderboard.reference_permutation`).
 3. The recomputed numbers are diffed against ``leaderboard.json`` (within 1e-9),
    ``leaderboard.csv`` (at its printed 6 significant digits) and the main tables of
    ``LEADERBOARD.md`` (:mod:`bench.leaderboard.verify_files`); the Findings must state
@@ -29,8 +30,7 @@ records and predictions published beside it, and diff them against the board's f
    harness commit (:mod:`bench.leaderboard.verify_provenance`).
 
 Measured quantities (wall time, parameter counts from the cost measurement, the clinical
-profile's latency) are listed as not re-derivable and never compared; the permutation
-p-values are not recomputed (docs/leaderboard.md).
+profile's latency) are listed as not re-derivable and never compared (docs/leaderboard.md).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from bench.leaderboard.reference_permutation import permutation_p
 from bench.leaderboard.reference_stats import (
     CellNumbers,
     PairedNumbers,
@@ -64,7 +65,6 @@ from bench.leaderboard.verify_saliency import verify_saliency
 from bench.api import (
     FAIL,
     NOT_DERIVABLE,
-    NOTE,
     PASS,
     Bundle,
     BundleError,
@@ -297,6 +297,9 @@ def _table(
             message = f"published {said} ({d['note']}), recomputed {'un' * (paired is None)}tested"
             verdict.checks.append(Check(label, "difference", FAIL, message))
         expected = _diff_expected(a, b, paired)
+        if paired is not None:
+            seed = board.resamples.seed
+            expected["permutation_p"] = permutation_p(table["metric"], pair_a, pair_b, seed)
         lines[-1] = expected
         if paired is not None:
             tested.append((d, expected, paired, label))
@@ -342,8 +345,6 @@ def verify_board(folder: Path) -> Verdict:
     if present:
         message = "measured, shown but not re-derivable: " + ", ".join(present)
         verdict.checks.append(Check(BOARD_JSON, "measured", NOT_DERIVABLE, message))
-    verdict.checks.append(Check(BOARD_JSON, "permutation p", NOTE,
-                                "the permutation p-values are not recomputed by this verifier"))  # fmt: skip
     if not verdict.failures:
         n = sum(len(t["cells"]) + len(t["differences"]) for t, _ in recomputed)
         verdict.checks.append(Check(BOARD_JSON, "board", PASS, f"{n} cells and differences agree"))
