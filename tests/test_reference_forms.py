@@ -18,7 +18,12 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from bench.submission.reference import reference_score, replicate_counts, replicate_value
+from bench.submission.reference import (
+    point_value,
+    reference_score,
+    replicate_counts,
+    replicate_value,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -76,6 +81,7 @@ def test_the_reference_ece_equals_one_built_from_scikit_learn(n: int, seed: int)
     observed, predicted = calibration_curve(y, s, n_bins=15, strategy="uniform")
     counts = np.histogram(s, bins=np.linspace(0, 1, 16))[0]
     by_sklearn = np.sum(counts[counts > 0] * np.abs(observed - predicted)) / n
+    assert abs(point_value("ece", y, s) - by_sklearn) < 1e-12
     assert abs(replicate_value("ece", y, s) - by_sklearn) < 1e-12
 
 
@@ -86,5 +92,7 @@ def test_the_reference_ece_bins_edges_as_the_metric_does(levels: int, seed: int)
     rng = np.random.default_rng(seed)
     y, s = rng.integers(0, 2, 90).astype(float), rng.integers(0, levels + 1, 90) / levels
     harness = ece_replicates(y, s, np.ones((1, 90)))[0]
+    assert abs(point_value("ece", y, s) - harness) < 1e-12
     assert abs(replicate_value("ece", y, s) - harness) < 1e-12
+    assert np.isnan(point_value("ece", y, s + 1.5))
     assert np.isnan(replicate_value("ece", y, s + 1.5))

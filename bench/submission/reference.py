@@ -7,9 +7,9 @@ estimates come from scikit-learn (``roc_auc_score``, ``average_precision_score``
 ``root_mean_squared_error``, ``r2_score``) and SciPy's ``pearsonr`` (the expected
 calibration error, which scikit-learn lacks, from its definition); confidence intervals
 from a bootstrap written as a plain loop over replicates, in which AUROC, average
-precision, the Brier score, MAE and RMSE are computed from their definitions (Mann–Whitney
-ranks; precision summed over recall steps; mean squared or absolute errors), tested equal
-to scikit-learn, because scikit-learn's input validation costs about a millisecond per call
+precision, the Brier score, ECE, MAE and RMSE are computed from their definitions
+(Mann–Whitney ranks; precision summed over recall steps; per-bin sums of ``y − s``; mean
+squared or absolute errors), tested equal to scikit-learn, because scikit-learn's input validation costs about a millisecond per call
 and a board has thousands of replicates per record.
 
 The resampling definition is the harness's (docs: :mod:`bench.statistics.resampling`),
@@ -160,6 +160,14 @@ def _brier_by_definition(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.mean(np.square(s - y)))
 
 
+def _ece_by_bin_sums(y: np.ndarray, s: np.ndarray) -> float:
+    """ECE as ``Σ_k |Σ_{i in k} (y_i − s_i)| / n`` (the same sum, one pass per replicate)."""
+    if s.min() < 0 or s.max() > 1:
+        return float("nan")
+    bins = np.minimum((s * ECE_BINS).astype(np.int64), ECE_BINS - 1)
+    return float(np.abs(np.bincount(bins, y - s, ECE_BINS)).sum() / len(y))
+
+
 def _mae_by_definition(y: np.ndarray, s: np.ndarray) -> float:
     return float(np.mean(np.abs(s - y)))
 
@@ -176,6 +184,7 @@ _REPLICATE_FORMS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "auroc": _auroc_from_ranks,
     "auprc": _average_precision_by_definition,
     "brier": _brier_by_definition,
+    "ece": _ece_by_bin_sums,
     "mae": _mae_by_definition,
     "rmse": _rmse_by_definition,
 }
