@@ -152,7 +152,7 @@ def test_a_finding_added_to_the_markdown_is_caught(host, published: Path, tmp_pa
     assert failures(host, folder) == [
         "[FAIL] board: LEADERBOARD.md Findings stemi: printed finding no recomputed "
         f"difference supports: {fake}",
-        "[FAIL] board: leaderboard.json findings: stemi: the JSON's finding sentences differ "
+        "[FAIL] board: leaderboard.json findings: stemi: the JSON's Findings sentences differ "
         "from LEADERBOARD.md's",
     ]
 

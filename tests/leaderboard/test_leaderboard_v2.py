@@ -227,8 +227,9 @@ def test_findings_are_generated_sentences_before_the_tables(tmp_path: Path) -> N
 
 def test_verify_holds_the_findings_to_exactly_the_recomputed_findings(tmp_path: Path) -> None:
     """The verifier's own wording of a finding matches the board's Findings; a changed
-    number, a finding added to the Markdown, or a JSON sentence list that differs from the
-    Markdown's is one FAIL each."""
+    number, a finding added to the Markdown, a JSON sentence list that differs from the
+    Markdown's, or a comparison dropped from the "No significant difference" list is one
+    FAIL each."""
     path = write_leaderboard([_store(tmp_path / "runs")], tmp_path / "out")
     data = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
     # the published differences stand in for the recomputed ones (verify diffs those apart)
@@ -245,11 +246,21 @@ def test_verify_holds_the_findings_to_exactly_the_recomputed_findings(tmp_path: 
     problems = [c.message for c in compare_findings(path, data, recomputed)]
     assert problems[0].startswith("recomputed finding not printed: stemi, internal test")
     assert problems[1:] == [f"printed finding no recomputed difference supports: {changed[2:]}",
-                            "stemi: the JSON's finding sentences differ from LEADERBOARD.md's"]  # fmt: skip
+                            "stemi: the JSON's Findings sentences differ from LEADERBOARD.md's"]  # fmt: skip
     path.write_text(text.replace(sentence, f"{sentence}\n{sentence}"))
     problems = [c.message for c in compare_findings(path, data, recomputed)]
     assert problems == [f"printed finding no recomputed difference supports: {sentence[2:]}",
-                        "stemi: the JSON's finding sentences differ from LEADERBOARD.md's"]  # fmt: skip
+                        "stemi: the JSON's Findings sentences differ from LEADERBOARD.md's"]  # fmt: skip
+    listed = next(line for line in text.splitlines() if line.startswith("- No significant"))
+    dropped = listed.replace("internal test 10 %, ", "", 1)
+    assert dropped != listed
+    path.write_text(text.replace(listed, dropped))
+    data["findings"]["tasks"]["stemi"] = [dropped[2:] if s == listed[2:] else s
+                                          for s in data["findings"]["tasks"]["stemi"]]  # fmt: skip
+    (problem,) = [c.message for c in compare_findings(path, data, recomputed)]
+    assert (
+        problem.startswith("stemi: 'No significant difference' lists [") and "recomputed" in problem
+    )
 
 
 def test_rows_state_identity_and_the_quick_profile_caption(board: Leaderboard) -> None:
