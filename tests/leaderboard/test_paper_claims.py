@@ -334,3 +334,25 @@ def test_publishing_rewrites_the_board_facts_blocks_of_the_prose(
     assert "old words" not in stale.read_text() and "the grid took 12 min" in stale.read_text()
     assert plain.read_text() == "No block here.\n" and not (tmp_path / "missing.md").exists()
     assert check_files(out / "leaderboard.json", [stale, plain]) == []
+
+
+def test_publishing_from_another_folder_needs_the_comparisons_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside the repository root `configs/comparisons.yaml` is not there: publish refuses
+    instead of dropping the board's paired comparisons, and `--comparisons FILE` names it."""
+    from bench.leaderboard.publish import main
+
+    runs = tmp_path / "runs"
+    write_store(runs, run="two", models={"heartbeit": ("mim", 2.0), "resnet152": ("imagenet", 1.0)})
+    comparisons = tmp_path / "mine.yaml"
+    comparisons.write_text("reference: heartbeit\n")
+    monkeypatch.chdir(tmp_path)
+    args = [str(runs / "two"), "--minutes", "1", "--out-dir", "out", "--facts"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "--comparisons configs/comparisons.yaml: no such file" in capsys.readouterr().err
+    main([*args, "--comparisons", str(comparisons)])
+    tables = json.loads((tmp_path / "out" / "leaderboard.json").read_text())["tables"]
+    assert {d["reference"] for t in tables for d in t["differences"]} == {"heartbeit"}
