@@ -34,13 +34,8 @@ from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, NotDerivable, ResultReco
 
 BOARD_JSON = "leaderboard.json"
 SPLIT = "internal"
-MEANS = {
-    "auroc": "auroc",
-    "ece": "ece",
-    "ece_ts": "ece_ts",
-    "brier": "brier",
-    "brier_ts": "brier_ts",
-}
+#: The profile's fields that are the mean over the seeds of the metric of the same name.
+MEANS = ("auroc", "ece", "ece_ts", "brier", "brier_ts")
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -114,7 +109,7 @@ class ProfileCheck:
         out: dict[str, Any] = {
             "fraction": max(fractions),
             "seeds": len({r.seed for r in by_metric["auroc"]}),
-            **{field: _mean([r.value for r in by_metric.get(m, [])]) for field, m in MEANS.items()},
+            **{m: _mean([r.value for r in by_metric.get(m, [])]) for m in MEANS},
             **_subgroup(by_metric.get("subgroup_auroc", [])),
         }
         if by_metric.get("ece"):
