@@ -57,7 +57,7 @@ from bench.leaderboard.reference_stats import (
 from bench.leaderboard.verify_budget import verify_budget
 from bench.leaderboard.verify_claims import compare_claims
 from bench.leaderboard.verify_clinical import verify_clinical
-from bench.leaderboard.verify_files import compare_csv, compare_markdown, differ
+from bench.leaderboard.verify_files import BOARD_JSON, compare_csv, compare_markdown, differ
 from bench.leaderboard.verify_findings import compare_findings
 from bench.leaderboard.verify_provenance import verify_provenance
 from bench.leaderboard.verify_saliency import verify_saliency
@@ -77,7 +77,6 @@ from bench.api import (
     verify_bundle,
 )
 
-BOARD_JSON = "leaderboard.json"
 #: Measured, not derived from predictions: shown by the board, never compared.
 MEASURED = (
     "summary.wall_minutes",

@@ -28,11 +28,10 @@ from typing import Any
 
 import pandas as pd
 from bench.leaderboard.reference_stats import Resamples, cell_numbers
-from bench.leaderboard.verify_files import differ, markdown_section
+from bench.leaderboard.verify_files import BOARD_JSON, differ, markdown_section
 
 from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, NotDerivable, ResultRecord
 
-BOARD_JSON = "leaderboard.json"
 SPLIT = "internal"
 #: The profile's fields that are the mean over the seeds of the metric of the same name.
 MEANS = ("auroc", "ece", "ece_ts", "brier", "brier_ts")

@@ -23,6 +23,8 @@ from bench.leaderboard.names import METRIC_NAMES
 
 from bench.api import FAIL, Check
 
+#: The board's JSON file, which every check of the verifier names.
+BOARD_JSON = "leaderboard.json"
 TOLERANCE = 1e-9
 CSV_TOLERANCE = 1e-5  # the CSV prints 6 significant digits
 #: Absolute slack for values that should be 0 (float rounding of a difference).

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.leaderboard.names import METRIC_NAMES
+from bench.leaderboard.reference_stats import ALPHA
 from bench.leaderboard.verify_files import Recomputed, markdown_section
 
 from bench.api import FAIL, Check
@@ -31,7 +32,6 @@ from bench.api import FAIL, Check
 SPLITS = {"internal": "internal test", "external": "external site"}
 #: Every finding sentence, and no other line of the Findings, carries this.
 FINDING_MARK = "; Holm-adjusted p "
-ALPHA = 0.05
 #: The sentence that lists each kind of comparison that is not a finding, by its start.
 LISTS = {
     "one seed": "Significant on a single seed only",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.api import FAIL, NOTE, PASS, Check, ResultRecord
+from bench.leaderboard.verify_files import BOARD_JSON
 
-BOARD_JSON = "leaderboard.json"
+from bench.api import FAIL, NOTE, PASS, Check, ResultRecord
 
 
 def _commits(records: list[ResultRecord]) -> dict[str, int]:

@@ -42,11 +42,10 @@ from bench.leaderboard.saliency import (
     UNPAIRED,
     Z95,
 )
-from bench.leaderboard.verify_files import TOLERANCE, differ, markdown_section
+from bench.leaderboard.verify_files import BOARD_JSON, TOLERANCE, differ, markdown_section
 
 from bench.api import FAIL, NOT_DERIVABLE, PASS, Check, ResultRecord, percentile_interval
 
-BOARD_JSON = "leaderboard.json"
 #: A cell of the section: task, source, split, metric, model, init, selection, arch,
 #: experiment, protocol, fraction.
 Key = tuple[Any, ...]
