@@ -17,9 +17,18 @@ from bench.leaderboard.claims_check import (
 )
 from bench.leaderboard.html import board_html
 from bench.leaderboard.mdhtml import markdown_html
-from bench.leaderboard.paper_claims import FAILS, HOLDS, INCONCLUSIVE, UNTESTABLE
+from bench.leaderboard.paper_claims import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    UNTESTABLE,
+    _Tested,
+    verdict,
+)
 from bench.leaderboard.report import Leaderboard, build_leaderboard
 from bench.leaderboard.saliency import saliency_differences
+from bench.leaderboard.verify_claim_lines import Line
+from bench.leaderboard.verify_claim_lines import verdict as reference_verdict
 from bench.leaderboard.verify_saliency import verify_saliency
 
 from tests.leaderboard.conftest import write_store
@@ -356,3 +365,27 @@ def test_publishing_from_another_folder_needs_the_comparisons_file(
     main([*args, "--comparisons", str(comparisons)])
     tables = json.loads((tmp_path / "out" / "leaderboard.json").read_text())["tables"]
     assert {d["reference"] for t in tables for d in t["differences"]} == {"heartbeit"}
+
+
+@pytest.mark.parametrize(
+    ("directions", "expected"),
+    [
+        ((1, 0), HOLDS),  # exactly half significant in the paper's direction
+        ((1, 0, 0), INCONCLUSIVE),  # one short of half
+        ((1, 1, 0, 0), HOLDS),
+        ((1, 0, None, None), HOLDS),  # untested comparisons do not count
+        ((1, 1, -1), INCONCLUSIVE),  # any significance against the paper blocks "holds"
+        ((-1, 0, 0), FAILS),
+        ((0, 0), INCONCLUSIVE),
+        ((None,), UNTESTABLE),
+    ],
+)
+def test_a_claim_holds_from_exactly_half_of_its_tested_comparisons(
+    directions: tuple[int | None, ...], expected: str
+) -> None:
+    """The board's verdict rule and the verifier's own (written separately) agree on the
+    boundary of "at least half"."""
+    tested = [_Tested(direction=d, text="") for d in directions]
+    lines = [Line(parts=("",), outcome=None, direction=d) for d in directions]
+    assert verdict(tested) == expected
+    assert reference_verdict(lines) == expected
