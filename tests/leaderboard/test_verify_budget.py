@@ -57,12 +57,10 @@ def _records_of(records: list[ResultRecord]) -> Any:
     return records_of
 
 
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Board:
-    """A board of three models × three fractions × three seeds with trained records, in
-    Markdown and JSON, and its records."""
-    root = tmp_path_factory.mktemp("budget")
-    run = write_store(root / "runs", seeds=(0, 1, 2))
+def _publish(root: Path, **store: Any) -> Board:
+    """The board of ``write_store(**store)``'s records, trained, in Markdown and JSON, and
+    its records."""
+    run = write_store(root / "runs", **store)
     records = [_trained(r) for r in read_jsonl(run / "results.jsonl")]
     (run / "results.jsonl").write_text(dumps(records))
     board = build_leaderboard([root / "runs"], metrics=["auroc"], replicates=50,
@@ -70,6 +68,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Board:
     path = root / "LEADERBOARD.md"
     path.write_text("# header\n\n" + board.markdown())
     return path, json.loads(board.render("json")), records
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Board:
+    """A board of three models × three fractions × three seeds."""
+    return _publish(tmp_path_factory.mktemp("budget"), seeds=(0, 1, 2))
 
 
 def _failures(board: Board, data: dict[str, Any], markdown: Path | None = None) -> list[str]:
@@ -121,3 +125,15 @@ def test_a_caption_the_markdown_does_not_print_is_caught(published: Board, tmp_p
     changed = tmp_path / "LEADERBOARD.md"
     changed.write_text(path.read_text().replace(caption, caption.replace("at 1 %", "at 10 %"), 1))
     assert _failures(published, data, changed) == ["caption not printed"]
+
+
+def test_a_limit_is_printed_when_exactly_half_the_runs_kept_their_first_evaluation(
+    tmp_path: Path,
+) -> None:
+    """At 1 % heartbeit's two seed runs keep their first evaluation and resnet152's do not:
+    2 of 4 is half, which the board and the verifier both count as a limit."""
+    models = {"heartbeit": ("mim", 2.0), "resnet152": ("random", 0.3)}
+    path, data, records = _publish(tmp_path, seeds=(0, 1), models=models)
+    assert any(x.startswith("First evaluation kept at 1 %: stemi 2 of 4 ") for x in data["limits"])
+    checks = verify_budget(path, data, _records_of(records))
+    assert [c.status for c in checks] == [PASS]
