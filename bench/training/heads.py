@@ -124,15 +124,15 @@ def protocol_model(
     labels: Sequence[str] = (),
     kind: str = "classification",
 ) -> BuiltModel:
-    """The model a protocol trains: ``built`` itself (a segment model's head set to the
-    task's ``labels`` and ``kind``, see :func:`segment_head`), or ``built`` wrapped in an attention
-    head (``sample``, a batch of one input, measures the token width)."""
+    """The model a protocol trains: ``built`` itself, or ``built`` wrapped in an attention head
+    (``sample``, a batch of one input, measures the token width). A segment model kept
+    itself (fine-tuned, or linear-probed on its features) has its head set to the task's
+    ``labels`` and ``kind`` (:func:`segment_head`): its forward is the cell's model, which the
+    cost measurement runs whatever the protocol."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    if protocol == "finetune" and spec.input.segments is not None:
-        return segment_head(built, spec, labels, kind)
     if protocol not in ATTENTION_PROTOCOLS:
-        return built
+        return built if spec.input.segments is None else segment_head(built, spec, labels, kind)
     tokens = record_tokens(spec, built.module)
     dim = token_dim(tokens, built.module, sample)
     head = AttentionPool(dim, num_outputs)

@@ -115,3 +115,26 @@ def test_ecgfm_on_a_multilabel_task_combines_each_label_over_its_windows(
         np.testing.assert_allclose(
             predictions[f"score:{label}"], windows.mean(axis=1), rtol=1e-4, atol=1e-6
         )
+
+
+def test_ecgfm_linear_probe_on_a_multilabel_task_keeps_every_cell(
+    cli, run_args, ludb_dir, tmp_path: Path
+) -> None:
+    """The probe fits on the pooled features, but the cell's model (whose forward the cost
+    measurement runs) is ECG-FM with its head set to the task's labels, as when fine-tuned."""
+    args = ["run", "-m", "ecg-fm", "-t", "ludb-rhythm-morphology", "--weights", "ecg-fm=random",
+            "--protocol", "linear-probe", "--source-option", f"ludb.path={ludb_dir}",
+            *run_args, "--run-name", "probe"]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "probe"
+    records = load_records([run])
+    assert {(r.protocol, r.fraction) for r in records} == {
+        ("linear-probe", 0.5),
+        ("linear-probe", 1.0),
+    }
+    predictions = pd.read_csv(next(run.glob("cells/*/predictions.csv")))
+    labels = [c for c in predictions.columns if c.startswith("score:")]
+    assert records[0].details["model_config"]["segment_rules"] == ["mean"] * len(labels)
+    assert len(labels) > 1
+    assert all(r.compute["gflops_per_ecg"] > 0 for r in records)
